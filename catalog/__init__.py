@@ -1,0 +1,1 @@
+"""The catalog: uploads, assets, renditions and jobs (SQLAlchemy 2.x; SQLite or PostgreSQL)."""

@@ -1,0 +1,148 @@
+"""Catalog tables. Every schema change comes with an Alembic revision in catalog/alembic/versions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class UploadState:
+    OPEN = "open"  # accepting PATCHes
+    COMPLETE = "complete"  # all bytes received, original staged
+    TERMINATED = "terminated"  # deleted by the client (termination extension)
+    EXPIRED = "expired"  # reclaimed by the cleanup
+
+
+class AssetState:
+    UPLOADING = "uploading"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+class JobState:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    state: Mapped[str] = mapped_column(String(16), default=UploadState.OPEN, index=True)
+    # Declared total length; None while the length is deferred (creation-defer-length).
+    length: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Bytes durably received. The storage backend is the source of truth; this mirrors it.
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Upload-Metadata, decoded (values are text or None).
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Concatenation extension: "partial", "final" or None.
+    concat: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    concat_parts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Backend bookkeeping (e.g. S3 multipart upload id); opaque to everything but the ingest store.
+    store_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    staging_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    asset_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    state: Mapped[str] = mapped_column(String(16), default=AssetState.UPLOADING, index=True)
+    title: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    upload_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    staging_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # Transcode progress in [0, 1], speed as media seconds per wall second, ETA in seconds.
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    speed: Mapped[float | None] = mapped_column(Float, nullable=True)
+    eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Probe results.
+    duration: Mapped[float | None] = mapped_column(Float, nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    probe: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Key of the multivariant playlist in the media bucket, once something is playable.
+    master_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    dash_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    first_playable_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    renditions: Mapped[list[Rendition]] = relationship(
+        back_populates="asset", cascade="all, delete-orphan", order_by="Rendition.bandwidth"
+    )
+    jobs: Mapped[list[Job]] = relationship(back_populates="asset", cascade="all, delete-orphan")
+
+
+class Rendition(Base):
+    __tablename__ = "renditions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))  # e.g. "360p", "audio"
+    kind: Mapped[str] = mapped_column(String(8))  # "video" or "audio"
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    frame_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    codecs: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    target_bitrate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Measured: peak per RFC 8216 4.3.4.2 and average, bits per second.
+    bandwidth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    average_bandwidth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    playlist_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    asset: Mapped[Asset] = relationship(back_populates="renditions")
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="transcode")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Why it failed, as a short stable code for metrics ("invalid_media", "timeout", ...).
+    error_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    asset: Mapped[Asset] = relationship(back_populates="jobs")

@@ -1,0 +1,74 @@
+"""The object-store port: the whole storage contract the services rely on.
+
+Keys are '/'-separated relative paths inside a bucket. Writes are atomic: a reader sees
+either the old object, nothing, or the complete new one, never a prefix of it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from storage.errors import InvalidKey
+
+CHUNK_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # opaque strong validator, without quotes
+    last_modified: datetime  # timezone-aware UTC
+    content_type: str | None = None
+
+
+class ObjectStore(Protocol):
+    """What every backend provides. All methods are blocking: call them from a thread in async code."""
+
+    def ensure_bucket(self, bucket: str) -> None:
+        """Create the bucket if it does not exist."""
+
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str | None = None) -> ObjectInfo:
+        """Store the file at `path` under `key`, atomically. Raises StorageUnavailable."""
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        """Store `data` under `key`, atomically."""
+
+    def put_stream(
+        self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str | None = None
+    ) -> ObjectInfo:
+        """Store exactly `length` bytes read from `stream` under `key`, atomically."""
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        """Describe an object. Raises ObjectMissing."""
+
+    def read_range(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield the bytes [start, end] (inclusive end; None = to the end) in chunks. Raises ObjectMissing."""
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        """The whole object; for small objects (playlists, metadata) only. Raises ObjectMissing."""
+
+    def download(self, bucket: str, key: str, path: Path) -> None:
+        """Copy the object to a local file. Raises ObjectMissing."""
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove the object; a missing key is not an error."""
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, in key order."""
+
+
+def check_key(key: str) -> str:
+    """Return `key` if it is a safe relative object key, else raise InvalidKey."""
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise InvalidKey(f"invalid object key {key!r}")
+    normal = posixpath.normpath(key)
+    if normal != key or normal.startswith("..") or "/../" in f"/{normal}/" or normal == ".":
+        raise InvalidKey(f"invalid object key {key!r}")
+    return key

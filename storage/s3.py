@@ -1,0 +1,149 @@
+"""S3 object store through the minio SDK (MinIO in production; moto's server in tests).
+
+Only this module imports minio; SDK errors are translated into storage.errors here.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+from typing import BinaryIO
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from storage.errors import ObjectMissing, StorageError, StorageUnavailable
+from storage.objects import CHUNK_SIZE, ObjectInfo, check_key
+
+_MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
+# minio uploads in parts of this size; 16 MiB keeps memory small and stays far from 10,000 parts.
+PART_SIZE = 16 * 1024 * 1024
+
+
+def _translate(exc: Exception, bucket: str, key: str) -> StorageError:
+    if isinstance(exc, S3Error):
+        if exc.code in _MISSING_CODES:
+            return ObjectMissing(bucket, key)
+        if exc.code in {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"}:
+            return StorageUnavailable(f"S3 {exc.code} on {bucket}/{key}: {exc.message}")
+        return StorageError(f"S3 {exc.code} on {bucket}/{key}: {exc.message}")
+    return StorageUnavailable(f"S3 unreachable for {bucket}/{key}: {exc}")
+
+
+_TRANSIENT = (S3Error, urllib3.exceptions.HTTPError, OSError)
+
+
+class S3ObjectStore:
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        secure: bool = False,
+        region: str | None = None,
+        bucket_prefix: str = "",
+    ) -> None:
+        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
+        # Lets several deployments (or test runs) share one S3 account without colliding.
+        self.bucket_prefix = bucket_prefix
+
+    def _b(self, bucket: str) -> str:
+        return f"{self.bucket_prefix}{bucket}"
+
+    def ensure_bucket(self, bucket: str) -> None:
+        try:
+            if not self.client.bucket_exists(bucket_name=self._b(bucket)):
+                self.client.make_bucket(bucket_name=self._b(bucket))
+        except S3Error as exc:
+            if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise _translate(exc, bucket, "") from exc
+        except _TRANSIENT as exc:
+            raise _translate(exc, bucket, "") from exc
+
+    def put_stream(
+        self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str | None = None
+    ) -> ObjectInfo:
+        check_key(key)
+        try:
+            # S3 PUT (and multipart complete) is atomic: readers never see a partial object.
+            self.client.put_object(
+                bucket_name=self._b(bucket),
+                object_name=key,
+                data=stream,
+                length=length,
+                content_type=content_type or "application/octet-stream",
+                part_size=PART_SIZE if length > PART_SIZE else 0,
+            )
+        except _TRANSIENT as exc:
+            raise _translate(exc, bucket, key) from exc
+        return self.stat(bucket, key)
+
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str | None = None) -> ObjectInfo:
+        size = Path(path).stat().st_size
+        with open(path, "rb") as f:
+            return self.put_stream(bucket, key, f, size, content_type)
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        return self.put_stream(bucket, key, io.BytesIO(data), len(data), content_type)
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        check_key(key)
+        try:
+            st = self.client.stat_object(bucket_name=self._b(bucket), object_name=key)
+        except _TRANSIENT as exc:
+            raise _translate(exc, bucket, key) from exc
+        modified = st.last_modified.astimezone(UTC) if st.last_modified else None
+        return ObjectInfo(bucket, key, st.size or 0, (st.etag or "").strip('"'), modified, st.content_type)  # type: ignore[arg-type]
+
+    def read_range(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        check_key(key)
+        length = 0 if end is None else end - start + 1
+        try:
+            resp = self.client.get_object(
+                bucket_name=self._b(bucket), object_name=key, offset=start, length=length
+            )
+        except _TRANSIENT as exc:
+            raise _translate(exc, bucket, key) from exc
+        return self._iter(resp)
+
+    @staticmethod
+    def _iter(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+        try:
+            yield from resp.stream(CHUNK_SIZE)
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        return b"".join(self.read_range(bucket, key))
+
+    def download(self, bucket: str, key: str, path: Path) -> None:
+        check_key(key)
+        try:
+            self.client.fget_object(bucket_name=self._b(bucket), object_name=key, file_path=str(path))
+        except _TRANSIENT as exc:
+            raise _translate(exc, bucket, key) from exc
+
+    def delete(self, bucket: str, key: str) -> None:
+        check_key(key)
+        try:
+            self.client.remove_object(bucket_name=self._b(bucket), object_name=key)
+        except S3Error as exc:
+            if exc.code not in _MISSING_CODES:
+                raise _translate(exc, bucket, key) from exc
+        except _TRANSIENT as exc:
+            raise _translate(exc, bucket, key) from exc
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        try:
+            for obj in self.client.list_objects(bucket_name=self._b(bucket), prefix=prefix or None, recursive=True):
+                if obj.is_dir or obj.object_name is None:
+                    continue
+                modified = obj.last_modified.astimezone(UTC) if obj.last_modified else None
+                yield ObjectInfo(bucket, obj.object_name, obj.size or 0, (obj.etag or "").strip('"'), modified)  # type: ignore[arg-type]
+        except _TRANSIENT as exc:
+            raise _translate(exc, bucket, prefix) from exc

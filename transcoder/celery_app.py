@@ -1,0 +1,50 @@
+"""The Celery application: broker wiring and the reliability settings every task relies on."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from transcoder.settings import BrokerSettings
+
+TRANSCODE_TASK = "transcoder.transcode"
+TRANSCODE_QUEUE = "transcode"
+LIGHT_QUEUE = "light"  # probes, thumbnails, sweeps: never stuck behind long encodes
+
+
+def make_celery(broker: BrokerSettings) -> Celery:
+    app = Celery("vodstack")
+    conf: dict[str, object] = {
+        "broker_url": broker.url,
+        "task_ignore_result": True,
+        # A job is acknowledged only when it finished; a worker killed mid-encode hands it on.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": TRANSCODE_QUEUE,
+        "task_routes": {TRANSCODE_TASK: {"queue": TRANSCODE_QUEUE}},
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+    }
+    if broker.url.startswith("filesystem://"):
+        for sub in ("queue", "processed"):
+            (broker.folder / sub).mkdir(parents=True, exist_ok=True)
+        queue_dir = str(broker.folder / "queue")
+        conf["broker_transport_options"] = {
+            "data_folder_in": queue_dir,
+            "data_folder_out": queue_dir,
+            "processed_folder": str(broker.folder / "processed"),
+            "store_processed": False,
+            "polling_interval": 0.5,
+        }
+    elif broker.url.startswith("redis"):
+        # Unacked jobs of a dead worker come back after this; longer than any encode step we expect.
+        conf["broker_transport_options"] = {"visibility_timeout": 3600}
+    app.conf.update(conf)
+    return app
+
+
+def enqueue_transcode(app: Celery, job_id: str) -> None:
+    """Queue one transcode job; call after the transaction that created the job has committed."""
+    app.send_task(TRANSCODE_TASK, args=[job_id], queue=TRANSCODE_QUEUE)

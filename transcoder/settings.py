@@ -1,0 +1,49 @@
+"""Settings of the transcoder workers (and of anything that queues work for them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from catalog.settings import CatalogSettings
+from storage.settings import StorageSettings, data_dir
+
+
+class BrokerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_BROKER_", extra="ignore")
+
+    # Celery broker URL. Embedded default "filesystem://": kombu's filesystem transport in
+    # `folder`, no server needed. Scaled out: redis://host:6379/0 or amqp://guest:guest@host//
+    url: str = "filesystem://"
+    # Message folder of the filesystem transport.
+    folder: Path = Field(default_factory=lambda: data_dir() / "broker")
+
+
+class TranscoderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_TRANSCODER_", extra="ignore")
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    # ffmpeg binary; empty means the one shipped by imageio-ffmpeg.
+    ffmpeg: str = ""
+    # Scratch space for encodes (local disk; outputs are published to the media bucket).
+    work_dir: Path = Field(default_factory=lambda: data_dir() / "work")
+    # Target segment duration in seconds; keyframes are forced on this grid in every rung.
+    segment_seconds: float = 4.0
+    # x264 preset: the speed/quality trade-off of every encode.
+    x264_preset: str = "veryfast"
+    # Limits that reject decompression bombs and absurd inputs before any decoding.
+    max_width: int = 7680
+    max_height: int = 4320
+    max_duration_seconds: float = 6 * 3600
+    max_frame_rate: float = 240.0
+
+    def ffmpeg_path(self) -> str:
+        if self.ffmpeg:
+            return self.ffmpeg
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
