@@ -1,0 +1,193 @@
+"""Probe an original with PyAV (libavformat in-process): no system ffprobe needed.
+
+Reads only headers, a few hundred packets and the first decoded video frame, so it is cheap even
+for multi-GB files, and it works on a local path or on any seekable file object (storage.reader).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any, BinaryIO
+
+import av
+
+from transcoder.errors import InvalidMedia
+
+# Packets demuxed to detect variable frame rate.
+VFR_SAMPLE_PACKETS = 240
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    """Guards against decompression bombs and absurd inputs, checked before any real decoding."""
+
+    max_width: int = 7680
+    max_height: int = 4320
+    max_duration_seconds: float = 6 * 3600
+    max_frame_rate: float = 240.0
+    min_duration_seconds: float = 0.1
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    codec: str
+    width: int  # coded (storage) size
+    height: int
+    sar: tuple[int, int]
+    rotation: int  # display-matrix rotation, counter-clockwise degrees: 0, 90, 180 or 270
+    frame_rate: float
+    variable_frame_rate: bool
+    interlaced: bool
+    pix_fmt: str | None
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as shown: SAR applied, then rotation."""
+        w = self.width * self.sar[0] / self.sar[1]
+        h = float(self.height)
+        if self.rotation in (90, 270):
+            w, h = h, w
+        return round(w), round(h)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    codec: str
+    channels: int
+    layout: str
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    format: str
+    duration: float
+    size: int | None
+    video: VideoInfo
+    audio: AudioInfo | None
+    extra_streams: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["video"]["display_width"], data["video"]["display_height"] = self.video.display_size
+        return data
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return 0.0
+
+
+def _rate(stream: av.video.stream.VideoStream) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return float(rate)
+    return 0.0
+
+
+def _is_vfr(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> bool:
+    """True when frame durations vary by more than 25% in the first packets (presentation order)."""
+    pts = []
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            pts.append(packet.pts)
+        if len(pts) >= VFR_SAMPLE_PACKETS:
+            break
+    pts.sort()
+    deltas = [b - a for a, b in zip(pts, pts[1:], strict=False) if b > a]
+    if len(deltas) < 4:
+        return False
+    lo, hi = min(deltas), max(deltas)
+    return hi > lo * 1.25
+
+
+def probe_source(source: str | os.PathLike[str] | BinaryIO, limits: ProbeLimits | None = None) -> MediaInfo:
+    """Describe the original, or raise InvalidMedia with a reason a creator can read."""
+    limits = limits or ProbeLimits()
+    size = None
+    if isinstance(source, str | os.PathLike):
+        try:
+            size = os.path.getsize(source)
+        except OSError as exc:
+            raise InvalidMedia(f"cannot read the original: {exc.strerror}", reason="unreadable") from exc
+        if size == 0:
+            raise InvalidMedia("the file is empty (0 bytes)", reason="empty")
+    try:
+        container = av.open(source, mode="r", timeout=30)
+    except av.error.FFmpegError as exc:
+        raise InvalidMedia(
+            f"not a recognised audio/video file ({exc.strerror or exc})", reason="not_media"
+        ) from exc
+    try:
+        return _describe(container, size, limits)
+    except av.error.FFmpegError as exc:
+        raise InvalidMedia(f"the file is damaged or truncated ({exc.strerror or exc})", reason="corrupt") from exc
+    finally:
+        container.close()
+
+
+def _describe(container: av.container.InputContainer, size: int | None, limits: ProbeLimits) -> MediaInfo:
+    if not container.streams.video:
+        kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
+        raise InvalidMedia(f"the file has no video stream (streams found: {kinds})", reason="no_video")
+    vstream = container.streams.video[0]
+    cc = vstream.codec_context
+    width, height = cc.width or vstream.width, cc.height or vstream.height
+    if not width or not height:
+        raise InvalidMedia("the video stream has no frame size; the file is probably truncated", reason="corrupt")
+    if width > limits.max_width or height > limits.max_height:
+        raise InvalidMedia(
+            f"video is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}",
+            reason="too_large",
+        )
+    duration = _duration(container, vstream)
+    if duration > limits.max_duration_seconds:
+        raise InvalidMedia(
+            f"video lasts {duration:.0f} s; the limit is {limits.max_duration_seconds:.0f} s", reason="too_long"
+        )
+    frame_rate = _rate(vstream)
+    if frame_rate > limits.max_frame_rate:
+        raise InvalidMedia(f"frame rate {frame_rate:.1f} fps is over {limits.max_frame_rate}", reason="bad_rate")
+    sar = vstream.sample_aspect_ratio or Fraction(1, 1)
+    if sar <= 0:
+        sar = Fraction(1, 1)
+
+    vfr = _is_vfr(container, vstream)
+    container.seek(0)
+    first = None
+    for first in container.decode(vstream):
+        break
+    if first is None:
+        raise InvalidMedia("no video frame could be decoded; the file is damaged or truncated", reason="corrupt")
+    # Display-matrix rotation, counter-clockwise degrees; ffmpeg applies it itself when decoding.
+    rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
+    # AVFieldOrder: 0 unknown, 1 progressive, 2.. field orders of interlaced content.
+    field_order = int(getattr(cc, "field_order", 0) or 0)
+    interlaced = bool(first.interlaced_frame) or field_order > 1
+    if duration < limits.min_duration_seconds:
+        raise InvalidMedia(f"video lasts only {duration:.2f} s", reason="too_short")
+
+    audio = None
+    if container.streams.audio:
+        a = container.streams.audio[0].codec_context
+        audio = AudioInfo(
+            codec=a.name, channels=a.channels, layout=a.layout.name if a.layout else "", sample_rate=a.sample_rate
+        )
+    video = VideoInfo(
+        codec=cc.name,
+        width=width,
+        height=height,
+        sar=(sar.numerator, sar.denominator),
+        rotation=rotation,
+        frame_rate=frame_rate,
+        variable_frame_rate=vfr,
+        interlaced=interlaced,
+        pix_fmt=cc.format.name if cc.format else None,
+    )
+    extra = [s.type for s in container.streams if s.type not in ("video", "audio")]
+    return MediaInfo(container.format.name, duration, size, video, audio, extra)
