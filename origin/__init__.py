@@ -1,0 +1,1 @@
+"""origin: serves published objects from the media bucket over correct HTTP."""
