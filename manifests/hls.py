@@ -1,0 +1,224 @@
+"""HLS multivariant, media and I-frame playlists rendered with the m3u8 library.
+
+Every number comes from measurement: BANDWIDTH is the RFC 8216 peak over the segments
+actually written, not the encoder's target, because a player that trusts an understated
+BANDWIDTH stalls on the rung it picked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+
+import m3u8
+from m3u8.model import SessionData
+
+from manifests import bandwidth
+from manifests.errors import TrackUnrenderable
+from manifests.model import Segment, Track
+from manifests.versions import media_features, required_version
+
+AUDIO_GROUP = "audio"
+# Marks the multivariant playlist published while higher rungs still encode; players ignore it,
+# our tests and the origin's cache policy read it.
+PROGRESS_DATA_ID = "com.vodstack.ladder"
+
+_MILLI = Decimal("0.001")
+
+_LANGUAGE_NAMES = {
+    "en": "English",
+    "eng": "English",
+    "fr": "Français",
+    "fra": "Français",
+    "de": "Deutsch",
+    "deu": "Deutsch",
+    "es": "Español",
+    "spa": "Español",
+    "und": "Audio",
+}
+
+
+def extinf_durations(segments: Sequence[Segment]) -> list[float]:
+    """Per-segment EXTINF values, millisecond precision, whose sum is exact to a millisecond.
+
+    Each value is the difference of rounded cumulative end times, so rounding errors
+    telescope instead of adding up: after an hour of 2 s segments the playlist still ends
+    within a millisecond (well inside a frame) of the media.
+    """
+    out: list[float] = []
+    elapsed = Decimal(0)
+    previous = Decimal(0)
+    for seg in segments:
+        elapsed += Decimal(repr(seg.duration))
+        rounded = elapsed.quantize(_MILLI, rounding=ROUND_HALF_UP)
+        out.append(float(rounded - previous))
+        previous = rounded
+    return out
+
+
+def render_media(track: Track, *, target_duration: int | None = None) -> str:
+    """The VOD media playlist of one rendition: EXT-X-MAP, EXTINF per segment, ENDLIST."""
+    return _render_media(track, target_duration, i_frames_only=False)
+
+
+def render_iframes(track: Track, *, target_duration: int | None = None) -> str:
+    """I-frame playlist for trick play: byte ranges into the existing segments, no extra files.
+
+    Each entry spans moof + the first keyframe of a segment; its EXTINF runs to the next
+    listed I-frame, i.e. the segment duration (one IDR opens every segment).
+    """
+    if not track.has_iframe_ranges:
+        raise TrackUnrenderable(f"track {track.name!r}: segments carry no iframe_range")
+    return _render_media(track, target_duration, i_frames_only=True)
+
+
+def _render_media(track: Track, target_duration: int | None, *, i_frames_only: bool) -> str:
+    segments = _require_segments(track)
+    durations = extinf_durations(segments)
+    playlist = m3u8.M3U8()
+    playlist.version = required_version(
+        media_features(has_map=True, i_frames_only=i_frames_only, byterange=i_frames_only, float_extinf=True)
+    )
+    playlist.target_duration = _target(track, durations, target_duration)
+    playlist.playlist_type = "vod"
+    playlist.is_i_frames_only = i_frames_only
+    playlist.is_endlist = True
+    for seg, duration in zip(segments, durations, strict=True):
+        byterange = None
+        if i_frames_only and seg.iframe_range is not None:
+            offset, length = seg.iframe_range
+            byterange = f"{length}@{offset}"
+        playlist.add_segment(
+            m3u8.Segment(
+                uri=seg.uri,
+                duration=duration,
+                title="",
+                byterange=byterange,
+                init_section={"uri": track.init_uri},
+            )
+        )
+    return str(playlist.dumps(infspec="milliseconds"))
+
+
+def render_master(
+    videos: Sequence[Track],
+    audios: Sequence[Track],
+    *,
+    complete: bool = True,
+    target_duration: int | None = None,
+) -> str:
+    """The multivariant playlist over `videos` (each with every audio in one AUDIO group).
+
+    complete=False is the progressive-publish form: the caller passes only finished rungs,
+    I-frame playlists are left out (they come with the full ladder) and a SESSION-DATA entry
+    says the ladder is partial. Pass `target_duration` only if it was passed to render_media.
+    Variants are ordered by ascending peak bandwidth: players that start on the first entry
+    start fast, and ABR climbs from there.
+    """
+    if not videos:
+        raise TrackUnrenderable("a multivariant playlist needs at least one video track")
+    playlist = m3u8.M3U8()
+    playlist.is_independent_segments = True
+    audio_peak = audio_average = 0
+    audio_codecs: list[str] = []
+    names: set[str] = set()
+    for index, audio in enumerate(audios):
+        _require_segments(audio)
+        peak, average = bandwidth.measure(audio.segments, _measure_target(audio, target_duration))
+        audio_peak, audio_average = max(audio_peak, peak), max(audio_average, average)
+        if audio.codecs not in audio_codecs:
+            audio_codecs.append(audio.codecs)
+        name = _LANGUAGE_NAMES.get(audio.language, audio.language)
+        if name in names:
+            name = f"{name} ({audio.name})"
+        names.add(name)
+        playlist.add_media(
+            m3u8.Media(
+                uri=audio.playlist_uri,
+                type="AUDIO",
+                group_id=AUDIO_GROUP,
+                language=audio.language,
+                name=name,
+                default="YES" if index == 0 else "NO",
+                autoselect="YES",
+                channels=str(audio.channels) if audio.channels else None,
+            )
+        )
+
+    variants = []
+    for video in videos:
+        _require_segments(video)
+        target = _measure_target(video, target_duration)
+        peak, average = bandwidth.measure(video.segments, target)
+        info: dict[str, object] = {
+            "bandwidth": peak + audio_peak,
+            "average_bandwidth": average + audio_average,
+            "codecs": ",".join([video.codecs, *audio_codecs]),
+        }
+        if video.width and video.height:
+            info["resolution"] = f"{video.width}x{video.height}"
+        if video.frame_rate:
+            info["frame_rate"] = video.frame_rate
+        if audios:
+            info["audio"] = AUDIO_GROUP
+        variants.append((peak + audio_peak, video, info))
+    variants.sort(key=lambda v: (v[0], v[1].height or 0))
+    for _, video, info in variants:
+        playlist.add_playlist(m3u8.Playlist(video.playlist_uri, info, playlist.media, None))
+
+    if complete:
+        for _, video, _ in variants:
+            if not video.has_iframe_ranges:
+                continue
+            peak, average = iframe_bandwidth(video, target_duration)
+            iframe_info: dict[str, object] = {
+                "bandwidth": peak,
+                "average_bandwidth": average,
+                "codecs": video.codecs,
+            }
+            if video.width and video.height:
+                iframe_info["resolution"] = f"{video.width}x{video.height}"
+            playlist.add_iframe_playlist(m3u8.IFramePlaylist(None, video.iframe_playlist_uri, iframe_info))
+    else:
+        playlist.session_data.append(SessionData(PROGRESS_DATA_ID, value="partial"))
+    return str(playlist.dumps())
+
+
+def iframe_bandwidth(video: Track, target_duration: int | None = None) -> tuple[int, int]:
+    """Peak and average of the I-frame playlist: the bytes it fetches over the time they cover."""
+    ranged = [
+        Segment(uri=s.uri, duration=s.duration, size=s.iframe_range[1], start=s.start)
+        for s in video.segments
+        if s.iframe_range is not None
+    ]
+    return bandwidth.measure(ranged, _measure_target(video, target_duration))
+
+
+def _measure_target(track: Track, target_duration: int | None) -> int:
+    return target_duration or bandwidth.target_duration(_as_extinf(track))
+
+
+def _as_extinf(track: Track) -> list[Segment]:
+    # Target duration is defined on the EXTINF values as written, not on the raw floats.
+    return [
+        Segment(uri=s.uri, duration=d, size=s.size, start=s.start)
+        for s, d in zip(track.segments, extinf_durations(track.segments), strict=True)
+    ]
+
+
+def _target(track: Track, durations: list[float], requested: int | None) -> int:
+    natural = max(bandwidth.round_half_up(d) for d in durations) or 1
+    if requested is None:
+        return natural
+    if requested < natural:
+        raise TrackUnrenderable(
+            f"track {track.name!r}: target duration {requested} s is below a segment "
+            f"that rounds to {natural} s"
+        )
+    return requested
+
+
+def _require_segments(track: Track) -> tuple[Segment, ...]:
+    if not track.segments:
+        raise TrackUnrenderable(f"track {track.name!r} has no segments")
+    return track.segments
