@@ -130,6 +130,12 @@ class FilesystemObjectStore:
             raise ObjectMissing(bucket, key)
         shutil.copyfile(src, path)
 
+    def local_path(self, bucket: str, key: str) -> Path | None:
+        path = self._path(bucket, key)
+        if not path.is_file():
+            raise ObjectMissing(bucket, key)
+        return path
+
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)
         with contextlib.suppress(FileNotFoundError):

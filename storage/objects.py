@@ -57,6 +57,9 @@ class ObjectStore(Protocol):
     def download(self, bucket: str, key: str, path: Path) -> None:
         """Copy the object to a local file. Raises ObjectMissing."""
 
+    def local_path(self, bucket: str, key: str) -> Path | None:
+        """A local file holding the object, readable in place, or None when the backend has none."""
+
     def delete(self, bucket: str, key: str) -> None:
         """Remove the object; a missing key is not an error."""
 

@@ -128,6 +128,9 @@ class S3ObjectStore:
         except _TRANSIENT as exc:
             raise _translate(exc, bucket, key) from exc
 
+    def local_path(self, bucket: str, key: str) -> Path | None:
+        return None
+
     def delete(self, bucket: str, key: str) -> None:
         check_key(key)
         try:

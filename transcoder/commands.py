@@ -1,0 +1,116 @@
+"""FFmpeg command graphs built with ffmpeg-python. Pure: values in, argv out; nothing runs here.
+
+One run decodes the source once and encodes every rung from a split filter, so the decode and the
+filters (deinterlace, frame-rate conversion) are paid once per job, not once per rung.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from transcoder.ladder import Ladder
+
+AUDIO_NAME = "audio"
+INIT_NAME = "init.mp4"
+SEGMENT_PATTERN = "seg_%05d.m4s"
+PLAYLIST_NAME = "index.m3u8"
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    source: str
+    out_dir: Path
+    ladder: Ladder
+    segment_seconds: float
+    interlaced: bool
+    preset: str = "veryfast"
+
+
+def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, object]:
+    return {
+        "f": "hls",
+        "hls_time": segment_seconds,
+        "hls_playlist_type": "vod",
+        "hls_list_size": 0,
+        # CMAF: fMP4 fragments that both the HLS playlists and the DASH MPD reference.
+        "hls_segment_type": "fmp4",
+        "hls_fmp4_init_filename": INIT_NAME,
+        "hls_segment_filename": str(out_dir / name / SEGMENT_PATTERN),
+        # DASH SegmentTemplate numbering starts at 1.
+        "start_number": 1,
+        "hls_flags": "independent_segments",
+    }
+
+
+def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
+    """argv of the single ffmpeg run that writes every rung (and the audio rendition) as CMAF + HLS."""
+    src = ffmpeg.input(plan.source)
+    video = src.video
+    if plan.interlaced:
+        # bwdif: motion-adaptive deinterlacer; send_frame keeps the frame rate (one frame per frame).
+        video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
+    # Constant output frame rate: variable-frame-rate sources get regular frames on the keyframe grid.
+    video = video.filter("fps", fps=plan.ladder.frame_rate)
+    rungs = plan.ladder.rungs
+    branches = video.filter_multi_output("split", len(rungs)) if len(rungs) > 1 else None
+    gop = max(1, round(plan.segment_seconds * plan.ladder.frame_rate))
+    outputs = []
+    for i, rung in enumerate(rungs):
+        stream = branches.stream(i) if branches is not None else video
+        stream = stream.filter("scale", rung.width, rung.height, flags="bicubic").filter("setsar", "1")
+        opts = _hls_options(plan.out_dir, rung.name, plan.segment_seconds)
+        opts.update(
+            {
+                "c:v": "libx264",
+                "preset": plan.preset,
+                "profile:v": rung.profile,
+                "level:v": rung.level,
+                "pix_fmt": "yuv420p",
+                "b:v": rung.bitrate,
+                "maxrate": rung.maxrate,
+                "bufsize": rung.bufsize,
+                # Same keyframe grid in every rung: a closed GOP of exactly one segment, no scene-cut
+                # keyframes off the grid, and forced keyframes at each segment boundary.
+                "g": gop,
+                "keyint_min": gop,
+                "sc_threshold": 0,
+                "force_key_frames": f"expr:gte(t,n_forced*{plan.segment_seconds})",
+                "x264-params": "open-gop=0",
+                "an": None,
+            }
+        )
+        outputs.append(ffmpeg.output(stream, str(plan.out_dir / rung.name / PLAYLIST_NAME), **opts))
+    if plan.ladder.audio_bitrate is not None:
+        opts = _hls_options(plan.out_dir, AUDIO_NAME, plan.segment_seconds)
+        opts.update(
+            {
+                "c:a": "aac",
+                "profile:a": "aac_low",
+                "b:a": plan.ladder.audio_bitrate,
+                # Stereo for every player; 5.1 and other layouts are downmixed by the resampler.
+                "ac": 2,
+                "ar": 48000,
+                "vn": None,
+            }
+        )
+        outputs.append(ffmpeg.output(src.audio, str(plan.out_dir / AUDIO_NAME / PLAYLIST_NAME), **opts))
+    graph = ffmpeg.merge_outputs(*outputs).global_args(
+        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
+    )
+    return [ffmpeg_exe, *graph.overwrite_output().get_args()]
+
+
+def poster(source: str, dest: Path, at_seconds: float, width: int, ffmpeg_exe: str) -> list[str]:
+    """argv that writes one JPEG frame at `at_seconds`, scaled to `width` (display aspect kept)."""
+    stream = (
+        ffmpeg.input(source, ss=at_seconds)
+        .video.filter("scale", width, -2)
+        .filter("setsar", "1")
+        .output(str(dest), vframes=1, **{"q:v": 3})
+        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+        .overwrite_output()
+    )
+    return [ffmpeg_exe, *stream.get_args()]

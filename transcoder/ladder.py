@@ -1,0 +1,152 @@
+"""Ladder planning: which renditions to encode for a source. Pure; table-tested.
+
+Apple's HLS authoring ladder is the default. Rungs are chosen by the short side of the source's
+display size, so portrait, rotated and anamorphic sources get the same treatment as landscape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# (width, height, video bits/s) for 16:9 landscape at up to 30 fps.
+APPLE_LADDER: tuple[tuple[int, int, int], ...] = (
+    (416, 234, 145_000),
+    (640, 360, 365_000),
+    (768, 432, 730_000),
+    (768, 432, 1_100_000),
+    (960, 540, 2_000_000),
+    (1280, 720, 3_000_000),
+    (1280, 720, 4_500_000),
+    (1920, 1080, 6_000_000),
+    (1920, 1080, 7_800_000),
+)
+
+MAX_FRAME_RATE = 60.0
+# Above 30 fps a rung needs more bits for the same quality; Apple's guide suggests ~1.5x for 60 fps.
+HIGH_FPS_BITRATE_FACTOR = 1.5
+# Peak cap relative to the target (x264 VBV): keeps every segment's bit rate close to what is declared.
+MAXRATE_FACTOR = 1.10
+BUFSIZE_FACTOR = 1.5
+# A source whose short side is within this fraction above a rung's gets no extra top rung.
+TOP_RUNG_SLACK = 0.10
+
+# H.264 levels: (level, max macroblocks per second, max frame size in macroblocks, max High-profile kbit/s)
+_H264_LEVELS: tuple[tuple[str, int, int, int], ...] = (
+    ("3.0", 40_500, 1_620, 12_500),
+    ("3.1", 108_000, 3_600, 17_500),
+    ("3.2", 216_000, 5_120, 25_000),
+    ("4.0", 245_760, 8_192, 25_000),
+    ("4.1", 245_760, 8_192, 62_500),
+    ("4.2", 522_240, 8_704, 62_500),
+    ("5.0", 589_824, 22_080, 168_750),
+    ("5.1", 983_040, 36_864, 300_000),
+    ("5.2", 2_073_600, 36_864, 300_000),
+)
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str  # rendition id and directory, e.g. "360p" or "432p-1100k"
+    width: int
+    height: int
+    frame_rate: float
+    bitrate: int  # target video bits/s
+    maxrate: int  # VBV peak cap
+    bufsize: int
+    profile: str  # H.264 profile
+    level: str
+
+
+@dataclass(frozen=True)
+class Ladder:
+    rungs: tuple[Rung, ...]  # lowest first
+    frame_rate: float
+    audio_bitrate: int | None  # None: the source has no audio
+
+
+def even(value: float) -> int:
+    """Round to the nearest even integer >= 2 (H.264 4:2:0 needs even dimensions)."""
+    return max(2, int(round(value / 2.0)) * 2)
+
+
+def output_frame_rate(source_rate: float) -> float:
+    """Keep the source rate up to 60 fps; halve higher rates until they fit (120 -> 60)."""
+    rate = source_rate if source_rate > 0 else 30.0
+    while rate > MAX_FRAME_RATE + 0.01:
+        rate /= 2
+    return round(rate, 3)
+
+
+def h264_level(width: int, height: int, frame_rate: float, maxrate: int) -> str:
+    mbs = ((width + 15) // 16) * ((height + 15) // 16)
+    for level, max_mbps, max_fs, max_kbps in _H264_LEVELS:
+        if mbs <= max_fs and mbs * frame_rate <= max_mbps and maxrate / 1000 <= max_kbps:
+            return level
+    return _H264_LEVELS[-1][0]
+
+
+def plan_ladder(
+    display_width: int,
+    display_height: int,
+    source_frame_rate: float,
+    *,
+    has_audio: bool,
+    ladder: Sequence[tuple[int, int, int]] = APPLE_LADDER,
+    audio_bitrate: int = 128_000,
+) -> Ladder:
+    """Choose rungs for a source shown at display_width x display_height (SAR and rotation applied)."""
+    if display_width <= 0 or display_height <= 0:
+        raise ValueError(f"invalid display size {display_width}x{display_height}")
+    portrait = display_height > display_width
+    src_short, src_long = sorted((display_width, display_height))
+    aspect = src_long / src_short
+    rate = output_frame_rate(source_frame_rate)
+    fps_factor = HIGH_FPS_BITRATE_FACTOR if rate > 31 else 1.0
+
+    picked: list[tuple[int, int, int]] = []  # (short side, long side, bitrate)
+    for rung_w, rung_h, bitrate in sorted(ladder, key=lambda r: (r[1], r[2])):
+        short = min(rung_w, rung_h)
+        if short > src_short:
+            continue  # never upscale
+        long_side = min(even(short * aspect), even(src_long))
+        area_factor = (short * long_side) / (rung_w * rung_h)
+        picked.append((even(short), long_side, int(bitrate * area_factor * fps_factor)))
+    if not picked or src_short > picked[-1][0] * (1 + TOP_RUNG_SLACK):
+        # The top rung sits at the source size when the ladder's nearest rung is well below it
+        # (or the source is smaller than the smallest rung): bits by the ladder's bits per pixel.
+        short, long_side = even(src_short), even(src_long)
+        ref_w, ref_h, ref_bitrate = _nearest_rung(ladder, short)
+        bitrate = int(ref_bitrate * (short * long_side) / (ref_w * ref_h) * fps_factor)
+        # Bits per pixel fall as resolution grows: cap the extrapolation at twice the ladder's top.
+        bitrate = min(bitrate, int(max(r[2] for r in ladder) * 2 * fps_factor))
+        if picked:
+            bitrate = max(bitrate, picked[-1][2])
+        picked.append((short, long_side, bitrate))
+
+    names: dict[int, int] = {}
+    for short, _long, _b in picked:
+        names[short] = names.get(short, 0) + 1
+    rungs = []
+    for short, long_side, bitrate in picked:
+        width, height = (short, long_side) if portrait else (long_side, short)
+        name = f"{short}p" if names[short] == 1 else f"{short}p-{bitrate // 1000}k"
+        maxrate = int(bitrate * MAXRATE_FACTOR)
+        rungs.append(
+            Rung(
+                name=name,
+                width=width,
+                height=height,
+                frame_rate=rate,
+                bitrate=bitrate,
+                maxrate=maxrate,
+                bufsize=int(bitrate * BUFSIZE_FACTOR),
+                profile="high",
+                level=h264_level(width, height, rate, maxrate),
+            )
+        )
+    return Ladder(tuple(rungs), rate, audio_bitrate if has_audio else None)
+
+
+def _nearest_rung(ladder: Sequence[tuple[int, int, int]], short: int) -> tuple[int, int, int]:
+    return min(ladder, key=lambda r: (abs(min(r[0], r[1]) - short), -r[2]))

@@ -1,0 +1,69 @@
+"""Read back what ffmpeg wrote into the manifest model: measured durations, sizes and codecs.
+
+The playlists ffmpeg writes are used only for the list of segment files; everything declared to
+players comes from the fragments themselves (transcoder.fmp4).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import m3u8
+
+from manifests.model import Segment, Track
+from transcoder import fmp4
+from transcoder.commands import INIT_NAME, PLAYLIST_NAME
+from transcoder.errors import EncodeFailed
+from transcoder.ladder import Rung
+
+
+def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:
+    """Describe one rendition directory (init.mp4 + seg_*.m4s + ffmpeg's index.m3u8)."""
+    playlist_path = rendition_dir / PLAYLIST_NAME
+    init_path = rendition_dir / INIT_NAME
+    if not playlist_path.is_file() or not init_path.is_file():
+        raise EncodeFailed(f"ffmpeg produced no output for {rendition_dir.name}")
+    listed = m3u8.loads(playlist_path.read_text())
+    init = fmp4.parse_init(init_path.read_bytes())
+    segments = []
+    for entry in listed.segments:
+        path = rendition_dir / entry.uri
+        data = path.read_bytes()
+        info = fmp4.parse_segment(data, init)
+        segments.append(
+            Segment(
+                uri=entry.uri,
+                duration=info.duration,
+                size=len(data),
+                start=info.start,
+                starts_with_idr=info.starts_with_sync,
+                iframe_range=info.iframe_range if init.kind == "video" else None,
+            )
+        )
+    if not segments:
+        raise EncodeFailed(f"ffmpeg wrote no segments for {rendition_dir.name}")
+    if init.kind == "video":
+        if rung is None:
+            raise EncodeFailed(f"unexpected video output in {rendition_dir.name}")
+        return Track(
+            name=rendition_dir.name,
+            kind="video",
+            codecs=init.codec,
+            init_uri=INIT_NAME,
+            segments=tuple(segments),
+            timescale=init.timescale,
+            width=init.width or rung.width,
+            height=init.height or rung.height,
+            frame_rate=rung.frame_rate,
+        )
+    return Track(
+        name=rendition_dir.name,
+        kind="audio",
+        codecs=init.codec,
+        init_uri=INIT_NAME,
+        segments=tuple(segments),
+        timescale=init.timescale,
+        channels=init.channels,
+        sample_rate=init.sample_rate,
+        language="und",
+    )

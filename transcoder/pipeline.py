@@ -1,0 +1,314 @@
+"""The transcode job as plain steps: probe, plan, encode, read back, render, validate, publish.
+
+Celery tasks (tasks.py) only call `run_job`; everything here can run in a test without a broker.
+Idempotent by construction: output keys are deterministic, the work happens in a scratch directory,
+segments are published before the playlists that name them, and the multivariant playlist last.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from catalog.models import Asset, AssetState, Job, JobState, Rendition, utcnow
+from catalog.session import Catalog
+from manifests import dash, hls, validate
+from manifests.errors import ManifestError
+from manifests.mime import content_type_for
+from manifests.model import Track
+from storage.errors import ObjectMissing, StorageError
+from storage.objects import ObjectStore
+from transcoder import commands
+from transcoder.errors import EncodeFailed, InvalidMedia, TranscodeError, TransientError
+from transcoder.ladder import Ladder, plan_ladder
+from transcoder.outputs import read_track
+from transcoder.probe import MediaInfo, ProbeLimits, probe_source
+from transcoder.progress import Progress
+from transcoder.runner import run_ffmpeg
+from transcoder.settings import TranscoderSettings
+
+log = logging.getLogger(__name__)
+
+MASTER_NAME = "master.m3u8"
+MPD_NAME = "manifest.mpd"
+POSTER_NAME = "poster.jpg"
+# Catalog progress writes at most this often.
+PROGRESS_INTERVAL = 1.0
+# Deadline of one attempt: generous multiple of the media duration (a slow CPU encodes at ~0.3x).
+DEADLINE_FACTOR = 20.0
+DEADLINE_MINIMUM = 600.0
+
+
+@dataclass
+class PipelineContext:
+    settings: TranscoderSettings
+    store: ObjectStore
+    catalog: Catalog
+
+    @property
+    def staging(self) -> str:
+        return self.settings.storage.staging_bucket
+
+    @property
+    def media(self) -> str:
+        return self.settings.storage.media_bucket
+
+
+def job_deadline_seconds(duration: float) -> float:
+    return max(DEADLINE_MINIMUM, duration * DEADLINE_FACTOR)
+
+
+def run_job(ctx: PipelineContext, job_id: str) -> None:
+    """Run one transcode job to a terminal state. Raises TransientError when a retry could help."""
+    claimed = _claim(ctx, job_id)
+    if claimed is None:
+        return
+    asset_id, staging_key = claimed
+    work = ctx.settings.work_dir / job_id
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        _transcode(ctx, job_id, asset_id, staging_key, work)
+    except (InvalidMedia, EncodeFailed) as exc:
+        _fail(ctx, job_id, asset_id, exc.message, exc.reason)
+    except ManifestError as exc:
+        _fail(ctx, job_id, asset_id, f"output failed validation: {exc}", "invalid_output")
+    except ObjectMissing as exc:
+        _fail(ctx, job_id, asset_id, f"the original is gone from storage: {exc}", "original_missing")
+    except StorageError as exc:
+        if exc.retryable:
+            raise TransientError(str(exc)) from exc
+        _fail(ctx, job_id, asset_id, f"storage error: {exc}", "storage")
+    except OperationalError as exc:
+        raise TransientError(f"catalog unavailable: {exc.orig}") from exc
+    except TransientError:
+        raise
+    except Exception as exc:  # a bug must not leave the job "running" forever
+        log.exception("job %s crashed", job_id)
+        _fail(ctx, job_id, asset_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def fail_exhausted(ctx: PipelineContext, job_id: str, message: str) -> None:
+    """Called when retries of a transient error are exhausted."""
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id)
+        asset_id = job.asset_id if job else None
+    if asset_id:
+        _fail(ctx, job_id, asset_id, message, "retries_exhausted")
+
+
+def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str] | None:
+    """Mark the job running; None when there is nothing to do (gone, finished or asset deleted)."""
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
+            return None
+        asset = s.get(Asset, job.asset_id)
+        if asset is None or asset.state == AssetState.DELETED or not asset.staging_key:
+            job.state, job.finished_at = JobState.CANCELLED, utcnow()
+            return None
+        now = utcnow()
+        job.state, job.attempts, job.started_at, job.heartbeat_at = JobState.RUNNING, job.attempts + 1, now, now
+        job.worker = socket.gethostname()
+        job.deadline_at = now + timedelta(seconds=job_deadline_seconds(asset.duration or 0))
+        job.error = job.error_reason = None
+        asset.state, asset.progress, asset.error = AssetState.PROCESSING, 0.0, None
+        return asset.id, asset.staging_key
+
+
+def _fail(ctx: PipelineContext, job_id: str, asset_id: str, message: str, reason: str) -> None:
+    log.warning("job %s failed (%s): %s", job_id, reason, message)
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id)
+        if job is not None:
+            job.state, job.error, job.error_reason, job.finished_at = JobState.FAILED, message, reason, utcnow()
+        asset = s.get(Asset, asset_id)
+        if asset is not None and asset.state != AssetState.DELETED:
+            asset.state, asset.error, asset.speed, asset.eta_seconds = AssetState.FAILED, message, None, None
+
+
+def _is_cancelled(ctx: PipelineContext, asset_id: str) -> bool:
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        return asset is None or asset.state == AssetState.DELETED
+
+
+def _limits(settings: TranscoderSettings) -> ProbeLimits:
+    return ProbeLimits(
+        max_width=settings.max_width,
+        max_height=settings.max_height,
+        max_duration_seconds=settings.max_duration_seconds,
+        max_frame_rate=settings.max_frame_rate,
+    )
+
+
+def _fetch_original(ctx: PipelineContext, staging_key: str, work: Path) -> Path:
+    local = ctx.store.local_path(ctx.staging, staging_key)
+    if local is not None:
+        return local  # filesystem backend: read in place, no copy of a multi-GB file
+    dest = work / "original"
+    ctx.store.download(ctx.staging, staging_key, dest)
+    return dest
+
+
+def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: str, work: Path) -> None:
+    source = _fetch_original(ctx, staging_key, work)
+    info = probe_source(source, _limits(ctx.settings))
+    display_w, display_h = info.video.display_size
+    ladder = plan_ladder(display_w, display_h, info.video.frame_rate, has_audio=info.audio is not None)
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        if asset is not None:
+            asset.probe, asset.duration = info.as_dict(), info.duration
+            asset.width, asset.height = display_w, display_h
+        job = s.get(Job, job_id)
+        if job is not None:
+            job.deadline_at = utcnow() + timedelta(seconds=job_deadline_seconds(info.duration))
+
+    out = work / "out"
+    for rung in ladder.rungs:
+        (out / rung.name).mkdir(parents=True)
+    if ladder.audio_bitrate is not None:
+        (out / commands.AUDIO_NAME).mkdir(parents=True)
+    plan = commands.EncodePlan(
+        source=str(source),
+        out_dir=out,
+        ladder=ladder,
+        segment_seconds=ctx.settings.segment_seconds,
+        interlaced=info.video.interlaced,
+        preset=ctx.settings.x264_preset,
+    )
+    ffmpeg = ctx.settings.ffmpeg_path()
+    reporter = _ProgressReporter(ctx, job_id, asset_id)
+    run_ffmpeg(
+        commands.encode_ladder(plan, ffmpeg),
+        duration=info.duration,
+        timeout=job_deadline_seconds(info.duration),
+        on_progress=reporter,
+        should_stop=lambda: _is_cancelled(ctx, asset_id),
+    )
+    run_ffmpeg(
+        commands.poster(str(source), out / POSTER_NAME, min(1.0, info.duration / 2), 640, ffmpeg),
+        timeout=120,
+    )
+    videos, audios = _read_outputs(out, ladder)
+    _publish(ctx, job_id, asset_id, out, videos, audios, info)
+
+
+def _read_outputs(out: Path, ladder: Ladder) -> tuple[list[Track], list[Track]]:
+    videos = [read_track(out / rung.name, rung=rung) for rung in ladder.rungs]
+    audios = [read_track(out / commands.AUDIO_NAME, rung=None)] if ladder.audio_bitrate is not None else []
+    return videos, audios
+
+
+def _publish(
+    ctx: PipelineContext,
+    job_id: str,
+    asset_id: str,
+    out: Path,
+    videos: list[Track],
+    audios: list[Track],
+    info: MediaInfo,
+) -> None:
+    media_texts = {t.playlist_uri: hls.render_media(t) for t in [*videos, *audios]}
+    iframe_texts = {t.iframe_playlist_uri: hls.render_iframes(t) for t in videos if t.has_iframe_ranges}
+    master = hls.render_master(videos, audios)
+    mpd = dash.render_mpd(videos, audios, duration=max(t.duration for t in videos))
+    known = {f"{t.name}/{u}" for t in [*videos, *audios] for u in [t.init_uri, *(s.uri for s in t.segments)]}
+    known |= set(media_texts) | set(iframe_texts)
+    validate.validate_package(
+        master, {**media_texts, **iframe_texts}, tracks=[*videos, *audios], known_uris=known
+    )
+    if _is_cancelled(ctx, asset_id):
+        return  # deleted while encoding: end quietly, publish nothing
+
+    prefix = f"{asset_id}/"
+    # Media first, then media playlists, then the entry points: a player never sees a playlist
+    # that names an object not yet stored.
+    for track in [*audios, *videos]:
+        for name in [track.init_uri, *(s.uri for s in track.segments)]:
+            _put_file(ctx, prefix + f"{track.name}/{name}", out / track.name / name)
+    _put_file(ctx, prefix + POSTER_NAME, out / POSTER_NAME)
+    for uri, text in {**media_texts, **iframe_texts}.items():
+        _put_text(ctx, prefix + uri, text)
+    _put_text(ctx, prefix + MPD_NAME, mpd)
+    _put_text(ctx, prefix + MASTER_NAME, master)
+
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        job = s.get(Job, job_id)
+        if asset is None:
+            return
+        asset.renditions.clear()
+        s.flush()
+        for track in [*videos, *audios]:
+            peak, average = _measured(track)
+            asset.renditions.append(
+                Rendition(
+                    name=track.name,
+                    kind=track.kind,
+                    width=track.width,
+                    height=track.height,
+                    frame_rate=track.frame_rate,
+                    codecs=track.codecs,
+                    bandwidth=peak,
+                    average_bandwidth=average,
+                    playlist_key=prefix + track.playlist_uri,
+                    state="ready",
+                )
+            )
+        now = utcnow()
+        asset.master_key, asset.dash_key = prefix + MASTER_NAME, prefix + MPD_NAME
+        asset.state, asset.progress, asset.eta_seconds, asset.ready_at = AssetState.READY, 1.0, 0.0, now
+        asset.first_playable_at = asset.first_playable_at or now
+        if job is not None:
+            job.state, job.finished_at = JobState.SUCCEEDED, now
+
+
+def _measured(track: Track) -> tuple[int, int]:
+    from manifests import bandwidth
+
+    return bandwidth.measure(track.segments, bandwidth.target_duration(track.segments))
+
+
+def _put_file(ctx: PipelineContext, key: str, path: Path) -> None:
+    ctx.store.put_file(ctx.media, key, path, content_type_for(key))
+
+
+def _put_text(ctx: PipelineContext, key: str, text: str) -> None:
+    ctx.store.put_bytes(ctx.media, key, text.encode(), content_type_for(key))
+
+
+class _ProgressReporter:
+    """Writes progress, speed and ETA to the catalog, at most once per PROGRESS_INTERVAL."""
+
+    def __init__(self, ctx: PipelineContext, job_id: str, asset_id: str) -> None:
+        self.ctx, self.job_id, self.asset_id = ctx, job_id, asset_id
+        self.last = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_INTERVAL and not progress.done:
+            return
+        self.last = now
+        with self.ctx.catalog.session() as s:
+            asset = s.get(Asset, self.asset_id)
+            if asset is not None and asset.state == AssetState.PROCESSING:
+                # The encode is most of the job; keep the last 5% for read-back and publishing.
+                asset.progress = round(progress.fraction * 0.95, 4)
+                asset.speed, asset.eta_seconds = progress.speed, progress.eta_seconds
+            job = s.get(Job, self.job_id)
+            if job is not None:
+                job.heartbeat_at = utcnow()
+
+
+__all__ = ["PipelineContext", "run_job", "fail_exhausted", "TranscodeError"]

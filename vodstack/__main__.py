@@ -1,0 +1,3 @@
+from vodstack.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""The `vodstack` command: up, serve, worker, upload, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+DEFAULT_PORTS = {"ingest": 8700, "origin": 8701, "shield": 8702, "edge": 8703}
+
+
+def _data_dir(arg: str | None) -> Path:
+    if arg:
+        os.environ["VODSTACK_DATA_DIR"] = str(Path(arg).expanduser().resolve())
+    from storage.settings import data_dir
+
+    return data_dir()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from vodstack.supervisor import StackPlan, Supervisor
+
+    data = _data_dir(args.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    ports = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
+    supervisor = Supervisor(StackPlan(data, args.host, ports, workers=args.workers))
+
+    def _stop(signum: int, _frame: object) -> None:
+        supervisor.stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        supervisor.start()
+    except RuntimeError as exc:
+        print(f"vodstack: {exc}", file=sys.stderr)
+        supervisor.stop()
+        return 1
+    info = json.loads(supervisor.services_file.read_text())
+    print("vodstack is up")
+    print(f"  upload (TUS)  {info['tus']}")
+    print(f"  assets API    {info['ingest']}/assets")
+    print(f"  web page      {info['ingest']}/")
+    print(f"  origin        {info['origin']}")
+    print(f"  shield        {info['shield']}")
+    print(f"  edge          {info['edge']}   <- players fetch from here")
+    print(f"  workers       {', '.join(info['workers'])}")
+    print(f"  dev token     {info['token']}")
+    print(f"  data          {data}   (services.json, logs/)")
+    print("  try:          vodstack upload my-video.mp4      Ctrl-C stops everything", flush=True)
+    try:
+        supervisor.watch()
+    finally:
+        print("vodstack: stopping", flush=True)
+        supervisor.stop()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _data_dir(args.data_dir)
+    if args.service == "ingest":
+        from ingest.app import create_app as create_ingest
+        from ingest.settings import IngestSettings
+
+        app = create_ingest(IngestSettings())
+    elif args.service == "origin":
+        from origin.app import create_app as create_origin
+        from origin.settings import OriginSettings
+
+        app = create_origin(OriginSettings())
+    else:
+        from cdn_edge.app import create_app as create_edge
+        from cdn_edge.settings import EdgeSettings
+
+        app = create_edge(EdgeSettings())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from transcoder.celery_app import LIGHT_QUEUE, TRANSCODE_QUEUE
+    from transcoder.settings import TranscoderSettings
+    from transcoder.tasks import create_worker_app
+
+    _data_dir(args.data_dir)
+    app = create_worker_app(TranscoderSettings())
+    argv = [
+        "worker",
+        "-Q",
+        f"{TRANSCODE_QUEUE},{LIGHT_QUEUE}",
+        "-c",
+        str(args.concurrency),
+        "-n",
+        f"{args.name}@%h",
+        "--loglevel",
+        args.log_level.upper(),
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    app.worker_main(argv=argv)
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from vodstack.upload import upload_and_follow
+
+    data = _data_dir(args.data_dir)
+    return upload_and_follow(Path(args.file), data, api=args.api, token=args.token, wait=not args.no_wait)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from vodstack.supervisor import SERVICES_FILE
+
+    path = _data_dir(args.data_dir) / SERVICES_FILE
+    if not path.exists():
+        print(f"vodstack is not running (no {path})", file=sys.stderr)
+        return 1
+    print(path.read_text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vodstack", description=__doc__)
+    parser.add_argument("--data-dir", help="data directory (default $VODSTACK_DATA_DIR or ~/.vodstack)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole stack on this machine")
+    up.add_argument("--host", default="127.0.0.1")
+    for name, port in DEFAULT_PORTS.items():
+        up.add_argument(f"--{name}-port", type=int, default=port)
+    up.add_argument("--workers", type=int, default=1, help="transcoder worker processes")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one HTTP service in the foreground (settings from env)")
+    serve.add_argument("service", choices=["ingest", "origin", "edge"])
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--log-level", default="warning")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a transcoder worker (settings from env)")
+    worker.add_argument("--name", default="worker")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--log-level", default="info")
+    worker.set_defaults(func=cmd_worker)
+
+    upload = sub.add_parser("upload", help="upload a video, follow its transcode, print the playback URL")
+    upload.add_argument("file")
+    upload.add_argument("--api", help="ingest base URL (default: from services.json of `vodstack up`)")
+    upload.add_argument("--token", help="upload token (default: the development token)")
+    upload.add_argument("--no-wait", action="store_true", help="return once the upload is complete")
+    upload.set_defaults(func=cmd_upload)
+
+    status = sub.add_parser("status", help="print where the running stack listens")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
