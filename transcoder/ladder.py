@@ -6,6 +6,7 @@ display size, so portrait, rotated and anamorphic sources get the same treatment
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,8 +67,9 @@ class Ladder:
 
 
 def even(value: float) -> int:
-    """Round to the nearest even integer >= 2 (H.264 4:2:0 needs even dimensions)."""
-    return max(2, int(round(value / 2.0)) * 2)
+    """Round to the nearest even integer >= 2 (H.264 4:2:0 needs even dimensions); ties round down
+    so that an odd source dimension never gets a rung one pixel larger than itself."""
+    return max(2, math.ceil(value / 2.0 - 0.5) * 2)
 
 
 def output_frame_rate(source_rate: float) -> float:

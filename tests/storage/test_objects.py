@@ -1,0 +1,105 @@
+"""The object-store contract, run against both adapters: the filesystem and S3 (moto's server)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from storage.errors import InvalidKey, ObjectMissing
+from storage.filesystem import FilesystemObjectStore
+from storage.objects import ObjectStore
+from storage.reader import ObjectReader
+from storage.s3 import S3ObjectStore
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    if request.param == "filesystem":
+        s: ObjectStore = FilesystemObjectStore(tmp_path / "objects")
+    else:
+        endpoint = request.getfixturevalue("moto_endpoint")
+        s = S3ObjectStore(endpoint, "testing", "testing", bucket_prefix=f"t{abs(hash(tmp_path)) % 10**8}-")
+    s.ensure_bucket("media")
+    return s
+
+
+def test_put_stat_get(store: ObjectStore) -> None:
+    info = store.put_bytes("media", "a/b/c.m4s", b"hello world", "video/iso.segment")
+    assert info.size == 11 and info.etag
+    assert store.stat("media", "a/b/c.m4s").size == 11
+    assert store.get_bytes("media", "a/b/c.m4s") == b"hello world"
+    assert b"".join(store.read_range("media", "a/b/c.m4s", 6, 10)) == b"world"
+    assert b"".join(store.read_range("media", "a/b/c.m4s", 6)) == b"world"
+
+
+def test_overwrite_changes_etag(store: ObjectStore) -> None:
+    first = store.put_bytes("media", "k", b"one")
+    second = store.put_bytes("media", "k", b"two!")
+    assert second.size == 4 and store.get_bytes("media", "k") == b"two!"
+    assert first.etag != second.etag
+
+
+def test_missing(store: ObjectStore) -> None:
+    with pytest.raises(ObjectMissing):
+        store.stat("media", "nope")
+    with pytest.raises(ObjectMissing):
+        store.get_bytes("media", "nope")
+    store.delete("media", "nope")  # not an error
+
+
+def test_list_and_delete(store: ObjectStore, tmp_path: Path) -> None:
+    for key in ["x/2", "x/1", "y/1"]:
+        store.put_bytes("media", key, key.encode())
+    assert [o.key for o in store.list("media", "x/")] == ["x/1", "x/2"]
+    store.delete("media", "x/1")
+    assert [o.key for o in store.list("media", "x/")] == ["x/2"]
+
+
+def test_put_file_stream_and_download(store: ObjectStore, tmp_path: Path) -> None:
+    src = tmp_path / "src.bin"
+    data = bytes(range(256)) * 4096  # 1 MiB
+    src.write_bytes(data)
+    store.put_file("media", "big.bin", src)
+    store.put_stream("media", "big2.bin", io.BytesIO(data), len(data))
+    dest = tmp_path / "dest.bin"
+    store.download("media", "big2.bin", dest)
+    assert dest.read_bytes() == data == store.get_bytes("media", "big.bin")
+    reader = ObjectReader(store, "media", "big.bin")
+    reader.seek(-10, io.SEEK_END)
+    assert reader.read() == data[-10:]
+    reader.seek(1000)
+    assert reader.read(5) == data[1000:1005]
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "../escape", "a/../../b", "a//b", "a/./b", "nul\x00"])
+def test_invalid_keys(store: ObjectStore, key: str) -> None:
+    with pytest.raises(InvalidKey):
+        store.put_bytes("media", key, b"x")
+
+
+def test_filesystem_write_is_atomic_and_leaves_no_temp(tmp_path: Path) -> None:
+    store = FilesystemObjectStore(tmp_path)
+    store.ensure_bucket("media")
+
+    class Broken(io.BytesIO):
+        def read(self, n: int = -1) -> bytes:
+            raise OSError("disk on fire")
+
+    store.put_bytes("media", "k", b"old")
+    with pytest.raises(OSError):
+        store.put_stream("media", "k", Broken(), 10)
+    assert store.get_bytes("media", "k") == b"old"
+    assert [p.name for p in (tmp_path / "media").iterdir()] == ["k"]
