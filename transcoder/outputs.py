@@ -29,14 +29,14 @@ def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:
     for entry in listed.segments:
         path = rendition_dir / entry.uri
         data = path.read_bytes()
-        info = fmp4.parse_segment(data, init)
+        info = fmp4.parse_media_segment(data, init)
         segments.append(
             Segment(
                 uri=entry.uri,
                 duration=info.duration,
                 size=len(data),
                 start=info.start,
-                starts_with_idr=info.starts_with_sync,
+                starts_with_idr=info.starts_with_idr,
                 iframe_range=info.iframe_range if init.kind == "video" else None,
             )
         )
@@ -48,7 +48,7 @@ def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:
         return Track(
             name=rendition_dir.name,
             kind="video",
-            codecs=init.codec,
+            codecs=init.codecs,
             init_uri=INIT_NAME,
             segments=tuple(segments),
             timescale=init.timescale,
@@ -59,7 +59,7 @@ def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:
     return Track(
         name=rendition_dir.name,
         kind="audio",
-        codecs=init.codec,
+        codecs=init.codecs,
         init_uri=INIT_NAME,
         segments=tuple(segments),
         timescale=init.timescale,

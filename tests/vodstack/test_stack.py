@@ -1,0 +1,187 @@
+"""The walking skeleton end to end over real processes: `vodstack up`, tuspy, ffmpeg as the player.
+
+Run three ways: embedded defaults (filesystem store, SQLite, filesystem broker); the S3 backend on
+moto's server; and (when configured) Redis as broker with PostgreSQL as catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+from tusclient import client as tus_client
+
+from storage.factory import open_store
+from storage.settings import StorageSettings
+from tests.media import make_clip, media_duration
+from vodstack.supervisor import SERVICES_FILE, free_port
+
+pytestmark = [pytest.mark.stack, pytest.mark.ffmpeg, pytest.mark.timeout(600)]
+
+READY_TIMEOUT = 240.0
+
+
+@dataclass
+class Stack:
+    info: dict[str, str]
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.info['token']}"}
+
+    def storage(self) -> StorageSettings:
+        env = {k[len("VODSTACK_STORAGE_"):].lower(): v for k, v in self.env.items() if k.startswith("VODSTACK_STORAGE_")}
+        return StorageSettings(root=Path(self.info["data_dir"]) / "objects", **env)
+
+
+def start_stack(tmp_path: Path, extra_env: dict[str, str]) -> Stack:
+    data = tmp_path / "data"
+    env = {**os.environ, **extra_env}
+    argv = [sys.executable, "-m", "vodstack", "--data-dir", str(data), "up"]
+    for name in ("ingest", "origin", "shield", "edge"):
+        argv += [f"--{name}-port", str(free_port())]
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while not (data / SERVICES_FILE).exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"vodstack up did not start:\n{(tmp_path / 'up.log').read_text()}")
+        time.sleep(0.2)
+    return Stack(json.loads((data / SERVICES_FILE).read_text()), extra_env, proc)
+
+
+def stop_stack(stack: Stack, tmp_path: Path) -> None:
+    stack.proc.send_signal(signal.SIGTERM)
+    try:
+        code = stack.proc.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        stack.proc.kill()
+        raise AssertionError("vodstack up did not stop within 45 s of SIGTERM") from None
+    assert code == 0, (tmp_path / "up.log").read_text()
+    assert not Path(stack.info["data_dir"], SERVICES_FILE).exists()
+
+
+def tus_upload(stack: Stack, path: Path) -> str:
+    """Upload with the real tuspy client; return the asset id the server assigned."""
+    client = tus_client.TusClient(stack.info["tus"], headers=stack.headers)
+    uploader = client.uploader(str(path), chunk_size=256 * 1024, metadata={"filename": path.name})
+    uploader.upload()
+    resp = httpx.head(str(uploader.url), headers={**stack.headers, "Tus-Resumable": "1.0.0"})
+    assert resp.status_code in (200, 204), resp.text
+    assert int(resp.headers["Upload-Offset"]) == path.stat().st_size
+    return resp.headers["Vodstack-Asset-Id"]
+
+
+def wait_for_terminal(stack: Stack, asset_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + READY_TIMEOUT
+    seen = []
+    while time.monotonic() < deadline:
+        asset = httpx.get(f"{stack.info['ingest']}/assets/{asset_id}").raise_for_status().json()
+        seen.append(asset["state"])
+        if asset["state"] in ("ready", "failed"):
+            return dict(asset)
+        time.sleep(0.5)
+    logs = "\n".join(p.read_text()[-3000:] for p in Path(stack.info["logs"]).glob("*.log"))
+    raise AssertionError(f"asset {asset_id} not done after {READY_TIMEOUT} s (states {seen[-5:]})\n{logs}")
+
+
+def check_upload_play_and_reject(stack: Stack, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", seconds=8, size="640x360")
+    asset_id = tus_upload(stack, clip)
+    asset = wait_for_terminal(stack, asset_id)
+    assert asset["state"] == "ready", asset
+    playback = asset["playback"]
+    hls_url = playback["hls"]
+    assert isinstance(hls_url, str) and hls_url.startswith(stack.info["edge"]) and hls_url.endswith("master.m3u8")
+    assert {r["name"] for r in asset["renditions"]} >= {"234p", "360p"}
+    # ffmpeg as the player, through edge -> shield -> origin.
+    played = media_duration(hls_url)
+    assert abs(played - 8.0) <= 4.0, played
+    # The edge served it from its cache on a second request.
+    again = httpx.get(hls_url)
+    assert again.status_code == 200 and "hit" in again.headers.get("Cache-Status", "").lower()
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(300_000))
+    bad_id = tus_upload(stack, junk)
+    bad = wait_for_terminal(stack, bad_id)
+    assert bad["state"] == "failed"
+    assert isinstance(bad["error"], str) and len(bad["error"]) > 10
+    assert bad["playback"]["hls"] is None
+    store = open_store(stack.storage())
+    assert list(store.list(stack.storage().media_bucket, f"{bad_id}/")) == []
+
+
+def test_embedded_defaults(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path, {})
+    try:
+        check_upload_play_and_reject(stack, tmp_path)
+    finally:
+        stop_stack(stack, tmp_path)
+
+
+@pytest.mark.s3
+def test_s3_backend_on_moto(tmp_path: Path) -> None:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "VODSTACK_STORAGE_BACKEND": "s3",
+        "VODSTACK_STORAGE_S3_ENDPOINT": f"{host}:{port}",
+        "VODSTACK_STORAGE_S3_ACCESS_KEY": "testing",
+        "VODSTACK_STORAGE_S3_SECRET_KEY": "testing",
+    }
+    stack = start_stack(tmp_path, env)
+    try:
+        check_upload_play_and_reject(stack, tmp_path)
+    finally:
+        stop_stack(stack, tmp_path)
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    import psycopg
+
+    base = os.environ["VODSTACK_TEST_POSTGRES_URL"]  # e.g. postgresql://postgres@127.0.0.1:5432/test
+    name = f"vodstack_{secrets.token_hex(4)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    head, _, _ = base.rpartition("/")
+    yield f"{head}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    base = os.environ["VODSTACK_TEST_REDIS_URL"]  # e.g. redis://127.0.0.1:6379
+    url = f"{base.rstrip('/')}/{secrets.randbelow(14) + 1}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_redis_broker_and_postgres_catalog(tmp_path: Path, redis_url: str, postgres_url: str) -> None:
+    stack = start_stack(tmp_path, {"VODSTACK_BROKER_URL": redis_url, "VODSTACK_CATALOG_URL": postgres_url})
+    try:
+        check_upload_play_and_reject(stack, tmp_path)
+    finally:
+        stop_stack(stack, tmp_path)
