@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import m3u8
 import pytest
-from manifest_samples import audio, ladder, video
 
 from manifests import bandwidth, hls
 from manifests.errors import TrackUnrenderable
 from manifests.model import Segment
+from tests.manifests.manifest_samples import audio, ladder, video
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,181 @@
+"""A static DASH MPD over the same CMAF segments the HLS playlists list.
+
+One set of fMP4 files serves both protocols: the MPD addresses them with a SegmentTemplate
+(`$RepresentationID$/seg_$Number%05d$.m4s`) and an explicit SegmentTimeline, because the
+last segment is short and audio segments are not exactly 2 s (AAC frames are 1024 samples):
+a `duration`-only template would drift from the media.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from fractions import Fraction
+from itertools import groupby
+
+from manifests import bandwidth
+from manifests.errors import TrackUnrenderable
+from manifests.model import Track
+
+NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
+PROFILE = "urn:mpeg:dash:profile:isoff-live:2011"
+INIT_TEMPLATE = "$RepresentationID$/init.mp4"
+MEDIA_TEMPLATE = "$RepresentationID$/seg_$Number%05d$.m4s"
+START_NUMBER = 1
+_CHANNELS_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+_ROLE_SCHEME = "urn:mpeg:dash:role:2011"
+
+
+def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: float) -> str:
+    """A static isoff-live MPD: one video AdaptationSet, one audio AdaptationSet per language."""
+    if not videos:
+        raise TrackUnrenderable("an MPD needs at least one video track")
+    for track in (*videos, *audios):
+        _check_template(track)
+    buffer_seconds = max(bandwidth.target_duration(t.segments) for t in (*videos, *audios))
+    mpd = ET.Element(
+        "MPD",
+        {
+            "xmlns": NAMESPACE,
+            "profiles": PROFILE,
+            "type": "static",
+            "mediaPresentationDuration": iso_duration(duration),
+            # one segment of buffer is what the declared (peak) bandwidth guarantees
+            "minBufferTime": iso_duration(buffer_seconds),
+        },
+    )
+    period = ET.SubElement(mpd, "Period", {"id": "0", "start": "PT0S"})
+
+    ordered = sorted(videos, key=lambda t: (t.height or 0, _peak(t)))
+    video_set = ET.SubElement(
+        period,
+        "AdaptationSet",
+        {
+            "id": "0",
+            "contentType": "video",
+            "mimeType": "video/mp4",
+            # every rung is cut at the same instants with an IDR first: players may switch
+            # at any segment boundary without overlap or gap
+            "segmentAlignment": "true",
+            "startWithSAP": "1",
+            "maxWidth": str(max(t.width or 0 for t in ordered)),
+            "maxHeight": str(max(t.height or 0 for t in ordered)),
+        },
+    )
+    rates = {_frame_rate(t.frame_rate) for t in ordered if t.frame_rate}
+    if len(rates) == 1:
+        video_set.set("maxFrameRate", rates.pop())
+    for track in ordered:
+        attributes = {
+            "id": track.name,
+            "bandwidth": str(_peak(track)),
+            "codecs": track.codecs,
+            "width": str(track.width or 0),
+            "height": str(track.height or 0),
+            "sar": f"{track.sar[0]}:{track.sar[1]}",
+        }
+        if track.frame_rate:
+            attributes["frameRate"] = _frame_rate(track.frame_rate)
+        _add_template(ET.SubElement(video_set, "Representation", attributes), track)
+
+    by_language = groupby(sorted(audios, key=lambda t: t.language), key=lambda t: t.language)
+    for index, (language, group) in enumerate(by_language, start=1):
+        audio_set = ET.SubElement(
+            period,
+            "AdaptationSet",
+            {
+                "id": str(index),
+                "contentType": "audio",
+                "mimeType": "audio/mp4",
+                "lang": language,
+                "segmentAlignment": "true",
+                "startWithSAP": "1",
+            },
+        )
+        ET.SubElement(audio_set, "Role", {"schemeIdUri": _ROLE_SCHEME, "value": "main"})
+        for track in group:
+            attributes = {"id": track.name, "bandwidth": str(_peak(track)), "codecs": track.codecs}
+            if track.sample_rate:
+                attributes["audioSamplingRate"] = str(track.sample_rate)
+            representation = ET.SubElement(audio_set, "Representation", attributes)
+            if track.channels:
+                ET.SubElement(
+                    representation,
+                    "AudioChannelConfiguration",
+                    {"schemeIdUri": _CHANNELS_SCHEME, "value": str(track.channels)},
+                )
+            _add_template(representation, track)
+
+    ET.indent(mpd)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
+
+
+def timeline(track: Track) -> list[tuple[int | None, int, int]]:
+    """SegmentTimeline entries (t or None when contiguous, d, r) in track timescale units.
+
+    Durations are recovered as integer ticks from the measured seconds: every fragment
+    duration is a whole number of ticks, so rounding restores it exactly.
+    """
+    entries: list[tuple[int | None, int, int]] = []
+    expected_start: int | None = None
+    for seg in track.segments:
+        start = round(seg.start * track.timescale)
+        duration = round(seg.duration * track.timescale)
+        contiguous = expected_start is not None and abs(start - expected_start) <= 1
+        if contiguous and entries and entries[-1][1] == duration:
+            t, d, r = entries[-1]
+            entries[-1] = (t, d, r + 1)
+        else:
+            entries.append((None if contiguous else start, duration, 0))
+        expected_start = (expected_start if contiguous else start) + duration  # type: ignore[operator]
+    return entries
+
+
+def iso_duration(seconds: float) -> str:
+    return f"PT{seconds:.3f}S"
+
+
+def _add_template(representation: ET.Element, track: Track) -> None:
+    template = ET.SubElement(
+        representation,
+        "SegmentTemplate",
+        {
+            "timescale": str(track.timescale),
+            "initialization": INIT_TEMPLATE,
+            "media": MEDIA_TEMPLATE,
+            "startNumber": str(START_NUMBER),
+        },
+    )
+    segment_timeline = ET.SubElement(template, "SegmentTimeline")
+    for t, d, r in timeline(track):
+        attributes = {"d": str(d)}
+        if t is not None:
+            attributes = {"t": str(t), **attributes}
+        if r:
+            attributes["r"] = str(r)
+        ET.SubElement(segment_timeline, "S", attributes)
+
+
+def _check_template(track: Track) -> None:
+    if not track.segments:
+        raise TrackUnrenderable(f"track {track.name!r} has no segments")
+    if track.init_uri != "init.mp4":
+        raise TrackUnrenderable(f"track {track.name!r}: init {track.init_uri!r} is not init.mp4")
+    for number, seg in enumerate(track.segments, start=START_NUMBER):
+        if seg.uri != f"seg_{number:05d}.m4s":
+            raise TrackUnrenderable(f"track {track.name!r}: segment {seg.uri!r} is off the template")
+
+
+def _peak(track: Track) -> int:
+    return bandwidth.measure(track.segments, bandwidth.target_duration(track.segments))[0]
+
+
+def _frame_rate(rate: float) -> str:
+    """DASH FrameRateType: an integer or N/D; NTSC rates become 30000/1001 rather than 29.97."""
+    fraction = Fraction(rate).limit_denominator(1001)
+    if fraction.denominator == 1:
+        return str(fraction.numerator)
+    if math.isclose(float(fraction), rate, rel_tol=1e-6):
+        return f"{fraction.numerator}/{fraction.denominator}"
+    return f"{rate:g}"
