@@ -50,7 +50,12 @@ def media_duration(url_or_path: str) -> float:
         text=True,
         timeout=300,
     )
-    if proc.returncode != 0 or proc.stderr.strip():
+    # ffmpeg's HLS demuxer, reading a multivariant playlist of fMP4 rungs, runs a stream parser over
+    # interleaved fragments of the rungs it does not decode and logs "[NULL @ ...] Invalid NAL unit
+    # size"; it does the same on ffmpeg's own `-master_pl_name` output, so those parser lines are not
+    # ours. Decoder errors ("[h264 @ ...]", "[aac @ ...]") and everything else still fail the check.
+    errors = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("[NULL @")]
+    if proc.returncode != 0 or errors:
         raise AssertionError(f"ffmpeg could not play {url_or_path}: {proc.stderr.strip()[-2000:]}")
     out_us = [int(line.split("=", 1)[1]) for line in proc.stdout.splitlines()
               if line.startswith("out_time_us=") and line.split("=", 1)[1].strip().lstrip("-").isdigit()]
