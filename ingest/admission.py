@@ -1,0 +1,36 @@
+"""Pre-create checks: refuse what can never become a video before a single byte is stored. Pure."""
+
+from __future__ import annotations
+
+from ingest.errors import TusError
+
+# Metadata keys clients use for the declared media type (tus-js-client/Uppy: filetype).
+TYPE_KEYS = ("filetype", "type", "mimetype", "contentType", "content_type")
+NAME_KEYS = ("filename", "name")
+# Generic types that declare nothing; the content check after the upload decides.
+NEUTRAL_TYPES = {"application/octet-stream", "binary/octet-stream", ""}
+VIDEO_APPLICATION_TYPES = {
+    "application/mp4",
+    "application/x-matroska",
+    "application/mxf",
+    "application/vnd.rn-realmedia",
+}
+MAX_NAME = 255
+
+
+def admit(meta: dict[str, str | None]) -> None:
+    """Raise TusError (400 or 415) for metadata that announces a non-video or is unusable."""
+    for key in NAME_KEYS:
+        if key in meta:
+            name = meta[key]
+            if name is None or not name.strip():
+                raise TusError("invalid-metadata", f"metadata {key!r} needs a value")
+            if len(name) > MAX_NAME or any(ch in name for ch in "\x00\r\n"):
+                raise TusError("invalid-metadata", f"metadata {key!r} is not a usable file name")
+    for key in TYPE_KEYS:
+        if key not in meta:
+            continue
+        declared = (meta[key] or "").strip().lower().split(";")[0]
+        if declared in NEUTRAL_TYPES or declared.startswith("video/") or declared in VIDEO_APPLICATION_TYPES:
+            continue
+        raise TusError("not-video", f"only video uploads are accepted; {key} declares {declared[:60]!r}")

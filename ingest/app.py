@@ -1,0 +1,145 @@
+"""Composition of the ingest service: the TUS endpoint, the asset API, /healthz and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.cors import CORSMiddleware
+
+from catalog.session import Catalog
+from ingest import assets, routes
+from ingest.cleanup import cleanup_forever
+from ingest.completion import Finisher
+from ingest.deps import Ingest
+from ingest.errors import TusError
+from ingest.locks import make_locker
+from ingest.metrics import IngestMetrics
+from ingest.middleware import TusMiddleware
+from ingest.settings import IngestSettings, accepted_tokens
+from ingest.store import UploadStore
+from storage.errors import StorageUnavailable
+from storage.factory import open_store
+from storage.objects import ObjectStore
+from transcoder.celery_app import make_celery
+
+TUS_PREFIX = "/files"
+# Headers a browser client must be able to send and read (tus-js-client, Uppy).
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Defer-Length",
+    "Upload-Concat",
+    "Upload-Checksum",
+    "Tus-Resumable",
+    "X-HTTP-Method-Override",
+    "X-Requested-With",
+]
+CORS_EXPOSED_HEADERS = [
+    "Location",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Defer-Length",
+    "Upload-Concat",
+    "Upload-Expires",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+]
+
+
+def open_upload_store(settings: IngestSettings, objects: ObjectStore) -> UploadStore:
+    if settings.storage.backend == "s3":
+        from ingest.stores.s3 import S3UploadStore
+
+        return S3UploadStore(
+            objects,
+            settings.storage.staging_bucket,
+            scratch_dir=settings.spool_dir,
+            max_size=settings.max_size,
+            part_size=settings.s3_part_size,
+        )
+    from ingest.stores.filesystem import FilesystemUploadStore
+
+    return FilesystemUploadStore(settings.spool_dir, objects)
+
+
+def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
+    catalog = Catalog(settings.catalog)
+    objects = open_store(settings.storage)
+    store = open_upload_store(settings, objects)
+    metrics = IngestMetrics()
+    ingest = Ingest(
+        settings=settings,
+        catalog=catalog,
+        objects=objects,
+        store=store,
+        locker=make_locker(
+            settings.lock_backend,
+            redis_url=settings.redis_url,
+            lease_seconds=settings.lock_lease_seconds,
+            takeover_seconds=settings.lock_takeover_seconds,
+        ),
+        finisher=Finisher(
+            catalog, store, objects, settings.storage.staging_bucket, probe=settings.probe_on_completion
+        ),
+        metrics=metrics,
+        tokens=accepted_tokens(settings),
+        celery=celery_app if celery_app is not None else make_celery(settings.broker),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cleanup = None
+        if settings.cleanup_interval_seconds > 0:
+            cleanup = asyncio.create_task(cleanup_forever(ingest, settings.cleanup_interval_seconds))
+        try:
+            yield
+        finally:
+            if cleanup is not None:
+                cleanup.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await cleanup
+            await ingest.locker.backend.close()
+            catalog.dispose()
+
+    app = FastAPI(title="vodstack ingest", lifespan=lifespan)
+    app.state.ingest = ingest
+    app.include_router(routes.router)
+    app.include_router(assets.router)
+    app.add_exception_handler(TusError, routes.tus_error_handler)
+    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # Outermost: CORS answers preflights before anything else; then method override and Tus-Resumable.
+    app.add_middleware(TusMiddleware, prefix=TUS_PREFIX, metrics=metrics)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["POST", "GET", "HEAD", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+        max_age=86400,
+    )
+    return app
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    return routes.tus_error_handler(request, TusError("storage-unavailable", str(exc)))

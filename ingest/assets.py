@@ -1,0 +1,167 @@
+"""The asset API: what became of an upload (state, progress, error, renditions, playback URLs)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from starlette.concurrency import run_in_threadpool
+
+from catalog.models import Asset, AssetState
+from ingest.deps import Ingest, IngestDep
+from ingest.errors import TusError
+from origin.signing import sign_token
+
+router = APIRouter()
+
+
+class RenditionOut(BaseModel):
+    name: str
+    kind: str
+    width: int | None
+    height: int | None
+    bandwidth: int | None
+    average_bandwidth: int | None
+    codecs: str | None
+
+
+class PlaybackOut(BaseModel):
+    hls: str | None
+    dash: str | None
+
+
+class AssetOut(BaseModel):
+    id: str
+    state: str
+    title: str | None
+    progress: float
+    speed: float | None
+    eta_seconds: float | None
+    error: str | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    created_at: datetime
+    ready_at: datetime | None
+    renditions: list[RenditionOut]
+    playback: PlaybackOut
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def playback_url(ingest: Ingest, asset: Asset, key: str | None) -> str | None:
+    if not key or asset.state == AssetState.DELETED:
+        return None
+    url = f"{ingest.settings.playback_base_url.rstrip('/')}/{key}"
+    secret = ingest.settings.signing_secret.encode()
+    if not asset.public and secret:
+        expires_at = int(time.time()) + ingest.settings.playback_token_seconds
+        url += f"?token={sign_token(secret, asset.id, expires_at)}"
+    return url
+
+
+def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
+    return AssetOut(
+        id=asset.id,
+        state=asset.state,
+        title=asset.title,
+        progress=asset.progress or 0.0,
+        speed=asset.speed,
+        eta_seconds=asset.eta_seconds,
+        error=asset.error,
+        duration=asset.duration,
+        width=asset.width,
+        height=asset.height,
+        created_at=_utc(asset.created_at) or datetime.now(UTC),
+        ready_at=_utc(asset.ready_at),
+        renditions=[
+            RenditionOut(
+                name=r.name,
+                kind=r.kind,
+                width=r.width,
+                height=r.height,
+                bandwidth=r.bandwidth,
+                average_bandwidth=r.average_bandwidth,
+                codecs=r.codecs,
+            )
+            for r in asset.renditions
+        ],
+        playback=PlaybackOut(
+            hls=playback_url(ingest, asset, asset.master_key),
+            dash=playback_url(ingest, asset, asset.dash_key),
+        ),
+    )
+
+
+def _not_found(asset_id: str) -> JSONResponse:
+    return JSONResponse({"error": "not_found", "message": f"no asset {asset_id[:80]!r}"}, status_code=404)
+
+
+def _load_many(ingest: Ingest, limit: int) -> list[AssetOut]:
+    with ingest.catalog.session() as session:
+        assets = session.scalars(
+            select(Asset)
+            .where(Asset.state != AssetState.DELETED)
+            .options(selectinload(Asset.renditions))
+            .order_by(Asset.created_at.desc(), Asset.id)
+            .limit(limit)
+        ).all()
+        return [to_out(ingest, asset) for asset in assets]
+
+
+def _load_one(ingest: Ingest, asset_id: str) -> AssetOut | None:
+    with ingest.catalog.session() as session:
+        asset = session.get(Asset, asset_id, options=[selectinload(Asset.renditions)])
+        return None if asset is None else to_out(ingest, asset)
+
+
+def _delete(ingest: Ingest, asset_id: str) -> bool:
+    with ingest.catalog.session() as session:
+        asset = session.get(Asset, asset_id)
+        if asset is None:
+            return False
+        asset.state = AssetState.DELETED
+        staging_key = asset.staging_key
+    # Marked deleted first: the origin stops serving it even if removing objects takes a while.
+    storage = ingest.settings.storage
+    for info in list(ingest.objects.list(storage.media_bucket, f"{asset_id}/")):
+        ingest.objects.delete(storage.media_bucket, info.key)
+    if staging_key:
+        ingest.objects.delete(storage.staging_bucket, staging_key)
+    return True
+
+
+@router.get("/assets", response_model=list[AssetOut])
+async def list_assets(ingest: IngestDep, limit: int = Query(50, ge=1, le=500)) -> Any:
+    return await run_in_threadpool(_load_many, ingest, limit)
+
+
+@router.get("/assets/{asset_id}", response_model=AssetOut)
+async def get_asset(asset_id: str, ingest: IngestDep) -> Any:
+    found = await run_in_threadpool(_load_one, ingest, asset_id)
+    return _not_found(asset_id) if found is None else found
+
+
+@router.delete("/assets/{asset_id}")
+async def delete_asset(asset_id: str, request: Request, ingest: IngestDep) -> Response:
+    try:
+        ingest.check_token(request.headers.get("authorization"))
+    except TusError as exc:
+        return JSONResponse(
+            {"error": exc.code, "message": exc.message},
+            status_code=exc.status,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not await run_in_threadpool(_delete, ingest, asset_id):
+        return _not_found(asset_id)
+    return Response(status_code=204)

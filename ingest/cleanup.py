@@ -1,0 +1,55 @@
+"""Periodic cleanup: expire uploads nobody finished and reclaim every byte they held.
+
+Expired uploads lose their spool file, temp objects and multipart upload (UploadStore.discard); then the
+store sweeps leftovers no catalog row explains (a creation that crashed half-way, a forgotten multipart
+upload, an unverified checksum chunk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.concurrency import run_in_threadpool
+
+from catalog.models import UploadState
+from ingest.deps import Ingest
+from ingest.uploads import end_upload, expired_uploads, open_upload_ids
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    expired: int
+    swept: int
+
+
+def run_cleanup(ingest: Ingest, now: datetime | None = None) -> CleanupReport:
+    """One cleanup pass (blocking)."""
+    now = now or datetime.now(UTC)
+    expired = 0
+    for upload in expired_uploads(ingest.catalog, now):
+        if end_upload(
+            ingest.catalog, upload.id, UploadState.EXPIRED, "the upload expired before it finished"
+        ):
+            ingest.store.discard(upload)
+            ingest.metrics.uploads.labels("expired").inc()
+            expired += 1
+    swept = ingest.store.sweep(open_upload_ids(ingest.catalog))
+    return CleanupReport(expired, swept)
+
+
+async def cleanup_forever(ingest: Ingest, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            report = await run_in_threadpool(run_cleanup, ingest)
+        except (StorageError, OSError) as exc:
+            log.warning("ingest cleanup failed, will retry: %s", exc)
+            continue
+        if report.expired or report.swept:
+            log.info("ingest cleanup: %d uploads expired, %d leftovers removed", report.expired, report.swept)

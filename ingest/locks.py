@@ -1,0 +1,201 @@
+"""Per-upload locks with takeover: a newer request never gets 423 because an older one is stuck.
+
+tusd answers 423 while a dead connection still holds an upload's lock, and its in-memory locker is
+invisible to other instances. Here a lock is a lease kept alive by a heartbeat of its holder. A request
+that finds the upload locked asks the holder to hand over (the holder stops at its next chunk boundary,
+commits what it received and releases); if the holder does not answer within `takeover_seconds` (its
+process died, or it is wedged), the lease is taken over. The backend is in-process (one ingest
+process) or Redis (several processes behind one URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class LockBackend(Protocol):
+    """Atomic lease operations on one key. `token` identifies a holder."""
+
+    async def try_acquire(self, key: str, token: str, lease: float) -> bool: ...
+    async def renew(self, key: str, token: str, lease: float) -> bool:
+        """Extend the lease; False when `token` no longer holds the key (it was taken over)."""
+
+    async def release(self, key: str, token: str) -> None: ...
+    async def take_over(self, key: str, token: str, lease: float) -> None: ...
+    async def request_release(self, key: str) -> None: ...
+    async def release_requested(self, key: str) -> bool: ...
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Lease:
+    """Held by one request. `stop` is set when another request wants the upload or the lease was lost."""
+
+    key: str
+    token: str
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: bool = False
+
+
+class MemoryLockBackend:
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[str, float]] = {}
+        self._requests: set[str] = set()
+
+    async def try_acquire(self, key: str, token: str, lease: float) -> bool:
+        holder = self._held.get(key)
+        if holder is not None and holder[1] > time.monotonic():
+            return False
+        self._held[key] = (token, time.monotonic() + lease)
+        self._requests.discard(key)
+        return True
+
+    async def renew(self, key: str, token: str, lease: float) -> bool:
+        holder = self._held.get(key)
+        if holder is None or holder[0] != token:
+            return False
+        self._held[key] = (token, time.monotonic() + lease)
+        return True
+
+    async def release(self, key: str, token: str) -> None:
+        holder = self._held.get(key)
+        if holder is not None and holder[0] == token:
+            del self._held[key]
+
+    async def take_over(self, key: str, token: str, lease: float) -> None:
+        self._held[key] = (token, time.monotonic() + lease)
+        self._requests.discard(key)
+
+    async def request_release(self, key: str) -> None:
+        if key in self._held:
+            self._requests.add(key)
+
+    async def release_requested(self, key: str) -> bool:
+        return key in self._requests
+
+    async def close(self) -> None:
+        pass
+
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class RedisLockBackend:
+    """Leases as Redis keys with a PX expiry; a dead process's lease simply runs out."""
+
+    def __init__(self, url: str, prefix: str = "vodstack:ingest:lock:") -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._prefix = prefix
+        self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    def _r(self, key: str) -> str:
+        return self._prefix + key + ":release"
+
+    async def try_acquire(self, key: str, token: str, lease: float) -> bool:
+        if await self._redis.set(self._k(key), token, nx=True, px=int(lease * 1000)):
+            await self._redis.delete(self._r(key))
+            return True
+        return False
+
+    async def renew(self, key: str, token: str, lease: float) -> bool:
+        return bool(await self._renew(keys=[self._k(key)], args=[token, int(lease * 1000)]))
+
+    async def release(self, key: str, token: str) -> None:
+        await self._release(keys=[self._k(key)], args=[token])
+
+    async def take_over(self, key: str, token: str, lease: float) -> None:
+        await self._redis.set(self._k(key), token, px=int(lease * 1000))
+        await self._redis.delete(self._r(key))
+
+    async def request_release(self, key: str) -> None:
+        await self._redis.set(self._r(key), b"1", px=60_000)
+
+    async def release_requested(self, key: str) -> bool:
+        return bool(await self._redis.exists(self._r(key)))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class Locker:
+    def __init__(
+        self,
+        backend: LockBackend,
+        *,
+        lease_seconds: float = 10.0,
+        takeover_seconds: float = 3.0,
+        poll_seconds: float = 0.05,
+    ) -> None:
+        self.backend = backend
+        self.lease_seconds = lease_seconds
+        self.takeover_seconds = takeover_seconds
+        self.poll_seconds = poll_seconds
+        # How often a holder renews its lease and looks for hand-over requests.
+        self.heartbeat_seconds = min(0.2, lease_seconds / 3)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[Lease]:
+        lease = Lease(key, uuid.uuid4().hex)
+        await self._acquire(lease)
+        heartbeat = asyncio.create_task(self._heartbeat(lease))
+        try:
+            yield lease
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            if not lease.lost:
+                await self.backend.release(key, lease.token)
+
+    async def _acquire(self, lease: Lease) -> None:
+        deadline = time.monotonic() + self.takeover_seconds
+        asked = False
+        while not await self.backend.try_acquire(lease.key, lease.token, self.lease_seconds):
+            if time.monotonic() >= deadline:
+                # The holder neither answered nor let its lease run out: it is wedged. Take over.
+                await self.backend.take_over(lease.key, lease.token, self.lease_seconds)
+                return
+            if not asked:
+                await self.backend.request_release(lease.key)
+                asked = True
+            await asyncio.sleep(self.poll_seconds)
+
+    async def _heartbeat(self, lease: Lease) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            if not await self.backend.renew(lease.key, lease.token, self.lease_seconds):
+                lease.lost = True
+                lease.stop.set()
+                return
+            if await self.backend.release_requested(lease.key):
+                lease.stop.set()
+
+
+def make_locker(kind: str, *, redis_url: str, lease_seconds: float, takeover_seconds: float) -> Locker:
+    backend: LockBackend
+    if kind == "redis":
+        backend = RedisLockBackend(redis_url)
+    elif kind == "catalog":
+        raise NotImplementedError("the catalog lock backend is not implemented yet; use redis")
+    else:
+        backend = MemoryLockBackend()
+    return Locker(backend, lease_seconds=lease_seconds, takeover_seconds=takeover_seconds)

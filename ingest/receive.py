@@ -1,0 +1,109 @@
+"""Stream a request body into an UploadWriter without ever holding it in memory.
+
+Bytes are batched to ~1 MiB and written from a worker thread while the next batch is received (double
+buffering), so memory per active upload stays at two batches. A hand-over request (ingest/locks.py)
+stops the loop at the next chunk boundary even when the client has stalled mid-body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+
+from ingest.errors import TusError
+from ingest.protocol import Checksum
+from ingest.store import UploadWriter
+
+BATCH_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Received:
+    offset: int | None  # the upload's offset after this request, read back from storage; None: unchanged
+    received: int  # bytes of this request that were stored
+
+
+async def _next_or_stop(
+    stream: object, stop: asyncio.Event, stop_wait: asyncio.Future[object]
+) -> bytes | None:
+    nxt = asyncio.ensure_future(stream.__anext__())  # type: ignore[attr-defined]
+    done, _ = await asyncio.wait({nxt, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if nxt in done:
+        try:
+            return nxt.result()  # type: ignore[no-any-return]
+        except StopAsyncIteration:
+            return None
+    nxt.cancel()
+    return None
+
+
+async def receive_body(
+    request: Request,
+    writer: UploadWriter,
+    *,
+    limit: int,
+    checksum: Checksum | None,
+    stop: asyncio.Event,
+) -> Received:
+    """Write the body to `writer` and commit; raise TusError 460 (chunk discarded) or 413 (over `limit`).
+    On any other exception the caller must call `writer.discard()`."""
+    hasher = checksum.hasher() if checksum else None
+    received = 0
+    over_limit = complete_body = False
+
+    def write(data: bytes) -> None:
+        writer.write(data)
+        if hasher is not None:
+            hasher.update(data)
+
+    stream = request.stream().__aiter__()
+    stop_wait = asyncio.ensure_future(stop.wait())
+    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    batch_size = 0
+    try:
+        while True:
+            chunk = await _next_or_stop(stream, stop, stop_wait)
+            if chunk is None:
+                complete_body = not stop.is_set()
+                break
+            if received + batch_size + len(chunk) > limit:
+                chunk = chunk[: limit - received - batch_size]
+                over_limit = True
+            batch.append(chunk)
+            batch_size += len(chunk)
+            if batch_size >= BATCH_BYTES or over_limit:
+                if pending is not None:
+                    await pending
+                data = b"".join(batch)
+                pending = asyncio.ensure_future(run_in_threadpool(write, data))
+                received += batch_size
+                batch, batch_size = [], 0
+            if over_limit:
+                break
+    except ClientDisconnect:
+        pass  # keep what arrived: TUS clients resume from the offset storage reports
+    finally:
+        stop_wait.cancel()
+    # A failing write raises here; the caller discards the writer.
+    if pending is not None:
+        await pending
+    if batch:
+        await run_in_threadpool(write, b"".join(batch))
+        received += batch_size
+    if checksum is not None and hasher is not None:
+        # A chunk can only be verified whole: anything short of the complete body is dropped.
+        if not complete_body or over_limit or hasher.digest() != checksum.digest:
+            await run_in_threadpool(writer.discard)
+            if complete_body and not over_limit:
+                raise TusError("checksum-mismatch")
+            if over_limit:
+                raise TusError("exceeds-length")
+            return Received(None, 0)
+    offset = await run_in_threadpool(writer.commit)
+    if over_limit:
+        raise TusError("exceeds-length")
+    return Received(offset, received)

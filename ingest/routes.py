@@ -1,0 +1,291 @@
+"""The TUS 1.0.0 endpoint: POST /files/ creates, /files/{id} answers HEAD, PATCH, DELETE and OPTIONS.
+
+Handlers only orchestrate: header grammar is in protocol.py, admission in admission.py, storage behind
+the UploadStore port, the completion transaction in completion.py. Errors are TusError, rendered by
+`tus_error_handler`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from catalog.models import UploadState
+from ingest.admission import admit
+from ingest.completion import check_partials
+from ingest.deps import Ingest, IngestDep
+from ingest.errors import TusError
+from ingest.locks import Lease
+from ingest.protocol import (
+    CHECKSUM_ALGORITHMS,
+    EXTENSIONS,
+    OFFSET_CONTENT_TYPE,
+    TUS_VERSION,
+    Checksum,
+    check_upload_id,
+    check_version,
+    format_expires,
+    format_metadata,
+    parse_checksum,
+    parse_concat,
+    parse_defer_length,
+    parse_length,
+    parse_metadata,
+    parse_offset,
+)
+from ingest.receive import receive_body
+from ingest.store import UploadInfo
+from ingest.uploads import create_upload, end_upload, forget_upload, get_upload, record_progress
+from transcoder.celery_app import enqueue_transcode
+
+router = APIRouter()
+
+
+def tus_error_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, TusError):
+        raise exc
+    headers = {"Cache-Control": "no-store"}
+    if exc.status == 412:
+        headers["Tus-Version"] = TUS_VERSION
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="vodstack-ingest"'
+    return PlainTextResponse(f"{exc.message}\n", status_code=exc.status, headers=headers)
+
+
+def _expiry(ingest: Ingest) -> timedelta:
+    return timedelta(seconds=ingest.settings.upload_expiry_seconds)
+
+
+def _location(ingest: Ingest, request: Request, upload_id: str) -> str:
+    base = ingest.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    return f"{base}/files/{upload_id}"
+
+
+def _admit_request(ingest: Ingest, request: Request) -> None:
+    check_version(request.headers.get("tus-resumable"))
+    ingest.check_token(request.headers.get("authorization"))
+
+
+async def _load(ingest: Ingest, upload_id: str) -> UploadInfo:
+    check_upload_id(upload_id)
+    upload = await run_in_threadpool(get_upload, ingest.catalog, upload_id)
+    if upload is None or upload.state == UploadState.TERMINATED:
+        raise TusError("not-found", f"no upload {upload_id}")
+    expired = upload.expires_at is not None and upload.expires_at < datetime.now(UTC)
+    if upload.state == UploadState.EXPIRED or (upload.state == UploadState.OPEN and expired):
+        raise TusError("gone", f"upload {upload_id} expired; start a new upload")
+    return upload
+
+
+async def _stored_offset(ingest: Ingest, upload: UploadInfo) -> int:
+    if upload.state == UploadState.COMPLETE:
+        return upload.length or 0
+    return await run_in_threadpool(ingest.store.offset, upload, ingest.settings.storage.staging_bucket)
+
+
+async def _complete(ingest: Ingest, upload: UploadInfo, *, final: bool = False) -> None:
+    finisher = ingest.finisher
+    finished = await run_in_threadpool(finisher.assemble if final else finisher.finish, upload)
+    if finished.moved:
+        ingest.metrics.uploads.labels("finished").inc()
+    if finished.job_id is not None:
+        # After the commit (inside finish): a worker never sees a job the catalog does not have.
+        await run_in_threadpool(enqueue_transcode, ingest.celery, finished.job_id)
+
+
+async def _append(
+    ingest: Ingest,
+    request: Request,
+    upload: UploadInfo,
+    offset: int,
+    checksum: Checksum | None,
+    lease: Lease | None,
+) -> tuple[int, datetime]:
+    """Store the request body at `offset`; return the new offset and the new expiry."""
+    limit = (upload.length if upload.length is not None else ingest.settings.max_size) - offset
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TusError("exceeds-length" if upload.length is not None else "too-large")
+    writer = await run_in_threadpool(ingest.store.writer, upload, offset, verify=checksum is not None)
+    stop = lease.stop if lease is not None else asyncio.Event()
+    ingest.metrics.active.inc()
+    try:
+        result = await receive_body(request, writer, limit=limit, checksum=checksum, stop=stop)
+    except Exception:
+        await run_in_threadpool(writer.discard)
+        raise
+    finally:
+        ingest.metrics.active.dec()
+    ingest.metrics.bytes_received.inc(result.received)
+    new_offset = offset if result.offset is None else result.offset
+    expires = await run_in_threadpool(
+        record_progress,
+        ingest.catalog,
+        upload.id,
+        offset=new_offset,
+        length=upload.length,
+        expiry=_expiry(ingest),
+    )
+    return new_offset, expires
+
+
+@router.options("/files/")
+@router.options("/files/{upload_id}")
+async def options(ingest: IngestDep) -> Response:
+    headers = {
+        "Tus-Version": TUS_VERSION,
+        "Tus-Extension": ",".join(EXTENSIONS),
+        "Tus-Max-Size": str(ingest.settings.max_size),
+        "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+    }
+    return Response(status_code=204, headers=headers)
+
+
+@router.post("/files/")
+@router.post("/files", include_in_schema=False)
+async def create(request: Request, ingest: IngestDep) -> Response:
+    _admit_request(ingest, request)
+    h = request.headers
+    concat = parse_concat(h.get("upload-concat"))
+    meta = parse_metadata(h.get("upload-metadata"))
+    deferred = parse_defer_length(h.get("upload-defer-length"))
+    length: int | None
+    if concat is not None and concat.kind == "final":
+        length = await run_in_threadpool(check_partials, ingest.catalog, concat.parts)
+    elif "upload-length" in h:
+        if deferred:
+            raise TusError("invalid-length", "send either Upload-Length or Upload-Defer-Length, not both")
+        length = parse_length(h["upload-length"])
+    elif deferred:
+        length = None
+    else:
+        raise TusError("missing-length")
+    if length is not None and length > ingest.settings.max_size:
+        raise TusError("too-large", f"Upload-Length {length} exceeds Tus-Max-Size {ingest.settings.max_size}")
+    if concat is None or concat.kind == "final":
+        admit(meta)
+
+    upload_id = uuid.uuid4().hex
+    store_state = await run_in_threadpool(ingest.store.create, upload_id, length)
+    upload = await run_in_threadpool(
+        lambda: create_upload(
+            ingest.catalog,
+            upload_id,
+            length=length,
+            meta=meta,
+            concat=concat.kind if concat else None,
+            parts=concat.parts if concat else (),
+            store_state=store_state,
+            expiry=_expiry(ingest),
+        )
+    )
+    ingest.metrics.uploads.labels("created").inc()
+    headers = {"Location": _location(ingest, request, upload_id)}
+    offset = 0
+    expires = upload.expires_at
+    if concat is not None and concat.kind == "final":
+        await _complete(ingest, upload, final=True)
+        offset = length or 0
+    else:
+        if h.get("content-type") == OFFSET_CONTENT_TYPE:
+            # creation-with-upload: the body is the first chunk.
+            checksum = parse_checksum(h.get("upload-checksum"))
+            offset, expires = await _append(ingest, request, upload, 0, checksum, None)
+            headers["Upload-Offset"] = str(offset)
+        if length is not None and offset == length:
+            await _complete(ingest, upload)
+    if expires is not None and offset != length:
+        headers["Upload-Expires"] = format_expires(expires)
+    return Response(status_code=201, headers=headers)
+
+
+@router.head("/files/{upload_id}")
+async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
+    _admit_request(ingest, request)
+    upload = await _load(ingest, upload_id)
+    offset = await _stored_offset(ingest, upload)
+    if upload.state == UploadState.OPEN and upload.length is not None and offset == upload.length:
+        # Every byte is stored but completion never ran (the process died in between): run it now.
+        async with ingest.locker.hold(upload.id):
+            upload = await _load(ingest, upload_id)
+            if upload.state == UploadState.OPEN:
+                await _complete(ingest, upload, final=upload.concat == "final")
+    headers = {"Upload-Offset": str(offset), "Cache-Control": "no-store"}
+    if upload.length is None:
+        headers["Upload-Defer-Length"] = "1"
+    else:
+        headers["Upload-Length"] = str(upload.length)
+    if upload.meta:
+        headers["Upload-Metadata"] = format_metadata(upload.meta)
+    if upload.concat == "partial":
+        headers["Upload-Concat"] = "partial"
+    elif upload.concat == "final":
+        parts = " ".join(f"/files/{pid}" for pid in upload.concat_parts)
+        headers["Upload-Concat"] = f"final;{parts}"
+    if upload.state == UploadState.OPEN and upload.expires_at is not None:
+        headers["Upload-Expires"] = format_expires(upload.expires_at)
+    return Response(status_code=200, headers=headers)
+
+
+@router.patch("/files/{upload_id}")
+async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response:
+    _admit_request(ingest, request)
+    h = request.headers
+    if h.get("content-type", "").split(";")[0].strip().lower() != OFFSET_CONTENT_TYPE:
+        raise TusError("invalid-content-type")
+    upload = await _load(ingest, upload_id)
+    if upload.concat == "final":
+        raise TusError("modify-final")
+    offset = parse_offset(h.get("upload-offset"))
+    checksum = parse_checksum(h.get("upload-checksum"))
+    new_length = parse_length(h["upload-length"]) if "upload-length" in h else None
+    if new_length is not None and new_length > ingest.settings.max_size:
+        raise TusError(
+            "too-large", f"Upload-Length {new_length} exceeds Tus-Max-Size {ingest.settings.max_size}"
+        )
+
+    async with ingest.locker.hold(upload_id) as lease:
+        upload = await _load(ingest, upload_id)
+        if upload.state == UploadState.COMPLETE:
+            if offset == upload.length:
+                # A retried final PATCH whose answer was lost: same answer, no second job.
+                return Response(status_code=204, headers={"Upload-Offset": str(offset)})
+            raise TusError("offset-mismatch", f"upload is complete at offset {upload.length}")
+        if new_length is not None and upload.length is not None and new_length != upload.length:
+            raise TusError("length-already-set")
+        current = await _stored_offset(ingest, upload)
+        if offset != current:
+            raise TusError("offset-mismatch", f"Upload-Offset is {offset} but the upload is at {current}")
+        if new_length is not None and upload.length is None:
+            if new_length < current:
+                raise TusError("length-too-small")
+            upload = dataclasses.replace(upload, length=new_length)
+        new_offset, expires = await _append(ingest, request, upload, offset, checksum, lease)
+        headers = {"Upload-Offset": str(new_offset)}
+        if upload.length is not None and new_offset == upload.length:
+            await _complete(ingest, upload)
+        else:
+            headers["Upload-Expires"] = format_expires(expires)
+    return Response(status_code=204, headers=headers)
+
+
+@router.delete("/files/{upload_id}")
+async def terminate(upload_id: str, request: Request, ingest: IngestDep) -> Response:
+    _admit_request(ingest, request)
+    upload = await _load(ingest, upload_id)
+    async with ingest.locker.hold(upload_id):
+        upload = await _load(ingest, upload_id)
+        if upload.state == UploadState.OPEN:
+            await run_in_threadpool(ingest.store.discard, upload)
+            await run_in_threadpool(end_upload, ingest.catalog, upload_id, UploadState.TERMINATED)
+        else:
+            # A finished upload's original belongs to its asset now (DELETE /assets removes it).
+            await run_in_threadpool(forget_upload, ingest.catalog, upload_id)
+    ingest.metrics.uploads.labels("terminated").inc()
+    return Response(status_code=204)

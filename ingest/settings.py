@@ -1,0 +1,84 @@
+"""Settings of the ingest API (one deployable: the TUS server plus the asset API)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from catalog.settings import CatalogSettings
+from storage.settings import StorageSettings, data_dir
+from transcoder.settings import BrokerSettings
+
+GIB = 1024**3
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VODSTACK_INGEST_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    # Bearer tokens accepted for uploads and deletions. Empty: one development token kept in
+    # data_dir()/dev-token (created on first use; `vodstack up` prints it).
+    tokens: list[str] = Field(default_factory=list)
+    # Largest upload accepted, advertised as Tus-Max-Size (bytes).
+    max_size: int = 20 * GIB
+    # An unfinished upload untouched for this long expires and its bytes are reclaimed.
+    upload_expiry_seconds: int = 24 * 3600
+    # Base URL clients use to reach this server (for Location); empty: derived from each request.
+    public_url: str = ""
+    # Base URL of the edge, for playback URLs in the asset API.
+    playback_base_url: str = "http://127.0.0.1:8703"
+    # HMAC secret for playback tokens of non-public assets (the origin's and edges' signing_secret).
+    # Empty: playback URLs are never signed.
+    signing_secret: str = ""
+    # Lifetime of a playback token handed out by the asset API.
+    playback_token_seconds: int = 6 * 3600
+    # Per-upload lock: "memory" (one process), "redis" (several processes, `redis_url`) or
+    # "catalog" (several processes sharing the catalog database).
+    lock_backend: Literal["memory", "redis", "catalog"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # A lock whose holder has not renewed it for this long belongs to a dead process.
+    lock_lease_seconds: float = 10.0
+    # How long a request waits for the current holder to hand an upload over before taking it.
+    lock_takeover_seconds: float = 3.0
+    # Period of the cleanup that expires stale uploads and reclaims their bytes; 0 disables it.
+    cleanup_interval_seconds: float = 300.0
+    # Partial uploads of the filesystem backend (and local scratch of the S3 backend).
+    spool_dir: Path = Field(default_factory=lambda: data_dir() / "uploads")
+    # S3 backend: preferred multipart part size; grown per upload to stay under 10,000 parts.
+    s3_part_size: int = 8 * 1024 * 1024
+    # Run the media probe on finished uploads before queueing a transcode.
+    probe_on_completion: bool = True
+
+
+def dev_token(settings: IngestSettings) -> str:
+    """The development upload token: read from data_dir()/dev-token, created there if missing."""
+    path = data_dir() / "dev-token"
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    # O_EXCL: when two processes start at once, exactly one writes and both read the same token.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+def accepted_tokens(settings: IngestSettings) -> frozenset[str]:
+    return frozenset(settings.tokens) if settings.tokens else frozenset({dev_token(settings)})

@@ -1,0 +1,1 @@
+"""Backends of the upload store (ingest/store.py): local filesystem and S3 multipart."""

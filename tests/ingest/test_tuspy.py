@@ -1,0 +1,83 @@
+"""The real tuspy client against a real uvicorn: chunked, with checksums, resumed through URL storage."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from tusclient import client as tus_client
+from tusclient.storage.filestorage import FileStorage
+
+from tests.ingest.conftest import TOKEN
+from tests.ingest.harness import ServerThread
+from tests.media import make_clip
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=2.0, size="160x120")
+
+
+def _client(server: ServerThread) -> tus_client.TusClient:
+    return tus_client.TusClient(f"{server.url}/files/", headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def _asset_of(server: ServerThread, upload_url: str) -> dict:
+    assets = httpx.get(f"{server.url}/assets").json()
+    return assets[0]
+
+
+def test_chunked_upload_with_checksum_queues_one_job(server, clip, queue, settings) -> None:
+    uploader = _client(server).uploader(
+        str(clip), chunk_size=64 * 1024, metadata={"filename": "clip.mp4"}, upload_checksum=True
+    )
+    uploader.upload()
+    asset = _asset_of(server, uploader.url)
+    assert asset["state"] == "queued", asset
+    assert asset["title"] == "clip.mp4"
+    assert asset["duration"] == pytest.approx(2.0, abs=0.2)
+    messages = queue()
+    assert len(messages) == 1
+    assert messages[0]["task"] == "transcoder.transcode"
+
+    from catalog.models import Job, Upload
+    from catalog.session import Catalog
+
+    catalog = Catalog(settings.catalog, apply_migrations=False)
+    with catalog.session() as s:
+        upload = s.get(Upload, uploader.url.rsplit("/", 1)[-1])
+        assert upload.sha256 == hashlib.sha256(clip.read_bytes()).hexdigest()
+        assert upload.staging_key == f"originals/{upload.id}"
+        jobs = s.query(Job).all()
+        assert [j.id for j in jobs] == messages[0]["args"]
+    catalog.dispose()
+
+
+def test_resume_through_url_storage(server, clip, tmp_path, queue) -> None:
+    storage = FileStorage(str(tmp_path / "urls.json"))
+    first = _client(server).uploader(
+        str(clip), chunk_size=32 * 1024, store_url=True, url_storage=storage, metadata={"filename": "c.mp4"}
+    )
+    first.upload(stop_at=100 * 1024)  # the "interruption": the client stops part-way
+    assert first.offset == 100 * 1024
+    second = _client(server).uploader(
+        str(clip), chunk_size=32 * 1024, store_url=True, url_storage=storage, metadata={"filename": "c.mp4"}
+    )
+    assert second.url == first.url
+    assert second.offset == 100 * 1024  # from HEAD
+    second.upload()
+    assert second.offset == os.path.getsize(clip)
+    assert len(queue()) == 1
+
+
+def test_random_bytes_fail_with_reason_and_no_job(server, tmp_path, queue) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(os.urandom(100_000))
+    _client(server).uploader(str(junk), chunk_size=40_000, metadata={"filename": "junk.mp4"}).upload()
+    asset = httpx.get(f"{server.url}/assets").json()[0]
+    assert asset["state"] == "failed"
+    assert "not a video" in asset["error"]
+    assert queue() == []
