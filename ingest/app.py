@@ -55,6 +55,7 @@ CORS_EXPOSED_HEADERS = [
     "Tus-Extension",
     "Tus-Max-Size",
     "Tus-Checksum-Algorithm",
+    "Vodstack-Asset-Id",
 ]
 
 

@@ -187,6 +187,9 @@ async def create(request: Request, ingest: IngestDep) -> Response:
     )
     ingest.metrics.uploads.labels("created").inc()
     headers = {"Location": _location(ingest, request, upload_id)}
+    if upload.asset_id:
+        # Not part of TUS: tells clients which asset to follow (GET /assets/{id}).
+        headers[ASSET_HEADER] = upload.asset_id
     offset = 0
     expires = upload.expires_at
     if concat is not None and concat.kind == "final":
@@ -205,6 +208,10 @@ async def create(request: Request, ingest: IngestDep) -> Response:
     return Response(status_code=201, headers=headers)
 
 
+# The asset an upload becomes; exposed to browsers by the CORS middleware.
+ASSET_HEADER = "Vodstack-Asset-Id"
+
+
 @router.head("/files/{upload_id}")
 async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     _admit_request(ingest, request)
@@ -217,6 +224,8 @@ async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
             if upload.state == UploadState.OPEN:
                 await _complete(ingest, upload, final=upload.concat == "final")
     headers = {"Upload-Offset": str(offset), "Cache-Control": "no-store"}
+    if upload.asset_id:
+        headers[ASSET_HEADER] = upload.asset_id
     if upload.length is None:
         headers["Upload-Defer-Length"] = "1"
     else:
