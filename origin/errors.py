@@ -10,11 +10,13 @@ OriginError                       base class
  +-- RangeError                   a Range header we cannot honour
  |    +-- MalformedRange          syntactically invalid: ignored, the full object is served (RFC 9110 14.2)
  |    +-- RangeNotSatisfiable     no range overlaps the object (416 with `bytes */size`)
- |    +-- MultipleRanges          several ranges: we ignore Range and send the whole object, 200 (RFC 9110 14.2)
+ |    +-- MultipleRanges          several ranges: Range is ignored, the whole object is sent (200)
  +-- NotFound                     no such published object (404)
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class OriginError(Exception):
@@ -66,15 +68,20 @@ class NotFound(OriginError):
 
 
 # The one place an error becomes an HTTP status.
-STATUS: dict[type[OriginError], int] = {
+STATUS: dict[type[Exception], int] = {
     TokenError: 403,
     RangeNotSatisfiable: 416,
     NotFound: 404,
 }
 
 
-def status_for(exc: OriginError) -> int:
+def status_in(table: Mapping[type[Exception], int], exc: Exception) -> int:
+    """The status of the most specific class of `exc` in `table`; 500 when none is listed."""
     for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+        if cls in table:
+            return table[cls]
     return 500
+
+
+def status_for(exc: OriginError) -> int:
+    return status_in(STATUS, exc)

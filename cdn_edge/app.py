@@ -1,0 +1,144 @@
+"""A cache node: create_app(settings) builds an edge or the shield (same code, `settings.role`)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cdn_edge.cache import DiskTier, MemoryTier, TieredCache
+from cdn_edge.collapse import Collapser
+from cdn_edge.errors import EdgeError, PurgeDisabled, PurgeUnauthorized
+from cdn_edge.errors import status_for as edge_status
+from cdn_edge.eviction import make_policy
+from cdn_edge.fill import Filler
+from cdn_edge.metrics import EdgeMetrics
+from cdn_edge.routes import Node, serve_object
+from cdn_edge.settings import EdgeSettings
+from cdn_edge.upstream import Upstream
+from origin.cors import CORSEverywhere
+from origin.errors import OriginError, RangeNotSatisfiable
+from origin.errors import status_for as origin_status
+from origin.ranges import unsatisfied_range
+
+
+class PurgeRequest(BaseModel):
+    # Exact keys ("{asset}/360p/index.m3u8") and key prefixes ("{asset}/" purges a whole asset).
+    keys: list[str] = []
+    prefixes: list[str] = []
+
+
+def build_node(
+    settings: EdgeSettings, transport: httpx.AsyncBaseTransport | None, clock: Callable[[], float]
+) -> tuple[Node, Upstream]:
+    metrics = EdgeMetrics(settings.name)
+
+    def on_evict(tier: str) -> None:
+        metrics.evictions.labels(settings.name, tier).inc()
+
+    memory = MemoryTier(
+        settings.memory_budget_bytes, make_policy(settings.eviction, settings.memory_budget_bytes), on_evict
+    )
+    disk = None
+    if settings.disk_budget_bytes > 0 and settings.disk_dir is not None:
+        policy = make_policy(settings.eviction, settings.disk_budget_bytes)
+        disk = DiskTier(settings.disk_dir, settings.disk_budget_bytes, policy, on_evict)
+    cache = TieredCache(memory, disk, settings.memory_max_object_bytes)
+    collapser = Collapser()
+    upstream = Upstream(settings, clock, transport)
+    filler = Filler(
+        cache, collapser, upstream, metrics, clock, settings.negative_ttl, settings.unavailable_ttl
+    )
+    node = Node(
+        settings.name, settings.role, cache, collapser, filler, metrics, clock,
+        settings.secrets(), settings.trust_forwarded_for, settings.purge_token,
+    )  # fmt: skip
+    return node, upstream
+
+
+def create_app(
+    settings: EdgeSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    node, upstream = build_node(settings, transport, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for task in list(node.tasks):
+            task.cancel()
+        await upstream.aclose()
+
+    app = FastAPI(title=f"vodstack {settings.role} {settings.name}", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
+    app.state.node = node
+    app.state.upstream = upstream
+
+    @app.exception_handler(OriginError)
+    async def origin_error(request: Request, exc: OriginError) -> Response:
+        headers = {"cache-control": "no-store"}
+        if isinstance(exc, RangeNotSatisfiable):
+            headers["content-range"] = unsatisfied_range(exc.size)
+        node.metrics.requests.labels(node.name, "error").inc()
+        return JSONResponse(
+            {"error": exc.code, "detail": str(exc)}, status_code=origin_status(exc), headers=headers
+        )
+
+    @app.exception_handler(EdgeError)
+    async def edge_error(request: Request, exc: EdgeError) -> Response:
+        headers = {"cache-control": "no-store", "cache-status": f"{node.name}; fwd=miss; detail={exc.code}"}
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers["retry-after"] = str(max(1, round(retry_after)))
+        node.metrics.requests.labels(node.name, "error").inc()
+        return JSONResponse(
+            {"error": exc.code, "detail": str(exc)}, status_code=edge_status(exc), headers=headers
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "node": node.name, "role": node.role}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        m = node.metrics
+        for tier in node.cache.tiers:
+            m.cache_bytes.labels(node.name, tier.name).set(tier.used)
+            m.cache_budget.labels(node.name, tier.name).set(tier.budget)
+            m.cache_objects.labels(node.name, tier.name).set(len(tier))
+        m.breaker_open.labels(node.name).set(1 if upstream.circuit_open else 0)
+        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/_purge")
+    async def purge(body: PurgeRequest, request: Request) -> dict[str, int]:
+        """Remove objects now; a fetch in flight for them is not stored. Purge the shield before its edges."""
+        if not node.purge_token:
+            raise PurgeDisabled("purging is not configured on this node")
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), node.purge_token.encode()):
+            raise PurgeUnauthorized("bad purge token")
+        removed = 0
+        for key in body.keys:
+            removed += node.cache.purge(key)
+            if (fetch := node.collapser.get(key)) is not None:
+                fetch.discard = True
+        for prefix in body.prefixes:
+            if prefix:  # an empty prefix would empty the cache: not something to do by accident
+                removed += node.cache.purge_prefix(prefix)
+                node.collapser.discard_prefix(prefix)
+        node.metrics.purged.labels(node.name).inc(removed)
+        return {"purged": removed}
+
+    app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_middleware(CORSEverywhere)
+    return app

@@ -1,0 +1,60 @@
+"""Edge errors, with their HTTP status declared once in `STATUS` and rendered by one handler (app.py).
+
+EdgeError                       base class
+ +-- UpstreamError              the upstream could not give us the object (502)
+ |    +-- UpstreamUnavailable   connection refused/reset, or a 5xx answer (502)
+ |    +-- UpstreamTimeout       no answer within the configured time (504)
+ |    +-- CircuitOpen           the breaker is open: not even tried (502, with Retry-After)
+ +-- PurgeUnauthorized          missing or wrong purge token (401)
+ +-- PurgeDisabled              no purge token configured on this node (404)
+Token errors come from origin.errors (TokenError -> 403): edges and origin share the token check.
+"""
+
+from __future__ import annotations
+
+from origin.errors import status_in
+
+
+class EdgeError(Exception):
+    code = "edge_error"
+
+
+class UpstreamError(EdgeError):
+    code = "upstream_error"
+    retry_after: float | None = None
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream_timeout"
+
+
+class CircuitOpen(UpstreamError):
+    code = "circuit_open"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"upstream circuit open, retry in {retry_after:.1f}s")
+        self.retry_after = retry_after
+
+
+class PurgeUnauthorized(EdgeError):
+    code = "purge_unauthorized"
+
+
+class PurgeDisabled(EdgeError):
+    code = "purge_disabled"
+
+
+STATUS: dict[type[Exception], int] = {
+    UpstreamTimeout: 504,
+    UpstreamError: 502,
+    PurgeUnauthorized: 401,
+    PurgeDisabled: 404,
+}
+
+
+def status_for(exc: EdgeError) -> int:
+    return status_in(STATUS, exc)

@@ -1,0 +1,62 @@
+"""Settings of one cache node (env VODSTACK_EDGE_*). Edges and the shield are the same program: `role`
+says which, `upstream_url` says what it sits in front of (the shield for an edge, the origin for
+the shield)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.settings import data_dir
+
+MiB = 1024 * 1024
+
+
+class EdgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_EDGE_", extra="ignore")
+
+    # Node name: the Cache-Status cache name and the `node` label of every metric.
+    name: str = "edge"
+    # "edge" verifies playback tokens and rewrites playlists; "shield" trusts its edges.
+    role: Literal["edge", "shield"] = "edge"
+    # Base URL of the upstream (no trailing slash needed).
+    upstream_url: str = "http://127.0.0.1:8081"
+    # Memory tier budget, and the largest object it takes (bigger ones live on disk only).
+    memory_budget_bytes: int = 256 * MiB
+    memory_max_object_bytes: int = 16 * MiB
+    # Disk tier directory and budget; a budget of 0 disables the disk tier.
+    disk_dir: Path | None = None  # default: data_dir()/cache/<name>
+    disk_budget_bytes: int = 4096 * MiB
+    # Eviction policy of both tiers: "lru", "s3fifo" (admission keeps one-hit wonders out), "sieve".
+    eviction: Literal["lru", "s3fifo", "sieve"] = "s3fifo"
+    # HMAC secret(s) for playback tokens; empty disables token checks. The previous secret keeps
+    # URLs signed before a rotation valid until they expire.
+    signing_secret: str = ""
+    signing_previous_secret: str = ""
+    # Take the client address for IP-bound tokens from X-Forwarded-For (only behind a trusted LB).
+    trust_forwarded_for: bool = False
+    # Bearer token of the purge API; empty disables purging.
+    purge_token: str = ""
+    # Seconds a 404 is cached (negative caching); at most what the upstream allows.
+    negative_ttl: float = 2.0
+    # Seconds a 503 with Retry-After (e.g. a cold object being restored) is cached, at most Retry-After.
+    unavailable_ttl: float = 1.0
+    # Upstream timeouts (seconds) and connection pool size.
+    upstream_connect_timeout: float = 3.0
+    upstream_read_timeout: float = 30.0
+    upstream_max_connections: int = 200
+    # Circuit breaker: consecutive failures that open it, and seconds before one probe is let through.
+    breaker_failure_threshold: int = 5
+    breaker_cooldown_seconds: float = 2.0
+
+    @model_validator(mode="after")
+    def _default_disk_dir(self) -> EdgeSettings:
+        if self.disk_dir is None:
+            self.disk_dir = data_dir() / "cache" / self.name
+        return self
+
+    def secrets(self) -> list[bytes]:
+        return [s.encode() for s in (self.signing_secret, self.signing_previous_secret) if s]

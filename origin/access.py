@@ -1,0 +1,90 @@
+"""Which assets need a playback token, and the one check that enforces it (origin and edges alike).
+
+The origin decides an object's access class ("public" or "signed") and announces it in the
+X-Vodstack-Access response header; caches store it with the object, so an edge can enforce the
+token without a catalog of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from origin.signing import Grant, verify_token
+
+ACCESS_HEADER = "x-vodstack-access"
+PUBLIC = "public"
+SIGNED = "signed"
+
+
+def asset_of(key: str) -> str:
+    """The asset id of a published key: its first path segment (`{asset_id}/...`)."""
+    return key.split("/", 1)[0]
+
+
+def check_access(
+    access: str | None,
+    secrets: Iterable[bytes],
+    token: str | None,
+    key: str,
+    *,
+    now: float,
+    client_ip: str | None,
+) -> Grant | None:
+    """None for a public object; the grant for a signed one; a TokenError (403) otherwise.
+
+    A token that is present is always verified, even on a public object: a bad token is a client bug
+    or an attack, and answering 403 for it keeps the behaviour independent of the asset's class.
+    """
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return None
+    if token is None and access != SIGNED:
+        return None
+    return verify_token(secrets, token, asset_of(key), now=now, client_ip=client_ip)
+
+
+class AccessClassifier:
+    """Maps an asset id to its access class, per the origin's `access` setting."""
+
+    def __init__(
+        self, mode: str, lookup: Callable[[str], bool | None] | None = None, ttl: float = 30.0
+    ) -> None:
+        self.mode = mode
+        # lookup(asset_id) -> Asset.public, or None when the asset is unknown.
+        self.lookup = lookup
+        self.ttl = ttl
+        self._memo: dict[str, tuple[float, str]] = {}
+
+    def classify(self, asset_id: str) -> str:
+        """Blocking when the mode is "catalog": call from a thread."""
+        if self.mode == "public":
+            return PUBLIC
+        if self.mode == "signed" or self.lookup is None:
+            return SIGNED
+        now = time.monotonic()
+        hit = self._memo.get(asset_id)
+        if hit and hit[0] > now:
+            return hit[1]
+        public = self.lookup(asset_id)
+        # Unknown assets are treated as signed: fail closed.
+        answer = PUBLIC if public else SIGNED
+        if len(self._memo) > 10_000:
+            self._memo.clear()
+        self._memo[asset_id] = (now + self.ttl, answer)
+        return answer
+
+
+def catalog_lookup(catalog_settings: object) -> Callable[[str], bool | None]:
+    """A lookup reading Asset.public from the catalog (imported lazily: only "catalog" mode needs it)."""
+    from catalog.models import Asset
+    from catalog.session import Catalog
+
+    catalog = Catalog(catalog_settings, apply_migrations=False)  # type: ignore[arg-type]
+
+    def lookup(asset_id: str) -> bool | None:
+        with catalog.session() as session:
+            asset = session.get(Asset, asset_id)
+            return None if asset is None else bool(asset.public)
+
+    return lookup

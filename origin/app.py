@@ -1,0 +1,69 @@
+"""The origin application: create_app(settings) wires store, routes, errors, CORS and metrics."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from origin.access import AccessClassifier, catalog_lookup
+from origin.caching import not_found_cache_control
+from origin.cors import CORSEverywhere
+from origin.errors import NotFound, OriginError, RangeNotSatisfiable, status_for
+from origin.metrics import OriginMetrics
+from origin.ranges import unsatisfied_range
+from origin.routes import OriginState, serve_object
+from origin.settings import OriginSettings
+from storage.errors import StorageError
+from storage.factory import open_store
+from storage.objects import ObjectStore
+
+
+def create_app(settings: OriginSettings, *, store: ObjectStore | None = None) -> FastAPI:
+    if store is None:
+        store = open_store(settings.storage)
+    lookup = catalog_lookup(settings.catalog) if settings.access == "catalog" else None
+    secret = settings.signing_secret.encode()
+    state = OriginState(
+        store=store,
+        bucket=settings.storage.media_bucket,
+        policy=settings.cache_policy(),
+        access=AccessClassifier(settings.access, lookup, settings.access_cache_seconds),
+        secrets=(secret,) if settings.verify_tokens and secret else (),
+        metrics=OriginMetrics(),
+    )
+    app = FastAPI(title="vodstack origin", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.origin = state
+
+    @app.exception_handler(OriginError)
+    async def origin_error(request: Request, exc: OriginError) -> Response:
+        status = status_for(exc)
+        headers = {"cache-control": "no-store"}
+        if isinstance(exc, RangeNotSatisfiable):
+            headers["content-range"] = unsatisfied_range(exc.size)
+        if isinstance(exc, NotFound):
+            headers["cache-control"] = not_found_cache_control(state.policy)
+            state.metrics.requests.labels("unknown", "404").inc()
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(StorageError)
+    async def storage_error(request: Request, exc: StorageError) -> Response:
+        # Tiering's ObjectArchived carries its own Retry-After (restore in progress).
+        retry_after = getattr(exc, "retry_after", None) or settings.unavailable_retry_after
+        headers = {"retry-after": str(int(retry_after)), "cache-control": "no-store"}
+        code = getattr(exc, "code", "storage_unavailable")
+        state.metrics.requests.labels("unknown", "503").inc()
+        return JSONResponse({"error": code, "detail": str(exc)}, status_code=503, headers=headers)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_middleware(CORSEverywhere)
+    return app

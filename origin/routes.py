@@ -1,0 +1,137 @@
+"""GET/HEAD of published objects: validators, conditionals, ranges, caching headers, streamed bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from origin.access import ACCESS_HEADER, AccessClassifier, asset_of, check_access
+from origin.caching import CachePolicy, Kind, PlaylistState, cache_control, classify, dash_state, hls_state
+from origin.conditional import evaluate_preconditions, http_date, quote_etag, range_applies
+from origin.errors import MalformedRange, MultipleRanges, NotFound
+from origin.metrics import OriginMetrics
+from origin.ranges import parse_range
+from origin.signing import TOKEN_PARAM
+from storage.errors import InvalidKey, ObjectMissing
+from storage.objects import ObjectInfo, ObjectStore, check_key
+
+
+@dataclass
+class OriginState:
+    store: ObjectStore
+    bucket: str
+    policy: CachePolicy
+    access: AccessClassifier
+    secrets: tuple[bytes, ...]  # non-empty only when the origin verifies tokens itself
+    metrics: OriginMetrics
+
+
+def _playlist_state(store: ObjectStore, bucket: str, key: str, kind: Kind, body: bytes) -> PlaylistState:
+    """Blocking. A master is growing while any variant playlist it lists is (progressive publish)."""
+    text = body.decode("utf-8", errors="replace")
+    if kind is Kind.MANIFEST:
+        return dash_state(text)
+    state = hls_state(text)
+    targets = []
+    for uri in state.variant_uris:
+        if "://" in uri or uri.startswith("/"):
+            continue
+        child = posixpath.normpath(posixpath.join(posixpath.dirname(key), uri.split("?", 1)[0]))
+        try:
+            child_state = hls_state(store.get_bytes(bucket, child).decode("utf-8", errors="replace"))
+        except (ObjectMissing, InvalidKey):
+            return PlaylistState(growing=True)
+        if child_state.growing:
+            targets.append(child_state.target_duration or 0)
+    if targets:
+        return PlaylistState(growing=True, target_duration=min(t for t in targets) or None)
+    return state
+
+
+def _load(
+    state: OriginState, key: str, kind: Kind
+) -> tuple[ObjectInfo, bytes | None, PlaylistState | None, str]:
+    """Blocking: stat the object; for playlists also read it (small) to learn whether it still grows."""
+    info = state.store.stat(state.bucket, key)
+    access = state.access.classify(asset_of(key))
+    if kind not in (Kind.PLAYLIST, Kind.MANIFEST):
+        return info, None, None, access
+    body = state.store.get_bytes(state.bucket, key)
+    # A content hash, not the stat etag: the playlist may be replaced between stat and read.
+    info = ObjectInfo(info.bucket, key, len(body), hashlib.sha1(body).hexdigest()[:20], info.last_modified)
+    return info, body, _playlist_state(state.store, state.bucket, key, kind, body), access
+
+
+def _chunks(body: bytes, start: int, end: int) -> Iterator[bytes]:
+    yield body[start : end + 1]
+
+
+async def serve_object(request: Request) -> Response:
+    state: OriginState = request.app.state.origin
+    key = request.path_params["key"]
+    try:
+        check_key(key)
+    except InvalidKey:
+        raise NotFound(key) from None
+    kind, content_type = classify(key)
+    started = time.perf_counter()
+    try:
+        info, body, playlist, access = await run_in_threadpool(_load, state, key, kind)
+    except (ObjectMissing, InvalidKey):
+        raise NotFound(key) from None
+    finally:
+        state.metrics.storage_seconds.observe(time.perf_counter() - started)
+    client_ip = request.client.host if request.client else None
+    check_access(
+        access,
+        state.secrets,
+        request.query_params.get(TOKEN_PARAM),
+        key,
+        now=time.time(),
+        client_ip=client_ip,
+    )
+
+    etag = quote_etag(info.etag)
+    headers = {
+        "content-type": content_type,
+        "etag": etag,
+        "last-modified": http_date(info.last_modified),
+        "cache-control": cache_control(kind, state.policy, playlist),
+        "accept-ranges": "bytes",
+        ACCESS_HEADER: access,
+    }
+    decided = evaluate_preconditions(request.headers, etag, info.last_modified, request.method)
+    if decided is not None:
+        state.metrics.requests.labels(kind.value, str(decided)).inc()
+        if decided == 304:
+            return Response(
+                status_code=304, headers={k: v for k, v in headers.items() if k != "content-type"}
+            )
+        return Response(status_code=412, headers={"cache-control": "no-store"})
+
+    status, start, end = 200, 0, info.size - 1
+    if range_applies(request.headers, etag, info.last_modified):
+        try:
+            wanted = parse_range(request.headers.get("range"), info.size)
+        except (MalformedRange, MultipleRanges):
+            wanted = None  # RFC 9110 14.2: ignore the header, send the whole object
+        if wanted is not None:
+            status, start, end = 206, wanted.start, wanted.end
+            headers["content-range"] = wanted.content_range(info.size)
+    length = max(0, end - start + 1)
+    headers["content-length"] = str(length)
+    state.metrics.requests.labels(kind.value, str(status)).inc()
+    if request.method == "HEAD" or length == 0:
+        return Response(status_code=status, headers=headers)
+    state.metrics.bytes_served.labels(kind.value).inc(length)
+    if body is not None:
+        return StreamingResponse(_chunks(body, start, end), status_code=status, headers=headers)
+    chunks = await run_in_threadpool(state.store.read_range, state.bucket, key, start, end)
+    return StreamingResponse(iterate_in_threadpool(chunks), status_code=status, headers=headers)

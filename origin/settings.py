@@ -1,0 +1,53 @@
+"""Settings of the origin deployable (env VODSTACK_ORIGIN_*; nested: VODSTACK_ORIGIN_STORAGE__ROOT, ...)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from catalog.settings import CatalogSettings
+from origin.caching import CachePolicy
+from storage.settings import StorageSettings
+
+
+class OriginSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VODSTACK_ORIGIN_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    # Where published objects live (the media bucket of this store).
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    # Catalog, consulted only when access == "catalog" (per-asset public flag).
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    # Which assets need a signed token: "public" none, "signed" all, "catalog" those with Asset.public false.
+    # The origin announces the answer per object in X-Vodstack-Access; edges enforce it.
+    access: Literal["public", "signed", "catalog"] = "public"
+    # HMAC secret for playback tokens (shared with the edges and the ingest API). Empty: signing disabled.
+    signing_secret: str = ""
+    # Also verify tokens here (a deployment with no edge in front). Edges verify in the normal topology.
+    verify_tokens: bool = False
+    # Seconds a catalog answer about an asset's access class is reused.
+    access_cache_seconds: float = 30.0
+    # Cache lifetimes sent in Cache-Control, seconds.
+    immutable_max_age: int = 31_536_000  # segments, init segments
+    vod_playlist_max_age: int = 60  # finished playlists / static MPDs
+    stale_while_revalidate: int = 60
+    stale_if_error: int = 86_400
+    image_max_age: int = 86_400  # posters, thumbnails, storyboards, WebVTT
+    not_found_max_age: int = 2  # 404s: short, progressive publish may create the object any moment
+    growing_default_max_age: int = 1  # growing playlist without a target duration
+    # Seconds in Retry-After when the store is unavailable.
+    unavailable_retry_after: int = 2
+
+    def cache_policy(self) -> CachePolicy:
+        return CachePolicy(
+            immutable_max_age=self.immutable_max_age,
+            vod_playlist_max_age=self.vod_playlist_max_age,
+            stale_while_revalidate=self.stale_while_revalidate,
+            stale_if_error=self.stale_if_error,
+            image_max_age=self.image_max_age,
+            not_found_max_age=self.not_found_max_age,
+            growing_default_max_age=self.growing_default_max_age,
+        )
