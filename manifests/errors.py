@@ -4,6 +4,7 @@ ManifestError              base class
  +-- TrackUnrenderable     the model cannot be turned into a standards-exact manifest
  |                         (no segments, target duration below a segment, uri off the DASH template)
  +-- ManifestInvalid       a rendered package broke a publishing rule; `.problems` lists every one
+ +-- EmptySelection        a delivery-time rung filter would leave no video variant to play
 """
 
 from __future__ import annotations
@@ -22,3 +23,7 @@ class ManifestInvalid(ManifestError):
         self.problems = list(problems)
         listing = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} manifest problem(s):\n{listing}")
+
+
+class EmptySelection(ManifestError):
+    pass

@@ -1,0 +1,101 @@
+"""Delivery-time edits of published manifests: list a subset of the rungs, without re-transcoding.
+
+Done on the parsed model (m3u8 for HLS, ElementTree for DASH), never by regex: a URI inside an
+attribute or a tag we do not know must survive untouched. Signing URIs with the viewer's token
+lives with the edge (cdn_edge/rewrite.py), which owns the token format; this module owns what
+the manifests mean, so rung selection belongs here.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import m3u8
+
+from manifests.dash import NAMESPACE
+from manifests.errors import EmptySelection
+
+
+@dataclass(frozen=True)
+class Rung:
+    """What a filter sees of one video variant / Representation."""
+
+    name: str  # the rendition id: HLS directory, DASH Representation@id
+    bandwidth: int
+    height: int | None
+
+
+def rung_filter(
+    *, names: Collection[str] | None = None, max_height: int | None = None, max_bandwidth: int | None = None
+) -> Callable[[Rung], bool]:
+    """Keep rungs that are named (if `names`) and within the ceilings given."""
+
+    def keep(rung: Rung) -> bool:
+        if names is not None and rung.name not in names:
+            return False
+        if max_height is not None and (rung.height or 0) > max_height:
+            return False
+        return max_bandwidth is None or rung.bandwidth <= max_bandwidth
+
+    return keep
+
+
+def select_hls_rungs(master_text: str, keep: Callable[[Rung], bool]) -> str:
+    """The multivariant playlist listing only kept variants (and their I-frame playlists).
+
+    Audio renditions stay: every kept variant still references its AUDIO group.
+    """
+    playlist = m3u8.loads(master_text)
+    kept = [v for v in playlist.playlists if keep(_hls_rung(v.uri, v.stream_info))]
+    if not kept:
+        raise EmptySelection("no video variant passes the rung filter")
+    playlist.playlists[:] = kept
+    playlist.iframe_playlists[:] = [
+        v for v in playlist.iframe_playlists if _rung_name(v.uri) in {_rung_name(k.uri) for k in kept}
+    ]
+    return str(playlist.dumps())
+
+
+def select_dash_rungs(mpd_text: str, keep: Callable[[Rung], bool]) -> str:
+    """The MPD with only kept video Representations; maxWidth/maxHeight follow the survivors."""
+    ET.register_namespace("", NAMESPACE)
+    root = ET.fromstring(mpd_text)
+    ns = {"d": NAMESPACE}
+    for adaptation in root.iterfind("d:Period/d:AdaptationSet", ns):
+        if adaptation.get("contentType") != "video" and not adaptation.get("mimeType", "").startswith(
+            "video/"
+        ):
+            continue
+        representations = adaptation.findall("d:Representation", ns)
+        kept = [
+            r
+            for r in representations
+            if keep(Rung(r.get("id", ""), int(r.get("bandwidth", "0")), _int(r.get("height"))))
+        ]
+        if not kept:
+            raise EmptySelection("no video Representation passes the rung filter")
+        for representation in representations:
+            if representation not in kept:
+                adaptation.remove(representation)
+        for attribute in ("width", "height"):
+            if adaptation.get(f"max{attribute.title()}"):
+                adaptation.set(f"max{attribute.title()}", str(max(_int(r.get(attribute)) or 0 for r in kept)))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _hls_rung(uri: str, info: object) -> Rung:
+    resolution = getattr(info, "resolution", None)
+    return Rung(
+        _rung_name(uri), int(getattr(info, "bandwidth", 0) or 0), resolution[1] if resolution else None
+    )
+
+
+def _rung_name(uri: str) -> str:
+    # variant URIs are "<rendition>/index.m3u8" relative to the master; a query (a token) is not part of it
+    return uri.split("?", 1)[0].split("/", 1)[0]
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value else None
