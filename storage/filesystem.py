@@ -165,4 +165,3 @@ class FilesystemObjectStore:
         for key in sorted(keys):
             with contextlib.suppress(ObjectMissing):
                 yield self.stat(bucket, key)
-

@@ -103,9 +103,7 @@ class S3ObjectStore:
         check_key(key)
         length = 0 if end is None else end - start + 1
         try:
-            resp = self.client.get_object(
-                bucket_name=self._b(bucket), object_name=key, offset=start, length=length
-            )
+            resp = self.client.get_object(bucket_name=self._b(bucket), object_name=key, offset=start, length=length)
         except _TRANSIENT as exc:
             raise _translate(exc, bucket, key) from exc
         return self._iter(resp)

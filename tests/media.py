@@ -44,8 +44,23 @@ def media_duration(url_or_path: str) -> float:
     Raises CalledProcessError if ffmpeg reports any decoding error.
     """
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", url_or_path,
-         "-map", "0:v:0", "-f", "null", "-progress", "pipe:1", "-"],
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            url_or_path,
+            "-map",
+            "0:v:0",
+            "-f",
+            "null",
+            "-progress",
+            "pipe:1",
+            "-",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -57,6 +72,9 @@ def media_duration(url_or_path: str) -> float:
     errors = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("[NULL @")]
     if proc.returncode != 0 or errors:
         raise AssertionError(f"ffmpeg could not play {url_or_path}: {proc.stderr.strip()[-2000:]}")
-    out_us = [int(line.split("=", 1)[1]) for line in proc.stdout.splitlines()
-              if line.startswith("out_time_us=") and line.split("=", 1)[1].strip().lstrip("-").isdigit()]
+    out_us = [
+        int(line.split("=", 1)[1])
+        for line in proc.stdout.splitlines()
+        if line.startswith("out_time_us=") and line.split("=", 1)[1].strip().lstrip("-").isdigit()
+    ]
     return max(out_us) / 1_000_000 if out_us else 0.0

@@ -120,9 +120,7 @@ def probe_source(source: str | os.PathLike[str] | BinaryIO, limits: ProbeLimits 
     try:
         container = av.open(source, mode="r", timeout=30)
     except av.error.FFmpegError as exc:
-        raise InvalidMedia(
-            f"not a recognised audio/video file ({exc.strerror or exc})", reason="not_media"
-        ) from exc
+        raise InvalidMedia(f"not a recognised audio/video file ({exc.strerror or exc})", reason="not_media") from exc
     try:
         return _describe(container, size, limits)
     except av.error.FFmpegError as exc:
@@ -159,9 +157,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
 
     vfr = _is_vfr(container, vstream)
     container.seek(0)
-    first = None
-    for first in container.decode(vstream):
-        break
+    first = next(iter(container.decode(vstream)), None)
     if first is None:
         raise InvalidMedia("no video frame could be decoded; the file is damaged or truncated", reason="corrupt")
     # Display-matrix rotation, counter-clockwise degrees; ffmpeg applies it itself when decoding.

@@ -39,7 +39,9 @@ def test_bitrates_rise_and_names_are_unique() -> None:
     assert len({r.name for r in ladder.rungs}) == len(ladder.rungs)
 
 
-@pytest.mark.parametrize(("source", "output"), [(24, 24), (29.97, 29.97), (50, 50), (60, 60), (120, 60), (240, 60), (0, 30)])
+@pytest.mark.parametrize(
+    ("source", "output"), [(24, 24), (29.97, 29.97), (50, 50), (60, 60), (120, 60), (240, 60), (0, 30)]
+)
 def test_frame_rate_kept_up_to_60(source: float, output: float) -> None:
     assert output_frame_rate(source) == output
 
@@ -52,7 +54,13 @@ def test_high_frame_rate_gets_more_bits() -> None:
 
 @pytest.mark.parametrize(
     ("w", "h", "fps", "level"),
-    [(1920, 1080, 30, "4.0"), (1920, 1080, 60, "4.2"), (1280, 720, 30, "3.1"), (640, 360, 30, "3.0"), (1280, 720, 60, "3.2")],
+    [
+        (1920, 1080, 30, "4.0"),
+        (1920, 1080, 60, "4.2"),
+        (1280, 720, 30, "3.1"),
+        (640, 360, 30, "3.0"),
+        (1280, 720, 60, "3.2"),
+    ],
 )
 def test_h264_level(w: int, h: int, fps: float, level: str) -> None:
     assert h264_level(w, h, fps, 5_000_000) == level
@@ -67,7 +75,9 @@ def test_no_audio() -> None:
     assert plan_ladder(640, 360, 30, has_audio=False).audio_bitrate is None
 
 
-@pytest.mark.parametrize(("value", "result"), [(1, 2), (3, 2), (5, 4), (480.9, 480), (481, 480), (483, 482), (482.2, 482), (0, 2)])
+@pytest.mark.parametrize(
+    ("value", "result"), [(1, 2), (3, 2), (5, 4), (480.9, 480), (481, 480), (483, 482), (482.2, 482), (0, 2)]
+)
 def test_even(value: float, result: int) -> None:
     assert even(value) == result
 

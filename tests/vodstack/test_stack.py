@@ -43,7 +43,9 @@ class Stack:
         return {"Authorization": f"Bearer {self.info['token']}"}
 
     def storage(self) -> StorageSettings:
-        env = {k[len("VODSTACK_STORAGE_"):].lower(): v for k, v in self.env.items() if k.startswith("VODSTACK_STORAGE_")}
+        env = {
+            k[len("VODSTACK_STORAGE_") :].lower(): v for k, v in self.env.items() if k.startswith("VODSTACK_STORAGE_")
+        }
         return StorageSettings(root=Path(self.info["data_dir"]) / "objects", **env)
 
 
