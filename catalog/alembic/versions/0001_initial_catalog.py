@@ -1,7 +1,7 @@
 """initial catalog
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 08:56:36.006340
 """
 from __future__ import annotations
