@@ -69,10 +69,11 @@ def open_upload_store(settings: IngestSettings, objects: ObjectStore) -> UploadS
             scratch_dir=settings.spool_dir,
             max_size=settings.max_size,
             part_size=settings.s3_part_size,
+            sweep_grace_seconds=settings.sweep_grace_seconds,
         )
     from ingest.stores.filesystem import FilesystemUploadStore
 
-    return FilesystemUploadStore(settings.spool_dir, objects)
+    return FilesystemUploadStore(settings.spool_dir, objects, sweep_grace_seconds=settings.sweep_grace_seconds)
 
 
 def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
@@ -91,9 +92,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
             lease_seconds=settings.lock_lease_seconds,
             takeover_seconds=settings.lock_takeover_seconds,
         ),
-        finisher=Finisher(
-            catalog, store, objects, settings.storage.staging_bucket, probe=settings.probe_on_completion
-        ),
+        finisher=Finisher(catalog, store, objects, settings.storage.staging_bucket, probe=settings.probe_on_completion),
         metrics=metrics,
         tokens=accepted_tokens(settings),
         celery=celery_app if celery_app is not None else make_celery(settings.broker),

@@ -33,9 +33,7 @@ def run_cleanup(ingest: Ingest, now: datetime | None = None) -> CleanupReport:
     now = now or datetime.now(UTC)
     expired = 0
     for upload in expired_uploads(ingest.catalog, now):
-        if end_upload(
-            ingest.catalog, upload.id, UploadState.EXPIRED, "the upload expired before it finished"
-        ):
+        if end_upload(ingest.catalog, upload.id, UploadState.EXPIRED, "the upload expired before it finished"):
             ingest.store.discard(upload)
             ingest.metrics.uploads.labels("expired").inc()
             expired += 1

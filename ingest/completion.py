@@ -44,9 +44,7 @@ class Finisher:
     def assemble(self, upload: UploadInfo) -> Finished:
         """Concatenate the partial uploads of a final upload into its original, hashing on the way."""
         partials = get_uploads(self.catalog, upload.concat_parts)
-        sources = [
-            self.objects.read_range(self.bucket, partials[pid].target_key) for pid in upload.concat_parts
-        ]
+        sources = [self.objects.read_range(self.bucket, partials[pid].target_key) for pid in upload.concat_parts]
         reader = ConcatenatedReader(sources)
         self.objects.put_stream(self.bucket, upload.target_key, as_stream(reader), upload.length or 0)
         finished = self._record(upload, reader.sha256.hexdigest())

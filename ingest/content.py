@@ -51,9 +51,9 @@ class ContentReport:
 
 def check_original(store: ObjectStore, bucket: str, key: str, *, probe: bool = True) -> ContentReport:
     """Describe the stored original or raise ContentRejected with a reason a creator can read."""
-    head = b"".join(store.read_range(bucket, key, 0, SNIFF_BYTES - 1))
-    if not head:
+    if store.stat(bucket, key).size == 0:
         raise ContentRejected("the file is empty (0 bytes)")
+    head = b"".join(store.read_range(bucket, key, 0, SNIFF_BYTES - 1))
     container = sniff_container(head)
     if container is None:
         raise ContentRejected("not a video file: its first bytes match no known video container")

@@ -120,8 +120,7 @@ def parse_metadata(value: str | None) -> dict[str, str | None]:
 
 def format_metadata(meta: dict[str, str | None]) -> str:
     return ",".join(
-        key if value is None else f"{key} {base64.b64encode(value.encode()).decode()}"
-        for key, value in meta.items()
+        key if value is None else f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in meta.items()
     )
 
 
@@ -134,9 +133,7 @@ def parse_checksum(value: str | None) -> Checksum | None:
     algorithm = parts[0].lower()
     if algorithm not in CHECKSUM_ALGORITHMS:
         supported = ", ".join(CHECKSUM_ALGORITHMS)
-        raise TusError(
-            "unsupported-checksum", f"unsupported checksum algorithm {parts[0][:20]!r}; use {supported}"
-        )
+        raise TusError("unsupported-checksum", f"unsupported checksum algorithm {parts[0][:20]!r}; use {supported}")
     try:
         digest = base64.b64decode(parts[1], validate=True)
     except (binascii.Error, ValueError):

@@ -26,9 +26,7 @@ class Received:
     received: int  # bytes of this request that were stored
 
 
-async def _next_or_stop(
-    stream: object, stop: asyncio.Event, stop_wait: asyncio.Future[object]
-) -> bytes | None:
+async def _next_or_stop(stream: object, stop: asyncio.Event, stop_wait: asyncio.Future[object]) -> bytes | None:
     nxt = asyncio.ensure_future(stream.__anext__())  # type: ignore[attr-defined]
     done, _ = await asyncio.wait({nxt, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     if nxt in done:

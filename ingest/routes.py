@@ -172,7 +172,11 @@ async def create(request: Request, ingest: IngestDep) -> Response:
         admit(meta)
 
     upload_id = uuid.uuid4().hex
-    store_state = await run_in_threadpool(ingest.store.create, upload_id, length)
+    store_state: dict[str, object] = {}
+    if concat is None or concat.kind == "partial":
+        # A final upload is assembled from its partials in one go: it needs no storage of its own.
+        key = f"{'partials' if concat is not None else 'originals'}/{upload_id}"
+        store_state = await run_in_threadpool(ingest.store.create, upload_id, key, length)
     upload = await run_in_threadpool(
         lambda: create_upload(
             ingest.catalog,
@@ -255,9 +259,7 @@ async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response
     checksum = parse_checksum(h.get("upload-checksum"))
     new_length = parse_length(h["upload-length"]) if "upload-length" in h else None
     if new_length is not None and new_length > ingest.settings.max_size:
-        raise TusError(
-            "too-large", f"Upload-Length {new_length} exceeds Tus-Max-Size {ingest.settings.max_size}"
-        )
+        raise TusError("too-large", f"Upload-Length {new_length} exceeds Tus-Max-Size {ingest.settings.max_size}")
 
     async with ingest.locker.hold(upload_id) as lease:
         upload = await _load(ingest, upload_id)

@@ -18,9 +18,7 @@ GIB = 1024**3
 
 
 class IngestSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="VODSTACK_INGEST_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_INGEST_", env_nested_delimiter="__", extra="ignore")
 
     storage: StorageSettings = Field(default_factory=StorageSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
@@ -51,6 +49,8 @@ class IngestSettings(BaseSettings):
     lock_takeover_seconds: float = 3.0
     # Period of the cleanup that expires stale uploads and reclaims their bytes; 0 disables it.
     cleanup_interval_seconds: float = 300.0
+    # The cleanup leaves storage leftovers younger than this alone (their creation may be in flight).
+    sweep_grace_seconds: float = 3600.0
     # Partial uploads of the filesystem backend (and local scratch of the S3 backend).
     spool_dir: Path = Field(default_factory=lambda: data_dir() / "uploads")
     # S3 backend: preferred multipart part size; grown per upload to stay under 10,000 parts.

@@ -53,8 +53,9 @@ class UploadWriter(Protocol):
 class UploadStore(Protocol):
     """Blocking methods, called from worker threads. Raise storage.errors.StorageError on backend failure."""
 
-    def create(self, upload_id: str, length: int | None) -> dict[str, Any]:
-        """Prepare storage for a new upload; return the bookkeeping to keep in Upload.store_state."""
+    def create(self, upload_id: str, target_key: str, length: int | None) -> dict[str, Any]:
+        """Prepare storage for a new upload finishing at `target_key`; return the bookkeeping to keep in
+        Upload.store_state."""
 
     def offset(self, upload: UploadInfo, bucket: str) -> int:
         """Bytes durably held for the upload, including bytes already moved to `upload.target_key`."""

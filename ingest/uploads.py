@@ -127,9 +127,7 @@ def end_upload(catalog: Catalog, upload_id: str, state: str, asset_error: str | 
 
 def expired_uploads(catalog: Catalog, now: datetime) -> list[UploadInfo]:
     with catalog.session() as session:
-        rows = session.scalars(
-            select(Upload).where(Upload.state == UploadState.OPEN, Upload.expires_at < now)
-        ).all()
+        rows = session.scalars(select(Upload).where(Upload.state == UploadState.OPEN, Upload.expires_at < now)).all()
         return [to_info(row) for row in rows]
 
 

@@ -19,9 +19,6 @@ from ingest.store import UploadInfo
 from storage.errors import ObjectMissing
 from storage.objects import ObjectStore
 
-# Leftovers younger than this are left alone by the sweep: their creation may not be committed yet.
-SWEEP_GRACE_SECONDS = 3600.0
-
 
 class HashingFile:
     """read() over a file that hashes what it returns, so finishing reads the spool file once."""
@@ -74,8 +71,10 @@ class FilesystemUploadWriter:
 
 
 class FilesystemUploadStore:
-    def __init__(self, spool_dir: Path, objects: ObjectStore) -> None:
+    def __init__(self, spool_dir: Path, objects: ObjectStore, *, sweep_grace_seconds: float = 3600.0) -> None:
         self.spool_dir = Path(spool_dir)
+        # Leftovers younger than this are left alone by the sweep: their creation may not be committed yet.
+        self.sweep_grace_seconds = sweep_grace_seconds
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.objects = objects
 
@@ -83,7 +82,7 @@ class FilesystemUploadStore:
         # Ids are validated hex (protocol.check_upload_id) before they reach a store.
         return self.spool_dir / upload_id
 
-    def create(self, upload_id: str, length: int | None) -> dict[str, Any]:
+    def create(self, upload_id: str, target_key: str, length: int | None) -> dict[str, Any]:
         fd = os.open(self._path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
         return {}
@@ -133,11 +132,11 @@ class FilesystemUploadStore:
             upload_id = entry.name.split(".", 1)[0]
             if upload_id in live_ids:
                 # A .chunk file of a live upload is an unverified PATCH that died: drop it.
-                if entry.name.endswith(".chunk") and now - entry.stat().st_mtime > SWEEP_GRACE_SECONDS:
+                if entry.name.endswith(".chunk") and now - entry.stat().st_mtime >= self.sweep_grace_seconds:
                     os.unlink(entry.path)
                     removed += 1
                 continue
-            if now - entry.stat().st_mtime > SWEEP_GRACE_SECONDS:
+            if now - entry.stat().st_mtime >= self.sweep_grace_seconds:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                 removed += 1

@@ -11,7 +11,7 @@ import pytest
 from catalog.settings import CatalogSettings
 from ingest.settings import IngestSettings
 from storage.settings import StorageSettings
-from tests.ingest.harness import ServerThread, moto_server, queued_messages
+from tests.ingest.harness import ServerThread, Tus, moto_server, queued_messages
 from transcoder.celery_app import make_celery
 from transcoder.settings import BrokerSettings
 
@@ -74,3 +74,10 @@ def server(settings: IngestSettings, celery_app) -> Iterator[ServerThread]:  # t
 @pytest.fixture
 def queue(settings: IngestSettings):  # type: ignore[no-untyped-def]
     return lambda: queued_messages(settings.broker.folder)
+
+
+@pytest.fixture
+def tus(server: ServerThread) -> Iterator[Tus]:
+    client = Tus(server.url, TOKEN)
+    yield client
+    client.close()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -71,3 +72,41 @@ def queued_messages(folder: Path) -> list[dict[str, Any]]:
 
 def metadata(**values: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+class Tus:
+    """A thin raw-HTTP TUS helper: every call returns the httpx response, nothing is checked."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=60)
+        self.auth = {"Authorization": f"Bearer {token}", **TUS}
+
+    def close(self) -> None:
+        self.http.close()
+
+    def create(self, length: int | None = None, headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
+        h = dict(self.auth)
+        if length is not None:
+            h["Upload-Length"] = str(length)
+        h.update(headers or {})
+        return self.http.post("/files/", headers=h, **kw)
+
+    def path_of(self, created: httpx.Response) -> str:
+        return httpx.URL(created.headers["location"]).path
+
+    def new(self, length: int | None = None, **kw: Any) -> str:
+        response = self.create(length, **kw)
+        if response.status_code != 201:
+            raise AssertionError(f"create failed: {response.status_code} {response.text}")
+        return self.path_of(response)
+
+    def head(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.http.head(path, headers={**self.auth, **(headers or {})})
+
+    def patch(self, path: str, offset: int, data: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        h = {**self.auth, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}
+        h.update(headers or {})
+        return self.http.patch(path, headers=h, content=data)
+
+    def delete(self, path: str) -> httpx.Response:
+        return self.http.delete(path, headers=self.auth)
