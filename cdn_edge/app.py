@@ -54,9 +54,7 @@ def build_node(
     cache = TieredCache(memory, disk, settings.memory_max_object_bytes)
     collapser = Collapser()
     upstream = Upstream(settings, clock, transport)
-    filler = Filler(
-        cache, collapser, upstream, metrics, clock, settings.negative_ttl, settings.unavailable_ttl
-    )
+    filler = Filler(cache, collapser, upstream, metrics, clock, settings.negative_ttl, settings.unavailable_ttl)
     node = Node(
         settings.name, settings.role, cache, collapser, filler, metrics, clock,
         settings.secrets(), settings.trust_forwarded_for, settings.purge_token,
@@ -90,9 +88,7 @@ def create_app(
         if isinstance(exc, RangeNotSatisfiable):
             headers["content-range"] = unsatisfied_range(exc.size)
         node.metrics.requests.labels(node.name, "error").inc()
-        return JSONResponse(
-            {"error": exc.code, "detail": str(exc)}, status_code=origin_status(exc), headers=headers
-        )
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=origin_status(exc), headers=headers)
 
     @app.exception_handler(EdgeError)
     async def edge_error(request: Request, exc: EdgeError) -> Response:
@@ -101,9 +97,7 @@ def create_app(
         if retry_after is not None:
             headers["retry-after"] = str(max(1, round(retry_after)))
         node.metrics.requests.labels(node.name, "error").inc()
-        return JSONResponse(
-            {"error": exc.code, "detail": str(exc)}, status_code=edge_status(exc), headers=headers
-        )
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=edge_status(exc), headers=headers)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -167,9 +167,7 @@ class DiskTier(_Tier):
 
     name = "disk"
 
-    def __init__(
-        self, root: Path, budget: int, policy: EvictionPolicy, on_evict: EvictHook | None = None
-    ) -> None:
+    def __init__(self, root: Path, budget: int, policy: EvictionPolicy, on_evict: EvictHook | None = None) -> None:
         super().__init__(budget, policy, on_evict)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

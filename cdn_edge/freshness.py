@@ -72,9 +72,7 @@ def freshness_of(
         else:
             # RFC 9111 4.2.2 heuristic: a tenth of the time since last modification, capped at a day.
             modified = parse_http_date(headers.get("last-modified"))
-            max_age = (
-                min(86_400.0, max(0.0, (date - modified).total_seconds() / 10)) if modified and date else 0.0
-            )
+            max_age = min(86_400.0, max(0.0, (date - modified).total_seconds() / 10)) if modified and date else 0.0
     if status == 404:
         return Freshness(min(max_age, negative_ttl), storable=negative_ttl > 0)
     if status != 200:

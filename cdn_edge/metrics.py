@@ -16,9 +16,7 @@ class EdgeMetrics:
             ["node", "cache_status"],
             registry=r,
         )
-        self.bytes_served = Counter(
-            "vodstack_edge_served_bytes", "Body bytes sent to clients.", ["node"], registry=r
-        )
+        self.bytes_served = Counter("vodstack_edge_served_bytes", "Body bytes sent to clients.", ["node"], registry=r)
         self.upstream_fetches = Counter(
             "vodstack_edge_upstream_fetches",
             "Requests sent upstream, by outcome.",
@@ -31,12 +29,8 @@ class EdgeMetrics:
             ["node"],
             registry=r,
         )
-        self.evictions = Counter(
-            "vodstack_edge_evictions", "Objects evicted, by tier.", ["node", "tier"], registry=r
-        )
-        self.cache_bytes = Gauge(
-            "vodstack_edge_cache_bytes", "Bytes stored, by tier.", ["node", "tier"], registry=r
-        )
+        self.evictions = Counter("vodstack_edge_evictions", "Objects evicted, by tier.", ["node", "tier"], registry=r)
+        self.cache_bytes = Gauge("vodstack_edge_cache_bytes", "Bytes stored, by tier.", ["node", "tier"], registry=r)
         self.cache_budget = Gauge(
             "vodstack_edge_cache_budget_bytes", "Byte budget, by tier.", ["node", "tier"], registry=r
         )
@@ -56,6 +50,4 @@ class EdgeMetrics:
             ["node"],
             registry=r,
         )
-        self.purged = Counter(
-            "vodstack_edge_purged_objects", "Objects removed by the purge API.", ["node"], registry=r
-        )
+        self.purged = Counter("vodstack_edge_purged_objects", "Objects removed by the purge API.", ["node"], registry=r)

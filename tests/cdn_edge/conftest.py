@@ -20,7 +20,7 @@ class LoopbackServer:
     def __init__(self, app: object, port: int = 0) -> None:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none",
-            timeout_keep_alive=30, backlog=2048, limit_concurrency=None,
+            timeout_keep_alive=30, timeout_graceful_shutdown=2, backlog=2048, limit_concurrency=None,
         )  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)

@@ -74,8 +74,8 @@ class Instrumented:
                 await send({"type": "http.response.start", "status": 500, "headers": []})
                 await send({"type": "http.response.body", "body": b"down"})
                 return
-            if self.mode == "hang":
-                await asyncio.sleep(3600)
+            while self.mode == "hang":
+                await asyncio.sleep(0.05)
         await self.app(scope, receive, send)
 
     @property

@@ -91,9 +91,7 @@ async def test_conditionals(client: httpx.AsyncClient) -> None:
     old = "Mon, 01 Jan 2001 00:00:00 GMT"
     assert (await client.get(f"/{SEGMENT}", headers={"if-modified-since": old})).status_code == 200
     # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
-    both = await client.get(
-        f"/{SEGMENT}", headers={"if-none-match": '"other"', "if-modified-since": modified}
-    )
+    both = await client.get(f"/{SEGMENT}", headers={"if-none-match": '"other"', "if-modified-since": modified})
     assert both.status_code == 200
     assert (await client.get(f"/{SEGMENT}", headers={"if-match": '"other"'})).status_code == 412
     assert (await client.get(f"/{SEGMENT}", headers={"if-unmodified-since": old})).status_code == 412
