@@ -25,7 +25,7 @@ from manifests.mime import content_type_for
 from manifests.model import Track
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
-from transcoder import commands
+from transcoder import commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TranscodeError, TransientError
 from transcoder.ladder import Ladder, plan_ladder
 from transcoder.outputs import read_track
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MASTER_NAME = "master.m3u8"
 MPD_NAME = "manifest.mpd"
 POSTER_NAME = "poster.jpg"
+JOB_KIND = "transcode"  # the metrics label of jobs run here
 # Catalog progress writes at most this often.
 PROGRESS_INTERVAL = 1.0
 # Deadline of one attempt: generous multiple of the media duration (a slow CPU encodes at ~0.3x).
@@ -71,6 +72,8 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
     if claimed is None:
         return
     asset_id, staging_key = claimed
+    metrics.record_job_started(JOB_KIND)
+    started = time.monotonic()
     work = ctx.settings.work_dir / job_id
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -95,6 +98,25 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
         _fail(ctx, job_id, asset_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        _record_finished(ctx, job_id, time.monotonic() - started)
+
+
+def _record_finished(ctx: PipelineContext, job_id: str, seconds: float) -> None:
+    """Job metrics from the state the attempt left in the catalog: one place for every way out."""
+    state, reason, media, deleted = JobState.RUNNING, None, None, False
+    try:
+        with ctx.catalog.session() as s:
+            job = s.get(Job, job_id)
+            asset = s.get(Asset, job.asset_id) if job is not None else None
+            if job is not None:
+                state, reason = job.state, job.error_reason
+            media = asset.duration if asset is not None else None
+            deleted = asset is None or asset.state == AssetState.DELETED
+    except OperationalError:
+        pass  # the catalog is down: the attempt is retried, and counted as such
+    outcomes = {JobState.SUCCEEDED: "succeeded", JobState.FAILED: "failed", JobState.CANCELLED: "cancelled"}
+    outcome = "cancelled" if deleted and state == JobState.RUNNING else outcomes.get(state, "retried")
+    metrics.record_job_finished(JOB_KIND, outcome, reason, seconds, media)
 
 
 def fail_exhausted(ctx: PipelineContext, job_id: str, message: str) -> None:
@@ -104,6 +126,7 @@ def fail_exhausted(ctx: PipelineContext, job_id: str, message: str) -> None:
         asset_id = job.asset_id if job else None
     if asset_id:
         _fail(ctx, job_id, asset_id, message, "retries_exhausted")
+        metrics.record_failure(JOB_KIND, "retries_exhausted")
 
 
 def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str] | None:
@@ -269,6 +292,8 @@ def _publish(
         now = utcnow()
         asset.master_key, asset.dash_key = prefix + MASTER_NAME, prefix + MPD_NAME
         asset.state, asset.progress, asset.eta_seconds, asset.ready_at = AssetState.READY, 1.0, 0.0, now
+        if asset.first_playable_at is None and job is not None:
+            metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, now))
         asset.first_playable_at = asset.first_playable_at or now
         if job is not None:
             job.state, job.finished_at = JobState.SUCCEEDED, now

@@ -87,8 +87,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from transcoder.settings import TranscoderSettings
     from transcoder.tasks import create_worker_app
 
-    _data_dir(args.data_dir)
-    app = create_worker_app(TranscoderSettings())
+    data = _data_dir(args.data_dir)
+    settings = TranscoderSettings()
+    app = create_worker_app(settings)
+    if args.metrics_port is not None:
+        from catalog.session import Catalog
+        from transcoder.exporter import install_worker_exporter
+
+        install_worker_exporter(
+            app,
+            Catalog(settings.catalog),
+            port=args.metrics_port,
+            host=args.metrics_host,
+            directory=data / "metrics" / args.name,
+            queues=[TRANSCODE_QUEUE, LIGHT_QUEUE],
+        )
     argv = [
         "worker",
         "-Q",
@@ -147,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", default="worker")
     worker.add_argument("--concurrency", type=int, default=1)
     worker.add_argument("--log-level", default="info")
+    worker.add_argument("--metrics-port", type=int, help="serve Prometheus metrics of this worker node here")
+    worker.add_argument("--metrics-host", default="0.0.0.0")
     worker.set_defaults(func=cmd_worker)
 
     upload = sub.add_parser("upload", help="upload a video, follow its transcode, print the playback URL")

@@ -8,6 +8,7 @@ them on Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ START_TIMEOUT = 60.0
 STOP_GRACE = 15.0
 # A child that keeps crashing is restarted at most this often.
 RESTART_BACKOFF = 2.0
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -33,13 +35,22 @@ class Child:
     argv: list[str]
     env: dict[str, str]
     health_url: str | None = None
+    metrics_url: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     last_start: float = 0.0
 
     def start(self, log_dir: Path) -> None:
         log = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # Own session: Ctrl-C reaches only the supervisor, which then stops children in order.
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         log.close()
         self.last_start = time.monotonic()
 
@@ -54,6 +65,15 @@ class StackPlan:
 
     def url(self, service: str) -> str:
         return f"http://{self.host}:{self.ports[service]}"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the supervisor dies, even by SIGKILL (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: children then outlive a killed supervisor
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -93,7 +113,9 @@ def plan_children(plan: StackPlan) -> list[Child]:
         ),
     ]
     for i in range(plan.workers):
-        children.append(Child(f"worker-{i + 1}", [*py, "worker", "--name", f"worker-{i + 1}"], dict(base)))
+        name, port = f"worker-{i + 1}", free_port(plan.host)
+        argv = [*py, "worker", "--name", name, "--metrics-port", str(port), "--metrics-host", plan.host]
+        children.append(Child(name, argv, dict(base), metrics_url=f"http://{plan.host}:{port}/metrics"))
     return children
 
 
@@ -155,6 +177,7 @@ class Supervisor:
             "edge": self.plan.url("edge"),
             "token": dev_token(IngestSettings()),
             "workers": [c.name for c in self.children if c.name.startswith("worker")],
+            "worker_metrics": {c.name: c.metrics_url for c in self.children if c.metrics_url},
             "logs": str(self.log_dir),
         }
         tmp = self.services_file.with_suffix(".tmp")
