@@ -47,9 +47,7 @@ def check_access(
 class AccessClassifier:
     """Maps an asset id to its access class, per the origin's `access` setting."""
 
-    def __init__(
-        self, mode: str, lookup: Callable[[str], bool | None] | None = None, ttl: float = 30.0
-    ) -> None:
+    def __init__(self, mode: str, lookup: Callable[[str], bool | None] | None = None, ttl: float = 30.0) -> None:
         self.mode = mode
         # lookup(asset_id) -> Asset.public, or None when the asset is unknown.
         self.lookup = lookup

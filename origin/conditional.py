@@ -36,10 +36,7 @@ def _opaque(tag: str) -> str:
 
 
 def _strong_match(header: str, etag: str) -> bool:
-    return any(
-        t == "*" or (not t.startswith("W/") and t == etag and not etag.startswith("W/"))
-        for t in _tags(header)
-    )
+    return any(t == "*" or (not t.startswith("W/") and t == etag and not etag.startswith("W/")) for t in _tags(header))
 
 
 def _weak_match(header: str, etag: str) -> bool:
@@ -48,9 +45,7 @@ def _weak_match(header: str, etag: str) -> bool:
 
 def _not_after(candidate: datetime | None, limit: datetime | None) -> bool:
     # HTTP dates have one-second resolution: compare whole seconds.
-    return (
-        candidate is not None and limit is not None and int(candidate.timestamp()) <= int(limit.timestamp())
-    )
+    return candidate is not None and limit is not None and int(candidate.timestamp()) <= int(limit.timestamp())
 
 
 def evaluate_preconditions(
@@ -84,15 +79,6 @@ def range_applies(headers: Mapping[str, str], etag: str | None, last_modified: d
         return True
     if_range = if_range.strip()
     if if_range.startswith(('"', 'W/"')):
-        return (
-            etag is not None
-            and not if_range.startswith("W/")
-            and if_range == etag
-            and not etag.startswith("W/")
-        )
+        return etag is not None and not if_range.startswith("W/") and if_range == etag and not etag.startswith("W/")
     when = parse_http_date(if_range)
-    return (
-        when is not None
-        and last_modified is not None
-        and int(when.timestamp()) == int(last_modified.timestamp())
-    )
+    return when is not None and last_modified is not None and int(when.timestamp()) == int(last_modified.timestamp())

@@ -55,9 +55,7 @@ def _playlist_state(store: ObjectStore, bucket: str, key: str, kind: Kind, body:
     return state
 
 
-def _load(
-    state: OriginState, key: str, kind: Kind
-) -> tuple[ObjectInfo, bytes | None, PlaylistState | None, str]:
+def _load(state: OriginState, key: str, kind: Kind) -> tuple[ObjectInfo, bytes | None, PlaylistState | None, str]:
     """Blocking: stat the object; for playlists also read it (small) to learn whether it still grows."""
     info = state.store.stat(state.bucket, key)
     access = state.access.classify(asset_of(key))
@@ -111,9 +109,7 @@ async def serve_object(request: Request) -> Response:
     if decided is not None:
         state.metrics.requests.labels(kind.value, str(decided)).inc()
         if decided == 304:
-            return Response(
-                status_code=304, headers={k: v for k, v in headers.items() if k != "content-type"}
-            )
+            return Response(status_code=304, headers={k: v for k, v in headers.items() if k != "content-type"})
         return Response(status_code=412, headers={"cache-control": "no-store"})
 
     status, start, end = 200, 0, info.size - 1

@@ -13,9 +13,7 @@ from storage.settings import StorageSettings
 
 
 class OriginSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="VODSTACK_ORIGIN_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_ORIGIN_", env_nested_delimiter="__", extra="ignore")
 
     # Where published objects live (the media bucket of this store).
     storage: StorageSettings = Field(default_factory=StorageSettings)

@@ -70,9 +70,7 @@ def verify_token(
         raise TokenInvalid("token is bound to a client address")
     candidates = [secrets] if isinstance(secrets, bytes) else list(secrets)
     # Check the signature before the expiry: a forged expiry must read as tampering, not as expired.
-    if not any(
-        hmac.compare_digest(_signature(s, asset_id, expires_at, bound_ip), parts[3]) for s in candidates if s
-    ):
+    if not any(hmac.compare_digest(_signature(s, asset_id, expires_at, bound_ip), parts[3]) for s in candidates if s):
         raise TokenInvalid("token signature does not match")
     if expires_at <= now:
         raise TokenExpired("token has expired")
