@@ -41,9 +41,7 @@ def test_rendered_package_is_valid() -> None:
 def test_progressive_package_is_valid() -> None:
     videos, audios = ladder()
     media = {t.playlist_uri: hls.render_media(t) for t in [videos[1], *audios]}
-    validate_package(
-        hls.render_master([videos[1]], audios, complete=False), media, tracks=[videos[1], *audios]
-    )
+    validate_package(hls.render_master([videos[1]], audios, complete=False), media, tracks=[videos[1], *audios])
 
 
 def test_every_playlist_round_trips_through_m3u8_unchanged() -> None:

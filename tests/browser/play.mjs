@@ -1,0 +1,221 @@
+// Plays HLS (hls.js) and DASH (dash.js) streams in Debian's Chromium and prints JSON results.
+//
+//   node play.mjs --hls https://edge.example/a1/master.m3u8 --dash https://edge.example/a1/manifest.mpd
+//
+// The page is served from a loopback server of its own, so the stream is always on another origin
+// and every request exercises CORS, as it does for a customer's site. For each stream:
+//   1. the video advances >= 5 s with no fatal player error;
+//   2. every rung is forced in turn (ABR off) and plays: the decoded frame height matches the rung
+//      and currentTime advances by 1 s afterwards;
+//   3. a seek to the middle lands there and playback continues.
+// Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Results go to stdout as JSON.
+//
+// Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
+
+import { readFile } from "node:fs/promises";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--autoplay-policy=no-user-gesture-required",
+];
+const SCRIPTS = {
+  "/hls.js": path.join(here, "node_modules/hls.js/dist/hls.min.js"),
+  "/dash.js": path.join(here, "node_modules/dashjs/dist/modern/umd/dash.all.min.js"),
+};
+
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>vodstack playback</title>
+<script src="/hls.js"></script><script src="/dash.js"></script></head>
+<body><video id="v" muted playsinline width="640" height="360"></video>
+<script>
+const video = document.getElementById("v");
+window.state = { fatal: [], warnings: [], rendered: null };
+video.addEventListener("error", () => {
+  const e = video.error;
+  state.fatal.push("video element: " + (e ? e.code + " " + e.message : "unknown"));
+});
+
+window.startHls = (src) => {
+  if (!Hls.isSupported()) { state.fatal.push("hls.js: MSE unsupported"); return; }
+  const hls = new Hls({ capLevelToPlayerSize: false, startLevel: 0 });
+  window.player = {
+    levels: () => hls.levels.map((l, i) => ({ index: i, height: l.height, bitrate: l.bitrate })),
+    force: (i) => { hls.currentLevel = i; },
+    rendered: () => state.rendered,
+  };
+  hls.on(Hls.Events.ERROR, (_, d) => {
+    (d.fatal ? state.fatal : state.warnings).push("hls.js " + d.type + ": " + d.details);
+  });
+  hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => { state.rendered = d.level; });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch((e) => state.fatal.push("play(): " + e)); });
+  hls.loadSource(src);
+  hls.attachMedia(video);
+};
+
+window.startDash = (src) => {
+  const p = dashjs.MediaPlayer().create();
+  p.updateSettings({ debug: { logLevel: 1 } });
+  window.player = {
+    levels: () => p.getRepresentationsByType("video").map((r, i) => ({ index: i, height: r.height, bitrate: r.bandwidth })),
+    force: (i) => {
+      p.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
+      p.setRepresentationForTypeByIndex("video", i, true);
+    },
+    rendered: () => {
+      const r = p.getCurrentRepresentationForType("video");
+      return r ? p.getRepresentationsByType("video").findIndex((x) => x.id === r.id) : null;
+    },
+  };
+  p.on(dashjs.MediaPlayer.events.ERROR, (e) => {
+    state.fatal.push("dash.js: " + (e.error ? e.error.code + " " + e.error.message : JSON.stringify(e)));
+  });
+  p.on(dashjs.MediaPlayer.events.PLAYBACK_ERROR, (e) => state.fatal.push("dash.js playback: " + JSON.stringify(e.error || e)));
+  p.initialize(video, src, true);
+};
+</script></body></html>`;
+
+function usage(message) {
+  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--step-timeout-ms 30000]\n`);
+  process.exit(2);
+}
+
+function servePage() {
+  const server = http.createServer(async (req, res) => {
+    const file = SCRIPTS[req.url];
+    if (file) {
+      res.writeHead(200, { "content-type": "text/javascript" });
+      res.end(await readFile(file));
+    } else if (req.url === "/" || req.url.startsWith("/?")) {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(PAGE);
+    } else if (req.url === "/favicon.ico") {
+      res.writeHead(204).end(); // keeps a 404 out of the console errors we report
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+async function until(page, predicate, arg, timeoutMs) {
+  // Polls in the page; throws with the player's fatal errors if one occurs first.
+  const handle = await page.waitForFunction(
+    ([source, value]) => {
+      if (state.fatal.length) return { fatal: state.fatal };
+      return new Function("value", source)(value) ? { ok: true } : false;
+    },
+    [predicate, arg],
+    { timeout: timeoutMs, polling: 100 },
+  );
+  const outcome = await handle.jsonValue();
+  if (outcome.fatal) throw new Error("fatal player error: " + outcome.fatal.join("; "));
+}
+
+const now = (page) => page.evaluate(() => ({ t: video.currentTime, h: video.videoHeight, d: video.duration }));
+
+async function playOne(browser, pageUrl, kind, src, stepMs) {
+  const result = { player: kind === "hls" ? "hls.js" : "dash.js", url: src, ok: false, checks: {}, errors: [] };
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const failedRequests = [];
+  page.on("requestfailed", (r) => failedRequests.push(`${r.url()}: ${r.failure()?.errorText}`));
+  page.on("console", (m) => { if (m.type() === "error") result.errors.push("console: " + m.text()); });
+  try {
+    if (new URL(src).origin === new URL(pageUrl).origin) throw new Error("stream and page share an origin: CORS untested");
+    await page.goto(pageUrl);
+    result.checks.h264_supported = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="avc1.64001f"'));
+    await page.evaluate(([k, s]) => (k === "hls" ? startHls(s) : startDash(s)), [kind, src]);
+
+    // 1. advances >= 5 s
+    await until(page, "return video.currentTime >= 5", null, stepMs * 2);
+    result.checks.advanced_5s = true;
+
+    // 2. every rung, forced
+    const levels = await page.evaluate(() => player.levels());
+    result.checks.rungs = [];
+    for (const level of levels) {
+      const rung = { ...level, ok: false };
+      result.checks.rungs.push(rung);
+      await page.evaluate((i) => player.force(i), level.index);
+      // restart near the beginning so a long run of switches never reaches the end
+      await page.evaluate(() => { video.currentTime = Math.min(1, video.duration / 4); });
+      await until(
+        page,
+        "return player.rendered() === value.i && video.videoHeight === value.h",
+        { i: level.index, h: level.height },
+        stepMs,
+      );
+      const start = (await now(page)).t;
+      await until(page, "return video.currentTime >= value + 1 && video.videoHeight === " + level.height, start, stepMs);
+      rung.ok = true;
+    }
+
+    // 3. seek to the middle
+    const { d } = await now(page);
+    const target = d / 2;
+    await page.evaluate((t) => { video.currentTime = t; }, target);
+    await until(page, "return !video.seeking && video.currentTime >= value + 0.5", target, stepMs);
+    const landed = (await now(page)).t;
+    result.checks.seek = { duration: d, target, position: landed, ok: landed >= target && landed < target + 5 };
+    if (!result.checks.seek.ok) throw new Error(`seek to ${target} landed at ${landed}`);
+
+    const warnings = await page.evaluate(() => state.warnings);
+    if (warnings.length) result.warnings = warnings;
+    result.ok = result.checks.h264_supported !== false;
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+    const state = await page.evaluate(() => ({ fatal: state.fatal, warnings: state.warnings })).catch(() => null);
+    if (state) result.player_state = state;
+  } finally {
+    if (failedRequests.length) result.failed_requests = failedRequests;
+    await context.close();
+  }
+  return result;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      hls: { type: "string" },
+      dash: { type: "string" },
+      "step-timeout-ms": { type: "string", default: "30000" },
+    },
+  });
+  if (!values.hls && !values.dash) usage("give --hls and/or --dash");
+  const stepMs = Number(values["step-timeout-ms"]);
+  const server = await servePage();
+  const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  const results = [];
+  const version = browser.version();
+  try {
+    if (values.hls) results.push(await playOne(browser, pageUrl, "hls", values.hls, stepMs));
+    if (values.dash) results.push(await playOne(browser, pageUrl, "dash", values.dash, stepMs));
+  } finally {
+    await browser.close();
+    server.close();
+  }
+  const report = { ok: results.every((r) => r.ok), chromium: version, page_origin: new URL(pageUrl).origin, results };
+  process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+  process.exit(report.ok ? 0 : 1);
+}
+
+main().catch((error) => {
+  process.stdout.write(JSON.stringify({ ok: false, error: String(error.stack || error) }) + "\n");
+  process.exit(1);
+});
