@@ -12,6 +12,7 @@ import glob
 import logging
 import os
 import re
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -154,6 +155,27 @@ class CatalogJobsCollector(Collector):
         yield _up("catalog", ok)
 
 
+class ScratchDiskCollector(Collector):
+    """Free and total bytes of the file system holding the encode scratch directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            usage = shutil.disk_usage(self.directory)
+        except OSError:
+            yield _up("scratch", 0.0)
+            return
+        yield GaugeMetricFamily(
+            "vodstack_transcoder_scratch_free_bytes", "Free bytes where encodes write.", value=usage.free
+        )
+        yield GaugeMetricFamily(
+            "vodstack_transcoder_scratch_size_bytes", "Size of the file system encodes write to.", value=usage.total
+        )
+        yield _up("scratch", 1.0)
+
+
 def _up(collector: str, value: float) -> GaugeMetricFamily:
     up = GaugeMetricFamily(
         "vodstack_transcoder_collector_up", "1 when the collector last worked.", labels=["collector"]
@@ -187,7 +209,14 @@ def start_exporter(
 
 
 def install_worker_exporter(
-    app: Any, catalog: Any, *, port: int, directory: Path, queues: Iterable[str], host: str = "0.0.0.0"
+    app: Any,
+    catalog: Any,
+    *,
+    port: int,
+    directory: Path,
+    queues: Iterable[str],
+    scratch_dir: Path | None = None,
+    host: str = "0.0.0.0",
 ) -> None:
     """Wire metrics into a Celery worker node before app.worker_main() runs.
 
@@ -204,7 +233,11 @@ def install_worker_exporter(
     queue_names = list(queues)
 
     def on_ready(**_: Any) -> None:
-        registry = exporter_registry(directory, [QueueDepthCollector(app, queue_names), CatalogJobsCollector(catalog)])
+        extra: list[Collector] = [QueueDepthCollector(app, queue_names), CatalogJobsCollector(catalog)]
+        if scratch_dir is not None:
+            scratch_dir.mkdir(parents=True, exist_ok=True)
+            extra.append(ScratchDiskCollector(scratch_dir))
+        registry = exporter_registry(directory, extra)
         try:
             start_exporter(port, registry, host=host)
         except OSError as exc:  # a taken port must not stop the worker from encoding

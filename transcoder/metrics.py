@@ -22,6 +22,7 @@ Metric names (no per-job, per-asset or per-URL labels):
     vodstack_transcoder_catalog_jobs{state}                 queued/running jobs in the catalog
     vodstack_transcoder_overdue_jobs                        running jobs past their deadline
     vodstack_transcoder_oldest_queued_job_age_seconds
+    vodstack_transcoder_scratch_free_bytes, vodstack_transcoder_scratch_size_bytes
     vodstack_transcoder_collector_up{collector}             1 when the last collection worked
 """
 

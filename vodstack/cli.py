@@ -101,6 +101,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             host=args.metrics_host,
             directory=data / "metrics" / args.name,
             queues=[TRANSCODE_QUEUE, LIGHT_QUEUE],
+            scratch_dir=settings.work_dir,
         )
     argv = [
         "worker",
