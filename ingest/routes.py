@@ -220,13 +220,14 @@ ASSET_HEADER = "Vodstack-Asset-Id"
 async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     _admit_request(ingest, request)
     upload = await _load(ingest, upload_id)
-    offset = await _stored_offset(ingest, upload)
-    if upload.state == UploadState.OPEN and upload.length is not None and offset == upload.length:
-        # Every byte is stored but completion never ran (the process died in between): run it now.
-        async with ingest.locker.hold(upload.id):
-            upload = await _load(ingest, upload_id)
-            if upload.state == UploadState.OPEN:
-                await _complete(ingest, upload, final=upload.concat == "final")
+    # Like tusd, HEAD takes the lock: a PATCH still holding it (a stalled connection the client gave up
+    # on) commits what it received and hands over, so the offset answered is the one to resume from.
+    async with ingest.locker.hold(upload.id):
+        upload = await _load(ingest, upload_id)
+        offset = await _stored_offset(ingest, upload)
+        if upload.state == UploadState.OPEN and upload.length is not None and offset == upload.length:
+            # Every byte is stored but completion never ran (the process died in between): run it now.
+            await _complete(ingest, upload, final=upload.concat == "final")
     headers = {"Upload-Offset": str(offset), "Cache-Control": "no-store"}
     if upload.asset_id:
         headers[ASSET_HEADER] = upload.asset_id
