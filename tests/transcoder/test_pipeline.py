@@ -9,44 +9,17 @@ import m3u8
 import pytest
 
 from catalog.models import Asset, AssetState, Job, JobState
-from catalog.session import Catalog
-from catalog.settings import CatalogSettings
-from storage.filesystem import FilesystemObjectStore
-from storage.settings import StorageSettings
 from tests.media import make_clip, media_duration
+from tests.transcoder.harness import pipeline_context, submit
 from transcoder.fmp4 import parse_init, parse_media_segment
 from transcoder.pipeline import PipelineContext, run_job
-from transcoder.settings import BrokerSettings, TranscoderSettings
 
 pytestmark = pytest.mark.ffmpeg
 
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> PipelineContext:
-    settings = TranscoderSettings(
-        storage=StorageSettings(root=tmp_path / "objects"),
-        catalog=CatalogSettings(url=f"sqlite:///{tmp_path / 'catalog.db'}"),
-        broker=BrokerSettings(folder=tmp_path / "broker"),
-        work_dir=tmp_path / "work",
-        segment_seconds=2.0,
-        x264_preset="ultrafast",
-    )
-    store = FilesystemObjectStore(settings.storage.root)
-    for bucket in ("staging", "media"):
-        store.ensure_bucket(bucket)
-    return PipelineContext(settings, store, Catalog(settings.catalog))
-
-
-def submit(ctx: PipelineContext, source: Path) -> tuple[str, str]:
-    ctx.store.put_file("staging", f"originals/{source.name}", source)
-    with ctx.catalog.session() as s:
-        asset = Asset(state=AssetState.QUEUED, staging_key=f"originals/{source.name}")
-        s.add(asset)
-        s.flush()
-        job = Job(asset_id=asset.id)
-        s.add(job)
-        s.flush()
-        return asset.id, job.id
+    return pipeline_context(tmp_path)
 
 
 def test_ladder_is_published_aligned_and_playable(ctx: PipelineContext, tmp_path: Path) -> None:
