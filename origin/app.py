@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -18,11 +21,18 @@ from origin.settings import OriginSettings
 from storage.errors import StorageError
 from storage.factory import open_store
 from storage.objects import ObjectStore
+from storage.tiering import TieredObjectStore, TierIndex, TieringCollector
 
 
-def create_app(settings: OriginSettings, *, store: ObjectStore | None = None) -> FastAPI:
+def create_app(
+    settings: OriginSettings, *, store: ObjectStore | None = None, clock: Callable[[], float] = time.time
+) -> FastAPI:
     if store is None:
         store = open_store(settings.storage)
+    index = None
+    if settings.tiering.enabled and not isinstance(store, TieredObjectStore):
+        index = TierIndex(settings.tiering.index_path)
+        store = TieredObjectStore(store, index, settings.tiering, settings.storage.media_bucket, clock)
     lookup = catalog_lookup(settings.catalog) if settings.access == "catalog" else None
     secret = settings.signing_secret.encode()
     state = OriginState(
@@ -33,6 +43,8 @@ def create_app(settings: OriginSettings, *, store: ObjectStore | None = None) ->
         secrets=(secret,) if settings.verify_tokens and secret else (),
         metrics=OriginMetrics(),
     )
+    if isinstance(store, TieredObjectStore):
+        state.metrics.registry.register(TieringCollector(store.index, store.settings))
     app = FastAPI(title="vodstack origin", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.origin = state
 

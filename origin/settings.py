@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from catalog.settings import CatalogSettings
 from origin.caching import CachePolicy
 from storage.settings import StorageSettings
+from storage.tiering import TieringSettings
 
 
 class OriginSettings(BaseSettings):
@@ -17,6 +18,8 @@ class OriginSettings(BaseSettings):
 
     # Where published objects live (the media bucket of this store).
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    # Lifecycle tiering of the media bucket (off by default); cold objects answer 503 + Retry-After.
+    tiering: TieringSettings = Field(default_factory=TieringSettings)
     # Catalog, consulted only when access == "catalog" (per-asset public flag).
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     # Which assets need a signed token: "public" none, "signed" all, "catalog" those with Asset.public false.
