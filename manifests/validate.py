@@ -19,6 +19,7 @@ from manifests import bandwidth
 from manifests.errors import ManifestInvalid
 from manifests.hls import iframe_bandwidth
 from manifests.model import Track
+from manifests.validate_dash import check_mpd
 from manifests.versions import FEATURE_VERSIONS, media_features
 
 # RFC 8216 4.3.4 tags: only in a multivariant playlist
@@ -74,11 +75,13 @@ def validate_package(
     *,
     tracks: Sequence[Track] | None = None,
     known_uris: set[str] | None = None,
+    mpd_text: str | None = None,
 ) -> None:
     """Raise ManifestInvalid listing every problem; return quietly for a publishable package.
 
     `media_texts` maps each media / I-frame playlist URI (relative to the master) to its text;
-    `known_uris` holds every object key of the package relative to the master.
+    `known_uris` holds every object key of the package relative to the master; `mpd_text`, the
+    DASH manifest at the same root, is checked too when given.
     """
     unparseable = [
         f"{uri}: unparseable: {error}"
@@ -100,6 +103,8 @@ def validate_package(
     problems += _alignment_problems(master, media)
     if tracks is not None:
         problems += _measurement_problems(master, media, tracks)
+    if mpd_text is not None:
+        problems += [f"mpd: {p}" for p in check_mpd(mpd_text, tracks=tracks, known_uris=known_uris)]
     if problems:
         raise ManifestInvalid(problems)
 
@@ -111,9 +116,7 @@ def check_master(text: str) -> list[str]:
     if not master["playlists"]:
         problems.append("no EXT-X-STREAM-INF variant")
     if not master["is_independent_segments"]:
-        problems.append(
-            "EXT-X-INDEPENDENT-SEGMENTS missing (Apple: required when every segment opens with an IDR)"
-        )
+        problems.append("EXT-X-INDEPENDENT-SEGMENTS missing (Apple: required when every segment opens with an IDR)")
     audio_groups = set()
     for media in master["media"]:
         label = f"EXT-X-MEDIA {media.get('uri') or media.get('name')!r}"
@@ -180,9 +183,7 @@ def check_media(text: str) -> list[str]:
     declared = int(playlist.get("version") or 1)
     for feature in sorted(features):
         if FEATURE_VERSIONS[feature] > declared:
-            problems.append(
-                f"EXT-X-VERSION {declared} is too low for {feature} (needs {FEATURE_VERSIONS[feature]})"
-            )
+            problems.append(f"EXT-X-VERSION {declared} is too low for {feature} (needs {FEATURE_VERSIONS[feature]})")
     return problems
 
 
@@ -328,9 +329,7 @@ def _measurement_problems(
         if video is None or not video.has_iframe_ranges or not target(video.iframe_playlist_uri):
             continue
         peak, average = iframe_bandwidth(video, target(video.iframe_playlist_uri))
-        problems += _rate_problems(
-            f"I-frame variant {variant['uri']}", variant["iframe_stream_info"], peak, average
-        )
+        problems += _rate_problems(f"I-frame variant {variant['uri']}", variant["iframe_stream_info"], peak, average)
     return problems
 
 
@@ -343,8 +342,7 @@ def _rate_problems(label: str, info: dict[str, Any], peak: int, average: int) ->
         if abs(declared - measured) > BANDWIDTH_TOLERANCE * measured:
             verdict = "understated" if declared < measured else "overstated"
             problems.append(
-                f"{label}: {_attr(attribute)} {declared} is {verdict}: measured {measured} bit/s "
-                f"(Apple allows 10%)"
+                f"{label}: {_attr(attribute)} {declared} is {verdict}: measured {measured} bit/s (Apple allows 10%)"
             )
     return problems
 
@@ -380,9 +378,7 @@ def _is_video(info: dict[str, Any]) -> bool:
     if info.get("resolution"):
         return True
     codecs = str(info.get("codecs") or "")
-    return any(
-        c.strip().split(".")[0] in {"avc1", "avc3", "hvc1", "hev1", "av01", "vp09"} for c in codecs.split(",")
-    )
+    return any(c.strip().split(".")[0] in {"avc1", "avc3", "hvc1", "hev1", "av01", "vp09"} for c in codecs.split(","))
 
 
 def _attr(name: str) -> str:

@@ -35,7 +35,8 @@ def test_real_package_validates_and_round_trips(package: tuple[Path, list[Track]
     }
     known = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     master = (out / "master.m3u8").read_text()
-    validate_package(master, media, tracks=tracks, known_uris=known)
+    mpd_text = (out / "manifest.mpd").read_text()
+    validate_package(master, media, tracks=tracks, known_uris=known, mpd_text=mpd_text)
     for text in [master, *media.values()]:
         assert m3u8.loads(text).dumps(infspec="milliseconds") == text
     mpd = MPEGDASHParser.parse((out / "manifest.mpd").read_text())
