@@ -106,6 +106,24 @@ def _is_vfr(container: av.container.InputContainer, stream: av.video.stream.Vide
     return hi > lo * 1.25
 
 
+def _reaches_end(container: av.container.InputContainer, stream: av.video.stream.VideoStream, duration: float) -> bool:
+    """False when the announced end of the video cannot be read: the file was cut after its index.
+
+    An MP4 with its moov first (faststart) parses completely even when half the media data is
+    missing, and ffmpeg then encodes the half it finds and exits 0; one seek near the end catches it.
+    """
+    if duration <= 1.0 or stream.time_base is None:
+        return True
+    try:
+        container.seek(int((duration - 0.5) / stream.time_base), stream=stream, any_frame=True, backward=True)
+    except av.error.FFmpegError:
+        return True  # not seekable (a pipe, a raw stream): nothing more to learn cheaply
+    for packet in container.demux(stream):
+        if packet.size:
+            return True
+    return False
+
+
 def probe_source(source: str | os.PathLike[str] | BinaryIO, limits: ProbeLimits | None = None) -> MediaInfo:
     """Describe the original, or raise InvalidMedia with a reason a creator can read."""
     limits = limits or ProbeLimits()
@@ -135,6 +153,8 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         raise InvalidMedia(f"the file has no video stream (streams found: {kinds})", reason="no_video")
     vstream = container.streams.video[0]
     cc = vstream.codec_context
+    if cc is None:
+        raise InvalidMedia("the video stream's codec is unknown; the file is damaged", reason="corrupt")
     width, height = cc.width or vstream.width, cc.height or vstream.height
     if not width or not height:
         raise InvalidMedia("the video stream has no frame size; the file is probably truncated", reason="corrupt")
@@ -160,6 +180,11 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     first = next(iter(container.decode(vstream)), None)
     if first is None:
         raise InvalidMedia("no video frame could be decoded; the file is damaged or truncated", reason="corrupt")
+    if not _reaches_end(container, vstream, duration):
+        raise InvalidMedia(
+            f"the file is truncated: its index announces {duration:.1f} s but the media data stops short",
+            reason="truncated",
+        )
     # Display-matrix rotation, counter-clockwise degrees; ffmpeg applies it itself when decoding.
     rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
     # AVFieldOrder: 0 unknown, 1 progressive, 2.. field orders of interlaced content.
