@@ -146,3 +146,16 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     asset: Mapped[Asset] = relationship(back_populates="jobs")
+
+
+class UploadLock(Base):
+    """Per-upload lease shared by several ingest processes (ingest lock_backend = "catalog")."""
+
+    __tablename__ = "upload_locks"
+
+    upload_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    # Unix time after which the lease is void (its holder died or stalled).
+    expires_at: Mapped[float] = mapped_column(Float)
+    # Set by a request that wants the upload; the holder hands over at its next chunk boundary.
+    release_requested: Mapped[bool] = mapped_column(Boolean, default=False)

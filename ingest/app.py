@@ -88,6 +88,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
         store=store,
         locker=make_locker(
             settings.lock_backend,
+            catalog=catalog,
             redis_url=settings.redis_url,
             lease_seconds=settings.lock_lease_seconds,
             takeover_seconds=settings.lock_takeover_seconds,

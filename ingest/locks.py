@@ -5,7 +5,7 @@ invisible to other instances. Here a lock is a lease kept alive by a heartbeat o
 that finds the upload locked asks the holder to hand over (the holder stops at its next chunk boundary,
 commits what it received and releases); if the holder does not answer within `takeover_seconds` (its
 process died, or it is wedged), the lease is taken over. The backend is in-process (one ingest
-process) or Redis (several processes behind one URL).
+process), Redis, or the catalog database (several processes behind one URL).
 """
 
 from __future__ import annotations
@@ -17,6 +17,13 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from catalog.models import UploadLock
+from catalog.session import Catalog
 
 
 class LockBackend(Protocol):
@@ -136,6 +143,82 @@ class RedisLockBackend:
         await self._redis.aclose()
 
 
+class CatalogLockBackend:
+    """Leases as rows of the catalog's upload_locks table: no extra server when the processes already
+    share a database (PostgreSQL, or one SQLite file on one machine)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def _try_acquire(self, key: str, token: str, lease: float) -> bool:
+        now = time.time()
+        with self.catalog.session() as session:
+            taken = session.execute(
+                update(UploadLock)
+                .where(UploadLock.upload_id == key, UploadLock.expires_at < now)
+                .values(holder=token, expires_at=now + lease, release_requested=False)
+            ).rowcount
+            if taken:
+                return True
+        try:
+            with self.catalog.session() as session:
+                session.add(UploadLock(upload_id=key, holder=token, expires_at=now + lease, release_requested=False))
+        except IntegrityError:
+            return False
+        return True
+
+    def _renew(self, key: str, token: str, lease: float) -> bool:
+        with self.catalog.session() as session:
+            return bool(
+                session.execute(
+                    update(UploadLock)
+                    .where(UploadLock.upload_id == key, UploadLock.holder == token)
+                    .values(expires_at=time.time() + lease)
+                ).rowcount
+            )
+
+    def _release(self, key: str, token: str) -> None:
+        with self.catalog.session() as session:
+            session.execute(delete(UploadLock).where(UploadLock.upload_id == key, UploadLock.holder == token))
+
+    def _take_over(self, key: str, token: str, lease: float) -> None:
+        with self.catalog.session() as session:
+            session.execute(
+                update(UploadLock)
+                .where(UploadLock.upload_id == key)
+                .values(holder=token, expires_at=time.time() + lease, release_requested=False)
+            )
+
+    def _request_release(self, key: str) -> None:
+        with self.catalog.session() as session:
+            session.execute(update(UploadLock).where(UploadLock.upload_id == key).values(release_requested=True))
+
+    def _release_requested(self, key: str) -> bool:
+        with self.catalog.session() as session:
+            return bool(session.scalar(select(UploadLock.release_requested).where(UploadLock.upload_id == key)))
+
+    async def try_acquire(self, key: str, token: str, lease: float) -> bool:
+        return await run_in_threadpool(self._try_acquire, key, token, lease)
+
+    async def renew(self, key: str, token: str, lease: float) -> bool:
+        return await run_in_threadpool(self._renew, key, token, lease)
+
+    async def release(self, key: str, token: str) -> None:
+        await run_in_threadpool(self._release, key, token)
+
+    async def take_over(self, key: str, token: str, lease: float) -> None:
+        await run_in_threadpool(self._take_over, key, token, lease)
+
+    async def request_release(self, key: str) -> None:
+        await run_in_threadpool(self._request_release, key)
+
+    async def release_requested(self, key: str) -> bool:
+        return await run_in_threadpool(self._release_requested, key)
+
+    async def close(self) -> None:
+        pass
+
+
 class Locker:
     def __init__(
         self,
@@ -149,8 +232,9 @@ class Locker:
         self.lease_seconds = lease_seconds
         self.takeover_seconds = takeover_seconds
         self.poll_seconds = poll_seconds
-        # How often a holder renews its lease and looks for hand-over requests.
+        # How often a holder looks for hand-over requests (a read), and renews its lease (a write).
         self.heartbeat_seconds = min(0.2, lease_seconds / 3)
+        self.renew_seconds = lease_seconds / 3
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[Lease]:
@@ -180,22 +264,27 @@ class Locker:
             await asyncio.sleep(self.poll_seconds)
 
     async def _heartbeat(self, lease: Lease) -> None:
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
-            if not await self.backend.renew(lease.key, lease.token, self.lease_seconds):
-                lease.lost = True
-                lease.stop.set()
-                return
+            if time.monotonic() - renewed >= self.renew_seconds:
+                if not await self.backend.renew(lease.key, lease.token, self.lease_seconds):
+                    lease.lost = True
+                    lease.stop.set()
+                    return
+                renewed = time.monotonic()
             if await self.backend.release_requested(lease.key):
                 lease.stop.set()
 
 
-def make_locker(kind: str, *, redis_url: str, lease_seconds: float, takeover_seconds: float) -> Locker:
+def make_locker(
+    kind: str, *, catalog: Catalog, redis_url: str, lease_seconds: float, takeover_seconds: float
+) -> Locker:
     backend: LockBackend
     if kind == "redis":
         backend = RedisLockBackend(redis_url)
     elif kind == "catalog":
-        raise NotImplementedError("the catalog lock backend is not implemented yet; use redis")
+        backend = CatalogLockBackend(catalog)
     else:
         backend = MemoryLockBackend()
     return Locker(backend, lease_seconds=lease_seconds, takeover_seconds=takeover_seconds)

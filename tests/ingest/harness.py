@@ -5,6 +5,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -110,3 +115,54 @@ class Tus:
 
     def delete(self, path: str) -> httpx.Response:
         return self.http.delete(path, headers=self.auth)
+
+
+class IngestProcess:
+    """A real ingest process (`tests/ingest/serve.py`) on a listening socket owned by the test, so it
+    can be SIGKILLed and restarted behind the same URL."""
+
+    def __init__(self, settings: Any, sock: socket.socket | None = None) -> None:
+        self.settings = settings
+        self.sock = sock or socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> IngestProcess:
+        env = {
+            **os.environ,
+            "INGEST_SETTINGS_JSON": self.settings.model_dump_json(),
+            "INGEST_FD": str(self.sock.fileno()),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.ingest.serve"],
+            env=env,
+            pass_fds=[self.sock.fileno()],
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ingest process did not start (exit {self.proc.poll()})")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def close(self) -> None:
+        self.stop()
+        self.sock.close()
