@@ -1,0 +1,431 @@
+"""The Grafana dashboards, as code: panels are (title, PromQL queries, unit), rendered to JSON.
+
+Written as data so that every query lives in one place: the JSON under infra/grafana/dashboards/
+is rendered from here (`python -m observability.dashboards infra/grafana/dashboards`, checked by
+a test), and the real-Prometheus test evaluates each query against a stack that did some work.
+
+Conventions: `job` is the tier (ingest, origin, shield, edge, transcoder); edges and the shield
+label every series with `node`. Queries use fixed ranges rather than Grafana's $__rate_interval so
+that they run unchanged through Prometheus's HTTP API. Ratios over counters that a node may not
+have incremented yet use `(a or b * 0) / b`, so a node with no hits shows 0, not a gap. Values
+the transcoder exporter collects from the broker or catalog are the same on every worker: max().
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+WIDTH, HEIGHT, COLUMNS = 12, 8, 2
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str = ""
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    queries: tuple[Query, ...]
+    unit: str = "short"
+    kind: str = "timeseries"  # or "stat"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    panels: tuple[Panel, ...]
+    tags: tuple[str, ...] = field(default=("vodstack",))
+
+
+def q(expr: str, legend: str = "") -> Query:
+    return Query(" ".join(expr.split()), legend)
+
+
+def _per_node_ratio(part: str, whole: str, by: str = "job, node") -> str:
+    """sum(part)/sum(whole) per `by`, 0 (not absent) where `part` has no series yet."""
+    return f"(sum by ({by}) ({part}) or sum by ({by}) ({whole}) * 0) / sum by ({by}) ({whole})"
+
+
+def _quantiles(metric: str, by: str, window: str = "5m", where: str = "") -> tuple[Query, ...]:
+    sel = f"{metric}_bucket{{{where}}}" if where else f"{metric}_bucket"
+    by_legend = "".join(f"{{{{{label.strip()}}}}} " for label in by.split(",") if label.strip())
+    return tuple(
+        q(
+            f"histogram_quantile({p}, sum by (le{', ' + by if by else ''}) (rate({sel}[{window}])))",
+            f"{by_legend}p{int(p * 100)}",
+        )
+        for p in (0.5, 0.95, 0.99)
+    )
+
+
+EDGE_REQ = "rate(vodstack_edge_requests_total[5m])"
+EDGE_HITS = 'rate(vodstack_edge_requests_total{cache_status=~"hit|stale"}[5m])'
+EDGE_OK = 'rate(vodstack_edge_requests_total{cache_status!="error"}[5m])'
+INGEST_REQ = "rate(vodstack_ingest_requests_total[5m])"
+INGEST_OK = 'rate(vodstack_ingest_requests_total{status!~"5.."}[5m])'
+
+OVERVIEW = Dashboard(
+    "vodstack-overview",
+    "vodstack: overview",
+    (
+        Panel(
+            "Uploads finished per minute",
+            (q('sum(rate(vodstack_ingest_uploads_total{event="finished"}[5m])) * 60', "uploads"),),
+        ),
+        Panel("Upload bytes stored", (q("sum(rate(vodstack_ingest_received_bytes_total[5m]))", "received"),), "Bps"),
+        Panel(
+            "Transcode jobs finished per minute, by outcome",
+            (q("sum by (outcome) (rate(vodstack_transcoder_jobs_finished_total[5m])) * 60", "{{outcome}}"),),
+        ),
+        Panel("Transcode jobs running", (q("sum(vodstack_transcoder_jobs_running)", "running"),), kind="stat"),
+        Panel("Playback requests per second, by tier", (q(f"sum by (job) ({EDGE_REQ})", "{{job}}"),), "reqps"),
+        Panel(
+            "Egress to players",
+            (q('sum(rate(vodstack_edge_served_bytes_total{job="edge"}[5m]))', "edge egress"),),
+            "Bps",
+        ),
+        Panel(
+            "Error ratio",
+            (
+                q(f"1 - sum({INGEST_OK}) / sum({INGEST_REQ})", "ingest 5xx"),
+                q(f"1 - sum by (job) ({EDGE_OK}) / sum by (job) ({EDGE_REQ})", "{{job}} errors"),
+            ),
+            "percentunit",
+        ),
+        Panel("Targets up", (q("sum by (job) (up)", "{{job}}"),), kind="stat"),
+    ),
+)
+
+INGEST = Dashboard(
+    "vodstack-ingest",
+    "vodstack: ingest",
+    (
+        Panel(
+            "Requests per second, by method and status",
+            (q(f"sum by (method, status) ({INGEST_REQ})", "{{method}} {{status}}"),),
+            "reqps",
+        ),
+        Panel(
+            "5xx ratio",
+            (q(f"1 - sum({INGEST_OK}) / sum({INGEST_REQ})", "5xx"),),
+            "percentunit",
+        ),
+        Panel("Request duration by method", _quantiles("vodstack_ingest_request_duration_seconds", "method"), "s"),
+        Panel(
+            "Upload bytes stored",
+            (q("sum by (instance) (rate(vodstack_ingest_received_bytes_total[5m]))", "{{instance}}"),),
+            "Bps",
+        ),
+        Panel("Uploads receiving data", (q("sum by (instance) (vodstack_ingest_active_uploads)", "{{instance}}"),)),
+        Panel(
+            "Upload lifecycle per hour",
+            (q("sum by (event) (increase(vodstack_ingest_uploads_total[1h]))", "{{event}}"),),
+        ),
+    ),
+)
+
+SPEED = (
+    "sum(rate(vodstack_transcoder_encoded_media_seconds_total[15m]))"
+    ' / sum(rate(vodstack_transcoder_job_duration_seconds_sum{outcome="succeeded"}[15m]))'
+)
+
+TRANSCODE = Dashboard(
+    "vodstack-transcode",
+    "vodstack: transcode",
+    (
+        Panel("Queue depth", (q("max by (queue) (vodstack_transcoder_queue_messages)", "{{queue}}"),)),
+        Panel(
+            "Jobs in the catalog",
+            (
+                q("max by (state) (vodstack_transcoder_catalog_jobs)", "{{state}}"),
+                q("max(vodstack_transcoder_overdue_jobs)", "overdue"),
+            ),
+        ),
+        Panel("Jobs running, by worker", (q("sum by (instance) (vodstack_transcoder_jobs_running)", "{{instance}}"),)),
+        Panel(
+            "Jobs finished per hour, by outcome",
+            (q("sum by (outcome) (increase(vodstack_transcoder_jobs_finished_total[1h]))", "{{outcome}}"),),
+        ),
+        Panel(
+            "Failures per hour, by reason",
+            (q("sum by (reason) (increase(vodstack_transcoder_failures_total[1h]))", "{{reason}}"),),
+        ),
+        Panel(
+            "Encode speed (media seconds per wall second)",
+            (
+                q(SPEED, "all workers"),
+                *_quantiles("vodstack_transcoder_encode_speed_ratio", "", "1h"),
+            ),
+            "x",
+        ),
+        Panel(
+            "Job duration (succeeded)",
+            _quantiles("vodstack_transcoder_job_duration_seconds", "", "1h", 'outcome="succeeded"'),
+            "s",
+        ),
+        Panel(
+            "Time to first playable", _quantiles("vodstack_transcoder_time_to_first_playable_seconds", "", "1h"), "s"
+        ),
+        Panel("Oldest queued job", (q("max(vodstack_transcoder_oldest_queued_job_age_seconds)", "age"),), "s"),
+        Panel(
+            "Scratch disk free, by worker",
+            (
+                q(
+                    "vodstack_transcoder_scratch_free_bytes / vodstack_transcoder_scratch_size_bytes",
+                    "{{instance}}",
+                ),
+            ),
+            "percentunit",
+        ),
+    ),
+)
+
+DELIVERY = Dashboard(
+    "vodstack-delivery",
+    "vodstack: delivery",
+    (
+        Panel(
+            "Requests per second, by tier and cache status",
+            (q(f"sum by (job, cache_status) ({EDGE_REQ})", "{{job}} {{cache_status}}"),),
+            "reqps",
+        ),
+        Panel(
+            "Hit ratio (requests), by node",
+            (q(_per_node_ratio(EDGE_HITS, EDGE_REQ), "{{job}} {{node}}"),),
+            "percentunit",
+        ),
+        Panel(
+            "Hit ratio (bytes), by tier",
+            (
+                q(
+                    'clamp_min(1 - sum(rate(vodstack_edge_served_bytes_total{job="shield"}[5m]))'
+                    ' / sum(rate(vodstack_edge_served_bytes_total{job="edge"}[5m])), 0)',
+                    "edge tier",
+                ),
+                q(
+                    "clamp_min(1 - sum(rate(vodstack_origin_served_bytes_total[5m]))"
+                    ' / sum(rate(vodstack_edge_served_bytes_total{job="shield"}[5m])), 0)',
+                    "shield tier",
+                ),
+            ),
+            "percentunit",
+            description="Bytes a tier did not fetch from the next tier up: 1 - upstream egress / own egress.",
+        ),
+        Panel(
+            "Origin offload",
+            (
+                q(
+                    "clamp_min(1 - sum(rate(vodstack_origin_served_bytes_total[5m]))"
+                    ' / sum(rate(vodstack_edge_served_bytes_total{job="edge"}[5m])), 0)',
+                    "bytes",
+                ),
+                q(
+                    "clamp_min(1 - sum(rate(vodstack_origin_requests_total[5m]))"
+                    ' / sum(rate(vodstack_edge_requests_total{job="edge"}[5m])), 0)',
+                    "requests",
+                ),
+            ),
+            "percentunit",
+        ),
+        Panel(
+            "Collapsed requests per second, by node",
+            (
+                q(
+                    "sum by (job, node) (rate(vodstack_edge_collapsed_requests_total[5m]))"
+                    f" or sum by (job, node) ({EDGE_REQ}) * 0",
+                    "{{job}} {{node}}",
+                ),
+            ),
+            "reqps",
+        ),
+        Panel("Time to first byte, by tier", _quantiles("vodstack_edge_time_to_first_byte_seconds", "job"), "s"),
+        Panel(
+            "Time to first byte, by node and cache status (p95)",
+            (
+                q(
+                    "histogram_quantile(0.95, sum by (le, job, node, cache_status)"
+                    " (rate(vodstack_edge_time_to_first_byte_seconds_bucket[5m])))",
+                    "{{job}} {{node}} {{cache_status}}",
+                ),
+            ),
+            "s",
+        ),
+        Panel(
+            "Egress, by node",
+            (
+                q("sum by (job, node) (rate(vodstack_edge_served_bytes_total[5m]))", "{{job}} {{node}}"),
+                q("sum(rate(vodstack_origin_served_bytes_total[5m]))", "origin"),
+            ),
+            "Bps",
+        ),
+        Panel(
+            "Evictions per second, by node and tier",
+            (
+                q(
+                    "sum by (job, node, tier) (rate(vodstack_edge_evictions_total[5m]))"
+                    " or sum by (job, node, tier) (vodstack_edge_cache_bytes) * 0",
+                    "{{job}} {{node}} {{tier}}",
+                ),
+            ),
+        ),
+        Panel(
+            "Cache fill (used / budget), by node and tier",
+            (
+                q(
+                    "vodstack_edge_cache_bytes / (vodstack_edge_cache_budget_bytes > 0)",
+                    "{{job}} {{node}} {{tier}}",
+                ),
+            ),
+            "percentunit",
+        ),
+        Panel(
+            "Cache bytes and objects, by node and tier",
+            (
+                q("sum by (job, node, tier) (vodstack_edge_cache_bytes)", "{{job}} {{node}} {{tier}} bytes"),
+                q("sum by (job, node, tier) (vodstack_edge_cache_objects)", "{{job}} {{node}} {{tier}} objects"),
+            ),
+        ),
+        Panel(
+            "Upstream fetches per second, by node and outcome",
+            (
+                q(
+                    "sum by (job, node, outcome) (rate(vodstack_edge_upstream_fetches_total[5m]))",
+                    "{{job}} {{node}} {{outcome}}",
+                ),
+            ),
+            "reqps",
+        ),
+        Panel(
+            "Origin requests per second, by object kind and status",
+            (q("sum by (kind, code) (rate(vodstack_origin_requests_total[5m]))", "{{kind}} {{code}}"),),
+            "reqps",
+        ),
+        Panel(
+            "Origin storage latency",
+            _quantiles("vodstack_origin_storage_seconds", ""),
+            "s",
+        ),
+        Panel(
+            "Upstream circuit open, by node",
+            (q("max by (job, node) (vodstack_edge_upstream_circuit_open)", "{{job}} {{node}}"),),
+            kind="stat",
+        ),
+    ),
+)
+
+# Lifecycle tiering (hot/warm/cold) is the delivery work's; these are the names proposed to it.
+STORAGE = Dashboard(
+    "vodstack-storage",
+    "vodstack: storage tiers",
+    (
+        Panel("Bytes, by tier", (q("sum by (tier) (vodstack_storage_tier_bytes)", "{{tier}}"),), "bytes"),
+        Panel("Objects, by tier", (q("sum by (tier) (vodstack_storage_tier_objects)", "{{tier}}"),)),
+        Panel(
+            "Monthly storage cost, by tier",
+            (q("sum by (tier) (vodstack_storage_tier_monthly_cost)", "{{tier}}"),),
+            "currencyUSD",
+        ),
+        Panel(
+            "Transitions per hour",
+            (
+                q(
+                    "sum by (from_tier, to_tier) (increase(vodstack_storage_transitions_total[1h]))",
+                    "{{from_tier}} -> {{to_tier}}",
+                ),
+            ),
+        ),
+        Panel(
+            "Cold restores",
+            (
+                q("sum(increase(vodstack_storage_restores_total[1h]))", "started per hour"),
+                q("sum(vodstack_storage_restores_in_progress)", "in progress"),
+            ),
+        ),
+        Panel(
+            "Edge and shield cache bytes, by tier",
+            (q("sum by (job, tier) (vodstack_edge_cache_bytes)", "{{job}} {{tier}}"),),
+            "bytes",
+        ),
+        Panel(
+            "Worker scratch disk free",
+            (q("min(vodstack_transcoder_scratch_free_bytes)", "least free"),),
+            "bytes",
+        ),
+    ),
+)
+
+DASHBOARDS = (OVERVIEW, INGEST, TRANSCODE, DELIVERY, STORAGE)
+
+
+def render_panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": panel_id,
+        "type": panel.kind,
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": DATASOURCE,
+        "gridPos": {"x": x, "y": y, "w": WIDTH, "h": HEIGHT},
+        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
+        "targets": [
+            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": query.expr, "legendFormat": query.legend}
+            for i, query in enumerate(panel.queries)
+        ],
+    }
+    if panel.kind == "stat":
+        out["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
+    else:
+        out["options"] = {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        }
+    return out
+
+
+def render_dashboard(dashboard: Dashboard) -> dict[str, Any]:
+    panels = [
+        render_panel(panel, i + 1, (i % COLUMNS) * WIDTH, (i // COLUMNS) * HEIGHT)
+        for i, panel in enumerate(dashboard.panels)
+    ]
+    return {
+        "uid": dashboard.uid,
+        "title": dashboard.title,
+        "tags": list(dashboard.tags),
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "annotations": {"list": []},
+        "templating": {"list": []},
+        "links": [{"type": "dashboards", "tags": ["vodstack"], "asDropdown": True, "title": "vodstack"}],
+        "panels": panels,
+    }
+
+
+def rendered_files() -> dict[str, str]:
+    """File name -> JSON text of every dashboard."""
+    return {f"{d.uid}.json": json.dumps(render_dashboard(d), indent=2) + "\n" for d in DASHBOARDS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m observability.dashboards", description=__doc__)
+    parser.add_argument("out_dir", type=Path, help="where to write the dashboard JSON files")
+    args = parser.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered_files().items():
+        (args.out_dir / name).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
