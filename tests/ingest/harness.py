@@ -124,7 +124,7 @@ class IngestProcess:
     def __init__(self, settings: Any, sock: socket.socket | None = None) -> None:
         self.settings = settings
         self.sock = sock or socket.create_server(("127.0.0.1", 0))
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> IngestProcess:

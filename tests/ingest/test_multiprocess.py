@@ -21,10 +21,19 @@ from tests.media import make_clip
 MIB = 1024 * 1024
 
 
-@pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+@pytest.fixture(
+    params=[
+        ("filesystem", "catalog"),
+        pytest.param(("s3", "catalog"), marks=pytest.mark.s3),
+        pytest.param(("filesystem", "redis"), marks=pytest.mark.redis),
+    ],
+    ids=lambda p: "-".join(p),
+)
 def pair(request, tmp_path):  # type: ignore[no-untyped-def]
-    endpoint = request.getfixturevalue("moto_endpoint") if request.param == "s3" else None
-    settings = make_settings(tmp_path, request.param, endpoint, lock_backend="catalog")
+    backend, lock = request.param
+    endpoint = request.getfixturevalue("moto_endpoint") if backend == "s3" else None
+    extra = {"redis_url": os.environ["VODSTACK_TEST_REDIS_URL"]} if lock == "redis" else {}
+    settings = make_settings(tmp_path, backend, endpoint, lock_backend=lock, **extra)
     # One after the other: catalog.session.migrate serialises concurrent migrations on PostgreSQL only.
     a, b = IngestProcess(settings).start(), IngestProcess(settings).start()
     yield settings, a, b
