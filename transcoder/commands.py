@@ -11,6 +11,7 @@ from pathlib import Path
 
 import ffmpeg
 
+from transcoder import previews as pv
 from transcoder.ladder import Ladder
 
 AUDIO_NAME = "audio"
@@ -27,6 +28,8 @@ class EncodePlan:
     segment_seconds: float
     interlaced: bool
     preset: str = "veryfast"
+    # Thumbnails and the storyboard sprite, as extra branches of the same decode; None: none.
+    previews: pv.Previews | None = None
 
 
 def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, object]:
@@ -55,7 +58,8 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     # Constant output frame rate: variable-frame-rate sources get regular frames on the keyframe grid.
     video = video.filter("fps", fps=plan.ladder.frame_rate)
     rungs = plan.ladder.rungs
-    branches = video.filter_multi_output("split", len(rungs)) if len(rungs) > 1 else None
+    n_branches = len(rungs) + (2 if plan.previews is not None else 0)
+    branches = video.filter_multi_output("split", n_branches) if n_branches > 1 else None
     gop = max(1, round(plan.segment_seconds * plan.ladder.frame_rate))
     outputs = []
     for i, rung in enumerate(rungs):
@@ -83,6 +87,8 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
             }
         )
         outputs.append(ffmpeg.output(stream, str(plan.out_dir / rung.name / PLAYLIST_NAME), **opts))
+    if plan.previews is not None and branches is not None:
+        outputs += _preview_outputs(plan.previews, branches.stream(len(rungs)), branches.stream(len(rungs) + 1), plan)
     if plan.ladder.audio_bitrate is not None:
         opts = _hls_options(plan.out_dir, AUDIO_NAME, plan.segment_seconds)
         opts.update(
@@ -101,6 +107,39 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
         "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
     )
     return [ffmpeg_exe, *graph.overwrite_output().get_args()]
+
+
+def _preview_outputs(
+    previews: pv.Previews,
+    for_storyboard: ffmpeg.nodes.FilterableStream,
+    for_thumbs: ffmpeg.nodes.FilterableStream,
+    plan: EncodePlan,
+) -> list[ffmpeg.nodes.OutputStream]:
+    board = previews.storyboard
+    sprite = (
+        for_storyboard.filter("fps", fps=f"1/{board.interval:g}")
+        # Exactly `count` tiles: the fps filter may emit one more frame at the end of the input.
+        .filter("trim", end_frame=board.count)
+        .filter("scale", board.tile_width, board.tile_height)
+        .filter("setsar", "1")
+        .filter("tile", f"{board.columns}x{board.rows}", nb_frames=board.count)
+    )
+    thumbs = (
+        for_thumbs.filter("select", pv.thumbnail_select(previews.thumbnail_times))
+        .filter("scale", previews.thumbnail_width, previews.thumbnail_height)
+        .filter("setsar", "1")
+    )
+    # One JPEG rewritten in place (update=1) for the sprite; numbered files for the thumbnails, with
+    # frames passed through as selected rather than duplicated to a constant rate.
+    return [
+        ffmpeg.output(sprite, str(plan.out_dir / pv.STORYBOARD_IMAGE), update=1, **{"frames:v": 1, "q:v": 4}),
+        ffmpeg.output(
+            thumbs,
+            str(plan.out_dir / pv.THUMBNAIL_DIR / pv.THUMBNAIL_PATTERN),
+            fps_mode="passthrough",
+            **{"frames:v": len(previews.thumbnail_times), "q:v": 3},
+        ),
+    ]
 
 
 def poster(source: str, dest: Path, at_seconds: float, width: int, ffmpeg_exe: str) -> list[str]:

@@ -29,6 +29,7 @@ from transcoder import commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TranscodeError, TransientError
 from transcoder.ladder import Ladder, plan_ladder
 from transcoder.outputs import read_track
+from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, plan_previews, render_vtt
 from transcoder.probe import MediaInfo, ProbeLimits, probe_source
 from transcoder.progress import Progress
 from transcoder.runner import run_ffmpeg
@@ -202,6 +203,8 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         (out / rung.name).mkdir(parents=True)
     if ladder.audio_bitrate is not None:
         (out / commands.AUDIO_NAME).mkdir(parents=True)
+    previews = plan_previews(info.duration, display_w, display_h)
+    (out / THUMBNAIL_DIR).mkdir(parents=True)
     plan = commands.EncodePlan(
         source=str(source),
         out_dir=out,
@@ -209,6 +212,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         segment_seconds=ctx.settings.segment_seconds,
         interlaced=info.video.interlaced,
         preset=ctx.settings.x264_preset,
+        previews=previews,
     )
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, job_id, asset_id)
@@ -224,7 +228,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         timeout=120,
     )
     videos, audios = _read_outputs(out, ladder)
-    _publish(ctx, job_id, asset_id, out, videos, audios, info)
+    _publish(ctx, job_id, asset_id, out, videos, audios, info, previews)
 
 
 def _read_outputs(out: Path, ladder: Ladder) -> tuple[list[Track], list[Track]]:
@@ -241,6 +245,7 @@ def _publish(
     videos: list[Track],
     audios: list[Track],
     info: MediaInfo,
+    previews: Previews,
 ) -> None:
     media_texts = {t.playlist_uri: hls.render_media(t) for t in [*videos, *audios]}
     iframe_texts = {t.iframe_playlist_uri: hls.render_iframes(t) for t in videos if t.has_iframe_ranges}
@@ -248,13 +253,12 @@ def _publish(
     mpd = dash.render_mpd(videos, audios, duration=max(t.duration for t in videos))
     known = {f"{t.name}/{u}" for t in [*videos, *audios] for u in [t.init_uri, *(s.uri for s in t.segments)]}
     known |= set(media_texts) | set(iframe_texts)
-    validate.validate_package(
-        master, {**media_texts, **iframe_texts}, tracks=[*videos, *audios], known_uris=known
-    )
+    validate.validate_package(master, {**media_texts, **iframe_texts}, tracks=[*videos, *audios], known_uris=known)
     if _is_cancelled(ctx, asset_id):
         return  # deleted while encoding: end quietly, publish nothing
 
     prefix = f"{asset_id}/"
+    _publish_previews(ctx, prefix, out, previews, info.duration)
     # Media first, then media playlists, then the entry points: a player never sees a playlist
     # that names an object not yet stored.
     for track in [*audios, *videos]:
@@ -297,6 +301,16 @@ def _publish(
         asset.first_playable_at = asset.first_playable_at or now
         if job is not None:
             job.state, job.finished_at = JobState.SUCCEEDED, now
+
+
+def _publish_previews(ctx: PipelineContext, prefix: str, out: Path, previews: Previews, duration: float) -> None:
+    """Thumbnails, then the sprite, then the WebVTT map that names it."""
+    if not (out / STORYBOARD_IMAGE).is_file():
+        raise EncodeFailed("ffmpeg wrote no storyboard sprite")
+    for path in sorted((out / THUMBNAIL_DIR).glob("*.jpg")):
+        _put_file(ctx, f"{prefix}{THUMBNAIL_DIR}/{path.name}", path)
+    _put_file(ctx, prefix + STORYBOARD_IMAGE, out / STORYBOARD_IMAGE)
+    _put_text(ctx, prefix + STORYBOARD_VTT, render_vtt(previews.storyboard, duration))
 
 
 def _measured(track: Track) -> tuple[int, int]:
