@@ -124,8 +124,7 @@ def create_app(
         removed = 0
         for key in body.keys:
             removed += node.cache.purge(key)
-            if (fetch := node.collapser.get(key)) is not None:
-                fetch.discard = True
+            node.collapser.discard(key)
         for prefix in body.prefixes:
             if prefix:  # an empty prefix would empty the cache: not something to do by accident
                 removed += node.cache.purge_prefix(prefix)

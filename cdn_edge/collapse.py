@@ -128,7 +128,12 @@ class Collapser:
         if self.inflight.get(fetch.key) is fetch:
             del self.inflight[fetch.key]
 
+    def discard(self, key: str) -> None:
+        """Purge: the fetch in flight for `key` is not stored, and later requests start a new one."""
+        fetch = self.inflight.pop(key, None)
+        if fetch is not None:
+            fetch.discard = True
+
     def discard_prefix(self, prefix: str) -> None:
-        for key, fetch in self.inflight.items():
-            if key.startswith(prefix):
-                fetch.discard = True
+        for key in [k for k in self.inflight if k.startswith(prefix)]:
+            self.discard(key)
