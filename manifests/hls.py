@@ -212,8 +212,7 @@ def _target(track: Track, durations: list[float], requested: int | None) -> int:
         return natural
     if requested < natural:
         raise TrackUnrenderable(
-            f"track {track.name!r}: target duration {requested} s is below a segment "
-            f"that rounds to {natural} s"
+            f"track {track.name!r}: target duration {requested} s is below a segment that rounds to {natural} s"
         )
     return requested
 

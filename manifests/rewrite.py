@@ -64,9 +64,7 @@ def select_dash_rungs(mpd_text: str, keep: Callable[[Rung], bool]) -> str:
     root = ET.fromstring(mpd_text)
     ns = {"d": NAMESPACE}
     for adaptation in root.iterfind("d:Period/d:AdaptationSet", ns):
-        if adaptation.get("contentType") != "video" and not adaptation.get("mimeType", "").startswith(
-            "video/"
-        ):
+        if adaptation.get("contentType") != "video" and not adaptation.get("mimeType", "").startswith("video/"):
             continue
         representations = adaptation.findall("d:Representation", ns)
         kept = [
@@ -87,9 +85,7 @@ def select_dash_rungs(mpd_text: str, keep: Callable[[Rung], bool]) -> str:
 
 def _hls_rung(uri: str, info: object) -> Rung:
     resolution = getattr(info, "resolution", None)
-    return Rung(
-        _rung_name(uri), int(getattr(info, "bandwidth", 0) or 0), resolution[1] if resolution else None
-    )
+    return Rung(_rung_name(uri), int(getattr(info, "bandwidth", 0) or 0), resolution[1] if resolution else None)
 
 
 def _rung_name(uri: str) -> str:

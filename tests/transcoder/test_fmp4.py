@@ -97,9 +97,7 @@ def test_sample_fields_fall_back_trun_tfhd_trex(
     trex: dict[str, int],
     expected: tuple[tuple[int, ...], tuple[int, ...], bool],
 ) -> None:
-    data = box("styp", b"msdh\x00\x00\x00\x00") + fragment(
-        tfhd_flags, tfhd_fields, trun_flags, samples, first_flags
-    )
+    data = box("styp", b"msdh\x00\x00\x00\x00") + fragment(tfhd_flags, tfhd_fields, trun_flags, samples, first_flags)
     info = parse_segment(data, 90_000, **trex)
     assert (info.sample_durations, info.sample_sizes, info.first_sample_is_sync) == expected
     assert info.base_media_decode_time == 90_000
