@@ -41,6 +41,9 @@ class AssetState:
 class JobState:
     QUEUED = "queued"
     RUNNING = "running"
+    # A split-and-stitch job whose parts are encoding on other workers; the last part to finish
+    # puts it back to QUEUED and queues it again to join them.
+    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -144,6 +147,13 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
     deadline_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Split-and-stitch: a part (kind "transcode_part") names the job it belongs to, its position
+    # among that job's parts and what it encodes (transcoder.chunks.PartSpec as JSON).
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    part: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     asset: Mapped[Asset] = relationship(back_populates="jobs")
 

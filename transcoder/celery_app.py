@@ -7,6 +7,8 @@ from celery import Celery
 from transcoder.settings import BrokerSettings
 
 TRANSCODE_TASK = "transcoder.transcode"
+# One chunk (or the audio) of a split-and-stitch job: same queue, so any transcode worker takes it.
+PART_TASK = "transcoder.transcode_part"
 TRANSCODE_QUEUE = "transcode"
 LIGHT_QUEUE = "light"  # probes, thumbnails, sweeps: never stuck behind long encodes
 
@@ -21,7 +23,7 @@ def make_celery(broker: BrokerSettings) -> Celery:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_default_queue": TRANSCODE_QUEUE,
-        "task_routes": {TRANSCODE_TASK: {"queue": TRANSCODE_QUEUE}},
+        "task_routes": {TRANSCODE_TASK: {"queue": TRANSCODE_QUEUE}, PART_TASK: {"queue": TRANSCODE_QUEUE}},
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "task_serializer": "json",
@@ -48,3 +50,8 @@ def make_celery(broker: BrokerSettings) -> Celery:
 def enqueue_transcode(app: Celery, job_id: str) -> None:
     """Queue one transcode job; call after the transaction that created the job has committed."""
     app.send_task(TRANSCODE_TASK, args=[job_id], queue=TRANSCODE_QUEUE)
+
+
+def enqueue_part(app: Celery, job_id: str) -> None:
+    """Queue one part of a split job; call after the transaction that recorded it has committed."""
+    app.send_task(PART_TASK, args=[job_id], queue=TRANSCODE_QUEUE)

@@ -30,6 +30,9 @@ class EncodePlan:
     preset: str = "veryfast"
     # Thumbnails and the storyboard sprite, as extra branches of the same decode; None: none.
     previews: pv.Previews | None = None
+    # Encode only [start, start + duration) of the source (split-and-stitch chunks); None: all of it.
+    start: float = 0.0
+    duration: float | None = None
 
 
 def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, object]:
@@ -50,7 +53,15 @@ def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, 
 
 def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     """argv of the single ffmpeg run that writes every rung (and the audio rendition) as CMAF + HLS."""
-    src = ffmpeg.input(plan.source)
+    seek: dict[str, float] = {}
+    if plan.start > 0:
+        # Input seeking, frame-accurate (ffmpeg's default -accurate_seek): decoding starts at the
+        # keyframe before `start` and frames before it are dropped, so the chunk's local time 0 is
+        # the source's `start`, which lies on the keyframe grid forced below.
+        seek["ss"] = plan.start
+    if plan.duration is not None:
+        seek["t"] = plan.duration
+    src = ffmpeg.input(plan.source, **seek)
     video = src.video
     if plan.interlaced:
         # bwdif: motion-adaptive deinterlacer; send_frame keeps the frame rate (one frame per frame).

@@ -11,9 +11,11 @@ import logging
 import shutil
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 
@@ -48,11 +50,30 @@ DEADLINE_FACTOR = 20.0
 DEADLINE_MINIMUM = 600.0
 
 
+class SplitOutcome(Enum):
+    WHOLE = "whole"  # not split: one ffmpeg run encodes the ladder
+    WAITING = "waiting"  # parts are encoding on other workers; the last to finish queues the job again
+    JOINED = "joined"  # the parts are joined into the output directory, as one run would write it
+
+
+class Splitter(Protocol):
+    """The optional split-and-stitch slot (transcoder.split.SplitAndStitch)."""
+
+    def run_part(self, ctx: PipelineContext, job_id: str) -> bool:
+        """Run `job_id` if it is a part of a split job; False when it is not one."""
+
+    def encode(
+        self, ctx: PipelineContext, job_id: str, asset_id: str, info: MediaInfo, ladder: Ladder, out: Path
+    ) -> SplitOutcome:
+        """Dispatch a long source's parts, or join them into `out` once they have all finished."""
+
+
 @dataclass
 class PipelineContext:
     settings: TranscoderSettings
     store: ObjectStore
     catalog: Catalog
+    splitter: Splitter | None = None
 
     @property
     def staging(self) -> str:
@@ -69,6 +90,8 @@ def job_deadline_seconds(duration: float) -> float:
 
 def run_job(ctx: PipelineContext, job_id: str) -> None:
     """Run one transcode job to a terminal state. Raises TransientError when a retry could help."""
+    if ctx.splitter is not None and ctx.splitter.run_part(ctx, job_id):
+        return  # a part of a split job (queued again by a sweeper, say), not a whole transcode
     claimed = _claim(ctx, job_id)
     if claimed is None:
         return
@@ -214,6 +237,12 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         preset=ctx.settings.x264_preset,
         previews=previews,
     )
+    split = ctx.splitter.encode(ctx, job_id, asset_id, info, ladder, out) if ctx.splitter else SplitOutcome.WHOLE
+    if split is SplitOutcome.WAITING:
+        return
+    if split is SplitOutcome.JOINED:
+        # The parts wrote the ladder; this run makes only what needs the whole source at once.
+        plan = replace(plan, ladder=Ladder((), ladder.frame_rate, None))
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, job_id, asset_id)
     run_ffmpeg(

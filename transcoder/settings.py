@@ -35,6 +35,14 @@ class TranscoderSettings(BaseSettings):
     segment_seconds: float = 4.0
     # x264 preset: the speed/quality trade-off of every encode.
     x264_preset: str = "veryfast"
+    # Split-and-stitch: a long source is cut into chunks on the segment grid, encoded in parallel by
+    # whichever workers share the broker, and joined. Off by default: on one machine a single ffmpeg
+    # run already uses every core, and splitting only pays when several machines share the work.
+    split_enabled: bool = False
+    # Only sources at least this long are split (shorter ones would spend more on process starts).
+    split_min_duration_seconds: float = 300.0
+    # Length of a chunk, rounded up to a whole number of segments.
+    chunk_seconds: float = 60.0
     # Limits that reject decompression bombs and absurd inputs before any decoding.
     max_width: int = 7680
     max_height: int = 4320

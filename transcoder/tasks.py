@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from functools import cache
 
 from celery import Celery, Task
@@ -11,10 +12,11 @@ from celery.exceptions import MaxRetriesExceededError
 
 from catalog.session import Catalog
 from storage.factory import open_store
-from transcoder.celery_app import TRANSCODE_TASK, make_celery
+from transcoder.celery_app import PART_TASK, TRANSCODE_TASK, enqueue_part, enqueue_transcode, make_celery
 from transcoder.errors import TransientError
 from transcoder.pipeline import PipelineContext, fail_exhausted, run_job
 from transcoder.settings import TranscoderSettings
+from transcoder.split import SplitAndStitch
 
 log = logging.getLogger(__name__)
 
@@ -28,23 +30,51 @@ def backoff_seconds(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
 
 
+class CeleryPartQueue:
+    """split.PartQueue on the broker: parts and joins go to the transcode queue like any job."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def enqueue_part(self, job_id: str) -> None:
+        enqueue_part(self.app, job_id)
+
+    def enqueue_job(self, job_id: str) -> None:
+        enqueue_transcode(self.app, job_id)
+
+
+def _with_retries(task: Task, run: Callable[[], None], give_up: Callable[[str], None]) -> None:
+    try:
+        run()
+    except TransientError as exc:
+        try:
+            raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries))
+        except MaxRetriesExceededError:
+            give_up(f"gave up after {MAX_RETRIES} retries: {exc}")
+
+
 def create_worker_app(settings: TranscoderSettings) -> Celery:
     app = make_celery(settings.broker)
+    splitter = SplitAndStitch(CeleryPartQueue(app))
 
     @cache
     def context() -> PipelineContext:
         # Built lazily in the worker process (after fork), never at import time.
-        return PipelineContext(settings, open_store(settings.storage), Catalog(settings.catalog))
+        return PipelineContext(settings, open_store(settings.storage), Catalog(settings.catalog), splitter)
 
     @app.task(name=TRANSCODE_TASK, bind=True, max_retries=MAX_RETRIES, acks_late=True, reject_on_worker_lost=True)
     def transcode(self: Task, job_id: str) -> None:
-        try:
-            run_job(context(), job_id)
-        except TransientError as exc:
-            try:
-                raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries))
-            except MaxRetriesExceededError:
-                fail_exhausted(context(), job_id, f"gave up after {MAX_RETRIES} retries: {exc}")
+        _with_retries(self, lambda: run_job(context(), job_id), lambda msg: fail_exhausted(context(), job_id, msg))
+
+    # Idempotent like the job itself: a part re-run overwrites its own staging prefix.
+    @app.task(name=PART_TASK, bind=True, max_retries=MAX_RETRIES, acks_late=True, reject_on_worker_lost=True)
+    def transcode_part(self: Task, job_id: str) -> None:
+        # The Celery node name ("worker-1@host") records which worker encoded the part.
+        _with_retries(
+            self,
+            lambda: splitter.run_part(context(), job_id, worker=self.request.hostname),
+            lambda msg: splitter.fail_exhausted(context(), job_id, msg),
+        )
 
     app.conf.worker_context = context  # type: ignore[attr-defined]
     return app

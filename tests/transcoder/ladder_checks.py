@@ -1,0 +1,68 @@
+"""What every published ladder must satisfy, read back from the media bucket as a player sees it.
+
+IDR at every segment start on one grid shared by all rungs, the source's display aspect ratio,
+no upscaling, audio and video timelines that start together and end together without gaps, and
+ffmpeg as the player decoding the whole of it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.media import ffmpeg_exe, media_duration
+from tests.transcoder.harness import PublishedTrack, published_tracks
+from transcoder.pipeline import PipelineContext
+
+# One tick of slack between a segment's end and the next one's start, in seconds.
+CONTIGUOUS = 0.002
+
+
+def check_published_ladder(
+    ctx: PipelineContext,
+    asset_id: str,
+    *,
+    source_seconds: float,
+    source_size: tuple[int, int],
+    segment_seconds: float,
+) -> tuple[list[PublishedTrack], list[PublishedTrack]]:
+    videos, audios = published_tracks(ctx, asset_id)
+    media_root = ctx.settings.storage.root / "media"
+    assert len(videos) >= 2, [v.name for v in videos]
+    source_w, source_h = source_size
+    for video in videos:
+        assert all(s.starts_with_idr for s in video.segments), f"{video.name}: a segment does not start with an IDR"
+        # One grid: segment k starts at k * segment_seconds in every rung.
+        assert video.starts == [round(k * segment_seconds, 3) for k in range(len(video.segments))], video.starts
+        _assert_contiguous(video)
+        width, height = video.init.width or 0, video.init.height or 0
+        assert width <= source_w and height <= source_h, f"{video.name} upscaled to {width}x{height}"
+        assert width / height == pytest.approx(source_w / source_h, rel=0.02), f"{video.name}: {width}x{height}"
+        assert video.end == pytest.approx(source_seconds, abs=segment_seconds)
+    assert all(v.starts == videos[0].starts for v in videos)
+    for audio in audios:
+        assert audio.segments[0].start == 0.0
+        _assert_contiguous(audio)
+        # In sync: both timelines start at 0 and end together (AAC frames are 21 ms at 48 kHz).
+        assert audio.end == pytest.approx(videos[0].end, abs=0.1), (audio.end, videos[0].end)
+        _decode_audio(media_root / asset_id / audio.name / "index.m3u8")
+    played = media_duration(str(media_root / asset_id / "master.m3u8"))
+    assert played == pytest.approx(source_seconds, abs=0.5)
+    return videos, audios
+
+
+def _assert_contiguous(track: PublishedTrack) -> None:
+    for before, after in zip(track.segments, track.segments[1:], strict=False):
+        gap = after.start - (before.start + before.duration)
+        assert abs(gap) <= CONTIGUOUS, f"{track.name}: {gap:+.4f} s between segments at {after.start:.3f}"
+
+
+def _decode_audio(playlist: Path) -> None:
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", str(playlist),
+         "-map", "0:a:0", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-2000:]

@@ -1,0 +1,166 @@
+"""Split-and-stitch through the real pipeline, parts run in this process: real ffmpeg, filesystem store, SQLite.
+
+The queue is a list the test drains, so the order in which parts run (and how often) is chosen
+here: reversed, duplicated, after the asset is gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from catalog.models import Asset, AssetState, Job, JobState
+from tests.media import make_clip
+from tests.transcoder.harness import pipeline_context, published_tracks, submit
+from tests.transcoder.ladder_checks import check_published_ladder
+from transcoder.pipeline import PipelineContext, run_job
+from transcoder.split import PART_KIND, SplitAndStitch
+
+pytestmark = pytest.mark.ffmpeg
+
+SECONDS = 20.0
+SIZE = (480, 270)  # two rungs (234p, 270p) at a size that encodes in a blink
+
+
+@dataclass
+class ListQueue:
+    """split.PartQueue as a list: ("part" | "job", job id) in the order they were queued."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def enqueue_part(self, job_id: str) -> None:
+        self.items.append(("part", job_id))
+
+    def enqueue_job(self, job_id: str) -> None:
+        self.items.append(("job", job_id))
+
+    def take(self, kind: str) -> list[str]:
+        taken = [job_id for k, job_id in self.items if k == kind]
+        self.items = [(k, job_id) for k, job_id in self.items if k != kind]
+        return taken
+
+
+@pytest.fixture
+def queue() -> ListQueue:
+    return ListQueue()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, queue: ListQueue) -> PipelineContext:
+    # 20 s in 6 s chunks: parts at 0, 6 and 12 s (the 2 s tail folded into the last) and the audio.
+    ctx = pipeline_context(tmp_path, split_enabled=True, split_min_duration_seconds=10.0, chunk_seconds=6.0)
+    return replace(ctx, splitter=SplitAndStitch(queue))
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("split") / "clip.mp4", seconds=SECONDS, size=f"{SIZE[0]}x{SIZE[1]}")
+
+
+def parts_of(ctx: PipelineContext, job_id: str) -> list[Job]:
+    with ctx.catalog.session() as s:
+        return list(s.scalars(select(Job).where(Job.parent_id == job_id).order_by(Job.part)))
+
+
+def test_joined_ladder_is_the_one_run_ladder(ctx: PipelineContext, queue: ListQueue, source: Path) -> None:
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    parts = parts_of(ctx, job_id)
+    assert [p.kind for p in parts] == [PART_KIND] * 4  # three chunks and the audio
+    assert [p.params["chunk"]["start"] if p.params["chunk"] else None for p in parts] == [0, 6, 12, None]
+    with ctx.catalog.session() as s:
+        assert s.get(Job, job_id).state == JobState.WAITING
+        assert s.get(Asset, asset_id).state == AssetState.PROCESSING
+    assert sorted(queue.take("part")) == sorted(p.id for p in parts)
+
+    # Parts finish in reverse order, one of them twice: the join is queued exactly once.
+    for part_id in [*reversed([p.id for p in parts]), parts[1].id]:
+        assert ctx.splitter is not None and ctx.splitter.run_part(ctx, part_id, worker=f"test-{part_id[:4]}")
+    assert queue.take("job") == [job_id]
+    run_job(ctx, job_id)
+
+    with ctx.catalog.session() as s:
+        job, asset = s.get(Job, job_id), s.get(Asset, asset_id)
+        assert job.state == JobState.SUCCEEDED, job.error
+        assert asset.state == AssetState.READY and asset.progress == 1.0
+    assert all(p.state == JobState.SUCCEEDED and p.worker for p in parts_of(ctx, job_id))
+    assert list(ctx.store.list("staging", "parts/")) == []  # part outputs are cleaned up
+    videos, audios = check_published_ladder(
+        ctx, asset_id, source_seconds=SECONDS, source_size=SIZE, segment_seconds=2.0
+    )
+
+    # The same source in one ffmpeg run: the same grid, the same samples, the same init segments.
+    whole_ctx = replace(ctx, settings=ctx.settings.model_copy(update={"split_enabled": False}))
+    whole_asset, whole_job = submit(whole_ctx, source)
+    run_job(whole_ctx, whole_job)
+    whole_videos, whole_audios = published_tracks(ctx, whole_asset)
+    for joined, whole in zip([*videos, *audios], [*whole_videos, *whole_audios], strict=True):
+        assert joined.name == whole.name
+        init_key = f"{joined.name}/init.mp4"
+        assert ctx.store.get_bytes("media", f"{asset_id}/{init_key}") == ctx.store.get_bytes(
+            "media", f"{whole_asset}/{init_key}"
+        )
+        assert [(s.base_media_decode_time, s.sample_durations) for s in joined.segments] == [
+            (s.base_media_decode_time, s.sample_durations) for s in whole.segments
+        ]
+
+
+def test_job_run_again_while_waiting_queues_only_unfinished_parts(
+    ctx: PipelineContext, queue: ListQueue, source: Path
+) -> None:
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    first = queue.take("part")
+    assert ctx.splitter is not None
+    ctx.splitter.run_part(ctx, first[0])
+    # The job's message comes back (a sweeper, a redelivery): the finished part is not queued again.
+    run_job(ctx, job_id)
+    assert sorted(queue.take("part")) == sorted(first[1:])
+    for part_id in first[1:]:
+        ctx.splitter.run_part(ctx, part_id)
+    for job in queue.take("job"):
+        run_job(ctx, job)
+    with ctx.catalog.session() as s:
+        assert s.get(Asset, asset_id).state == AssetState.READY
+
+
+def test_deleted_asset_cancels_parts_and_publishes_nothing(
+    ctx: PipelineContext, queue: ListQueue, source: Path
+) -> None:
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    with ctx.catalog.session() as s:
+        s.get(Asset, asset_id).state = AssetState.DELETED
+    assert ctx.splitter is not None
+    for part_id in queue.take("part"):
+        ctx.splitter.run_part(ctx, part_id)
+    assert queue.items == []
+    assert {p.state for p in parts_of(ctx, job_id)} == {JobState.CANCELLED}
+    assert list(ctx.store.list("media", f"{asset_id}/")) == []
+
+
+def test_a_failed_part_fails_the_job(ctx: PipelineContext, queue: ListQueue, source: Path) -> None:
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    parts = queue.take("part")
+    ctx.store.put_bytes("staging", f"originals/{source.name}", b"not a video any more")
+    assert ctx.splitter is not None
+    for part_id in parts:
+        ctx.splitter.run_part(ctx, part_id)
+    assert queue.items == []
+    with ctx.catalog.session() as s:
+        job, asset = s.get(Job, job_id), s.get(Asset, asset_id)
+        assert job.state == JobState.FAILED and asset.state == AssetState.FAILED
+        assert "chunk-0000" in (job.error or "")
+    assert list(ctx.store.list("media", f"{asset_id}/")) == []
+
+
+def test_short_source_is_not_split(ctx: PipelineContext, queue: ListQueue, tmp_path: Path) -> None:
+    asset_id, job_id = submit(ctx, make_clip(tmp_path / "short.mp4", seconds=4, size="480x270"))
+    run_job(ctx, job_id)
+    assert queue.items == [] and parts_of(ctx, job_id) == []
+    with ctx.catalog.session() as s:
+        assert s.get(Asset, asset_id).state == AssetState.READY
