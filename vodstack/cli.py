@@ -65,9 +65,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _data_dir(args.data_dir)
     if args.service == "ingest":
         from ingest.app import create_app as create_ingest
-        from ingest.settings import IngestSettings
+        from ingest.settings import IngestSettings, dev_token
+        from web.app import create_web_app
+        from web.settings import WebSettings
 
-        app = create_ingest(IngestSettings())
+        ingest_settings = IngestSettings()
+        app = create_ingest(ingest_settings)
+        # The web page at "/": mounted last, so every API route matches first; same origin as the API.
+        page_token = None if ingest_settings.tokens else dev_token(ingest_settings)
+        app.mount("/", create_web_app(WebSettings(), token=page_token))
     elif args.service == "origin":
         from origin.app import create_app as create_origin
         from origin.settings import OriginSettings

@@ -1,0 +1,93 @@
+// Drives the vodstack web page in Debian's Chromium (playwright-core from web/node_modules, never a
+// downloaded browser): upload through the page, wait for "ready", play with hls.js then dash.js,
+// screenshot, delete. Usage: node drive_page.mjs <page url> <video file> <artifact dir>
+// Prints one JSON line with what it saw; exits non-zero on failure.
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(join(here, "..", "..", "web", "package.json"));
+const { chromium } = require("playwright-core");
+
+const [pageUrl, videoFile, artifacts] = process.argv.slice(2);
+const result = { steps: [] };
+const step = (name) => result.steps.push(name);
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const consoleErrors = [];
+page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(`${msg.text()} ${msg.location().url || ""}`));
+page.on("pageerror", (err) => consoleErrors.push(String(err)));
+try {
+  await page.goto(pageUrl);
+  step("loaded");
+  await page.setInputFiles("#file", resolve(videoFile));
+  await page.click("#start");
+  await page.waitForFunction(() => document.querySelector("#upload-status").textContent.includes("uploaded"), null, { timeout: 120_000 });
+  result.uploadStatus = await page.textContent("#upload-status");
+  step("uploaded");
+  const row = page.locator("#assets tbody tr").first();
+  result.assetId = await row.getAttribute("data-asset-id");
+  const seen = new Set();
+  const deadline = Date.now() + 240_000;
+  while (Date.now() < deadline) {
+    const state = await page.locator(`tr[data-asset-id="${result.assetId}"]`).getAttribute("data-state");
+    seen.add(state);
+    if (state === "ready" || state === "failed") break;
+    await page.waitForTimeout(300);
+  }
+  result.statesSeen = [...seen];
+  const finalRow = page.locator(`tr[data-asset-id="${result.assetId}"]`);
+  result.state = await finalRow.getAttribute("data-state");
+  if (result.state !== "ready") throw new Error(`asset ended ${result.state}: ${await finalRow.textContent()}`);
+  await page.screenshot({ path: join(artifacts, "web-assets.png"), fullPage: true });
+  step("ready");
+
+  await finalRow.locator("a.watch").click();
+  await page.waitForURL("**/watch/**");
+  await page.waitForLoadState("domcontentloaded");
+  await page.waitForFunction(() => document.body && document.body.dataset.playing === "1" && document.getElementById("video").currentTime > 1, null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.body.dataset.bitrate, null, { timeout: 30_000 });
+  result.hls = {
+    bitrate: Number(await page.evaluate(() => document.body.dataset.bitrate)),
+    renditions: await page.locator("#rendition option").allTextContents(),
+    storyboardCues: Number(await page.evaluate(() => document.body.dataset.storyboard || "0")),
+  };
+  // Pick the lowest rendition by hand and see the player switch to it.
+  const values = await page.locator("#rendition option").evaluateAll((opts) => opts.map((o) => o.value));
+  await page.selectOption("#rendition", values[1]);
+  await page.screenshot({ path: join(artifacts, "web-player-hls.png") });
+  step("played hls");
+
+  await page.goto(`${new URL(pageUrl).origin}/watch/${result.assetId}?mode=dash`);
+  await page.waitForFunction(() => document.body && document.body.dataset.mode === "dash" && document.body.dataset.playing === "1" && document.getElementById("video").currentTime > 1, null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.body.dataset.bitrate, null, { timeout: 30_000 });
+  result.dash = { bitrate: Number(await page.evaluate(() => document.body.dataset.bitrate)) };
+  await page.screenshot({ path: join(artifacts, "web-player-dash.png") });
+  step("played dash");
+
+  await page.goto(pageUrl);
+  const again = page.locator(`tr[data-asset-id="${result.assetId}"]`);
+  await again.waitFor();
+  await again.locator("button.delete").click();
+  await again.waitFor({ state: "detached", timeout: 15_000 });
+  step("deleted");
+  result.ok = true;
+} catch (error) {
+  result.ok = false;
+  result.error = String(error && error.stack ? error.stack : error);
+  await page.screenshot({ path: join(artifacts, "web-failure.png"), fullPage: true }).catch(() => {});
+} finally {
+  result.consoleErrors = consoleErrors;
+  await browser.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);

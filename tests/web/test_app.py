@@ -1,0 +1,55 @@
+"""The page app over httpx.ASGITransport: pages carry their configuration, static files are served,
+and mounted at "/" on the ingest app it leaves the API routes alone."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from web.app import create_web_app, page_config, render_page
+from web.settings import WebSettings
+
+
+def config_of(html: str) -> dict[str, object]:
+    match = re.search(r'<script id="config" type="application/json">(.*?)</script>', html, re.S)
+    assert match, html[:500]
+    return dict(json.loads(match.group(1)))
+
+
+@pytest.mark.anyio
+async def test_pages_carry_config_and_static_files_are_served() -> None:
+    app = create_web_app(WebSettings(api_base_url="http://api.example/", poll_interval_ms=500), token="dev-tok")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://page") as client:
+        index = await client.get("/")
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        config = config_of(index.text)
+        assert config["api"] == "http://api.example" and config["token"] == "dev-tok" and config["pollMs"] == 500
+        watch = await client.get("/watch/abc123")
+        assert watch.status_code == 200 and "player.js" in watch.text
+        js = await client.get("/static/upload.js")
+        assert js.status_code == 200 and "tus.Upload" in js.text
+        assert (await client.get("/static/../app.py")).status_code == 404
+
+
+def test_a_configured_token_wins_and_nothing_closes_the_script_element() -> None:
+    config = page_config(WebSettings(upload_token="real"), "dev", [])
+    assert config["token"] == "real"
+    html = render_page("index.html", {**config, "token": "</script><script>alert(1)</script>"})
+    assert config_of(html)["token"] == "</script><script>alert(1)</script>"
+
+
+@pytest.mark.anyio
+async def test_mounted_last_the_api_routes_still_match_first() -> None:
+    async def assets(request: object) -> JSONResponse:
+        return JSONResponse([])
+
+    api = Starlette(routes=[Route("/assets", assets), Mount("/", create_web_app(WebSettings()))])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://ingest") as client:
+        assert (await client.get("/assets")).json() == []
+        assert "Upload a video" in (await client.get("/")).text

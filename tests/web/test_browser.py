@@ -1,0 +1,55 @@
+"""The web page in Debian's headless Chromium (playwright-core): upload a clip through the page,
+watch it become ready in the asset list, play it with hls.js and dash.js, delete it.
+
+Screenshots are kept in test-artifacts/ (web-assets.png, web-player-hls.png, web-player-dash.png;
+web-failure.png when it fails).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.media import make_clip
+from tests.vodstack.test_stack import start_stack, stop_stack
+from tests.web.npm_assets import ensure_web_assets
+
+pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.ffmpeg, pytest.mark.timeout(600)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path) -> None:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (apt-get install chromium)"
+    node = shutil.which("node")
+    assert node, "node is needed to drive the browser"
+    ensure_web_assets()
+    ARTIFACTS.mkdir(exist_ok=True)
+    clip = make_clip(tmp_path / "page-clip.mp4", seconds=8, size="640x360")
+    stack = start_stack(tmp_path, {})
+    try:
+        driver = Path(__file__).with_name("drive_page.mjs")
+        run = subprocess.run(
+            [node, str(driver), f"{stack.info['ingest']}/", str(clip), str(ARTIFACTS)],
+            capture_output=True,
+            text=True,
+            timeout=540,
+        )
+        lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+        assert lines, f"driver printed no result:\n{run.stdout}\n{run.stderr}"
+        seen = json.loads(lines[-1])
+        assert run.returncode == 0 and seen["ok"], json.dumps(seen, indent=2) + run.stderr
+    finally:
+        stop_stack(stack, tmp_path)
+
+    assert seen["steps"] == ["loaded", "uploaded", "ready", "played hls", "played dash", "deleted"]
+    assert seen["hls"]["bitrate"] > 0 and seen["dash"]["bitrate"] > 0
+    assert len(seen["hls"]["renditions"]) >= 3  # auto + at least two rungs
+    assert not [e for e in seen["consoleErrors"] if "storyboard" not in e], seen["consoleErrors"]
+    for name in ("web-assets.png", "web-player-hls.png", "web-player-dash.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000, name

@@ -1,0 +1,77 @@
+"""The web page as a Starlette app: two HTML pages with their configuration inlined, and static files.
+
+    create_web_app(WebSettings(), token=dev_token)  ->  mount at "/" on the ingest app
+
+Pages: `/` (upload with tus-js-client, the asset list with live state, progress, failure reasons and
+delete) and `/watch/{asset_id}` (hls.js or dash.js, rendition picker, current bitrate, storyboard
+thumbnails when scrubbing). Both call the ingest API from the browser; nothing here touches the
+catalog, so the page can be served from anywhere that reaches the API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATES = HERE / "templates"
+VENDOR_FILES = ("tus.min.js", "hls.min.js", "dash.all.min.js")
+
+
+def missing_vendor_files(static_dir: Path = STATIC_DIR) -> list[str]:
+    """Front-end libraries absent from static/vendor: the npm build step has not run."""
+    return [name for name in VENDOR_FILES if not (static_dir / "vendor" / name).is_file()]
+
+
+def page_config(settings: WebSettings, token: str | None, missing: list[str]) -> dict[str, object]:
+    return {
+        "api": settings.api_base_url.rstrip("/"),
+        "token": settings.upload_token or token or "",
+        "pollMs": settings.poll_interval_ms,
+        # Shown on the page: the API keeps working even when the page cannot.
+        "missing": [f"static/vendor/{name} (run `npm ci && npm run build` in web/)" for name in missing],
+    }
+
+
+def render_page(template: str, config: dict[str, object]) -> str:
+    # "</" is escaped so no value can close the <script> element it is inlined in.
+    blob = json.dumps(config).replace("</", "<\\/")
+    return (TEMPLATES / template).read_text().replace("{{config}}", blob)
+
+
+def create_web_app(settings: WebSettings, *, token: str | None = None) -> Starlette:
+    """The page app. `token` (typically the development token) is offered to the page when
+    settings.upload_token is empty. Never fails for lack of the npm build step (that would take the
+    ingest API down with it): the page then says what is missing."""
+    missing = missing_vendor_files()
+    if missing:
+        log.warning("web page without front-end libraries %s: run `npm ci && npm run build` in %s", missing, HERE)
+    config = page_config(settings, token, missing)
+    index = render_page("index.html", config)
+    watch = render_page("watch.html", config)
+
+    async def index_page(request: Request) -> Response:
+        return HTMLResponse(index, headers={"Cache-Control": "no-cache"})
+
+    async def watch_page(request: Request) -> Response:
+        return HTMLResponse(watch, headers={"Cache-Control": "no-cache"})
+
+    return Starlette(
+        routes=[
+            Route("/", index_page),
+            Route("/watch/{asset_id}", watch_page),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ]
+    )

@@ -1,0 +1,18 @@
+"""Settings of the web page (env VODSTACK_WEB_*)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_WEB_", extra="ignore")
+
+    # Base URL of the ingest API (TUS endpoint and asset API) as the browser reaches it.
+    # Empty: the page's own origin, which is right when the page is mounted on the ingest service.
+    api_base_url: str = ""
+    # Upload token pre-filled in the page. Empty: the caller may pass the development token
+    # (only when the ingest accepts it, i.e. no VODSTACK_INGEST_TOKENS); otherwise users type one.
+    upload_token: str = ""
+    # How often the asset list refreshes, in milliseconds.
+    poll_interval_ms: int = 1500
