@@ -39,6 +39,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, valu
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 JOB_KINDS = ("transcode",)
 OUTCOMES = ("succeeded", "failed", "cancelled", "retried")
+# Failure reasons present (at 0) from the start, so "failures by reason" has series before the
+# first failure; other reasons appear when they first happen.
+FAILURE_REASONS = (
+    "invalid_media",
+    "encode_failed",
+    "invalid_output",
+    "original_missing",
+    "storage",
+    "internal",
+    "timeout",
+    "retries_exhausted",
+)
 DURATION_BUCKETS = (1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
 SPEED_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 40)
 FIRST_PLAYABLE_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 120, 300, 600, 1800, 3600)
@@ -104,6 +116,8 @@ class WorkerMetrics:
             self.media_seconds.labels(kind)
             for outcome in OUTCOMES:
                 self.finished.labels(kind, outcome)
+            for reason in FAILURE_REASONS:
+                self.failures.labels(kind, reason)
 
 
 _metrics: WorkerMetrics | None = None
