@@ -61,6 +61,15 @@ def render_media(track: Track, *, target_duration: int | None = None) -> str:
     return _render_media(track, target_duration, i_frames_only=False)
 
 
+def render_event(track: Track, *, target_duration: int) -> str:
+    """A growing media playlist (PLAYLIST-TYPE:EVENT, no ENDLIST) over the segments written so far.
+
+    Published while the encode runs, so a player can start before the ladder is finished; the
+    caller keeps `target_duration` fixed across updates (RFC 8216 6.2.1: it must not change).
+    """
+    return _render_media(track, target_duration, i_frames_only=False, playlist_type="event")
+
+
 def render_iframes(track: Track, *, target_duration: int | None = None) -> str:
     """I-frame playlist for trick play: byte ranges into the existing segments, no extra files.
 
@@ -72,7 +81,7 @@ def render_iframes(track: Track, *, target_duration: int | None = None) -> str:
     return _render_media(track, target_duration, i_frames_only=True)
 
 
-def _render_media(track: Track, target_duration: int | None, *, i_frames_only: bool) -> str:
+def _render_media(track: Track, target_duration: int | None, *, i_frames_only: bool, playlist_type: str = "vod") -> str:
     segments = _require_segments(track)
     durations = extinf_durations(segments)
     playlist = m3u8.M3U8()
@@ -80,9 +89,9 @@ def _render_media(track: Track, target_duration: int | None, *, i_frames_only: b
         media_features(has_map=True, i_frames_only=i_frames_only, byterange=i_frames_only, float_extinf=True)
     )
     playlist.target_duration = _target(track, durations, target_duration)
-    playlist.playlist_type = "vod"
+    playlist.playlist_type = playlist_type
     playlist.is_i_frames_only = i_frames_only
-    playlist.is_endlist = True
+    playlist.is_endlist = playlist_type == "vod"
     for seg, duration in zip(segments, durations, strict=True):
         byterange = None
         if i_frames_only and seg.iframe_range is not None:

@@ -39,7 +39,10 @@ def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, 
     return {
         "f": "hls",
         "hls_time": segment_seconds,
-        "hls_playlist_type": "vod",
+        # EVENT: ffmpeg rewrites its playlist after every finished segment (VOD writes it only at the
+        # end), which is how the progressive publisher learns what is complete. Players never see
+        # this playlist: the published ones are rendered from measurements (manifests.hls).
+        "hls_playlist_type": "event",
         "hls_list_size": 0,
         # CMAF: fMP4 fragments that both the HLS playlists and the DASH MPD reference.
         "hls_segment_type": "fmp4",
@@ -47,7 +50,8 @@ def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, 
         "hls_segment_filename": str(out_dir / name / SEGMENT_PATTERN),
         # DASH SegmentTemplate numbering starts at 1.
         "start_number": 1,
-        "hls_flags": "independent_segments",
+        # temp_file: segments and the playlist appear under their names only once complete.
+        "hls_flags": "independent_segments+temp_file",
     }
 
 

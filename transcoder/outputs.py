@@ -6,6 +6,7 @@ players comes from the fragments themselves (transcoder.fmp4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import m3u8
@@ -25,28 +26,33 @@ def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:
         raise EncodeFailed(f"ffmpeg produced no output for {rendition_dir.name}")
     listed = m3u8.loads(playlist_path.read_text())
     init = fmp4.parse_init(init_path.read_bytes())
-    segments = []
-    for entry in listed.segments:
-        path = rendition_dir / entry.uri
-        data = path.read_bytes()
-        info = fmp4.parse_media_segment(data, init)
-        segments.append(
-            Segment(
-                uri=entry.uri,
-                duration=info.duration,
-                size=len(data),
-                start=info.start,
-                starts_with_idr=info.starts_with_idr,
-                iframe_range=info.iframe_range if init.kind == "video" else None,
-            )
-        )
+    segments = [read_segment(rendition_dir / entry.uri, init) for entry in listed.segments]
+    return describe_track(rendition_dir.name, init, segments, rung=rung)
+
+
+def read_segment(path: Path, init: fmp4.InitInfo) -> Segment:
+    """Measure one media segment of a track whose init segment is `init`."""
+    data = path.read_bytes()
+    info = fmp4.parse_media_segment(data, init)
+    return Segment(
+        uri=path.name,
+        duration=info.duration,
+        size=len(data),
+        start=info.start,
+        starts_with_idr=info.starts_with_idr,
+        iframe_range=info.iframe_range if init.kind == "video" else None,
+    )
+
+
+def describe_track(name: str, init: fmp4.InitInfo, segments: Sequence[Segment], *, rung: Rung | None) -> Track:
+    """The manifest model of rendition `name` from its init segment and measured media segments."""
     if not segments:
-        raise EncodeFailed(f"ffmpeg wrote no segments for {rendition_dir.name}")
+        raise EncodeFailed(f"ffmpeg wrote no segments for {name}")
     if init.kind == "video":
         if rung is None:
-            raise EncodeFailed(f"unexpected video output in {rendition_dir.name}")
+            raise EncodeFailed(f"unexpected video output in {name}")
         return Track(
-            name=rendition_dir.name,
+            name=name,
             kind="video",
             codecs=init.codecs,
             init_uri=INIT_NAME,
@@ -57,7 +63,7 @@ def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:
             frame_rate=rung.frame_rate,
         )
     return Track(
-        name=rendition_dir.name,
+        name=name,
         kind="audio",
         codecs=init.codecs,
         init_uri=INIT_NAME,

@@ -34,6 +34,7 @@ from transcoder.outputs import read_track
 from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, plan_previews, render_vtt
 from transcoder.probe import MediaInfo, ProbeLimits, probe_source
 from transcoder.progress import Progress
+from transcoder.progressive import ProgressivePublisher
 from transcoder.runner import run_ffmpeg
 from transcoder.settings import TranscoderSettings
 
@@ -245,19 +246,30 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         plan = replace(plan, ladder=Ladder((), ladder.frame_rate, None))
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, job_id, asset_id)
-    run_ffmpeg(
-        commands.encode_ladder(plan, ffmpeg),
-        duration=info.duration,
-        timeout=job_deadline_seconds(info.duration),
-        on_progress=reporter,
-        should_stop=lambda: _is_cancelled(ctx, asset_id),
-    )
-    run_ffmpeg(
-        commands.poster(str(source), out / POSTER_NAME, min(1.0, info.duration / 2), 640, ffmpeg),
-        timeout=120,
-    )
-    videos, audios = _read_outputs(out, ladder)
-    _publish(ctx, job_id, asset_id, out, videos, audios, info, previews)
+    publisher = _progressive(ctx, job_id, asset_id, out, plan.ladder)
+    try:
+        with publisher:
+            run_ffmpeg(
+                commands.encode_ladder(plan, ffmpeg),
+                duration=info.duration,
+                timeout=job_deadline_seconds(info.duration),
+                on_progress=reporter,
+                should_stop=lambda: _is_cancelled(ctx, asset_id),
+            )
+        run_ffmpeg(
+            commands.poster(str(source), out / POSTER_NAME, min(1.0, info.duration / 2), 640, ffmpeg),
+            timeout=120,
+        )
+        videos, audios = _read_outputs(out, ladder)
+        _publish(ctx, job_id, asset_id, out, videos, audios, info, previews, skip=publisher.uploaded)
+        if _is_cancelled(ctx, asset_id):
+            raise EncodeFailed("the asset was deleted while encoding", reason="cancelled")
+    except Exception:
+        # A job that does not finish leaves nothing a player can find, its early master included.
+        if publisher.playable:
+            publisher.withdraw()
+            _forget_playable(ctx, asset_id)
+        raise
 
 
 def _read_outputs(out: Path, ladder: Ladder) -> tuple[list[Track], list[Track]]:
@@ -275,6 +287,8 @@ def _publish(
     audios: list[Track],
     info: MediaInfo,
     previews: Previews,
+    *,
+    skip: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     media_texts = {t.playlist_uri: hls.render_media(t) for t in [*videos, *audios]}
     iframe_texts = {t.iframe_playlist_uri: hls.render_iframes(t) for t in videos if t.has_iframe_ranges}
@@ -292,6 +306,8 @@ def _publish(
     # that names an object not yet stored.
     for track in [*audios, *videos]:
         for name in [track.init_uri, *(s.uri for s in track.segments)]:
+            if f"{track.name}/{name}" in skip:
+                continue  # uploaded while the encode ran (transcoder.progressive)
             _put_file(ctx, prefix + f"{track.name}/{name}", out / track.name / name)
     _put_file(ctx, prefix + POSTER_NAME, out / POSTER_NAME)
     for uri, text in {**media_texts, **iframe_texts}.items():
@@ -330,6 +346,39 @@ def _publish(
         asset.first_playable_at = asset.first_playable_at or now
         if job is not None:
             job.state, job.finished_at = JobState.SUCCEEDED, now
+
+
+def _progressive(ctx: PipelineContext, job_id: str, asset_id: str, out: Path, ladder: Ladder) -> ProgressivePublisher:
+    prefix = f"{asset_id}/"
+    return ProgressivePublisher(
+        out,
+        ladder,
+        segment_seconds=ctx.settings.segment_seconds,
+        put_file=lambda key, path: _put_file(ctx, prefix + key, path),
+        put_text=lambda key, text: _put_text(ctx, prefix + key, text),
+        delete=lambda key: ctx.store.delete(ctx.media, prefix + key),
+        on_playable=lambda: _mark_playable(ctx, job_id, asset_id),
+    )
+
+
+def _mark_playable(ctx: PipelineContext, job_id: str, asset_id: str) -> None:
+    """The partial master is published: the asset plays (lowest rung) while the rest encodes."""
+    with ctx.catalog.session() as s:
+        asset, job = s.get(Asset, asset_id), s.get(Job, job_id)
+        if asset is None or asset.state != AssetState.PROCESSING:
+            return
+        asset.master_key = f"{asset_id}/{MASTER_NAME}"
+        if asset.first_playable_at is None:
+            asset.first_playable_at = utcnow()
+            if job is not None:
+                metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, asset.first_playable_at))
+
+
+def _forget_playable(ctx: PipelineContext, asset_id: str) -> None:
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        if asset is not None and asset.state != AssetState.READY:
+            asset.master_key, asset.first_playable_at = None, None
 
 
 def _publish_previews(ctx: PipelineContext, prefix: str, out: Path, previews: Previews, duration: float) -> None:

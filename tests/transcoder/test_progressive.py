@@ -1,0 +1,128 @@
+"""Progressive publishing: segments go up as ffmpeg finishes them; the lowest rung plays early.
+
+ffmpeg's progress is replayed step by step from a real encode (segments copied into the output
+directory in the order ffmpeg wrote them, its EVENT playlist extended each time), and the
+publisher is polled by hand, so every intermediate state is checked without timing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import m3u8
+import pytest
+
+from catalog.models import Asset
+from storage.filesystem import FilesystemObjectStore
+from tests.media import ffmpeg_exe, make_clip
+from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
+from transcoder import commands
+from transcoder.ladder import plan_ladder
+from transcoder.pipeline import run_job
+from transcoder.progressive import ProgressivePublisher
+from transcoder.runner import run_ffmpeg
+
+pytestmark = pytest.mark.ffmpeg
+
+NAMES = ("234p", "360p", "audio")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 5-segment ladder (234p, 360p, audio) as ffmpeg leaves it."""
+    root = tmp_path_factory.mktemp("encoded")
+    source = make_clip(root / "clip.mp4", seconds=5, size="640x360")
+    ladder = plan_ladder(640, 360, 30, has_audio=True)
+    out = root / "out"
+    for name in NAMES:
+        (out / name).mkdir(parents=True)
+    plan = commands.EncodePlan(str(source), out, ladder, segment_seconds=1.0, interlaced=False, preset="ultrafast")
+    run_ffmpeg(commands.encode_ladder(plan, ffmpeg_exe()))
+    return out
+
+
+def replay(finished: Path, out: Path, segments: int) -> None:
+    """The output directory as it was when ffmpeg had finished `segments` segments of every rendition."""
+    for name in NAMES:
+        listed = m3u8.load(str(finished / name / "index.m3u8"))
+        (out / name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(finished / name / "init.mp4", out / name / "init.mp4")
+        playlist = m3u8.M3U8()
+        playlist.playlist_type = "event"
+        playlist.target_duration = 1
+        for seg in listed.segments[:segments]:
+            shutil.copy(finished / name / seg.uri, out / name / seg.uri)
+            playlist.add_segment(m3u8.Segment(uri=seg.uri, duration=seg.duration, title=""))
+        (out / name / "index.m3u8").write_text(playlist.dumps())
+
+
+def test_lowest_rung_is_published_growing_then_withdrawn(finished: Path, tmp_path: Path) -> None:
+    store = FilesystemObjectStore(tmp_path / "objects")
+    store.ensure_bucket("media")
+    playable: list[int] = []
+    ladder = plan_ladder(640, 360, 30, has_audio=True)
+    out = tmp_path / "out"
+    publisher = ProgressivePublisher(
+        out,
+        ladder,
+        segment_seconds=1.0,
+        put_file=lambda key, path: store.put_file("media", key, path),
+        put_text=lambda key, text: store.put_bytes("media", key, text.encode()),
+        delete=lambda key: store.delete("media", key),
+        on_playable=lambda: playable.append(1),
+        min_segments=2,
+    )
+
+    def keys() -> set[str]:
+        return {o.key for o in store.list("media", "")}
+
+    publisher.poll()  # ffmpeg has written nothing yet
+    assert keys() == set() and not publisher.playable
+
+    replay(finished, out, 1)
+    publisher.poll()
+    # Every rendition's finished segment is uploaded, but one segment is not enough to start on.
+    assert keys() == {f"{n}/{f}" for n in NAMES for f in ("init.mp4", "seg_00001.m4s")}
+    assert not playable
+
+    replay(finished, out, 2)
+    publisher.poll()
+    assert playable == [1]
+    master = m3u8.loads(store.get_bytes("media", "master.m3u8").decode())
+    assert [p.uri for p in master.playlists] == ["234p/index.m3u8"]  # only what is playable
+    assert [m.uri for m in master.media] == ["audio/index.m3u8"]
+    assert any(d.value == "partial" for d in master.session_data)
+    for name in ("234p", "audio"):
+        media = m3u8.loads(store.get_bytes("media", f"{name}/index.m3u8").decode())
+        assert media.playlist_type == "event" and not media.is_endlist
+        assert [s.uri for s in media.segments] == ["seg_00001.m4s", "seg_00002.m4s"]
+        assert media.target_duration == 1
+    assert "360p/index.m3u8" not in keys()
+
+    replay(finished, out, 4)
+    publisher.poll()
+    assert playable == [1]  # published once; the growing playlists are extended
+    media = m3u8.loads(store.get_bytes("media", "234p/index.m3u8").decode())
+    assert len(media.segments) == 4 and not media.is_endlist
+    assert "360p/seg_00004.m4s" in publisher.uploaded
+
+    publisher.withdraw()
+    assert keys() == set() and not publisher.playable
+
+
+def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(tmp_path: Path) -> None:
+    ctx = pipeline_context(tmp_path, segment_seconds=1.0)
+    asset_id, job_id = submit(ctx, make_clip(tmp_path / "clip.mp4", seconds=8, size="640x360"))
+    run_job(ctx, job_id)
+    asset = assert_succeeded(ctx, asset_id, job_id)
+    assert isinstance(asset, Asset)
+    assert asset.first_playable_at is not None and asset.ready_at is not None
+    assert asset.first_playable_at <= asset.ready_at
+
+    master = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/master.m3u8").decode())
+    assert not any(d.value == "partial" for d in master.session_data)
+    assert len(master.playlists) == 2 and master.iframe_playlists
+    for uri in [p.uri for p in master.playlists] + [m.uri for m in master.media]:
+        media = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{uri}").decode())
+        assert media.playlist_type == "vod" and media.is_endlist and len(media.segments) >= 8

@@ -1,0 +1,185 @@
+"""Progressive publishing: make an asset playable while its one ffmpeg run is still encoding.
+
+Every rung of the single run advances together, so "finish the lowest rung first" is not available;
+instead a thread watches the output directory, uploads each segment as soon as ffmpeg finishes it
+(ffmpeg's own EVENT playlist lists only complete segments, and `temp_file` makes them appear whole),
+and once the lowest rung and the audio have `min_segments` each, publishes them as EVENT media
+playlists (no ENDLIST: players and the origin treat them as growing) under a partial multivariant
+playlist (`render_master(complete=False)`). The pipeline then publishes the complete VOD set over it,
+skipping every segment already uploaded here.
+
+Best effort by design: a storage error stops progressive publishing (logged), never the encode; the
+final publish uploads whatever is missing. `withdraw()` deletes what was published when the job
+does not finish, so a failed or cancelled job leaves nothing a player can find.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import m3u8
+
+from manifests import bandwidth, hls
+from manifests.errors import ManifestError
+from manifests.model import Segment
+from storage.errors import StorageError
+from transcoder import fmp4
+from transcoder.commands import AUDIO_NAME, INIT_NAME, PLAYLIST_NAME
+from transcoder.errors import EncodeFailed
+from transcoder.ladder import Ladder, Rung
+from transcoder.outputs import describe_track, read_segment
+
+log = logging.getLogger(__name__)
+
+MASTER_NAME = "master.m3u8"
+# Two segments before the first publish: with one, a player starts and stalls at once on the next.
+MIN_SEGMENTS = 2
+POLL_SECONDS = 0.25
+
+PutFile = Callable[[str, Path], None]  # (key relative to the asset, local file)
+PutText = Callable[[str, str], None]
+Delete = Callable[[str], None]
+
+
+class ProgressivePublisher:
+    """Uploads finished segments of every rendition during the encode; publishes the lowest rung early.
+
+    Use as a context manager around the encode: the thread runs inside the `with` block.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        ladder: Ladder,
+        *,
+        segment_seconds: float,
+        put_file: PutFile,
+        put_text: PutText,
+        delete: Delete,
+        on_playable: Callable[[], None],
+        min_segments: int = MIN_SEGMENTS,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.out = out
+        self.put_file, self.put_text, self.delete = put_file, put_text, delete
+        self.on_playable = on_playable
+        self.min_segments = min_segments
+        self.poll_seconds = poll_seconds
+        self.lowest: Rung | None = ladder.rungs[0] if ladder.rungs else None
+        self.has_audio = ladder.audio_bitrate is not None
+        # Lowest rung and audio first: they gate the first publish.
+        names = [r.name for r in ladder.rungs[:1]] + ([AUDIO_NAME] if self.has_audio else [])
+        self.names = names + [r.name for r in ladder.rungs[1:]]
+        # Fixed for the life of the EVENT playlists (RFC 8216 6.2.1: the target must not change).
+        self.target_duration = max(1, bandwidth.round_half_up(segment_seconds))
+        self.uploaded: set[str] = set()  # keys relative to the asset, e.g. "360p/seg_00001.m4s"
+        self.published: list[str] = []  # playlists, in publish order
+        self.playable = False
+        self.error: Exception | None = None
+        self._inits: dict[str, fmp4.InitInfo] = {}
+        self._segments: dict[str, list[Segment]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progressive-publisher", daemon=True)
+
+    def __enter__(self) -> ProgressivePublisher:
+        if self.lowest is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll()
+            except (StorageError, EncodeFailed, ManifestError, OSError) as exc:
+                # Progressive publishing is an optimisation: the final publish still covers everything.
+                log.warning("progressive publishing stopped: %s", exc)
+                self.error = exc
+                return
+
+    def poll(self) -> None:
+        """Upload what ffmpeg finished since the last poll; publish or extend the growing playlists."""
+        grew = False
+        for name in self.names:
+            finished = self._finished(name)
+            if not finished:
+                continue
+            if f"{name}/{INIT_NAME}" not in self.uploaded:
+                self._upload(name, INIT_NAME)
+            for uri in finished:
+                if f"{name}/{uri}" in self.uploaded:
+                    continue
+                if name in self.names[: 2 if self.has_audio else 1]:
+                    init = self._init(name)
+                    self._segments.setdefault(name, []).append(read_segment(self.out / name / uri, init))
+                    grew = True
+                self._upload(name, uri)
+        if grew and (self.playable or self._ready()):
+            self._publish_growing()
+
+    def withdraw(self) -> None:
+        """Delete the partial master, then the growing playlists, then the uploaded segments."""
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+        for key in [MASTER_NAME, *reversed(self.published), *sorted(self.uploaded)]:
+            try:
+                self.delete(key)
+            except StorageError as exc:
+                log.warning("could not withdraw %s: %s", key, exc)
+        self.uploaded.clear()
+        self.published.clear()
+        self.playable = False
+
+    def _ready(self) -> bool:
+        gating = self.names[: 2 if self.has_audio else 1]
+        return all(len(self._segments.get(name, ())) >= self.min_segments for name in gating)
+
+    def _publish_growing(self) -> None:
+        if self.lowest is None:
+            return
+        video = describe_track(
+            self.lowest.name, self._init(self.lowest.name), self._segments[self.lowest.name], rung=self.lowest
+        )
+        audios = []
+        if self.has_audio:
+            audios = [describe_track(AUDIO_NAME, self._init(AUDIO_NAME), self._segments[AUDIO_NAME], rung=None)]
+        # Media playlists first, the multivariant playlist naming them last.
+        for track in [*audios, video]:
+            self.put_text(track.playlist_uri, hls.render_event(track, target_duration=self.target_duration))
+            if track.playlist_uri not in self.published:
+                self.published.append(track.playlist_uri)
+        if not self.playable:
+            master = hls.render_master([video], audios, complete=False, target_duration=self.target_duration)
+            self.put_text(MASTER_NAME, master)
+            self.playable = True
+            self.on_playable()
+
+    def _finished(self, name: str) -> list[str]:
+        """Segments ffmpeg has completed, from its own EVENT playlist (rewritten after each one)."""
+        path = self.out / name / PLAYLIST_NAME
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return []
+        return [s.uri for s in m3u8.loads(text).segments]
+
+    def _init(self, name: str) -> fmp4.InitInfo:
+        if name not in self._inits:
+            self._inits[name] = fmp4.parse_init((self.out / name / INIT_NAME).read_bytes())
+        return self._inits[name]
+
+    def _upload(self, name: str, file_name: str) -> None:
+        key = f"{name}/{file_name}"
+        self.put_file(key, self.out / name / file_name)
+        self.uploaded.add(key)
