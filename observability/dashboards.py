@@ -322,7 +322,7 @@ DELIVERY = Dashboard(
     ),
 )
 
-# Lifecycle tiering (hot/warm/cold) is the delivery work's; these are the names proposed to it.
+# Lifecycle tiering (storage/tiering.py): exported by the origin when VODSTACK_TIERING_ENABLED.
 STORAGE = Dashboard(
     "vodstack-storage",
     "vodstack: storage tiers",
@@ -331,25 +331,21 @@ STORAGE = Dashboard(
         Panel("Objects, by tier", (q("sum by (tier) (vodstack_storage_tier_objects)", "{{tier}}"),)),
         Panel(
             "Monthly storage cost, by tier",
-            (q("sum by (tier) (vodstack_storage_tier_monthly_cost)", "{{tier}}"),),
+            (q("sum by (tier) (vodstack_storage_tier_monthly_cost_usd)", "{{tier}}"),),
             "currencyUSD",
         ),
         Panel(
             "Transitions per hour",
             (
                 q(
-                    "sum by (from_tier, to_tier) (increase(vodstack_storage_transitions_total[1h]))",
+                    "sum by (from_tier, to_tier) (increase(vodstack_storage_tier_transitions_total[1h]))"
+                    # No transition yet: one 0 series rather than a gap.
+                    " or sum(vodstack_storage_tier_objects) * 0",
                     "{{from_tier}} -> {{to_tier}}",
                 ),
             ),
         ),
-        Panel(
-            "Cold restores",
-            (
-                q("sum(increase(vodstack_storage_restores_total[1h]))", "started per hour"),
-                q("sum(vodstack_storage_restores_in_progress)", "in progress"),
-            ),
-        ),
+        Panel("Cold restores started per hour", (q("sum(increase(vodstack_storage_restores_total[1h]))", "restores"),)),
         Panel(
             "Edge and shield cache bytes, by tier",
             (q("sum by (job, tier) (vodstack_edge_cache_bytes)", "{{job}} {{tier}}"),),
