@@ -40,6 +40,7 @@ def page_config(settings: WebSettings, token: str | None, missing: list[str]) ->
         "api": settings.api_base_url.rstrip("/"),
         "token": settings.upload_token or token or "",
         "pollMs": settings.poll_interval_ms,
+        "chunkBytes": settings.upload_chunk_bytes,
         # Shown on the page: the API keeps working even when the page cannot.
         "missing": [f"static/vendor/{name} (run `npm ci && npm run build` in web/)" for name in missing],
     }

@@ -14,5 +14,8 @@ class WebSettings(BaseSettings):
     # Upload token pre-filled in the page. Empty: the caller may pass the development token
     # (only when the ingest accepts it, i.e. no VODSTACK_INGEST_TOKENS); otherwise users type one.
     upload_token: str = ""
+    # Bytes per PATCH request of the browser upload: smaller survives proxies with body-size limits
+    # and loses less on a dropped connection, larger costs fewer round trips.
+    upload_chunk_bytes: int = 8 * 1024 * 1024
     # How often the asset list refreshes, in milliseconds.
     poll_interval_ms: int = 1500

@@ -30,7 +30,24 @@ try {
   await page.goto(pageUrl);
   step("loaded");
   await page.setInputFiles("#file", resolve(videoFile));
+  // A slow uplink (Chromium's own throttling), so there is time to pause mid-upload.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  const throttle = (bytesPerSecond) =>
+    cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond });
+  await throttle(512 * 1024);
   await page.click("#start");
+  const progress = () => page.evaluate(() => Number(document.getElementById("upload-progress").value));
+  await page.waitForFunction(() => Number(document.getElementById("upload-progress").value) > 0.1, null, { timeout: 60_000 });
+  await page.click("#pause");
+  await page.waitForTimeout(500); // the chunk in flight is aborted
+  const paused = await progress();
+  await page.waitForTimeout(2000);
+  result.pause = { at: paused, after2s: await progress() };
+  if (result.pause.after2s !== paused || paused >= 1) throw new Error(`pause did not hold: ${JSON.stringify(result.pause)}`);
+  step("paused");
+  await page.click("#resume");
+  await throttle(-1);
   await page.waitForFunction(() => document.querySelector("#upload-status").textContent.includes("uploaded"), null, { timeout: 120_000 });
   result.uploadStatus = await page.textContent("#upload-status");
   step("uploaded");

@@ -1,5 +1,5 @@
 """The web page in Debian's headless Chromium (playwright-core): upload a clip through the page,
-watch it become ready in the asset list, play it with hls.js and dash.js, delete it.
+pause and resume it, watch it become ready in the asset list, play it with hls.js and dash.js, delete it.
 
 Screenshots are kept in test-artifacts/ (web-assets.png, web-player-hls.png, web-player-dash.png;
 web-failure.png when it fails).
@@ -31,7 +31,8 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path) -> None:
     ensure_web_assets()
     ARTIFACTS.mkdir(exist_ok=True)
     clip = make_clip(tmp_path / "page-clip.mp4", seconds=8, size="640x360")
-    stack = start_stack(tmp_path, {})
+    # Small upload chunks, so that pausing mid-upload is observable on a 2 MB clip.
+    stack = start_stack(tmp_path, {"VODSTACK_WEB_UPLOAD_CHUNK_BYTES": str(128 * 1024)})
     try:
         driver = Path(__file__).with_name("drive_page.mjs")
         run = subprocess.run(
@@ -47,7 +48,8 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path) -> None:
     finally:
         stop_stack(stack, tmp_path)
 
-    assert seen["steps"] == ["loaded", "uploaded", "ready", "played hls", "played dash", "deleted"]
+    assert seen["steps"] == ["loaded", "paused", "uploaded", "ready", "played hls", "played dash", "deleted"]
+    assert 0.1 < seen["pause"]["at"] < 1
     assert seen["hls"]["bitrate"] > 0 and seen["dash"]["bitrate"] > 0
     assert len(seen["hls"]["renditions"]) >= 3  # auto + at least two rungs
     assert not [e for e in seen["consoleErrors"] if "storyboard" not in e], seen["consoleErrors"]

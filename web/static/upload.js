@@ -35,7 +35,7 @@ function startUpload() {
     endpoint: `${config.api}/files/`,
     headers: authHeaders(),
     metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
-    chunkSize: 8 * 1024 * 1024,
+    chunkSize: config.chunkBytes || 8 * 1024 * 1024,
     retryDelays: [0, 1000, 3000, 5000, 10000],
     // Resumable across page reloads: the upload URL is remembered by file fingerprint.
     storeFingerprintForResuming: true,
