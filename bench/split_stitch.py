@@ -1,0 +1,189 @@
+"""Split-and-stitch: the speedup of two worker processes over one, against the one-run pipeline.
+
+    /work/venv/bin/python bench/split_stitch.py [--seconds 60] [--size 1920x1080] [--preset veryfast]
+        [--chunk-seconds 12] [--segment-seconds 4] [--pinned]
+
+Each scenario gets a fresh data directory (filesystem store, SQLite catalog, filesystem broker) and
+real `vodstack worker` processes (concurrency 1); the clock runs from queueing the job to the asset
+being READY (every rung, manifests, poster and previews published). The anchor, measured in the same
+run, is the usual pipeline: one worker, split-and-stitch off, one ffmpeg run for the whole ladder.
+
+  whole/1   one worker, split off (anchor)
+  split/1   one worker, split on: the overhead of chunking (seeks, process starts, the join)
+  split/2   two workers, split on: the figure the issue asks for
+
+--pinned also runs whole/1 and split/2 with every worker restricted to one core (taskset), which is
+what split-and-stitch is for: workers on separate machines, each with cores of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from catalog.models import Asset, AssetState, Job  # noqa: E402
+from catalog.session import Catalog  # noqa: E402
+from catalog.settings import CatalogSettings  # noqa: E402
+from storage.filesystem import FilesystemObjectStore  # noqa: E402
+from transcoder.celery_app import enqueue_transcode, make_celery  # noqa: E402
+from transcoder.settings import BrokerSettings  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    workers: int
+    split: bool
+    cores: Sequence[str | None]  # taskset core list per worker; None: unpinned
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: Scenario
+    seconds: float
+    parts_by_worker: dict[str, int]
+
+
+def make_source(dest: Path, seconds: float, size: str) -> Path:
+    import imageio_ffmpeg
+
+    argv = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30:duration={seconds}",
+            "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "128k", str(dest)]
+    subprocess.run(argv, check=True)
+    return dest
+
+
+def run_scenario(scenario: Scenario, source: Path, args: argparse.Namespace, base: Path) -> Result:
+    data = base / scenario.name.replace("/", "-")
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VODSTACK_DATA_DIR": str(data),
+        "VODSTACK_TRANSCODER_SEGMENT_SECONDS": str(args.segment_seconds),
+        "VODSTACK_TRANSCODER_X264_PRESET": args.preset,
+        "VODSTACK_TRANSCODER_SPLIT_ENABLED": "true" if scenario.split else "false",
+        "VODSTACK_TRANSCODER_SPLIT_MIN_DURATION_SECONDS": "0",
+        "VODSTACK_TRANSCODER_CHUNK_SECONDS": str(args.chunk_seconds),
+    }
+    catalog = Catalog(CatalogSettings(url=f"sqlite:///{data / 'catalog.db'}"))
+    store = FilesystemObjectStore(data / "objects")
+    for bucket in ("staging", "media"):
+        store.ensure_bucket(bucket)
+    store.put_file("staging", "originals/source.mp4", source)
+    procs, logs = [], []
+    for i, cores in enumerate(scenario.cores, start=1):
+        log = data / f"worker-{i}.log"
+        argv = [sys.executable, "-m", "vodstack", "worker", "--name", f"worker-{i}", "--concurrency", "1"]
+        if cores is not None:
+            argv = ["taskset", "-c", cores, *argv]
+        with log.open("wb") as out:
+            procs.append(subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT))
+        logs.append(log)
+    try:
+        while not all("ready." in log.read_text(errors="replace") for log in logs):
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker exited:\n" + "\n".join(log.read_text()[-2000:] for log in logs))
+            time.sleep(0.2)
+        with catalog.session() as s:
+            asset = Asset(state=AssetState.QUEUED, staging_key="originals/source.mp4")
+            s.add(asset)
+            s.flush()
+            job = Job(asset_id=asset.id)
+            s.add(job)
+            s.flush()
+            asset_id, job_id = asset.id, job.id
+        started = time.monotonic()
+        enqueue_transcode(make_celery(BrokerSettings(folder=data / "broker")), job_id)
+        while True:
+            with catalog.session() as s:
+                row = s.get(Asset, asset_id)
+                state, error = (row.state, row.error) if row is not None else (None, "asset gone")
+            if state == AssetState.READY:
+                break
+            if state == AssetState.FAILED or state is None:
+                raise RuntimeError(f"{scenario.name}: asset failed: {error}")
+            time.sleep(0.1)
+        seconds = time.monotonic() - started
+        with catalog.session() as s:
+            parts = s.query(Job).filter(Job.parent_id == job_id).all()
+            by_worker: dict[str, int] = {}
+            for part in parts:
+                key = (part.worker or "?").split("@")[0]
+                by_worker[key] = by_worker.get(key, 0) + 1
+        return Result(scenario, seconds, by_worker)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        catalog.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--preset", default="veryfast")
+    parser.add_argument("--chunk-seconds", type=float, default=12.0)
+    parser.add_argument("--segment-seconds", type=float, default=4.0)
+    parser.add_argument("--pinned", action="store_true", help="also run with one core per worker")
+    parser.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
+    args = parser.parse_args()
+
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vodstack-split-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    source = make_source(base / "source.mp4", args.seconds, args.size)
+    scenarios = [
+        Scenario("whole/1", 1, False, [None]),
+        Scenario("split/1", 1, True, [None]),
+        Scenario("split/2", 2, True, [None, None]),
+    ]
+    if args.pinned:
+        scenarios += [
+            Scenario("whole/1 pinned", 1, False, ["0"]),
+            Scenario("split/2 pinned", 2, True, ["0", "1"]),
+        ]
+    print(f"source: {args.seconds:g} s {args.size} 30 fps, preset {args.preset}, "
+          f"segments {args.segment_seconds:g} s, chunks {args.chunk_seconds:g} s, {os.cpu_count()} cores", flush=True)
+    results = {}
+    for scenario in scenarios:
+        result = run_scenario(scenario, source, args, base)
+        results[scenario.name] = result
+        parts = ", ".join(f"{k}: {v}" for k, v in sorted(result.parts_by_worker.items())) or "-"
+        print(f"  {scenario.name:<16} {result.seconds:7.1f} s   {args.seconds / result.seconds:5.2f}x realtime"
+              f"   parts by worker: {parts}", flush=True)
+    anchor = results["whole/1"].seconds
+    print(f"split/2 speedup over whole/1 (one worker, one ffmpeg run): {anchor / results['split/2'].seconds:.2f}x")
+    print(f"split/2 speedup over split/1 (one worker, split on):       "
+          f"{results['split/1'].seconds / results['split/2'].seconds:.2f}x")
+    print(f"split/1 overhead over whole/1:                             {results['split/1'].seconds / anchor:.2f}x")
+    if args.pinned:
+        pinned = results["whole/1 pinned"].seconds / results["split/2 pinned"].seconds
+        print(f"one core per worker: split/2 speedup over whole/1:         {pinned:.2f}x")
+    if not args.dir:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Split-and-stitch over real processes: two `vodstack worker`s on the embedded filesystem broker.
+
+A 60 s source is cut into six 10 s chunks plus the audio; both workers must encode some of them,
+and the joined ladder must pass the checks every ladder passes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from catalog.models import Asset, AssetState, Job, JobState
+from tests.media import make_clip
+from tests.transcoder.harness import pipeline_context, submit
+from tests.transcoder.ladder_checks import check_published_ladder
+from transcoder.celery_app import enqueue_transcode, make_celery
+from transcoder.pipeline import PipelineContext
+from transcoder.split import PART_KIND
+
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.stack, pytest.mark.timeout(300)]
+
+SECONDS = 60.0
+SIZE = (480, 270)
+WORKERS = ("worker-1", "worker-2")
+START_TIMEOUT = 60.0
+READY_TIMEOUT = 180.0
+
+
+def worker_env(ctx: PipelineContext, data: Path) -> dict[str, str]:
+    """The settings of `ctx`, as the environment a worker on another machine would be given."""
+    settings = ctx.settings
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VODSTACK_DATA_DIR": str(data),
+        "VODSTACK_STORAGE_ROOT": str(settings.storage.root),
+        "VODSTACK_CATALOG_URL": settings.catalog.url,
+        "VODSTACK_BROKER_FOLDER": str(settings.broker.folder),
+        "VODSTACK_TRANSCODER_WORK_DIR": str(data / "work"),
+        "VODSTACK_TRANSCODER_SEGMENT_SECONDS": str(settings.segment_seconds),
+        "VODSTACK_TRANSCODER_X264_PRESET": settings.x264_preset,
+        "VODSTACK_TRANSCODER_SPLIT_ENABLED": "true",
+        "VODSTACK_TRANSCODER_SPLIT_MIN_DURATION_SECONDS": "30",
+        "VODSTACK_TRANSCODER_CHUNK_SECONDS": "10",
+    }
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> PipelineContext:
+    return pipeline_context(tmp_path)
+
+
+@pytest.fixture
+def workers(ctx: PipelineContext, tmp_path: Path) -> Iterator[list[Path]]:
+    """Two worker processes, each with its own data dir (as on two machines), ready to take tasks."""
+    procs, logs = [], []
+    for name in WORKERS:
+        data = tmp_path / name
+        data.mkdir()
+        log = data / "worker.log"
+        with log.open("wb") as out:
+            argv = [sys.executable, "-m", "vodstack", "worker", "--name", name, "--concurrency", "1"]
+            procs.append(subprocess.Popen(argv, env=worker_env(ctx, data), stdout=out, stderr=subprocess.STDOUT))
+        logs.append(log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all("ready." in log.read_text(errors="replace") for log in logs):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise AssertionError("workers did not start:\n" + "\n".join(log.read_text()[-2000:] for log in logs))
+            time.sleep(0.2)
+        yield logs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_two_workers_encode_the_chunks_and_the_joined_ladder_passes(
+    ctx: PipelineContext, workers: list[Path], tmp_path: Path
+) -> None:
+    source = make_clip(tmp_path / "long.mp4", seconds=SECONDS, size=f"{SIZE[0]}x{SIZE[1]}")
+    asset_id, job_id = submit(ctx, source)
+    enqueue_transcode(make_celery(ctx.settings.broker), job_id)
+
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        with ctx.catalog.session() as s:
+            asset = s.get(Asset, asset_id)
+            assert asset is not None
+            state, error = asset.state, asset.error
+        if state in (AssetState.READY, AssetState.FAILED):
+            break
+        if time.monotonic() > deadline:
+            logs = "\n".join(log.read_text()[-3000:] for log in workers)
+            raise AssertionError(f"asset still {state} after {READY_TIMEOUT} s\n{logs}")
+        time.sleep(0.3)
+    assert state == AssetState.READY, error
+
+    with ctx.catalog.session() as s:
+        parts = list(s.scalars(select(Job).where(Job.parent_id == job_id).order_by(Job.part)))
+        job = s.get(Job, job_id)
+        assert job is not None and job.state == JobState.SUCCEEDED
+    assert len(parts) == 7 and {p.kind for p in parts} == {PART_KIND}  # six chunks and the audio
+    assert {p.state for p in parts} == {JobState.SUCCEEDED}
+    # Both workers took parts (the Celery node name, "worker-1@host", is recorded per part).
+    assert {(p.worker or "").split("@")[0] for p in parts} == set(WORKERS), [p.worker for p in parts]
+
+    check_published_ladder(ctx, asset_id, source_seconds=SECONDS, source_size=SIZE, segment_seconds=2.0)
