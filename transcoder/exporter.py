@@ -89,9 +89,10 @@ class QueueDepthCollector(Collector):
         try:
             with self.app.connection_for_read() as conn:
                 conn.ensure_connection(max_retries=1)
-                channel = conn.default_channel
                 for queue in self.queues:
-                    depth.add_metric([queue], float(_message_count(channel, queue)))
+                    # A channel per queue: on AMQP a failed passive declare closes its channel.
+                    with conn.channel() as channel:
+                        depth.add_metric([queue], float(_message_count(channel, queue)))
         except Exception as exc:  # the broker being down must not break the scrape
             log.warning("queue depth unavailable: %s", exc)
             ok = 0.0
