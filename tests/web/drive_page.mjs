@@ -51,7 +51,10 @@ try {
   await page.waitForFunction(() => document.querySelector("#upload-status").textContent.includes("uploaded"), null, { timeout: 120_000 });
   result.uploadStatus = await page.textContent("#upload-status");
   step("uploaded");
-  const row = page.locator("#assets tbody tr").first();
+  // Our row is the one titled with our file name (the catalog may hold other tests' assets).
+  const title = videoFile.split("/").pop();
+  const row = page.locator("#assets tbody tr", { has: page.locator(`td:text-is("${title}")`) }).first();
+  await row.waitFor({ timeout: 30_000 });
   result.assetId = await row.getAttribute("data-asset-id");
   const seen = new Set();
   const deadline = Date.now() + 240_000;

@@ -8,6 +8,7 @@ web-failure.png when it fails).
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,7 +31,7 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path) -> None:
     assert node, "node is needed to drive the browser"
     ensure_web_assets()
     ARTIFACTS.mkdir(exist_ok=True)
-    clip = make_clip(tmp_path / "page-clip.mp4", seconds=8, size="640x360")
+    clip = make_clip(tmp_path / f"page-clip-{secrets.token_hex(4)}.mp4", seconds=8, size="640x360")
     # Small upload chunks, so that pausing mid-upload is observable on a 2 MB clip.
     stack = start_stack(tmp_path, {"VODSTACK_WEB_UPLOAD_CHUNK_BYTES": str(128 * 1024)})
     try:
