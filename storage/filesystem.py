@@ -84,6 +84,16 @@ class FilesystemObjectStore:
         fsync_dir(dest.parent)
         return self._info(bucket, key, dest)
 
+    def adopt(self, bucket: str, key: str, path: Path) -> ObjectInfo:
+        """Move an already-durable local file into the store by rename: no copy. Not part of the
+        ObjectStore port (ingest uses it for finished uploads). Raises OSError (EXDEV) when `path`
+        is on another filesystem; the caller then copies with put_file."""
+        dest = self._path(bucket, key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(path, dest)
+        fsync_dir(dest.parent)
+        return self._info(bucket, key, dest)
+
     def put_file(self, bucket: str, key: str, path: Path, content_type: str | None = None) -> ObjectInfo:
         size = os.path.getsize(path)
         with open(path, "rb") as src:

@@ -8,16 +8,20 @@ verification) never leaves unverified bytes in the upload.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
-import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from ingest.store import UploadInfo
+from ingest.store import UploadInfo, sha256_of
 from storage.errors import ObjectMissing
 from storage.objects import ObjectStore
+
+# Kick off writeback after this many bytes, so the disk works while the network is still sending.
+WRITEBACK_BYTES = 8 * 1024 * 1024
 
 
 class HashingFile:
@@ -34,9 +38,13 @@ class HashingFile:
 
 
 class FilesystemUploadWriter:
-    def __init__(self, path: Path, offset: int, *, verify: bool) -> None:
+    def __init__(self, path: Path, offset: int, *, verify: bool, hashes: RunningHashes) -> None:
         self._path = path
         self._verify = verify
+        self._hashes = hashes
+        self._offset = offset
+        self._unflushed = 0
+        self._sha256 = hashes.resume(path.name, offset)
         self._side = path.with_name(path.name + ".chunk")
         target = self._side if verify else path
         # Unbuffered: our caller already batches into ~1 MiB writes.
@@ -50,28 +58,80 @@ class FilesystemUploadWriter:
         while view:
             written = self._file.write(view)
             view = view[written:]
+        if self._sha256 is not None and not self._verify:
+            self._sha256.update(data)
+        self._unflushed += len(data)
+        if self._unflushed >= WRITEBACK_BYTES:
+            # Start writing back what we have so far without waiting for it (Linux starts writeback of
+            # dirty pages on DONTNEED): the fsync before acknowledging then has little left to do.
+            end = self._file.tell()
+            os.posix_fadvise(self._file.fileno(), end - self._unflushed, self._unflushed, os.POSIX_FADV_DONTNEED)
+            self._unflushed = 0
 
     def commit(self) -> int:
         if self._verify:
             self._file.close()
             with open(self._side, "rb") as src, open(self._path, "ab", buffering=0) as dst:
-                shutil.copyfileobj(src, dst, 1024 * 1024)
+                while chunk := src.read(1024 * 1024):
+                    dst.write(chunk)
+                    if self._sha256 is not None:
+                        self._sha256.update(chunk)
                 os.fsync(dst.fileno())
             os.unlink(self._side)
         else:
             os.fsync(self._file.fileno())
             self._file.close()
-        return os.path.getsize(self._path)
+        offset = os.path.getsize(self._path)
+        self._hashes.keep(self._path.name, offset, self._sha256)
+        return offset
 
     def discard(self) -> None:
         self._file.close()
         if self._verify:
+            # Nothing reached the spool file: the running hash still describes it.
+            self._hashes.keep(self._path.name, self._offset, self._sha256)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._side)
 
 
+class RunningHashes:
+    """sha256 of each upload's spool file as far as this process wrote it, so finishing a large upload
+    does not read it all again. Valid only while the recorded offset equals the file's size: bytes
+    below an offset never change, so a match means the hash covers exactly the file. Another process
+    writing in between (several ingest processes) simply makes the entry stale."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[int, Any]] = {}
+
+    def resume(self, upload_id: str, offset: int) -> Any:
+        with self._lock:
+            entry = self._entries.pop(upload_id, None)
+        if offset == 0:
+            return hashlib.sha256()
+        if entry is not None and entry[0] == offset:
+            return entry[1]
+        return None
+
+    def keep(self, upload_id: str, offset: int, sha256: Any) -> None:
+        if sha256 is None:
+            return
+        with self._lock:
+            self._entries[upload_id] = (offset, sha256)
+
+    def take(self, upload_id: str, offset: int) -> str | None:
+        with self._lock:
+            entry = self._entries.pop(upload_id, None)
+        return entry[1].hexdigest() if entry is not None and entry[0] == offset else None
+
+    def forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._entries.pop(upload_id, None)
+
+
 class FilesystemUploadStore:
     def __init__(self, spool_dir: Path, objects: ObjectStore, *, sweep_grace_seconds: float = 3600.0) -> None:
+        self.hashes = RunningHashes()
         self.spool_dir = Path(spool_dir)
         # Leftovers younger than this are left alone by the sweep: their creation may not be committed yet.
         self.sweep_grace_seconds = sweep_grace_seconds
@@ -99,7 +159,7 @@ class FilesystemUploadStore:
             return 0
 
     def writer(self, upload: UploadInfo, offset: int, *, verify: bool) -> FilesystemUploadWriter:
-        return FilesystemUploadWriter(self._path(upload.id), offset, verify=verify)
+        return FilesystemUploadWriter(self._path(upload.id), offset, verify=verify, hashes=self.hashes)
 
     def finish(self, upload: UploadInfo, bucket: str) -> str:
         path = self._path(upload.id)
@@ -113,6 +173,19 @@ class FilesystemUploadStore:
             return digest.hexdigest()
         with src:
             size = os.fstat(src.fileno()).st_size
+            digest = self.hashes.take(upload.id, size)
+            adopt = getattr(self.objects, "adopt", None)
+            if adopt is not None:
+                if digest is None:
+                    digest = sha256_of(iter(lambda: src.read(1024 * 1024), b""))
+                try:
+                    # Same filesystem: the spool file (already fsynced) becomes the object by rename.
+                    adopt(bucket, upload.target_key, path)
+                    return digest
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                src.seek(0)
             reader = HashingFile(src)
             self.objects.put_stream(bucket, upload.target_key, reader, size)  # type: ignore[arg-type]
         # Two finishers (a takeover during a slow finish) may race here; both stored the same bytes.
@@ -121,6 +194,7 @@ class FilesystemUploadStore:
         return reader.sha256.hexdigest()
 
     def discard(self, upload: UploadInfo) -> None:
+        self.hashes.forget(upload.id)
         for path in (self._path(upload.id), self._path(upload.id).with_name(upload.id + ".chunk")):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
