@@ -19,6 +19,7 @@ from cdn_edge.collapse import Collapser
 from cdn_edge.errors import EdgeError, PurgeDisabled, PurgeUnauthorized
 from cdn_edge.errors import status_for as edge_status
 from cdn_edge.eviction import make_policy
+from cdn_edge.fastpath import FastHits
 from cdn_edge.fill import Filler
 from cdn_edge.metrics import EdgeMetrics
 from cdn_edge.routes import Node, serve_object
@@ -122,16 +123,18 @@ def create_app(
         if not hmac.compare_digest(given.encode(), node.purge_token.encode()):
             raise PurgeUnauthorized("bad purge token")
         removed = 0
+        # Fetches in flight first: a write racing this purge then either sees the flag or gets removed.
         for key in body.keys:
-            removed += node.cache.purge(key)
             node.collapser.discard(key)
+            removed += node.cache.purge(key)
         for prefix in body.prefixes:
             if prefix:  # an empty prefix would empty the cache: not something to do by accident
-                removed += node.cache.purge_prefix(prefix)
                 node.collapser.discard_prefix(prefix)
+                removed += node.cache.purge_prefix(prefix)
         node.metrics.purged.labels(node.name).inc(removed)
         return {"purged": removed}
 
     app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_middleware(FastHits, node=node)  # inside CORSEverywhere: added last is outermost
     app.add_middleware(CORSEverywhere)
     return app

@@ -53,6 +53,12 @@ class Hit:
 
 
 EvictHook = Callable[[str], None]
+# Asked under the tier lock just before an insert: False when a purge overtook the write.
+Wanted = Callable[[], bool]
+
+
+def _always() -> bool:
+    return True
 
 
 class _Tier:
@@ -131,9 +137,9 @@ class MemoryTier(_Tier):
             self.policy.access(key)
             return entry, self.bodies[key]
 
-    def put(self, entry: Entry, body: bytes) -> bool:
+    def put(self, entry: Entry, body: bytes, wanted: Wanted = _always) -> bool:
         with self.lock:
-            if not self._make_room(entry.key, entry.size):
+            if not wanted() or not self._make_room(entry.key, entry.size):
                 return False
             self.entries[entry.key] = entry
             self.bodies[entry.key] = body
@@ -212,7 +218,7 @@ class DiskTier(_Tier):
             self.policy.access(key)
             return entry, self._paths(key)[0]
 
-    def put(self, entry: Entry, body: bytes) -> bool:
+    def put(self, entry: Entry, body: bytes, wanted: Wanted = _always) -> bool:
         """Blocking: call from a worker thread."""
         if entry.size > self.budget:
             return False
@@ -221,7 +227,7 @@ class DiskTier(_Tier):
         tmp_body = self._write_tmp(body_path.parent, body)
         tmp_meta = self._write_tmp(body_path.parent, _entry_to_json(entry).encode())
         with self.lock:
-            if not self._make_room(entry.key, entry.size):
+            if not wanted() or not self._make_room(entry.key, entry.size):
                 os.unlink(tmp_body)
                 os.unlink(tmp_meta)
                 return False
@@ -265,13 +271,14 @@ class TieredCache:
                 return Hit(on_disk[0], None, on_disk[1], "disk")
         return None
 
-    def store(self, entry: Entry, body: bytes) -> bool:
-        """Blocking (disk write). True when some tier kept the object."""
+    def store(self, entry: Entry, body: bytes, wanted: Wanted = _always) -> bool:
+        """Blocking (disk write). True when some tier kept the object. A purge sets what `wanted` reads
+        before it removes anything, so a write racing a purge either loses or is removed by it."""
         kept = False
         if entry.size <= self.max_memory_object:
-            kept = self.memory.put(entry, body)
+            kept = self.memory.put(entry, body, wanted)
         if self.disk is not None and entry.status == 200:
-            kept = self.disk.put(entry, body) or kept
+            kept = self.disk.put(entry, body, wanted) or kept
         return kept
 
     def promote(self, entry: Entry, body: bytes) -> None:

@@ -225,7 +225,8 @@ async def _respond(node: Node, request: Request, key: str, answer: Answer) -> Re
     if body is not None:
         return Response(body[start : end + 1], status_code=status, headers=headers)
     if answer.memory is not None:
-        return Response(answer.memory[start : end + 1], status_code=status, headers=headers)
+        whole = start == 0 and length == len(answer.memory)  # no 2 MB copy for the common case
+        return Response(answer.memory if whole else answer.memory[start : end + 1], status_code=status, headers=headers)
     if answer.path is not None:
         promote = status == 200 and size <= node.cache.max_memory_object
         # Opened here, before the head goes out: a file evicted since the lookup is a miss, not an abort.

@@ -22,6 +22,13 @@ class Clock:
         return self.now
 
 
+async def _settled(edge: object) -> None:
+    for _ in range(1000):  # bounded at 10 s
+        if not edge.state.node.collapser.inflight:  # type: ignore[attr-defined]
+            return
+        await asyncio.sleep(0.01)
+
+
 async def test_stale_while_revalidate_refreshes_once(tmp_path: Path) -> None:
     origin = Instrumented(make_origin(tmp_path, vod_playlist_max_age=10, stale_while_revalidate=30))
     clock = Clock()
@@ -30,15 +37,13 @@ async def test_stale_while_revalidate_refreshes_once(tmp_path: Path) -> None:
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url="http://e") as c:
         await c.get(f"/{PLAYLIST}")
+        await _settled(edge)  # the first fill is stored
         clock.now += 15
         responses = await asyncio.gather(*(c.get(f"/{PLAYLIST}") for _ in range(20)))
         assert all(r.content == MEDIA_PLAYLIST for r in responses)
         assert all("stale-while-revalidate" in r.headers["cache-status"] for r in responses)
         assert all(int(r.headers["age"]) == 15 for r in responses)
-        for _ in range(1000):  # the background refresh, bounded at 10 s
-            if not edge.state.node.collapser.inflight:
-                break
-            await asyncio.sleep(0.01)
+        await _settled(edge)  # the background refresh is done
         assert origin.counts[PLAYLIST] == 2
         again = await c.get(f"/{PLAYLIST}")
         assert again.headers["cache-status"] == "edge; hit"
@@ -54,7 +59,7 @@ async def test_not_found_is_cached_briefly(tmp_path: Path) -> None:
     missing = "a1b2c3/360p/seg_00077.m4s"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url="http://e") as c:
         assert (await c.get(f"/{missing}")).status_code == 404
-        await asyncio.sleep(0.05)  # let the negative entry be stored
+        await _settled(edge)  # the negative entry is stored
         second = await c.get(f"/{missing}")
         assert (second.status_code, second.headers["cache-status"]) == (404, "edge; hit")
         assert origin.counts[missing] == 1
