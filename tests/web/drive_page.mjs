@@ -24,8 +24,9 @@ const browser = await chromium.launch({
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const consoleErrors = [];
+const pageErrors = [];
 page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(`${msg.text()} ${msg.location().url || ""}`));
-page.on("pageerror", (err) => consoleErrors.push(String(err)));
+page.on("pageerror", (err) => pageErrors.push(String(err)));
 try {
   await page.goto(pageUrl);
   step("loaded");
@@ -107,6 +108,7 @@ try {
   await page.screenshot({ path: join(artifacts, "web-failure.png"), fullPage: true }).catch(() => {});
 } finally {
   result.consoleErrors = consoleErrors;
+  result.pageErrors = pageErrors;
   await browser.close();
 }
 console.log(JSON.stringify(result));
