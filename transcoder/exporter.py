@@ -136,13 +136,13 @@ class CatalogJobsCollector(Collector):
                 counts = dict(
                     s.execute(
                         select(Job.state, func.count())
-                        .where(Job.state.in_([JobState.QUEUED, JobState.RUNNING]))
+                        .where(Job.state.in_([JobState.QUEUED, JobState.RUNNING, JobState.WAITING]))
                         .group_by(Job.state)
                     ).all()
                 )
                 stuck = s.scalar(select(func.count()).where(Job.state == JobState.RUNNING, Job.deadline_at < now))
                 first = s.scalar(select(func.min(Job.created_at)).where(Job.state == JobState.QUEUED))
-            for state in (JobState.QUEUED, JobState.RUNNING):
+            for state in (JobState.QUEUED, JobState.RUNNING, JobState.WAITING):
                 jobs.add_metric([state], float(counts.get(state, 0)))
             overdue.add_metric([], float(stuck or 0))
             oldest.add_metric([], max(0.0, elapsed_seconds(first, now)) if first else 0.0)

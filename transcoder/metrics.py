@@ -10,7 +10,7 @@ consume them, and they cannot see media seconds, failure reasons or time to firs
 
 Metric names (no per-job, per-asset or per-URL labels):
     vodstack_transcoder_jobs_started_total{kind}
-    vodstack_transcoder_jobs_finished_total{kind,outcome}   outcome: succeeded|failed|cancelled|retried
+    vodstack_transcoder_jobs_finished_total{kind,outcome}   outcome: succeeded|failed|cancelled|retried|waiting
     vodstack_transcoder_jobs_running{kind}                  live processes only (livesum)
     vodstack_transcoder_job_duration_seconds{kind,outcome}  histogram
     vodstack_transcoder_encoded_media_seconds_total{kind}   media seconds of succeeded jobs
@@ -19,7 +19,7 @@ Metric names (no per-job, per-asset or per-URL labels):
     vodstack_transcoder_time_to_first_playable_seconds     histogram, job queued -> first playable
   collected by transcoder/exporter.py at scrape time (same value on every worker node: aggregate with max):
     vodstack_transcoder_queue_messages{queue}               messages waiting in the broker
-    vodstack_transcoder_catalog_jobs{state}                 queued/running jobs in the catalog
+    vodstack_transcoder_catalog_jobs{state}                 queued/running/waiting jobs in the catalog
     vodstack_transcoder_overdue_jobs                        running jobs past their deadline
     vodstack_transcoder_oldest_queued_job_age_seconds
     vodstack_transcoder_scratch_free_bytes, vodstack_transcoder_scratch_size_bytes
@@ -38,7 +38,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, valu
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 JOB_KINDS = ("transcode",)
-OUTCOMES = ("succeeded", "failed", "cancelled", "retried")
+# waiting: a split job handed to its parts (it is queued again to join them).
+OUTCOMES = ("succeeded", "failed", "cancelled", "retried", "waiting")
 # Failure reasons present (at 0) from the start, so "failures by reason" has series before the
 # first failure; other reasons appear when they first happen.
 FAILURE_REASONS = (
@@ -66,7 +67,7 @@ class WorkerMetrics:
         )
         self.finished = Counter(
             "vodstack_transcoder_jobs_finished",
-            "Jobs that left a worker, by kind and outcome (succeeded, failed, cancelled, retried).",
+            "Jobs that left a worker, by kind and outcome (succeeded, failed, cancelled, retried, waiting).",
             ["kind", "outcome"],
             registry=r,
         )

@@ -139,7 +139,12 @@ def _record_finished(ctx: PipelineContext, job_id: str, seconds: float) -> None:
             deleted = asset is None or asset.state == AssetState.DELETED
     except OperationalError:
         pass  # the catalog is down: the attempt is retried, and counted as such
-    outcomes = {JobState.SUCCEEDED: "succeeded", JobState.FAILED: "failed", JobState.CANCELLED: "cancelled"}
+    outcomes = {
+        JobState.SUCCEEDED: "succeeded",
+        JobState.FAILED: "failed",
+        JobState.CANCELLED: "cancelled",
+        JobState.WAITING: "waiting",  # split: handed to its parts, queued again to join them
+    }
     outcome = "cancelled" if deleted and state == JobState.RUNNING else outcomes.get(state, "retried")
     metrics.record_job_finished(JOB_KIND, outcome, reason, seconds, media)
 

@@ -83,6 +83,7 @@ def test_catalog_job_counts_overdue_and_oldest(tmp_path: Path) -> None:
     seen = scrape(CatalogJobsCollector(catalog, now=lambda: now))
     assert seen[("vodstack_transcoder_catalog_jobs", (("state", "queued"),))] == 2
     assert seen[("vodstack_transcoder_catalog_jobs", (("state", "running"),))] == 2
+    assert seen[("vodstack_transcoder_catalog_jobs", (("state", "waiting"),))] == 0
     assert seen[("vodstack_transcoder_overdue_jobs", ())] == 1
     assert seen[("vodstack_transcoder_oldest_queued_job_age_seconds", ())] == 300
     catalog.dispose()
