@@ -9,6 +9,8 @@ from transcoder.settings import BrokerSettings
 TRANSCODE_TASK = "transcoder.transcode"
 # One chunk (or the audio) of a split-and-stitch job: same queue, so any transcode worker takes it.
 PART_TASK = "transcoder.transcode_part"
+# Requeues jobs orphaned by a dead worker (transcoder.sweeper); light, so never behind an encode.
+SWEEP_TASK = "transcoder.sweep_jobs"
 TRANSCODE_QUEUE = "transcode"
 LIGHT_QUEUE = "light"  # probes, thumbnails, sweeps: never stuck behind long encodes
 
@@ -23,7 +25,11 @@ def make_celery(broker: BrokerSettings) -> Celery:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_default_queue": TRANSCODE_QUEUE,
-        "task_routes": {TRANSCODE_TASK: {"queue": TRANSCODE_QUEUE}, PART_TASK: {"queue": TRANSCODE_QUEUE}},
+        "task_routes": {
+            TRANSCODE_TASK: {"queue": TRANSCODE_QUEUE},
+            PART_TASK: {"queue": TRANSCODE_QUEUE},
+            SWEEP_TASK: {"queue": LIGHT_QUEUE},
+        },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "task_serializer": "json",

@@ -8,6 +8,7 @@ segments are published before the playlists that name them, and the multivariant
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import time
@@ -17,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from catalog.models import Asset, AssetState, Job, JobState, Rendition, utcnow
@@ -37,6 +39,7 @@ from transcoder.progress import Progress
 from transcoder.progressive import ProgressivePublisher
 from transcoder.runner import run_ffmpeg
 from transcoder.settings import TranscoderSettings
+from transcoder.sweeper import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,7 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
     work = ctx.settings.work_dir / job_id
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds).start()
     try:
         _transcode(ctx, job_id, asset_id, staging_key, work)
     except (InvalidMedia, EncodeFailed) as exc:
@@ -122,6 +126,8 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
         log.exception("job %s crashed", job_id)
         _fail(ctx, job_id, asset_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
     finally:
+        heartbeat.stop()
+        _release(ctx, job_id)
         shutil.rmtree(work, ignore_errors=True)
         _record_finished(ctx, job_id, time.monotonic() - started)
 
@@ -165,17 +171,47 @@ def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str] | None:
         job = s.get(Job, job_id, with_for_update=True)
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
             return None
+        if job.state == JobState.RUNNING and _held_elsewhere(job, ctx.settings.heartbeat_timeout_seconds):
+            # A duplicate delivery (a broker redelivering a long job, say) while a live worker
+            # still has it; should that worker die, the sweeper requeues the job.
+            return None
         asset = s.get(Asset, job.asset_id)
         if asset is None or asset.state == AssetState.DELETED or not asset.staging_key:
             job.state, job.finished_at = JobState.CANCELLED, utcnow()
             return None
         now = utcnow()
         job.state, job.attempts, job.started_at, job.heartbeat_at = JobState.RUNNING, job.attempts + 1, now, now
-        job.worker = socket.gethostname()
+        job.worker = f"{socket.gethostname()}:{os.getpid()}"
         job.deadline_at = now + timedelta(seconds=job_deadline_seconds(asset.duration or 0))
         job.error = job.error_reason = None
         asset.state, asset.progress, asset.error = AssetState.PROCESSING, 0.0, None
         return asset.id, asset.staging_key
+
+
+def _held_elsewhere(job: Job, heartbeat_timeout: float) -> bool:
+    """True while another live process runs the job: its heartbeat is fresh, and if it ran on this
+    machine its process still exists (a pool process killed under a live worker is taken over at
+    once when Celery redelivers its job, without waiting for the heartbeat to go stale)."""
+    if job.heartbeat_at is None or metrics.elapsed_seconds(job.heartbeat_at, utcnow()) >= heartbeat_timeout:
+        return False
+    host, _, pid = (job.worker or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+def _release(ctx: PipelineContext, job_id: str) -> None:
+    """An attempt that ends with the job still running (a retry is coming) stops vouching for it."""
+    try:
+        with ctx.catalog.session() as s:
+            s.execute(update(Job).where(Job.id == job_id, Job.state == JobState.RUNNING).values(heartbeat_at=None))
+    except OperationalError:
+        pass  # the catalog is down: the sweeper requeues the job once its heartbeat is stale
 
 
 def _fail(ctx: PipelineContext, job_id: str, asset_id: str, message: str, reason: str) -> None:

@@ -48,6 +48,14 @@ class TranscoderSettings(BaseSettings):
     max_height: int = 4320
     max_duration_seconds: float = 6 * 3600
     max_frame_rate: float = 240.0
+    # Liveness: a running job refreshes its heartbeat this often, from download to publish.
+    heartbeat_seconds: float = 10.0
+    # The sweeper (a thread in every worker) looks for orphaned jobs this often ...
+    sweep_interval_seconds: float = 60.0
+    # ... and requeues a running job whose heartbeat is older than this, or whose deadline passed.
+    heartbeat_timeout_seconds: float = 120.0
+    # A job whose worker was lost this many times fails ("worker_lost") instead of being requeued.
+    max_attempts: int = 5
 
     def ffmpeg_path(self) -> str:
         if self.ffmpeg:

@@ -9,14 +9,24 @@ from functools import cache
 
 from celery import Celery, Task
 from celery.exceptions import MaxRetriesExceededError
+from celery.signals import worker_ready, worker_shutdown
 
 from catalog.session import Catalog
 from storage.factory import open_store
-from transcoder.celery_app import PART_TASK, TRANSCODE_TASK, enqueue_part, enqueue_transcode, make_celery
+from transcoder.celery_app import (
+    LIGHT_QUEUE,
+    PART_TASK,
+    SWEEP_TASK,
+    TRANSCODE_TASK,
+    enqueue_part,
+    enqueue_transcode,
+    make_celery,
+)
 from transcoder.errors import TransientError
 from transcoder.pipeline import PipelineContext, fail_exhausted, run_job
 from transcoder.settings import TranscoderSettings
 from transcoder.split import SplitAndStitch
+from transcoder.sweeper import SweeperThread, SweepPolicy, sweep
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +85,39 @@ def create_worker_app(settings: TranscoderSettings) -> Celery:
             lambda: splitter.run_part(context(), job_id, worker=self.request.hostname),
             lambda msg: splitter.fail_exhausted(context(), job_id, msg),
         )
+
+    policy = SweepPolicy(settings.heartbeat_timeout_seconds, settings.max_attempts)
+
+    # The same sweep as a task on the light queue, for deployments that run `celery beat`.
+    @app.task(name=SWEEP_TASK, ignore_result=True)
+    def sweep_jobs() -> int:
+        return len(sweep(context().catalog, lambda job_id: enqueue_transcode(app, job_id), policy).requeued)
+
+    app.conf.beat_schedule = {
+        **(app.conf.beat_schedule or {}),
+        "vodstack-sweep": {
+            "task": SWEEP_TASK,
+            "schedule": settings.sweep_interval_seconds,
+            "options": {"queue": LIGHT_QUEUE},
+        },
+    }
+    # And as a thread in every worker's main process: no beat process needed, and the conditional
+    # requeue makes several sweepers as good as one.
+    sweeper = SweeperThread(
+        lambda: Catalog(settings.catalog, apply_migrations=False),
+        lambda job_id: enqueue_transcode(app, job_id),
+        policy,
+        settings.sweep_interval_seconds,
+    )
+
+    @worker_ready.connect(weak=False)
+    def _start_sweeper(sender: object = None, **_: object) -> None:
+        if getattr(sender, "app", None) is app:
+            sweeper.start()
+
+    @worker_shutdown.connect(weak=False)
+    def _stop_sweeper(sender: object = None, **_: object) -> None:
+        sweeper.stop()
 
     app.conf.worker_context = context  # type: ignore[attr-defined]
     return app

@@ -1,0 +1,141 @@
+"""The sweeper over a real SQLite catalog: which running jobs are orphans, and requeueing them once."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from catalog.models import Asset, AssetState, Job, JobState, utcnow
+from catalog.session import Catalog
+from tests.media import make_clip
+from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, submit
+from transcoder import metrics
+from transcoder.pipeline import PipelineContext, run_job
+from transcoder.sweeper import Heartbeat, SweepPolicy, sweep
+
+POLICY = SweepPolicy(heartbeat_timeout_seconds=60, max_attempts=3)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> PipelineContext:
+    return pipeline_context(tmp_path)
+
+
+def running_job(
+    catalog: Catalog,
+    *,
+    heartbeat_age: float | None,
+    deadline_in: float = 600,
+    attempts: int = 1,
+    worker: str = "elsewhere:1",
+    now: datetime = NOW,
+) -> tuple[str, str]:
+    with catalog.session() as s:
+        asset = Asset(state=AssetState.PROCESSING, staging_key="originals/x.mp4")
+        s.add(asset)
+        s.flush()
+        job = Job(
+            asset_id=asset.id,
+            state=JobState.RUNNING,
+            attempts=attempts,
+            worker=worker,
+            heartbeat_at=None if heartbeat_age is None else now - timedelta(seconds=heartbeat_age),
+            deadline_at=now + timedelta(seconds=deadline_in),
+        )
+        s.add(job)
+        s.flush()
+        return asset.id, job.id
+
+
+def state_of(catalog: Catalog, job_id: str) -> str:
+    with catalog.session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        return job.state
+
+
+def test_only_orphans_are_requeued_and_only_once(ctx: PipelineContext) -> None:
+    catalog = ctx.catalog
+    _, alive = running_job(catalog, heartbeat_age=5)
+    _, stale = running_job(catalog, heartbeat_age=61)
+    _, overdue = running_job(catalog, heartbeat_age=1, deadline_in=-1)
+    _, never_beat = running_job(catalog, heartbeat_age=None)
+    queued: list[str] = []
+
+    result = sweep(catalog, queued.append, POLICY, now=NOW)
+
+    assert sorted(result.requeued) == sorted(queued) == sorted([stale, overdue, never_beat])
+    assert state_of(catalog, alive) == JobState.RUNNING
+    assert {state_of(catalog, j) for j in queued} == {JobState.QUEUED}
+    # A second sweeper (or the next round) finds nothing left to do.
+    assert sweep(catalog, queued.append, POLICY, now=NOW).requeued == []
+    assert len(queued) == 3
+
+
+def test_job_that_keeps_losing_its_worker_fails(ctx: PipelineContext) -> None:
+    asset_id, job_id = running_job(ctx.catalog, heartbeat_age=600, attempts=3)
+    queued: list[str] = []
+    result = sweep(ctx.catalog, queued.append, POLICY, now=NOW)
+    assert result.failed == [job_id] and queued == []
+    asset, job = job_outcome(ctx, asset_id, job_id)
+    assert job.state == JobState.FAILED and job.error_reason == "worker_lost"
+    assert asset.state == AssetState.FAILED and "lost 3 times" in (asset.error or "")
+
+
+def test_failed_requeue_leaves_the_job_for_the_next_sweep(ctx: PipelineContext) -> None:
+    _, job_id = running_job(ctx.catalog, heartbeat_age=600)
+
+    def broker_down(_: str) -> None:
+        raise ConnectionError("broker unreachable")
+
+    with pytest.raises(ConnectionError):
+        sweep(ctx.catalog, broker_down, POLICY, now=NOW)
+    assert state_of(ctx.catalog, job_id) == JobState.RUNNING
+    queued: list[str] = []
+    assert sweep(ctx.catalog, queued.append, POLICY, now=NOW).requeued == [job_id]
+
+
+def test_heartbeat_keeps_a_running_job_off_the_sweepers_list(ctx: PipelineContext) -> None:
+    now = utcnow()
+    _, job_id = running_job(ctx.catalog, heartbeat_age=100, now=now)
+    beat = Heartbeat(ctx.catalog, job_id, interval=0.05).start()
+    try:
+        for _ in range(100):  # until the first beat lands
+            with ctx.catalog.session() as s:
+                job = s.get(Job, job_id)
+                assert job is not None and job.heartbeat_at is not None
+                if metrics.elapsed_seconds(job.heartbeat_at, now) < 50:
+                    break
+            time.sleep(0.05)
+    finally:
+        beat.stop()
+    assert sweep(ctx.catalog, [].append, POLICY, now=utcnow()).requeued == []
+
+
+@pytest.mark.ffmpeg
+def test_requeued_job_runs_to_ready_and_a_live_duplicate_is_refused(ctx: PipelineContext, tmp_path: Path) -> None:
+    asset_id, job_id = submit(ctx, make_clip(tmp_path / "clip.mp4", seconds=2))
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        # Another machine has it and its heartbeat is fresh: a duplicate delivery must not start it.
+        job.state, job.worker, job.heartbeat_at = JobState.RUNNING, "other-host:4242", utcnow()
+    run_job(ctx, job_id)
+    assert job_outcome(ctx, asset_id, job_id)[1].attempts == 0
+
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        # On this machine, by a process that no longer exists (a pool process killed): taken over.
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        job.worker = f"{socket.gethostname()}:{dead.pid}"
+    run_job(ctx, job_id)
+    assert_succeeded(ctx, asset_id, job_id)

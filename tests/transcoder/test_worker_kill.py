@@ -1,0 +1,168 @@
+"""A worker killed with SIGKILL mid-encode: another worker finishes the job.
+
+Two real `python -m vodstack worker` processes share the embedded filesystem broker (or Redis when
+VODSTACK_TEST_REDIS_URL is set). The worker encoding the job is killed with its whole process group
+(main process, pool process and ffmpeg: a machine going away). kombu's filesystem transport never
+redelivers the consumed message and Redis would only after its visibility timeout, so it is the
+surviving worker's sweeper that requeues the job once its heartbeat goes stale.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import m3u8
+import pytest
+
+from catalog.models import Asset, AssetState, Job, JobState
+from tests.media import make_clip, media_duration
+from tests.transcoder.harness import job_outcome, pipeline_context, published_tracks, submit
+from transcoder.celery_app import enqueue_transcode, make_celery
+from transcoder.pipeline import PipelineContext
+from transcoder.settings import BrokerSettings
+
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.stack, pytest.mark.timeout(300)]
+
+SECONDS = 30
+START_TIMEOUT = 60.0
+TIMEOUT = 180.0
+Workers = list[tuple[subprocess.Popen[bytes], Path]]
+BROKERS = ["filesystem", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+def broker_url(kind: str) -> str:
+    if kind == "filesystem":
+        return "filesystem://"
+    base = os.environ["VODSTACK_TEST_REDIS_URL"].rstrip("/")
+    return f"{base}/{9 + uuid.uuid4().int % 6}"  # a database of its own, away from other tests' queues
+
+
+@pytest.fixture(params=BROKERS)
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineContext:
+    broker = BrokerSettings(url=broker_url(request.param), folder=tmp_path / "broker")
+    return pipeline_context(tmp_path, broker=broker)
+
+
+def worker_env(ctx: PipelineContext, data: Path) -> dict[str, str]:
+    settings = ctx.settings
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VODSTACK_DATA_DIR": str(data),
+        "VODSTACK_STORAGE_ROOT": str(settings.storage.root),
+        "VODSTACK_CATALOG_URL": settings.catalog.url,
+        "VODSTACK_BROKER_URL": settings.broker.url,
+        "VODSTACK_BROKER_FOLDER": str(settings.broker.folder),
+        "VODSTACK_TRANSCODER_WORK_DIR": str(data / "work"),
+        "VODSTACK_TRANSCODER_SEGMENT_SECONDS": str(settings.segment_seconds),
+        "VODSTACK_TRANSCODER_X264_PRESET": settings.x264_preset,
+        # Liveness scaled down from minutes to seconds so that the test waits seconds.
+        "VODSTACK_TRANSCODER_HEARTBEAT_SECONDS": "0.5",
+        "VODSTACK_TRANSCODER_HEARTBEAT_TIMEOUT_SECONDS": "4",
+        "VODSTACK_TRANSCODER_SWEEP_INTERVAL_SECONDS": "1",
+    }
+
+
+@pytest.fixture
+def workers(ctx: PipelineContext, tmp_path: Path) -> Iterator[Workers]:
+    """Two workers, each the leader of its own process group (so the whole of one can be killed)."""
+    started = []
+    for name in ("worker-a", "worker-b"):
+        data = tmp_path / name
+        data.mkdir()
+        log = data / "worker.log"
+        argv = [sys.executable, "-m", "vodstack", "worker", "--name", name, "--concurrency", "1"]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                argv, env=worker_env(ctx, data), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        started.append((proc, log))
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all("ready." in log.read_text(errors="replace") for _, log in started):
+            assert time.monotonic() < deadline and all(p.poll() is None for p, _ in started), logs_of(started)
+            time.sleep(0.2)
+        yield started
+    finally:
+        for proc, _ in started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc, _ in started:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def logs_of(started: Workers) -> str:
+    return "\n".join(log.read_text(errors="replace")[-3000:] for _, log in started)
+
+
+def wait_for(ctx: PipelineContext, job_id: str, done: Callable[[Job, Asset], bool], started: Workers, what: str) -> Job:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        with ctx.catalog.session() as s:
+            job = s.get(Job, job_id)
+            asset = s.get(Asset, job.asset_id) if job is not None else None
+            assert job is not None and asset is not None
+            if done(job, asset):
+                s.expunge(job)
+                return job
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{logs_of(started)}"
+        time.sleep(0.2)
+
+
+def test_sigkill_mid_encode_hands_the_job_to_the_other_worker(
+    ctx: PipelineContext, workers: Workers, tmp_path: Path
+) -> None:
+    source = make_clip(tmp_path / "clip.mp4", seconds=SECONDS, size="1280x720")
+    asset_id, job_id = submit(ctx, source)
+    enqueue_transcode(make_celery(ctx.settings.broker), job_id)
+
+    # Mid-encode: ffmpeg has made real progress, some segments may already be published early.
+    job = wait_for(
+        ctx,
+        job_id,
+        lambda j, a: j.state == JobState.RUNNING and a.progress >= 0.2,
+        workers,
+        "the encode to get going",
+    )
+    pool_pid = int((job.worker or "").rpartition(":")[2])
+    victim = next(proc for proc, _ in workers if proc.pid == os.getpgid(pool_pid))
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+
+    job = wait_for(
+        ctx, job_id, lambda j, a: a.state in (AssetState.READY, AssetState.FAILED), workers, "the job to finish"
+    )
+    asset, job = job_outcome(ctx, asset_id, job_id)
+    assert job.state == JobState.SUCCEEDED and asset.state == AssetState.READY, logs_of(workers)
+    assert job.attempts == 2
+    survivor = next(proc for proc, _ in workers if proc is not victim)
+    assert int((job.worker or "").rpartition(":")[2]) != pool_pid and survivor.poll() is None
+
+    # No duplicate renditions, and nothing in the asset's prefix that the package does not name.
+    names = [r.name for r in asset.renditions]
+    assert len(names) == len(set(names)) and "audio" in names
+    videos, audios = published_tracks(ctx, asset_id)
+    assert {t.name for t in [*videos, *audios]} == set(names)
+    expected = {f"{asset_id}/{k}" for k in ("master.m3u8", "manifest.mpd", "poster.jpg", "storyboard.jpg")}
+    expected |= {f"{asset_id}/storyboard.vtt"} | {f"{asset_id}/thumbnails/{i:02d}.jpg" for i in range(1, 6)}
+    for track in [*videos, *audios]:
+        listed = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{track.name}/index.m3u8").decode())
+        assert len(listed.segments) == len(track.segments) >= SECONDS / ctx.settings.segment_seconds
+        expected |= {f"{asset_id}/{track.name}/{n}" for n in ["index.m3u8", "init.mp4"]}
+        expected |= {f"{asset_id}/{track.name}/{s.uri}" for s in listed.segments}
+        if track.init.kind == "video":
+            expected.add(f"{asset_id}/{track.name}/iframes.m3u8")
+    assert {o.key for o in ctx.store.list("media", f"{asset_id}/")} == expected
+    played = media_duration(str(ctx.settings.storage.root / "media" / asset_id / "master.m3u8"))
+    assert abs(played - SECONDS) <= ctx.settings.segment_seconds

@@ -1,0 +1,156 @@
+"""Liveness of running jobs: heartbeats while a job runs, and the sweeper that requeues orphans.
+
+`acks_late` + `reject_on_worker_lost` hand a job on when a pool process dies under a live worker,
+but not when the whole worker (or its machine) dies: AMQP redelivers at once, Redis only after its
+visibility timeout, and kombu's filesystem transport never does. So every job beats while it runs
+(`Heartbeat`, a thread covering download, probe, encode and publish alike), and `sweep` requeues
+jobs still marked running whose heartbeat went stale or whose deadline passed. The requeue is one
+conditional UPDATE per job, so any number of sweepers (one per worker) requeue a job once.
+
+A job that keeps killing its worker (a decoder crash, memory) is failed after `max_attempts`
+instead of being requeued for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.exc import OperationalError
+
+from catalog.models import Asset, AssetState, Job, JobState, utcnow
+from catalog.session import Catalog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    # A running job whose heartbeat is older than this is presumed orphaned (its worker died).
+    heartbeat_timeout_seconds: float = 120.0
+    # A job requeued this many times fails with reason "worker_lost" instead.
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _orphaned(now: datetime, policy: SweepPolicy) -> ColumnElement[bool]:
+    stale = now - timedelta(seconds=policy.heartbeat_timeout_seconds)
+    return and_(
+        Job.state == JobState.RUNNING,
+        or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale, Job.deadline_at < now),
+    )
+
+
+def sweep(
+    catalog: Catalog, requeue: Callable[[str], None], policy: SweepPolicy, *, now: datetime | None = None
+) -> SweepResult:
+    """Requeue (or, past max_attempts, fail) every orphaned running job. `requeue` runs after commit."""
+    now = now or utcnow()
+    result = SweepResult()
+    with catalog.session() as s:
+        candidates = list(s.execute(select(Job.id, Job.attempts, Job.asset_id).where(_orphaned(now, policy))))
+    for job_id, attempts, asset_id in candidates:
+        with catalog.session() as s:
+            give_up = attempts >= policy.max_attempts
+            values: dict[str, object] = {"state": JobState.QUEUED, "worker": None, "heartbeat_at": None}
+            if give_up:
+                values = {
+                    "state": JobState.FAILED,
+                    "error": f"the worker running it was lost {attempts} times",
+                    "error_reason": "worker_lost",
+                    "finished_at": now,
+                }
+            # Conditional on the job still being orphaned: a second sweeper, or the worker coming
+            # back to life, makes this a no-op.
+            won = s.execute(update(Job).where(Job.id == job_id, _orphaned(now, policy)).values(**values)).rowcount
+            if won and give_up:
+                asset = s.get(Asset, asset_id)
+                if asset is not None and asset.state not in (AssetState.READY, AssetState.DELETED):
+                    asset.state, asset.error = AssetState.FAILED, str(values["error"])
+        if not won:
+            continue
+        if give_up:
+            log.warning("job %s failed: its worker was lost %d times", job_id, attempts)
+            result.failed.append(job_id)
+        else:
+            log.warning("job %s was orphaned (stale heartbeat or past its deadline): requeued", job_id)
+            try:
+                requeue(job_id)
+            except Exception:
+                # Broker down: mark it orphaned again so that the next sweep retries the requeue.
+                with catalog.session() as s:
+                    s.execute(
+                        update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED).values(state=JobState.RUNNING)
+                    )
+                raise
+            result.requeued.append(job_id)
+    return result
+
+
+class Heartbeat:
+    """Refreshes job.heartbeat_at every `interval` seconds while the job runs, from its own thread."""
+
+    def __init__(self, catalog: Catalog, job_id: str, interval: float) -> None:
+        self.catalog, self.job_id, self.interval = catalog, job_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.catalog.session() as s:
+                    s.execute(
+                        update(Job)
+                        .where(Job.id == self.job_id, Job.state == JobState.RUNNING)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except OperationalError as exc:  # the catalog is down: the job itself will notice
+                log.warning("heartbeat of job %s failed: %s", self.job_id, exc.orig)
+
+
+class SweeperThread:
+    """Runs `sweep` every `interval` seconds in a worker's main process (no beat process needed)."""
+
+    def __init__(
+        self,
+        catalog_factory: Callable[[], Catalog],
+        requeue: Callable[[str], None],
+        policy: SweepPolicy,
+        interval: float,
+    ) -> None:
+        self.catalog_factory, self.requeue, self.policy, self.interval = catalog_factory, requeue, policy, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-sweeper", daemon=True)
+
+    def start(self) -> SweeperThread:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        catalog = self.catalog_factory()  # created in this thread, after the pool has forked
+        while not self._stop.wait(self.interval):
+            try:
+                sweep(catalog, self.requeue, self.policy)
+            except Exception:  # the sweeper must outlive a broker or catalog outage
+                log.exception("sweep failed; trying again in %.0f s", self.interval)
