@@ -36,13 +36,15 @@ def make_celery(broker: BrokerSettings) -> Celery:
         "accept_content": ["json"],
     }
     if broker.url.startswith("filesystem://"):
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (broker.folder / sub).mkdir(parents=True, exist_ok=True)
         queue_dir = str(broker.folder / "queue")
         conf["broker_transport_options"] = {
             "data_folder_in": queue_dir,
             "data_folder_out": queue_dir,
             "processed_folder": str(broker.folder / "processed"),
+            # Exchange tables (broadcast, pidbox); kombu's default is ./control in the working directory.
+            "control_folder": str(broker.folder / "control"),
             "store_processed": False,
             "polling_interval": 0.5,
         }
