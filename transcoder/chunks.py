@@ -3,8 +3,9 @@
 A chunk boundary is a segment boundary: chunks start on multiples of the segment duration, the
 grid on which every rung forces its keyframes, so each chunk's first frame is an IDR the player
 would have found there anyway and the joined rungs keep one continuous keyframe grid. Audio is not
-chunked: one part encodes it over the whole source, so no AAC priming or frame padding lands at a
-join (that is where split audio clicks).
+chunked: one "whole" part encodes it over the whole source, so no AAC priming or frame padding lands
+at a join (that is where split audio clicks). The same part makes the thumbnails and storyboard,
+which also need the whole source, so that nothing but the join is left for after the chunks.
 
 A part's spec travels in its job row (JSON), so a worker on another machine encodes exactly what
 the parent planned, with the same x264 parameters for every chunk of a rung.
@@ -18,7 +19,7 @@ from typing import Any
 
 from transcoder.ladder import Ladder, Rung
 
-AUDIO_PART = "audio"
+WHOLE_PART = "whole"  # the audio and the previews, over the whole source
 # Staging prefix of the parts of one job: parts/<parent job id>/<part name>/<rendition>/<file>.
 PARTS_PREFIX = "parts"
 # A last chunk shorter than this fraction of a chunk joins the one before it: a few seconds of
@@ -72,7 +73,7 @@ def wants_split(
 
 @dataclass(frozen=True)
 class PartSpec:
-    """What one part encodes: a chunk of every video rung, or (chunk None) the audio of the whole source."""
+    """What one part encodes: a chunk of every video rung, or (chunk None) the audio and previews."""
 
     ladder: Ladder
     segment_seconds: float
@@ -80,10 +81,11 @@ class PartSpec:
     preset: str
     source_duration: float
     chunk: Chunk | None = None
+    display_size: tuple[int, int] = (0, 0)  # of the source (previews are sized from it)
 
     @property
     def name(self) -> str:
-        return self.chunk.name if self.chunk is not None else AUDIO_PART
+        return self.chunk.name if self.chunk is not None else WHOLE_PART
 
     @property
     def media_seconds(self) -> float:
@@ -95,7 +97,7 @@ class PartSpec:
         return max(0.0, self.source_duration - self.chunk.start)
 
     def encoded_ladder(self) -> Ladder:
-        """The ladder this part's ffmpeg run writes: video rungs without audio, or audio alone."""
+        """The ladder this part's ffmpeg run writes: video rungs without audio, or the audio alone."""
         if self.chunk is None:
             return Ladder((), self.ladder.frame_rate, self.ladder.audio_bitrate)
         return Ladder(self.ladder.rungs, self.ladder.frame_rate, None)
@@ -118,18 +120,25 @@ class PartSpec:
             preset=data["preset"],
             source_duration=data["source_duration"],
             chunk=Chunk(**chunk) if chunk is not None else None,
+            display_size=(int(data["display_size"][0]), int(data["display_size"][1])),
         )
 
 
 def plan_parts(
-    ladder: Ladder, *, duration: float, chunk_seconds: float, segment_seconds: float, interlaced: bool, preset: str
+    ladder: Ladder,
+    *,
+    duration: float,
+    display_size: tuple[int, int],
+    chunk_seconds: float,
+    segment_seconds: float,
+    interlaced: bool,
+    preset: str,
 ) -> tuple[PartSpec, ...]:
-    """Every part of a split job: the video chunks in time order, then the audio (if the source has any)."""
-    chunks = plan_chunks(duration, chunk_seconds, segment_seconds)
-    parts = [PartSpec(ladder, segment_seconds, interlaced, preset, duration, chunk) for chunk in chunks]
-    if ladder.audio_bitrate is not None:
-        parts.append(PartSpec(ladder, segment_seconds, interlaced, preset, duration, None))
-    return tuple(parts)
+    """Every part of a split job: the video chunks in time order, then the whole-source part."""
+    chunks = [*plan_chunks(duration, chunk_seconds, segment_seconds), None]
+    return tuple(
+        PartSpec(ladder, segment_seconds, interlaced, preset, duration, chunk, display_size) for chunk in chunks
+    )
 
 
 def part_prefix(parent_job_id: str, part_name: str) -> str:

@@ -43,7 +43,7 @@ def prune_dead_processes(directory: Path, alive: Callable[[int], bool]) -> list[
         if match and not alive(int(match.group(1))):
             dead.add(int(match.group(1)))
     for pid in dead:
-        mark_process_dead(pid, str(directory))
+        mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
     return sorted(dead)
 
 
@@ -62,11 +62,11 @@ class MergedCollector(Collector):
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.inner = MultiProcessCollector(None, path=str(directory))
+        self.inner = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterable[Metric]:
         prune_dead_processes(self.directory, pid_alive)
-        return self.inner.collect()
+        return self.inner.collect()  # type: ignore[no-untyped-call,no-any-return]
 
 
 class QueueDepthCollector(Collector):
@@ -245,7 +245,7 @@ def install_worker_exporter(
             log.error("worker metrics not served on %s:%s: %s", host, port, exc)
 
     def on_process_shutdown(**_: Any) -> None:
-        mark_process_dead(os.getpid(), str(directory))
+        mark_process_dead(os.getpid(), str(directory))  # type: ignore[no-untyped-call]
 
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_process_shutdown.connect(on_process_shutdown, weak=False)

@@ -137,7 +137,7 @@ def configure_multiprocess(directory: Path, *, wipe: bool = True) -> Path:
     os.environ[MULTIPROC_ENV] = str(directory)
     # prometheus-client picks its value class when first imported; pick again now that the
     # directory is known, so metrics created from here on write to the shared files.
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return directory
 
 

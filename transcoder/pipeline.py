@@ -283,20 +283,21 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
     if split is SplitOutcome.WAITING:
         return
     if split is SplitOutcome.JOINED:
-        # The parts wrote the ladder; this run makes only what needs the whole source at once.
-        plan = replace(plan, ladder=Ladder((), ladder.frame_rate, None))
+        # The parts made the ladder and the previews: nothing is left to encode or to publish early.
+        plan = replace(plan, ladder=Ladder((), ladder.frame_rate, None), previews=None)
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, job_id, asset_id)
     publisher = _progressive(ctx, job_id, asset_id, out, plan.ladder)
     try:
         with publisher:
-            run_ffmpeg(
-                commands.encode_ladder(plan, ffmpeg),
-                duration=info.duration,
-                timeout=job_deadline_seconds(info.duration),
-                on_progress=reporter,
-                should_stop=lambda: _is_cancelled(ctx, asset_id),
-            )
+            if split is not SplitOutcome.JOINED:
+                run_ffmpeg(
+                    commands.encode_ladder(plan, ffmpeg),
+                    duration=info.duration,
+                    timeout=job_deadline_seconds(info.duration),
+                    on_progress=reporter,
+                    should_stop=lambda: _is_cancelled(ctx, asset_id),
+                )
         run_ffmpeg(
             commands.poster(str(source), out / POSTER_NAME, min(1.0, info.duration / 2), 640, ffmpeg),
             timeout=120,

@@ -3,15 +3,17 @@
 The flow, with the catalog as the only coordinator (no result backend, no chord, never `.get()`):
 
 1. The job (pipeline.run_job) probes and plans as usual; `SplitAndStitch.encode` then records one
-   part row per chunk plus one for the audio (kind "transcode_part", PartSpec as JSON), marks the
-   job WAITING, commits, and only then queues the parts.
-2. A part (`run_part`, on any worker) encodes its range of every rung (or the whole audio) into a
+   part row per chunk plus the whole-source part, which encodes the audio and makes the thumbnails
+   and storyboard (kind "transcode_part", PartSpec as JSON), marks the job WAITING, commits, and
+   only then queues the parts.
+2. A part (`run_part`, on any worker) encodes its range of every rung (or the audio and previews) into a
    scratch directory and uploads it under a deterministic staging prefix, listing file names in a
    `done.json` written last; then it marks itself SUCCEEDED. In the same transaction, holding the
    parent's row, the part that finds no sibling left unfinished puts the job back to QUEUED and
    queues it again.
 3. The job runs again: every part succeeded, so `encode` joins them (transcoder.stitch) into the
-   directory layout one ffmpeg run writes, and the pipeline reads back, validates and publishes it.
+   directory layout one ffmpeg run writes (previews included: the whole part made them), and the
+   pipeline, with nothing left to encode, reads back, validates and publishes it.
 
 Everything may run twice: part outputs overwrite themselves, the WAITING -> QUEUED flip happens once,
 a job found with unfinished parts queues again those not visibly in progress, and parts whose
@@ -38,6 +40,7 @@ from transcoder import chunks, commands, fmp4, stitch
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.ladder import Ladder
 from transcoder.pipeline import PipelineContext, SplitOutcome, job_deadline_seconds
+from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.probe import MediaInfo
 from transcoder.progress import Progress
 from transcoder.runner import run_ffmpeg
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 
 PART_KIND = "transcode_part"
 DONE_NAME = "done.json"
+PREVIEWS = "previews"  # done.json key of the whole part's thumbnails and storyboard sprite
 # Share of the asset's progress the parts account for; the join and publish take the rest.
 PARTS_PROGRESS_SHARE = 0.9
 
@@ -87,6 +91,7 @@ class SplitAndStitch:
         specs = chunks.plan_parts(
             ladder,
             duration=info.duration,
+            display_size=info.video.display_size,
             chunk_seconds=settings.chunk_seconds,
             segment_seconds=settings.segment_seconds,
             interlaced=info.video.interlaced,
@@ -248,6 +253,10 @@ def _encode_part(
     names = [r.name for r in ladder.rungs] + ([commands.AUDIO_NAME] if ladder.audio_bitrate is not None else [])
     for name in names:
         (out / name).mkdir(parents=True)
+    previews = None
+    if spec.chunk is None:
+        previews = plan_previews(spec.source_duration, *spec.display_size)
+        (out / THUMBNAIL_DIR).mkdir(parents=True)
     plan = commands.EncodePlan(
         source=str(source),
         out_dir=out,
@@ -255,6 +264,7 @@ def _encode_part(
         segment_seconds=spec.segment_seconds,
         interlaced=spec.interlaced,
         preset=spec.preset,
+        previews=previews,
         start=spec.chunk.start if spec.chunk is not None else 0.0,
         duration=spec.chunk.duration if spec.chunk is not None else None,
     )
@@ -273,6 +283,13 @@ def _encode_part(
         for file in [commands.INIT_NAME, *segments]:
             ctx.store.put_file(ctx.staging, f"{prefix}{name}/{file}", out / name / file)
         listing[name] = segments
+    if previews is not None:
+        files = [*(f"{THUMBNAIL_DIR}/{p.name}" for p in sorted((out / THUMBNAIL_DIR).glob("*.jpg"))), STORYBOARD_IMAGE]
+        for file in files:
+            if not (out / file).is_file():
+                raise EncodeFailed(f"ffmpeg wrote no {file}")
+            ctx.store.put_file(ctx.staging, prefix + file, out / file)
+        listing[PREVIEWS] = files
     # Written last: a part's output counts only once its listing exists.
     ctx.store.put_bytes(ctx.staging, prefix + DONE_NAME, json.dumps(listing).encode(), "application/json")
 
@@ -345,7 +362,7 @@ def _fail(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str, mess
 def _join(ctx: PipelineContext, job_id: str, specs: list[chunks.PartSpec], out: Path) -> None:
     """Download the parts and write the joined renditions into `out` (init + seg_NNNNN + index.m3u8)."""
     video = [(spec, spec.chunk) for spec in specs if spec.chunk is not None]
-    audio = [spec for spec in specs if spec.chunk is None]
+    whole = [spec for spec in specs if spec.chunk is None]
     listings = {spec.name: _listing(ctx, job_id, spec) for spec in specs}
     first = video[0][0]
     for rung in first.ladder.rungs:
@@ -370,14 +387,19 @@ def _join(ctx: PipelineContext, job_id: str, specs: list[chunks.PartSpec], out: 
                 names.append(name)
             fragments += chunk_fragments
         (dest / commands.PLAYLIST_NAME).write_text(stitch.listing_playlist(names, first.segment_seconds))
-    for spec in audio:
-        prefix = chunks.part_prefix(job_id, spec.name) + commands.AUDIO_NAME + "/"
-        dest = out / commands.AUDIO_NAME
-        dest.mkdir(parents=True, exist_ok=True)
-        segments = listings[spec.name][commands.AUDIO_NAME]
-        for name in [commands.INIT_NAME, *segments]:
-            ctx.store.download(ctx.staging, prefix + name, dest / name)
-        (dest / commands.PLAYLIST_NAME).write_text(stitch.listing_playlist(segments, spec.segment_seconds))
+    for spec in whole:
+        prefix = chunks.part_prefix(job_id, spec.name)
+        listing = listings[spec.name]
+        if commands.AUDIO_NAME in listing:
+            dest = out / commands.AUDIO_NAME
+            dest.mkdir(parents=True, exist_ok=True)
+            segments = listing[commands.AUDIO_NAME]
+            for name in [commands.INIT_NAME, *segments]:
+                ctx.store.download(ctx.staging, f"{prefix}{commands.AUDIO_NAME}/{name}", dest / name)
+            (dest / commands.PLAYLIST_NAME).write_text(stitch.listing_playlist(segments, spec.segment_seconds))
+        for file in listing.get(PREVIEWS, []):
+            (out / file).parent.mkdir(parents=True, exist_ok=True)
+            ctx.store.download(ctx.staging, prefix + file, out / file)
     # The joined copy is local now. Should the publish that follows fail and the job run again, the
     # missing part outputs send it back to encoding them (see SplitAndStitch.encode).
     _remove_parts(ctx, job_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from transcoder.chunks import Chunk, PartSpec, chunk_length, part_prefix, plan_chunks, plan_parts, wants_split
-from transcoder.ladder import plan_ladder
+from transcoder.ladder import Ladder, plan_ladder
 
 
 @pytest.mark.parametrize(
@@ -76,20 +76,26 @@ def test_wants_split(duration: float, enabled: bool, min_duration: float, expect
 
 def test_parts_are_chunks_then_one_audio_part_and_survive_json() -> None:
     ladder = plan_ladder(1280, 720, 30.0, has_audio=True)
-    parts = plan_parts(ladder, duration=150, chunk_seconds=60, segment_seconds=4, interlaced=False, preset="veryfast")
-    assert [p.name for p in parts] == ["chunk-0000", "chunk-0001", "chunk-0002", "audio"]
+    parts = plan_parts(
+        ladder, duration=150, display_size=(1280, 720), chunk_seconds=60, segment_seconds=4, interlaced=False,
+        preset="veryfast",
+    )
+    assert [p.name for p in parts] == ["chunk-0000", "chunk-0001", "chunk-0002", "whole"]
     assert [p.media_seconds for p in parts] == [60, 60, 30, 150]
-    # Video chunks carry no audio, the audio part no video: audio is encoded once, over the whole source.
+    # Video chunks carry no audio, the whole part no video rung: audio is encoded once, over the whole source.
     assert parts[0].encoded_ladder().audio_bitrate is None and parts[0].encoded_ladder().rungs == ladder.rungs
     assert parts[-1].encoded_ladder().rungs == () and parts[-1].encoded_ladder().audio_bitrate == 128_000
     for part in parts:
         assert PartSpec.from_json(part.as_json()) == part
+    # Without audio the whole part still makes the previews.
     silent = plan_ladder(1280, 720, 30.0, has_audio=False)
-    names = [p.name for p in plan_parts(silent, duration=150, chunk_seconds=60, segment_seconds=4,
-                                         interlaced=False, preset="veryfast")]
-    assert names == ["chunk-0000", "chunk-0001", "chunk-0002"]
+    whole = plan_parts(
+        silent, duration=150, display_size=(1280, 720), chunk_seconds=60, segment_seconds=4, interlaced=False,
+        preset="veryfast",
+    )[-1]
+    assert whole.name == "whole" and whole.encoded_ladder() == Ladder((), 30.0, None)
 
 
 def test_part_prefix_is_deterministic() -> None:
     assert part_prefix("job1", Chunk(3, 12.0, 4.0).name) == "parts/job1/chunk-0003/"
-    assert part_prefix("job1", "audio") == "parts/job1/audio/"
+    assert part_prefix("job1", "whole") == "parts/job1/whole/"

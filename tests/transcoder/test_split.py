@@ -106,6 +106,10 @@ def test_joined_ladder_is_the_one_run_ladder(ctx: PipelineContext, queue: ListQu
         assert [(s.base_media_decode_time, s.sample_durations) for s in joined.segments] == [
             (s.base_media_decode_time, s.sample_durations) for s in whole.segments
         ]
+    # The whole-source part made the previews: the same pictures as the one run's.
+    previews = [f"thumbnails/{n:02d}.jpg" for n in range(1, 6)] + ["storyboard.jpg", "storyboard.vtt"]
+    for key in previews:
+        assert ctx.store.get_bytes("media", f"{asset_id}/{key}") == ctx.store.get_bytes("media", f"{whole_asset}/{key}")
 
 
 def test_job_run_again_while_waiting_queues_only_unfinished_parts(
