@@ -135,6 +135,6 @@ def create_app(
         return {"purged": removed}
 
     app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
-    app.add_middleware(FastHits, node=node)  # inside CORSEverywhere: added last is outermost
     app.add_middleware(CORSEverywhere)
+    app.add_middleware(FastHits, node=node)  # outermost (added last): it adds the CORS headers itself
     return app

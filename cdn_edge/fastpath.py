@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cdn_edge.cache import Entry
 from cdn_edge.routes import Node
 from origin.access import ACCESS_HEADER, PUBLIC
+from origin.cors import CORS_HEADERS
 
 # Request headers that need the general handler.
 GENERAL = frozenset(
@@ -77,6 +78,7 @@ class FastHits:
             (b"content-length", str(entry.size).encode()),
             (b"accept-ranges", b"bytes"),
             (b"cache-status", f"{self.node.name}; hit".encode()),
+            *CORS_HEADERS,
         ]
         if len(self.encoded) >= MAX_ENCODED:
             self.encoded.clear()

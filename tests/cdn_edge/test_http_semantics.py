@@ -135,3 +135,15 @@ async def test_errors_carry_cors(client: httpx.AsyncClient) -> None:
     )
     assert preflight.status_code == 204
     assert "Range" in preflight.headers["access-control-allow-headers"]
+
+
+async def test_plain_hits_carry_the_same_headers(client: httpx.AsyncClient) -> None:
+    first = await client.get(f"/{PLAYLIST}")
+    for _ in range(50):  # until the cache has stored it (the fill writes after answering)
+        second = await client.get(f"/{PLAYLIST}")
+        if "fwd=" not in second.headers.get("cache-status", "").split(", ")[-1]:
+            break
+    assert second.content == first.content
+    for name in ("content-type", "etag", "last-modified", "cache-control", "access-control-allow-origin"):
+        assert second.headers[name] == first.headers[name]
+    assert int(second.headers["content-length"]) == len(first.content)
