@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,24 @@ def pipeline_context(tmp_path: Path, **overrides: Any) -> PipelineContext:
     for bucket in ("staging", "media"):
         store.ensure_bucket(bucket)
     return PipelineContext(settings, store, Catalog(settings.catalog))
+
+
+def worker_env(ctx: PipelineContext, data: Path, **extra: str) -> dict[str, str]:
+    """The settings of `ctx` as the environment of a `vodstack worker` process (as on another machine)."""
+    settings = ctx.settings
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VODSTACK_DATA_DIR": str(data),
+        "VODSTACK_STORAGE_ROOT": str(settings.storage.root),
+        "VODSTACK_CATALOG_URL": settings.catalog.url,
+        "VODSTACK_BROKER_URL": settings.broker.url,
+        "VODSTACK_BROKER_FOLDER": str(settings.broker.folder),
+        "VODSTACK_TRANSCODER_WORK_DIR": str(data / "work"),
+        "VODSTACK_TRANSCODER_SEGMENT_SECONDS": str(settings.segment_seconds),
+        "VODSTACK_TRANSCODER_X264_PRESET": settings.x264_preset,
+        **{f"VODSTACK_TRANSCODER_{key.upper()}": value for key, value in extra.items()},
+    }
 
 
 def submit(ctx: PipelineContext, source: Path) -> tuple[str, str]:

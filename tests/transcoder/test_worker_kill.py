@@ -23,7 +23,7 @@ import pytest
 
 from catalog.models import Asset, AssetState, Job, JobState
 from tests.media import make_clip, media_duration
-from tests.transcoder.harness import job_outcome, pipeline_context, published_tracks, submit
+from tests.transcoder.harness import job_outcome, pipeline_context, published_tracks, submit, worker_env
 from transcoder.celery_app import enqueue_transcode, make_celery
 from transcoder.pipeline import PipelineContext
 from transcoder.settings import BrokerSettings
@@ -50,26 +50,6 @@ def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineContext:
     return pipeline_context(tmp_path, broker=broker)
 
 
-def worker_env(ctx: PipelineContext, data: Path) -> dict[str, str]:
-    settings = ctx.settings
-    return {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "VODSTACK_DATA_DIR": str(data),
-        "VODSTACK_STORAGE_ROOT": str(settings.storage.root),
-        "VODSTACK_CATALOG_URL": settings.catalog.url,
-        "VODSTACK_BROKER_URL": settings.broker.url,
-        "VODSTACK_BROKER_FOLDER": str(settings.broker.folder),
-        "VODSTACK_TRANSCODER_WORK_DIR": str(data / "work"),
-        "VODSTACK_TRANSCODER_SEGMENT_SECONDS": str(settings.segment_seconds),
-        "VODSTACK_TRANSCODER_X264_PRESET": settings.x264_preset,
-        # Liveness scaled down from minutes to seconds so that the test waits seconds.
-        "VODSTACK_TRANSCODER_HEARTBEAT_SECONDS": "0.5",
-        "VODSTACK_TRANSCODER_HEARTBEAT_TIMEOUT_SECONDS": "4",
-        "VODSTACK_TRANSCODER_SWEEP_INTERVAL_SECONDS": "1",
-    }
-
-
 @pytest.fixture
 def workers(ctx: PipelineContext, tmp_path: Path) -> Iterator[Workers]:
     """Two workers, each the leader of its own process group (so the whole of one can be killed)."""
@@ -79,10 +59,10 @@ def workers(ctx: PipelineContext, tmp_path: Path) -> Iterator[Workers]:
         data.mkdir()
         log = data / "worker.log"
         argv = [sys.executable, "-m", "vodstack", "worker", "--name", name, "--concurrency", "1"]
+        # Liveness scaled down from minutes to seconds so that the test waits seconds.
+        env = worker_env(ctx, data, heartbeat_seconds="0.5", heartbeat_timeout_seconds="4", sweep_interval_seconds="1")
         with log.open("wb") as out:
-            proc = subprocess.Popen(
-                argv, env=worker_env(ctx, data), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         started.append((proc, log))
     try:
         deadline = time.monotonic() + START_TIMEOUT
