@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,17 @@ class Panel:
     unit: str = "short"
     kind: str = "timeseries"  # or "stat"
     description: str = ""
+    # Compares tiers with each other: the dashboard's $tier/$node selection does not apply.
+    whole_stack: bool = False
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A Grafana query variable (multi-select, "All" = ALL_VALUE) over an edge metric label."""
+
+    name: str
+    label: str
+    query: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,43 @@ class Dashboard:
     title: str
     panels: tuple[Panel, ...]
     tags: tuple[str, ...] = field(default=("vodstack",))
+    # With variables, every vodstack_edge_* selector of the panels (but whole_stack ones) is
+    # narrowed by them.
+    variables: tuple[Variable, ...] = ()
+
+
+ALL_VALUE = ".*"
+EDGE_FILTER = 'job=~"$tier", node=~"$node"'
+_EDGE_SELECTOR = re.compile(r"\b(vodstack_edge_[a-z_]+)(?:\{([^}]*)\})?")
+
+
+def filter_edge(expr: str) -> str:
+    """Add the $tier/$node matchers to every edge metric selector of `expr`."""
+
+    def narrow(match: re.Match[str]) -> str:
+        inner = match.group(2)
+        return f"{match.group(1)}{{{EDGE_FILTER}{', ' + inner if inner else ''}}}"
+
+    return _EDGE_SELECTOR.sub(narrow, expr)
+
+
+def panel_queries(dashboard: Dashboard, panel: Panel) -> tuple[Query, ...]:
+    if not dashboard.variables or panel.whole_stack:
+        return panel.queries
+    return tuple(Query(filter_edge(query.expr), query.legend) for query in panel.queries)
+
+
+def evaluable(expr: str) -> str:
+    """The query as Grafana runs it with every variable at "All": what Prometheus's API can run."""
+    return re.sub(r"\$(tier|node)\b", ALL_VALUE, expr)
+
+
+def all_queries() -> Iterator[tuple[Dashboard, Panel, str]]:
+    """Every panel query of every dashboard, runnable as is (variables at "All")."""
+    for dashboard in DASHBOARDS:
+        for panel in dashboard.panels:
+            for query in panel_queries(dashboard, panel):
+                yield dashboard, panel, evaluable(query.expr)
 
 
 def q(expr: str, legend: str = "") -> Query:
@@ -219,6 +269,7 @@ DELIVERY = Dashboard(
             ),
             "percentunit",
             description="Bytes a tier did not fetch from the next tier up: 1 - upstream egress / own egress.",
+            whole_stack=True,
         ),
         Panel(
             "Origin offload",
@@ -235,6 +286,7 @@ DELIVERY = Dashboard(
                 ),
             ),
             "percentunit",
+            whole_stack=True,
         ),
         Panel(
             "Collapsed requests per second, by node",
@@ -320,6 +372,10 @@ DELIVERY = Dashboard(
             kind="stat",
         ),
     ),
+    variables=(
+        Variable("tier", "Tier", "label_values(vodstack_edge_requests_total, job)"),
+        Variable("node", "Node", 'label_values(vodstack_edge_requests_total{job=~"$tier"}, node)'),
+    ),
 )
 
 # Lifecycle tiering (storage/tiering.py): exported by the origin when VODSTACK_TIERING_ENABLED.
@@ -362,7 +418,24 @@ STORAGE = Dashboard(
 DASHBOARDS = (OVERVIEW, INGEST, TRANSCODE, DELIVERY, STORAGE)
 
 
-def render_panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
+def render_variable(variable: Variable) -> dict[str, Any]:
+    return {
+        "name": variable.name,
+        "label": variable.label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": variable.query, "refId": variable.name},
+        "definition": variable.query,
+        "refresh": 2,
+        "includeAll": True,
+        "multi": True,
+        "allValue": ALL_VALUE,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 1,
+    }
+
+
+def render_panel(panel: Panel, panel_id: int, x: int, y: int, queries: tuple[Query, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": panel_id,
         "type": panel.kind,
@@ -373,7 +446,7 @@ def render_panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
         "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
         "targets": [
             {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": query.expr, "legendFormat": query.legend}
-            for i, query in enumerate(panel.queries)
+            for i, query in enumerate(queries)
         ],
     }
     if panel.kind == "stat":
@@ -388,7 +461,7 @@ def render_panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
 
 def render_dashboard(dashboard: Dashboard) -> dict[str, Any]:
     panels = [
-        render_panel(panel, i + 1, (i % COLUMNS) * WIDTH, (i // COLUMNS) * HEIGHT)
+        render_panel(panel, i + 1, (i % COLUMNS) * WIDTH, (i // COLUMNS) * HEIGHT, panel_queries(dashboard, panel))
         for i, panel in enumerate(dashboard.panels)
     ]
     return {
@@ -402,7 +475,7 @@ def render_dashboard(dashboard: Dashboard) -> dict[str, Any]:
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
         "annotations": {"list": []},
-        "templating": {"list": []},
+        "templating": {"list": [render_variable(v) for v in dashboard.variables]},
         "links": [{"type": "dashboards", "tags": ["vodstack"], "asDropdown": True, "title": "vodstack"}],
         "panels": panels,
     }

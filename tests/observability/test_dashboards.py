@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from observability.dashboards import DASHBOARDS, rendered_files
+from observability.dashboards import DASHBOARDS, all_queries, evaluable, filter_edge, rendered_files
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "infra" / "grafana" / "dashboards"
 
@@ -37,10 +37,24 @@ def test_panels_have_queries_and_a_grid_place() -> None:
 def test_every_panel_query_parses(tmp_path: Path) -> None:
     # promtool has no offline query parser; a recording rule per query gets the same PromQL parser.
     lines = ["groups:", "  - name: panels", "    rules:"]
-    for board in DASHBOARDS:
-        for panel in board.panels:
-            for i, query in enumerate(panel.queries):
-                lines += [f"      - record: panel_{len(lines)}_{i}", f"        expr: {json.dumps(query.expr)}"]
+    for _, _, expr in all_queries():
+        lines += [f"      - record: panel_{len(lines)}", f"        expr: {json.dumps(expr)}"]
     (tmp_path / "panels.yml").write_text("\n".join(lines) + "\n")
     result = subprocess.run(["promtool", "check", "rules", "panels.yml"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_tier_and_node_variables_narrow_every_edge_selector() -> None:
+    assert (
+        filter_edge('sum(rate(vodstack_edge_requests_total{cache_status="hit"}[5m])) / vodstack_edge_cache_bytes')
+        == 'sum(rate(vodstack_edge_requests_total{job=~"$tier", node=~"$node", cache_status="hit"}[5m]))'
+        ' / vodstack_edge_cache_bytes{job=~"$tier", node=~"$node"}'
+    )
+    assert evaluable('x{job=~"$tier", node=~"$node"}') == 'x{job=~".*", node=~".*"}'
+    delivery = json.loads(rendered_files()["vodstack-delivery.json"])
+    assert [v["name"] for v in delivery["templating"]["list"]] == ["tier", "node"]
+    exprs = [t["expr"] for p in delivery["panels"] for t in p["targets"]]
+    assert sum("$node" in e for e in exprs) >= 10
+    # Panels that compare tiers with each other are not narrowed to one tier.
+    offload = next(p for p in delivery["panels"] if p["title"] == "Origin offload")
+    assert all("$tier" not in t["expr"] for t in offload["targets"])

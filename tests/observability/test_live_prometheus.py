@@ -21,7 +21,7 @@ import m3u8
 import pytest
 import yaml
 
-from observability.dashboards import DASHBOARDS
+from observability.dashboards import all_queries
 from observability.scrape import RULES_DIR, scrape_config
 from tests.media import make_clip, media_duration
 from tests.vodstack.test_stack import start_stack, stop_stack, tus_upload, wait_for_terminal
@@ -131,11 +131,9 @@ def test_every_panel_returns_data_and_every_alert_evaluates(tmp_path: Path) -> N
         time.sleep(4)  # a few more scrapes after the workload
 
         empty: list[str] = []
-        for board in DASHBOARDS:
-            for panel in board.panels:
-                for query in panel.queries:
-                    if not prom.query(query.expr)["result"]:
-                        empty.append(f"{board.uid} / {panel.title}: {query.expr}")
+        for board, panel, expr in all_queries():
+            if not prom.query(expr)["result"]:
+                empty.append(f"{board.uid} / {panel.title}: {expr}")
         assert empty == [], "panels without data:\n" + "\n".join(empty)
 
         for expr in alert_exprs().values():
