@@ -38,13 +38,18 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_pool_processes_report_through_the_parent(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    env = {**os.environ, "VODSTACK_DATA_DIR": str(data)}
-    os.environ["VODSTACK_DATA_DIR"] = str(data)
-    try:
-        catalog_settings, storage_settings = CatalogSettings(), StorageSettings()
-        broker = BrokerSettings()
-    finally:
-        del os.environ["VODSTACK_DATA_DIR"]
+    # Hermetic whatever the environment says (CI's second pass points at Redis and PostgreSQL).
+    env = {
+        **os.environ,
+        "VODSTACK_DATA_DIR": str(data),
+        "VODSTACK_BROKER_URL": "filesystem://",
+        "VODSTACK_CATALOG_URL": f"sqlite:///{data / 'catalog.db'}",
+        "VODSTACK_STORAGE_BACKEND": "filesystem",
+    }
+    data.mkdir()
+    catalog_settings = CatalogSettings(url=env["VODSTACK_CATALOG_URL"])
+    storage_settings = StorageSettings(backend="filesystem", root=data / "objects")
+    broker = BrokerSettings(url="filesystem://", folder=data / "broker")
     catalog = Catalog(catalog_settings)
     store = open_store(storage_settings)
     # Originals that are not media: every job fails fast in the pool, with a reason.
