@@ -188,8 +188,8 @@ async def _respond(node: Node, request: Request, key: str, answer: Answer) -> Re
                 body = signed
                 # Another representation: its own validator, and only the token holder may reuse it.
                 if etag := headers.get("etag"):
-                    digest = hashlib.sha1(token.encode()).hexdigest()[:8]
-                    headers["etag"] = f'"{etag.strip(chr(34)).removeprefix("W/").strip(chr(34))}-{digest}"'
+                    opaque = etag.removeprefix("W/").strip('"')
+                    headers["etag"] = f'"{opaque}-{hashlib.sha1(token.encode()).hexdigest()[:8]}"'
                 headers["cache-control"] = headers.get("cache-control", "").replace("public", "private")
     if answer.status != 200:
         payload = b"" if request.method == "HEAD" else await _full_body(answer)

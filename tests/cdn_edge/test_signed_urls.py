@@ -85,3 +85,12 @@ async def test_public_assets_need_no_token(tmp_path: Path) -> None:
         assert (await c.get(f"/{SEGMENT}")).status_code == 200
         assert "token" not in (await c.get(f"/{PLAYLIST}")).text
         assert (await c.get(f"/{SEGMENT}", params={"token": "forged"})).status_code == 403
+
+
+async def test_signed_playlist_revalidates_per_token(signed: httpx.AsyncClient) -> None:
+    token = _token()
+    first = await signed.get(f"/{PLAYLIST}", params={"token": token})
+    again = await signed.get(f"/{PLAYLIST}", params={"token": token}, headers={"if-none-match": first.headers["etag"]})
+    assert again.status_code == 304
+    other = await signed.get(f"/{PLAYLIST}", params={"token": _token(ttl=999)})
+    assert other.headers["etag"] != first.headers["etag"]  # another token, another representation

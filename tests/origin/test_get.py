@@ -61,3 +61,31 @@ async def test_metrics_and_health(tmp_path: Path) -> None:
         text = (await client.get("/metrics")).text
         assert 'vodstack_origin_requests_total{code="200",kind="segment"} 1.0' in text
         assert 'vodstack_origin_served_bytes_total{kind="segment"} 10.0' in text
+
+
+@pytest.mark.s3
+async def test_origin_over_s3(tmp_path: Path) -> None:
+    from moto.server import ThreadedMotoServer
+
+    from storage.s3 import S3ObjectStore
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        store = S3ObjectStore(f"{host}:{port}", "testing", "testing", bucket_prefix="origin-")
+        store.ensure_bucket("media")
+        data = bytes(range(256)) * 1000
+        store.put_bytes("media", "a/v/seg_00001.m4s", data)
+        app = create_app(OriginSettings(storage=StorageSettings(backend="s3")), store=store)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as client:
+            full = await client.get("/a/v/seg_00001.m4s")
+            assert full.content == data
+            part = await client.get("/a/v/seg_00001.m4s", headers={"range": "bytes=1000-1999"})
+            assert (part.status_code, part.content) == (206, data[1000:2000])
+            assert (
+                await client.get("/a/v/seg_00001.m4s", headers={"if-none-match": full.headers["etag"]})
+            ).status_code == 304
+            assert (await client.get("/a/v/none.m4s")).status_code == 404
+    finally:
+        server.stop()
