@@ -59,11 +59,34 @@ class Result:
 def make_source(dest: Path, seconds: float, size: str) -> Path:
     import imageio_ffmpeg
 
-    argv = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "128k", str(dest)]
+    argv = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate=30:duration={seconds}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "20",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        str(dest),
+    ]
     subprocess.run(argv, check=True)
     return dest
 
@@ -163,19 +186,27 @@ def main() -> int:
             Scenario("whole/1 pinned", 1, False, ["0"]),
             Scenario("split/2 pinned", 2, True, ["0", "1"]),
         ]
-    print(f"source: {args.seconds:g} s {args.size} 30 fps, preset {args.preset}, "
-          f"segments {args.segment_seconds:g} s, chunks {args.chunk_seconds:g} s, {os.cpu_count()} cores", flush=True)
+    print(
+        f"source: {args.seconds:g} s {args.size} 30 fps, preset {args.preset}, "
+        f"segments {args.segment_seconds:g} s, chunks {args.chunk_seconds:g} s, {os.cpu_count()} cores",
+        flush=True,
+    )
     results = {}
     for scenario in scenarios:
         result = run_scenario(scenario, source, args, base)
         results[scenario.name] = result
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(result.parts_by_worker.items())) or "-"
-        print(f"  {scenario.name:<16} {result.seconds:7.1f} s   {args.seconds / result.seconds:5.2f}x realtime"
-              f"   parts by worker: {parts}", flush=True)
+        print(
+            f"  {scenario.name:<16} {result.seconds:7.1f} s   {args.seconds / result.seconds:5.2f}x realtime"
+            f"   parts by worker: {parts}",
+            flush=True,
+        )
     anchor = results["whole/1"].seconds
     print(f"split/2 speedup over whole/1 (one worker, one ffmpeg run): {anchor / results['split/2'].seconds:.2f}x")
-    print(f"split/2 speedup over split/1 (one worker, split on):       "
-          f"{results['split/1'].seconds / results['split/2'].seconds:.2f}x")
+    print(
+        f"split/2 speedup over split/1 (one worker, split on):       "
+        f"{results['split/1'].seconds / results['split/2'].seconds:.2f}x"
+    )
     print(f"split/1 overhead over whole/1:                             {results['split/1'].seconds / anchor:.2f}x")
     if args.pinned:
         pinned = results["whole/1 pinned"].seconds / results["split/2 pinned"].seconds

@@ -57,9 +57,7 @@ def plan_chunks(duration: float, chunk_seconds: float, segment_seconds: float) -
     tail = duration - (count - 1) * length
     if count > 1 and tail < length * SHORT_TAIL_FRACTION:
         count -= 1
-    return tuple(
-        Chunk(index=i, start=i * length, duration=None if i == count - 1 else length) for i in range(count)
-    )
+    return tuple(Chunk(index=i, start=i * length, duration=None if i == count - 1 else length) for i in range(count))
 
 
 def wants_split(

@@ -39,11 +39,12 @@ from storage.errors import ObjectMissing, StorageError
 from transcoder import chunks, commands, fmp4, stitch
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.ladder import Ladder
+from transcoder.metrics import elapsed_seconds
 from transcoder.pipeline import PipelineContext, SplitOutcome, job_deadline_seconds
 from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.probe import MediaInfo
-from transcoder.progress import Progress
 from transcoder.runner import run_ffmpeg
+from transcoder.sweeper import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class SplitAndStitch:
             work = ctx.settings.work_dir / job_id
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
+            heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds).start()
             try:
                 _encode_part(ctx, job_id, parent_id, staging_key, spec, work)
             except (InvalidMedia, EncodeFailed) as exc:
@@ -149,6 +151,8 @@ class SplitAndStitch:
                 _fail(ctx, job_id, parent_id, asset_id, f"internal error in {spec.name}: {exc}", "internal")
                 return True
             finally:
+                heartbeat.stop()
+                _release(ctx, job_id)
                 shutil.rmtree(work, ignore_errors=True)
         if _complete_part(ctx, job_id, parent_id, asset_id):
             try:
@@ -185,15 +189,12 @@ def _dispatch_state(
     Creates the part rows on the first call and marks the job WAITING before anything is queued,
     so that no part can finish before its parent is ready to be woken.
     """
-    now = utcnow()
     with ctx.catalog.session() as s:
         _lock_parent(s, job_id)
         parts = list(s.scalars(select(Job).where(Job.parent_id == job_id).order_by(Job.part)))
         if not parts:
             for index, spec in enumerate(specs):
-                part = Job(
-                    asset_id=asset_id, kind=PART_KIND, parent_id=job_id, part=index, params=spec.as_json()
-                )
+                part = Job(asset_id=asset_id, kind=PART_KIND, parent_id=job_id, part=index, params=spec.as_json())
                 s.add(part)
                 parts.append(part)
             s.flush()
@@ -201,7 +202,7 @@ def _dispatch_state(
             return [chunks.PartSpec.from_json(p.params or {}) for p in parts], []
         to_queue = []
         for part in parts:
-            in_progress = part.state == JobState.RUNNING and part.deadline_at is not None and part.deadline_at > now
+            in_progress = _held(part, ctx.settings.heartbeat_timeout_seconds)
             if redo or (part.state != JobState.SUCCEEDED and not in_progress):
                 part.state, part.error, part.error_reason, part.finished_at = JobState.QUEUED, None, None, None
                 to_queue.append(part.id)
@@ -211,9 +212,22 @@ def _dispatch_state(
         return None, to_queue
 
 
-def _claim_part(
-    ctx: PipelineContext, job_id: str, worker: str
-) -> tuple[str, str, str, chunks.PartSpec, bool] | None:
+def _held(part: Job, heartbeat_timeout: float) -> bool:
+    """A running part whose heartbeat is fresh: some worker is on it (the sweeper takes over if not)."""
+    return (
+        part.state == JobState.RUNNING
+        and part.heartbeat_at is not None
+        and elapsed_seconds(part.heartbeat_at, utcnow()) < heartbeat_timeout
+    )
+
+
+def _release(ctx: PipelineContext, job_id: str) -> None:
+    """An attempt that leaves the part running (a retry is coming) stops vouching for it."""
+    with ctx.catalog.session() as s:
+        s.execute(update(Job).where(Job.id == job_id, Job.state == JobState.RUNNING).values(heartbeat_at=None))
+
+
+def _claim_part(ctx: PipelineContext, job_id: str, worker: str) -> tuple[str, str, str, chunks.PartSpec, bool] | None:
     """(parent id, asset id, staging key, spec, already done), or None when there is nothing to do."""
     with ctx.catalog.session() as s:
         part = s.get(Job, job_id, with_for_update=True)
@@ -225,6 +239,8 @@ def _claim_part(
         if gone or parent is None or parent.state in (JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED):
             part.state, part.finished_at = JobState.CANCELLED, utcnow()
             return None
+        if _held(part, ctx.settings.heartbeat_timeout_seconds):
+            return None  # a duplicate delivery while a live worker encodes it
         spec = chunks.PartSpec.from_json(part.params or {})
         done = part.state == JobState.SUCCEEDED
         if not done:
@@ -272,7 +288,6 @@ def _encode_part(
         commands.encode_ladder(plan, ctx.settings.ffmpeg_path()),
         duration=spec.media_seconds,
         timeout=job_deadline_seconds(spec.media_seconds),
-        on_progress=_Heartbeat(ctx, job_id),
     )
     prefix = chunks.part_prefix(parent_id, spec.name)
     listing: dict[str, list[str]] = {}
@@ -294,22 +309,6 @@ def _encode_part(
     ctx.store.put_bytes(ctx.staging, prefix + DONE_NAME, json.dumps(listing).encode(), "application/json")
 
 
-class _Heartbeat:
-    """Keeps the part's heartbeat fresh while ffmpeg runs (a sweeper tells stalled from slow)."""
-
-    INTERVAL = 5.0
-
-    def __init__(self, ctx: PipelineContext, job_id: str) -> None:
-        self.ctx, self.job_id, self.last = ctx, job_id, 0.0
-
-    def __call__(self, progress: Progress) -> None:
-        if progress.media_seconds - self.last < self.INTERVAL and not progress.done:
-            return
-        self.last = progress.media_seconds
-        with self.ctx.catalog.session() as s:
-            s.execute(update(Job).where(Job.id == self.job_id).values(heartbeat_at=utcnow()))
-
-
 def _complete_part(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str) -> bool:
     """Mark the part done; True when it was the last one and the parent must be queued to join."""
     with ctx.catalog.session() as s:
@@ -322,9 +321,9 @@ def _complete_part(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: 
         s.flush()
         counts = dict(
             s.execute(
-                select(Job.state == JobState.SUCCEEDED, func.count()).where(Job.parent_id == parent_id).group_by(
-                    Job.state == JobState.SUCCEEDED
-                )
+                select(Job.state == JobState.SUCCEEDED, func.count())
+                .where(Job.parent_id == parent_id)
+                .group_by(Job.state == JobState.SUCCEEDED)
             ).all()
         )
         done, total = counts.get(True, 0), counts.get(True, 0) + counts.get(False, 0)

@@ -61,8 +61,23 @@ def _assert_contiguous(track: PublishedTrack) -> None:
 
 def _decode_audio(playlist: Path) -> None:
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", str(playlist),
-         "-map", "0:a:0", "-f", "null", "-"],
-        capture_output=True, text=True, timeout=120,
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            str(playlist),
+            "-map",
+            "0:a:0",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-2000:]

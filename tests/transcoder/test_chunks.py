@@ -77,7 +77,12 @@ def test_wants_split(duration: float, enabled: bool, min_duration: float, expect
 def test_parts_are_chunks_then_one_audio_part_and_survive_json() -> None:
     ladder = plan_ladder(1280, 720, 30.0, has_audio=True)
     parts = plan_parts(
-        ladder, duration=150, display_size=(1280, 720), chunk_seconds=60, segment_seconds=4, interlaced=False,
+        ladder,
+        duration=150,
+        display_size=(1280, 720),
+        chunk_seconds=60,
+        segment_seconds=4,
+        interlaced=False,
         preset="veryfast",
     )
     assert [p.name for p in parts] == ["chunk-0000", "chunk-0001", "chunk-0002", "whole"]
@@ -90,7 +95,12 @@ def test_parts_are_chunks_then_one_audio_part_and_survive_json() -> None:
     # Without audio the whole part still makes the previews.
     silent = plan_ladder(1280, 720, 30.0, has_audio=False)
     whole = plan_parts(
-        silent, duration=150, display_size=(1280, 720), chunk_seconds=60, segment_seconds=4, interlaced=False,
+        silent,
+        duration=150,
+        display_size=(1280, 720),
+        chunk_seconds=60,
+        segment_seconds=4,
+        interlaced=False,
         preset="veryfast",
     )[-1]
     assert whole.name == "whole" and whole.encoded_ladder() == Ladder((), 30.0, None)

@@ -7,12 +7,13 @@ here: reversed, duplicated, after the asset is gone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from catalog.models import Asset, AssetState, Job, JobState
+from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from tests.media import make_clip
 from tests.transcoder.harness import pipeline_context, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
@@ -63,6 +64,11 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def parts_of(ctx: PipelineContext, job_id: str) -> list[Job]:
     with ctx.catalog.session() as s:
         return list(s.scalars(select(Job).where(Job.parent_id == job_id).order_by(Job.part)))
+
+
+def state_of(ctx: PipelineContext, job_id: str, part_id: str) -> tuple[str, str | None]:
+    part = next(p for p in parts_of(ctx, job_id) if p.id == part_id)
+    return part.state, part.worker
 
 
 def test_joined_ladder_is_the_one_run_ladder(ctx: PipelineContext, queue: ListQueue, source: Path) -> None:
@@ -168,3 +174,23 @@ def test_short_source_is_not_split(ctx: PipelineContext, queue: ListQueue, tmp_p
     assert queue.items == [] and parts_of(ctx, job_id) == []
     with ctx.catalog.session() as s:
         assert s.get(Asset, asset_id).state == AssetState.READY
+
+
+def test_a_part_held_by_a_live_worker_is_not_run_twice(ctx: PipelineContext, queue: ListQueue, source: Path) -> None:
+    _, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    part_id = queue.take("part")[0]
+    with ctx.catalog.session() as s:
+        part = s.get(Job, part_id)
+        part.state, part.worker, part.heartbeat_at = JobState.RUNNING, "elsewhere@host", utcnow()
+    assert ctx.splitter is not None
+    ctx.splitter.run_part(ctx, part_id)  # a duplicate delivery: left to the live worker
+    assert [(p.state, p.worker) for p in parts_of(ctx, job_id) if p.id == part_id] == [
+        (JobState.RUNNING, "elsewhere@host")
+    ]
+    with ctx.catalog.session() as s:  # that worker dies: once its heartbeat is stale, the part is taken over
+        s.get(Job, part_id).heartbeat_at = utcnow() - timedelta(seconds=ctx.settings.heartbeat_timeout_seconds + 1)
+    ctx.splitter.run_part(ctx, part_id, worker="taker@host")
+    assert [(p.state, p.worker) for p in parts_of(ctx, job_id) if p.id == part_id] == [
+        (JobState.SUCCEEDED, "taker@host")
+    ]
