@@ -39,6 +39,8 @@ from storage.objects import ObjectInfo, ObjectStore
 from storage.settings import data_dir
 
 DAY = 86_400.0
+# How stale a recorded last read may be (S3 Intelligent-Tiering also tracks access in days).
+ACCESS_RESOLUTION = 3600.0
 GB = 1024**3
 
 
@@ -116,6 +118,8 @@ class TierIndex:
         self.lock = threading.Lock()
         with self.lock:
             self.db.execute("PRAGMA journal_mode=WAL")
+            # Losing the last few last-access updates in a power cut is harmless; an fsync per read is not.
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(self.SCHEMA)
 
     @contextlib.contextmanager
@@ -192,7 +196,8 @@ class TieredObjectStore:
         now = self.clock()
         with self.index.tx() as db:
             row = db.execute(
-                "SELECT tier, restore_ready_at, restored_until FROM objects WHERE bucket=? AND key=?", (bucket, key)
+                "SELECT tier, restore_ready_at, restored_until, last_access FROM objects WHERE bucket=? AND key=?",
+                (bucket, key),
             ).fetchone()
             if row is None:  # published before tiering was enabled: adopt it as hot
                 info = self.base.stat(bucket, key)
@@ -201,7 +206,9 @@ class TieredObjectStore:
                     (bucket, key, info.size, info.last_modified.timestamp(), now),
                 )
                 return
-            tier, ready_at, restored_until = Tier(row[0]), row[1], row[2]
+            tier, ready_at, restored_until, last_access = Tier(row[0]), row[1], row[2], row[3]
+            if tier is Tier.HOT and now - last_access < ACCESS_RESOLUTION:
+                return  # policies count idle days: a write per read would buy nothing
             if tier is not Tier.COLD:
                 db.execute("UPDATE objects SET tier='hot', last_access=? WHERE bucket=? AND key=?", (now, bucket, key))
                 if tier is Tier.WARM:
