@@ -17,7 +17,7 @@ from catalog.session import Catalog
 from ingest.content import ContentReport, check_original
 from ingest.errors import ContentRejected, TusError
 from ingest.store import ConcatenatedReader, UploadInfo, UploadStore, as_stream
-from ingest.uploads import get_uploads
+from ingest.uploads import get_uploads, rows_changed
 from storage.objects import ObjectStore
 
 
@@ -63,7 +63,8 @@ class Finisher:
                 rejection = exc.reason
         now = datetime.now(UTC)
         with self.catalog.session() as session:
-            moved = session.execute(
+            moved = rows_changed(
+                session,
                 update(Upload)
                 .where(Upload.id == upload.id, Upload.state == UploadState.OPEN)
                 .values(
@@ -72,8 +73,8 @@ class Finisher:
                     staging_key=upload.target_key,
                     sha256=sha256,
                     completed_at=now,
-                )
-            ).rowcount
+                ),
+            )
             if not moved:
                 return Finished(False)
             asset = session.get(Asset, upload.asset_id) if upload.asset_id else None

@@ -4,6 +4,7 @@ bytes), then the transcoder's probe over a seekable reader of the stored object.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import BinaryIO, cast
 
 from ingest.errors import ContentRejected
 from storage.objects import ObjectStore
@@ -60,7 +61,7 @@ def check_original(store: ObjectStore, bucket: str, key: str, *, probe: bool = T
     if not probe:
         return ContentReport(container)
     try:
-        info = probe_source(ObjectReader(store, bucket, key))
+        info = probe_source(cast(BinaryIO, ObjectReader(store, bucket, key)))
     except InvalidMedia as exc:
         raise ContentRejected(exc.message) from exc
     return ContentReport(container, info.duration, info.video.width, info.video.height)

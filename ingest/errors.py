@@ -28,13 +28,11 @@ TUS_ERRORS: dict[str, tuple[int, str]] = {
     "unsupported-checksum": (400, "unsupported checksum algorithm"),
     "checksum-mismatch": (460, "checksum mismatch: the chunk was discarded"),
     "offset-mismatch": (409, "Upload-Offset does not match the upload's current offset"),
-    "upload-finished": (409, "upload already finished"),
     "modify-final": (403, "a final (concatenated) upload cannot be patched"),
     "invalid-content-type": (415, "Content-Type must be application/offset+octet-stream"),
     "too-large": (413, "upload exceeds the maximum size"),
     "exceeds-length": (413, "the body goes beyond Upload-Length"),
     "not-video": (415, "only video uploads are accepted"),
-    "locked": (423, "upload is locked by another request"),
     "storage-unavailable": (503, "storage is unavailable; retry later"),
 }
 

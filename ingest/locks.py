@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.models import UploadLock
 from catalog.session import Catalog
+from ingest.uploads import rows_changed
 
 
 class LockBackend(Protocol):
@@ -153,11 +154,12 @@ class CatalogLockBackend:
     def _try_acquire(self, key: str, token: str, lease: float) -> bool:
         now = time.time()
         with self.catalog.session() as session:
-            taken = session.execute(
+            taken = rows_changed(
+                session,
                 update(UploadLock)
                 .where(UploadLock.upload_id == key, UploadLock.expires_at < now)
-                .values(holder=token, expires_at=now + lease, release_requested=False)
-            ).rowcount
+                .values(holder=token, expires_at=now + lease, release_requested=False),
+            )
             if taken:
                 return True
         try:
@@ -170,11 +172,12 @@ class CatalogLockBackend:
     def _renew(self, key: str, token: str, lease: float) -> bool:
         with self.catalog.session() as session:
             return bool(
-                session.execute(
+                rows_changed(
+                    session,
                     update(UploadLock)
                     .where(UploadLock.upload_id == key, UploadLock.holder == token)
-                    .values(expires_at=time.time() + lease)
-                ).rowcount
+                    .values(expires_at=time.time() + lease),
+                )
             )
 
     def _release(self, key: str, token: str) -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Executable, select, update
+from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Upload, UploadState
 from catalog.session import Catalog
 from ingest.store import UploadInfo
 
 LIVE_STATES = (UploadState.OPEN,)
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE/DELETE and return how many rows it changed (conditional updates are our CAS)."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def to_info(row: Upload) -> UploadInfo:
@@ -109,9 +115,10 @@ def record_progress(
 def end_upload(catalog: Catalog, upload_id: str, state: str, asset_error: str | None = None) -> bool:
     """Mark an open upload terminated or expired and retire its asset. False if it was not open."""
     with catalog.session() as session:
-        done = session.execute(
-            update(Upload).where(Upload.id == upload_id, Upload.state == UploadState.OPEN).values(state=state)
-        ).rowcount
+        done = rows_changed(
+            session,
+            update(Upload).where(Upload.id == upload_id, Upload.state == UploadState.OPEN).values(state=state),
+        )
         if not done:
             return False
         row = session.get(Upload, upload_id)

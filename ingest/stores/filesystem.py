@@ -11,11 +11,11 @@ import contextlib
 import errno
 import hashlib
 import os
-import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from ingest.hashing import RunningHashes
 from ingest.store import UploadInfo, sha256_of
 from storage.errors import ObjectMissing
 from storage.objects import ObjectStore
@@ -27,7 +27,7 @@ WRITEBACK_BYTES = 8 * 1024 * 1024
 class HashingFile:
     """read() over a file that hashes what it returns, so finishing reads the spool file once."""
 
-    def __init__(self, f: Any) -> None:
+    def __init__(self, f: BinaryIO) -> None:
         self._f = f
         self.sha256 = hashlib.sha256()
 
@@ -94,41 +94,6 @@ class FilesystemUploadWriter:
                 os.unlink(self._side)
 
 
-class RunningHashes:
-    """sha256 of each upload's spool file as far as this process wrote it, so finishing a large upload
-    does not read it all again. Valid only while the recorded offset equals the file's size: bytes
-    below an offset never change, so a match means the hash covers exactly the file. Another process
-    writing in between (several ingest processes) simply makes the entry stale."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[int, Any]] = {}
-
-    def resume(self, upload_id: str, offset: int) -> Any:
-        with self._lock:
-            entry = self._entries.pop(upload_id, None)
-        if offset == 0:
-            return hashlib.sha256()
-        if entry is not None and entry[0] == offset:
-            return entry[1]
-        return None
-
-    def keep(self, upload_id: str, offset: int, sha256: Any) -> None:
-        if sha256 is None:
-            return
-        with self._lock:
-            self._entries[upload_id] = (offset, sha256)
-
-    def take(self, upload_id: str, offset: int) -> str | None:
-        with self._lock:
-            entry = self._entries.pop(upload_id, None)
-        return entry[1].hexdigest() if entry is not None and entry[0] == offset else None
-
-    def forget(self, upload_id: str) -> None:
-        with self._lock:
-            self._entries.pop(upload_id, None)
-
-
 class FilesystemUploadStore:
     def __init__(self, spool_dir: Path, objects: ObjectStore, *, sweep_grace_seconds: float = 3600.0) -> None:
         self.hashes = RunningHashes()
@@ -167,10 +132,7 @@ class FilesystemUploadStore:
             src = open(path, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             # A previous finish moved the bytes but died before the catalog knew: hash what it stored.
-            digest = hashlib.sha256()
-            for chunk in self.objects.read_range(bucket, upload.target_key):
-                digest.update(chunk)
-            return digest.hexdigest()
+            return sha256_of(self.objects.read_range(bucket, upload.target_key))
         with src:
             size = os.fstat(src.fileno()).st_size
             digest = self.hashes.take(upload.id, size)

@@ -19,7 +19,6 @@ Upload-Checksum is staged whole and only turned into parts once verified.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import time
 import uuid
@@ -31,8 +30,9 @@ import urllib3
 from minio.datatypes import Part
 from minio.error import S3Error
 
+from ingest.hashing import RunningHashes
 from ingest.protocol import part_size_for
-from ingest.store import UploadInfo
+from ingest.store import UploadInfo, sha256_of
 from storage.errors import ObjectMissing, StorageError, StorageUnavailable
 from storage.objects import ObjectStore
 
@@ -135,8 +135,12 @@ def _tail_key(upload_id: str, number: int) -> str:
 
 
 class S3UploadWriter:
-    def __init__(self, store: S3UploadStore, upload: UploadInfo, *, verify: bool) -> None:
+    def __init__(self, store: S3UploadStore, upload: UploadInfo, offset: int, *, verify: bool) -> None:
         self.store = store
+        self.offset = offset
+        # The running sha256 before this request, and a copy that follows it (dropped on discard).
+        self.base_sha256 = store.hashes.resume(upload.id, offset)
+        self.sha256 = self.base_sha256.copy() if self.base_sha256 is not None else None
         self.upload = upload
         self.key = upload.target_key
         self.mpu = str(upload.store_state["multipart_id"])
@@ -156,6 +160,8 @@ class S3UploadWriter:
     def write(self, data: bytes) -> None:
         self.scratch.write(data)
         self.size += len(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
         if not self.verify:
             self._flush_parts()
 
@@ -181,16 +187,19 @@ class S3UploadWriter:
                 self.store.bucket,
                 _tail_key(self.upload.id, self.next_number),
                 self.scratch,
-                self.size,  # type: ignore[arg-type]
+                self.size,
             )
         self._close()
         # Tails before the current one are now inside parts: stale, reclaim them.
         for number in range(self.first_number, self.next_number):
             self.store.objects.delete(self.store.bucket, _tail_key(self.upload.id, number))
-        return self.store.offset(self.upload, self.store.bucket)
+        offset = self.store.offset(self.upload, self.store.bucket)
+        self.store.hashes.keep(self.upload.id, offset, self.sha256)
+        return offset
 
     def discard(self) -> None:
         self._close()
+        self.store.hashes.keep(self.upload.id, self.offset, self.base_sha256)
 
     def _close(self) -> None:
         if not self.scratch.closed:
@@ -221,6 +230,7 @@ class S3UploadStore:
         self.max_size = max_size
         self.part_size = part_size
         self.sweep_grace_seconds = sweep_grace_seconds
+        self.hashes = RunningHashes()
 
     def create(self, upload_id: str, target_key: str, length: int | None) -> dict[str, Any]:
         return {
@@ -246,7 +256,7 @@ class S3UploadStore:
         return sum(p.size for p in parts) + self._tail_size(upload.id, last + 1)
 
     def writer(self, upload: UploadInfo, offset: int, *, verify: bool) -> S3UploadWriter:
-        return S3UploadWriter(self, upload, verify=verify)
+        return S3UploadWriter(self, upload, offset, verify=verify)
 
     def finish(self, upload: UploadInfo, bucket: str) -> str:
         key, mpu = upload.target_key, upload.store_state["multipart_id"]
@@ -272,10 +282,10 @@ class S3UploadStore:
                 self.objects.put_bytes(bucket, key, b"")
                 self.multipart.abort(key, mpu)
             self._delete_tails(upload.id)
-        digest = hashlib.sha256()
-        for chunk in self.objects.read_range(bucket, key):
-            digest.update(chunk)
-        return digest.hexdigest()
+        running = self.hashes.take(upload.id, upload.length or 0)
+        if running is not None:
+            return running
+        return sha256_of(self.objects.read_range(bucket, key))
 
     def _delete_tails(self, upload_id: str) -> int:
         tails = list(self.objects.list(self.bucket, f"{TAIL_PREFIX}/{upload_id}/"))
@@ -284,6 +294,7 @@ class S3UploadStore:
         return len(tails)
 
     def discard(self, upload: UploadInfo) -> None:
+        self.hashes.forget(upload.id)
         if "multipart_id" in upload.store_state:
             self.multipart.abort(upload.target_key, upload.store_state["multipart_id"])
         self._delete_tails(upload.id)
