@@ -8,9 +8,7 @@ segments are published before the playlists that name them, and the multivariant
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -18,7 +16,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from catalog.models import Asset, AssetState, Job, JobState, Rendition, utcnow
@@ -36,10 +33,10 @@ from transcoder.outputs import read_track
 from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, plan_previews, render_vtt
 from transcoder.probe import MediaInfo, ProbeLimits, probe_source
 from transcoder.progress import Progress
-from transcoder.progressive import ProgressivePublisher
+from transcoder.progressive import ProgressivePublisher, forget_playable, mark_playable
 from transcoder.runner import run_ffmpeg
 from transcoder.settings import TranscoderSettings
-from transcoder.sweeper import Heartbeat
+from transcoder.sweeper import Heartbeat, held_elsewhere, release, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +124,7 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
         _fail(ctx, job_id, asset_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
     finally:
         heartbeat.stop()
-        _release(ctx, job_id)
+        release(ctx.catalog, job_id)
         shutil.rmtree(work, ignore_errors=True)
         _record_finished(ctx, job_id, time.monotonic() - started)
 
@@ -171,7 +168,7 @@ def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str] | None:
         job = s.get(Job, job_id, with_for_update=True)
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
             return None
-        if job.state == JobState.RUNNING and _held_elsewhere(job, ctx.settings.heartbeat_timeout_seconds):
+        if job.state == JobState.RUNNING and held_elsewhere(job, ctx.settings.heartbeat_timeout_seconds):
             # A duplicate delivery (a broker redelivering a long job, say) while a live worker
             # still has it; should that worker die, the sweeper requeues the job.
             return None
@@ -181,37 +178,11 @@ def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str] | None:
             return None
         now = utcnow()
         job.state, job.attempts, job.started_at, job.heartbeat_at = JobState.RUNNING, job.attempts + 1, now, now
-        job.worker = f"{socket.gethostname()}:{os.getpid()}"
+        job.worker = worker_id()
         job.deadline_at = now + timedelta(seconds=job_deadline_seconds(asset.duration or 0))
         job.error = job.error_reason = None
         asset.state, asset.progress, asset.error = AssetState.PROCESSING, 0.0, None
         return asset.id, asset.staging_key
-
-
-def _held_elsewhere(job: Job, heartbeat_timeout: float) -> bool:
-    """True while another live process runs the job: its heartbeat is fresh, and if it ran on this
-    machine its process still exists (a pool process killed under a live worker is taken over at
-    once when Celery redelivers its job, without waiting for the heartbeat to go stale)."""
-    if job.heartbeat_at is None or metrics.elapsed_seconds(job.heartbeat_at, utcnow()) >= heartbeat_timeout:
-        return False
-    host, _, pid = (job.worker or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    return True
-
-
-def _release(ctx: PipelineContext, job_id: str) -> None:
-    """An attempt that ends with the job still running (a retry is coming) stops vouching for it."""
-    try:
-        with ctx.catalog.session() as s:
-            s.execute(update(Job).where(Job.id == job_id, Job.state == JobState.RUNNING).values(heartbeat_at=None))
-    except OperationalError:
-        pass  # the catalog is down: the sweeper requeues the job once its heartbeat is stale
 
 
 def _fail(ctx: PipelineContext, job_id: str, asset_id: str, message: str, reason: str) -> None:
@@ -310,7 +281,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         # A job that does not finish leaves nothing a player can find, its early master included.
         if publisher.playable:
             publisher.withdraw()
-            _forget_playable(ctx, asset_id)
+            forget_playable(ctx.catalog, asset_id)
         raise
 
 
@@ -399,28 +370,8 @@ def _progressive(ctx: PipelineContext, job_id: str, asset_id: str, out: Path, la
         put_file=lambda key, path: _put_file(ctx, prefix + key, path),
         put_text=lambda key, text: _put_text(ctx, prefix + key, text),
         delete=lambda key: ctx.store.delete(ctx.media, prefix + key),
-        on_playable=lambda: _mark_playable(ctx, job_id, asset_id),
+        on_playable=lambda: mark_playable(ctx.catalog, job_id, asset_id, prefix + MASTER_NAME),
     )
-
-
-def _mark_playable(ctx: PipelineContext, job_id: str, asset_id: str) -> None:
-    """The partial master is published: the asset plays (lowest rung) while the rest encodes."""
-    with ctx.catalog.session() as s:
-        asset, job = s.get(Asset, asset_id), s.get(Job, job_id)
-        if asset is None or asset.state != AssetState.PROCESSING:
-            return
-        asset.master_key = f"{asset_id}/{MASTER_NAME}"
-        if asset.first_playable_at is None:
-            asset.first_playable_at = utcnow()
-            if job is not None:
-                metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, asset.first_playable_at))
-
-
-def _forget_playable(ctx: PipelineContext, asset_id: str) -> None:
-    with ctx.catalog.session() as s:
-        asset = s.get(Asset, asset_id)
-        if asset is not None and asset.state != AssetState.READY:
-            asset.master_key, asset.first_playable_at = None, None
 
 
 def _publish_previews(ctx: PipelineContext, prefix: str, out: Path, previews: Previews, duration: float) -> None:

@@ -23,11 +23,13 @@ from types import TracebackType
 
 import m3u8
 
+from catalog.models import Asset, AssetState, Job, utcnow
+from catalog.session import Catalog
 from manifests import bandwidth, hls
 from manifests.errors import ManifestError
 from manifests.model import Segment
 from storage.errors import StorageError
-from transcoder import fmp4
+from transcoder import fmp4, metrics
 from transcoder.commands import AUDIO_NAME, INIT_NAME, PLAYLIST_NAME
 from transcoder.errors import EncodeFailed
 from transcoder.ladder import Ladder, Rung
@@ -183,3 +185,24 @@ class ProgressivePublisher:
         key = f"{name}/{file_name}"
         self.put_file(key, self.out / name / file_name)
         self.uploaded.add(key)
+
+
+def mark_playable(catalog: Catalog, job_id: str, asset_id: str, master_key: str) -> None:
+    """Record that the partial master is out: the asset plays (lowest rung) while the rest encodes."""
+    with catalog.session() as s:
+        asset, job = s.get(Asset, asset_id), s.get(Job, job_id)
+        if asset is None or asset.state != AssetState.PROCESSING:
+            return
+        asset.master_key = master_key
+        if asset.first_playable_at is None:
+            asset.first_playable_at = utcnow()
+            if job is not None:
+                metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, asset.first_playable_at))
+
+
+def forget_playable(catalog: Catalog, asset_id: str) -> None:
+    """Undo `mark_playable` after a withdrawal (the asset was not made ready)."""
+    with catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        if asset is not None and asset.state != AssetState.READY:
+            asset.master_key, asset.first_playable_at = None, None

@@ -14,10 +14,12 @@ instead of being requeued for ever.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
@@ -94,6 +96,40 @@ def sweep(
                 raise
             result.requeued.append(job_id)
     return result
+
+
+def held_elsewhere(job: Job, heartbeat_timeout: float) -> bool:
+    """True while another live process runs the job: its heartbeat is fresh, and if it ran on this
+    machine its process still exists (a pool process killed under a live worker is taken over at
+    once when Celery redelivers its job, without waiting for the heartbeat to go stale)."""
+    if job.heartbeat_at is None:
+        return False
+    beat = job.heartbeat_at if job.heartbeat_at.tzinfo else job.heartbeat_at.replace(tzinfo=UTC)  # SQLite: naive
+    if (utcnow() - beat).total_seconds() >= heartbeat_timeout:
+        return False
+    host, _, pid = (job.worker or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+def worker_id() -> str:
+    """What `held_elsewhere` reads back from job.worker: host and process of the attempt."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def release(catalog: Catalog, job_id: str) -> None:
+    """An attempt that ends with the job still running (a retry is coming) stops vouching for it."""
+    try:
+        with catalog.session() as s:
+            s.execute(update(Job).where(Job.id == job_id, Job.state == JobState.RUNNING).values(heartbeat_at=None))
+    except OperationalError:
+        pass  # the catalog is down: the sweeper requeues the job once its heartbeat is stale
 
 
 class Heartbeat:
