@@ -7,10 +7,13 @@ token without a catalog of its own.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 
 from origin.signing import Grant, verify_token
+
+log = logging.getLogger(__name__)
 
 ACCESS_HEADER = "x-vodstack-access"
 PUBLIC = "public"
@@ -64,7 +67,11 @@ class AccessClassifier:
         hit = self._memo.get(asset_id)
         if hit and hit[0] > now:
             return hit[1]
-        public = self.lookup(asset_id)
+        try:
+            public = self.lookup(asset_id)
+        except Exception:  # noqa: BLE001 - any catalog failure must fail closed, not 500
+            log.warning("access lookup for asset %s failed; treating it as signed", asset_id, exc_info=True)
+            return SIGNED
         # Unknown assets are treated as signed: fail closed.
         answer = PUBLIC if public else SIGNED
         if len(self._memo) > 10_000:

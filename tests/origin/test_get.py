@@ -89,3 +89,29 @@ async def test_origin_over_s3(tmp_path: Path) -> None:
             assert (await client.get("/a/v/none.m4s")).status_code == 404
     finally:
         server.stop()
+
+
+async def test_catalog_access_classes(tmp_path: Path) -> None:
+    from catalog.models import Asset
+    from catalog.session import Catalog
+    from catalog.settings import CatalogSettings
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    catalog = Catalog(CatalogSettings(url=url))
+    with catalog.session() as s:
+        s.add_all([Asset(id="pub", public=True), Asset(id="priv", public=False)])
+    store = FilesystemObjectStore(tmp_path / "objects")
+    store.ensure_bucket("media")
+    for asset in ("pub", "priv", "unknown"):
+        store.put_bytes("media", f"{asset}/v/seg_00001.m4s", b"x")
+    settings = OriginSettings(
+        storage=StorageSettings(root=tmp_path / "objects"), catalog=CatalogSettings(url=url), access="catalog"
+    )
+    app = create_app(settings, store=store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as client:
+        classes = {
+            a: (await client.get(f"/{a}/v/seg_00001.m4s")).headers["x-vodstack-access"]
+            for a in ("pub", "priv", "unknown")
+        }
+    assert classes == {"pub": "public", "priv": "signed", "unknown": "signed"}
+    catalog.dispose()
