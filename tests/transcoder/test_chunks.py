@@ -74,9 +74,8 @@ def test_wants_split(duration: float, enabled: bool, min_duration: float, expect
     assert got is expected
 
 
-def test_parts_are_chunks_then_one_audio_part_and_survive_json() -> None:
-    ladder = plan_ladder(1280, 720, 30.0, has_audio=True)
-    parts = plan_parts(
+def parts_of_150s(ladder: Ladder) -> tuple[PartSpec, ...]:
+    return plan_parts(
         ladder,
         duration=150,
         display_size=(1280, 720),
@@ -85,6 +84,11 @@ def test_parts_are_chunks_then_one_audio_part_and_survive_json() -> None:
         interlaced=False,
         preset="veryfast",
     )
+
+
+def test_parts_are_chunks_then_the_whole_part_and_survive_json() -> None:
+    ladder = plan_ladder(1280, 720, 30.0, has_audio=True)
+    parts = parts_of_150s(ladder)
     assert [p.name for p in parts] == ["chunk-0000", "chunk-0001", "chunk-0002", "whole"]
     assert [p.media_seconds for p in parts] == [60, 60, 30, 150]
     # Video chunks carry no audio, the whole part no video rung: audio is encoded once, over the whole source.
@@ -94,15 +98,7 @@ def test_parts_are_chunks_then_one_audio_part_and_survive_json() -> None:
         assert PartSpec.from_json(part.as_json()) == part
     # Without audio the whole part still makes the previews.
     silent = plan_ladder(1280, 720, 30.0, has_audio=False)
-    whole = plan_parts(
-        silent,
-        duration=150,
-        display_size=(1280, 720),
-        chunk_seconds=60,
-        segment_seconds=4,
-        interlaced=False,
-        preset="veryfast",
-    )[-1]
+    whole = parts_of_150s(silent)[-1]
     assert whole.name == "whole" and whole.encoded_ladder() == Ladder((), 30.0, None)
 
 
