@@ -278,10 +278,10 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         if _is_cancelled(ctx, asset_id):
             raise EncodeFailed("the asset was deleted while encoding", reason="cancelled")
     except Exception:
-        # A job that does not finish leaves nothing a player can find, its early master included.
+        # A job that does not finish leaves nothing behind, its early segments and master included.
         if publisher.playable:
-            publisher.withdraw()
             forget_playable(ctx.catalog, asset_id)
+        publisher.withdraw()
         raise
 
 

@@ -134,7 +134,8 @@ class ProgressivePublisher:
         self._stop.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join()
-        for key in [MASTER_NAME, *reversed(self.published), *sorted(self.uploaded)]:
+        keys = [*([MASTER_NAME] if self.playable else []), *reversed(self.published), *sorted(self.uploaded)]
+        for key in keys:
             try:
                 self.delete(key)
             except StorageError as exc:
