@@ -42,6 +42,7 @@ def create_app(
         access=AccessClassifier(settings.access, lookup, settings.access_cache_seconds),
         secrets=(secret,) if settings.verify_tokens and secret else (),
         metrics=OriginMetrics(),
+        clock=clock,
     )
     if isinstance(store, TieredObjectStore):
         state.metrics.registry.register(TieringCollector(store.index, store.settings))

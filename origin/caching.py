@@ -72,6 +72,8 @@ class PlaylistState:
     growing: bool
     target_duration: float | None = None
     variant_uris: tuple[str, ...] = ()
+    # An explicit lifetime that overrides the rules above (a playlist trimmed while rungs are restored).
+    max_age: int | None = None
 
 
 def hls_state(text: str) -> PlaylistState:
@@ -118,6 +120,8 @@ def cache_control(kind: Kind, policy: CachePolicy, state: PlaylistState | None =
     if kind in (Kind.SEGMENT, Kind.INIT):
         return f"public, max-age={policy.immutable_max_age}, immutable"
     if kind in (Kind.PLAYLIST, Kind.MANIFEST):
+        if state is not None and state.max_age is not None:
+            return f"public, max-age={state.max_age}"
         if state is not None and state.growing:
             if state.target_duration:
                 return f"public, max-age={int(state.target_duration / 2)}"

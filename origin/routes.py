@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -18,6 +18,7 @@ from origin.conditional import evaluate_preconditions, http_date, quote_etag, ra
 from origin.errors import MalformedRange, MultipleRanges, NotFound
 from origin.metrics import OriginMetrics
 from origin.ranges import parse_range
+from origin.rungs import TRIMMED_MAX_AGE, hot_rungs_only
 from origin.signing import TOKEN_PARAM
 from storage.errors import InvalidKey, ObjectMissing
 from storage.objects import ObjectInfo, ObjectStore, check_key
@@ -31,6 +32,7 @@ class OriginState:
     access: AccessClassifier
     secrets: tuple[bytes, ...]  # non-empty only when the origin verifies tokens itself
     metrics: OriginMetrics
+    clock: Callable[[], float]
 
 
 def _playlist_state(store: ObjectStore, bucket: str, key: str, kind: Kind, body: bytes) -> PlaylistState:
@@ -62,9 +64,13 @@ def _load(state: OriginState, key: str, kind: Kind) -> tuple[ObjectInfo, bytes |
     if kind not in (Kind.PLAYLIST, Kind.MANIFEST):
         return info, None, None, access
     body = state.store.get_bytes(state.bucket, key)
+    playlist = _playlist_state(state.store, state.bucket, key, kind, body)
+    trimmed = hot_rungs_only(state.store, state.bucket, key, kind, body, state.clock())
+    if trimmed is not None:
+        body, playlist = trimmed, PlaylistState(growing=False, max_age=TRIMMED_MAX_AGE)
     # A content hash, not the stat etag: the playlist may be replaced between stat and read.
     info = ObjectInfo(info.bucket, key, len(body), hashlib.sha1(body).hexdigest()[:20], info.last_modified)
-    return info, body, _playlist_state(state.store, state.bucket, key, kind, body), access
+    return info, body, playlist, access
 
 
 def _chunks(body: bytes, start: int, end: int) -> Iterator[bytes]:

@@ -8,7 +8,9 @@ Model (after S3 lifecycle rules, Intelligent-Tiering and Glacier restores):
   - reading a cold object needs a restore: the first read starts one (ready `restore_seconds` later)
     and every read until then gets ObjectArchived (503 + Retry-After at the origin, held briefly by the
     shield, so a crowd of players costs one restore); once ready, a restored copy is readable for
-    `restored_days`, after which the object is plain cold again.
+    `restored_days`, after which the object is plain cold again;
+  - while some rungs of an asset are archived, the origin lists only the readable rungs in the
+    multivariant playlist and restores the rest (origin/rungs.py), so players start on a lower rung.
 The tier of an object is bookkeeping in a small SQLite index beside the data (shared by the origin,
 which restores and records reads, and the beat worker, which transitions). With the S3 backend the
 same policy is also written as bucket lifecycle rules (`apply_bucket_lifecycle`) so S3 moves the bytes
@@ -153,6 +155,32 @@ class TierIndex:
             rows = self.db.execute("SELECT tier, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY tier")
             found = {Tier(t): (n, b) for t, n, b in rows.fetchall()}
         return {tier: found.get(tier, (0, 0)) for tier in Tier}
+
+    def archived_prefixes(self, bucket: str, prefixes: list[str], now: float) -> set[str]:
+        """The prefixes holding an object that is cold with no readable copy (restored or ready)."""
+        archived = set()
+        with self.lock:
+            for prefix in prefixes:
+                row = self.db.execute(
+                    "SELECT 1 FROM objects WHERE bucket=? AND key >= ? AND key < ? AND tier='cold' "
+                    "AND NOT COALESCE(restored_until > ?, 0) AND NOT COALESCE(restore_ready_at <= ?, 0) LIMIT 1",
+                    (bucket, prefix, prefix + "\uffff", now, now),
+                ).fetchone()
+                if row:
+                    archived.add(prefix)
+        return archived
+
+    def restore_prefix(self, bucket: str, prefix: str, now: float, restore_seconds: float) -> int:
+        """Start a restore of every archived object under `prefix` not already being restored."""
+        with self.tx() as db:
+            cur = db.execute(
+                "UPDATE objects SET restore_ready_at=?, restored_until=NULL WHERE bucket=? AND key >= ? AND key < ? "
+                "AND tier='cold' AND restore_ready_at IS NULL AND NOT COALESCE(restored_until > ?, 0)",
+                (now + restore_seconds, bucket, prefix, prefix + "\uffff", now),
+            )
+            if cur.rowcount:
+                self.bump(db, "restores", cur.rowcount)
+            return cur.rowcount
 
     def close(self) -> None:
         self.db.close()

@@ -210,3 +210,41 @@ def test_beat_schedule_runs_the_lifecycle(tmp_path: Path) -> None:
     register_beat(app, settings)
     assert app.conf.beat_schedule["vodstack-tiering"] == {"task": "storage.tiering.apply_lifecycle", "schedule": 60}
     assert app.tasks["storage.tiering.apply_lifecycle"].run() == {}
+
+
+def test_master_lists_only_hot_rungs_while_others_restore(tmp_path: Path) -> None:
+    import m3u8
+
+    clock = Clock()
+    store = _tiered(tmp_path, clock)
+    variants = "".join(f"#EXT-X-STREAM-INF:BANDWIDTH={b}\n{n}/index.m3u8\n" for n, b in (("360p", 1), ("720p", 2)))
+    store.put_bytes("media", "a1/master.m3u8", f"#EXTM3U\n{variants}".encode())
+    for rung in ("360p", "720p"):
+        store.put_bytes("media", f"a1/{rung}/index.m3u8", b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-ENDLIST\n")
+        store.put_bytes("media", f"a1/{rung}/seg_00001.m4s", b"s")
+    clock.now += 200 * DAY
+    store.get_bytes("media", "a1/master.m3u8")  # the playlists are read daily; the 360p segments too
+    store.get_bytes("media", "a1/360p/index.m3u8")
+    store.get_bytes("media", "a1/720p/index.m3u8")
+    store.get_bytes("media", "a1/360p/seg_00001.m4s")
+    clock.now += 1
+    apply_lifecycle(store.index, store.settings, clock.now)
+    apply_lifecycle(store.index, store.settings, clock.now)
+    assert store.index.tier_of("media", "a1/720p/seg_00001.m4s") is Tier.COLD
+    assert store.index.tier_of("media", "a1/360p/seg_00001.m4s") is Tier.HOT
+
+    origin = create_origin(OriginSettings(storage=StorageSettings(root=tmp_path / "objects")), store=store, clock=clock)
+
+    async def master() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=origin), base_url="http://o") as c:
+            return await c.get("/a1/master.m3u8")
+
+    trimmed = asyncio.run(master())
+    assert [p.uri for p in m3u8.loads(trimmed.text).playlists] == ["360p/index.m3u8"]
+    assert trimmed.headers["cache-control"] == "public, max-age=10"
+    assert store.index.counters()["restores"] == 1  # the 720p segment's restore started
+    clock.now += 601
+    full = asyncio.run(master())
+    assert [p.uri for p in m3u8.loads(full.text).playlists] == ["360p/index.m3u8", "720p/index.m3u8"]
+    assert store.get_bytes("media", "a1/720p/seg_00001.m4s") == b"s"
+    assert store.index.counters()["restores"] == 1
