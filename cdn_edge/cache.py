@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -218,8 +218,8 @@ class DiskTier(_Tier):
             self.policy.access(key)
             return entry, self._paths(key)[0]
 
-    def put(self, entry: Entry, body: bytes, wanted: Wanted = _always) -> bool:
-        """Blocking: call from a worker thread."""
+    def put(self, entry: Entry, body: Sequence[bytes], wanted: Wanted = _always) -> bool:
+        """Blocking: call from a worker thread. `body` is the bytes or the list of chunks as received."""
         if entry.size > self.budget:
             return False
         body_path, meta_path = self._paths(entry.key)
@@ -244,10 +244,13 @@ class DiskTier(_Tier):
         os.replace(tmp, meta_path)
 
     @staticmethod
-    def _write_tmp(directory: Path, data: bytes) -> str:
+    def _write_tmp(directory: Path, data: Sequence[bytes]) -> str:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            if isinstance(data, bytes):
+                out.write(data)
+            else:
+                out.writelines(data)  # chunk by chunk: no second copy of a large body
         return tmp
 
 
@@ -271,14 +274,14 @@ class TieredCache:
                 return Hit(on_disk[0], None, on_disk[1], "disk")
         return None
 
-    def store(self, entry: Entry, body: bytes, wanted: Wanted = _always) -> bool:
+    def store(self, entry: Entry, chunks: list[bytes], wanted: Wanted = _always) -> bool:
         """Blocking (disk write). True when some tier kept the object. A purge sets what `wanted` reads
         before it removes anything, so a write racing a purge either loses or is removed by it."""
         kept = False
         if entry.size <= self.max_memory_object:
-            kept = self.memory.put(entry, body, wanted)
+            kept = self.memory.put(entry, b"".join(chunks), wanted)
         if self.disk is not None and entry.status == 200:
-            kept = self.disk.put(entry, body, wanted) or kept
+            kept = self.disk.put(entry, chunks, wanted) or kept
         return kept
 
     def promote(self, entry: Entry, body: bytes) -> None:

@@ -101,4 +101,4 @@ class Filler:
         fetch.finish()
         if fresh.storable and not fetch.discard:
             entry = Entry(fetch.key, response.status_code, headers, fetch.received, born, fresh)
-            await run_in_threadpool(self.cache.store, entry, b"".join(fetch.chunks), lambda: not fetch.discard)
+            await run_in_threadpool(self.cache.store, entry, fetch.chunks, lambda: not fetch.discard)

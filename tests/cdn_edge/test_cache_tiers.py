@@ -36,9 +36,11 @@ def test_tiers_together(tmp_path: Path) -> None:
     cache = TieredCache(
         MemoryTier(250, make_policy("lru", 250)), DiskTier(tmp_path, 10_000, make_policy("lru", 10_000)), 120
     )
-    cache.store(_entry("k/small", 100), b"s" * 100)
-    cache.store(_entry("k/large", 200), b"l" * 200)  # over the memory tier's object limit
+    cache.store(_entry("k/small", 100), [b"s" * 60, b"s" * 40])
+    cache.store(_entry("k/large", 200), [b"l" * 200])  # over the memory tier's object limit
     assert cache.lookup("k/small").tier == "memory"  # type: ignore[union-attr]
     assert cache.lookup("k/large").tier == "disk"  # type: ignore[union-attr]
+    assert cache.lookup("k/large").path.read_bytes() == b"l" * 200  # type: ignore[union-attr]
+    assert cache.disk.get("k/small")[1].read_bytes() == b"s" * 100  # type: ignore[index, union-attr]
     assert cache.purge_prefix("k/") == 2
     assert cache.lookup("k/small") is None and _disk_bytes(tmp_path) == 0
