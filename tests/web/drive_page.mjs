@@ -82,6 +82,19 @@ try {
     renditions: await page.locator("#rendition option").allTextContents(),
     storyboardCues: Number(await page.evaluate(() => document.body.dataset.storyboard || "0")),
   };
+  // Scrubbing shows the storyboard thumbnail of the time under the pointer.
+  if (result.hls.storyboardCues > 0) {
+    await page.waitForFunction(() => document.body.dataset.storyboardLoaded === "1", null, { timeout: 15_000 });
+    const bar = await page.locator("#scrub").boundingBox();
+    await page.mouse.move(bar.x + bar.width * 0.6, bar.y + bar.height / 2);
+    await page.waitForSelector("#thumb:not([hidden])", { timeout: 5_000 });
+    result.thumbnail = await page.evaluate(() => ({
+      image: document.querySelector("#thumb .thumb-image").style.backgroundImage,
+      time: document.querySelector("#thumb .thumb-time").textContent,
+    }));
+    await page.screenshot({ path: join(artifacts, "web-player-storyboard.png") });
+    await page.mouse.move(0, 0);
+  }
   // Pick the lowest rendition by hand and see the player switch to it.
   const values = await page.locator("#rendition option").evaluateAll((opts) => opts.map((o) => o.value));
   await page.selectOption("#rendition", values[1]);

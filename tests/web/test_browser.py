@@ -53,6 +53,9 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path) -> None:
     assert 0.1 < seen["pause"]["at"] < 1
     assert seen["hls"]["bitrate"] > 0 and seen["dash"]["bitrate"] > 0
     assert len(seen["hls"]["renditions"]) >= 3  # auto + at least two rungs
+    # The transcoder publishes a storyboard; hovering the scrub bar shows a sprite tile.
+    assert seen["hls"]["storyboardCues"] > 0
+    assert "url(" in seen["thumbnail"]["image"] and ":" in seen["thumbnail"]["time"]
     # The page's own scripts never throw. Failed requests the page recovered from (tus-js-client
     # retries a 5xx) are kept in the artifact for whoever owns the server side, not failed on here.
     assert seen["pageErrors"] == [], seen["pageErrors"]

@@ -164,6 +164,12 @@ async function main() {
     const cues = await loadStoryboard(asset.playback.hls);
     document.body.dataset.storyboard = String(cues.length);
     wireScrubber(cues);
+    // Fetch the sprites now, so the first hover shows a picture, not an empty frame.
+    const sprites = [...new Set(cues.map((c) => c.src))].map(
+      (src) => new Promise((done) => Object.assign(new Image(), { onload: done, onerror: done, src })),
+    );
+    await Promise.all(sprites);
+    document.body.dataset.storyboardLoaded = "1";
   }
 }
 
