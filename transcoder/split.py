@@ -31,7 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
@@ -319,14 +319,8 @@ def _complete_part(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: 
         if part.state != JobState.SUCCEEDED:
             part.state, part.finished_at = JobState.SUCCEEDED, utcnow()
         s.flush()
-        counts = dict(
-            s.execute(
-                select(Job.state == JobState.SUCCEEDED, func.count())
-                .where(Job.parent_id == parent_id)
-                .group_by(Job.state == JobState.SUCCEEDED)
-            ).all()
-        )
-        done, total = counts.get(True, 0), counts.get(True, 0) + counts.get(False, 0)
+        states = list(s.scalars(select(Job.state).where(Job.parent_id == parent_id)))
+        done, total = states.count(JobState.SUCCEEDED), len(states)
         asset = s.get(Asset, asset_id)
         if asset is not None and asset.state == AssetState.PROCESSING and total:
             asset.progress = round(PARTS_PROGRESS_SHARE * done / total, 4)

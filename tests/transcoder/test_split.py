@@ -6,6 +6,10 @@ here: reversed, duplicated, after the asset is gone.
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
+from catalog.settings import CatalogSettings
 from tests.media import make_clip
 from tests.transcoder.harness import pipeline_context, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
@@ -194,3 +199,52 @@ def test_a_part_held_by_a_live_worker_is_not_run_twice(ctx: PipelineContext, que
     assert [(p.state, p.worker) for p in parts_of(ctx, job_id) if p.id == part_id] == [
         (JobState.SUCCEEDED, "taker@host")
     ]
+
+
+@pytest.fixture
+def postgres_catalog() -> Iterator[CatalogSettings]:
+    """A fresh PostgreSQL database (VODSTACK_TEST_POSTGRES_URL), dropped afterwards."""
+    import psycopg
+
+    base = os.environ["VODSTACK_TEST_POSTGRES_URL"]
+    name = f"vodstack_split_{secrets.token_hex(4)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    head, _, _ = base.rpartition("/")
+    yield CatalogSettings(url=f"{head}/{name}".replace("postgresql://", "postgresql+psycopg://", 1))
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def finish_together(ctx: PipelineContext, queue: ListQueue, source: Path) -> tuple[str, str]:
+    """Dispatch a split job, then run all its parts at once in threads: the join is queued once."""
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    splitter = ctx.splitter
+    assert splitter is not None
+    parts = queue.take("part")
+    with ThreadPoolExecutor(len(parts)) as pool:
+        list(pool.map(lambda part_id: splitter.run_part(ctx, part_id), parts))
+    assert queue.take("job") == [job_id]
+    run_job(ctx, job_id)
+    return asset_id, job_id
+
+
+def test_parts_finishing_together_queue_the_join_once(ctx: PipelineContext, queue: ListQueue, source: Path) -> None:
+    asset_id, _ = finish_together(ctx, queue, source)
+    with ctx.catalog.session() as s:
+        assert s.get(Asset, asset_id).state == AssetState.READY
+
+
+@pytest.mark.postgres
+def test_on_postgres(tmp_path: Path, queue: ListQueue, source: Path, postgres_catalog: CatalogSettings) -> None:
+    # Row locks and READ COMMITTED instead of SQLite's one writer: the parent-first lock order matters here.
+    ctx = replace(pipeline_context(tmp_path, catalog=postgres_catalog), splitter=SplitAndStitch(queue))
+    ctx.settings = ctx.settings.model_copy(
+        update={"split_enabled": True, "split_min_duration_seconds": 10.0, "chunk_seconds": 6.0}
+    )
+    try:
+        asset_id, _ = finish_together(ctx, queue, source)
+        check_published_ladder(ctx, asset_id, source_seconds=SECONDS, source_size=SIZE, segment_seconds=2.0)
+    finally:
+        ctx.catalog.dispose()
