@@ -114,6 +114,18 @@ try {
   await again.locator("button.delete").click();
   await again.waitFor({ state: "detached", timeout: 15_000 });
   step("deleted");
+
+  // Not a video: the list shows it failed, and why.
+  const junkName = `junk-${Date.now()}.mp4`;
+  const junk = Buffer.alloc(200_000);
+  for (let i = 0; i < junk.length; i++) junk[i] = (i * 7919) % 251;
+  await page.setInputFiles("#file", { name: junkName, mimeType: "video/mp4", buffer: junk });
+  await page.click("#start");
+  const junkRow = page.locator("#assets tbody tr", { has: page.locator(`td:text-is("${junkName}")`) });
+  await page.locator(`tr[data-state="failed"]`, { has: page.locator(`td:text-is("${junkName}")`) }).waitFor({ timeout: 120_000 });
+  result.failureReason = await junkRow.locator("td.error").textContent();
+  await page.screenshot({ path: join(artifacts, "web-failed.png"), fullPage: true });
+  step("failure shown");
   result.ok = true;
 } catch (error) {
   result.ok = false;

@@ -1,5 +1,6 @@
 """The web page in Debian's headless Chromium (playwright-core): upload a clip through the page,
-pause and resume it, watch it become ready in the asset list, play it with hls.js and dash.js, delete it.
+pause and resume it, watch it become ready in the asset list, play it with hls.js and dash.js, delete it; then a file
+that is not a video, whose failure and reason the list shows.
 
 Screenshots are kept in test-artifacts/ (web-assets.png, web-player-hls.png, web-player-dash.png;
 web-failure.png when it fails).
@@ -49,7 +50,17 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path) -> None:
     finally:
         stop_stack(stack, tmp_path)
 
-    assert seen["steps"] == ["loaded", "paused", "uploaded", "ready", "played hls", "played dash", "deleted"]
+    assert seen["steps"] == [
+        "loaded",
+        "paused",
+        "uploaded",
+        "ready",
+        "played hls",
+        "played dash",
+        "deleted",
+        "failure shown",
+    ]
+    assert len(seen["failureReason"]) > 10, seen["failureReason"]
     assert 0.1 < seen["pause"]["at"] < 1
     assert seen["hls"]["bitrate"] > 0 and seen["dash"]["bitrate"] > 0
     assert len(seen["hls"]["renditions"]) >= 3  # auto + at least two rungs
