@@ -59,8 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m observability.scrape", description=__doc__)
     parser.add_argument("services", type=Path, help="services.json of a running `vodstack up`")
     parser.add_argument("--interval", default="15s", help="scrape and rule evaluation interval")
+    parser.add_argument(
+        "--rules-dir",
+        type=Path,
+        default=RULES_DIR,
+        help="alert rules (default: infra/prometheus/rules of the checkout)",
+    )
     args = parser.parse_args(argv)
-    config = scrape_config(json.loads(args.services.read_text()), interval=args.interval)
+    config = scrape_config(json.loads(args.services.read_text()), interval=args.interval, rules_dir=args.rules_dir)
     sys.stdout.write(json.dumps(config, indent=2) + "\n")
     return 0
 
