@@ -66,3 +66,19 @@ async def test_not_found_is_cached_briefly(tmp_path: Path) -> None:
         clock.now += 3
         assert (await c.get(f"/{missing}")).status_code == 404
         assert origin.counts[missing] == 2
+
+
+async def test_a_failed_fetch_is_shared_and_not_cached(tmp_path: Path) -> None:
+    origin = Instrumented(make_origin(tmp_path))
+    origin.mode = "error"
+    edge = create_edge(
+        edge_settings(tmp_path, "edge", "edge", "http://origin"), transport=httpx.ASGITransport(app=origin)
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url="http://e") as c:
+        failed = await asyncio.gather(*(c.get(f"/{PLAYLIST}") for _ in range(50)))
+        assert {r.status_code for r in failed} == {502}
+        assert origin.counts[PLAYLIST] == 1
+        origin.mode = "up"
+        ok = await c.get(f"/{PLAYLIST}")
+        assert (ok.status_code, ok.content) == (200, MEDIA_PLAYLIST)
+        assert origin.counts[PLAYLIST] == 2
