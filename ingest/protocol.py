@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from ingest.errors import TusError
@@ -165,8 +165,11 @@ def parse_concat(value: str | None) -> Concat | None:
 
 
 def format_expires(when: datetime) -> str:
-    """RFC 9110 HTTP-date, as Upload-Expires requires."""
-    return format_datetime(when, usegmt=True)
+    """RFC 9110 HTTP-date, as Upload-Expires requires.
+
+    format_datetime(usegmt=True) insists on datetime.UTC itself; PostgreSQL drivers hand
+    back an equivalent but different UTC tzinfo, so normalise first."""
+    return format_datetime(when.astimezone(UTC), usegmt=True)
 
 
 def part_size_for(length: int | None, max_size: int, preferred: int, max_parts: int = 10_000) -> int:
