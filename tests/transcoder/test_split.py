@@ -6,9 +6,6 @@ here: reversed, duplicated, after the asset is gone.
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -22,6 +19,7 @@ from catalog.settings import CatalogSettings
 from tests.media import make_clip
 from tests.transcoder.harness import pipeline_context, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
+from tests.transcoder.services import postgres_catalog  # noqa: F401  (a fixture)
 from transcoder.pipeline import PipelineContext, run_job
 from transcoder.split import PART_KIND, SplitAndStitch
 
@@ -201,21 +199,6 @@ def test_a_part_held_by_a_live_worker_is_not_run_twice(ctx: PipelineContext, que
     ]
 
 
-@pytest.fixture
-def postgres_catalog() -> Iterator[CatalogSettings]:
-    """A fresh PostgreSQL database (VODSTACK_TEST_POSTGRES_URL), dropped afterwards."""
-    import psycopg
-
-    base = os.environ["VODSTACK_TEST_POSTGRES_URL"]
-    name = f"vodstack_split_{secrets.token_hex(4)}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    head, _, _ = base.rpartition("/")
-    yield CatalogSettings(url=f"{head}/{name}".replace("postgresql://", "postgresql+psycopg://", 1))
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def finish_together(ctx: PipelineContext, queue: ListQueue, source: Path) -> tuple[str, str]:
     """Dispatch a split job, then run all its parts at once in threads: the join is queued once."""
     asset_id, job_id = submit(ctx, source)
@@ -237,9 +220,10 @@ def test_parts_finishing_together_queue_the_join_once(ctx: PipelineContext, queu
 
 
 @pytest.mark.postgres
-def test_on_postgres(tmp_path: Path, queue: ListQueue, source: Path, postgres_catalog: CatalogSettings) -> None:
+def test_on_postgres(tmp_path: Path, queue: ListQueue, source: Path, request: pytest.FixtureRequest) -> None:
     # Row locks and READ COMMITTED instead of SQLite's one writer: the parent-first lock order matters here.
-    ctx = replace(pipeline_context(tmp_path, catalog=postgres_catalog), splitter=SplitAndStitch(queue))
+    catalog: CatalogSettings = request.getfixturevalue("postgres_catalog")
+    ctx = replace(pipeline_context(tmp_path, catalog=catalog), splitter=SplitAndStitch(queue))
     ctx.settings = ctx.settings.model_copy(
         update={"split_enabled": True, "split_min_duration_seconds": 10.0, "chunk_seconds": 6.0}
     )

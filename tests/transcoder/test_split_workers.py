@@ -1,4 +1,5 @@
-"""Split-and-stitch over real processes: two `vodstack worker`s on the embedded filesystem broker.
+"""Split-and-stitch over real processes: two `vodstack worker`s on the embedded filesystem broker,
+and (when configured) on Redis with the catalog in PostgreSQL, as workers on several machines would be.
 
 A 60 s source is cut into six 10 s chunks plus the audio; both workers must encode some of them,
 and the joined ladder must pass the checks every ladder passes.
@@ -21,8 +22,10 @@ from catalog.models import Asset, AssetState, Job, JobState
 from tests.media import make_clip
 from tests.transcoder.harness import pipeline_context, submit
 from tests.transcoder.ladder_checks import check_published_ladder
+from tests.transcoder.services import postgres_catalog, redis_broker_url  # noqa: F401  (fixtures)
 from transcoder.celery_app import enqueue_transcode, make_celery
 from transcoder.pipeline import PipelineContext
+from transcoder.settings import BrokerSettings
 from transcoder.split import PART_KIND
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.stack, pytest.mark.timeout(300)]
@@ -43,6 +46,7 @@ def worker_env(ctx: PipelineContext, data: Path) -> dict[str, str]:
         "VODSTACK_DATA_DIR": str(data),
         "VODSTACK_STORAGE_ROOT": str(settings.storage.root),
         "VODSTACK_CATALOG_URL": settings.catalog.url,
+        "VODSTACK_BROKER_URL": settings.broker.url,
         "VODSTACK_BROKER_FOLDER": str(settings.broker.folder),
         "VODSTACK_TRANSCODER_WORK_DIR": str(data / "work"),
         "VODSTACK_TRANSCODER_SEGMENT_SECONDS": str(settings.segment_seconds),
@@ -53,9 +57,21 @@ def worker_env(ctx: PipelineContext, data: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def ctx(tmp_path: Path) -> PipelineContext:
-    return pipeline_context(tmp_path)
+@pytest.fixture(
+    params=[
+        "embedded",  # filesystem broker, SQLite catalog, filesystem store
+        pytest.param("redis+postgres", marks=[pytest.mark.redis, pytest.mark.postgres]),
+    ]
+)
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PipelineContext]:
+    if request.param == "embedded":
+        yield pipeline_context(tmp_path)
+        return
+    catalog = request.getfixturevalue("postgres_catalog")
+    broker = BrokerSettings(url=request.getfixturevalue("redis_broker_url"), folder=tmp_path / "broker")
+    ctx = pipeline_context(tmp_path, catalog=catalog, broker=broker)
+    yield ctx
+    ctx.catalog.dispose()  # before the database is dropped
 
 
 @pytest.fixture
