@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 
 from catalog.models import UploadState
 from ingest.deps import Ingest
-from ingest.uploads import end_upload, expired_uploads, open_upload_ids
+from ingest.uploads import end_upload, expired_uploads, get_upload, idle_uploads, open_upload_ids
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,36 @@ def run_cleanup(ingest: Ingest, now: datetime | None = None) -> CleanupReport:
     return CleanupReport(expired, swept)
 
 
+async def finish_stranded(ingest: Ingest, idle_seconds: float = 60.0) -> int:
+    """Complete uploads whose every byte is stored but whose completion never ran (the process died
+    in between) and whose client never came back to ask (a HEAD would complete them too)."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=idle_seconds)
+    finished = 0
+    for upload in await run_in_threadpool(idle_uploads, ingest.catalog, cutoff):
+        bucket = ingest.settings.storage.staging_bucket
+        if await run_in_threadpool(ingest.store.offset, upload, bucket) != upload.length:
+            continue
+        async with ingest.locker.hold(upload.id):
+            fresh = await run_in_threadpool(get_upload, ingest.catalog, upload.id)
+            if fresh is not None and fresh.state == UploadState.OPEN:
+                await ingest.complete(fresh)
+                finished += 1
+    return finished
+
+
 async def cleanup_forever(ingest: Ingest, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
             report = await run_in_threadpool(run_cleanup, ingest)
+            stranded = await finish_stranded(ingest)
         except (StorageError, OSError) as exc:
             log.warning("ingest cleanup failed, will retry: %s", exc)
             continue
-        if report.expired or report.swept:
-            log.info("ingest cleanup: %d uploads expired, %d leftovers removed", report.expired, report.swept)
+        if report.expired or report.swept or stranded:
+            log.info(
+                "ingest cleanup: %d uploads expired, %d leftovers removed, %d stranded uploads finished",
+                report.expired,
+                report.swept,
+                stranded,
+            )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from catalog.session import Catalog
 from ingest.completion import Finisher
@@ -14,8 +15,9 @@ from ingest.errors import TusError
 from ingest.locks import Locker
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
-from ingest.store import UploadStore
+from ingest.store import UploadInfo, UploadStore
 from storage.objects import ObjectStore
+from transcoder.celery_app import enqueue_transcode
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,15 @@ class Ingest:
     metrics: IngestMetrics
     tokens: frozenset[str]
     celery: Any
+
+    async def complete(self, upload: UploadInfo, *, final: bool = False) -> None:
+        """Finish an upload whose every byte is stored (caller holds its lock); enqueue its job."""
+        finished = await run_in_threadpool(self.finisher.assemble if final else self.finisher.finish, upload)
+        if finished.moved:
+            self.metrics.uploads.labels("finished").inc()
+        if finished.job_id is not None:
+            # After the commit (inside finish): a worker never sees a job the catalog does not have.
+            await run_in_threadpool(enqueue_transcode, self.celery, finished.job_id)
 
     def check_token(self, authorization: str | None) -> None:
         scheme, _, token = (authorization or "").partition(" ")

@@ -42,9 +42,10 @@ from ingest.protocol import (
 from ingest.receive import receive_body
 from ingest.store import UploadInfo
 from ingest.uploads import create_upload, end_upload, forget_upload, get_upload, record_progress
-from transcoder.celery_app import enqueue_transcode
 
 router = APIRouter()
+# The asset an upload becomes; exposed to browsers by the CORS middleware.
+ASSET_HEADER = "Vodstack-Asset-Id"
 
 
 def tus_error_handler(request: Request, exc: Exception) -> Response:
@@ -87,16 +88,6 @@ async def _stored_offset(ingest: Ingest, upload: UploadInfo) -> int:
     if upload.state == UploadState.COMPLETE:
         return upload.length or 0
     return await run_in_threadpool(ingest.store.offset, upload, ingest.settings.storage.staging_bucket)
-
-
-async def _complete(ingest: Ingest, upload: UploadInfo, *, final: bool = False) -> None:
-    finisher = ingest.finisher
-    finished = await run_in_threadpool(finisher.assemble if final else finisher.finish, upload)
-    if finished.moved:
-        ingest.metrics.uploads.labels("finished").inc()
-    if finished.job_id is not None:
-        # After the commit (inside finish): a worker never sees a job the catalog does not have.
-        await run_in_threadpool(enqueue_transcode, ingest.celery, finished.job_id)
 
 
 async def _append(
@@ -197,7 +188,7 @@ async def create(request: Request, ingest: IngestDep) -> Response:
     offset = 0
     expires = upload.expires_at
     if concat is not None and concat.kind == "final":
-        await _complete(ingest, upload, final=True)
+        await ingest.complete(upload, final=True)
         offset = length or 0
     else:
         if h.get("content-type") == OFFSET_CONTENT_TYPE:
@@ -206,14 +197,10 @@ async def create(request: Request, ingest: IngestDep) -> Response:
             offset, expires = await _append(ingest, request, upload, 0, checksum, None)
             headers["Upload-Offset"] = str(offset)
         if length is not None and offset == length:
-            await _complete(ingest, upload)
+            await ingest.complete(upload)
     if expires is not None and offset != length:
         headers["Upload-Expires"] = format_expires(expires)
     return Response(status_code=201, headers=headers)
-
-
-# The asset an upload becomes; exposed to browsers by the CORS middleware.
-ASSET_HEADER = "Vodstack-Asset-Id"
 
 
 @router.head("/files/{upload_id}")
@@ -227,7 +214,7 @@ async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
         offset = await _stored_offset(ingest, upload)
         if upload.state == UploadState.OPEN and upload.length is not None and offset == upload.length:
             # Every byte is stored but completion never ran (the process died in between): run it now.
-            await _complete(ingest, upload, final=upload.concat == "final")
+            await ingest.complete(upload, final=upload.concat == "final")
     headers = {"Upload-Offset": str(offset), "Cache-Control": "no-store"}
     if upload.asset_id:
         headers[ASSET_HEADER] = upload.asset_id
@@ -281,7 +268,7 @@ async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response
         new_offset, expires = await _append(ingest, request, upload, offset, checksum, lease)
         headers = {"Upload-Offset": str(new_offset)}
         if upload.length is not None and new_offset == upload.length:
-            await _complete(ingest, upload)
+            await ingest.complete(upload)
         else:
             headers["Upload-Expires"] = format_expires(expires)
     return Response(status_code=204, headers=headers)

@@ -147,3 +147,17 @@ def forget_upload(catalog: Catalog, upload_id: str) -> None:
     """Terminate a finished upload: its URL answers 404 from now on; its asset lives on."""
     with catalog.session() as session:
         session.execute(update(Upload).where(Upload.id == upload_id).values(state=UploadState.TERMINATED))
+
+
+def idle_uploads(catalog: Catalog, before: datetime) -> list[UploadInfo]:
+    """Open uploads with a known length, not final, untouched since `before` (completion candidates)."""
+    with catalog.session() as session:
+        rows = session.scalars(
+            select(Upload).where(
+                Upload.state == UploadState.OPEN,
+                Upload.length.is_not(None),
+                Upload.updated_at < before,
+                Upload.concat.is_distinct_from("final"),
+            )
+        ).all()
+        return [to_info(row) for row in rows]

@@ -46,3 +46,24 @@ def test_sweep_reclaims_leftovers_nobody_knows(tus: Tus, server, settings) -> No
         keys = [k for k, _, _ in ingest.store.multipart.uploads("originals/")]
         assert keys == ["originals/" + live.rsplit("/", 1)[-1]]
     assert tus.head(live).headers["upload-offset"] == "5"
+
+
+def test_cleanup_finishes_uploads_stranded_by_a_crash(tus: Tus, server, settings, queue) -> None:
+    import asyncio
+
+    from ingest.cleanup import finish_stranded
+    from ingest.uploads import get_upload
+
+    ingest = server.server.config.app.state.ingest
+    path = tus.new(6)
+    tus.patch(path, 0, b"abc")
+    # The process stored the last bytes and died before completing: storage is full, the catalog open.
+    upload = get_upload(ingest.catalog, path.rsplit("/", 1)[-1])
+    writer = ingest.store.writer(upload, 3, verify=False)
+    writer.write(b"def")
+    writer.commit()
+    assert tus.http.get("/assets").json()[0]["state"] == "uploading"
+    assert asyncio.run(finish_stranded(ingest, idle_seconds=0)) == 1
+    asset = tus.http.get("/assets").json()[0]
+    assert asset["state"] == "failed" and "not a video" in asset["error"]
+    assert asyncio.run(finish_stranded(ingest, idle_seconds=0)) == 0
