@@ -20,8 +20,9 @@ from tests.media import make_clip
 from tests.transcoder.harness import pipeline_context, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog  # noqa: F401  (a fixture)
+from transcoder.parts import PART_KIND
 from transcoder.pipeline import PipelineContext, run_job
-from transcoder.split import PART_KIND, SplitAndStitch
+from transcoder.split import SplitAndStitch
 
 pytestmark = pytest.mark.ffmpeg
 

@@ -24,9 +24,9 @@ from tests.transcoder.harness import pipeline_context, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog, redis_broker_url  # noqa: F401  (fixtures)
 from transcoder.celery_app import enqueue_transcode, make_celery
+from transcoder.parts import PART_KIND
 from transcoder.pipeline import PipelineContext
 from transcoder.settings import BrokerSettings
-from transcoder.split import PART_KIND
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.stack, pytest.mark.timeout(300)]
 

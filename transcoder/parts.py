@@ -1,0 +1,270 @@
+"""One part of a split-and-stitch job, on whichever worker takes it (see transcoder.split).
+
+A part claims its row, encodes its chunk of every rung (or, for the whole part, the audio and the
+previews) into scratch space under the sweeper's heartbeat, uploads the files to a deterministic
+staging prefix with a `done.json` listing written last, and marks itself done. The part that finds
+itself the last one unfinished, holding the parent's row, puts the job back to QUEUED: the caller
+then queues it to join. A failed part fails its job and asset; a part whose asset or job is gone
+ends quietly; a part a live worker holds is left to it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from catalog.models import Asset, AssetState, Job, JobState, utcnow
+from storage.errors import ObjectMissing, StorageError
+from transcoder import chunks, commands, metrics
+from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
+from transcoder.pipeline import PipelineContext, job_deadline_seconds
+from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
+from transcoder.runner import run_ffmpeg
+from transcoder.sweeper import Heartbeat
+
+log = logging.getLogger(__name__)
+
+PART_KIND = "transcode_part"
+DONE_NAME = "done.json"
+PREVIEWS = "previews"  # done.json key of the whole part's thumbnails and storyboard sprite
+# Share of the asset's progress the parts account for; the join and publish take the rest.
+PARTS_PROGRESS_SHARE = 0.9
+
+
+def is_part(ctx: PipelineContext, job_id: str) -> bool:
+    with ctx.catalog.session() as s:
+        return s.scalar(select(Job.kind).where(Job.id == job_id)) == PART_KIND
+
+
+def run(ctx: PipelineContext, job_id: str, worker: str | None = None) -> str | None:
+    """Run one part; the parent job's id when this part was the last to finish (queue it to join).
+
+    Raises TransientError when a retry could help.
+    """
+    claimed = _claim_part(ctx, job_id, worker or worker_identity())
+    if claimed is None:
+        return None
+    parent_id, asset_id, staging_key, spec, already_done = claimed
+    if not already_done:
+        started = time.monotonic()
+        metrics.record_job_started(PART_KIND)
+        outcome, reason = "retried", None  # unless the attempt ends otherwise
+        try:
+            reason = _attempt(ctx, job_id, parent_id, asset_id, staging_key, spec)
+            outcome = "failed" if reason else "succeeded"
+        finally:
+            elapsed = time.monotonic() - started
+            metrics.record_job_finished(PART_KIND, outcome, reason, elapsed, spec.media_seconds)
+        if reason:
+            return None
+    return parent_id if _complete_part(ctx, job_id, parent_id, asset_id) else None
+
+
+def fail_exhausted(ctx: PipelineContext, job_id: str, message: str) -> None:
+    """A part whose transient errors outlasted its retries fails its job."""
+    with ctx.catalog.session() as s:
+        part = s.get(Job, job_id)
+        if part is None or part.parent_id is None:
+            return
+        parent_id, asset_id = part.parent_id, part.asset_id
+    _fail(ctx, job_id, parent_id, asset_id, message, "retries_exhausted")
+
+
+def worker_identity() -> str:
+    """Who encoded a part when Celery did not name the worker: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lock_parent(s: Session, parent_id: str) -> None:
+    """Take the parent's row lock first, in every transaction that reads the parts' states.
+
+    A no-op update: a row lock on PostgreSQL, the database write lock on SQLite. Parts finishing
+    together then see each other's commits, and lock order (parent, then part) cannot deadlock.
+    """
+    s.execute(update(Job).where(Job.id == parent_id).values(heartbeat_at=utcnow()))
+
+
+def held(part: Job, heartbeat_timeout: float) -> bool:
+    """A running part whose heartbeat is fresh: some worker is on it (the sweeper takes over if not)."""
+    return (
+        part.state == JobState.RUNNING
+        and part.heartbeat_at is not None
+        and metrics.elapsed_seconds(part.heartbeat_at, utcnow()) < heartbeat_timeout
+    )
+
+
+def _release(ctx: PipelineContext, job_id: str) -> None:
+    """An attempt that leaves the part running (a retry is coming) stops vouching for it."""
+    with ctx.catalog.session() as s:
+        s.execute(update(Job).where(Job.id == job_id, Job.state == JobState.RUNNING).values(heartbeat_at=None))
+
+
+def set_parent_state(ctx: PipelineContext, parent_id: str, expected: str, state: str) -> None:
+    with ctx.catalog.session() as s:
+        s.execute(update(Job).where(Job.id == parent_id, Job.state == expected).values(state=state))
+
+
+def _claim_part(ctx: PipelineContext, job_id: str, worker: str) -> tuple[str, str, str, chunks.PartSpec, bool] | None:
+    """(parent id, asset id, staging key, spec, already done), or None when there is nothing to do."""
+    with ctx.catalog.session() as s:
+        part = s.get(Job, job_id, with_for_update=True)
+        if part is None or part.parent_id is None or part.state in (JobState.FAILED, JobState.CANCELLED):
+            return None
+        parent = s.get(Job, part.parent_id)
+        asset = s.get(Asset, part.asset_id)
+        gone = asset is None or asset.state == AssetState.DELETED or not asset.staging_key
+        if gone or parent is None or parent.state in (JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED):
+            part.state, part.finished_at = JobState.CANCELLED, utcnow()
+            return None
+        if held(part, ctx.settings.heartbeat_timeout_seconds):
+            return None  # a duplicate delivery while a live worker encodes it
+        spec = chunks.PartSpec.from_json(part.params or {})
+        done = part.state == JobState.SUCCEEDED
+        if not done:
+            now = utcnow()
+            part.state, part.attempts, part.worker = JobState.RUNNING, part.attempts + 1, worker
+            part.started_at = part.heartbeat_at = now
+            part.deadline_at = now + timedelta(seconds=job_deadline_seconds(spec.media_seconds))
+        return part.parent_id, part.asset_id, asset.staging_key or "", spec, done
+
+
+def _attempt(
+    ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str, staging_key: str, spec: chunks.PartSpec
+) -> str | None:
+    """Encode and upload one part: None when done, the failure reason when it failed its job.
+
+    Raises TransientError when a retry could help.
+    """
+    work = ctx.settings.work_dir / job_id
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds).start()
+    try:
+        _encode_part(ctx, job_id, parent_id, staging_key, spec, work)
+        return None
+    except (InvalidMedia, EncodeFailed) as exc:
+        return _fail(ctx, job_id, parent_id, asset_id, f"{spec.name}: {exc.message}", exc.reason)
+    except ObjectMissing as exc:
+        return _fail(ctx, job_id, parent_id, asset_id, f"the original is gone from storage: {exc}", "original_missing")
+    except StorageError as exc:
+        if exc.retryable:
+            raise TransientError(str(exc)) from exc
+        return _fail(ctx, job_id, parent_id, asset_id, f"storage error: {exc}", "storage")
+    except OperationalError as exc:
+        raise TransientError(f"catalog unavailable: {exc.orig}") from exc
+    except TransientError:
+        raise
+    except Exception as exc:  # a bug must not leave the parent waiting forever
+        log.exception("part %s crashed", job_id)
+        return _fail(ctx, job_id, parent_id, asset_id, f"internal error in {spec.name}: {exc}", "internal")
+    finally:
+        heartbeat.stop()
+        _release(ctx, job_id)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _source_path(ctx: PipelineContext, staging_key: str, work: Path) -> Path:
+    local = ctx.store.local_path(ctx.staging, staging_key)
+    if local is not None:
+        return local
+    dest = work / "original"
+    ctx.store.download(ctx.staging, staging_key, dest)
+    return dest
+
+
+def _encode_part(
+    ctx: PipelineContext, job_id: str, parent_id: str, staging_key: str, spec: chunks.PartSpec, work: Path
+) -> None:
+    source = _source_path(ctx, staging_key, work)
+    out = work / "out"
+    ladder = spec.encoded_ladder()
+    names = [r.name for r in ladder.rungs] + ([commands.AUDIO_NAME] if ladder.audio_bitrate is not None else [])
+    for name in names:
+        (out / name).mkdir(parents=True)
+    previews = None
+    if spec.chunk is None:
+        previews = plan_previews(spec.source_duration, *spec.display_size)
+        (out / THUMBNAIL_DIR).mkdir(parents=True)
+    plan = commands.EncodePlan(
+        source=str(source),
+        out_dir=out,
+        ladder=ladder,
+        segment_seconds=spec.segment_seconds,
+        interlaced=spec.interlaced,
+        preset=spec.preset,
+        previews=previews,
+        start=spec.chunk.start if spec.chunk is not None else 0.0,
+        duration=spec.chunk.duration if spec.chunk is not None else None,
+    )
+    run_ffmpeg(
+        commands.encode_ladder(plan, ctx.settings.ffmpeg_path()),
+        duration=spec.media_seconds,
+        timeout=job_deadline_seconds(spec.media_seconds),
+    )
+    prefix = chunks.part_prefix(parent_id, spec.name)
+    listing: dict[str, list[str]] = {}
+    for name in names:
+        segments = sorted(p.name for p in (out / name).glob("seg_*.m4s"))
+        if not segments or not (out / name / commands.INIT_NAME).is_file():
+            raise EncodeFailed(f"ffmpeg wrote no segments for {name} of {spec.name}")
+        for file in [commands.INIT_NAME, *segments]:
+            ctx.store.put_file(ctx.staging, f"{prefix}{name}/{file}", out / name / file)
+        listing[name] = segments
+    if previews is not None:
+        files = [*(f"{THUMBNAIL_DIR}/{p.name}" for p in sorted((out / THUMBNAIL_DIR).glob("*.jpg"))), STORYBOARD_IMAGE]
+        for file in files:
+            if not (out / file).is_file():
+                raise EncodeFailed(f"ffmpeg wrote no {file}")
+            ctx.store.put_file(ctx.staging, prefix + file, out / file)
+        listing[PREVIEWS] = files
+    # Written last: a part's output counts only once its listing exists.
+    ctx.store.put_bytes(ctx.staging, prefix + DONE_NAME, json.dumps(listing).encode(), "application/json")
+
+
+def _complete_part(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str) -> bool:
+    """Mark the part done; True when it was the last one and the parent must be queued to join."""
+    with ctx.catalog.session() as s:
+        lock_parent(s, parent_id)
+        part = s.get(Job, job_id)
+        if part is None:
+            return False
+        if part.state != JobState.SUCCEEDED:
+            part.state, part.finished_at = JobState.SUCCEEDED, utcnow()
+        s.flush()
+        states = list(s.scalars(select(Job.state).where(Job.parent_id == parent_id)))
+        done, total = states.count(JobState.SUCCEEDED), len(states)
+        asset = s.get(Asset, asset_id)
+        if asset is not None and asset.state == AssetState.PROCESSING and total:
+            asset.progress = round(PARTS_PROGRESS_SHARE * done / total, 4)
+        parent = s.get(Job, parent_id)
+        # Only from WAITING: however often parts run, the join is queued once.
+        if done == total and parent is not None and parent.state == JobState.WAITING:
+            parent.state = JobState.QUEUED
+            return True
+        return False
+
+
+def _fail(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str, message: str, reason: str) -> str:
+    """A failed part fails its job and asset: nothing is published from a partial encode. Returns `reason`."""
+    log.warning("part %s of job %s failed (%s): %s", job_id, parent_id, reason, message)
+    now = utcnow()
+    with ctx.catalog.session() as s:
+        lock_parent(s, parent_id)
+        for row_id in (job_id, parent_id):
+            job = s.get(Job, row_id)
+            if job is not None and job.state != JobState.CANCELLED:
+                job.state, job.error, job.error_reason, job.finished_at = JobState.FAILED, message, reason, now
+        asset = s.get(Asset, asset_id)
+        if asset is not None and asset.state != AssetState.DELETED:
+            asset.state, asset.error, asset.speed, asset.eta_seconds = AssetState.FAILED, message, None, None
+    return reason
