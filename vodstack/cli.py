@@ -109,6 +109,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
             queues=[TRANSCODE_QUEUE, LIGHT_QUEUE],
             scratch_dir=settings.work_dir,
         )
+    from storage.tiering import TieringSettings, register_beat
+
+    tiering = TieringSettings()
+    if tiering.enabled:
+        # The lifecycle job (hot -> warm -> cold) runs on the beat schedule of the --beat worker.
+        register_beat(app, tiering)
     argv = [
         "worker",
         "-Q",
@@ -122,6 +128,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "--without-gossip",
         "--without-mingle",
     ]
+    if args.beat:
+        # Embedded beat: exactly one worker of a deployment runs the periodic jobs.
+        argv += ["--beat", "--schedule", str(data / "celerybeat-schedule")]
     app.worker_main(argv=argv)
     return 0
 
@@ -165,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a transcoder worker (settings from env)")
     worker.add_argument("--name", default="worker")
+    worker.add_argument("--beat", action="store_true", help="also run the periodic jobs (one worker per deployment)")
     worker.add_argument("--concurrency", type=int, default=1)
     worker.add_argument("--log-level", default="info")
     worker.add_argument("--metrics-port", type=int, help="serve Prometheus metrics of this worker node here")

@@ -115,6 +115,8 @@ def plan_children(plan: StackPlan) -> list[Child]:
     for i in range(plan.workers):
         name, port = f"worker-{i + 1}", free_port(plan.host)
         argv = [*py, "worker", "--name", name, "--metrics-port", str(port), "--metrics-host", plan.host]
+        if i == 0:
+            argv.append("--beat")
         children.append(Child(name, argv, dict(base), metrics_url=f"http://{plan.host}:{port}/metrics"))
     return children
 
