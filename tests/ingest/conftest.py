@@ -3,6 +3,7 @@ on the filesystem transport whose queue folder the tests inspect, and a real uvi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def make_settings(tmp: Path, backend: str, endpoint: str | None = None, **extra:
             s3_access_key="testing",
             s3_secret_key="testing",
             # One bucket pair per test: tests never see each other's objects.
-            s3_bucket_prefix=f"t{tmp.name[-12:].lower().replace('_', '')}-",
+            s3_bucket_prefix=f"t{uuid.uuid4().hex[:12]}-",
         )
     return IngestSettings(
         storage=storage,

@@ -28,8 +28,10 @@ MIB = 1024 * 1024
         pytest.param(("filesystem", "redis"), marks=pytest.mark.redis),
     ],
     ids=lambda p: "-".join(p),
+    scope="module",  # two process starts per configuration, shared by the tests below
 )
-def pair(request, tmp_path):  # type: ignore[no-untyped-def]
+def pair(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    tmp_path = tmp_path_factory.mktemp("pair")
     backend, lock = request.param
     endpoint = request.getfixturevalue("moto_endpoint") if backend == "s3" else None
     extra = {"redis_url": os.environ["VODSTACK_TEST_REDIS_URL"]} if lock == "redis" else {}
