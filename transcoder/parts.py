@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PART_KIND = "transcode_part"
 DONE_NAME = "done.json"
+CANCELLED = "cancelled"  # runner.run_ffmpeg's reason when should_stop ended the encode
 PREVIEWS = "previews"  # done.json key of the whole part's thumbnails and storyboard sprite
 # Share of the asset's progress the parts account for; the join and publish take the rest.
 PARTS_PROGRESS_SHARE = 0.9
@@ -61,7 +62,7 @@ def run(ctx: PipelineContext, job_id: str, worker: str | None = None) -> str | N
         outcome, reason = "retried", None  # unless the attempt ends otherwise
         try:
             reason = _attempt(ctx, job_id, parent_id, asset_id, staging_key, spec)
-            outcome = "failed" if reason else "succeeded"
+            outcome = {None: "succeeded", CANCELLED: "cancelled"}.get(reason, "failed")
         finally:
             elapsed = time.monotonic() - started
             metrics.record_job_finished(PART_KIND, outcome, reason, elapsed, spec.media_seconds)
@@ -150,9 +151,13 @@ def _attempt(
     work.mkdir(parents=True)
     heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds).start()
     try:
-        _encode_part(ctx, job_id, parent_id, staging_key, spec, work)
+        _encode_part(ctx, job_id, parent_id, asset_id, staging_key, spec, work)
         return None
     except (InvalidMedia, EncodeFailed) as exc:
+        if exc.reason == CANCELLED:  # the asset was deleted: end quietly, like the job would
+            with ctx.catalog.session() as s:
+                s.execute(update(Job).where(Job.id == job_id).values(state=JobState.CANCELLED, finished_at=utcnow()))
+            return CANCELLED
         return _fail(ctx, job_id, parent_id, asset_id, f"{spec.name}: {exc.message}", exc.reason)
     except ObjectMissing as exc:
         return _fail(ctx, job_id, parent_id, asset_id, f"the original is gone from storage: {exc}", "original_missing")
@@ -183,7 +188,13 @@ def _source_path(ctx: PipelineContext, staging_key: str, work: Path) -> Path:
 
 
 def _encode_part(
-    ctx: PipelineContext, job_id: str, parent_id: str, staging_key: str, spec: chunks.PartSpec, work: Path
+    ctx: PipelineContext,
+    job_id: str,
+    parent_id: str,
+    asset_id: str,
+    staging_key: str,
+    spec: chunks.PartSpec,
+    work: Path,
 ) -> None:
     source = _source_path(ctx, staging_key, work)
     out = work / "out"
@@ -210,6 +221,7 @@ def _encode_part(
         commands.encode_ladder(plan, ctx.settings.ffmpeg_path()),
         duration=spec.media_seconds,
         timeout=job_deadline_seconds(spec.media_seconds),
+        should_stop=lambda: _asset_gone(ctx, asset_id),
     )
     prefix = chunks.part_prefix(parent_id, spec.name)
     listing: dict[str, list[str]] = {}
@@ -229,6 +241,12 @@ def _encode_part(
         listing[PREVIEWS] = files
     # Written last: a part's output counts only once its listing exists.
     ctx.store.put_bytes(ctx.staging, prefix + DONE_NAME, json.dumps(listing).encode(), "application/json")
+
+
+def _asset_gone(ctx: PipelineContext, asset_id: str) -> bool:
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        return asset is None or asset.state == AssetState.DELETED
 
 
 def _complete_part(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str) -> bool:
