@@ -78,7 +78,9 @@ def create_upload(
             expires_at=now + expiry,
         )
         if concat != "partial":
-            asset = Asset(state=AssetState.UPLOADING, title=title_of(meta), upload_id=upload_id)
+            # Upload-Metadata "visibility: private" makes playback need a signed URL.
+            public = str(meta.get("visibility") or "public").lower() != "private"
+            asset = Asset(state=AssetState.UPLOADING, title=title_of(meta), upload_id=upload_id, public=public)
             session.add(asset)
             session.flush()
             row.asset_id = asset.id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import secrets
 import os
 import signal
 import socket
@@ -76,6 +77,20 @@ def _die_with_parent() -> None:
         pass  # not Linux: children then outlive a killed supervisor
 
 
+def signing_secret(data_dir: Path) -> str:
+    """The deployment's playback-signing secret, created in the data directory on first use."""
+    path = data_dir / "signing-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -84,6 +99,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def plan_children(plan: StackPlan) -> list[Child]:
     base = {**os.environ, **plan.extra_env, "VODSTACK_DATA_DIR": str(plan.data_dir), "PYTHONUNBUFFERED": "1"}
+    # One playback-signing secret for ingest (signs), origin (says which assets need it) and edges
+    # (verify); assets are public unless marked otherwise in the catalog.
+    secret = base.get("VODSTACK_SIGNING_SECRET") or signing_secret(plan.data_dir)
+    for var in ("VODSTACK_INGEST_SIGNING_SECRET", "VODSTACK_ORIGIN_SIGNING_SECRET", "VODSTACK_EDGE_SIGNING_SECRET"):
+        base.setdefault(var, secret)
+    base.setdefault("VODSTACK_ORIGIN_ACCESS", "catalog")
     py = [sys.executable, "-m", "vodstack"]
 
     def serve(name: str, service: str, env: dict[str, str]) -> Child:

@@ -187,3 +187,30 @@ def test_redis_broker_and_postgres_catalog(tmp_path: Path, redis_url: str, postg
         check_upload_play_and_reject(stack, tmp_path)
     finally:
         stop_stack(stack, tmp_path)
+
+
+def test_private_asset_plays_only_with_its_signed_url(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path, {})
+    try:
+        clip = make_clip(tmp_path / "private.mp4", seconds=4, size="640x360")
+        client = tus_client.TusClient(stack.info["tus"], headers=stack.headers)
+        uploader = client.uploader(
+            str(clip), chunk_size=1024 * 1024, metadata={"filename": clip.name, "visibility": "private"}
+        )
+        uploader.upload()
+        asset_id = httpx.head(str(uploader.url), headers={**stack.headers, "Tus-Resumable": "1.0.0"}).headers[
+            "Vodstack-Asset-Id"
+        ]
+        asset = wait_for_terminal(stack, asset_id)
+        assert asset["state"] == "ready", asset
+        signed = asset["playback"]["hls"]
+        assert isinstance(signed, str) and "token=" in signed
+        unsigned = signed.split("?", 1)[0]
+        assert httpx.get(unsigned).status_code == 403
+        assert httpx.get(unsigned.replace("master.m3u8", "234p/seg_00001.m4s")).status_code == 403
+        tampered = signed[:-3] + ("AAA" if not signed.endswith("AAA") else "BBB")
+        assert httpx.get(tampered).status_code == 403
+        played = media_duration(signed)  # every segment and init URI in the playlists carries the token
+        assert abs(played - 4.0) <= 4.0
+    finally:
+        stop_stack(stack, tmp_path)
