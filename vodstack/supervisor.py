@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import json
-import secrets
 import os
+import secrets
 import signal
 import socket
 import subprocess
