@@ -73,9 +73,9 @@ class ProgressivePublisher:
         self.poll_seconds = poll_seconds
         self.lowest: Rung | None = ladder.rungs[0] if ladder.rungs else None
         self.has_audio = ladder.audio_bitrate is not None
-        # Lowest rung and audio first: they gate the first publish.
-        names = [r.name for r in ladder.rungs[:1]] + ([AUDIO_NAME] if self.has_audio else [])
-        self.names = names + [r.name for r in ladder.rungs[1:]]
+        # The lowest rung and the audio gate the first publish and are the growing playlists.
+        self.gating = [r.name for r in ladder.rungs[:1]] + ([AUDIO_NAME] if self.has_audio else [])
+        self.names = self.gating + [r.name for r in ladder.rungs[1:]]
         # Fixed for the life of the EVENT playlists (RFC 8216 6.2.1: the target must not change).
         self.target_duration = max(1, bandwidth.round_half_up(segment_seconds))
         self.uploaded: set[str] = set()  # keys relative to the asset, e.g. "360p/seg_00001.m4s"
@@ -121,7 +121,7 @@ class ProgressivePublisher:
             for uri in finished:
                 if f"{name}/{uri}" in self.uploaded:
                     continue
-                if name in self.names[: 2 if self.has_audio else 1]:
+                if name in self.gating:
                     init = self._init(name)
                     self._segments.setdefault(name, []).append(read_segment(self.out / name / uri, init))
                     grew = True
@@ -145,8 +145,7 @@ class ProgressivePublisher:
         self.playable = False
 
     def _ready(self) -> bool:
-        gating = self.names[: 2 if self.has_audio else 1]
-        return all(len(self._segments.get(name, ())) >= self.min_segments for name in gating)
+        return all(len(self._segments.get(name, ())) >= self.min_segments for name in self.gating)
 
     def _publish_growing(self) -> None:
         if self.lowest is None:
