@@ -47,13 +47,14 @@ async def finish_stranded(ingest: Ingest, idle_seconds: float = 60.0) -> int:
     cutoff = datetime.now(UTC) - timedelta(seconds=idle_seconds)
     finished = 0
     for upload in await run_in_threadpool(idle_uploads, ingest.catalog, cutoff):
+        final = upload.concat == "final"
         bucket = ingest.settings.storage.staging_bucket
-        if await run_in_threadpool(ingest.store.offset, upload, bucket) != upload.length:
+        if not final and await run_in_threadpool(ingest.store.offset, upload, bucket) != upload.length:
             continue
         async with ingest.locker.hold(upload.id):
             fresh = await run_in_threadpool(get_upload, ingest.catalog, upload.id)
             if fresh is not None and fresh.state == UploadState.OPEN:
-                await ingest.complete(fresh)
+                await ingest.complete(fresh, final=final)
                 finished += 1
     return finished
 

@@ -7,7 +7,6 @@ the UploadStore port, the completion transaction in completion.py. Errors are Tu
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -96,7 +95,7 @@ async def _append(
     upload: UploadInfo,
     offset: int,
     checksum: Checksum | None,
-    lease: Lease | None,
+    lease: Lease,
 ) -> tuple[int, datetime]:
     """Store the request body at `offset`; return the new offset and the new expiry."""
     limit = (upload.length if upload.length is not None else ingest.settings.max_size) - offset
@@ -104,10 +103,9 @@ async def _append(
     if declared.isdigit() and int(declared) > limit:
         raise TusError("exceeds-length" if upload.length is not None else "too-large")
     writer = await run_in_threadpool(ingest.store.writer, upload, offset, verify=checksum is not None)
-    stop = lease.stop if lease is not None else asyncio.Event()
     ingest.metrics.active.inc()
     try:
-        result = await receive_body(request, writer, limit=limit, checksum=checksum, stop=stop)
+        result = await receive_body(request, writer, limit=limit, checksum=checksum, stop=lease.stop)
     except Exception:
         await run_in_threadpool(writer.discard)
         raise
@@ -187,17 +185,19 @@ async def create(request: Request, ingest: IngestDep) -> Response:
         headers[ASSET_HEADER] = upload.asset_id
     offset = 0
     expires = upload.expires_at
-    if concat is not None and concat.kind == "final":
-        await ingest.complete(upload, final=True)
-        offset = length or 0
-    else:
-        if h.get("content-type") == OFFSET_CONTENT_TYPE:
-            # creation-with-upload: the body is the first chunk.
-            checksum = parse_checksum(h.get("upload-checksum"))
-            offset, expires = await _append(ingest, request, upload, 0, checksum, None)
-            headers["Upload-Offset"] = str(offset)
-        if length is not None and offset == length:
-            await ingest.complete(upload)
+    # Nobody knows the new URL yet, but the cleanup may look at the upload while it is assembled.
+    async with ingest.locker.hold(upload_id) as lease:
+        if concat is not None and concat.kind == "final":
+            await ingest.complete(upload, final=True)
+            offset = length or 0
+        else:
+            if h.get("content-type") == OFFSET_CONTENT_TYPE:
+                # creation-with-upload: the body is the first chunk.
+                checksum = parse_checksum(h.get("upload-checksum"))
+                offset, expires = await _append(ingest, request, upload, 0, checksum, lease)
+                headers["Upload-Offset"] = str(offset)
+            if length is not None and offset == length:
+                await ingest.complete(upload)
     if expires is not None and offset != length:
         headers["Upload-Expires"] = format_expires(expires)
     return Response(status_code=201, headers=headers)
@@ -212,9 +212,12 @@ async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     async with ingest.locker.hold(upload.id):
         upload = await _load(ingest, upload_id)
         offset = await _stored_offset(ingest, upload)
-        if upload.state == UploadState.OPEN and upload.length is not None and offset == upload.length:
-            # Every byte is stored but completion never ran (the process died in between): run it now.
-            await ingest.complete(upload, final=upload.concat == "final")
+        final = upload.concat == "final"
+        if upload.state == UploadState.OPEN and (final or (upload.length is not None and offset == upload.length)):
+            # Every byte is stored (a final upload: its partials are) but completion never ran, or
+            # died half-way (the process was killed in between): run it now.
+            await ingest.complete(upload, final=final)
+            offset = upload.length or 0
     headers = {"Upload-Offset": str(offset), "Cache-Control": "no-store"}
     if upload.asset_id:
         headers[ASSET_HEADER] = upload.asset_id

@@ -152,14 +152,13 @@ def forget_upload(catalog: Catalog, upload_id: str) -> None:
 
 
 def idle_uploads(catalog: Catalog, before: datetime) -> list[UploadInfo]:
-    """Open uploads with a known length, not final, untouched since `before` (completion candidates)."""
+    """Open uploads with a known length untouched since `before` (completion candidates)."""
     with catalog.session() as session:
         rows = session.scalars(
             select(Upload).where(
                 Upload.state == UploadState.OPEN,
                 Upload.length.is_not(None),
                 Upload.updated_at < before,
-                Upload.concat.is_distinct_from("final"),
             )
         ).all()
         return [to_info(row) for row in rows]
