@@ -3,9 +3,14 @@
 tusd answers 423 while a dead connection still holds an upload's lock, and its in-memory locker is
 invisible to other instances. Here a lock is a lease kept alive by a heartbeat of its holder. A request
 that finds the upload locked asks the holder to hand over (the holder stops at its next chunk boundary,
-commits what it received and releases); if the holder does not answer within `takeover_seconds` (its
-process died, or it is wedged), the lease is taken over. The backend is in-process (one ingest
-process), Redis, or the catalog database (several processes behind one URL).
+commits what it received and releases), which takes milliseconds even when the holder's client has
+stalled mid-body. A dead process stops renewing and its lease runs out; a holder that neither answers
+nor lets its lease lapse within `takeover_seconds` (stuck in one storage call) is taken over. The
+backend is in-process (one ingest process), Redis, or the catalog database (several processes behind
+one URL).
+
+Known limit: there is no storage-level fencing token, so a holder taken over while stuck in a write
+may still finish that one write; `takeover_seconds` is generous for that reason.
 """
 
 from __future__ import annotations
@@ -228,7 +233,7 @@ class Locker:
         backend: LockBackend,
         *,
         lease_seconds: float = 10.0,
-        takeover_seconds: float = 3.0,
+        takeover_seconds: float = 30.0,
         poll_seconds: float = 0.05,
     ) -> None:
         self.backend = backend

@@ -45,8 +45,11 @@ class IngestSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # A lock whose holder has not renewed it for this long belongs to a dead process.
     lock_lease_seconds: float = 10.0
-    # How long a request waits for the current holder to hand an upload over before taking it.
-    lock_takeover_seconds: float = 3.0
+    # How long a request waits for a live holder to hand an upload over before taking it anyway. A live
+    # holder hands over at its next chunk boundary, even on a stalled connection, and a dead one's lease
+    # runs out after lock_lease_seconds; this bounds only a holder stuck in one storage write (a slow
+    # S3 part), so it is generous: taking over in the middle of that write could interleave parts.
+    lock_takeover_seconds: float = 30.0
     # Period of the cleanup that expires stale uploads and reclaims their bytes; 0 disables it.
     cleanup_interval_seconds: float = 300.0
     # The cleanup leaves storage leftovers younger than this alone (their creation may be in flight).
