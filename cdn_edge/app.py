@@ -40,7 +40,8 @@ class PurgeRequest(BaseModel):
 def build_node(
     settings: EdgeSettings, transport: httpx.AsyncBaseTransport | None, clock: Callable[[], float]
 ) -> tuple[Node, Upstream]:
-    metrics = EdgeMetrics(settings.name)
+    has_disk = settings.disk_budget_bytes > 0 and settings.disk_dir is not None
+    metrics = EdgeMetrics(settings.name, ("memory", "disk") if has_disk else ("memory",))
 
     def on_evict(tier: str) -> None:
         metrics.evictions.labels(settings.name, tier).inc()
@@ -49,7 +50,7 @@ def build_node(
         settings.memory_budget_bytes, make_policy(settings.eviction, settings.memory_budget_bytes), on_evict
     )
     disk = None
-    if settings.disk_budget_bytes > 0 and settings.disk_dir is not None:
+    if has_disk and settings.disk_dir is not None:
         policy = make_policy(settings.eviction, settings.disk_budget_bytes)
         disk = DiskTier(settings.disk_dir, settings.disk_budget_bytes, policy, on_evict)
     cache = TieredCache(memory, disk, settings.memory_max_object_bytes)
@@ -88,7 +89,7 @@ def create_app(
         headers = {"cache-control": "no-store"}
         if isinstance(exc, RangeNotSatisfiable):
             headers["content-range"] = unsatisfied_range(exc.size)
-        node.metrics.requests.labels(node.name, "error").inc()
+        node.metrics.answered("error", origin_status(exc))
         return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=origin_status(exc), headers=headers)
 
     @app.exception_handler(EdgeError)
@@ -97,7 +98,7 @@ def create_app(
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             headers["retry-after"] = str(max(1, round(retry_after)))
-        node.metrics.requests.labels(node.name, "error").inc()
+        node.metrics.answered("error", edge_status(exc))
         return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=edge_status(exc), headers=headers)
 
     @app.get("/healthz")

@@ -30,9 +30,9 @@ class FastHits:
         self.app = app
         self.node = node
         self.encoded: dict[str, tuple[Entry, list[tuple[bytes, bytes]]]] = {}
-        self.requests = node.metrics.requests.labels(node.name, "hit")
+        self.requests = node.metrics.requests.labels(node.name, "hit", "2xx")
         self.ttfb = node.metrics.ttfb.labels(node.name, "hit")
-        self.bytes_served = node.metrics.bytes_served.labels(node.name)
+        self.bytes_served = node.metrics.bytes_served.labels(node.name, "hit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["query_string"]:

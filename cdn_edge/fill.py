@@ -90,6 +90,8 @@ class Filler:
                 fetch.push(chunk)
         finally:
             await response.aclose()
+            # Counted also for a body that broke off: those bytes crossed the link all the same.
+            self.metrics.upstream_bytes.labels(node).inc(fetch.received)
         if size is not None and fetch.received != size:
             raise UpstreamUnavailable(f"upstream sent {fetch.received} of {size} bytes")
         self.metrics.upstream_fetches.labels(node, "fetched").inc()

@@ -155,7 +155,7 @@ async def serve_object(request: Request) -> Response:
         node.cache.purge(key)
         answer = await _lookup(node, key)
         response = await _respond(node, request, key, answer)
-    node.metrics.requests.labels(node.name, answer.label).inc()
+    node.metrics.answered(answer.label, response.status_code)
     node.metrics.ttfb.labels(node.name, answer.label).observe(time.perf_counter() - started)
     return response
 
@@ -193,6 +193,7 @@ async def _respond(node: Node, request: Request, key: str, answer: Answer) -> Re
                 headers["cache-control"] = headers.get("cache-control", "").replace("public", "private")
     if answer.status != 200:
         payload = b"" if request.method == "HEAD" else await _full_body(answer)
+        node.metrics.bytes_served.labels(node.name, answer.label).inc(len(payload))
         return Response(payload, status_code=answer.status, headers=headers)
 
     size = len(body) if body is not None else answer.size
@@ -221,7 +222,7 @@ async def _respond(node: Node, request: Request, key: str, answer: Answer) -> Re
     headers["accept-ranges"] = "bytes"
     if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers)
-    node.metrics.bytes_served.labels(node.name).inc(length)
+    node.metrics.bytes_served.labels(node.name, answer.label).inc(length)
     if body is not None:
         return Response(body[start : end + 1], status_code=status, headers=headers)
     if answer.memory is not None:

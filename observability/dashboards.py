@@ -119,7 +119,22 @@ def _quantiles(metric: str, by: str, window: str = "5m", where: str = "") -> tup
 
 EDGE_REQ = "rate(vodstack_edge_requests_total[5m])"
 EDGE_HITS = 'rate(vodstack_edge_requests_total{cache_status=~"hit|stale"}[5m])'
-EDGE_OK = 'rate(vodstack_edge_requests_total{cache_status!="error"}[5m])'
+EDGE_5XX = 'rate(vodstack_edge_requests_total{code="5xx"}[5m])'
+EDGE_BYTES = "rate(vodstack_edge_served_bytes_total[5m])"
+EDGE_HIT_BYTES = 'rate(vodstack_edge_served_bytes_total{cache_status=~"hit|stale"}[5m])'
+EDGE_UPSTREAM_BYTES = "rate(vodstack_edge_upstream_received_bytes_total[5m])"
+# What reached the origin, measured by the caches: the shield's upstream, or the edges' where there
+# is no shield (its series exist from start, at 0, so `or` falls back only when it is not deployed).
+ORIGIN_BYTES = (
+    'sum(rate(vodstack_edge_upstream_received_bytes_total{job="shield"}[5m]))'
+    ' or sum(rate(vodstack_edge_upstream_received_bytes_total{job="edge"}[5m]))'
+)
+PLAYER_BYTES = 'rate(vodstack_edge_served_bytes_total{job="edge"}[5m])'
+PLAYER_REQ = 'rate(vodstack_edge_requests_total{job="edge"}[5m])'
+ORIGIN_FETCHES = (
+    'sum(rate(vodstack_edge_upstream_fetches_total{job="shield"}[5m]))'
+    ' or sum(rate(vodstack_edge_upstream_fetches_total{job="edge"}[5m]))'
+)
 INGEST_REQ = "rate(vodstack_ingest_requests_total[5m])"
 INGEST_OK = 'rate(vodstack_ingest_requests_total{status!~"5.."}[5m])'
 
@@ -147,7 +162,7 @@ OVERVIEW = Dashboard(
             "Error ratio",
             (
                 q(f"1 - sum({INGEST_OK}) / sum({INGEST_REQ})", "ingest 5xx"),
-                q(f"1 - sum by (job) ({EDGE_OK}) / sum by (job) ({EDGE_REQ})", "{{job}} errors"),
+                q(f"sum by (job) ({EDGE_5XX}) / sum by (job) ({EDGE_REQ})", "{{job}} 5xx"),
             ),
             "percentunit",
         ),
@@ -254,38 +269,37 @@ DELIVERY = Dashboard(
             "percentunit",
         ),
         Panel(
-            "Hit ratio (bytes), by tier",
+            "Hit ratio (bytes), by node",
+            (q(_per_node_ratio(EDGE_HIT_BYTES, EDGE_BYTES), "{{job}} {{node}}"),),
+            "percentunit",
+            description="Bytes served from the node's cache (hit or stale) over all bytes it served.",
+        ),
+        Panel(
+            "Offload (bytes not fetched upstream), by node",
             (
                 q(
-                    'clamp_min(1 - sum(rate(vodstack_edge_served_bytes_total{job="shield"}[5m]))'
-                    ' / sum(rate(vodstack_edge_served_bytes_total{job="edge"}[5m])), 0)',
-                    "edge tier",
-                ),
-                q(
-                    "clamp_min(1 - sum(rate(vodstack_origin_served_bytes_total[5m]))"
-                    ' / sum(rate(vodstack_edge_served_bytes_total{job="shield"}[5m])), 0)',
-                    "shield tier",
+                    f"clamp_min(1 - sum by (job, node) ({EDGE_UPSTREAM_BYTES}) / sum by (job, node) ({EDGE_BYTES}), 0)",
+                    "{{job}} {{node}}",
                 ),
             ),
             "percentunit",
-            description="Bytes a tier did not fetch from the next tier up: 1 - upstream egress / own egress.",
-            whole_stack=True,
+            description="1 - bytes received from upstream / bytes served: counts collapsed requests as saved, "
+            "and the whole object a range miss fetched as spent.",
         ),
         Panel(
             "Origin offload",
             (
                 q(
-                    "clamp_min(1 - sum(rate(vodstack_origin_served_bytes_total[5m]))"
-                    ' / sum(rate(vodstack_edge_served_bytes_total{job="edge"}[5m])), 0)',
+                    f"clamp_min(1 - ({ORIGIN_BYTES}) / sum({PLAYER_BYTES}), 0)",
                     "bytes",
                 ),
                 q(
-                    "clamp_min(1 - sum(rate(vodstack_origin_requests_total[5m]))"
-                    ' / sum(rate(vodstack_edge_requests_total{job="edge"}[5m])), 0)',
+                    f"clamp_min(1 - ({ORIGIN_FETCHES}) / sum({PLAYER_REQ}), 0)",
                     "requests",
                 ),
             ),
             "percentunit",
+            description="Player bytes and requests that never reached the origin, as the caches count them.",
             whole_stack=True,
         ),
         Panel(
