@@ -16,7 +16,15 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.models import UploadState
 from ingest.deps import Ingest
-from ingest.uploads import end_upload, expired_uploads, get_upload, idle_uploads, open_upload_ids
+from ingest.uploads import (
+    end_upload,
+    expired_uploads,
+    get_upload,
+    idle_uploads,
+    mark_expired,
+    open_upload_ids,
+    unclaimed_partials,
+)
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,14 @@ def run_cleanup(ingest: Ingest, now: datetime | None = None) -> CleanupReport:
             ingest.store.discard(upload)
             ingest.metrics.uploads.labels("expired").inc()
             expired += 1
+    # A partial upload's bytes wait for a final upload (which deletes them once assembled) only as long
+    # as an unfinished upload would.
+    bucket = ingest.settings.storage.staging_bucket
+    expiry = timedelta(seconds=ingest.settings.upload_expiry_seconds)
+    for partial in unclaimed_partials(ingest.catalog, now - expiry):
+        ingest.objects.delete(bucket, partial.target_key)
+        mark_expired(ingest.catalog, partial.id)
+        expired += 1
     swept = ingest.store.sweep(open_upload_ids(ingest.catalog))
     return CleanupReport(expired, swept)
 

@@ -140,6 +140,24 @@ def expired_uploads(catalog: Catalog, now: datetime) -> list[UploadInfo]:
         return [to_info(row) for row in rows]
 
 
+def unclaimed_partials(catalog: Catalog, before: datetime) -> list[UploadInfo]:
+    """Finished partial uploads no final upload claimed before `before`: their bytes are reclaimable."""
+    with catalog.session() as session:
+        rows = session.scalars(
+            select(Upload).where(
+                Upload.state == UploadState.COMPLETE,
+                Upload.concat == "partial",
+                Upload.completed_at < before,
+            )
+        ).all()
+        return [to_info(row) for row in rows]
+
+
+def mark_expired(catalog: Catalog, upload_id: str) -> None:
+    with catalog.session() as session:
+        session.execute(update(Upload).where(Upload.id == upload_id).values(state=UploadState.EXPIRED))
+
+
 def open_upload_ids(catalog: Catalog) -> set[str]:
     with catalog.session() as session:
         return set(session.scalars(select(Upload.id).where(Upload.state.in_(LIVE_STATES))).all())

@@ -67,3 +67,17 @@ def test_cleanup_finishes_uploads_stranded_by_a_crash(tus: Tus, server, settings
     asset = tus.http.get("/assets").json()[0]
     assert asset["state"] == "failed" and "not a video" in asset["error"]
     assert asyncio.run(finish_stranded(ingest, idle_seconds=0)) == 0
+
+
+def test_unclaimed_partial_uploads_are_reclaimed(tus: Tus, server, settings) -> None:
+    ingest = server.server.config.app.state.ingest
+    path = tus.new(4, headers={"Upload-Concat": "partial"})
+    assert tus.patch(path, 0, b"part").status_code == 204
+    staging = settings.storage.staging_bucket
+    assert [i.key for i in ingest.objects.list(staging, "partials/")] == ["partials/" + path.rsplit("/", 1)[-1]]
+    later = datetime.now(UTC) + timedelta(seconds=settings.upload_expiry_seconds + 60)
+    assert run_cleanup(ingest, now=later).expired == 1
+    assert list(ingest.objects.list(staging, "partials/")) == []
+    assert tus.head(path).status_code == 410
+    r = tus.create(headers={"Upload-Concat": f"final;{path}"})
+    assert r.status_code == 400
