@@ -6,10 +6,16 @@ request goes to a random edge, not by key), each edge holds 5% of the catalog's 
 
 Prints, per alpha:
   - origin offload (requests and bytes) with edges alone and with edges + shield;
+  - origin bytes with a shield over edges alone, for each shield policy (S3-FIFO edges), next to
+    references on the same stream of edge misses: a static oracle (the shield holds the objects the
+    edges miss most often, known in advance; each still fetched once), perfect LFU (exact counts over
+    the whole history, what frequency-based admission such as TinyLFU approximates), Belady (knows the
+    future), and the floor of first requests (every object's first request reaches the origin);
+  - with --warmup N, the same ratio for S3-FIFO over the requests that follow N uncounted ones;
   - the byte miss ratio of each eviction policy on a single cache (5% of the catalog) next to LRU's
     and Belady's (evict the object needed furthest in the future; the offline anchor).
 
-    /work/venv/bin/python bench/trace_replay.py [--requests 200000] [--objects 20000]
+    /work/venv/bin/python bench/trace_replay.py [--requests 200000] [--objects 20000] [--warmup 400000]
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import heapq
 import random
 import time
+from collections import Counter
 
 from cdn_edge.cache import Entry, MemoryTier
 from cdn_edge.eviction import POLICIES, make_policy
@@ -94,24 +101,83 @@ def belady_byte_miss_ratio(budget: int, sizes: list[int], trace: list[int]) -> f
     return missed / sum(sizes[k] for k in trace)
 
 
-def offload(
-    sizes: list[int], trace: list[int], policy: str, edges: int, with_shield: bool, seed: int
-) -> tuple[float, float]:
-    catalog = sum(sizes)
-    nodes = [Cache(policy, catalog * 5 // 100) for _ in range(edges)]
-    shield = Cache(policy, catalog * 20 // 100)
+def edge_misses(sizes: list[int], trace: list[int], policy: str, edges: int, seed: int) -> list[int]:
+    """The requests the edges send upstream, in order: what the shield sees. Each client request goes
+    to a random edge (geography, not key), so every edge sees the whole catalog's popularity."""
+    nodes = [Cache(policy, sum(sizes) * 5 // 100) for _ in range(edges)]
     rng = random.Random(seed)
-    origin_requests = origin_bytes = total_bytes = 0
-    for key in trace:
-        size = sizes[key]
-        total_bytes += size
-        if nodes[rng.randrange(edges)].request(key, size):
+    return [key for key in trace if not nodes[rng.randrange(edges)].request(key, sizes[key])]
+
+
+def shield_misses(sizes: list[int], stream: list[int], policy: str) -> list[int]:
+    shield = Cache(policy, sum(sizes) * 20 // 100)
+    return [key for key in stream if not shield.request(key, sizes[key])]
+
+
+def offload(sizes: list[int], trace: list[int], origin: list[int]) -> tuple[float, float]:
+    """Offload in requests and bytes when `origin` is the part of `trace` that reached the origin."""
+    return 1 - len(origin) / len(trace), 1 - sum(sizes[k] for k in origin) / sum(sizes[k] for k in trace)
+
+
+def warm_origin_bytes(sizes: list[int], trace: list[int], warmup: int, with_shield: bool) -> int:
+    """Origin bytes of the requests after the first `warmup` (caches filled by those, not counted)."""
+    nodes = [Cache("s3fifo", sum(sizes) * 5 // 100) for _ in range(4)]
+    shield = Cache("s3fifo", sum(sizes) * 20 // 100)
+    rng = random.Random(1)
+    origin = 0
+    for i, key in enumerate(trace):
+        if nodes[rng.randrange(4)].request(key, sizes[key]) or (with_shield and shield.request(key, sizes[key])):
             continue
-        if with_shield and shield.request(key, size):
+        origin += sizes[key] if i >= warmup else 0
+    return origin
+
+
+def static_oracle_bytes(budget: int, sizes: list[int], stream: list[int]) -> int:
+    """Bytes missed by a cache holding, from the start, the objects requested most in `stream` (by count:
+    for bytes, an object's value per byte stored is its request count). Each is still fetched once."""
+    kept: set[int] = set()
+    used = 0
+    for key, _ in Counter(stream).most_common():
+        if used + sizes[key] <= budget:
+            kept.add(key)
+            used += sizes[key]
+    return sum(sizes[k] for k in stream if k not in kept) + sum(sizes[k] for k in kept)
+
+
+def perfect_lfu_bytes(budget: int, sizes: list[int], stream: list[int]) -> int:
+    """Bytes missed by LFU with exact counts over the whole history (in cache or not): a missed object
+    replaces the least counted ones only if all of them are counted less than it."""
+    counts: Counter[int] = Counter()
+    cached: dict[int, int] = {}  # key -> its count when last pushed
+    heap: list[tuple[int, int]] = []  # (count, key), lazily invalidated
+    used = missed = 0
+    for key in stream:
+        counts[key] += 1
+        count, size = counts[key], sizes[key]
+        if key in cached:
+            cached[key] = count
+            heapq.heappush(heap, (count, key))
             continue
-        origin_requests += 1
-        origin_bytes += size
-    return 1 - origin_requests / len(trace), 1 - origin_bytes / total_bytes
+        missed += size
+        victims: list[tuple[int, int]] = []
+        freed = 0
+        while used - freed + size > budget:
+            while heap and cached.get(heap[0][1]) != heap[0][0]:
+                heapq.heappop(heap)
+            if not heap or heap[0][0] >= count:
+                break
+            victims.append(heapq.heappop(heap))
+            freed += sizes[victims[-1][1]]
+        if used - freed + size > budget:
+            for victim in victims:
+                heapq.heappush(heap, victim)
+            continue
+        for _, victim in victims:
+            del cached[victim]
+        used += size - freed
+        cached[key] = count
+        heapq.heappush(heap, (count, key))
+    return missed
 
 
 def main() -> None:
@@ -119,21 +185,46 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--objects", type=int, default=20_000)
     parser.add_argument("--alphas", default="0.6,0.8,1.0,1.2")
+    # A diagnostic, not the target's trace: how much of the gap is caches starting cold.
+    parser.add_argument("--warmup", type=int, default=0, help="also report origin bytes after N warm-up requests")
     args = parser.parse_args()
     started = time.time()
     print(f"{args.objects} objects of 0.5-2.5 MB, {args.requests} requests; edges 5% of catalog bytes, shield 20%\n")
     print("origin offload, requests / bytes (4 edges, clients spread by geography, policy s3fifo)")
     print(f"{'alpha':>5}  {'edges only':>21}  {'edges + shield':>21}  {'origin bytes ratio':>18}")
     traces = {}
+    streams = {}
     for alpha in (float(a) for a in args.alphas.split(",")):
         sizes, trace = zipf_trace(args.objects, args.requests, alpha, seed=int(alpha * 100))
         traces[alpha] = (sizes, trace)
-        req0, byte0 = offload(sizes, trace, "s3fifo", 4, False, 1)
-        req1, byte1 = offload(sizes, trace, "s3fifo", 4, True, 1)
+        streams[alpha] = stream = edge_misses(sizes, trace, "s3fifo", 4, seed=1)
+        req0, byte0 = offload(sizes, trace, stream)
+        req1, byte1 = offload(sizes, trace, shield_misses(sizes, stream, "s3fifo"))
         print(
             f"{alpha:>5}  {req0:>9.1%} / {byte0:>9.1%}  {req1:>9.1%} / {byte1:>9.1%}  "
             f"{(1 - byte1) / (1 - byte0):>17.2f}x"
         )
+    print("\norigin bytes with a shield of 20% / edges alone, by shield policy (edges s3fifo), and bounds")
+    bounds = ["static oracle", "perfect lfu", "belady", "first requests"]
+    print(f"{'alpha':>5}  " + "  ".join(f"{n:>14}" for n in [*POLICIES, *bounds]))
+    for alpha, stream in streams.items():
+        sizes = traces[alpha][0]
+        budget = sum(sizes) * 20 // 100
+        alone = sum(sizes[k] for k in stream)
+        with_shield = [sum(sizes[k] for k in shield_misses(sizes, stream, policy)) for policy in POLICIES]
+        with_shield.append(static_oracle_bytes(budget, sizes, stream))
+        with_shield.append(perfect_lfu_bytes(budget, sizes, stream))
+        with_shield.append(round(belady_byte_miss_ratio(budget, sizes, stream) * alone))
+        with_shield.append(sum(sizes[k] for k in set(traces[alpha][1])))
+        print(f"{alpha:>5}  " + "  ".join(f"{b / alone:>13.2f}x" for b in with_shield))
+    if args.warmup:
+        print(
+            f"\nwarm caches: origin bytes with a shield / edges alone over {args.requests} requests after {args.warmup}"
+        )
+        for alpha in traces:
+            sizes, trace = zipf_trace(args.objects, args.warmup + args.requests, alpha, seed=int(alpha * 100))
+            alone, shielded = (warm_origin_bytes(sizes, trace, args.warmup, w) for w in (False, True))
+            print(f"{alpha:>5}  {shielded / alone:>13.2f}x")
     print("\nbyte miss ratio, single cache of 5% of catalog bytes (lower is better; ratio to LRU)")
     names = list(POLICIES)
     print(f"{'alpha':>5}  " + "  ".join(f"{n:>16}" for n in names) + f"  {'belady':>16}")
