@@ -14,6 +14,10 @@ run, is the usual pipeline: one worker, split-and-stitch off, one ffmpeg run for
 
 --pinned also runs whole/1 and split/2 with every worker restricted to one core (taskset), which is
 what split-and-stitch is for: workers on separate machines, each with cores of its own.
+
+--ffmpeg-cpu first runs the bare ffmpeg commands, no workers: the one-run ladder against every part
+of the split plan one after the other, and prints the CPU seconds of each (the cost of chunking:
+seeks that decode from the previous keyframe, a second decode for the previews, encoder start-ups).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import imageio_ffmpeg  # noqa: E402
 
 from catalog.models import Asset, AssetState, Job  # noqa: E402
 from catalog.session import Catalog  # noqa: E402
@@ -59,8 +65,6 @@ class Result:
 
 
 def make_source(dest: Path, seconds: float, size: str) -> Path:
-    import imageio_ffmpeg
-
     argv = [
         imageio_ffmpeg.get_ffmpeg_exe(),
         "-hide_banner",
@@ -173,6 +177,57 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def ffmpeg_cpu(source: Path, args: argparse.Namespace, base: Path) -> tuple[float, float]:
+    """(CPU seconds of the one-run ladder, CPU seconds of all split parts), bare ffmpeg, one at a time."""
+    from transcoder import chunks, commands
+    from transcoder.ladder import plan_ladder
+    from transcoder.previews import THUMBNAIL_DIR, plan_previews
+    from transcoder.probe import ProbeLimits, probe_source
+
+    info = probe_source(source, ProbeLimits(7680, 4320, 6 * 3600, 240))
+    width, height = info.video.display_size
+    ladder = plan_ladder(width, height, info.video.frame_rate, has_audio=info.audio is not None)
+    previews = plan_previews(info.duration, width, height)
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+
+    def cpu_of(plan: commands.EncodePlan) -> float:
+        for name in [*(r.name for r in plan.ladder.rungs), commands.AUDIO_NAME, THUMBNAIL_DIR]:
+            (plan.out_dir / name).mkdir(parents=True, exist_ok=True)
+        before = _children_cpu()
+        subprocess.run(commands.encode_ladder(plan, ffmpeg), check=True, stdout=subprocess.DEVNULL)
+        return _children_cpu() - before
+
+    whole = cpu_of(
+        commands.EncodePlan(
+            str(source), base / "ffmpeg-whole", ladder, args.segment_seconds, False, args.preset, previews
+        )
+    )
+    parts = 0.0
+    for spec in chunks.plan_parts(
+        ladder,
+        duration=info.duration,
+        display_size=(width, height),
+        chunk_seconds=args.chunk_seconds,
+        segment_seconds=args.segment_seconds,
+        interlaced=False,
+        preset=args.preset,
+    ):
+        chunk = spec.chunk
+        plan = commands.EncodePlan(
+            str(source),
+            base / f"ffmpeg-{spec.name}",
+            spec.encoded_ladder(),
+            args.segment_seconds,
+            False,
+            args.preset,
+            previews if chunk is None else None,
+            start=chunk.start if chunk is not None else 0.0,
+            duration=chunk.duration if chunk is not None else None,
+        )
+        parts += cpu_of(plan)
+    return whole, parts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -181,6 +236,7 @@ def main() -> int:
     parser.add_argument("--chunk-seconds", type=float, default=12.0)
     parser.add_argument("--segment-seconds", type=float, default=4.0)
     parser.add_argument("--pinned", action="store_true", help="also run with one core per worker")
+    parser.add_argument("--ffmpeg-cpu", action="store_true", help="first compare bare ffmpeg CPU: one run vs parts")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
 
@@ -202,6 +258,11 @@ def main() -> int:
         f"segments {args.segment_seconds:g} s, chunks {args.chunk_seconds:g} s, {os.cpu_count()} cores",
         flush=True,
     )
+    if args.ffmpeg_cpu:
+        whole, parts = ffmpeg_cpu(source, args, base)
+        print(
+            f"  bare ffmpeg: one run {whole:.1f} cpu-s, all parts {parts:.1f} cpu-s: {parts / whole:.2f}x", flush=True
+        )
     results = {}
     for scenario in scenarios:
         result = run_scenario(scenario, source, args, base)
