@@ -8,15 +8,17 @@ publisher is polled by hand, so every intermediate state is checked without timi
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import m3u8
 import pytest
 
-from catalog.models import Asset
+from catalog.models import Asset, AssetState, JobState
 from storage.filesystem import FilesystemObjectStore
 from tests.media import ffmpeg_exe, make_clip
-from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
+from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, submit
 from transcoder import commands
 from transcoder.ladder import plan_ladder
 from transcoder.pipeline import run_job
@@ -126,3 +128,29 @@ def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(tmp_path: P
     for uri in [p.uri for p in master.playlists] + [m.uri for m in master.media]:
         media = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{uri}").decode())
         assert media.playlist_type == "vod" and media.is_endlist and len(media.segments) >= 8
+
+
+def test_asset_deleted_after_first_playable_leaves_nothing_published(tmp_path: Path) -> None:
+    ctx = pipeline_context(tmp_path)
+    asset_id, job_id = submit(ctx, make_clip(tmp_path / "clip.mp4", seconds=30, size="1280x720"))
+    runner = threading.Thread(target=run_job, args=(ctx, job_id))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until the partial master is out
+            with ctx.catalog.session() as s:
+                asset = s.get(Asset, asset_id)
+                assert asset is not None and asset.state in (AssetState.QUEUED, AssetState.PROCESSING), (
+                    asset.state if asset else None
+                )
+                if asset.master_key:
+                    asset.state = AssetState.DELETED  # what the asset API's DELETE does to the row
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert ctx.store.stat("media", f"{asset_id}/master.m3u8").size > 0
+    finally:
+        runner.join(timeout=120)
+    asset, job = job_outcome(ctx, asset_id, job_id)
+    assert asset.state == AssetState.DELETED and job.state != JobState.SUCCEEDED
+    assert list(ctx.store.list("media", f"{asset_id}/")) == []
