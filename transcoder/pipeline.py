@@ -309,7 +309,9 @@ def _publish(
     mpd = dash.render_mpd(videos, audios, duration=max(t.duration for t in videos))
     known = {f"{t.name}/{u}" for t in [*videos, *audios] for u in [t.init_uri, *(s.uri for s in t.segments)]}
     known |= set(media_texts) | set(iframe_texts)
-    validate.validate_package(master, {**media_texts, **iframe_texts}, tracks=[*videos, *audios], known_uris=known)
+    validate.validate_package(
+        master, {**media_texts, **iframe_texts}, tracks=[*videos, *audios], known_uris=known, mpd_text=mpd
+    )
     if _is_cancelled(ctx, asset_id):
         return  # deleted while encoding: end quietly, publish nothing
 
