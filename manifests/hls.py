@@ -61,13 +61,15 @@ def render_media(track: Track, *, target_duration: int | None = None) -> str:
     return _render_media(track, target_duration, i_frames_only=False)
 
 
-def render_event(track: Track, *, target_duration: int) -> str:
-    """A growing media playlist (PLAYLIST-TYPE:EVENT, no ENDLIST) over the segments written so far.
+def render_event(track: Track, *, target_duration: int, ended: bool = False) -> str:
+    """A growing media playlist (PLAYLIST-TYPE:EVENT) over the segments written so far.
 
     Published while the encode runs, so a player can start before the ladder is finished; the
     caller keeps `target_duration` fixed across updates (RFC 8216 6.2.1: it must not change).
+    `ended` appends EXT-X-ENDLIST once the last segment is listed: an EVENT playlist may end, but
+    never turn into a VOD one (its type must not change), so players that started on it finish on it.
     """
-    return _render_media(track, target_duration, i_frames_only=False, playlist_type="event")
+    return _render_media(track, target_duration, i_frames_only=False, playlist_type="event", ended=ended)
 
 
 def render_iframes(track: Track, *, target_duration: int | None = None) -> str:
@@ -81,7 +83,9 @@ def render_iframes(track: Track, *, target_duration: int | None = None) -> str:
     return _render_media(track, target_duration, i_frames_only=True)
 
 
-def _render_media(track: Track, target_duration: int | None, *, i_frames_only: bool, playlist_type: str = "vod") -> str:
+def _render_media(
+    track: Track, target_duration: int | None, *, i_frames_only: bool, playlist_type: str = "vod", ended: bool = False
+) -> str:
     segments = _require_segments(track)
     durations = extinf_durations(segments)
     playlist = m3u8.M3U8()
@@ -91,7 +95,7 @@ def _render_media(track: Track, target_duration: int | None, *, i_frames_only: b
     playlist.target_duration = _target(track, durations, target_duration)
     playlist.playlist_type = playlist_type
     playlist.is_i_frames_only = i_frames_only
-    playlist.is_endlist = playlist_type == "vod"
+    playlist.is_endlist = playlist_type == "vod" or ended
     for seg, duration in zip(segments, durations, strict=True):
         byterange = None
         if i_frames_only and seg.iframe_range is not None:

@@ -39,11 +39,14 @@ class Track:
     language: str = "und"
     channels: int | None = None
     sample_rate: int | None = None
+    # Media playlist file name; the growing (EVENT) form of progressive publishing uses its own name,
+    # because RFC 8216 forbids a playlist's type changing under the same URI.
+    playlist_name: str = "index.m3u8"
 
     @property
     def playlist_uri(self) -> str:
         """Media playlist, relative to the multivariant playlist."""
-        return f"{self.name}/index.m3u8"
+        return f"{self.name}/{self.playlist_name}"
 
     @property
     def iframe_playlist_uri(self) -> str:

@@ -275,6 +275,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         )
         videos, audios = _read_outputs(out, ladder)
         _publish(ctx, job_id, asset_id, out, videos, audios, info, previews, skip=publisher.uploaded)
+        publisher.finish([*videos, *audios])
         if _is_cancelled(ctx, asset_id):
             raise EncodeFailed("the asset was deleted while encoding", reason="cancelled")
     except Exception:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -27,7 +28,7 @@ from catalog.models import Asset, AssetState, Job, utcnow
 from catalog.session import Catalog
 from manifests import bandwidth, hls
 from manifests.errors import ManifestError
-from manifests.model import Segment
+from manifests.model import Segment, Track
 from storage.errors import StorageError
 from transcoder import fmp4, metrics
 from transcoder.commands import AUDIO_NAME, INIT_NAME, PLAYLIST_NAME
@@ -38,6 +39,9 @@ from transcoder.outputs import describe_track, read_segment
 log = logging.getLogger(__name__)
 
 MASTER_NAME = "master.m3u8"
+# The growing playlists' own name: at the end they get EXT-X-ENDLIST and stay EVENT, while the
+# complete master names the VOD playlists (RFC 8216 6.2.1: a playlist's type must not change).
+EVENT_PLAYLIST_NAME = "event.m3u8"
 # Two segments before the first publish: with one, a player starts and stalls at once on the next.
 MIN_SEGMENTS = 2
 POLL_SECONDS = 0.25
@@ -153,9 +157,11 @@ class ProgressivePublisher:
         video = describe_track(
             self.lowest.name, self._init(self.lowest.name), self._segments[self.lowest.name], rung=self.lowest
         )
+        video = replace(video, playlist_name=EVENT_PLAYLIST_NAME)
         audios = []
         if self.has_audio:
-            audios = [describe_track(AUDIO_NAME, self._init(AUDIO_NAME), self._segments[AUDIO_NAME], rung=None)]
+            audio = describe_track(AUDIO_NAME, self._init(AUDIO_NAME), self._segments[AUDIO_NAME], rung=None)
+            audios = [replace(audio, playlist_name=EVENT_PLAYLIST_NAME)]
         # Media playlists first, the multivariant playlist naming them last.
         for track in [*audios, video]:
             self.put_text(track.playlist_uri, hls.render_event(track, target_duration=self.target_duration))
@@ -166,6 +172,18 @@ class ProgressivePublisher:
             self.put_text(MASTER_NAME, master)
             self.playable = True
             self.on_playable()
+
+    def finish(self, tracks: Sequence[Track]) -> None:
+        """End the growing playlists over the complete renditions: players that started early play
+        to the end on them. Call after the complete set is published."""
+        if not self.playable:
+            return
+        for track in tracks:
+            event = replace(track, playlist_name=EVENT_PLAYLIST_NAME)
+            if event.playlist_uri in self.published:
+                self.put_text(
+                    event.playlist_uri, hls.render_event(event, target_duration=self.target_duration, ended=True)
+                )
 
     def _finished(self, name: str) -> list[str]:
         """Segments ffmpeg has completed, from its own EVENT playlist (rewritten after each one)."""

@@ -92,11 +92,12 @@ def test_lowest_rung_is_published_growing_then_withdrawn(finished: Path, tmp_pat
     publisher.poll()
     assert playable == [1]
     master = m3u8.loads(store.get_bytes("media", "master.m3u8").decode())
-    assert [p.uri for p in master.playlists] == ["234p/index.m3u8"]  # only what is playable
-    assert [m.uri for m in master.media] == ["audio/index.m3u8"]
+    # Only what is playable, under the growing playlists' own name (their type never changes).
+    assert [p.uri for p in master.playlists] == ["234p/event.m3u8"]
+    assert [m.uri for m in master.media] == ["audio/event.m3u8"]
     assert any(d.value == "partial" for d in master.session_data)
     for name in ("234p", "audio"):
-        media = m3u8.loads(store.get_bytes("media", f"{name}/index.m3u8").decode())
+        media = m3u8.loads(store.get_bytes("media", f"{name}/event.m3u8").decode())
         assert media.playlist_type == "event" and not media.is_endlist
         assert [s.uri for s in media.segments] == ["seg_00001.m4s", "seg_00002.m4s"]
         assert media.target_duration == 1
@@ -105,7 +106,7 @@ def test_lowest_rung_is_published_growing_then_withdrawn(finished: Path, tmp_pat
     replay(finished, out, 4)
     publisher.poll()
     assert playable == [1]  # published once; the growing playlists are extended
-    media = m3u8.loads(store.get_bytes("media", "234p/index.m3u8").decode())
+    media = m3u8.loads(store.get_bytes("media", "234p/event.m3u8").decode())
     assert len(media.segments) == 4 and not media.is_endlist
     assert "360p/seg_00004.m4s" in publisher.uploaded
 
@@ -128,6 +129,13 @@ def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(tmp_path: P
     for uri in [p.uri for p in master.playlists] + [m.uri for m in master.media]:
         media = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{uri}").decode())
         assert media.playlist_type == "vod" and media.is_endlist and len(media.segments) >= 8
+    # A player that started on the growing playlists plays to the end on them: still EVENT, now ended,
+    # listing the same segments as the VOD playlist.
+    for name in ("234p", "audio"):
+        event = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{name}/event.m3u8").decode())
+        vod = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{name}/index.m3u8").decode())
+        assert event.playlist_type == "event" and event.is_endlist
+        assert [s.uri for s in event.segments] == [s.uri for s in vod.segments]
 
 
 def test_asset_deleted_after_first_playable_leaves_nothing_published(tmp_path: Path) -> None:
