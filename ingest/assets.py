@@ -34,6 +34,9 @@ class RenditionOut(BaseModel):
 class PlaybackOut(BaseModel):
     hls: str | None
     dash: str | None
+    # Published with the complete ladder (None until the asset is ready).
+    poster: str | None = None
+    storyboard: str | None = None  # WebVTT map into the storyboard sprite, for scrubbing previews
 
 
 class AssetOut(BaseModel):
@@ -49,6 +52,8 @@ class AssetOut(BaseModel):
     height: int | None
     created_at: datetime
     ready_at: datetime | None
+    # When the lowest rung became playable (progressive publish), before the ladder was complete.
+    first_playable_at: datetime | None = None
     renditions: list[RenditionOut]
     playback: PlaybackOut
 
@@ -71,6 +76,7 @@ def playback_url(ingest: Ingest, asset: Asset, key: str | None) -> str | None:
 
 
 def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
+    ready = asset.state == AssetState.READY
     return AssetOut(
         id=asset.id,
         state=asset.state,
@@ -84,6 +90,7 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         height=asset.height,
         created_at=_utc(asset.created_at) or datetime.now(UTC),
         ready_at=_utc(asset.ready_at),
+        first_playable_at=_utc(asset.first_playable_at),
         renditions=[
             RenditionOut(
                 name=r.name,
@@ -99,6 +106,8 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         playback=PlaybackOut(
             hls=playback_url(ingest, asset, asset.master_key),
             dash=playback_url(ingest, asset, asset.dash_key),
+            poster=playback_url(ingest, asset, f"{asset.id}/poster.jpg" if ready else None),
+            storyboard=playback_url(ingest, asset, f"{asset.id}/storyboard.vtt" if ready else None),
         ),
     )
 

@@ -110,6 +110,10 @@ def check_upload_play_and_reject(stack: Stack, tmp_path: Path) -> None:
     hls_url = playback["hls"]
     assert isinstance(hls_url, str) and hls_url.startswith(stack.info["edge"]) and hls_url.endswith("master.m3u8")
     assert {r["name"] for r in asset["renditions"]} >= {"234p", "360p"}
+    assert asset["first_playable_at"] is not None
+    for extra in ("poster", "storyboard"):
+        url = playback[extra]
+        assert isinstance(url, str) and httpx.get(url).status_code == 200, (extra, url)
     # ffmpeg as the player, through edge -> shield -> origin.
     played = media_duration(hls_url)
     assert abs(played - 8.0) <= 4.0, played
