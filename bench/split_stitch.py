@@ -64,6 +64,15 @@ class Result:
     cpu_seconds: float = 0.0  # user + system of the workers and their ffmpeg runs, start-up included
 
 
+# (label, slower scenario, faster scenario): speedup = slower wall time / faster wall time
+RATIOS = (
+    ("split/2 speedup over whole/1 (one worker, one ffmpeg run):", "whole/1", "split/2"),
+    ("split/2 speedup over split/1 (one worker, split on):", "split/1", "split/2"),
+    ("split/1 overhead over whole/1 (>1: slower):", "split/1", "whole/1"),
+    ("one core per worker: split/2 speedup over whole/1:", "whole/1 pinned", "split/2 pinned"),
+)
+
+
 def make_source(dest: Path, seconds: float, size: str) -> Path:
     argv = [
         imageio_ffmpeg.get_ffmpeg_exe(),
@@ -236,6 +245,7 @@ def main() -> int:
     parser.add_argument("--chunk-seconds", type=float, default=12.0)
     parser.add_argument("--segment-seconds", type=float, default=4.0)
     parser.add_argument("--pinned", action="store_true", help="also run with one core per worker")
+    parser.add_argument("--only", help="comma-separated scenario names (e.g. 'whole/1 pinned,split/2 pinned')")
     parser.add_argument("--ffmpeg-cpu", action="store_true", help="first compare bare ffmpeg CPU: one run vs parts")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
@@ -247,12 +257,11 @@ def main() -> int:
         Scenario("whole/1", 1, False, [None]),
         Scenario("split/1", 1, True, [None]),
         Scenario("split/2", 2, True, [None, None]),
+        Scenario("whole/1 pinned", 1, False, ["0"]),
+        Scenario("split/2 pinned", 2, True, ["0", "1"]),
     ]
-    if args.pinned:
-        scenarios += [
-            Scenario("whole/1 pinned", 1, False, ["0"]),
-            Scenario("split/2 pinned", 2, True, ["0", "1"]),
-        ]
+    wanted = args.only.split(",") if args.only else [s.name for s in scenarios if args.pinned or "pinned" not in s.name]
+    scenarios = [s for s in scenarios if s.name in wanted]
     print(
         f"source: {args.seconds:g} s {args.size} 30 fps, preset {args.preset}, "
         f"segments {args.segment_seconds:g} s, chunks {args.chunk_seconds:g} s, {os.cpu_count()} cores",
@@ -273,18 +282,12 @@ def main() -> int:
             f"   {result.cpu_seconds:7.1f} cpu-s   parts by worker: {parts}",
             flush=True,
         )
-    anchor = results["whole/1"].seconds
-    print(f"split/2 speedup over whole/1 (one worker, one ffmpeg run): {anchor / results['split/2'].seconds:.2f}x")
-    print(
-        f"split/2 speedup over split/1 (one worker, split on):       "
-        f"{results['split/1'].seconds / results['split/2'].seconds:.2f}x"
-    )
-    print(f"split/1 overhead over whole/1:                             {results['split/1'].seconds / anchor:.2f}x")
-    cpu = results["split/2"].cpu_seconds / results["whole/1"].cpu_seconds
-    print(f"CPU time, split/2 over whole/1:                            {cpu:.2f}x")
-    if args.pinned:
-        pinned = results["whole/1 pinned"].seconds / results["split/2 pinned"].seconds
-        print(f"one core per worker: split/2 speedup over whole/1:         {pinned:.2f}x")
+    for label, slow, fast in RATIOS:
+        if slow in results and fast in results:
+            print(f"{label:<58} {results[slow].seconds / results[fast].seconds:.2f}x")
+    if "whole/1" in results and "split/2" in results:
+        cpu = results["split/2"].cpu_seconds / results["whole/1"].cpu_seconds
+        print(f"{'CPU time, split/2 over whole/1:':<58} {cpu:.2f}x")
     if not args.dir:
         shutil.rmtree(base, ignore_errors=True)
     return 0
