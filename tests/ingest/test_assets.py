@@ -57,6 +57,8 @@ def test_list_get_and_delete(tus: Tus, server, settings) -> None:
     assert body["playback"] == {
         "hls": f"http://127.0.0.1:8703/{asset_id}/master.m3u8",
         "dash": f"http://127.0.0.1:8703/{asset_id}/manifest.mpd",
+        "poster": f"http://127.0.0.1:8703/{asset_id}/poster.jpg",
+        "storyboard": f"http://127.0.0.1:8703/{asset_id}/storyboard.vtt",
     }
     assert body["renditions"] == [
         {
