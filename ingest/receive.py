@@ -8,6 +8,8 @@ stops the loop at the next chunk boundary even when the client has stalled mid-b
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +20,7 @@ from ingest.protocol import Checksum
 from ingest.store import UploadWriter
 
 BATCH_BYTES = 1024 * 1024
+WRITE_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,11 @@ async def receive_body(
             hasher.update(data)
 
     stream = request.stream().__aiter__()
-    pending: asyncio.Future[None] | None = None
+    loop = asyncio.get_running_loop()
+    # One writer thread per request keeps writes in order; up to WRITE_DEPTH batches wait for it, so
+    # receiving never stalls on one slow write or on a thread wake-up.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+    in_flight: deque[asyncio.Future[None]] = deque()
     batch: list[bytes] = []
     batch_size = 0
     # A hand-over request cancels this task, but only while it waits for the network: never in the
@@ -80,10 +87,9 @@ async def receive_body(
             batch.append(chunk)
             batch_size += len(chunk)
             if batch_size >= BATCH_BYTES or over_limit:
-                if pending is not None:
-                    await pending
-                data = b"".join(batch)
-                pending = asyncio.ensure_future(run_in_threadpool(write, data))
+                while len(in_flight) >= WRITE_DEPTH:
+                    await in_flight.popleft()
+                in_flight.append(loop.run_in_executor(executor, write, b"".join(batch)))
                 received += batch_size
                 batch, batch_size = [], 0
             if over_limit:
@@ -92,9 +98,10 @@ async def receive_body(
         pass  # keep what arrived: TUS clients resume from the offset storage reports
     finally:
         watcher.cancel()
+        executor.shutdown(wait=False)
     # A failing write raises here; the caller discards the writer.
-    if pending is not None:
-        await pending
+    while in_flight:
+        await in_flight.popleft()
     if batch:
         await run_in_threadpool(write, b"".join(batch))
         received += batch_size
