@@ -147,7 +147,9 @@ class IngestProcess:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ingest process did not start (exit {self.proc.poll()})")
+                code = self.proc.poll()
+                self.kill()
+                raise RuntimeError(f"ingest process did not start (exit {code})")
             time.sleep(0.1)
 
     def kill(self) -> None:

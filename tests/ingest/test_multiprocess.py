@@ -37,10 +37,14 @@ def pair(request, tmp_path_factory):  # type: ignore[no-untyped-def]
     extra = {"redis_url": os.environ["VODSTACK_TEST_REDIS_URL"]} if lock == "redis" else {}
     settings = make_settings(tmp_path, backend, endpoint, lock_backend=lock, **extra)
     # One after the other: catalog.session.migrate serialises concurrent migrations on PostgreSQL only.
-    a, b = IngestProcess(settings).start(), IngestProcess(settings).start()
-    yield settings, a, b
-    a.close()
-    b.close()
+    a = IngestProcess(settings).start()
+    b = IngestProcess(settings)
+    try:
+        b.start()
+        yield settings, a, b
+    finally:
+        a.close()
+        b.close()
 
 
 def _sha(settings, upload_id: str) -> str | None:  # type: ignore[no-untyped-def]
