@@ -56,6 +56,8 @@ class TranscoderSettings(BaseSettings):
     heartbeat_timeout_seconds: float = 120.0
     # A job whose worker was lost this many times fails ("worker_lost") instead of being requeued.
     max_attempts: int = 5
+    # A queued job not started this long after its last dispatch is sent again (a lost message).
+    queued_resend_seconds: float = 1800.0
 
     def ffmpeg_path(self) -> str:
         if self.ffmpeg:

@@ -9,6 +9,11 @@ conditional UPDATE per job, so any number of sweepers (one per worker) requeue a
 
 A job that keeps killing its worker (a decoder crash, memory) is failed after `max_attempts`
 instead of being requeued for ever.
+
+A queued job can be stranded too: its message lost (the ingest process died between committing
+the job and publishing the message; a broker that lost its queue). `sweep` sends a queued job again
+when it was last dispatched over `queued_resend_seconds` ago. For a queued job, `heartbeat_at`
+records that last dispatch; a duplicate delivery is harmless, the claim is idempotent.
 """
 
 from __future__ import annotations
@@ -36,12 +41,15 @@ class SweepPolicy:
     heartbeat_timeout_seconds: float = 120.0
     # A job requeued this many times fails with reason "worker_lost" instead.
     max_attempts: int = 5
+    # A queued job last dispatched this long ago is sent again (its message may be lost).
+    queued_resend_seconds: float = 1800.0
 
 
 @dataclass(frozen=True)
 class SweepResult:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
 
 
 def _orphaned(now: datetime, policy: SweepPolicy) -> ColumnElement[bool]:
@@ -49,6 +57,14 @@ def _orphaned(now: datetime, policy: SweepPolicy) -> ColumnElement[bool]:
     return and_(
         Job.state == JobState.RUNNING,
         or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale, Job.deadline_at < now),
+    )
+
+
+def _stranded(now: datetime, policy: SweepPolicy) -> ColumnElement[bool]:
+    before = now - timedelta(seconds=policy.queued_resend_seconds)
+    return and_(
+        Job.state == JobState.QUEUED,
+        or_(and_(Job.heartbeat_at.is_(None), Job.created_at < before), Job.heartbeat_at < before),
     )
 
 
@@ -63,7 +79,8 @@ def sweep(
     for job_id, attempts, asset_id in candidates:
         with catalog.session() as s:
             give_up = attempts >= policy.max_attempts
-            values: dict[str, object] = {"state": JobState.QUEUED, "worker": None, "heartbeat_at": None}
+            # heartbeat_at of a queued job: when it was last dispatched (see _stranded).
+            values: dict[str, object] = {"state": JobState.QUEUED, "worker": None, "heartbeat_at": now}
             if give_up:
                 values = {
                     "state": JobState.FAILED,
@@ -91,11 +108,31 @@ def sweep(
                 # Broker down: mark it orphaned again so that the next sweep retries the requeue.
                 with catalog.session() as s:
                     s.execute(
-                        update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED).values(state=JobState.RUNNING)
+                        update(Job)
+                        .where(Job.id == job_id, Job.state == JobState.QUEUED)
+                        .values(state=JobState.RUNNING, heartbeat_at=None)
                     )
                 raise
             result.requeued.append(job_id)
+    _resend_stranded(catalog, requeue, policy, now, result)
     return result
+
+
+def _resend_stranded(
+    catalog: Catalog, requeue: Callable[[str], None], policy: SweepPolicy, now: datetime, result: SweepResult
+) -> None:
+    with catalog.session() as s:
+        candidates = list(s.scalars(select(Job.id).where(_stranded(now, policy))))
+    for job_id in candidates:
+        with catalog.session() as s:
+            # Conditional, like the requeue above: one sweeper resends, the others find it fresh.
+            won = s.execute(
+                update(Job).where(Job.id == job_id, _stranded(now, policy)).values(heartbeat_at=now)
+            ).rowcount
+        if won:
+            log.warning("job %s was queued but never started: sent again", job_id)
+            requeue(job_id)
+            result.resent.append(job_id)
 
 
 def held_elsewhere(job: Job, heartbeat_timeout: float) -> bool:

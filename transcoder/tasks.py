@@ -86,7 +86,7 @@ def create_worker_app(settings: TranscoderSettings) -> Celery:
             lambda msg: splitter.fail_exhausted(context(), job_id, msg),
         )
 
-    policy = SweepPolicy(settings.heartbeat_timeout_seconds, settings.max_attempts)
+    policy = SweepPolicy(settings.heartbeat_timeout_seconds, settings.max_attempts, settings.queued_resend_seconds)
 
     # The same sweep as a task on the light queue, for deployments that run `celery beat`.
     @app.task(name=SWEEP_TASK, ignore_result=True)

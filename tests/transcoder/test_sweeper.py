@@ -139,3 +139,41 @@ def test_requeued_job_runs_to_ready_and_a_live_duplicate_is_refused(ctx: Pipelin
         job.worker = f"{socket.gethostname()}:{dead.pid}"
     run_job(ctx, job_id)
     assert_succeeded(ctx, asset_id, job_id)
+
+
+def queued_job(catalog: Catalog, *, created_age: float, dispatched_age: float | None) -> str:
+    with catalog.session() as s:
+        asset = Asset(state=AssetState.QUEUED, staging_key="originals/x.mp4")
+        s.add(asset)
+        s.flush()
+        job = Job(
+            asset_id=asset.id,
+            state=JobState.QUEUED,
+            created_at=NOW - timedelta(seconds=created_age),
+            heartbeat_at=None if dispatched_age is None else NOW - timedelta(seconds=dispatched_age),
+        )
+        s.add(job)
+        s.flush()
+        return job.id
+
+
+def test_stranded_queued_jobs_are_sent_again_once_per_interval(ctx: PipelineContext) -> None:
+    catalog = ctx.catalog
+    policy = SweepPolicy(heartbeat_timeout_seconds=60, max_attempts=3, queued_resend_seconds=600)
+    fresh = queued_job(catalog, created_age=30, dispatched_age=None)
+    lost = queued_job(catalog, created_age=700, dispatched_age=None)  # its message never made it
+    resent_long_ago = queued_job(catalog, created_age=5000, dispatched_age=700)
+    resent_lately = queued_job(catalog, created_age=5000, dispatched_age=100)
+    sent: list[str] = []
+
+    result = sweep(catalog, sent.append, policy, now=NOW)
+
+    assert sorted(result.resent) == sorted(sent) == sorted([lost, resent_long_ago])
+    assert fresh not in sent and resent_lately not in sent
+    assert {state_of(catalog, j) for j in (fresh, lost, resent_long_ago, resent_lately)} == {JobState.QUEUED}
+    # Dispatch is stamped: the next round (or a second sweeper) does not send them again.
+    assert sweep(catalog, sent.append, policy, now=NOW + timedelta(seconds=60)).resent == []
+    # A requeued orphan counts as dispatched now, not as stranded since its creation.
+    _, orphan = running_job(catalog, heartbeat_age=61)
+    assert sweep(catalog, sent.append, policy, now=NOW).requeued == [orphan]
+    assert sweep(catalog, sent.append, policy, now=NOW + timedelta(seconds=60)).resent == []
