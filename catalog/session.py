@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +46,7 @@ def migrate(url: str) -> None:
     cfg.set_main_option("script_location", str(ALEMBIC_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     engine = make_engine(url)
+    lock = _sqlite_migration_lock(url)
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -53,6 +56,21 @@ def migrate(url: str) -> None:
             command.upgrade(cfg, "head")
     finally:
         engine.dispose()
+        if lock is not None:
+            lock.close()  # releases the flock
+
+
+def _sqlite_migration_lock(url: str) -> IO[bytes] | None:
+    """Several processes starting at once on one SQLite file: serialise their migrations with a
+    file lock beside the database (SQLite has no advisory locks; PostgreSQL uses its own below)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        return None
+    handle = open(f"{path}.migrate-lock", "ab")  # noqa: SIM115 - closed by migrate()
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    return handle
 
 
 class Catalog:
