@@ -115,7 +115,7 @@ class SplitAndStitch:
 def _dispatch_state(
     ctx: PipelineContext, job_id: str, asset_id: str, specs: tuple[chunks.PartSpec, ...], *, redo: bool = False
 ) -> tuple[list[chunks.PartSpec] | None, list[str]]:
-    """(recorded specs, None) when every part has finished; else (None, part ids to queue).
+    """(recorded specs, []) when every part has finished; else (None, part ids to queue).
 
     Creates the part rows on the first call and marks the job WAITING before anything is queued,
     so that no part can finish before its parent is ready to be woken.
