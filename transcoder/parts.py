@@ -123,8 +123,12 @@ def _claim_part(ctx: PipelineContext, job_id: str, worker: str) -> tuple[str, st
             return None
         parent = s.get(Job, part.parent_id)
         asset = s.get(Asset, part.asset_id)
-        gone = asset is None or asset.state == AssetState.DELETED or not asset.staging_key
-        if gone or parent is None or parent.state in (JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED):
+        staging_key = asset.staging_key if asset is not None and asset.state != AssetState.DELETED else None
+        if (
+            not staging_key
+            or parent is None
+            or parent.state in (JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED)
+        ):
             part.state, part.finished_at = JobState.CANCELLED, utcnow()
             return None
         if held(part, ctx.settings.heartbeat_timeout_seconds):
@@ -136,7 +140,7 @@ def _claim_part(ctx: PipelineContext, job_id: str, worker: str) -> tuple[str, st
             part.state, part.attempts, part.worker = JobState.RUNNING, part.attempts + 1, worker
             part.started_at = part.heartbeat_at = now
             part.deadline_at = now + timedelta(seconds=job_deadline_seconds(spec.media_seconds))
-        return part.parent_id, part.asset_id, asset.staging_key or "", spec, done
+        return part.parent_id, part.asset_id, staging_key, spec, done
 
 
 def _attempt(
