@@ -37,7 +37,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-JOB_KINDS = ("transcode",)
+JOB_KINDS = ("transcode", "transcode_part")
 # waiting: a split job handed to its parts (it is queued again to join them).
 OUTCOMES = ("succeeded", "failed", "cancelled", "retried", "waiting")
 # Failure reasons present (at 0) from the start, so "failures by reason" has series before the
