@@ -143,6 +143,15 @@ def test_sigkill_mid_encode_hands_the_job_to_the_other_worker(
         expected |= {f"{asset_id}/{track.name}/{s.uri}" for s in listed.segments}
         if track.init.kind == "video":
             expected.add(f"{asset_id}/{track.name}/iframes.m3u8")
-    assert {o.key for o in ctx.store.list("media", f"{asset_id}/")} == expected
+    stored = {o.key for o in ctx.store.list("media", f"{asset_id}/")}
+    # Progressive publishing's growing playlists (lowest rung and audio), ended over the full set.
+    lowest = min(videos, key=lambda t: t.init.height or 0)
+    for track in [lowest, *audios]:
+        event_key = f"{asset_id}/{track.name}/event.m3u8"
+        if event_key in stored:
+            event = m3u8.loads(ctx.store.get_bytes("media", event_key).decode())
+            assert event.is_endlist and len(event.segments) == len(track.segments)
+            expected.add(event_key)
+    assert stored == expected
     played = media_duration(str(ctx.settings.storage.root / "media" / asset_id / "master.m3u8"))
     assert abs(played - SECONDS) <= ctx.settings.segment_seconds
