@@ -7,7 +7,6 @@ and the joined ladder must pass the checks every ladder passes.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from sqlalchemy import select
 
 from catalog.models import Asset, AssetState, Job, JobState
 from tests.media import make_clip
-from tests.transcoder.harness import pipeline_context, submit
+from tests.transcoder.harness import pipeline_context, submit, worker_env
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog, redis_broker_url  # noqa: F401  (fixtures)
 from transcoder.celery_app import enqueue_transcode, make_celery
@@ -37,24 +36,9 @@ START_TIMEOUT = 60.0
 READY_TIMEOUT = 180.0
 
 
-def worker_env(ctx: PipelineContext, data: Path) -> dict[str, str]:
-    """The settings of `ctx`, as the environment a worker on another machine would be given."""
-    settings = ctx.settings
-    return {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "VODSTACK_DATA_DIR": str(data),
-        "VODSTACK_STORAGE_ROOT": str(settings.storage.root),
-        "VODSTACK_CATALOG_URL": settings.catalog.url,
-        "VODSTACK_BROKER_URL": settings.broker.url,
-        "VODSTACK_BROKER_FOLDER": str(settings.broker.folder),
-        "VODSTACK_TRANSCODER_WORK_DIR": str(data / "work"),
-        "VODSTACK_TRANSCODER_SEGMENT_SECONDS": str(settings.segment_seconds),
-        "VODSTACK_TRANSCODER_X264_PRESET": settings.x264_preset,
-        "VODSTACK_TRANSCODER_SPLIT_ENABLED": "true",
-        "VODSTACK_TRANSCODER_SPLIT_MIN_DURATION_SECONDS": "30",
-        "VODSTACK_TRANSCODER_CHUNK_SECONDS": "10",
-    }
+def split_worker_env(ctx: PipelineContext, data: Path) -> dict[str, str]:
+    """`worker_env` with split-and-stitch on, for 10 s chunks of anything over 30 s."""
+    return worker_env(ctx, data, split_enabled="true", split_min_duration_seconds="30", chunk_seconds="10")
 
 
 @pytest.fixture(
@@ -84,7 +68,7 @@ def workers(ctx: PipelineContext, tmp_path: Path) -> Iterator[list[Path]]:
         log = data / "worker.log"
         with log.open("wb") as out:
             argv = [sys.executable, "-m", "vodstack", "worker", "--name", name, "--concurrency", "1"]
-            procs.append(subprocess.Popen(argv, env=worker_env(ctx, data), stdout=out, stderr=subprocess.STDOUT))
+            procs.append(subprocess.Popen(argv, env=split_worker_env(ctx, data), stdout=out, stderr=subprocess.STDOUT))
         logs.append(log)
     try:
         deadline = time.monotonic() + START_TIMEOUT
