@@ -1,8 +1,8 @@
 """Shared test wiring: external-service markers and a clip maker.
 
-Tests marked redis/postgres/browser/prometheus/nginx need something outside pip. They run when
+Tests marked redis/postgres/browser/prometheus/node need something outside pip. They run when
 configured through the environment (VODSTACK_TEST_REDIS_URL, VODSTACK_TEST_POSTGRES_URL,
-VODSTACK_TEST_BROWSER=1, VODSTACK_TEST_PROMETHEUS=1, VODSTACK_TEST_NGINX=1; .ci/run sets them all)
+VODSTACK_TEST_BROWSER=1, VODSTACK_TEST_PROMETHEUS=1, VODSTACK_TEST_NODE=1; .ci/run sets them all)
 and are deselected otherwise. Once configured, an unreachable service fails the test: never a skip.
 """
 
@@ -17,7 +17,7 @@ EXTERNAL = {
     "postgres": "VODSTACK_TEST_POSTGRES_URL",
     "browser": "VODSTACK_TEST_BROWSER",
     "prometheus": "VODSTACK_TEST_PROMETHEUS",
-    "nginx": "VODSTACK_TEST_NGINX",
+    "node": "VODSTACK_TEST_NODE",
 }
 
 

@@ -17,6 +17,9 @@ from catalog.session import Catalog
 from tests.ingest.conftest import TOKEN
 from tests.media import make_clip
 
+# Needs node and npm (the README's pip-only test command deselects it; .ci/run configures it).
+pytestmark = pytest.mark.node
+
 JS = Path(__file__).parent / "js"
 
 
