@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
-from storage.settings import StorageSettings, data_dir
+from storage.settings import StorageSettings, data_dir, persistent_secret
 from transcoder.settings import BrokerSettings
 
 GIB = 1024**3
@@ -64,23 +62,7 @@ class IngestSettings(BaseSettings):
 
 def dev_token(settings: IngestSettings) -> str:
     """The development upload token: read from data_dir()/dev-token, created there if missing."""
-    path = data_dir() / "dev-token"
-    try:
-        token = path.read_text().strip()
-        if token:
-            return token
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
-    # O_EXCL: when two processes start at once, exactly one writes and both read the same token.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    return token
+    return persistent_secret(data_dir() / "dev-token", 24)
 
 
 def accepted_tokens(settings: IngestSettings) -> frozenset[str]:

@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def persistent_secret(path: Path, nbytes: int = 32) -> str:
+    """A random secret kept in `path`: read if present, else created there (mode 0600).
+
+    O_EXCL makes concurrent starters agree: exactly one writes, the others read what it wrote.
+    """
+    for _ in range(50):
+        try:
+            secret = path.read_text().strip()
+            if secret:
+                return secret
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue  # another process won the race: read its secret
+            secret = secrets.token_urlsafe(nbytes)
+            with os.fdopen(fd, "w") as f:
+                f.write(secret + "\n")
+            return secret
+        time.sleep(0.02)  # created but not written yet by the process that won
+    raise RuntimeError(f"{path} exists but stays empty; remove it to have a new secret made")
 
 
 def data_dir() -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from storage.settings import persistent_secret
 
 SERVICES_FILE = "services.json"
 START_TIMEOUT = 60.0
@@ -77,20 +78,6 @@ def _die_with_parent() -> None:
         pass  # not Linux: children then outlive a killed supervisor
 
 
-def signing_secret(data_dir: Path) -> str:
-    """The deployment's playback-signing secret, created in the data directory on first use."""
-    path = data_dir / "signing-secret"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
-
-
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -101,7 +88,7 @@ def plan_children(plan: StackPlan) -> list[Child]:
     base = {**os.environ, **plan.extra_env, "VODSTACK_DATA_DIR": str(plan.data_dir), "PYTHONUNBUFFERED": "1"}
     # One playback-signing secret for ingest (signs), origin (says which assets need it) and edges
     # (verify); assets are public unless marked otherwise in the catalog.
-    secret = base.get("VODSTACK_SIGNING_SECRET") or signing_secret(plan.data_dir)
+    secret = base.get("VODSTACK_SIGNING_SECRET") or persistent_secret(plan.data_dir / "signing-secret")
     for var in ("VODSTACK_INGEST_SIGNING_SECRET", "VODSTACK_ORIGIN_SIGNING_SECRET", "VODSTACK_EDGE_SIGNING_SECRET"):
         base.setdefault(var, secret)
     base.setdefault("VODSTACK_ORIGIN_ACCESS", "catalog")
