@@ -20,14 +20,14 @@ from sqlalchemy.exc import OperationalError
 
 from catalog.models import Asset, AssetState, Job, JobState, Rendition, utcnow
 from catalog.session import Catalog
-from manifests import dash, hls, validate
+from manifests import bandwidth, dash, hls, validate
 from manifests.errors import ManifestError
 from manifests.mime import content_type_for
 from manifests.model import Track
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
 from transcoder import commands, metrics
-from transcoder.errors import EncodeFailed, InvalidMedia, TranscodeError, TransientError
+from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.ladder import Ladder, plan_ladder
 from transcoder.outputs import read_track
 from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, plan_previews, render_vtt
@@ -388,8 +388,6 @@ def _publish_previews(ctx: PipelineContext, prefix: str, out: Path, previews: Pr
 
 
 def _measured(track: Track) -> tuple[int, int]:
-    from manifests import bandwidth
-
     return bandwidth.measure(track.segments, bandwidth.target_duration(track.segments))
 
 
@@ -422,6 +420,3 @@ class _ProgressReporter:
             job = s.get(Job, self.job_id)
             if job is not None:
                 job.heartbeat_at = utcnow()
-
-
-__all__ = ["PipelineContext", "run_job", "fail_exhausted", "TranscodeError"]
