@@ -1,7 +1,7 @@
 """Stream a request body into an UploadWriter without ever holding it in memory.
 
-Bytes are batched to ~1 MiB and written from a worker thread while the next batch is received (double
-buffering), so memory per active upload stays at two batches. A hand-over request (ingest/locks.py)
+Bytes are batched to ~1 MiB, written from one worker thread and hashed on another while the next batch is
+received, so memory per active upload stays at a few batches. A hand-over request (ingest/locks.py)
 stops the loop at the next chunk boundary even when the client has stalled mid-body.
 """
 
@@ -11,6 +11,7 @@ import asyncio
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -43,17 +44,25 @@ async def receive_body(
     received = 0
     over_limit = complete_body = False
 
-    def write(data: bytes) -> None:
-        writer.write(data)
+    def digest(data: bytes) -> None:
+        writer.digest(data)
         if hasher is not None:
             hasher.update(data)
 
     stream = request.stream().__aiter__()
     loop = asyncio.get_running_loop()
-    # One writer thread per request keeps writes in order; up to WRITE_DEPTH batches wait for it, so
-    # receiving never stalls on one slow write or on a thread wake-up.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
-    in_flight: deque[asyncio.Future[None]] = deque()
+    # One thread writes and another hashes each batch (hashlib and file writes release the GIL, so the
+    # two run at once on two cores); one thread each keeps both in order. Up to WRITE_DEPTH batches
+    # wait for them, so receiving never stalls on one slow write or on a thread wake-up.
+    writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+    hashes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-hasher")
+    in_flight: deque[asyncio.Future[Any]] = deque()
+
+    def submit(data: bytes) -> None:
+        in_flight.append(
+            asyncio.gather(loop.run_in_executor(writes, writer.write, data), loop.run_in_executor(hashes, digest, data))
+        )
+
     batch: list[bytes] = []
     batch_size = 0
     # A hand-over request cancels this task, but only while it waits for the network: never in the
@@ -67,6 +76,7 @@ async def receive_body(
             task.cancel()
 
     watcher = asyncio.create_task(watch())
+    stopped = False  # reading ended normally (not by an error): the last batch is kept
     try:
         while not stop.is_set():
             waiting = True
@@ -89,22 +99,26 @@ async def receive_body(
             if batch_size >= BATCH_BYTES or over_limit:
                 while len(in_flight) >= WRITE_DEPTH:
                     await in_flight.popleft()
-                in_flight.append(loop.run_in_executor(executor, write, b"".join(batch)))
+                submit(b"".join(batch))
                 received += batch_size
                 batch, batch_size = [], 0
             if over_limit:
                 break
+        stopped = True
     except ClientDisconnect:
-        pass  # keep what arrived: TUS clients resume from the offset storage reports
+        stopped = True  # keep what arrived: TUS clients resume from the offset storage reports
     finally:
         watcher.cancel()
-        executor.shutdown(wait=False)
-    # A failing write raises here; the caller discards the writer.
-    while in_flight:
-        await in_flight.popleft()
-    if batch:
-        await run_in_threadpool(write, b"".join(batch))
-        received += batch_size
+        if stopped and batch:
+            submit(b"".join(batch))
+            received += batch_size
+        writes.shutdown(wait=False)
+        hashes.shutdown(wait=False)
+        # Every batch settles before the writer is committed or discarded; the first failure is raised.
+        outcomes = await asyncio.gather(*in_flight, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome  # the caller discards the writer
     if checksum is not None and hasher is not None:
         # A chunk can only be verified whole: anything short of the complete body is dropped.
         if not complete_body or over_limit or hasher.digest() != checksum.digest:

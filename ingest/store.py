@@ -43,6 +43,10 @@ class UploadWriter(Protocol):
     def write(self, data: bytes) -> None:
         """Accept the next bytes. With `verify` they stay invisible until `commit`."""
 
+    def digest(self, data: bytes) -> None:
+        """Feed the same bytes, in the same order, to the upload's running sha256. Independent of
+        `write`, so the caller may run the two on different threads at once."""
+
     def commit(self) -> int:
         """Make everything written durable and return the upload's new offset (read back from storage)."""
 

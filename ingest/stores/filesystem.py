@@ -58,8 +58,6 @@ class FilesystemUploadWriter:
         while view:
             written = self._file.write(view)
             view = view[written:]
-        if self._sha256 is not None and not self._verify:
-            self._sha256.update(data)
         self._unflushed += len(data)
         if self._unflushed >= WRITEBACK_BYTES:
             # Start writing back what we have so far without waiting for it (Linux starts writeback of
@@ -67,6 +65,11 @@ class FilesystemUploadWriter:
             end = self._file.tell()
             os.posix_fadvise(self._file.fileno(), end - self._unflushed, self._unflushed, os.POSIX_FADV_DONTNEED)
             self._unflushed = 0
+
+    def digest(self, data: bytes) -> None:
+        # With `verify` the bytes are hashed when commit appends the verified chunk.
+        if self._sha256 is not None and not self._verify:
+            self._sha256.update(data)
 
     def commit(self) -> int:
         if self._verify:

@@ -160,10 +160,12 @@ class S3UploadWriter:
     def write(self, data: bytes) -> None:
         self.scratch.write(data)
         self.size += len(data)
-        if self.sha256 is not None:
-            self.sha256.update(data)
         if not self.verify:
             self._flush_parts()
+
+    def digest(self, data: bytes) -> None:
+        if self.sha256 is not None:
+            self.sha256.update(data)
 
     def _flush_parts(self) -> None:
         if self.size < self.part_size:
