@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from catalog.session import Catalog
 from ingest import assets, routes
+from ingest.allocator import keep_large_buffers_in_heap
 from ingest.cleanup import cleanup_forever
 from ingest.completion import Finisher
 from ingest.deps import Ingest
@@ -77,6 +78,7 @@ def open_upload_store(settings: IngestSettings, objects: ObjectStore) -> UploadS
 
 
 def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
+    keep_large_buffers_in_heap()  # request bodies stream through large short-lived buffers
     catalog = Catalog(settings.catalog)
     objects = open_store(settings.storage)
     store = open_upload_store(settings, objects)
