@@ -19,7 +19,7 @@ from cdn_edge.collapse import Collapser
 from cdn_edge.errors import EdgeError, PurgeDisabled, PurgeUnauthorized
 from cdn_edge.errors import status_for as edge_status
 from cdn_edge.eviction import make_policy
-from cdn_edge.fastpath import FastHits
+from cdn_edge.fastpath import FastHits, FreshHits
 from cdn_edge.fill import Filler
 from cdn_edge.metrics import EdgeMetrics
 from cdn_edge.routes import Node, serve_object
@@ -83,6 +83,7 @@ def create_app(
                   docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
     app.state.node = node
     app.state.upstream = upstream
+    app.state.hits = hits = FreshHits(node)  # shared by FastHits and cdn_edge.protocol
 
     @app.exception_handler(OriginError)
     async def origin_error(request: Request, exc: OriginError) -> Response:
@@ -137,5 +138,5 @@ def create_app(
 
     app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_middleware(CORSEverywhere)
-    app.add_middleware(FastHits, node=node)  # outermost (added last): it adds the CORS headers itself
+    app.add_middleware(FastHits, hits=hits)  # outermost (added last): it adds the CORS headers itself
     return app

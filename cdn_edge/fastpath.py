@@ -1,15 +1,21 @@
-"""The hot path of a cache node, as a plain ASGI middleware in front of the framework.
+"""The hot path of a cache node: fresh memory hits answered with pre-encoded headers.
 
 Most requests to an edge are unconditional GETs of a fresh object held in memory. Routing them
 through FastAPI (request objects, routing, exception layers) costs more than the rest of the work
-for a 2 KB playlist, so such requests are answered here with pre-encoded headers. Anything else (a
-miss, a stale entry, a range, a conditional, a token, a disk hit) falls through to the full handler
-in routes.py, which implements the same semantics in general.
+for a 2 KB playlist, so such requests are answered from here. Anything else (a miss, a stale entry,
+a range, a conditional, a token, a disk hit) falls through to the full handler in routes.py, which
+implements the same semantics in general.
+
+FreshHits decides and encodes, once for both ways in: FastHits, an ASGI middleware in front of the
+framework, and cdn_edge.protocol, which answers from uvicorn's HTTP protocol before any ASGI request
+exists.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,54 +31,62 @@ GENERAL = frozenset(
 MAX_ENCODED = 50_000
 
 
-class FastHits:
-    def __init__(self, app: ASGIApp, node: Node) -> None:
-        self.app = app
+@dataclass(frozen=True)
+class Encoded:
+    """The response headers of a hit on `entry`, all but Age (and the server's Date and Server)."""
+
+    entry: Entry
+    headers: list[tuple[bytes, bytes]]
+    block: bytes  # the same headers as HTTP/1.1 lines, each ending in CRLF
+
+
+class FreshHits:
+    """Which requests a fresh memory hit answers as is, and the metrics of those answers."""
+
+    def __init__(self, node: Node) -> None:
         self.node = node
-        self.encoded: dict[str, tuple[Entry, list[tuple[bytes, bytes]]]] = {}
+        self.encoded: dict[str, Encoded] = {}
+        self.direct = 0  # answers given by cdn_edge.protocol rather than FastHits (tests, debugging)
         self.requests = node.metrics.requests.labels(node.name, "hit", "2xx")
         self.ttfb = node.metrics.ttfb.labels(node.name, "hit")
         self.bytes_served = node.metrics.bytes_served.labels(node.name, "hit")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
-            await self.app(scope, receive, send)
-            return
-        for name, _ in scope["headers"]:
+    def find(
+        self, method: str, path: str, query: bytes, headers: Iterable[tuple[bytes, bytes]]
+    ) -> tuple[Encoded, bytes, int] | None:
+        """(headers, body, Age in seconds) of the answer to this request head (`path` percent-decoded,
+        header names lower-case), or None when the general handler must answer it."""
+        if method not in ("GET", "HEAD") or query:
+            return None
+        for name, _ in headers:
             if name in GENERAL:
-                await self.app(scope, receive, send)
-                return
-        started = time.perf_counter()
+                return None
         node = self.node
-        key = scope["path"][1:]
+        key = path[1:]
         entry = node.cache.memory.entries.get(key)  # a peek: the policy hears of it only if we serve it
         if entry is None or entry.status != 200:
-            await self.app(scope, receive, send)
-            return
+            return None
         age = entry.age(node.clock())
         needs_token = node.role == "edge" and node.secrets and entry.header(ACCESS_HEADER) != PUBLIC
         if age >= entry.freshness.max_age or needs_token:
-            await self.app(scope, receive, send)
-            return
+            return None
         found = node.cache.memory.get(key)
         if found is None or found[0] is not entry:
-            await self.app(scope, receive, send)
-            return
-        body = found[1]
-        headers = self._headers(key, entry)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*headers, (b"age", str(int(age)).encode())]})  # fmt: skip
-        head_only = scope["method"] == "HEAD"
-        await send({"type": "http.response.body", "body": b"" if head_only else body})
+            return None
+        return self._encode(key, entry), found[1], int(age)
+
+    def served(self, head_only: bool, size: int, started: float) -> None:
+        """Count an answer `find` allowed: `size` body bytes, `started` from time.perf_counter()."""
         self.requests.inc()
         self.ttfb.observe(time.perf_counter() - started)
         if not head_only:
-            self.bytes_served.inc(len(body))
+            self.bytes_served.inc(size)
 
-    def _headers(self, key: str, entry: Entry) -> list[tuple[bytes, bytes]]:
+    def _encode(self, key: str, entry: Entry) -> Encoded:
         cached = self.encoded.get(key)
-        if cached is not None and cached[0] is entry:
-            return cached[1]
+        if cached is not None and cached.entry is entry:
+            return cached
+        # Names are lower-case and values valid as stored (h11 rejected anything else upstream).
         headers = [(name.encode(), value.encode("latin-1")) for name, value in entry.headers]
         headers += [
             (b"content-length", str(entry.size).encode()),
@@ -80,7 +94,32 @@ class FastHits:
             (b"cache-status", f"{self.node.name}; hit".encode()),
             *CORS_HEADERS,
         ]
+        encoded = Encoded(entry, headers, b"".join(b"%s: %s\r\n" % header for header in headers))
         if len(self.encoded) >= MAX_ENCODED:
             self.encoded.clear()
-        self.encoded[key] = (entry, headers)
-        return headers
+        self.encoded[key] = encoded
+        return encoded
+
+
+class FastHits:
+    """ASGI middleware: FreshHits answers before the framework sees the request."""
+
+    def __init__(self, app: ASGIApp, hits: FreshHits) -> None:
+        self.app = app
+        self.hits = hits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        found = self.hits.find(scope["method"], scope["path"], scope["query_string"], scope["headers"])
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        encoded, body, age = found
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*encoded.headers, (b"age", str(age).encode())]})  # fmt: skip
+        head_only = scope["method"] == "HEAD"
+        await send({"type": "http.response.body", "body": b"" if head_only else body})
+        self.hits.served(head_only, len(body), started)
