@@ -6,11 +6,13 @@ import hmac
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -140,3 +142,14 @@ def create_app(
     app.add_middleware(CORSEverywhere)
     app.add_middleware(FastHits, hits=hits)  # outermost (added last): it adds the CORS headers itself
     return app
+
+
+def server_options(app: Starlette) -> dict[str, Any]:
+    """Keyword arguments for uvicorn.run / uvicorn.Config serving `app` (from create_app): fresh memory
+    hits answered by the HTTP protocol itself. Without httptools there are none: uvicorn's standard
+    protocol, and FastHits still answers those hits in the app."""
+    try:
+        from cdn_edge.protocol import hit_protocol
+    except ImportError:
+        return {}
+    return {"http": hit_protocol(app.state.hits)}

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PORTS = {"ingest": 8700, "origin": 8701, "shield": 8702, "edge": 8703}
 
@@ -63,6 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     _data_dir(args.data_dir)
+    options: dict[str, Any] = {}
     if args.service == "ingest":
         from ingest.app import create_app as create_ingest
         from ingest.settings import IngestSettings, dev_token
@@ -81,10 +83,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_origin(OriginSettings())
     else:
         from cdn_edge.app import create_app as create_edge
+        from cdn_edge.app import server_options
         from cdn_edge.settings import EdgeSettings
 
         app = create_edge(EdgeSettings())
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        options = server_options(app)  # fresh memory hits answered by the HTTP protocol
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, **options)
     return 0
 
 

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+
+from cdn_edge.app import server_options
 
 
 @pytest.fixture
@@ -15,18 +18,23 @@ def anyio_backend() -> str:
 
 
 class LoopbackServer:
-    """A real uvicorn server on 127.0.0.1 in a thread; `url` is where it listens."""
+    """A real uvicorn server on 127.0.0.1 in a thread; `url` is where it listens. A cache node is served
+    as in production (cdn_edge.app.server_options); `options` override uvicorn.Config settings."""
 
-    def __init__(self, app: object, port: int = 0) -> None:
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none",
-            timeout_keep_alive=30, timeout_graceful_shutdown=2, backlog=2048, limit_concurrency=None,
-        )  # fmt: skip
+    def __init__(self, app: object, port: int = 0, **options: Any) -> None:
+        if isinstance(app, Starlette) and hasattr(app.state, "hits"):
+            options = {**server_options(app), **options}
+        settings: dict[str, Any] = {
+            "host": "127.0.0.1", "port": port, "log_level": "warning", "lifespan": "on", "ws": "none",
+            "loop": "asyncio", "timeout_keep_alive": 30, "timeout_graceful_shutdown": 2, "backlog": 2048,
+            "limit_concurrency": None,
+        }  # fmt: skip
+        config = uvicorn.Config(app, **{**settings, **options})  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve())
+        self.server.run()  # on the event loop of the `loop` setting
 
     def start(self) -> LoopbackServer:
         self.thread.start()
@@ -50,8 +58,8 @@ class LoopbackServer:
 
 
 @contextmanager
-def serving(app: object, port: int = 0) -> Iterator[LoopbackServer]:
-    server = LoopbackServer(app, port).start()
+def serving(app: object, port: int = 0, **options: Any) -> Iterator[LoopbackServer]:
+    server = LoopbackServer(app, port, **options).start()
     try:
         yield server
     finally:
