@@ -79,6 +79,13 @@ def uvicorn(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[by
     return subprocess.Popen(argv, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
 
 
+def vodstack_edge(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The edge as deployed (`vodstack serve edge`): uvicorn's command line cannot pass the protocol
+    class that answers hits, so the edge is not started like the origin."""
+    argv = [PYTHON, "-m", "vodstack", "serve", "edge", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(argv, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+
+
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
@@ -120,9 +127,10 @@ def main() -> None:
 
         origin_port, edge_port, nginx_port = free_port(), free_port(), free_port()
         procs = [uvicorn("serve:origin_app", origin_port, {"VODSTACK_ORIGIN_STORAGE__ROOT": str(tmp / "objects")})]
-        procs.append(uvicorn("serve:edge_app", edge_port, {
+        procs.append(vodstack_edge(edge_port, {
             "VODSTACK_EDGE_NAME": "bench-edge", "VODSTACK_EDGE_UPSTREAM_URL": f"http://127.0.0.1:{origin_port}",
             "VODSTACK_EDGE_DISK_DIR": str(tmp / "edge-cache"), "VODSTACK_EDGE_EVICTION": "s3fifo",
+            "VODSTACK_DATA_DIR": str(tmp / "data"),
         }))  # fmt: skip
         conf = tmp / "nginx.conf"
         # As root, nginx's workers would run as nobody and could not enter the private temp directory.
