@@ -9,8 +9,13 @@ nor lets its lease lapse within `takeover_seconds` (stuck in one storage call) i
 backend is in-process (one ingest process), Redis, or the catalog database (several processes behind
 one URL).
 
-Known limit: there is no storage-level fencing token, so a holder taken over while stuck in a write
-may still finish that one write; `takeover_seconds` is generous for that reason.
+A holder taken over while stuck in a storage call may still finish its writes afterwards. Storage is
+fenced by position instead of by a token: every byte is written at its fixed offset in the upload, so
+a late writer can only rewrite the bytes its successor already holds at the same place. Filesystem:
+positional writes and a side file per writer (tests/ingest/test_stale_writer.py). S3: part N always
+holds bytes [(N-1) * part_size, N * part_size), so a late part is the same part again, and a late
+tail object holds the bytes that follow the parts: it can move the offset, never change a byte, and the
+client resends from the offset HEAD reports. `takeover_seconds` stays generous so that this stays rare.
 """
 
 from __future__ import annotations

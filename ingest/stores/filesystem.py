@@ -1,7 +1,7 @@
 """Unfinished uploads as files in a spool directory; appends are fsynced before an offset is acknowledged.
 
 `{spool}/{id}` holds the received bytes; its size is the offset. A PATCH carrying Upload-Checksum is
-first written to `{spool}/{id}.chunk` and appended only once verified, so a mismatch (or a crash before
+first written to `{spool}/{id}.{writer}.chunk` and appended only once verified, so a mismatch (or a crash before
 verification) never leaves unverified bytes in the upload.
 """
 
@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,6 +39,11 @@ class HashingFile:
 
 
 class FilesystemUploadWriter:
+    """Writes at explicit positions (pwrite), never by appending: a byte's position in the upload is
+    fixed by its offset, so a writer that stalled past a lock takeover and wakes up later rewrites the
+    same bytes at the same place instead of appending them after its successor's (storage-level fencing
+    without a fencing token)."""
+
     def __init__(self, path: Path, offset: int, *, verify: bool, hashes: RunningHashes) -> None:
         self._path = path
         self._verify = verify
@@ -45,25 +51,30 @@ class FilesystemUploadWriter:
         self._offset = offset
         self._unflushed = 0
         self._sha256 = hashes.resume(path.name, offset)
-        self._side = path.with_name(path.name + ".chunk")
-        target = self._side if verify else path
-        # Unbuffered: our caller already batches into ~1 MiB writes.
-        self._file = open(target, "wb" if verify else "ab", buffering=0)  # noqa: SIM115 - closed in commit/discard
-        if not verify and (held := self._file.tell()) != offset:
-            self._file.close()
-            raise RuntimeError(f"spool file of {path.name} holds {held} bytes, expected {offset}")
+        # Per writer: a stale writer's chunk never mixes with its successor's.
+        self._side = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.chunk")
+        if verify:
+            self._fd = os.open(self._side, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self._position = 0
+        else:
+            self._fd = os.open(path, os.O_WRONLY)
+            self._position = offset
+            if (held := os.fstat(self._fd).st_size) != offset:
+                os.close(self._fd)
+                raise RuntimeError(f"spool file of {path.name} holds {held} bytes, expected {offset}")
+        self._start = self._position
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            written = self._file.write(view)
+            written = os.pwrite(self._fd, view, self._position)
+            self._position += written
             view = view[written:]
         self._unflushed += len(data)
         if self._unflushed >= WRITEBACK_BYTES:
             # Start writing back what we have so far without waiting for it (Linux starts writeback of
             # dirty pages on DONTNEED): the fsync before acknowledging then has little left to do.
-            end = self._file.tell()
-            os.posix_fadvise(self._file.fileno(), end - self._unflushed, self._unflushed, os.POSIX_FADV_DONTNEED)
+            os.posix_fadvise(self._fd, self._position - self._unflushed, self._unflushed, os.POSIX_FADV_DONTNEED)
             self._unflushed = 0
 
     def digest(self, data: bytes) -> None:
@@ -72,24 +83,36 @@ class FilesystemUploadWriter:
             self._sha256.update(data)
 
     def commit(self) -> int:
+        end = self._offset + self._position - self._start  # where this writer's bytes end in the upload
         if self._verify:
-            self._file.close()
-            with open(self._side, "rb") as src, open(self._path, "ab", buffering=0) as dst:
-                while chunk := src.read(1024 * 1024):
-                    dst.write(chunk)
-                    if self._sha256 is not None:
-                        self._sha256.update(chunk)
-                os.fsync(dst.fileno())
+            os.close(self._fd)
+            self._fd = -1
+            with open(self._side, "rb") as src:
+                dst = os.open(self._path, os.O_WRONLY)
+                try:
+                    position = self._offset
+                    while chunk := src.read(1024 * 1024):
+                        os.pwrite(dst, chunk, position)
+                        position += len(chunk)
+                        if self._sha256 is not None:
+                            self._sha256.update(chunk)
+                    os.fsync(dst)
+                finally:
+                    os.close(dst)
             os.unlink(self._side)
         else:
-            os.fsync(self._file.fileno())
-            self._file.close()
-        offset = os.path.getsize(self._path)
-        self._hashes.keep(self._path.name, offset, self._sha256)
-        return offset
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+        # The running hash covers [0, end); it is used only if that is the whole spool file.
+        self._hashes.keep(self._path.name, end, self._sha256)
+        return os.path.getsize(self._path)
 
     def discard(self) -> None:
-        self._file.close()
+        # May follow a failed commit, or come twice (receive_body, then its caller): close only once.
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         if self._verify:
             # Nothing reached the spool file: the running hash still describes it.
             self._hashes.keep(self._path.name, self._offset, self._sha256)
@@ -160,7 +183,7 @@ class FilesystemUploadStore:
 
     def discard(self, upload: UploadInfo) -> None:
         self.hashes.forget(upload.id)
-        for path in (self._path(upload.id), self._path(upload.id).with_name(upload.id + ".chunk")):
+        for path in (self._path(upload.id), *self.spool_dir.glob(f"{upload.id}.*.chunk")):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
