@@ -210,13 +210,14 @@ def run_scenario(label: str, count: int, size: int, sources: list[Path], work: P
     shutil.rmtree(data)
 
     print(f"\n{label}: {count} x {size // MIB} MiB")
-    print(f"  {'':14} {'MB/s':>8} {'x nginx':>8} {'x raw':>7} {'peak RSS':>10}")
+    print(f"  {'':16} {'MB/s':>8} {'x nginx':>8} {'x nginx+fsync':>14} {'x raw':>7} {'peak RSS':>10}")
     for r in results.values():
         r["mbps"] = total_mb / r["seconds"]
     for name, r in results.items():
         rss = f"{r['rss']:.0f} MiB" if "rss" in r else ""
         print(
-            f"  {name:14} {r['mbps']:8.0f} {r['mbps'] / results['nginx PUT']['mbps']:8.2f}"
+            f"  {name:16} {r['mbps']:8.0f} {r['mbps'] / results['nginx PUT']['mbps']:8.2f}"
+            f" {r['mbps'] / results['nginx PUT+fsync']['mbps']:14.2f}"
             f" {r['mbps'] / results['raw write']['mbps']:7.2f} {rss:>10}"
         )
     return {"label": label, "count": count, "size": size, "results": results}
