@@ -272,6 +272,22 @@ def test_head_has_length_and_no_body(edge: Edge, connect: Callable[[], Conn]) ->
 
 
 @pytest.mark.parametrize(
+    ("header", "body"),
+    [("Content-Length: 5", b"hello"), ("Transfer-Encoding: chunked", b"5\r\nhello\r\n0\r\n\r\n")],
+    ids=["content-length", "chunked"],
+)
+def test_request_body_of_a_direct_answer_is_read_past(
+    edge: Edge, connect: Callable[[], Conn], header: str, body: bytes
+) -> None:
+    edge.warm(PLAYLIST)
+    conn = connect()
+    direct = edge.hits.direct
+    conn.send(get(PLAYLIST, header) + body, get(PLAYLIST))  # on_body and on_message_complete after the answer
+    assert [conn.read().body for _ in range(2)] == [MEDIA_PLAYLIST, MEDIA_PLAYLIST]
+    assert edge.hits.direct == direct + 2
+
+
+@pytest.mark.parametrize(
     ("extra", "status", "body"),
     [
         (("Range: bytes=0-9",), 206, MEDIA_PLAYLIST[:10]),
