@@ -30,7 +30,7 @@ from tests.cdn_edge.edge_stack import (
     Instrumented,
     edge_settings,
     make_origin,
-)  # fmt: skip
+)
 from tests.cdn_edge.test_metrics import scrape, value
 
 SEGMENT_2 = f"{ASSET}/360p/seg_00002.m4s"
