@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import imageio_ffmpeg  # noqa: E402
+from transcode_setup import make_source, queue_asset  # noqa: E402
 
 from catalog.models import Asset, AssetState, Job  # noqa: E402
 from catalog.session import Catalog  # noqa: E402
@@ -71,39 +72,6 @@ RATIOS = (
     ("split/1 overhead over whole/1 (>1: slower):", "split/1", "whole/1"),
     ("one core per worker: split/2 speedup over whole/1:", "whole/1 pinned", "split/2 pinned"),
 )
-
-
-def make_source(dest: Path, seconds: float, size: str) -> Path:
-    argv = [
-        imageio_ffmpeg.get_ffmpeg_exe(),
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size={size}:rate=30:duration={seconds}",
-        "-f",
-        "lavfi",
-        "-i",
-        f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "20",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        str(dest),
-    ]
-    subprocess.run(argv, check=True)
-    return dest
 
 
 def run_scenario(scenario: Scenario, source: Path, args: argparse.Namespace, base: Path) -> Result:
@@ -140,14 +108,7 @@ def run_scenario(scenario: Scenario, source: Path, args: argparse.Namespace, bas
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError("a worker exited:\n" + "\n".join(log.read_text()[-2000:] for log in logs))
             time.sleep(0.2)
-        with catalog.session() as s:
-            asset = Asset(state=AssetState.QUEUED, staging_key="originals/source.mp4")
-            s.add(asset)
-            s.flush()
-            job = Job(asset_id=asset.id)
-            s.add(job)
-            s.flush()
-            asset_id, job_id = asset.id, job.id
+        asset_id, job_id = queue_asset(catalog, "originals/source.mp4")
         started = time.monotonic()
         enqueue_transcode(make_celery(BrokerSettings(folder=data / "broker")), job_id)
         while True:
@@ -252,7 +213,7 @@ def main() -> int:
 
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="vodstack-split-bench-"))
     base.mkdir(parents=True, exist_ok=True)
-    source = make_source(base / "source.mp4", args.seconds, args.size)
+    source = make_source(base / "source.mp4", args.seconds, args.size, preset="veryfast", crf=20, audio_bitrate="128k")
     scenarios = [
         Scenario("whole/1", 1, False, [None]),
         Scenario("split/1", 1, True, [None]),

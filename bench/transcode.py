@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from transcode_setup import make_source, queue_asset  # noqa: E402
+
 from catalog.models import Asset, AssetState, Job  # noqa: E402
 from catalog.session import Catalog  # noqa: E402
 from catalog.settings import CatalogSettings  # noqa: E402
@@ -49,16 +51,6 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def make_source(dest: Path, seconds: float, size: str) -> Path:
-    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
-    argv += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30:duration={seconds}"]
-    argv += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
-    argv += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18"]
-    argv += ["-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-b:a", "192k", str(dest)]
-    subprocess.run(argv, check=True)
-    return dest
 
 
 def bare_command(source: Path, out: Path, preset: str, segment: float, width: int, height: int) -> list[str]:
@@ -105,14 +97,7 @@ def run_pipeline(source: Path, work: Path, preset: str, segment: float) -> tuple
         store.ensure_bucket(bucket)
     ctx = PipelineContext(settings, store, Catalog(settings.catalog))
     store.put_file("staging", "originals/source.mp4", source)
-    with ctx.catalog.session() as s:
-        asset = Asset(state=AssetState.QUEUED, staging_key="originals/source.mp4")
-        s.add(asset)
-        s.flush()
-        job = Job(asset_id=asset.id)
-        s.add(job)
-        s.flush()
-        asset_id, job_id = asset.id, job.id
+    asset_id, job_id = queue_asset(ctx.catalog, "originals/source.mp4")
     run_job(ctx, job_id)
     with ctx.catalog.session() as s:
         asset, job = s.get(Asset, asset_id), s.get(Job, job_id)
@@ -143,7 +128,9 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix="bench-transcode-"))
     try:
-        source = make_source(root / "source.mp4", args.seconds, args.size)
+        source = make_source(
+            root / "source.mp4", args.seconds, args.size, preset="ultrafast", crf=18, audio_bitrate="192k"
+        )
         rows = []
         for i in range(args.repeat):
             # Alternate the order so that neither side always runs on a warm page cache.
