@@ -28,7 +28,7 @@ class EncodePlan:
     segment_seconds: float
     interlaced: bool
     preset: str = "veryfast"
-    # Thumbnails and the storyboard sprite, as extra branches of the same decode; None: none.
+    # Storyboard tiles as an extra branch of the same decode (then finish_previews); None: no previews.
     previews: pv.Previews | None = None
     # Encode only [start, start + duration) of the source (split-and-stitch chunks); None: all of it.
     start: float = 0.0
@@ -73,7 +73,7 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     # Constant output frame rate: variable-frame-rate sources get regular frames on the keyframe grid.
     video = video.filter("fps", fps=plan.ladder.frame_rate)
     rungs = plan.ladder.rungs
-    n_branches = len(rungs) + (2 if plan.previews is not None else 0)
+    n_branches = len(rungs) + (1 if plan.previews is not None else 0)
     branches = video.filter_multi_output("split", n_branches) if n_branches > 1 else None
     gop = max(1, round(plan.segment_seconds * plan.ladder.frame_rate))
     outputs = []
@@ -102,8 +102,9 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
             }
         )
         outputs.append(ffmpeg.output(stream, str(plan.out_dir / rung.name / PLAYLIST_NAME), **opts))
-    if plan.previews is not None and branches is not None:
-        outputs += _preview_outputs(plan.previews, branches.stream(len(rungs)), branches.stream(len(rungs) + 1), plan)
+    if plan.previews is not None:
+        board_input = branches.stream(len(rungs)) if branches is not None else video
+        outputs.append(_storyboard_tiles(plan.previews, board_input, plan.out_dir))
     if plan.ladder.audio_bitrate is not None:
         opts = _hls_options(plan.out_dir, AUDIO_NAME, plan.segment_seconds)
         opts.update(
@@ -124,37 +125,50 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     return [ffmpeg_exe, *graph.overwrite_output().get_args()]
 
 
-def _preview_outputs(
-    previews: pv.Previews,
-    for_storyboard: ffmpeg.nodes.FilterableStream,
-    for_thumbs: ffmpeg.nodes.FilterableStream,
-    plan: EncodePlan,
-) -> list[ffmpeg.nodes.OutputStream]:
+def _storyboard_tiles(
+    previews: pv.Previews, stream: ffmpeg.nodes.FilterableStream, out_dir: Path
+) -> ffmpeg.nodes.OutputStream:
+    """One small JPEG per storyboard interval, from the first frame on; finish_previews tiles them.
+
+    The sprite is not tiled in this run: ffmpeg reports progress only once every output has written
+    its first frame, and a tile filter emits nothing before its last tile, which held the job's
+    progress at 0 until the encode ended. Thumbnails are not taken here for the same reason (the
+    first lies at 10% of the duration)."""
     board = previews.storyboard
-    sprite = (
-        for_storyboard.filter("fps", fps=f"1/{board.interval:g}")
+    tiles = (
+        stream.filter("fps", fps=f"1/{board.interval:g}")
         # Exactly `count` tiles: the fps filter may emit one more frame at the end of the input.
         .filter("trim", end_frame=board.count)
         .filter("scale", board.tile_width, board.tile_height)
         .filter("setsar", "1")
-        .filter("tile", f"{board.columns}x{board.rows}", nb_frames=board.count)
     )
-    thumbs = (
-        for_thumbs.filter("select", pv.thumbnail_select(previews.thumbnail_times))
-        .filter("scale", previews.thumbnail_width, previews.thumbnail_height)
-        .filter("setsar", "1")
+    return ffmpeg.output(
+        tiles,
+        str(out_dir / pv.STORYBOARD_TILES_DIR / pv.TILE_PATTERN),
+        fps_mode="passthrough",
+        **{"frames:v": board.count, "q:v": 2},
     )
-    # One JPEG rewritten in place (update=1) for the sprite; numbered files for the thumbnails, with
-    # frames passed through as selected rather than duplicated to a constant rate.
-    return [
-        ffmpeg.output(sprite, str(plan.out_dir / pv.STORYBOARD_IMAGE), update=1, **{"frames:v": 1, "q:v": 4}),
-        ffmpeg.output(
-            thumbs,
-            str(plan.out_dir / pv.THUMBNAIL_DIR / pv.THUMBNAIL_PATTERN),
-            fps_mode="passthrough",
-            **{"frames:v": len(previews.thumbnail_times), "q:v": 3},
-        ),
-    ]
+
+
+def finish_previews(previews: pv.Previews, source: str, out_dir: Path, interlaced: bool, ffmpeg_exe: str) -> list[str]:
+    """argv, run after encode_ladder, that writes the thumbnails (a frame-accurate seek into the source
+    for each: one GOP decoded per thumbnail, not the whole source again) and tiles the storyboard
+    sprite from the tiles the encode wrote."""
+    outputs = []
+    for i, at in enumerate(previews.thumbnail_times, start=1):
+        frame = ffmpeg.input(source, ss=at).video
+        if interlaced:
+            frame = frame.filter("bwdif", mode="send_frame", parity="auto", deint="all")
+        frame = frame.filter("scale", previews.thumbnail_width, previews.thumbnail_height).filter("setsar", "1")
+        name = pv.THUMBNAIL_PATTERN % i
+        outputs.append(ffmpeg.output(frame, str(out_dir / pv.THUMBNAIL_DIR / name), **{"frames:v": 1, "q:v": 3}))
+    board = previews.storyboard
+    sprite = ffmpeg.input(str(out_dir / pv.STORYBOARD_TILES_DIR / pv.TILE_PATTERN), start_number=1).filter(
+        "tile", f"{board.columns}x{board.rows}", nb_frames=board.count
+    )
+    outputs.append(ffmpeg.output(sprite, str(out_dir / pv.STORYBOARD_IMAGE), update=1, **{"frames:v": 1, "q:v": 4}))
+    graph = ffmpeg.merge_outputs(*outputs).global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+    return [ffmpeg_exe, *graph.overwrite_output().get_args()]
 
 
 def poster(source: str, dest: Path, at_seconds: float, width: int, ffmpeg_exe: str) -> list[str]:

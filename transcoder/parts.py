@@ -28,7 +28,7 @@ from storage.errors import ObjectMissing, StorageError
 from transcoder import chunks, commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.pipeline import PipelineContext, job_deadline_seconds
-from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
+from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_TILES_DIR, THUMBNAIL_DIR, plan_previews
 from transcoder.runner import run_ffmpeg
 from transcoder.sweeper import Heartbeat
 
@@ -209,7 +209,8 @@ def _encode_part(
     previews = None
     if spec.chunk is None:
         previews = plan_previews(spec.source_duration, *spec.display_size)
-        (out / THUMBNAIL_DIR).mkdir(parents=True)
+        for scratch in (THUMBNAIL_DIR, STORYBOARD_TILES_DIR):
+            (out / scratch).mkdir(parents=True)
     plan = commands.EncodePlan(
         source=str(source),
         out_dir=out,
@@ -227,6 +228,9 @@ def _encode_part(
         timeout=job_deadline_seconds(spec.media_seconds),
         should_stop=lambda: _asset_gone(ctx, asset_id),
     )
+    if previews is not None:
+        ffmpeg_exe = ctx.settings.ffmpeg_path()
+        run_ffmpeg(commands.finish_previews(previews, str(source), out, spec.interlaced, ffmpeg_exe), timeout=300)
     prefix = chunks.part_prefix(parent_id, spec.name)
     listing: dict[str, list[str]] = {}
     for name in names:

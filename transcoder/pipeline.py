@@ -30,7 +30,15 @@ from transcoder import commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.ladder import Ladder, plan_ladder
 from transcoder.outputs import read_track
-from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, plan_previews, render_vtt
+from transcoder.previews import (
+    STORYBOARD_IMAGE,
+    STORYBOARD_TILES_DIR,
+    STORYBOARD_VTT,
+    THUMBNAIL_DIR,
+    Previews,
+    plan_previews,
+    render_vtt,
+)
 from transcoder.probe import MediaInfo, ProbeLimits, probe_source
 from transcoder.progress import Progress
 from transcoder.progressive import ProgressivePublisher, forget_playable, mark_playable
@@ -240,7 +248,8 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
     if ladder.audio_bitrate is not None:
         (out / commands.AUDIO_NAME).mkdir(parents=True)
     previews = plan_previews(info.duration, display_w, display_h)
-    (out / THUMBNAIL_DIR).mkdir(parents=True)
+    for scratch in (THUMBNAIL_DIR, STORYBOARD_TILES_DIR):
+        (out / scratch).mkdir(parents=True)
     plan = commands.EncodePlan(
         source=str(source),
         out_dir=out,
@@ -269,6 +278,8 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
                     on_progress=reporter,
                     should_stop=lambda: _is_cancelled(ctx, asset_id),
                 )
+        if plan.previews is not None:
+            run_ffmpeg(commands.finish_previews(plan.previews, str(source), out, plan.interlaced, ffmpeg), timeout=300)
         run_ffmpeg(
             commands.poster(str(source), out / POSTER_NAME, min(1.0, info.duration / 2), 640, ffmpeg),
             timeout=120,

@@ -1,7 +1,8 @@
 """Still previews of an asset: thumbnails at fixed points and a storyboard sprite with its WebVTT map.
 
-Pure: sizes, times, the ffmpeg select expression and the WebVTT text. The frames themselves come
-from extra branches of the one ladder encode (commands.encode_ladder), so they cost no second decode.
+Pure: sizes, times and the WebVTT text. The storyboard's frames come from an extra branch of the one
+ladder encode (commands.encode_ladder), so they cost no second decode; the thumbnails from one seek
+each into the source afterwards (commands.finish_previews), which also tiles the sprite.
 Players (hls.js / video.js / Shaka thumbnail plugins) read `storyboard.vtt`, whose cues point into
 the sprite with media fragments: `storyboard.jpg#xywh=x,y,w,h`.
 """
@@ -16,7 +17,10 @@ from transcoder.ladder import even
 STORYBOARD_IMAGE = "storyboard.jpg"
 STORYBOARD_VTT = "storyboard.vtt"
 THUMBNAIL_DIR = "thumbnails"
-THUMBNAIL_PATTERN = "%02d.jpg"  # ffmpeg image2 numbering, from 1
+THUMBNAIL_PATTERN = "%02d.jpg"  # numbered from 1
+# Scratch: the storyboard's tiles, one JPEG each, before they are tiled into the sprite.
+STORYBOARD_TILES_DIR = "storyboard-tiles"
+TILE_PATTERN = "%05d.jpg"  # ffmpeg image2 numbering, from 1
 # Thumbnails at fixed fractions of the duration: away from black starts and end credits.
 THUMBNAIL_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)
 THUMBNAIL_BOX = 640
@@ -71,12 +75,6 @@ def plan_previews(duration: float, display_width: int, display_height: int) -> P
     times = tuple(round(duration * f, 3) for f in THUMBNAIL_FRACTIONS)
     width, height = fit(display_width, display_height, THUMBNAIL_BOX)
     return Previews(plan_storyboard(duration, display_width, display_height), times, width, height)
-
-
-def thumbnail_select(times: tuple[float, ...]) -> str:
-    """select-filter expression keeping the first frame at or after each time, once."""
-    terms = [f"gte(t,{t})*(isnan(prev_selected_t)+lt(prev_selected_t,{t}))" for t in times]
-    return f"gt({'+'.join(terms)},0)"
 
 
 def render_vtt(storyboard: Storyboard, duration: float, image_uri: str = STORYBOARD_IMAGE) -> str:

@@ -11,7 +11,7 @@ import pytest
 from tests.media import make_clip
 from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
 from transcoder.pipeline import run_job
-from transcoder.previews import Storyboard, fit, plan_previews, plan_storyboard, render_vtt, thumbnail_select
+from transcoder.previews import Storyboard, fit, plan_previews, plan_storyboard, render_vtt
 
 
 @pytest.mark.parametrize(
@@ -58,15 +58,10 @@ def test_vtt_maps_each_interval_to_its_tile() -> None:
     assert cues[11] == ("00:00:22.000", "00:00:23.500", "storyboard.jpg#xywh=160,90,160,90")
 
 
-def test_thumbnail_times_and_select_expression() -> None:
+def test_thumbnail_times_and_size() -> None:
     previews = plan_previews(10.0, 1920, 1080)
     assert previews.thumbnail_times == (1.0, 3.0, 5.0, 7.0, 9.0)
     assert (previews.thumbnail_width, previews.thumbnail_height) == (640, 360)
-    expr = thumbnail_select((1.0, 3.0))
-    assert expr == (
-        "gt(gte(t,1.0)*(isnan(prev_selected_t)+lt(prev_selected_t,1.0))"
-        "+gte(t,3.0)*(isnan(prev_selected_t)+lt(prev_selected_t,3.0)),0)"
-    )
 
 
 @pytest.mark.ffmpeg

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from transcoder.progress import ProgressParser
+from pathlib import Path
+
+import pytest
+
+from tests.media import ffmpeg_exe, make_clip
+from transcoder import commands
+from transcoder.ladder import plan_ladder
+from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_TILES_DIR, THUMBNAIL_DIR, plan_previews
+from transcoder.progress import Progress, ProgressParser
+from transcoder.runner import run_ffmpeg
 
 BLOCK = """frame=62
 fps=0.00
@@ -38,3 +47,25 @@ def test_garbage_is_ignored() -> None:
     for line in ["out_time_us=N/A", "speed=abc", "progress=continue"]:
         progress = parser.feed(line) or progress
     assert progress is not None and progress.media_seconds == 0.0 and progress.eta_seconds is None
+
+
+@pytest.mark.ffmpeg
+def test_the_ladder_encode_reports_progress_from_the_start(tmp_path: Path) -> None:
+    """ffmpeg reports progress only once every output has written a frame: no output of the ladder
+    run (previews included) may hold its first frame back until late in the encode."""
+    source = make_clip(tmp_path / "source.mp4", seconds=8.0, size="1280x720")
+    out = tmp_path / "out"
+    ladder = plan_ladder(1280, 720, 30, has_audio=True)
+    for name in [*(rung.name for rung in ladder.rungs), commands.AUDIO_NAME, THUMBNAIL_DIR, STORYBOARD_TILES_DIR]:
+        (out / name).mkdir(parents=True)
+    previews = plan_previews(8.0, 1280, 720)
+    plan = commands.EncodePlan(str(source), out, ladder, 4.0, interlaced=False, previews=previews)
+    argv = commands.encode_ladder(plan, ffmpeg_exe())
+    argv[1:1] = ["-stats_period", "0.05"]  # many reports even on a fast machine
+    reports: list[Progress] = []
+    run_ffmpeg(argv, duration=8.0, on_progress=reports.append)
+    early = [p for p in reports if not p.done and 0 < p.media_seconds < 4.0]
+    assert early, [p.media_seconds for p in reports]
+    run_ffmpeg(commands.finish_previews(previews, str(source), out, False, ffmpeg_exe()))
+    assert sorted(p.name for p in (out / THUMBNAIL_DIR).iterdir()) == ["01.jpg", "02.jpg", "03.jpg", "04.jpg", "05.jpg"]
+    assert (out / STORYBOARD_IMAGE).is_file()
