@@ -38,6 +38,16 @@ class HashingFile:
         return data
 
 
+def _pwrite_all(fd: int, data: bytes, position: int) -> int:
+    """Write all of `data` at `position` (pwrite may write less than asked); return the end position."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, position)
+        position += written
+        view = view[written:]
+    return position
+
+
 class FilesystemUploadWriter:
     """Writes at explicit positions (pwrite), never by appending: a byte's position in the upload is
     fixed by its offset, so a writer that stalled past a lock takeover and wakes up later rewrites the
@@ -62,14 +72,9 @@ class FilesystemUploadWriter:
             if (held := os.fstat(self._fd).st_size) != offset:
                 os.close(self._fd)
                 raise RuntimeError(f"spool file of {path.name} holds {held} bytes, expected {offset}")
-        self._start = self._position
 
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self._fd, view, self._position)
-            self._position += written
-            view = view[written:]
+        self._position = _pwrite_all(self._fd, data, self._position)
         self._unflushed += len(data)
         if self._unflushed >= WRITEBACK_BYTES:
             # Start writing back what we have so far without waiting for it (Linux starts writeback of
@@ -83,7 +88,8 @@ class FilesystemUploadWriter:
             self._sha256.update(data)
 
     def commit(self) -> int:
-        end = self._offset + self._position - self._start  # where this writer's bytes end in the upload
+        # Where this writer's bytes end in the upload (the side file holds them from position 0).
+        end = self._offset + self._position if self._verify else self._position
         if self._verify:
             os.close(self._fd)
             self._fd = -1
@@ -92,8 +98,7 @@ class FilesystemUploadWriter:
                 try:
                     position = self._offset
                     while chunk := src.read(1024 * 1024):
-                        os.pwrite(dst, chunk, position)
-                        position += len(chunk)
+                        position = _pwrite_all(dst, chunk, position)
                         if self._sha256 is not None:
                             self._sha256.update(chunk)
                     os.fsync(dst)
