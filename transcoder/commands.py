@@ -55,6 +55,16 @@ def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, 
     }
 
 
+def output_dirs(plan: EncodePlan) -> list[Path]:
+    """Every directory encode_ladder and finish_previews write into: the caller creates them."""
+    names = [rung.name for rung in plan.ladder.rungs]
+    if plan.ladder.audio_bitrate is not None:
+        names.append(AUDIO_NAME)
+    if plan.previews is not None:
+        names += [pv.THUMBNAIL_DIR, pv.STORYBOARD_TILES_DIR]
+    return [plan.out_dir / name for name in names]
+
+
 def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     """argv of the single ffmpeg run that writes every rung (and the audio rendition) as CMAF + HLS."""
     seek: dict[str, float] = {}

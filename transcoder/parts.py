@@ -28,7 +28,7 @@ from storage.errors import ObjectMissing, StorageError
 from transcoder import chunks, commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.pipeline import PipelineContext, job_deadline_seconds
-from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_TILES_DIR, THUMBNAIL_DIR, plan_previews
+from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.runner import run_ffmpeg
 from transcoder.sweeper import Heartbeat
 
@@ -204,13 +204,7 @@ def _encode_part(
     out = work / "out"
     ladder = spec.encoded_ladder()
     names = [r.name for r in ladder.rungs] + ([commands.AUDIO_NAME] if ladder.audio_bitrate is not None else [])
-    for name in names:
-        (out / name).mkdir(parents=True)
-    previews = None
-    if spec.chunk is None:
-        previews = plan_previews(spec.source_duration, *spec.display_size)
-        for scratch in (THUMBNAIL_DIR, STORYBOARD_TILES_DIR):
-            (out / scratch).mkdir(parents=True)
+    previews = plan_previews(spec.source_duration, *spec.display_size) if spec.chunk is None else None
     plan = commands.EncodePlan(
         source=str(source),
         out_dir=out,
@@ -222,14 +216,16 @@ def _encode_part(
         start=spec.chunk.start if spec.chunk is not None else 0.0,
         duration=spec.chunk.duration if spec.chunk is not None else None,
     )
+    for directory in commands.output_dirs(plan):
+        directory.mkdir(parents=True)
+    ffmpeg_exe = ctx.settings.ffmpeg_path()
     run_ffmpeg(
-        commands.encode_ladder(plan, ctx.settings.ffmpeg_path()),
+        commands.encode_ladder(plan, ffmpeg_exe),
         duration=spec.media_seconds,
         timeout=job_deadline_seconds(spec.media_seconds),
         should_stop=lambda: _asset_gone(ctx, asset_id),
     )
     if previews is not None:
-        ffmpeg_exe = ctx.settings.ffmpeg_path()
         run_ffmpeg(commands.finish_previews(previews, str(source), out, spec.interlaced, ffmpeg_exe), timeout=300)
     prefix = chunks.part_prefix(parent_id, spec.name)
     listing: dict[str, list[str]] = {}

@@ -32,7 +32,6 @@ from transcoder.ladder import Ladder, plan_ladder
 from transcoder.outputs import read_track
 from transcoder.previews import (
     STORYBOARD_IMAGE,
-    STORYBOARD_TILES_DIR,
     STORYBOARD_VTT,
     THUMBNAIL_DIR,
     Previews,
@@ -243,13 +242,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
             job.deadline_at = utcnow() + timedelta(seconds=job_deadline_seconds(info.duration))
 
     out = work / "out"
-    for rung in ladder.rungs:
-        (out / rung.name).mkdir(parents=True)
-    if ladder.audio_bitrate is not None:
-        (out / commands.AUDIO_NAME).mkdir(parents=True)
     previews = plan_previews(info.duration, display_w, display_h)
-    for scratch in (THUMBNAIL_DIR, STORYBOARD_TILES_DIR):
-        (out / scratch).mkdir(parents=True)
     plan = commands.EncodePlan(
         source=str(source),
         out_dir=out,
@@ -259,6 +252,8 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         preset=ctx.settings.x264_preset,
         previews=previews,
     )
+    for directory in commands.output_dirs(plan):
+        directory.mkdir(parents=True)
     split = ctx.splitter.encode(ctx, job_id, asset_id, info, ladder, out) if ctx.splitter else SplitOutcome.WHOLE
     if split is SplitOutcome.WAITING:
         return

@@ -7,7 +7,7 @@ import pytest
 from tests.media import ffmpeg_exe, make_clip
 from transcoder import commands
 from transcoder.ladder import plan_ladder
-from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_TILES_DIR, THUMBNAIL_DIR, plan_previews
+from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.progress import Progress, ProgressParser
 from transcoder.runner import run_ffmpeg
 
@@ -56,10 +56,10 @@ def test_the_ladder_encode_reports_progress_from_the_start(tmp_path: Path) -> No
     source = make_clip(tmp_path / "source.mp4", seconds=8.0, size="1280x720")
     out = tmp_path / "out"
     ladder = plan_ladder(1280, 720, 30, has_audio=True)
-    for name in [*(rung.name for rung in ladder.rungs), commands.AUDIO_NAME, THUMBNAIL_DIR, STORYBOARD_TILES_DIR]:
-        (out / name).mkdir(parents=True)
     previews = plan_previews(8.0, 1280, 720)
     plan = commands.EncodePlan(str(source), out, ladder, 4.0, interlaced=False, previews=previews)
+    for directory in commands.output_dirs(plan):
+        directory.mkdir(parents=True)
     argv = commands.encode_ladder(plan, ffmpeg_exe())
     argv[1:1] = ["-stats_period", "0.05"]  # many reports even on a fast machine
     reports: list[Progress] = []
