@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from transcoder.filesystem_broker import TRANSPORT_PATH
 from transcoder.settings import BrokerSettings
 
 TRANSCODE_TASK = "transcoder.transcode"
@@ -39,6 +40,8 @@ def make_celery(broker: BrokerSettings) -> Celery:
         for sub in ("queue", "processed", "control"):
             (broker.folder / sub).mkdir(parents=True, exist_ok=True)
         queue_dir = str(broker.folder / "queue")
+        # kombu's filesystem transport with its cross-process races closed (see that module).
+        conf["broker_transport"] = TRANSPORT_PATH
         conf["broker_transport_options"] = {
             "data_folder_in": queue_dir,
             "data_folder_out": queue_dir,

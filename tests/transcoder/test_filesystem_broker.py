@@ -1,0 +1,144 @@
+"""The embedded broker never shows another process a half-made exchange table or message.
+
+Each race is replayed deterministically: the other process's step is run at the exact moment the
+stock kombu transport leaves an empty file behind (both tests fail on kombu 5.7's own Channel).
+A concurrent start of several binders checks the same on real processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from transcoder import filesystem_broker
+from transcoder.celery_app import make_celery
+from transcoder.settings import BrokerSettings
+
+
+def options(folder: Path) -> dict[str, Any]:
+    for sub in ("queue", "processed", "control"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+    }
+
+
+@pytest.fixture
+def connect(tmp_path: Path) -> Iterator[Any]:
+    opened: list[Connection] = []
+
+    def channel() -> Any:
+        conn = Connection("filesystem://", transport=filesystem_broker.TRANSPORT_PATH,
+                          transport_options=options(tmp_path / "broker"))
+        opened.append(conn)
+        return conn.default_channel
+
+    yield channel
+    for conn in opened:
+        conn.release()
+
+
+def test_celery_app_uses_this_transport_for_the_embedded_broker(tmp_path: Path) -> None:
+    app = make_celery(BrokerSettings(url="filesystem://", folder=tmp_path / "broker"))
+    with app.connection_for_write() as conn:
+        assert isinstance(conn.transport, filesystem_broker.Transport)
+
+
+def test_bind_to_a_table_another_process_has_just_created(connect: Any, tmp_path: Path) -> None:
+    # Another worker has created the table file and not yet written it (kombu's open-then-lock window).
+    chan = connect()
+    table = Path(chan.control_folder) / "celery.pidbox.exchange"
+    table.write_bytes(b"")
+    assert chan.get_table("celery.pidbox") == []  # a publisher reading it now: no bindings yet, no error
+
+    chan.exchange_declare("celery.pidbox", type="fanout")
+    chan.queue_declare("worker-a.pidbox")
+    chan.queue_bind("worker-a.pidbox", "celery.pidbox", "")
+    other = connect()
+    other.queue_declare("worker-b.pidbox")
+    other.queue_bind("worker-b.pidbox", "celery.pidbox", "")
+    assert sorted(q.queue for q in chan.get_table("celery.pidbox")) == ["worker-a.pidbox", "worker-b.pidbox"]
+
+    other._delete("worker-b.pidbox", "celery.pidbox", "", "")
+    assert [q.queue for q in chan.get_table("celery.pidbox")] == ["worker-a.pidbox"]
+
+
+def test_a_consumer_never_takes_a_message_still_being_written(
+    connect: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    producer, consumer = connect(), connect()
+    seen: list[object] = []
+    real_open = open
+
+    class PollingBeforeWrite:
+        """The producer's message file: the consumer polls between its creation and its content."""
+
+        def __init__(self, f: Any) -> None:
+            self.f = f
+
+        def __enter__(self) -> PollingBeforeWrite:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.f.close()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.f, name)
+
+        def write(self, data: bytes) -> int:
+            try:
+                seen.append(consumer._get("transcode"))
+            except Empty:
+                seen.append("empty")
+            return self.f.write(data)
+
+    def interposed_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        f = real_open(path, mode, *args, **kwargs)
+        return PollingBeforeWrite(f) if "w" in mode and ".msg" in str(path) else f
+
+    monkeypatch.setattr("builtins.open", interposed_open)
+    producer._put("transcode", {"body": "job-1"})
+    monkeypatch.undo()
+
+    assert seen == ["empty"]
+    assert consumer._get("transcode") == {"body": "job-1"}
+    with pytest.raises(Empty):
+        consumer._get("transcode")
+
+
+def _bind_many(args: tuple[str, int]) -> None:
+    folder, index = args
+    conn = Connection("filesystem://", transport=filesystem_broker.TRANSPORT_PATH,
+                      transport_options=options(Path(folder)))
+    try:
+        exchange = Exchange("celery.pidbox", type="fanout")
+        Queue(f"worker-{index}.pidbox", exchange=exchange)(conn.default_channel).declare()
+    finally:
+        conn.release()
+
+
+def test_workers_starting_together_all_bind(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    for round_ in range(5):
+        folder = tmp_path / f"round-{round_}"
+        options(folder)
+        with ctx.Pool(8) as pool:
+            pool.map(_bind_many, [(str(folder), i) for i in range(8)])
+        conn = Connection("filesystem://", transport=filesystem_broker.TRANSPORT_PATH,
+                          transport_options=options(folder))
+        try:
+            bound = {q.queue for q in conn.default_channel.get_table("celery.pidbox")}
+        finally:
+            conn.release()
+        assert bound == {f"worker-{i}.pidbox" for i in range(8)}

@@ -1,0 +1,122 @@
+"""The embedded broker: kombu's filesystem transport with its two cross-process races closed.
+
+The embedded broker is a directory that several processes share: ingest publishes jobs, and every
+worker consumes them and binds its broadcast and remote-control (pidbox) queues in exchange tables.
+kombu 5.7's filesystem Channel lets another process see a file before its content is there:
+
+- an exchange table is created empty and only then locked and written (`_queue_bind`). A second
+  worker binding at that moment, or a publisher reading the table, parses "" and fails with a
+  JSONDecodeError; a worker died on start-up this way when two started together in CI.
+- a message file is created empty, then locked and written (`_put`). A consumer listing the folder in
+  between moves it away, parses "" and raises: the message is lost.
+
+Here an exchange table is opened without truncating it and read under its lock, an empty table
+meaning no bindings yet; and a message is written under a name no consumer matches, then renamed
+into place, so consumers see it whole or not at all (rename within a directory is atomic).
+Everything else is kombu's.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from time import monotonic
+from typing import IO, Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import bytes_to_str, str_to_bytes
+from kombu.utils.json import dumps, loads
+
+# What Celery's `broker_transport` setting takes to use this transport for a filesystem:// URL.
+TRANSPORT_PATH = "transcoder.filesystem_broker:Transport"
+# A message being written: the consumer's filter (`name.partition('.')[2] == f'{queue}.msg'`) skips it.
+WRITING_SUFFIX = ".writing"
+
+
+def _read_table(f_obj: IO[bytes]) -> list[filesystem.exchange_queue_t]:
+    """The bindings in an exchange table file (read under its lock); a file just created is empty."""
+    text = bytes_to_str(f_obj.read())
+    if not text.strip():
+        return []
+    return [filesystem.exchange_queue_t(*q) for q in loads(text)]
+
+
+def _write_table(f_obj: IO[bytes], queues: list[filesystem.exchange_queue_t]) -> None:
+    f_obj.seek(0)
+    f_obj.write(str_to_bytes(dumps(queues)))
+    f_obj.truncate()
+
+
+class Channel(filesystem.Channel):
+    def get_table(self, exchange: str) -> list[filesystem.exchange_queue_t]:
+        file = self._exchange_file(exchange)
+        try:
+            f_obj = file.open("rb")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ChannelError(f"Cannot open {file}") from exc
+        with f_obj:
+            filesystem.lock(f_obj, filesystem.LOCK_SH)
+            try:
+                return _read_table(f_obj)
+            finally:
+                filesystem.unlock(f_obj)
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        file = self._exchange_file(exchange)
+        self.control_folder.mkdir(exist_ok=True)
+        binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        try:
+            # Created if missing but never truncated: whoever takes the lock first reads what is there.
+            f_obj = os.fdopen(os.open(file, os.O_RDWR | os.O_CREAT, 0o644), "rb+", buffering=0)
+        except OSError as exc:
+            raise ChannelError(f"Cannot open {file}") from exc
+        with f_obj:
+            filesystem.lock(f_obj, filesystem.LOCK_EX)
+            try:
+                queues = _read_table(f_obj)
+                if binding not in queues:
+                    queues.insert(0, binding)
+                    _write_table(f_obj, queues)
+            finally:
+                filesystem.unlock(f_obj)
+
+    def _delete(self, queue: str, exchange: str, routing_key: str, pattern: str, *args: Any, **kwargs: Any) -> None:
+        # kombu's own _delete reads the table without allowing for an empty one; skip to the virtual base.
+        super(filesystem.Channel, self)._delete(queue, exchange, routing_key, pattern, *args, **kwargs)
+        file = self._exchange_file(exchange)
+        binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        try:
+            f_obj = file.open("rb+", buffering=0)
+        except FileNotFoundError:
+            return
+        with f_obj:
+            filesystem.lock(f_obj, filesystem.LOCK_EX)
+            try:
+                queues = _read_table(f_obj)
+                if binding in queues:
+                    queues.remove(binding)
+                    _write_table(f_obj, queues)
+            finally:
+                filesystem.unlock(f_obj)
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        writing = final + WRITING_SUFFIX
+        try:
+            with open(writing, "wb", buffering=0) as f:
+                f.write(str_to_bytes(dumps(payload)))
+            os.rename(writing, final)
+        except OSError as exc:
+            try:
+                os.unlink(writing)
+            except OSError:
+                pass
+            raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
