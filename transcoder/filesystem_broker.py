@@ -9,10 +9,15 @@ kombu 5.7's filesystem Channel lets another process see a file before its conten
   JSONDecodeError; a worker died on start-up this way when two started together in CI.
 - a message file is created empty, then locked and written (`_put`). A consumer listing the folder in
   between moves it away, parses "" and raises: the message is lost.
+- a consumer takes a message by `shutil.move` into the system temp directory when processed messages
+  are not kept (`_get`). Where that is another filesystem (a tmpfs /tmp, a container volume) the move
+  is a copy then an unlink: two workers can both copy the same message (delivered twice) or one can
+  read the shared temp file while the other rewrites it.
 
 Here an exchange table is opened without truncating it and read under its lock, an empty table
-meaning no bindings yet; and a message is written under a name no consumer matches, then renamed
-into place, so consumers see it whole or not at all (rename within a directory is atomic).
+meaning no bindings yet; a message is written under a name no consumer matches, then renamed into
+place, so consumers see it whole or not at all; and a consumer takes a message by renaming it into
+the configured processed folder, which lies beside the queue folder: exactly one rename wins.
 Everything else is kombu's.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from queue import Empty
 from time import monotonic
 from typing import IO, Any
 
@@ -116,6 +122,30 @@ class Channel(filesystem.Channel):
             except OSError:
                 pass
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+    def _get(self, queue: str) -> Any:
+        wanted = f"{queue}.msg"
+        for name in sorted(os.listdir(self.data_folder_in)):
+            if name.partition(".")[2] != wanted:
+                continue
+            taken = os.path.join(self.processed_folder, name)
+            try:
+                os.rename(os.path.join(self.data_folder_in, name), taken)
+            except FileNotFoundError:
+                if not os.path.isdir(self.processed_folder):
+                    raise ChannelError(f"The broker's processed folder {self.processed_folder!r} is missing") from None
+                continue  # another consumer took it first
+            except OSError as exc:
+                raise ChannelError(f"Cannot take {name!r} into {self.processed_folder!r}") from exc
+            try:
+                with open(taken, "rb") as f:
+                    payload = f.read()
+                if not self.store_processed:
+                    os.remove(taken)
+            except OSError as exc:
+                raise ChannelError(f"Cannot read file {taken!r} from queue.") from exc
+            return loads(bytes_to_str(payload))
+        raise Empty()
 
 
 class Transport(filesystem.Transport):

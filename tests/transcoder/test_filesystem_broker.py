@@ -8,7 +8,8 @@ A concurrent start of several binders checks the same on real processes.
 from __future__ import annotations
 
 import multiprocessing
-import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from queue import Empty
@@ -34,13 +35,17 @@ def options(folder: Path) -> dict[str, Any]:
     }
 
 
+def broker(folder: Path) -> Connection:
+    """A connection to the embedded broker in `folder`, on this transport."""
+    return Connection("filesystem://", transport=filesystem_broker.TRANSPORT_PATH, transport_options=options(folder))
+
+
 @pytest.fixture
 def connect(tmp_path: Path) -> Iterator[Any]:
     opened: list[Connection] = []
 
     def channel() -> Any:
-        conn = Connection("filesystem://", transport=filesystem_broker.TRANSPORT_PATH,
-                          transport_options=options(tmp_path / "broker"))
+        conn = broker(tmp_path / "broker")
         opened.append(conn)
         return conn.default_channel
 
@@ -74,9 +79,7 @@ def test_bind_to_a_table_another_process_has_just_created(connect: Any, tmp_path
     assert [q.queue for q in chan.get_table("celery.pidbox")] == ["worker-a.pidbox"]
 
 
-def test_a_consumer_never_takes_a_message_still_being_written(
-    connect: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_consumer_never_takes_a_message_still_being_written(connect: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     producer, consumer = connect(), connect()
     seen: list[object] = []
     real_open = open
@@ -119,13 +122,51 @@ def test_a_consumer_never_takes_a_message_still_being_written(
 
 def _bind_many(args: tuple[str, int]) -> None:
     folder, index = args
-    conn = Connection("filesystem://", transport=filesystem_broker.TRANSPORT_PATH,
-                      transport_options=options(Path(folder)))
+    conn = broker(Path(folder))
     try:
         exchange = Exchange("celery.pidbox", type="fanout")
         Queue(f"worker-{index}.pidbox", exchange=exchange)(conn.default_channel).declare()
     finally:
         conn.release()
+
+
+def _consume_all(args: tuple[str, int]) -> list[int]:
+    folder, _ = args
+    conn = broker(Path(folder))
+    got = []
+    try:
+        chan = conn.default_channel
+        while True:
+            try:
+                got.append(chan._get("transcode")["n"])
+            except Empty:
+                return got
+    finally:
+        conn.release()
+
+
+def test_competing_consumers_take_each_message_exactly_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    # The system temp directory on another filesystem where there is one: kombu's own _get moves
+    # messages there, which is then a copy and an unlink that two consumers can both perform.
+    shm = Path("/dev/shm")
+    if shm.is_dir():
+        other_fs = Path(tempfile.mkdtemp(prefix="vodstack-test-", dir=shm))
+        request.addfinalizer(lambda: shutil.rmtree(other_fs, ignore_errors=True))
+        monkeypatch.setenv("TMPDIR", str(other_fs))
+    folder = tmp_path / "broker"
+    producer = broker(folder)
+    try:
+        chan = producer.default_channel
+        for n in range(400):
+            chan._put("transcode", {"n": n})
+    finally:
+        producer.release()
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        taken = [n for got in pool.map(_consume_all, [(str(folder), i) for i in range(4)]) for n in got]
+    assert sorted(taken) == list(range(400))
+    assert not list((folder / "processed").iterdir())
 
 
 def test_workers_starting_together_all_bind(tmp_path: Path) -> None:
@@ -135,8 +176,7 @@ def test_workers_starting_together_all_bind(tmp_path: Path) -> None:
         options(folder)
         with ctx.Pool(8) as pool:
             pool.map(_bind_many, [(str(folder), i) for i in range(8)])
-        conn = Connection("filesystem://", transport=filesystem_broker.TRANSPORT_PATH,
-                          transport_options=options(folder))
+        conn = broker(folder)
         try:
             bound = {q.queue for q in conn.default_channel.get_table("celery.pidbox")}
         finally:
