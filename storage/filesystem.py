@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -145,6 +145,9 @@ class FilesystemObjectStore:
         if not path.is_file():
             raise ObjectMissing(bucket, key)
         return path
+
+    def read_url(self, bucket: str, key: str, expires: timedelta) -> str | None:
+        return None  # read in place through local_path
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)

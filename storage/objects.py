@@ -9,7 +9,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -59,6 +59,10 @@ class ObjectStore(Protocol):
 
     def local_path(self, bucket: str, key: str) -> Path | None:
         """A local file holding the object, readable in place, or None when the backend has none."""
+
+    def read_url(self, bucket: str, key: str, expires: timedelta) -> str | None:
+        """An http(s) URL another program (ffmpeg) can read the object from by byte ranges, valid for
+        `expires` (at most 7 days), or None when the backend has none (it has local_path instead)."""
 
     def delete(self, bucket: str, key: str) -> None:
         """Remove the object; a missing key is not an error."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -128,6 +128,16 @@ class S3ObjectStore:
 
     def local_path(self, bucket: str, key: str) -> Path | None:
         return None
+
+    def read_url(self, bucket: str, key: str, expires: timedelta) -> str | None:
+        """A presigned GET: ffmpeg reads the object by HTTP ranges with no credentials of its own."""
+        check_key(key)
+        try:
+            return self.client.presigned_get_object(
+                bucket_name=self._b(bucket), object_name=key, expires=min(expires, timedelta(days=7))
+            )
+        except _TRANSIENT as exc:
+            raise _translate(exc, bucket, key) from exc
 
     def delete(self, bucket: str, key: str) -> None:
         check_key(key)

@@ -198,6 +198,10 @@ class TieredObjectStore:
         self._check_readable(bucket, key)
         self.base.download(bucket, key, path)
 
+    def read_url(self, bucket: str, key: str, expires: timedelta) -> str | None:
+        self._check_readable(bucket, key)
+        return self.base.read_url(bucket, key, expires)
+
     def delete(self, bucket: str, key: str) -> None:
         self.base.delete(bucket, key)
         with self.index.tx() as db:

@@ -14,6 +14,22 @@ import ffmpeg
 from transcoder import previews as pv
 from transcoder.ladder import Ladder
 
+# Input options for a source read over HTTP (an S3 presigned URL, see storage.read_url): ffmpeg
+# reconnects after a dropped connection or a 5xx and resumes by byte range where it stopped; it gives
+# up on a read stalled for 30 s rather than hanging the job until its deadline. A fixed 1 MiB socket
+# receive buffer bounds what a seek throws away (an autotuned one grows to tens of MB, all of it
+# transferred for nothing when ffmpeg jumps elsewhere) and still streams 100 MB/s and more from
+# MinIO or S3 at the round-trip times of one site or region.
+REMOTE_INPUT_OPTIONS: dict[str, object] = {
+    "recv_buffer_size": 1024 * 1024,
+    "reconnect": 1,
+    "reconnect_on_network_error": 1,
+    "reconnect_on_http_error": "5xx",
+    "reconnect_delay_max": 8,
+    "reconnect_max_retries": 6,
+    "rw_timeout": 30_000_000,  # microseconds
+}
+
 AUDIO_NAME = "audio"
 INIT_NAME = "init.mp4"
 SEGMENT_PATTERN = "seg_%05d.m4s"
@@ -33,6 +49,13 @@ class EncodePlan:
     # Encode only [start, start + duration) of the source (split-and-stitch chunks); None: all of it.
     start: float = 0.0
     duration: float | None = None
+
+
+def source_input(source: str, **options: object) -> ffmpeg.nodes.FilterableStream:
+    """ffmpeg's input node for the original: a local path, or an http(s) URL read by byte ranges."""
+    if source.startswith(("http://", "https://")):
+        options = {**REMOTE_INPUT_OPTIONS, **options}
+    return ffmpeg.input(source, **options)
 
 
 def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, object]:
@@ -75,7 +98,7 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
         seek["ss"] = plan.start
     if plan.duration is not None:
         seek["t"] = plan.duration
-    src = ffmpeg.input(plan.source, **seek)
+    src = source_input(plan.source, **seek)
     video = src.video
     if plan.interlaced:
         # bwdif: motion-adaptive deinterlacer; send_frame keeps the frame rate (one frame per frame).
@@ -166,7 +189,7 @@ def finish_previews(previews: pv.Previews, source: str, out_dir: Path, interlace
     sprite from the tiles the encode wrote."""
     outputs = []
     for i, at in enumerate(previews.thumbnail_times, start=1):
-        frame = ffmpeg.input(source, ss=at).video
+        frame = source_input(source, ss=at).video
         if interlaced:
             frame = frame.filter("bwdif", mode="send_frame", parity="auto", deint="all")
         frame = frame.filter("scale", previews.thumbnail_width, previews.thumbnail_height).filter("setsar", "1")
@@ -184,7 +207,7 @@ def finish_previews(previews: pv.Previews, source: str, out_dir: Path, interlace
 def poster(source: str, dest: Path, at_seconds: float, width: int, ffmpeg_exe: str) -> list[str]:
     """argv that writes one JPEG frame at `at_seconds`, scaled to `width` (display aspect kept)."""
     stream = (
-        ffmpeg.input(source, ss=at_seconds)
+        source_input(source, ss=at_seconds)
         .video.filter("scale", width, -2)
         .filter("setsar", "1")
         .output(str(dest), vframes=1, **{"q:v": 3})

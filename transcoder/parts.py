@@ -18,6 +18,7 @@ import socket
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -27,7 +28,7 @@ from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from storage.errors import ObjectMissing, StorageError
 from transcoder import chunks, commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
-from transcoder.pipeline import PipelineContext, job_deadline_seconds
+from transcoder.pipeline import POSTER_NAME, PipelineContext, job_deadline_seconds, make_poster
 from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.runner import run_ffmpeg
 from transcoder.sweeper import Heartbeat
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 PART_KIND = "transcode_part"
 DONE_NAME = "done.json"
 CANCELLED = "cancelled"  # runner.run_ffmpeg's reason when should_stop ended the encode
-PREVIEWS = "previews"  # done.json key of the whole part's thumbnails and storyboard sprite
+PREVIEWS = "previews"  # done.json key of the whole part's thumbnails, storyboard sprite and poster
 # Share of the asset's progress the parts account for; the join and publish take the rest.
 PARTS_PROGRESS_SHARE = 0.9
 
@@ -55,13 +56,13 @@ def run(ctx: PipelineContext, job_id: str, worker: str | None = None) -> str | N
     claimed = _claim_part(ctx, job_id, worker or worker_identity())
     if claimed is None:
         return None
-    parent_id, asset_id, staging_key, spec, already_done = claimed
-    if not already_done:
+    parent_id, asset_id, spec = claimed.parent_id, claimed.asset_id, claimed.spec
+    if not claimed.done:
         started = time.monotonic()
         metrics.record_job_started(PART_KIND)
         outcome, reason = "retried", None  # unless the attempt ends otherwise
         try:
-            reason = _attempt(ctx, job_id, parent_id, asset_id, staging_key, spec)
+            reason = _attempt(ctx, job_id, claimed)
             outcome = {None: "succeeded", CANCELLED: "cancelled"}.get(reason, "failed")
         finally:
             elapsed = time.monotonic() - started
@@ -115,8 +116,17 @@ def set_parent_state(ctx: PipelineContext, parent_id: str, expected: str, state:
         s.execute(update(Job).where(Job.id == parent_id, Job.state == expected).values(state=state))
 
 
-def _claim_part(ctx: PipelineContext, job_id: str, worker: str) -> tuple[str, str, str, chunks.PartSpec, bool] | None:
-    """(parent id, asset id, staging key, spec, already done), or None when there is nothing to do."""
+class Claim(NamedTuple):
+    parent_id: str
+    asset_id: str
+    staging_key: str
+    spec: chunks.PartSpec
+    done: bool  # a duplicate delivery of a part already done: only the completion check is left
+    attempt: int  # 1 for the first attempt at this part
+
+
+def _claim_part(ctx: PipelineContext, job_id: str, worker: str) -> Claim | None:
+    """The part to run, or None when there is nothing to do."""
     with ctx.catalog.session() as s:
         part = s.get(Job, job_id, with_for_update=True)
         if part is None or part.parent_id is None or part.state in (JobState.FAILED, JobState.CANCELLED):
@@ -140,22 +150,21 @@ def _claim_part(ctx: PipelineContext, job_id: str, worker: str) -> tuple[str, st
             part.state, part.attempts, part.worker = JobState.RUNNING, part.attempts + 1, worker
             part.started_at = part.heartbeat_at = now
             part.deadline_at = now + timedelta(seconds=job_deadline_seconds(spec.media_seconds))
-        return part.parent_id, part.asset_id, staging_key, spec, done
+        return Claim(part.parent_id, part.asset_id, staging_key, spec, done, part.attempts)
 
 
-def _attempt(
-    ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str, staging_key: str, spec: chunks.PartSpec
-) -> str | None:
+def _attempt(ctx: PipelineContext, job_id: str, claim: Claim) -> str | None:
     """Encode and upload one part: None when done, the failure reason when it failed its job.
 
     Raises TransientError when a retry could help.
     """
+    parent_id, asset_id, spec = claim.parent_id, claim.asset_id, claim.spec
     work = ctx.settings.work_dir / job_id
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds).start()
     try:
-        _encode_part(ctx, job_id, parent_id, asset_id, staging_key, spec, work)
+        _encode_part(ctx, claim, work)
         return None
     except (InvalidMedia, EncodeFailed) as exc:
         if exc.reason == CANCELLED:  # the asset was deleted: end quietly, like the job would
@@ -182,31 +191,49 @@ def _attempt(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _source_path(ctx: PipelineContext, staging_key: str, work: Path) -> Path:
-    local = ctx.store.local_path(ctx.staging, staging_key)
+def _source(ctx: PipelineContext, claim: Claim, work: Path) -> tuple[str, bool]:
+    """Where ffmpeg reads the original, and whether over HTTP.
+
+    In place on the filesystem backend. On S3 a chunk's first attempt reads by byte ranges from a
+    presigned URL, so it transfers its own stretch of the original (and the index), not all of it:
+    N chunks no longer cost N downloads of a multi-GB file. The whole part (audio, storyboard,
+    thumbnails, poster) reads all of it and seeks about, so it downloads it once; so does a chunk's
+    later attempt, so that a network path that breaks streamed reads still gets the part done.
+    """
+    local = ctx.store.local_path(ctx.staging, claim.staging_key)
     if local is not None:
-        return local
+        return str(local), False
+    if claim.spec.chunk is not None and claim.attempt <= 1:
+        valid_for = timedelta(seconds=job_deadline_seconds(claim.spec.media_seconds) + 600)
+        url = ctx.store.read_url(ctx.staging, claim.staging_key, valid_for)
+        if url is not None:
+            return url, True
     dest = work / "original"
-    ctx.store.download(ctx.staging, staging_key, dest)
-    return dest
+    ctx.store.download(ctx.staging, claim.staging_key, dest)
+    return str(dest), False
 
 
-def _encode_part(
-    ctx: PipelineContext,
-    job_id: str,
-    parent_id: str,
-    asset_id: str,
-    staging_key: str,
-    spec: chunks.PartSpec,
-    work: Path,
-) -> None:
-    source = _source_path(ctx, staging_key, work)
+def _encode_part(ctx: PipelineContext, claim: Claim, work: Path) -> None:
+    source, streamed = _source(ctx, claim, work)
+    try:
+        _encode_from(ctx, claim, work, source)
+    except EncodeFailed as exc:
+        if not streamed or exc.reason == CANCELLED:
+            raise
+        raise TransientError(
+            f"reading the original over HTTP failed ({exc.message}); the next attempt downloads it",
+            reason="source_stream",
+        ) from exc
+
+
+def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) -> None:
+    parent_id, asset_id, spec = claim.parent_id, claim.asset_id, claim.spec
     out = work / "out"
     ladder = spec.encoded_ladder()
     names = [r.name for r in ladder.rungs] + ([commands.AUDIO_NAME] if ladder.audio_bitrate is not None else [])
     previews = plan_previews(spec.source_duration, *spec.display_size) if spec.chunk is None else None
     plan = commands.EncodePlan(
-        source=str(source),
+        source=source,
         out_dir=out,
         ladder=ladder,
         segment_seconds=spec.segment_seconds,
@@ -226,7 +253,8 @@ def _encode_part(
         should_stop=lambda: _asset_gone(ctx, asset_id),
     )
     if previews is not None:
-        run_ffmpeg(commands.finish_previews(previews, str(source), out, spec.interlaced, ffmpeg_exe), timeout=300)
+        run_ffmpeg(commands.finish_previews(previews, source, out, spec.interlaced, ffmpeg_exe), timeout=300)
+        make_poster(source, out, spec.source_duration, ffmpeg_exe)
     prefix = chunks.part_prefix(parent_id, spec.name)
     listing: dict[str, list[str]] = {}
     for name in names:
@@ -237,7 +265,8 @@ def _encode_part(
             ctx.store.put_file(ctx.staging, f"{prefix}{name}/{file}", out / name / file)
         listing[name] = segments
     if previews is not None:
-        files = [*(f"{THUMBNAIL_DIR}/{p.name}" for p in sorted((out / THUMBNAIL_DIR).glob("*.jpg"))), STORYBOARD_IMAGE]
+        thumbnails = [f"{THUMBNAIL_DIR}/{p.name}" for p in sorted((out / THUMBNAIL_DIR).glob("*.jpg"))]
+        files = [*thumbnails, STORYBOARD_IMAGE, POSTER_NAME]
         for file in files:
             if not (out / file).is_file():
                 raise EncodeFailed(f"ffmpeg wrote no {file}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol, cast
 
 from sqlalchemy.exc import OperationalError
 
@@ -26,6 +26,7 @@ from manifests.mime import content_type_for
 from manifests.model import Track
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
+from storage.reader import ObjectReader
 from transcoder import commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.ladder import Ladder, plan_ladder
@@ -218,18 +219,27 @@ def _limits(settings: TranscoderSettings) -> ProbeLimits:
     )
 
 
-def _fetch_original(ctx: PipelineContext, staging_key: str, work: Path) -> Path:
-    local = ctx.store.local_path(ctx.staging, staging_key)
+def _fetch_original(ctx: PipelineContext, staging_key: str, work: Path, local: Path | None) -> str:
+    """Where ffmpeg reads the original of a job it encodes whole: in place, or downloaded once."""
     if local is not None:
-        return local  # filesystem backend: read in place, no copy of a multi-GB file
+        return str(local)  # filesystem backend: no copy of a multi-GB file
     dest = work / "original"
     ctx.store.download(ctx.staging, staging_key, dest)
-    return dest
+    return str(dest)
+
+
+def make_poster(source: str, out: Path, duration: float, ffmpeg: str) -> None:
+    """The poster frame (one second in, or the middle of a shorter source), 640 wide."""
+    run_ffmpeg(commands.poster(source, out / POSTER_NAME, min(1.0, duration / 2), 640, ffmpeg), timeout=120)
 
 
 def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: str, work: Path) -> None:
-    source = _fetch_original(ctx, staging_key, work)
-    info = probe_source(source, _limits(ctx.settings))
+    local = ctx.store.local_path(ctx.staging, staging_key)
+    # Without a local file the probe reads by byte ranges: a job split into parts never downloads the
+    # original (each part reads its own stretch, the whole part makes the poster too); a job encoded
+    # whole downloads it once below.
+    probed = local if local is not None else cast(BinaryIO, ObjectReader(ctx.store, ctx.staging, staging_key))
+    info = probe_source(probed, _limits(ctx.settings))
     display_w, display_h = info.video.display_size
     ladder = plan_ladder(display_w, display_h, info.video.frame_rate, has_audio=info.audio is not None)
     with ctx.catalog.session() as s:
@@ -244,7 +254,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
     out = work / "out"
     previews = plan_previews(info.duration, display_w, display_h)
     plan = commands.EncodePlan(
-        source=str(source),
+        source=str(local) if local is not None else "",  # downloaded below when this job encodes
         out_dir=out,
         ladder=ladder,
         segment_seconds=ctx.settings.segment_seconds,
@@ -258,8 +268,11 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
     if split is SplitOutcome.WAITING:
         return
     if split is SplitOutcome.JOINED:
-        # The parts made the ladder and the previews: nothing is left to encode or to publish early.
+        # The parts made the ladder, the previews and the poster: nothing is left to encode or to
+        # publish early.
         plan = replace(plan, ladder=Ladder((), ladder.frame_rate, None), previews=None)
+    else:
+        plan = replace(plan, source=_fetch_original(ctx, staging_key, work, local))
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, job_id, asset_id)
     publisher = _progressive(ctx, job_id, asset_id, out, plan.ladder)
@@ -274,11 +287,9 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
                     should_stop=lambda: _is_cancelled(ctx, asset_id),
                 )
         if plan.previews is not None:
-            run_ffmpeg(commands.finish_previews(plan.previews, str(source), out, plan.interlaced, ffmpeg), timeout=300)
-        run_ffmpeg(
-            commands.poster(str(source), out / POSTER_NAME, min(1.0, info.duration / 2), 640, ffmpeg),
-            timeout=120,
-        )
+            run_ffmpeg(commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg), timeout=300)
+        if not (out / POSTER_NAME).is_file():  # not brought by a split job's whole part
+            make_poster(plan.source or _fetch_original(ctx, staging_key, work, local), out, info.duration, ffmpeg)
         videos, audios = _read_outputs(out, ladder)
         _publish(ctx, job_id, asset_id, out, videos, audios, info, previews, skip=publisher.uploaded)
         publisher.finish([*videos, *audios])

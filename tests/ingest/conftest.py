@@ -12,7 +12,8 @@ import pytest
 from catalog.settings import CatalogSettings
 from ingest.settings import IngestSettings
 from storage.settings import StorageSettings
-from tests.ingest.harness import ServerThread, Tus, moto_server, queued_messages
+from tests.ingest.harness import ServerThread, Tus, queued_messages
+from tests.s3 import moto_server
 from transcoder.celery_app import make_celery
 from transcoder.settings import BrokerSettings
 
