@@ -23,6 +23,7 @@ Everything else is kombu's.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from queue import Empty
@@ -33,6 +34,8 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
+
+log = logging.getLogger(__name__)
 
 # What Celery's `broker_transport` setting takes to use this transport for a filesystem:// URL.
 TRANSPORT_PATH = "transcoder.filesystem_broker:Transport"
@@ -115,6 +118,9 @@ class Channel(filesystem.Channel):
         try:
             with open(writing, "wb", buffering=0) as f:
                 f.write(str_to_bytes(dumps(payload)))
+                # On disk before it is visible: a job queued for an acknowledged upload survives a
+                # power cut as a whole message, never as an empty file under its final name.
+                os.fsync(f.fileno())
             os.rename(writing, final)
         except OSError as exc:
             try:
@@ -144,7 +150,12 @@ class Channel(filesystem.Channel):
                     os.remove(taken)
             except OSError as exc:
                 raise ChannelError(f"Cannot read file {taken!r} from queue.") from exc
-            return loads(bytes_to_str(payload))
+            try:
+                return loads(bytes_to_str(payload))
+            except ValueError:
+                # A message no consumer can read would stop every worker at each poll; drop it
+                # loudly and go on (the sweeper re-sends a queued job whose message was lost).
+                log.error("dropped unreadable message %s from the broker folder (%d bytes)", name, len(payload))
         raise Empty()
 
 

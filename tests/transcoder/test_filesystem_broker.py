@@ -120,6 +120,23 @@ def test_a_consumer_never_takes_a_message_still_being_written(connect: Any, monk
         consumer._get("transcode")
 
 
+def test_an_unreadable_message_is_dropped_and_the_next_one_delivered(
+    connect: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    chan = connect()
+    queue_dir = Path(chan.data_folder_in)
+    (queue_dir / "0000_torn.transcode.msg").write_bytes(b"")  # a file a power cut left empty
+    (queue_dir / "0001_garbled.transcode.msg").write_bytes(b'{"body": ')
+    chan._put("transcode", {"body": "job-2"})
+    assert chan._get("transcode") == {"body": "job-2"}
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "dropped unreadable message 0000_torn.transcode.msg from the broker folder (0 bytes)",
+        "dropped unreadable message 0001_garbled.transcode.msg from the broker folder (9 bytes)",
+    ]
+    with pytest.raises(Empty):
+        chan._get("transcode")
+
+
 def _bind_many(args: tuple[str, int]) -> None:
     folder, index = args
     conn = broker(Path(folder))
