@@ -1,4 +1,4 @@
-"""The embedded broker: kombu's filesystem transport with its two cross-process races closed.
+"""The embedded broker: kombu's filesystem transport with its cross-process races closed.
 
 The embedded broker is a directory that several processes share: ingest publishes jobs, and every
 worker consumes them and binds its broadcast and remote-control (pidbox) queues in exchange tables.
@@ -18,7 +18,8 @@ Here an exchange table is opened without truncating it and read under its lock, 
 meaning no bindings yet; a message is written under a name no consumer matches, then renamed into
 place, so consumers see it whole or not at all; and a consumer takes a message by renaming it into
 the configured processed folder, which lies beside the queue folder: exactly one rename wins.
-Everything else is kombu's.
+Messages are fsynced before they become visible, and one that cannot be parsed is dropped with an
+error instead of failing every poll. Everything else is kombu's.
 """
 
 from __future__ import annotations
