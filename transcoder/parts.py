@@ -30,14 +30,14 @@ from transcoder import chunks, commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.pipeline import POSTER_NAME, PipelineContext, job_deadline_seconds, make_poster
 from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
-from transcoder.runner import run_ffmpeg
+from transcoder.runner import CANCELLED, run_ffmpeg
+from transcoder.source import original_for_ffmpeg, retry_with_download
 from transcoder.sweeper import Heartbeat
 
 log = logging.getLogger(__name__)
 
 PART_KIND = "transcode_part"
 DONE_NAME = "done.json"
-CANCELLED = "cancelled"  # runner.run_ffmpeg's reason when should_stop ended the encode
 PREVIEWS = "previews"  # done.json key of the whole part's thumbnails, storyboard sprite and poster
 # Share of the asset's progress the parts account for; the join and publish take the rest.
 PARTS_PROGRESS_SHARE = 0.9
@@ -191,39 +191,23 @@ def _attempt(ctx: PipelineContext, job_id: str, claim: Claim) -> str | None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _source(ctx: PipelineContext, claim: Claim, work: Path) -> tuple[str, bool]:
-    """Where ffmpeg reads the original, and whether over HTTP.
-
-    In place on the filesystem backend. On S3 a chunk's first attempt reads by byte ranges from a
-    presigned URL, so it transfers its own stretch of the original (and the index), not all of it:
-    N chunks no longer cost N downloads of a multi-GB file. The whole part (audio, storyboard,
-    thumbnails, poster) reads all of it and seeks about, so it downloads it once; so does a chunk's
-    later attempt, so that a network path that breaks streamed reads still gets the part done.
-    """
-    local = ctx.store.local_path(ctx.staging, claim.staging_key)
-    if local is not None:
-        return str(local), False
-    if claim.spec.chunk is not None and claim.attempt <= 1:
-        valid_for = timedelta(seconds=job_deadline_seconds(claim.spec.media_seconds) + 600)
-        url = ctx.store.read_url(ctx.staging, claim.staging_key, valid_for)
-        if url is not None:
-            return url, True
-    dest = work / "original"
-    ctx.store.download(ctx.staging, claim.staging_key, dest)
-    return str(dest), False
-
-
 def _encode_part(ctx: PipelineContext, claim: Claim, work: Path) -> None:
-    source, streamed = _source(ctx, claim, work)
+    # A chunk's first attempt streams its stretch of the original (see transcoder.source). The whole
+    # part (audio, storyboard, thumbnails, poster) reads all of it and seeks about: it downloads.
+    source, streamed = original_for_ffmpeg(
+        ctx.store,
+        ctx.staging,
+        claim.staging_key,
+        work,
+        stream=claim.spec.chunk is not None and claim.attempt <= 1,
+        deadline_seconds=job_deadline_seconds(claim.spec.media_seconds),
+    )
     try:
         _encode_from(ctx, claim, work, source)
     except EncodeFailed as exc:
-        if not streamed or exc.reason == CANCELLED:
+        if not streamed:
             raise
-        raise TransientError(
-            f"reading the original over HTTP failed ({exc.message}); the next attempt downloads it",
-            reason="source_stream",
-        ) from exc
+        raise retry_with_download(exc) from exc
 
 
 def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) -> None:

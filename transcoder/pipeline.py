@@ -42,8 +42,9 @@ from transcoder.previews import (
 from transcoder.probe import MediaInfo, ProbeLimits, probe_source
 from transcoder.progress import Progress
 from transcoder.progressive import ProgressivePublisher, forget_playable, mark_playable
-from transcoder.runner import run_ffmpeg
+from transcoder.runner import CANCELLED, run_ffmpeg
 from transcoder.settings import TranscoderSettings
+from transcoder.source import original_for_ffmpeg, retry_with_download
 from transcoder.sweeper import Heartbeat, held_elsewhere, release, worker_id
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
     claimed = _claim(ctx, job_id)
     if claimed is None:
         return
-    asset_id, staging_key = claimed
+    asset_id, staging_key, attempt = claimed
     metrics.record_job_started(JOB_KIND)
     started = time.monotonic()
     work = ctx.settings.work_dir / job_id
@@ -112,7 +113,7 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
     work.mkdir(parents=True)
     heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds).start()
     try:
-        _transcode(ctx, job_id, asset_id, staging_key, work)
+        _transcode(ctx, job_id, asset_id, staging_key, work, attempt)
     except (InvalidMedia, EncodeFailed) as exc:
         _fail(ctx, job_id, asset_id, exc.message, exc.reason)
     except ManifestError as exc:
@@ -170,8 +171,9 @@ def fail_exhausted(ctx: PipelineContext, job_id: str, message: str) -> None:
         metrics.record_failure(JOB_KIND, "retries_exhausted")
 
 
-def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str] | None:
-    """Mark the job running; None when there is nothing to do (gone, finished or asset deleted)."""
+def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str, int] | None:
+    """Mark the job running: (asset id, staging key, attempt number from 1); None when there is
+    nothing to do (gone, finished or asset deleted)."""
     with ctx.catalog.session() as s:
         job = s.get(Job, job_id, with_for_update=True)
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
@@ -190,7 +192,7 @@ def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str] | None:
         job.deadline_at = now + timedelta(seconds=job_deadline_seconds(asset.duration or 0))
         job.error = job.error_reason = None
         asset.state, asset.progress, asset.error = AssetState.PROCESSING, 0.0, None
-        return asset.id, asset.staging_key
+        return asset.id, asset.staging_key, job.attempts
 
 
 def _fail(ctx: PipelineContext, job_id: str, asset_id: str, message: str, reason: str) -> None:
@@ -219,25 +221,15 @@ def _limits(settings: TranscoderSettings) -> ProbeLimits:
     )
 
 
-def _fetch_original(ctx: PipelineContext, staging_key: str, work: Path, local: Path | None) -> str:
-    """Where ffmpeg reads the original of a job it encodes whole: in place, or downloaded once."""
-    if local is not None:
-        return str(local)  # filesystem backend: no copy of a multi-GB file
-    dest = work / "original"
-    ctx.store.download(ctx.staging, staging_key, dest)
-    return str(dest)
-
-
 def make_poster(source: str, out: Path, duration: float, ffmpeg: str) -> None:
     """The poster frame (one second in, or the middle of a shorter source), 640 wide."""
     run_ffmpeg(commands.poster(source, out / POSTER_NAME, min(1.0, duration / 2), 640, ffmpeg), timeout=120)
 
 
-def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: str, work: Path) -> None:
+def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: str, work: Path, attempt: int) -> None:
     local = ctx.store.local_path(ctx.staging, staging_key)
-    # Without a local file the probe reads by byte ranges: a job split into parts never downloads the
-    # original (each part reads its own stretch, the whole part makes the poster too); a job encoded
-    # whole downloads it once below.
+    # Without a local file the probe reads by byte ranges, and the encode streams the original on a
+    # first attempt (transcoder.source); a split job's join never reads it (the parts made it all).
     probed = local if local is not None else cast(BinaryIO, ObjectReader(ctx.store, ctx.staging, staging_key))
     info = probe_source(probed, _limits(ctx.settings))
     display_w, display_h = info.video.display_size
@@ -254,7 +246,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
     out = work / "out"
     previews = plan_previews(info.duration, display_w, display_h)
     plan = commands.EncodePlan(
-        source=str(local) if local is not None else "",  # downloaded below when this job encodes
+        source="",  # known once the split decision is made
         out_dir=out,
         ladder=ladder,
         segment_seconds=ctx.settings.segment_seconds,
@@ -267,12 +259,21 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
     split = ctx.splitter.encode(ctx, job_id, asset_id, info, ladder, out) if ctx.splitter else SplitOutcome.WHOLE
     if split is SplitOutcome.WAITING:
         return
+    streamed = False
     if split is SplitOutcome.JOINED:
         # The parts made the ladder, the previews and the poster: nothing is left to encode or to
-        # publish early.
+        # publish early, nothing to read from the original.
         plan = replace(plan, ladder=Ladder((), ladder.frame_rate, None), previews=None)
     else:
-        plan = replace(plan, source=_fetch_original(ctx, staging_key, work, local))
+        source, streamed = original_for_ffmpeg(
+            ctx.store,
+            ctx.staging,
+            staging_key,
+            work,
+            stream=attempt <= 1,
+            deadline_seconds=job_deadline_seconds(info.duration),
+        )
+        plan = replace(plan, source=source)
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, job_id, asset_id)
     publisher = _progressive(ctx, job_id, asset_id, out, plan.ladder)
@@ -288,18 +289,27 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
                 )
         if plan.previews is not None:
             run_ffmpeg(commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg), timeout=300)
-        if not (out / POSTER_NAME).is_file():  # not brought by a split job's whole part
-            make_poster(plan.source or _fetch_original(ctx, staging_key, work, local), out, info.duration, ffmpeg)
+        if not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
+            deadline = job_deadline_seconds(info.duration)
+            source = (
+                plan.source
+                or original_for_ffmpeg(
+                    ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
+                )[0]
+            )
+            make_poster(source, out, info.duration, ffmpeg)
         videos, audios = _read_outputs(out, ladder)
         _publish(ctx, job_id, asset_id, out, videos, audios, info, previews, skip=publisher.uploaded)
         publisher.finish([*videos, *audios])
         if _is_cancelled(ctx, asset_id):
-            raise EncodeFailed("the asset was deleted while encoding", reason="cancelled")
-    except Exception:
+            raise EncodeFailed("the asset was deleted while encoding", reason=CANCELLED)
+    except Exception as exc:
         # A job that does not finish leaves nothing behind, its early segments and master included.
         if publisher.playable:
             forget_playable(ctx.catalog, asset_id)
         publisher.withdraw()
+        if streamed and isinstance(exc, EncodeFailed):
+            raise retry_with_download(exc) from exc
         raise
 
 

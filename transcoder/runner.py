@@ -12,6 +12,7 @@ from transcoder.errors import EncodeFailed
 from transcoder.progress import Progress, ProgressParser
 
 STDERR_TAIL_LINES = 20
+CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
 
 
 def summarise_stderr(lines: Sequence[str]) -> str:
@@ -52,7 +53,7 @@ def run_ffmpeg(
                 stopped_reason = f"time limit of {timeout:.0f} s exceeded"
                 break
             if should_stop is not None and progress is not None and should_stop():
-                stopped_reason = "cancelled"
+                stopped_reason = CANCELLED
                 break
         else:
             finished = True
@@ -61,8 +62,8 @@ def run_ffmpeg(
             proc.kill()  # stopped, or the progress callback raised: never leave ffmpeg behind
         code = proc.wait()
         reader.join(timeout=5)
-    if stopped_reason == "cancelled":
-        raise EncodeFailed("the job was cancelled", reason="cancelled")
+    if stopped_reason == CANCELLED:
+        raise EncodeFailed("the job was cancelled", reason=CANCELLED)
     if stopped_reason is not None:
         raise EncodeFailed(f"ffmpeg stopped: {stopped_reason}", reason="timeout")
     if code != 0:

@@ -1,17 +1,18 @@
-"""Split-and-stitch on S3 (moto's server through the minio code path): parts read the original by
-byte ranges instead of downloading it, and fall back to a download when streamed reads fail.
+"""Jobs on S3 (moto's server through the minio code path) read the original by byte ranges.
 
-A recording proxy between the store and moto sees every GET of the original: who sent it (ffmpeg
-or the SDK), its Range and the bytes it carried.
+A whole job streams it into its one ffmpeg run instead of downloading it first; a split job's
+chunks each read their own stretch; the job itself only probes by ranges. A streamed attempt that
+fails is retried with a download. A recording proxy between the store and moto sees every GET of
+the original: who sent it (ffmpeg or the SDK), its Range and the bytes it carried.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -37,10 +38,16 @@ CHUNK_SECONDS = 4.0  # five chunks of a fifth of the source each, and the whole 
 
 
 @dataclass
-class S3Split:
+class S3Jobs:
     ctx: PipelineContext
     queue: ListQueue
     proxy: RecordingProxy
+
+    def one_probe(self, key: str) -> int:
+        """Bytes one probe of the original reads (through the SDK, by ranges)."""
+        start = len(self.proxy.reads_of(key, "sdk"))
+        probe_source(cast(BinaryIO, ObjectReader(self.ctx.store, "staging", key)))
+        return sum(g.sent for g in self.proxy.reads_of(key, "sdk")[start:])
 
 
 @pytest.fixture(scope="module")
@@ -55,21 +62,36 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def s3(tmp_path: Path) -> Iterator[S3Split]:
+def s3_jobs(tmp_path: Path) -> Iterator[Callable[..., S3Jobs]]:
+    """Builds a pipeline on S3 behind a recording proxy, with settings overridden as asked."""
     with moto_server() as moto, RecordingProxy(moto) as proxy:
-        base = pipeline_context(
-            tmp_path, split_enabled=True, split_min_duration_seconds=10.0, chunk_seconds=CHUNK_SECONDS
-        ).settings
-        storage = StorageSettings(
-            backend="s3", s3_endpoint=proxy.endpoint, s3_bucket_prefix=f"t{uuid.uuid4().hex[:8]}-"
-        )
-        settings = base.model_copy(update={"storage": storage})
-        queue = ListQueue()
-        ctx = PipelineContext(settings, open_store(storage), Catalog(settings.catalog), SplitAndStitch(queue))
-        yield S3Split(ctx, queue, proxy)
+
+        def build(**overrides: Any) -> S3Jobs:
+            base = pipeline_context(tmp_path, **overrides).settings
+            storage = StorageSettings(
+                backend="s3", s3_endpoint=proxy.endpoint, s3_bucket_prefix=f"t{uuid.uuid4().hex[:8]}-"
+            )
+            settings = base.model_copy(update={"storage": storage})
+            queue = ListQueue()
+            ctx = PipelineContext(settings, open_store(storage), Catalog(settings.catalog), SplitAndStitch(queue))
+            return S3Jobs(ctx, queue, proxy)
+
+        yield build
 
 
-def finish(s3: S3Split, asset_id: str, job_id: str) -> None:
+@pytest.fixture
+def s3(s3_jobs: Callable[..., S3Jobs]) -> S3Jobs:
+    """Split-and-stitch on: five chunks and the whole part."""
+    return s3_jobs(split_enabled=True, split_min_duration_seconds=10.0, chunk_seconds=CHUNK_SECONDS)
+
+
+@pytest.fixture
+def s3_whole(s3_jobs: Callable[..., S3Jobs]) -> S3Jobs:
+    """Split-and-stitch off: one ffmpeg run."""
+    return s3_jobs()
+
+
+def finish(s3: S3Jobs, asset_id: str, job_id: str) -> None:
     for job in s3.queue.take("job"):
         run_job(s3.ctx, job)
     with s3.ctx.catalog.session() as s:
@@ -87,7 +109,7 @@ def finish(s3: S3Split, asset_id: str, job_id: str) -> None:
         assert s3.ctx.store.stat("media", f"{asset_id}/{key}").size > 0, key
 
 
-def test_parts_read_their_own_stretch_of_the_original(s3: S3Split, source: Path) -> None:
+def test_parts_read_their_own_stretch_of_the_original(s3: S3Jobs, source: Path) -> None:
     asset_id, job_id = submit(s3.ctx, source)
     key, size = f"originals/{source.name}", source.stat().st_size
     run_job(s3.ctx, job_id)  # probes by range, plans the parts, queues them
@@ -106,10 +128,7 @@ def test_parts_read_their_own_stretch_of_the_original(s3: S3Split, source: Path)
     # and its join's; a probe demuxes 240 packets, 8 s here, to tell a variable frame rate).
     sdk = s3.proxy.reads_of(key, "sdk")
     assert len([g for g in sdk if not g.range]) == 1
-    probe_start = len(sdk)
-    probe_source(cast(BinaryIO, ObjectReader(s3.ctx.store, "staging", key)))
-    one_probe = sum(g.sent for g in s3.proxy.reads_of(key, "sdk")[probe_start:])
-    assert sum(g.sent for g in sdk if g.range) <= 2 * one_probe
+    assert sum(g.sent for g in sdk if g.range) <= 2 * s3.one_probe(key)
     # ffmpeg read only the chunks, by ranges; each well under half of the original (a fifth, plus
     # the index, what finding the streams reads and what socket buffers took of abandoned reads).
     assert all(g.range for g in s3.proxy.reads_of(key, "ffmpeg"))
@@ -120,7 +139,7 @@ def test_parts_read_their_own_stretch_of_the_original(s3: S3Split, source: Path)
     assert sum(chunks) < 2 * size, (read_by_part, size)
 
 
-def test_a_part_whose_streamed_read_fails_downloads_the_original_next_time(s3: S3Split, source: Path) -> None:
+def test_a_part_whose_streamed_read_fails_downloads_the_original_next_time(s3: S3Jobs, source: Path) -> None:
     asset_id, job_id = submit(s3.ctx, source)
     key = f"originals/{source.name}"
     run_job(s3.ctx, job_id)
@@ -140,3 +159,32 @@ def test_a_part_whose_streamed_read_fails_downloads_the_original_next_time(s3: S
     downloads = [g for g in s3.proxy.reads_of(key, "sdk") if not g.range]
     assert len(downloads) == len(parts)
     finish(s3, asset_id, job_id)
+
+
+def test_a_whole_job_streams_the_original_into_its_encode(s3_whole: S3Jobs, source: Path) -> None:
+    asset_id, job_id = submit(s3_whole.ctx, source)
+    key = f"originals/{source.name}"
+    run_job(s3_whole.ctx, job_id)
+    finish(s3_whole, asset_id, job_id)
+    # No download: the SDK read only what the probe reads, and ffmpeg read by ranges.
+    sdk = s3_whole.proxy.reads_of(key, "sdk")
+    assert sdk and all(g.range for g in sdk), sdk
+    assert sum(g.sent for g in sdk) <= s3_whole.one_probe(key)
+    streamed = s3_whole.proxy.reads_of(key, "ffmpeg")
+    assert streamed and all(g.range for g in streamed)
+    assert sum(g.sent for g in streamed) >= source.stat().st_size  # the encode read all of it
+
+
+def test_a_whole_job_whose_streamed_read_fails_is_retried_with_a_download(s3_whole: S3Jobs, source: Path) -> None:
+    asset_id, job_id = submit(s3_whole.ctx, source)
+    key = f"originals/{source.name}"
+    s3_whole.proxy.refuse = lambda get: get.agent == "ffmpeg"
+    with pytest.raises(TransientError) as raised:
+        run_job(s3_whole.ctx, job_id)
+    assert raised.value.reason == "source_stream"
+    with s3_whole.ctx.catalog.session() as s:
+        assert s.get(Job, job_id).state == JobState.RUNNING  # left for the retry, not failed
+    assert list(s3_whole.ctx.store.list("media", f"{asset_id}/")) == []  # nothing half published
+    run_job(s3_whole.ctx, job_id)  # the retry downloads
+    assert len([g for g in s3_whole.proxy.reads_of(key, "sdk") if not g.range]) == 1
+    finish(s3_whole, asset_id, job_id)

@@ -1,0 +1,46 @@
+"""Where ffmpeg reads a job's original.
+
+In place on the filesystem backend. Elsewhere (S3) the first attempt hands ffmpeg a presigned URL
+and it reads by byte ranges as it goes: the encode starts at once instead of after a multi-GB
+download, nothing is copied to the worker's disk, and a split job's chunk transfers only its own
+stretch of the file. Should a streamed attempt fail, for whatever reason, the retry downloads the
+original first, as a network path that breaks long reads still gets the job done that way.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from storage.objects import ObjectStore
+from transcoder.errors import EncodeFailed, TransientError
+from transcoder.runner import CANCELLED
+
+# How long past the job's own deadline a presigned URL stays valid (ffmpeg reconnects to it).
+URL_MARGIN = timedelta(minutes=10)
+
+
+def original_for_ffmpeg(
+    store: ObjectStore, bucket: str, key: str, work: Path, *, stream: bool, deadline_seconds: float
+) -> tuple[str, bool]:
+    """(path or URL for ffmpeg's -i, whether it is read over HTTP)."""
+    local = store.local_path(bucket, key)
+    if local is not None:
+        return str(local), False
+    if stream:
+        url = store.read_url(bucket, key, timedelta(seconds=deadline_seconds) + URL_MARGIN)
+        if url is not None:
+            return url, True
+    dest = work / "original"
+    store.download(bucket, key, dest)
+    return str(dest), False
+
+
+def retry_with_download(exc: EncodeFailed) -> TransientError | EncodeFailed:
+    """What a failed streamed attempt raises: a retry (which downloads) unless it was cancelled."""
+    if exc.reason == CANCELLED:
+        return exc
+    return TransientError(
+        f"reading the original over HTTP failed ({exc.message}); the next attempt downloads it",
+        reason="source_stream",
+    )
