@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -15,11 +16,16 @@ STDERR_TAIL_LINES = 20
 CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
 
 
+# The query of a URL in ffmpeg's messages: for a presigned URL, a credential to read the original.
+URL_QUERY = re.compile(r"""(https?://[^\s?"']+)\?[^\s"']+""")
+
+
 def summarise_stderr(lines: Sequence[str]) -> str:
-    """The last meaningful lines of ffmpeg's stderr, deduplicated, for a failure reason."""
+    """The last meaningful lines of ffmpeg's stderr, deduplicated, for a failure reason (it ends up
+    in logs and in the job's error shown to its creator: URL queries are left out)."""
     seen: list[str] = []
     for line in lines:
-        text = line.strip()
+        text = URL_QUERY.sub(r"\1?...", line.strip())
         if text and text not in seen:
             seen.append(text)
     return "; ".join(seen[-4:]) or "no error output"

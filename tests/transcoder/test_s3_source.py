@@ -182,6 +182,7 @@ def test_a_whole_job_whose_streamed_read_fails_is_retried_with_a_download(s3_who
     with pytest.raises(TransientError) as raised:
         run_job(s3_whole.ctx, job_id)
     assert raised.value.reason == "source_stream"
+    assert "403" in raised.value.message and "X-Amz-" not in raised.value.message  # no credentials in errors
     with s3_whole.ctx.catalog.session() as s:
         assert s.get(Job, job_id).state == JobState.RUNNING  # left for the retry, not failed
     assert list(s3_whole.ctx.store.list("media", f"{asset_id}/")) == []  # nothing half published
