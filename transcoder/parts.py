@@ -192,14 +192,14 @@ def _attempt(ctx: PipelineContext, job_id: str, claim: Claim) -> str | None:
 
 
 def _encode_part(ctx: PipelineContext, claim: Claim, work: Path) -> None:
-    # A chunk's first attempt streams its stretch of the original (see transcoder.source). The whole
-    # part (audio, storyboard, thumbnails, poster) reads all of it and seeks about: it downloads.
+    # A first attempt streams the original (see transcoder.source): a chunk reads its own stretch of
+    # it, the whole part (audio, storyboard, thumbnails, poster) all of it once plus a GOP per seek.
     source, streamed = original_for_ffmpeg(
         ctx.store,
         ctx.staging,
         claim.staging_key,
         work,
-        stream=claim.spec.chunk is not None and claim.attempt <= 1,
+        stream=claim.attempt <= 1,
         deadline_seconds=job_deadline_seconds(claim.spec.media_seconds),
     )
     try:
