@@ -25,10 +25,11 @@ def moto_server() -> Iterator[str]:
     """moto's S3 server on a free loopback port: yields its host:port."""
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        yield f"127.0.0.1:{server._server.server_port}"  # noqa: SLF001 - moto exposes no public accessor
+        host, port = server.get_host_and_port()
+        yield f"{host}:{port}"
     finally:
         server.stop()
 

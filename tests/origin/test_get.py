@@ -12,6 +12,7 @@ from origin.app import create_app
 from origin.settings import OriginSettings
 from storage.filesystem import FilesystemObjectStore
 from storage.settings import StorageSettings
+from tests.s3 import moto_server
 
 pytestmark = pytest.mark.anyio
 
@@ -65,15 +66,10 @@ async def test_metrics_and_health(tmp_path: Path) -> None:
 
 @pytest.mark.s3
 async def test_origin_over_s3(tmp_path: Path) -> None:
-    from moto.server import ThreadedMotoServer
-
     from storage.s3 import S3ObjectStore
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        store = S3ObjectStore(f"{host}:{port}", "testing", "testing", bucket_prefix="origin-")
+    with moto_server() as endpoint:
+        store = S3ObjectStore(endpoint, "testing", "testing", bucket_prefix="origin-")
         store.ensure_bucket("media")
         data = bytes(range(256)) * 1000
         store.put_bytes("media", "a/v/seg_00001.m4s", data)
@@ -87,8 +83,6 @@ async def test_origin_over_s3(tmp_path: Path) -> None:
                 await client.get("/a/v/seg_00001.m4s", headers={"if-none-match": full.headers["etag"]})
             ).status_code == 304
             assert (await client.get("/a/v/none.m4s")).status_code == 404
-    finally:
-        server.stop()
 
 
 async def test_catalog_access_classes(tmp_path: Path) -> None:

@@ -9,22 +9,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from storage.errors import InvalidKey, ObjectMissing
 from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore
 from storage.reader import ObjectReader
 from storage.s3 import S3ObjectStore
+from tests.s3 import moto_server
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"{host}:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])

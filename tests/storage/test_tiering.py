@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from catalog.models import Asset, AssetState
 from catalog.session import Catalog
@@ -34,6 +33,7 @@ from storage.tiering import (
     format_report,
     report,
 )
+from tests.s3 import moto_server
 
 SETTINGS = TieringSettings(enabled=True, warm_after_days=30, cold_after_days=90, restore_seconds=600, restored_days=2)
 KEY = "a1/360p/seg_00001.m4s"
@@ -181,11 +181,8 @@ def test_staging_originals_expire_after_ready(tmp_path: Path) -> None:
 
 @pytest.mark.s3
 def test_s3_bucket_lifecycle_rules() -> None:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        store = S3ObjectStore(f"{host}:{port}", "testing", "testing", bucket_prefix="tier-")
+    with moto_server() as endpoint:
+        store = S3ObjectStore(endpoint, "testing", "testing", bucket_prefix="tier-")
         store.ensure_bucket("media")
         store.ensure_bucket("staging")
         apply_bucket_lifecycle(store, "media", "staging", SETTINGS)
@@ -196,8 +193,6 @@ def test_s3_bucket_lifecycle_rules() -> None:
         ]
         staging = store.client.get_bucket_lifecycle("tier-staging")
         assert staging.rules[0].abort_incomplete_multipart_upload.days_after_initiation == 2
-    finally:
-        server.stop()
 
 
 def test_beat_schedule_runs_the_lifecycle(tmp_path: Path) -> None:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 from tusclient import client as tus_client
 
 from storage.factory import open_store
 from storage.settings import StorageSettings
 from tests.media import make_clip, media_duration
+from tests.s3 import moto_server
 from vodstack.supervisor import SERVICES_FILE, free_port
 
 pytestmark = [pytest.mark.stack, pytest.mark.ffmpeg, pytest.mark.timeout(600)]
@@ -142,21 +142,18 @@ def test_embedded_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.s3
 def test_s3_backend_on_moto(tmp_path: Path) -> None:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "VODSTACK_STORAGE_BACKEND": "s3",
-        "VODSTACK_STORAGE_S3_ENDPOINT": f"{host}:{port}",
-        "VODSTACK_STORAGE_S3_ACCESS_KEY": "testing",
-        "VODSTACK_STORAGE_S3_SECRET_KEY": "testing",
-    }
-    stack = start_stack(tmp_path, env)
-    try:
-        check_upload_play_and_reject(stack, tmp_path)
-    finally:
-        stop_stack(stack, tmp_path)
-        server.stop()
+    with moto_server() as endpoint:
+        env = {
+            "VODSTACK_STORAGE_BACKEND": "s3",
+            "VODSTACK_STORAGE_S3_ENDPOINT": endpoint,
+            "VODSTACK_STORAGE_S3_ACCESS_KEY": "testing",
+            "VODSTACK_STORAGE_S3_SECRET_KEY": "testing",
+        }
+        stack = start_stack(tmp_path, env)
+        try:
+            check_upload_play_and_reject(stack, tmp_path)
+        finally:
+            stop_stack(stack, tmp_path)
 
 
 @pytest.fixture
