@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 
 from storage.objects import ObjectStore
 
-# Fetch at least this much per range request: probes read many small pieces.
-MIN_FETCH = 256 * 1024
+# Range requests fetch whole aligned blocks of this size: probes read many small pieces.
+BLOCK = 256 * 1024
+# Blocks kept: a demuxer reading interleaved audio and video steps back a little now and then, and
+# finds what it needs here instead of in another request.
+KEEP_BLOCKS = 8
 
 
 class ObjectReader(io.RawIOBase):
@@ -16,8 +20,7 @@ class ObjectReader(io.RawIOBase):
         self.store, self.bucket, self.key = store, bucket, key
         self.size = store.stat(bucket, key).size
         self.pos = 0
-        self._buf_start = 0
-        self._buf = b""
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()  # block index -> bytes, oldest first
 
     def readable(self) -> bool:
         return True
@@ -37,13 +40,28 @@ class ObjectReader(io.RawIOBase):
         want = min(len(b), self.size - self.pos)
         if want <= 0:
             return 0
-        end = self.pos + want
-        if not (self._buf_start <= self.pos and end <= self._buf_start + len(self._buf)):
-            fetch_end = min(self.size, self.pos + max(want, MIN_FETCH)) - 1
-            self._buf = b"".join(self.store.read_range(self.bucket, self.key, self.pos, fetch_end))
-            self._buf_start = self.pos
-        start = self.pos - self._buf_start
-        chunk = self._buf[start : start + want]
-        b[: len(chunk)] = chunk
-        self.pos += len(chunk)
-        return len(chunk)
+        first, last = self.pos // BLOCK, (self.pos + want - 1) // BLOCK
+        missing = [i for i in range(first, last + 1) if i not in self._blocks]
+        if missing:
+            # One request for the stretch from the first missing block to the last.
+            lo, hi = missing[0], missing[-1]
+            data = b"".join(
+                self.store.read_range(self.bucket, self.key, lo * BLOCK, min(self.size, (hi + 1) * BLOCK) - 1)
+            )
+            for i in range(lo, hi + 1):
+                self._blocks[i] = data[(i - lo) * BLOCK : (i - lo + 1) * BLOCK]
+        view = memoryview(b)
+        done = 0
+        for i in range(first, last + 1):
+            block = self._blocks[i]
+            self._blocks.move_to_end(i)
+            start = self.pos + done - i * BLOCK
+            piece = block[start : start + want - done]
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+            if start + len(piece) < len(block) or len(block) < BLOCK:
+                break  # the read ends in this block (or the object ends here)
+        while len(self._blocks) > KEEP_BLOCKS:
+            self._blocks.popitem(last=False)
+        self.pos += done
+        return done
