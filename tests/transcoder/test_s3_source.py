@@ -136,8 +136,8 @@ def test_parts_read_their_own_stretch_of_the_original(s3: S3Jobs, source: Path) 
     chunks, whole = read_by_part[:5], read_by_part[5]
     assert all(0 < read < size / 2 for read in chunks), (read_by_part, size)
     assert size <= whole < 3 * size, (whole, size)
-    # Downloads cost one original per chunk: five here.
-    assert sum(chunks) < 2 * size, (read_by_part, size)
+    # Downloads cost one original per chunk, five here; socket buffers bound what reads waste.
+    assert sum(chunks) < 2.5 * size, (read_by_part, size)
 
 
 def test_a_part_whose_streamed_read_fails_downloads_the_original_next_time(s3: S3Jobs, source: Path) -> None:
