@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +124,21 @@ def assert_succeeded(ctx: PipelineContext, asset_id: str, job_id: str) -> Asset:
     assert job.state == JobState.SUCCEEDED, f"{job.error_reason}: {job.error}"
     assert asset.state == AssetState.READY
     return asset
+
+
+@dataclass
+class ListQueue:
+    """split.PartQueue as a list: ("part" | "job", job id) in the order they were queued."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def enqueue_part(self, job_id: str) -> None:
+        self.items.append(("part", job_id))
+
+    def enqueue_job(self, job_id: str) -> None:
+        self.items.append(("job", job_id))
+
+    def take(self, kind: str) -> list[str]:
+        taken = [job_id for k, job_id in self.items if k == kind]
+        self.items = [(k, job_id) for k, job_id in self.items if k != kind]
+        return taken

@@ -24,8 +24,7 @@ from storage.reader import ObjectReader
 from storage.settings import StorageSettings
 from tests.media import make_clip
 from tests.s3 import RecordingProxy, moto_server
-from tests.transcoder.harness import pipeline_context, published_tracks, submit
-from tests.transcoder.test_split import ListQueue
+from tests.transcoder.harness import ListQueue, pipeline_context, published_tracks, submit
 from transcoder.errors import TransientError
 from transcoder.pipeline import PipelineContext, run_job
 from transcoder.probe import probe_source

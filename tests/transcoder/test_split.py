@@ -7,7 +7,7 @@ here: reversed, duplicated, after the asset is gone.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.settings import CatalogSettings
 from tests.media import make_clip
-from tests.transcoder.harness import pipeline_context, published_tracks, submit
+from tests.transcoder.harness import ListQueue, pipeline_context, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog  # noqa: F401  (a fixture)
 from transcoder.parts import PART_KIND
@@ -28,24 +28,6 @@ pytestmark = pytest.mark.ffmpeg
 
 SECONDS = 20.0
 SIZE = (480, 270)  # two rungs (234p, 270p) at a size that encodes in a blink
-
-
-@dataclass
-class ListQueue:
-    """split.PartQueue as a list: ("part" | "job", job id) in the order they were queued."""
-
-    items: list[tuple[str, str]] = field(default_factory=list)
-
-    def enqueue_part(self, job_id: str) -> None:
-        self.items.append(("part", job_id))
-
-    def enqueue_job(self, job_id: str) -> None:
-        self.items.append(("job", job_id))
-
-    def take(self, kind: str) -> list[str]:
-        taken = [job_id for k, job_id in self.items if k == kind]
-        self.items = [(k, job_id) for k, job_id in self.items if k != kind]
-        return taken
 
 
 @pytest.fixture
