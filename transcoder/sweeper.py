@@ -4,8 +4,11 @@
 but not when the whole worker (or its machine) dies: AMQP redelivers at once, Redis only after its
 visibility timeout, and kombu's filesystem transport never does. So every job beats while it runs
 (`Heartbeat`, a thread covering download, probe, encode and publish alike), and `sweep` requeues
-jobs still marked running whose heartbeat went stale or whose deadline passed. The requeue is one
-conditional UPDATE per job, so any number of sweepers (one per worker) requeue a job once.
+jobs still marked running whose heartbeat went stale or whose deadline passed. A job whose attempt
+ran on this machine in a process that no longer exists is requeued at once, without waiting for
+its heartbeat to go stale: a worker the supervisor restarts sweeps when it starts, so the job of its
+crashed predecessor runs again within seconds, not minutes. The requeue is one conditional UPDATE
+per job, so any number of sweepers (one per worker) requeue a job once.
 
 A job that keeps killing its worker (a decoder crash, memory) is failed after `max_attempts`
 instead of being requeued for ever.
@@ -75,8 +78,23 @@ def sweep(
     now = now or utcnow()
     result = SweepResult()
     with catalog.session() as s:
-        candidates = list(s.execute(select(Job.id, Job.attempts, Job.asset_id).where(_orphaned(now, policy))))
-    for job_id, attempts, asset_id in candidates:
+        candidates = [
+            (job_id, attempts, asset_id, _orphaned(now, policy))
+            for job_id, attempts, asset_id in s.execute(
+                select(Job.id, Job.attempts, Job.asset_id).where(_orphaned(now, policy))
+            )
+        ]
+        # Running jobs whose process on this machine is gone, however fresh their last beat.
+        prefix = f"{socket.gethostname()}:"
+        for job_id, attempts, asset_id, worker in s.execute(
+            select(Job.id, Job.attempts, Job.asset_id, Job.worker).where(
+                Job.state == JobState.RUNNING, Job.worker.startswith(prefix, autoescape=True)
+            )
+        ):
+            if not any(c[0] == job_id for c in candidates) and not process_alive(worker):
+                same_attempt = and_(Job.state == JobState.RUNNING, Job.worker == worker)
+                candidates.append((job_id, attempts, asset_id, same_attempt))
+    for job_id, attempts, asset_id, still_orphaned in candidates:
         with catalog.session() as s:
             give_up = attempts >= policy.max_attempts
             # heartbeat_at of a queued job: when it was last dispatched (see _stranded).
@@ -90,7 +108,7 @@ def sweep(
                 }
             # Conditional on the job still being orphaned: a second sweeper, or the worker coming
             # back to life, makes this a no-op.
-            won = s.execute(update(Job).where(Job.id == job_id, _orphaned(now, policy)).values(**values)).rowcount
+            won = s.execute(update(Job).where(Job.id == job_id, still_orphaned).values(**values)).rowcount
             if won and give_up:
                 asset = s.get(Asset, asset_id)
                 if asset is not None and asset.state not in (AssetState.READY, AssetState.DELETED):
@@ -101,7 +119,7 @@ def sweep(
             log.warning("job %s failed: its worker was lost %d times", job_id, attempts)
             result.failed.append(job_id)
         else:
-            log.warning("job %s was orphaned (stale heartbeat or past its deadline): requeued", job_id)
+            log.warning("job %s was orphaned (process gone, stale heartbeat or past its deadline): requeued", job_id)
             try:
                 requeue(job_id)
             except Exception:
@@ -144,14 +162,21 @@ def held_elsewhere(job: Job, heartbeat_timeout: float) -> bool:
     beat = job.heartbeat_at if job.heartbeat_at.tzinfo else job.heartbeat_at.replace(tzinfo=UTC)  # SQLite: naive
     if (utcnow() - beat).total_seconds() >= heartbeat_timeout:
         return False
-    host, _, pid = (job.worker or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+    return process_alive(job.worker or "")
+
+
+def process_alive(worker: str) -> bool:
+    """False only when `worker` (a worker_id) names a process of this machine that no longer exists;
+    True for any other machine's process, which only its heartbeat can tell about."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, under another user
     return True
 
 
@@ -222,8 +247,11 @@ class SweeperThread:
 
     def _run(self) -> None:
         catalog = self.catalog_factory()  # created in this thread, after the pool has forked
-        while not self._stop.wait(self.interval):
+        # Once at start (the jobs of a crashed predecessor on this machine), then every interval.
+        while True:
             try:
                 sweep(catalog, self.requeue, self.policy)
             except Exception:  # the sweeper must outlive a broker or catalog outage
                 log.exception("sweep failed; trying again in %.0f s", self.interval)
+            if self._stop.wait(self.interval):
+                return

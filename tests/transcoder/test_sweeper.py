@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from tests.media import make_clip
 from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, submit
 from transcoder import metrics
 from transcoder.pipeline import PipelineContext, run_job
-from transcoder.sweeper import Heartbeat, SweepPolicy, sweep
+from transcoder.sweeper import Heartbeat, SweeperThread, SweepPolicy, sweep
 
 POLICY = SweepPolicy(heartbeat_timeout_seconds=60, max_attempts=3)
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -79,6 +80,41 @@ def test_only_orphans_are_requeued_and_only_once(ctx: PipelineContext) -> None:
     assert len(queued) == 3
 
 
+def dead_pid() -> int:
+    """The pid of a process of this machine that has exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_job_whose_process_on_this_machine_is_gone_is_requeued_at_once(ctx: PipelineContext) -> None:
+    here = socket.gethostname()
+    gone = dead_pid()
+    _, crashed = running_job(ctx.catalog, heartbeat_age=1, worker=f"{here}:{gone}")  # beat a second ago
+    _, alive = running_job(ctx.catalog, heartbeat_age=1, worker=f"{here}:{os.getpid()}")
+    _, elsewhere = running_job(ctx.catalog, heartbeat_age=1, worker=f"not-{here}:{gone}")  # only its beat tells
+    queued: list[str] = []
+    assert sweep(ctx.catalog, queued.append, POLICY, now=NOW).requeued == queued == [crashed]
+    assert state_of(ctx.catalog, alive) == state_of(ctx.catalog, elsewhere) == JobState.RUNNING
+    assert sweep(ctx.catalog, queued.append, POLICY, now=NOW).requeued == []  # once
+
+
+def test_the_sweeper_thread_sweeps_when_its_worker_starts(ctx: PipelineContext) -> None:
+    # The worker the supervisor restarts after a crash: its predecessor's job runs again at once,
+    # not after the first interval (an hour here).
+    _, crashed = running_job(ctx.catalog, heartbeat_age=1, worker=f"{socket.gethostname()}:{dead_pid()}", now=utcnow())
+    queued: list[str] = []
+    sweeper = SweeperThread(lambda: ctx.catalog, queued.append, POLICY, interval=3600).start()
+    try:
+        for _ in range(200):
+            if queued:
+                break
+            time.sleep(0.05)
+    finally:
+        sweeper.stop()
+    assert queued == [crashed]
+
+
 def test_job_that_keeps_losing_its_worker_fails(ctx: PipelineContext) -> None:
     asset_id, job_id = running_job(ctx.catalog, heartbeat_age=600, attempts=3)
     queued: list[str] = []
@@ -134,9 +170,7 @@ def test_requeued_job_runs_to_ready_and_a_live_duplicate_is_refused(ctx: Pipelin
         job = s.get(Job, job_id)
         assert job is not None
         # On this machine, by a process that no longer exists (a pool process killed): taken over.
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
-        dead.wait()
-        job.worker = f"{socket.gethostname()}:{dead.pid}"
+        job.worker = f"{socket.gethostname()}:{dead_pid()}"
     run_job(ctx, job_id)
     assert_succeeded(ctx, asset_id, job_id)
 

@@ -2,9 +2,11 @@
 
 Two real `python -m vodstack worker` processes share the embedded filesystem broker (or Redis when
 VODSTACK_TEST_REDIS_URL is set). The worker encoding the job is killed with its whole process group
-(main process, pool process and ffmpeg: a machine going away). kombu's filesystem transport never
-redelivers the consumed message and Redis would only after its visibility timeout, so it is the
-surviving worker's sweeper that requeues the job once its heartbeat goes stale.
+(main process, pool process and ffmpeg). kombu's filesystem transport never redelivers the consumed
+message and Redis would only after its visibility timeout, so it is the surviving worker's sweeper
+that requeues the job: at once, because the process that held it on this machine is gone. The
+heartbeat timeout is an hour here, so that no other way can recover the job within the test (a job
+of another machine waits for its heartbeat to go stale; tests/transcoder/test_sweeper.py).
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ def workers(ctx: PipelineContext, tmp_path: Path) -> Iterator[Workers]:
         data.mkdir()
         log = data / "worker.log"
         argv = [sys.executable, "-m", "vodstack", "worker", "--name", name, "--concurrency", "1"]
-        # Liveness scaled down from minutes to seconds so that the test waits seconds.
-        env = worker_env(ctx, data, heartbeat_seconds="0.5", heartbeat_timeout_seconds="4", sweep_interval_seconds="1")
+        # Sweeps every second; heartbeats never go stale within the test (see the module's docstring).
+        env = worker_env(
+            ctx, data, heartbeat_seconds="0.5", heartbeat_timeout_seconds="3600", sweep_interval_seconds="1"
+        )
         with log.open("wb") as out:
             proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         started.append((proc, log))
