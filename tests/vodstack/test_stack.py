@@ -19,8 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from tusclient import client as tus_client
 
+from catalog.models import Job
+from catalog.session import Catalog
+from catalog.settings import CatalogSettings
 from storage.factory import open_store
 from storage.settings import StorageSettings
 from tests.media import make_clip, media_duration
@@ -213,5 +217,38 @@ def test_private_asset_plays_only_with_its_signed_url(tmp_path: Path) -> None:
         assert httpx.get(tampered).status_code == 403
         played = media_duration(signed)  # every segment and init URI in the playlists carries the token
         assert abs(played - 4.0) <= 4.0
+    finally:
+        stop_stack(stack, tmp_path)
+
+
+def test_a_worker_killed_mid_encode_is_restarted_and_the_job_finishes(tmp_path: Path) -> None:
+    # An hour's heartbeat timeout: the job can come back only because the restarted worker's sweeper
+    # sees that the process holding it on this machine is gone (transcoder.sweeper).
+    stack = start_stack(tmp_path, {"VODSTACK_TRANSCODER_HEARTBEAT_TIMEOUT_SECONDS": "3600"})
+    try:
+        clip = make_clip(tmp_path / "long.mp4", seconds=30, size="1280x720")
+        asset_id = tus_upload(stack, clip)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:  # mid-encode
+            asset = httpx.get(f"{stack.info['ingest']}/assets/{asset_id}").raise_for_status().json()
+            if asset["state"] == "processing" and (asset["progress"] or 0) >= 0.2:
+                break
+            assert asset["state"] not in ("ready", "failed") and time.monotonic() < deadline, asset
+            time.sleep(0.2)
+        # The whole worker (main process, pool, ffmpeg): its own process group, as the supervisor starts it.
+        port = stack.info["worker_metrics"]["worker-1"].rsplit(":", 1)[1].split("/")[0]
+        found = subprocess.run(["pgrep", "-f", "--", f"--metrics-port {port} "], capture_output=True, text=True)
+        pids = [int(p) for p in found.stdout.split()]
+        leader = next(pid for pid in pids if os.getpgid(pid) == pid)
+        os.killpg(leader, signal.SIGKILL)
+
+        asset = wait_for_terminal(stack, asset_id)
+        assert asset["state"] == "ready", asset
+        assert abs(media_duration(asset["playback"]["hls"]) - 30.0) <= 4.0
+        assert "worker-1 exited (-9); restarting" in (tmp_path / "up.log").read_text()
+        catalog = Catalog(CatalogSettings(url=f"sqlite:///{stack.info['data_dir']}/catalog.db"), apply_migrations=False)
+        with catalog.session() as s:
+            (attempts,) = s.execute(select(Job.attempts).where(Job.asset_id == asset_id)).one()
+        assert attempts == 2
     finally:
         stop_stack(stack, tmp_path)
