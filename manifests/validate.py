@@ -62,6 +62,7 @@ SINGLE_TAGS = frozenset(
         "#EXT-X-ENDLIST",
         "#EXT-X-I-FRAMES-ONLY",
         "#EXT-X-INDEPENDENT-SEGMENTS",
+        "#EXT-X-START",
     }
 )
 # Apple HLS authoring spec: declared bit rates within 10% of the measurement
