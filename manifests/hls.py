@@ -69,7 +69,9 @@ def render_event(track: Track, *, target_duration: int, ended: bool = False) -> 
     `ended` appends EXT-X-ENDLIST once the last segment is listed: an EVENT playlist may end, but
     never turn into a VOD one (its type must not change), so players that started on it finish on it.
     EXT-X-START:TIME-OFFSET=0 (RFC 8216 4.3.5.2): a viewer opening a video that is still encoding
-    starts at its beginning, not near the newest segment as players do on a playlist without ENDLIST.
+    starts at its beginning, not near the newest segment as players do on a playlist without ENDLIST
+    (hls.js, Safari). Only once the playlist is longer than three target durations, as the RFC asks
+    of an offset in a playlist without ENDLIST; before that, its newest segment is its beginning.
     """
     return _render_media(track, target_duration, i_frames_only=False, playlist_type="event", ended=ended)
 
@@ -96,7 +98,7 @@ def _render_media(
     )
     playlist.target_duration = _target(track, durations, target_duration)
     playlist.playlist_type = playlist_type
-    if playlist_type == "event":
+    if playlist_type == "event" and (ended or sum(durations) > 3 * playlist.target_duration):
         playlist.start = m3u8.Start(time_offset=0)
     playlist.is_i_frames_only = i_frames_only
     playlist.is_endlist = playlist_type == "vod" or ended

@@ -40,6 +40,26 @@ def test_media_playlist_round_trips() -> None:
     assert abs(sum(s.duration for s in parsed.segments) - track.duration) < 1 / 30
 
 
+@pytest.mark.parametrize(
+    ("durations", "ended", "starts_at_zero"),
+    [
+        ((4.0, 4.0), False, False),  # 8 s, not longer than three target durations: no offset yet
+        ((4.0, 4.0, 4.0), False, False),  # 12 s: still within three target durations of the end
+        ((4.0, 4.0, 4.0, 4.0), False, True),  # 16 s: viewers start at the beginning, not at the edge
+        ((4.0, 4.0), True, True),  # ended: the offset is no longer near a growing end
+    ],
+)
+def test_growing_playlist_starts_viewers_at_the_beginning(
+    durations: tuple[float, ...], ended: bool, starts_at_zero: bool
+) -> None:
+    text = hls.render_event(video(durations=durations), target_duration=4, ended=ended)
+    parsed = m3u8.loads(text)
+    assert parsed.playlist_type == "event" and parsed.is_endlist == ended
+    assert (parsed.start is not None and parsed.start.time_offset == 0) == starts_at_zero
+    assert text.count("#EXT-X-START") == int(starts_at_zero)
+    assert "#EXT-X-START" not in hls.render_media(video(durations=durations))  # VOD playlists start at 0 anyway
+
+
 @pytest.mark.parametrize(("durations", "target"), [((2.0, 2.5, 1.0), 3), ((2.49, 2.0), 2), ((6.2,), 6)])
 def test_target_duration_covers_rounded_extinf(durations: tuple[float, ...], target: int) -> None:
     parsed = m3u8.loads(hls.render_media(video(durations=durations)))
