@@ -8,6 +8,8 @@
 //   2. every rung is forced in turn (ABR off) and plays: the decoded frame height matches the rung
 //      and currentTime advances by 1 s afterwards;
 //   3. a seek to the middle lands there and playback continues.
+// With --hls-start URL instead, only where hls.js starts playing a stream (a growing playlist of a
+// video still encoding should start at its beginning) and that it then advances.
 // Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Results go to stdout as JSON.
 //
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
@@ -44,7 +46,8 @@ const PAGE = `<!doctype html>
 <body><video id="v" muted playsinline width="640" height="360"></video>
 <script>
 const video = document.getElementById("v");
-window.state = { fatal: [], warnings: [], rendered: null };
+window.state = { fatal: [], warnings: [], rendered: null, firstPlaying: null };
+video.addEventListener("playing", () => { if (state.firstPlaying === null) state.firstPlaying = video.currentTime; });
 video.addEventListener("error", () => {
   const e = video.error;
   state.fatal.push("video element: " + (e ? e.code + " " + e.message : "unknown"));
@@ -90,7 +93,7 @@ window.startDash = (src) => {
 </script></body></html>`;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--step-timeout-ms 30000]\n`);
+  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--hls-start URL] [--step-timeout-ms 30000]\n`);
   process.exit(2);
 }
 
@@ -188,15 +191,37 @@ async function playOne(browser, pageUrl, kind, src, stepMs) {
   return result;
 }
 
+async function startOne(browser, pageUrl, src, stepMs) {
+  // Where hls.js starts a stream on its own (no startPosition given), then that it advances 1 s.
+  const result = { player: "hls.js", url: src, ok: false, checks: {}, errors: [] };
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(pageUrl);
+    await page.evaluate((s) => startHls(s), src);
+    await until(page, "return state.firstPlaying !== null", null, stepMs);
+    const first = await page.evaluate(() => state.firstPlaying);
+    await until(page, "return video.currentTime >= value + 1", first, stepMs);
+    result.checks.start_position = first;
+    result.ok = true;
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+  } finally {
+    await context.close();
+  }
+  return result;
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
       hls: { type: "string" },
       dash: { type: "string" },
+      "hls-start": { type: "string" },
       "step-timeout-ms": { type: "string", default: "30000" },
     },
   });
-  if (!values.hls && !values.dash) usage("give --hls and/or --dash");
+  if (!values.hls && !values.dash && !values["hls-start"]) usage("give --hls and/or --dash, or --hls-start");
   const stepMs = Number(values["step-timeout-ms"]);
   const server = await servePage();
   const pageUrl = `http://127.0.0.1:${server.address().port}/`;
@@ -206,6 +231,7 @@ async function main() {
   try {
     if (values.hls) results.push(await playOne(browser, pageUrl, "hls", values.hls, stepMs));
     if (values.dash) results.push(await playOne(browser, pageUrl, "dash", values.dash, stepMs));
+    if (values["hls-start"]) results.push(await startOne(browser, pageUrl, values["hls-start"], stepMs));
   } finally {
     await browser.close();
     server.close();

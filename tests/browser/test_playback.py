@@ -12,14 +12,18 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from manifests import hls
 from manifests.mime import content_type_for
+from manifests.model import Track
 from tests.manifests.cmaf_package import build_package
+from transcoder.progressive import EVENT_PLAYLIST_NAME
 
 HERE = Path(__file__).parent
 RUNGS = {"180p": (320, 180, "250k"), "360p": (640, 360, "700k"), "540p": (960, 540, "1400k")}
@@ -46,7 +50,13 @@ class QuietServer(ThreadingHTTPServer):
 @pytest.fixture(scope="module")
 def stream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("browser-package")
-    build_package(root, seconds=16, rungs=RUNGS)
+    videos, audios = split_tracks(build_package(root, seconds=16, rungs=RUNGS))
+    # The same media as a video still encoding would publish it (transcoder.progressive): the lowest
+    # rung and the audio as growing EVENT playlists, without ENDLIST, under a partial master.
+    growing = [replace(t, playlist_name=EVENT_PLAYLIST_NAME) for t in [videos[0], *audios]]
+    for track in growing:
+        (root / track.playlist_uri).write_text(hls.render_event(track, target_duration=2))
+    (root / "growing.m3u8").write_text(hls.render_master(growing[:1], growing[1:], complete=False, target_duration=2))
     server = QuietServer(("127.0.0.1", 0), partial(CorsHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -55,6 +65,10 @@ def stream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def split_tracks(tracks: list[Track]) -> tuple[list[Track], list[Track]]:
+    return [t for t in tracks if t.kind == "video"], [t for t in tracks if t.kind == "audio"]
 
 
 def node_modules() -> None:
@@ -87,3 +101,21 @@ def test_hls_js_and_dash_js_play_every_rung_and_seek(stream_url: str) -> None:
         assert [r["height"] for r in result["checks"]["rungs"]] == [180, 360, 540]
         assert all(r["ok"] for r in result["checks"]["rungs"])
         assert result["checks"]["seek"]["ok"]
+
+
+@pytest.mark.browser
+@pytest.mark.ffmpeg
+def test_hls_js_starts_a_video_still_encoding_at_its_beginning(stream_url: str) -> None:
+    # Without EXT-X-START hls.js starts a playlist without ENDLIST three target durations from its
+    # end, as for live: 10 s into these 16 s.
+    node_modules()
+    proc = subprocess.run(
+        ["node", "play.mjs", "--hls-start", f"{stream_url}/growing.m3u8"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(proc.stdout)
+    assert report["ok"], json.dumps(report, indent=2) + proc.stderr[-2000:]
+    assert report["results"][0]["checks"]["start_position"] < 1.0, report
