@@ -18,8 +18,8 @@ from transcoder.ladder import Ladder
 # reconnects after a dropped connection or a 5xx and resumes by byte range where it stopped; it gives
 # up on a read stalled for 30 s rather than hanging the job until its deadline. A fixed 1 MiB socket
 # receive buffer bounds what a seek throws away (an autotuned one grows to tens of MB, all of it
-# transferred for nothing when ffmpeg jumps elsewhere) and still streams 100 MB/s and more from
-# MinIO or S3 at the round-trip times of one site or region.
+# transferred for nothing when ffmpeg jumps elsewhere) and still streams 100 MB/s or more wherever
+# the round trip to MinIO or S3 is under 10 ms (one window, 1-2 MiB, per round trip).
 REMOTE_INPUT_OPTIONS: dict[str, object] = {
     "recv_buffer_size": 1024 * 1024,
     "reconnect": 1,
