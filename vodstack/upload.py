@@ -76,9 +76,14 @@ def upload_and_follow(path: Path, data_dir: Path, *, api: str | None, token: str
 
 def follow(http: httpx.Client, asset_url: str) -> int:
     bar = tqdm(total=100, unit="%", desc="transcode", bar_format="{l_bar}{bar}| {n:.0f}% {postfix}")
+    announced = False
     try:
         while True:
             asset = http.get(asset_url).raise_for_status().json()
+            if asset["state"] == "processing" and asset["playback"].get("hls") and not announced:
+                # Progressive publish: the lowest rung plays before the ladder is done.
+                bar.write(f"playable while encoding: {asset['playback']['hls']}")
+                announced = True
             bar.n = round(100 * float(asset.get("progress") or 0), 1)
             speed, eta = asset.get("speed"), asset.get("eta_seconds")
             bar.set_postfix_str(

@@ -252,3 +252,34 @@ def test_a_worker_killed_mid_encode_is_restarted_and_the_job_finishes(tmp_path: 
         assert attempts == 2
     finally:
         stop_stack(stack, tmp_path)
+
+
+def test_vodstack_upload_follows_the_job_and_reports_a_failure(tmp_path: Path) -> None:
+    """The README's `vodstack upload FILE`, as a creator runs it against `vodstack up`."""
+    stack = start_stack(tmp_path, {})
+    try:
+        data = stack.info["data_dir"]
+        clip = make_clip(tmp_path / "trip.mp4", seconds=30, size="1280x720")
+        run = subprocess.run(
+            [sys.executable, "-m", "vodstack", "--data-dir", data, "upload", str(clip)],
+            capture_output=True, text=True, timeout=READY_TIMEOUT,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+        lines = run.stdout.splitlines()
+        ready = next(line for line in lines if line.startswith("ready: "))[len("ready: ") :]
+        assert ready.startswith(stack.info["edge"]) and ready.endswith("/master.m3u8")
+        assert any(line.startswith("dash:  ") and line.endswith("/manifest.mpd") for line in lines)
+        # The lowest rung was announced while the rest still encoded (progressive publish).
+        assert f"playable while encoding: {ready}" in lines, run.stdout
+        assert abs(media_duration(ready) - 30.0) <= 4.0
+
+        junk = tmp_path / "junk.mp4"
+        junk.write_bytes(os.urandom(300_000))
+        run = subprocess.run(
+            [sys.executable, "-m", "vodstack", "--data-dir", data, "upload", str(junk)],
+            capture_output=True, text=True, timeout=READY_TIMEOUT,
+        )  # fmt: skip
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert "failed: " in run.stderr and "ready: " not in run.stdout
+    finally:
+        stop_stack(stack, tmp_path)
