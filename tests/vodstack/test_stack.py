@@ -6,6 +6,7 @@ moto's server; and (when configured) Redis as broker with PostgreSQL as catalog.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ import pytest
 from sqlalchemy import select
 from tusclient import client as tus_client
 
-from catalog.models import Job
+from catalog.models import Job, Upload
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
 from storage.factory import open_store
@@ -281,5 +282,49 @@ def test_vodstack_upload_follows_the_job_and_reports_a_failure(tmp_path: Path) -
         )  # fmt: skip
         assert run.returncode == 1, run.stdout + run.stderr
         assert "failed: " in run.stderr and "ready: " not in run.stdout
+    finally:
+        stop_stack(stack, tmp_path)
+
+
+def test_vodstack_upload_resumes_after_it_was_killed(tmp_path: Path) -> None:
+    """'resumable: run it again after an interruption' (README): the second run continues the same
+    upload (same asset) and the staged original is byte-identical to the file."""
+    stack = start_stack(tmp_path, {})
+    try:
+        data = Path(stack.info["data_dir"])
+        clip = make_clip(tmp_path / "big.mp4", seconds=4, size="640x360")
+        with clip.open("ab") as f:  # 200 MB more as a top-level 'free' box: still a valid MP4
+            padding = 200 * 1024 * 1024
+            f.write((padding + 8).to_bytes(4, "big") + b"free")
+            f.write(bytes(padding))
+        argv = [sys.executable, "-m", "vodstack", "--data-dir", str(data), "upload", str(clip)]
+        first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        storage = data / "tus-url-storage.json"
+
+        def stored_urls() -> list[str]:
+            try:
+                entries = json.loads(storage.read_text())["_default"].values()
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                return []  # not written yet, or being written
+            return [entry["url"] for entry in entries if entry.get("url")]
+
+        deadline = time.monotonic() + 60
+        while not stored_urls():
+            assert first.poll() is None and time.monotonic() < deadline, "the upload was never created"
+            time.sleep(0.01)
+        first.kill()  # as soon as the upload exists: mid-transfer
+        first.wait()
+        (url,) = stored_urls()
+        head = httpx.head(url, headers={**stack.headers, "Tus-Resumable": "1.0.0"})
+        assert int(head.headers["Upload-Offset"]) < clip.stat().st_size
+        asset_id = head.headers["Vodstack-Asset-Id"]
+
+        second = subprocess.run(argv, capture_output=True, text=True, timeout=READY_TIMEOUT)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert f"asset {asset_id}:" in second.stdout  # the same upload, continued
+        catalog = Catalog(CatalogSettings(url=f"sqlite:///{data}/catalog.db"), apply_migrations=False)
+        with catalog.session() as s:
+            (sha256,) = s.execute(select(Upload.sha256).where(Upload.asset_id == asset_id)).one()
+        assert sha256 == hashlib.sha256(clip.read_bytes()).hexdigest()
     finally:
         stop_stack(stack, tmp_path)
