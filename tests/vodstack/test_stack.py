@@ -227,7 +227,7 @@ def test_a_worker_killed_mid_encode_is_restarted_and_the_job_finishes(tmp_path: 
     # sees that the process holding it on this machine is gone (transcoder.sweeper).
     stack = start_stack(tmp_path, {"VODSTACK_TRANSCODER_HEARTBEAT_TIMEOUT_SECONDS": "3600"})
     try:
-        clip = make_clip(tmp_path / "long.mp4", seconds=30, size="1280x720")
+        clip = make_clip(tmp_path / "long.mp4", seconds=30, size="640x360")
         asset_id = tus_upload(stack, clip)
         deadline = time.monotonic() + READY_TIMEOUT
         while True:  # mid-encode
@@ -260,7 +260,7 @@ def test_vodstack_upload_follows_the_job_and_reports_a_failure(tmp_path: Path) -
     stack = start_stack(tmp_path, {})
     try:
         data = stack.info["data_dir"]
-        clip = make_clip(tmp_path / "trip.mp4", seconds=30, size="1280x720")
+        clip = make_clip(tmp_path / "trip.mp4", seconds=30, size="640x360")
         run = subprocess.run(
             [sys.executable, "-m", "vodstack", "--data-dir", data, "upload", str(clip)],
             capture_output=True, text=True, timeout=READY_TIMEOUT,
