@@ -58,8 +58,13 @@ def worker_env(ctx: PipelineContext, data: Path, **extra: str) -> dict[str, str]
 def submit(ctx: PipelineContext, source: Path) -> tuple[str, str]:
     """Stage `source` as an upload would and create its asset and queued job: (asset_id, job_id)."""
     ctx.store.put_file("staging", f"originals/{source.name}", source)
-    with ctx.catalog.session() as s:
-        asset = Asset(state=AssetState.QUEUED, staging_key=f"originals/{source.name}")
+    return queue_job(ctx.catalog, f"originals/{source.name}")
+
+
+def queue_job(catalog: Catalog, staging_key: str) -> tuple[str, str]:
+    """An asset whose original is at `staging_key`, with its transcode job queued: (asset_id, job_id)."""
+    with catalog.session() as s:
+        asset = Asset(state=AssetState.QUEUED, staging_key=staging_key)
         s.add(asset)
         s.flush()
         job = Job(asset_id=asset.id)

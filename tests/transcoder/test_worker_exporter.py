@@ -14,11 +14,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from catalog.models import Asset, AssetState, Job
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
 from storage.factory import open_store
 from storage.settings import StorageSettings
+from tests.transcoder.harness import queue_job
 from transcoder.celery_app import enqueue_transcode, make_celery
 from transcoder.settings import BrokerSettings
 from vodstack.supervisor import free_port
@@ -54,17 +54,10 @@ def test_pool_processes_report_through_the_parent(tmp_path: Path) -> None:
     store = open_store(storage_settings)
     # Originals that are not media: every job fails fast in the pool, with a reason.
     job_ids = []
-    with catalog.session() as s:
-        for i in range(JOBS):
-            key = f"junk-{i}"
-            store.put_bytes(storage_settings.staging_bucket, key, os.urandom(50_000))
-            asset = Asset(state=AssetState.QUEUED, staging_key=key)
-            s.add(asset)
-            s.flush()
-            job = Job(asset_id=asset.id)
-            s.add(job)
-            s.flush()
-            job_ids.append(job.id)
+    for i in range(JOBS):
+        key = f"junk-{i}"
+        store.put_bytes(storage_settings.staging_bucket, key, os.urandom(50_000))
+        job_ids.append(queue_job(catalog, key)[1])
     app = make_celery(broker)
     for job_id in job_ids:
         enqueue_transcode(app, job_id)
