@@ -85,13 +85,14 @@ def sweep(
             )
         ]
         # Running jobs whose process on this machine is gone, however fresh their last beat.
+        stale = {job_id for job_id, *_ in candidates}
         prefix = f"{socket.gethostname()}:"
         for job_id, attempts, asset_id, worker in s.execute(
             select(Job.id, Job.attempts, Job.asset_id, Job.worker).where(
                 Job.state == JobState.RUNNING, Job.worker.startswith(prefix, autoescape=True)
             )
         ):
-            if not any(c[0] == job_id for c in candidates) and not process_alive(worker):
+            if job_id not in stale and not process_alive(worker):
                 same_attempt = and_(Job.state == JobState.RUNNING, Job.worker == worker)
                 candidates.append((job_id, attempts, asset_id, same_attempt))
     for job_id, attempts, asset_id, still_orphaned in candidates:
