@@ -97,6 +97,8 @@ class Asset(Base):
     master_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     dash_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     public: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Name of the principal whose key created it (None: made before owners existed; admin keys only).
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     ready_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -149,9 +151,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Split-and-stitch: a part (kind "transcode_part") names the job it belongs to, its position
     # among that job's parts and what it encodes (transcoder.chunks.PartSpec as JSON).
-    parent_id: Mapped[str | None] = mapped_column(
-        ForeignKey("jobs.id", ondelete="CASCADE"), nullable=True, index=True
-    )
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), nullable=True, index=True)
     part: Mapped[int | None] = mapped_column(Integer, nullable=True)
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
@@ -169,3 +169,32 @@ class UploadLock(Base):
     expires_at: Mapped[float] = mapped_column(Float)
     # Set by a request that wants the upload; the holder hands over at its next chunk boundary.
     release_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Principal(Base):
+    """Someone who owns uploads and assets; API keys act on their owner's behalf."""
+
+    __tablename__ = "principals"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    keys: Mapped[list[ApiKey]] = relationship(back_populates="principal")
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of its secret is kept (the secret is shown once, at creation)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    # Hex SHA-256 of the whole key. Keys are 256-bit random, so a plain hash is enough (no slow KDF).
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # Comma-separated subset of upload, read, admin.
+    scopes: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(ForeignKey("principals.name"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    principal: Mapped[Principal] = relationship(back_populates="keys")

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 
 from catalog.session import Catalog
 from ingest import assets, routes
 from ingest.allocator import keep_large_buffers_in_heap
+from ingest.auth import KeyRing
 from ingest.cleanup import cleanup_forever
 from ingest.completion import Finisher
 from ingest.deps import Ingest
@@ -97,7 +100,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
         ),
         finisher=Finisher(catalog, store, objects, settings.storage.staging_bucket, probe=settings.probe_on_completion),
         metrics=metrics,
-        tokens=accepted_tokens(settings),
+        keys=KeyRing(catalog, accepted_tokens(settings)),
         celery=celery_app if celery_app is not None else make_celery(settings.broker),
     )
 
@@ -120,29 +123,50 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
     app.state.ingest = ingest
     app.include_router(routes.router)
     app.include_router(assets.router)
-    app.add_exception_handler(TusError, routes.tus_error_handler)
+    app.add_exception_handler(TusError, _error_handler)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        if settings.metrics_token and not _bearer_matches(request, settings.metrics_token):
+            return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # Outermost: CORS answers preflights before anything else; then method override and Tus-Resumable.
     app.add_middleware(TusMiddleware, prefix=TUS_PREFIX, metrics=metrics)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["POST", "GET", "HEAD", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=CORS_REQUEST_HEADERS,
-        expose_headers=CORS_EXPOSED_HEADERS,
-        max_age=86400,
-    )
+    if settings.cors_origins:
+        # Only the listed origins, and no cookies: the API authenticates with the Authorization
+        # header, which a page of another origin cannot read from this one's storage.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["POST", "GET", "HEAD", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=86400,
+        )
     return app
 
 
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), token.encode())
+
+
+def _error_handler(request: Request, exc: Exception) -> Response:
+    """TUS answers in plain text (what TUS clients show); the asset API in JSON."""
+    if request.url.path.startswith(TUS_PREFIX) or not isinstance(exc, TusError):
+        return routes.tus_error_handler(request, exc)
+    headers = {"Cache-Control": "no-store"}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="vodstack-ingest"'
+    return JSONResponse({"error": exc.code.replace("-", "_"), "message": exc.message}, exc.status, headers=headers)
+
+
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:
-    return routes.tus_error_handler(request, TusError("storage-unavailable", str(exc)))
+    return _error_handler(request, TusError("storage-unavailable", str(exc)))

@@ -1,4 +1,8 @@
-"""The asset API: what became of an upload (state, progress, error, renditions, playback URLs)."""
+"""The asset API: what became of an upload (state, progress, error, renditions, playback URLs).
+
+Every route needs a key: `read` to list and read, `upload` to delete. A key sees its owner's assets
+only (admin keys: all); another owner's asset answers 404 like a missing one.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -14,11 +18,11 @@ from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
 from catalog.models import Asset, AssetState
-from ingest.deps import Ingest, IngestDep
-from ingest.errors import TusError
+from ingest.auth import Principal, audit
+from ingest.deps import Ingest, IngestDep, bearer_scheme
 from origin.signing import sign_token
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(bearer_scheme)])
 
 
 class RenditionOut(BaseModel):
@@ -37,6 +41,20 @@ class PlaybackOut(BaseModel):
     # Published with the complete ladder (None until the asset is ready).
     poster: str | None = None
     storyboard: str | None = None  # WebVTT map into the storyboard sprite, for scrubbing previews
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no valid key"},
+    403: {"model": ErrorOut, "description": "the key lacks the scope"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "no such asset of the key's owner"}
+}
 
 
 class AssetOut(BaseModel):
@@ -116,29 +134,35 @@ def _not_found(asset_id: str) -> JSONResponse:
     return JSONResponse({"error": "not_found", "message": f"no asset {asset_id[:80]!r}"}, status_code=404)
 
 
-def _load_many(ingest: Ingest, limit: int) -> list[AssetOut]:
+def _load_many(ingest: Ingest, principal: Principal, limit: int) -> list[AssetOut]:
+    query = select(Asset).where(Asset.state != AssetState.DELETED)
+    if not principal.admin:
+        query = query.where(Asset.owner == principal.owner)
     with ingest.catalog.session() as session:
         assets = session.scalars(
-            select(Asset)
-            .where(Asset.state != AssetState.DELETED)
-            .options(selectinload(Asset.renditions))
-            .order_by(Asset.created_at.desc(), Asset.id)
-            .limit(limit)
+            query.options(selectinload(Asset.renditions)).order_by(Asset.created_at.desc(), Asset.id).limit(limit)
         ).all()
         return [to_out(ingest, asset) for asset in assets]
 
 
-def _load_one(ingest: Ingest, asset_id: str) -> AssetOut | None:
+def _load_one(ingest: Ingest, principal: Principal, asset_id: str) -> AssetOut | None:
     with ingest.catalog.session() as session:
         asset = session.get(Asset, asset_id, options=[selectinload(Asset.renditions)])
-        return None if asset is None else to_out(ingest, asset)
+        return None if asset is None or not principal.owns(asset.owner) else to_out(ingest, asset)
 
 
-def _delete(ingest: Ingest, asset_id: str) -> bool:
+def _delete(ingest: Ingest, principal: Principal, asset_id: str) -> bool:
     with ingest.catalog.session() as session:
         asset = session.get(Asset, asset_id)
-        if asset is None:
+        if asset is None or not principal.owns(asset.owner):
             return False
+        audit.info(
+            "delete asset %s of %s by key %r%s",
+            asset_id,
+            asset.owner or "(no owner)",
+            principal.key_name,
+            " (admin)" if principal.admin else "",
+        )
         asset.state = AssetState.DELETED
         staging_key = asset.staging_key
     # Marked deleted first: the origin stops serving it even if removing objects takes a while.
@@ -150,27 +174,22 @@ def _delete(ingest: Ingest, asset_id: str) -> bool:
     return True
 
 
-@router.get("/assets", response_model=list[AssetOut])
-async def list_assets(ingest: IngestDep, limit: int = Query(50, ge=1, le=500)) -> Any:
-    return await run_in_threadpool(_load_many, ingest, limit)
+@router.get("/assets", response_model=list[AssetOut], responses=ERROR_RESPONSES)
+async def list_assets(request: Request, ingest: IngestDep, limit: int = Query(50, ge=1, le=500)) -> Any:
+    principal = await ingest.authenticate(request, "read")
+    return await run_in_threadpool(_load_many, ingest, principal, limit)
 
 
-@router.get("/assets/{asset_id}", response_model=AssetOut)
-async def get_asset(asset_id: str, ingest: IngestDep) -> Any:
-    found = await run_in_threadpool(_load_one, ingest, asset_id)
+@router.get("/assets/{asset_id}", response_model=AssetOut, responses={**ERROR_RESPONSES, **NOT_FOUND})
+async def get_asset(asset_id: str, request: Request, ingest: IngestDep) -> Any:
+    principal = await ingest.authenticate(request, "read")
+    found = await run_in_threadpool(_load_one, ingest, principal, asset_id)
     return _not_found(asset_id) if found is None else found
 
 
-@router.delete("/assets/{asset_id}")
+@router.delete("/assets/{asset_id}", status_code=204, responses={**ERROR_RESPONSES, **NOT_FOUND})
 async def delete_asset(asset_id: str, request: Request, ingest: IngestDep) -> Response:
-    try:
-        ingest.check_token(request.headers.get("authorization"))
-    except TusError as exc:
-        return JSONResponse(
-            {"error": exc.code, "message": exc.message},
-            status_code=exc.status,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not await run_in_threadpool(_delete, ingest, asset_id):
+    principal = await ingest.authenticate(request, "upload")
+    if not await run_in_threadpool(_delete, ingest, principal, asset_id):
         return _not_found(asset_id)
     return Response(status_code=204)

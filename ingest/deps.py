@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from catalog.session import Catalog
+from ingest.auth import KeyRing, Principal, require
 from ingest.completion import Finisher
-from ingest.errors import TusError
 from ingest.locks import Locker
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
@@ -29,7 +29,7 @@ class Ingest:
     locker: Locker
     finisher: Finisher
     metrics: IngestMetrics
-    tokens: frozenset[str]
+    keys: KeyRing
     celery: Any
 
     async def complete(self, upload: UploadInfo, *, final: bool = False) -> None:
@@ -41,16 +41,16 @@ class Ingest:
             # After the commit (inside finish): a worker never sees a job the catalog does not have.
             await run_in_threadpool(enqueue_transcode, self.celery, finished.job_id)
 
-    def check_token(self, authorization: str | None) -> None:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise TusError("unauthorized")
-        # Compare against every token so timing does not reveal which one was close.
-        matched = False
-        for candidate in self.tokens:
-            matched |= secrets.compare_digest(candidate.encode(), token.strip().encode())
-        if not matched:
-            raise TusError("unauthorized", "the bearer token is not valid")
+    async def authenticate(self, request: Request, scope: str) -> Principal:
+        """The caller's principal, holding `scope`; TusError 401 (no valid key) or 403 (scope missing)."""
+        principal = await run_in_threadpool(self.keys.authenticate, request.headers.get("authorization"))
+        require(principal, scope)
+        return principal
+
+
+# Declares the bearer scheme in the OpenAPI document; never refuses by itself (routes authenticate,
+# so that each answers in its own format and TUS checks Tus-Resumable first).
+bearer_scheme = HTTPBearer(auto_error=False, description="an API key (`vodstack keys create`) or a configured token")
 
 
 def get_ingest(request: Request) -> Ingest:

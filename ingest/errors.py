@@ -13,6 +13,7 @@ from __future__ import annotations
 TUS_ERRORS: dict[str, tuple[int, str]] = {
     "unsupported-version": (412, "unsupported Tus-Resumable version"),
     "unauthorized": (401, "a valid bearer token is required"),
+    "forbidden": (403, "this key lacks the scope for that"),
     "not-found": (404, "upload not found"),
     "gone": (410, "upload expired"),
     "invalid-length": (400, "invalid Upload-Length"),

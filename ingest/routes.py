@@ -11,14 +11,15 @@ import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from catalog.models import UploadState
 from ingest.admission import admit
+from ingest.auth import Principal
 from ingest.completion import check_partials
-from ingest.deps import Ingest, IngestDep
+from ingest.deps import Ingest, IngestDep, bearer_scheme
 from ingest.errors import TusError
 from ingest.locks import Lease
 from ingest.protocol import (
@@ -40,9 +41,9 @@ from ingest.protocol import (
 )
 from ingest.receive import receive_body
 from ingest.store import UploadInfo
-from ingest.uploads import create_upload, end_upload, forget_upload, get_upload, record_progress
+from ingest.uploads import create_upload, end_upload, forget_upload, get_upload, get_uploads, record_progress
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(bearer_scheme)])
 # The asset an upload becomes; exposed to browsers by the CORS middleware.
 ASSET_HEADER = "Vodstack-Asset-Id"
 
@@ -67,15 +68,16 @@ def _location(ingest: Ingest, request: Request, upload_id: str) -> str:
     return f"{base}/files/{upload_id}"
 
 
-def _admit_request(ingest: Ingest, request: Request) -> None:
+async def _admit_request(ingest: Ingest, request: Request) -> Principal:
     check_version(request.headers.get("tus-resumable"))
-    ingest.check_token(request.headers.get("authorization"))
+    return await ingest.authenticate(request, "upload")
 
 
-async def _load(ingest: Ingest, upload_id: str) -> UploadInfo:
+async def _load(ingest: Ingest, upload_id: str, principal: Principal) -> UploadInfo:
     check_upload_id(upload_id)
     upload = await run_in_threadpool(get_upload, ingest.catalog, upload_id)
-    if upload is None or upload.state == UploadState.TERMINATED:
+    # Someone else's upload is answered exactly like a missing one: ids do not leak.
+    if upload is None or upload.state == UploadState.TERMINATED or not principal.owns(upload.owner):
         raise TusError("not-found", f"no upload {upload_id}")
     expired = upload.expires_at is not None and upload.expires_at < datetime.now(UTC)
     if upload.state == UploadState.EXPIRED or (upload.state == UploadState.OPEN and expired):
@@ -124,6 +126,14 @@ async def _append(
     return new_offset, expires
 
 
+async def _check_parts_owned(ingest: Ingest, principal: Principal, parts: tuple[str, ...]) -> None:
+    """A final upload may only join the caller's own partials (others' answer as unknown ones do)."""
+    found = await run_in_threadpool(get_uploads, ingest.catalog, parts)
+    for pid in parts:
+        if pid in found and not principal.owns(found[pid].owner):
+            raise TusError("invalid-concat", f"{pid} is not a partial upload of this server")
+
+
 @router.options("/files/")
 @router.options("/files/{upload_id}")
 async def options(ingest: IngestDep) -> Response:
@@ -139,13 +149,14 @@ async def options(ingest: IngestDep) -> Response:
 @router.post("/files/")
 @router.post("/files", include_in_schema=False)
 async def create(request: Request, ingest: IngestDep) -> Response:
-    _admit_request(ingest, request)
+    principal = await _admit_request(ingest, request)
     h = request.headers
     concat = parse_concat(h.get("upload-concat"))
     meta = parse_metadata(h.get("upload-metadata"))
     deferred = parse_defer_length(h.get("upload-defer-length"))
     length: int | None
     if concat is not None and concat.kind == "final":
+        await _check_parts_owned(ingest, principal, concat.parts)
         length = await run_in_threadpool(check_partials, ingest.catalog, concat.parts)
     elif "upload-length" in h:
         if deferred:
@@ -176,6 +187,7 @@ async def create(request: Request, ingest: IngestDep) -> Response:
             parts=concat.parts if concat else (),
             store_state=store_state,
             expiry=_expiry(ingest),
+            owner=principal.owner,
         )
     )
     ingest.metrics.uploads.labels("created").inc()
@@ -205,12 +217,12 @@ async def create(request: Request, ingest: IngestDep) -> Response:
 
 @router.head("/files/{upload_id}")
 async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
-    _admit_request(ingest, request)
-    upload = await _load(ingest, upload_id)
+    principal = await _admit_request(ingest, request)
+    upload = await _load(ingest, upload_id, principal)
     # Like tusd, HEAD takes the lock: a PATCH still holding it (a stalled connection the client gave up
     # on) commits what it received and hands over, so the offset answered is the one to resume from.
     async with ingest.locker.hold(upload.id):
-        upload = await _load(ingest, upload_id)
+        upload = await _load(ingest, upload_id, principal)
         offset = await _stored_offset(ingest, upload)
         final = upload.concat == "final"
         if upload.state == UploadState.OPEN and (final or (upload.length is not None and offset == upload.length)):
@@ -239,11 +251,11 @@ async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
 
 @router.patch("/files/{upload_id}")
 async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response:
-    _admit_request(ingest, request)
+    principal = await _admit_request(ingest, request)
     h = request.headers
     if h.get("content-type", "").split(";")[0].strip().lower() != OFFSET_CONTENT_TYPE:
         raise TusError("invalid-content-type")
-    upload = await _load(ingest, upload_id)
+    upload = await _load(ingest, upload_id, principal)
     if upload.concat == "final":
         raise TusError("modify-final")
     offset = parse_offset(h.get("upload-offset"))
@@ -253,7 +265,7 @@ async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response
         raise TusError("too-large", f"Upload-Length {new_length} exceeds Tus-Max-Size {ingest.settings.max_size}")
 
     async with ingest.locker.hold(upload_id) as lease:
-        upload = await _load(ingest, upload_id)
+        upload = await _load(ingest, upload_id, principal)
         if upload.state == UploadState.COMPLETE:
             if offset == upload.length:
                 # A retried final PATCH whose answer was lost: same answer, no second job.
@@ -279,10 +291,10 @@ async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response
 
 @router.delete("/files/{upload_id}")
 async def terminate(upload_id: str, request: Request, ingest: IngestDep) -> Response:
-    _admit_request(ingest, request)
-    upload = await _load(ingest, upload_id)
+    principal = await _admit_request(ingest, request)
+    upload = await _load(ingest, upload_id, principal)
     async with ingest.locker.hold(upload_id):
-        upload = await _load(ingest, upload_id)
+        upload = await _load(ingest, upload_id, principal)
         if upload.state == UploadState.OPEN:
             await run_in_threadpool(ingest.store.discard, upload)
             await run_in_threadpool(end_upload, ingest.catalog, upload_id, UploadState.TERMINATED)

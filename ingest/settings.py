@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
@@ -21,9 +21,15 @@ class IngestSettings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
-    # Bearer tokens accepted for uploads and deletions. Empty: one development token kept in
-    # data_dir()/dev-token (created on first use; `vodstack up` prints it).
+    # Admin bearer tokens (every scope, every owner's objects; their uploads belong to "operator").
+    # Empty: one development token kept in data_dir()/dev-token (created on first use; `vodstack up`
+    # prints it). Scoped keys per owner: `vodstack keys create`.
     tokens: list[str] = Field(default_factory=list)
+    # Origins (scheme://host[:port]) whose pages may call this API from a browser (CORS). Empty: none
+    # but the API's own origin, which is where the web page is served.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Bearer token /metrics requires (Prometheus: `authorization` in the scrape config). Empty: open.
+    metrics_token: str = ""
     # Largest upload accepted, advertised as Tus-Max-Size (bytes).
     max_size: int = 20 * GIB
     # An unfinished upload untouched for this long expires and its bytes are reclaimed.
@@ -59,11 +65,22 @@ class IngestSettings(BaseSettings):
     # Run the media probe on finished uploads before queueing a transcode.
     probe_on_completion: bool = True
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if "*" in origin or not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"CORS origins are listed one by one as scheme://host[:port], not {origin!r}")
+        return [origin.rstrip("/") for origin in origins]
+
 
 def dev_token(settings: IngestSettings) -> str:
     """The development upload token: read from data_dir()/dev-token, created there if missing."""
     return persistent_secret(data_dir() / "dev-token", 24)
 
 
-def accepted_tokens(settings: IngestSettings) -> frozenset[str]:
-    return frozenset(settings.tokens) if settings.tokens else frozenset({dev_token(settings)})
+def accepted_tokens(settings: IngestSettings) -> dict[str, str]:
+    """The configured admin tokens by their name in the audit log."""
+    if settings.tokens:
+        return {f"configured token {n}": token for n, token in enumerate(settings.tokens, 1)}
+    return {"dev token": dev_token(settings)}

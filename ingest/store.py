@@ -29,6 +29,7 @@ class UploadInfo:
     asset_id: str | None = None
     staging_key: str | None = None
     sha256: str | None = None
+    owner: str | None = None  # principal whose key created it (None: made before owners existed)
 
     @property
     def target_key(self) -> str:

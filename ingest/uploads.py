@@ -39,6 +39,7 @@ def to_info(row: Upload) -> UploadInfo:
         asset_id=row.asset_id,
         staging_key=row.staging_key,
         sha256=row.sha256,
+        owner=row.owner,
     )
 
 
@@ -80,7 +81,9 @@ def create_upload(
         if concat != "partial":
             # Upload-Metadata "visibility: private" makes playback need a signed URL.
             public = str(meta.get("visibility") or "public").lower() != "private"
-            asset = Asset(state=AssetState.UPLOADING, title=title_of(meta), upload_id=upload_id, public=public)
+            asset = Asset(
+                state=AssetState.UPLOADING, title=title_of(meta), upload_id=upload_id, public=public, owner=owner
+            )
             session.add(asset)
             session.flush()
             row.asset_id = asset.id

@@ -18,6 +18,7 @@ from transcoder.celery_app import make_celery
 from transcoder.settings import BrokerSettings
 
 TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="session")

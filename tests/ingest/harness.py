@@ -75,6 +75,10 @@ class Tus:
     def close(self) -> None:
         self.http.close()
 
+    def get(self, path: str) -> httpx.Response:
+        """A GET of the asset API with this client's key."""
+        return self.http.get(path, headers={"Authorization": self.auth["Authorization"]})
+
     def create(self, length: int | None = None, headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
         h = dict(self.auth)
         if length is not None:

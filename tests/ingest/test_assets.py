@@ -43,7 +43,7 @@ def test_list_get_and_delete(tus: Tus, server, settings) -> None:
     ingest = server.server.config.app.state.ingest
     first = tus.new(5, headers={"Upload-Metadata": metadata(name="first")})
     tus.new(5, headers={"Upload-Metadata": metadata(filename="second.mp4")})
-    listed = tus.http.get("/assets").json()
+    listed = tus.get("/assets").json()
     assert [a["title"] for a in listed] == ["second.mp4", "first"]  # newest first
     assert all(a["state"] == "uploading" for a in listed)
     asset_id = listed[1]["id"]
@@ -52,7 +52,7 @@ def test_list_get_and_delete(tus: Tus, server, settings) -> None:
     media = settings.storage.media_bucket
     ingest.objects.put_bytes(media, f"{asset_id}/master.m3u8", b"#EXTM3U\n")
     ingest.objects.put_bytes(media, f"{asset_id}/360p/init.mp4", b"x")
-    body = tus.http.get(f"/assets/{asset_id}").json()
+    body = tus.get(f"/assets/{asset_id}").json()
     assert body["state"] == "ready"
     assert body["playback"] == {
         "hls": f"http://127.0.0.1:8703/{asset_id}/master.m3u8",
@@ -75,14 +75,16 @@ def test_list_get_and_delete(tus: Tus, server, settings) -> None:
         assert key in body
 
     assert tus.http.delete(f"/assets/{asset_id}").status_code == 401
+    assert tus.http.get(f"/assets/{asset_id}").status_code == 401
+    assert tus.http.get("/assets").status_code == 401
     assert tus.http.delete(f"/assets/{asset_id}", headers=tus.auth).status_code == 204
-    assert tus.http.get(f"/assets/{asset_id}").json()["state"] == "deleted"
+    assert tus.get(f"/assets/{asset_id}").json()["state"] == "deleted"
     assert list(ingest.objects.list(media, f"{asset_id}/")) == []
     assert first  # the upload itself is untouched by deleting its asset
 
 
 def test_unknown_asset_is_404_json(tus: Tus) -> None:
-    r = tus.http.get("/assets/nope")
+    r = tus.get("/assets/nope")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     assert tus.http.delete("/assets/nope", headers=tus.auth).status_code == 404
 
@@ -96,9 +98,9 @@ def test_private_assets_get_signed_playback_urls(tmp_path) -> None:  # type: ign
     with ServerThread(create_app(settings)) as srv:
         tus = Tus(srv.url, "test-token")
         tus.new(5)
-        asset_id = tus.http.get("/assets").json()[0]["id"]
+        asset_id = tus.get("/assets").json()[0]["id"]
         _publish(settings, asset_id, public=False)
-        hls = tus.http.get(f"/assets/{asset_id}").json()["playback"]["hls"]
+        hls = tus.get(f"/assets/{asset_id}").json()["playback"]["hls"]
         tus.close()
     url, _, token = hls.partition("?token=")
     assert url.endswith(f"{asset_id}/master.m3u8")

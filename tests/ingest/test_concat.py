@@ -38,7 +38,7 @@ def test_partials_concatenate_into_one_original(tus: Tus, settings, queue) -> No
         assert row.sha256 == hashlib.sha256(b"".join(pieces)).hexdigest()
         assert row.staging_key == f"originals/{row.id}"
     catalog.dispose()
-    assets = tus.http.get("/assets").json()
+    assets = tus.get("/assets").json()
     assert [a["title"] for a in assets] == ["whole.mp4"]  # partial uploads have no asset
 
 

@@ -20,5 +20,5 @@ def test_terminate_frees_storage(tus: Tus, settings, server) -> None:
     else:
         assert ingest.store.multipart.uploads("originals/") == []
     assert not [i for i in ingest.objects.list(settings.storage.staging_bucket) if upload_id in i.key]
-    asset = tus.http.get("/assets").json()
+    asset = tus.get("/assets").json()
     assert asset == []  # the asset of a terminated upload is deleted, not listed

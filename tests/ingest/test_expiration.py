@@ -27,7 +27,7 @@ def test_expired_upload_is_gone_and_reclaimed(tus: Tus, server, settings) -> Non
         assert list(settings.spool_dir.iterdir()) == []
     else:
         assert ingest.store.multipart.uploads("originals/") == []
-    asset = tus.http.get("/assets").json()[0]
+    asset = tus.get("/assets").json()[0]
     assert asset["state"] == "failed" and "expired" in asset["error"]
     assert 'vodstack_ingest_uploads_total{event="expired"} 1.0' in tus.http.get("/metrics").text
 
@@ -62,9 +62,9 @@ def test_cleanup_finishes_uploads_stranded_by_a_crash(tus: Tus, server, settings
     writer = ingest.store.writer(upload, 3, verify=False)
     writer.write(b"def")
     writer.commit()
-    assert tus.http.get("/assets").json()[0]["state"] == "uploading"
+    assert tus.get("/assets").json()[0]["state"] == "uploading"
     assert asyncio.run(finish_stranded(ingest, idle_seconds=0)) == 1
-    asset = tus.http.get("/assets").json()[0]
+    asset = tus.get("/assets").json()[0]
     assert asset["state"] == "failed" and "not a video" in asset["error"]
     assert asyncio.run(finish_stranded(ingest, idle_seconds=0)) == 0
 

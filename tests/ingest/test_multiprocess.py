@@ -13,7 +13,7 @@ import pytest
 
 from catalog.models import Upload
 from catalog.session import Catalog
-from tests.ingest.conftest import TOKEN, make_settings
+from tests.ingest.conftest import AUTH, TOKEN, make_settings
 from tests.ingest.harness import IngestProcess, Tus, queued_messages
 from tests.ingest.test_takeover import _start_patch
 from tests.media import make_clip
@@ -97,6 +97,6 @@ def test_concurrent_completion_makes_one_job(pair, tmp_path) -> None:  # type: i
     heads = [t.head(path) for t in (ta, tb)]
     assert [h.headers["upload-offset"] for h in heads] == [str(len(clip))] * 2
     assert len(queued_messages(settings.broker.folder)) == 1
-    assert httpx.get(f"{a.url}/assets").json()[0]["state"] == "queued"
+    assert httpx.get(f"{a.url}/assets", headers=AUTH).json()[0]["state"] == "queued"
     ta.close()
     tb.close()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
+from pathlib import Path
 
-from tests.ingest.harness import Tus
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from ingest.app import create_app
+from ingest.settings import IngestSettings
+from tests.ingest.conftest import TOKEN, make_settings
+from tests.ingest.harness import ServerThread, Tus
 
 
 def test_options_advertises_server_capabilities(tus: Tus, settings) -> None:
@@ -54,23 +61,48 @@ def test_method_override_tunnels_patch_and_delete(tus: Tus) -> None:
     assert tus.head(path).status_code == 404
 
 
-def test_cors_preflight_and_exposed_headers(tus: Tus) -> None:
+def test_cors_only_for_listed_origins(tmp_path: Path, celery_app) -> None:  # type: ignore[no-untyped-def]
     origin = "https://creator.example"
-    r = tus.http.options(
-        "/files/",
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "PATCH",
-            "Access-Control-Request-Headers": "tus-resumable,upload-offset,content-type,authorization,upload-checksum",
-        },
-    )
-    assert r.status_code == 200
-    assert r.headers["access-control-allow-origin"] in ("*", origin)
-    assert "PATCH" in r.headers["access-control-allow-methods"]
-    r = tus.create(5, headers={"Origin": origin})
-    exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
-    assert {"location", "upload-offset", "upload-length", "upload-expires", "tus-resumable"} <= exposed
-    assert {"tus-version", "tus-extension", "tus-max-size"} <= exposed
+    settings = make_settings(tmp_path, "filesystem", cors_origins=[origin])
+    preflight = {
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "tus-resumable,upload-offset,content-type,authorization,upload-checksum",
+    }
+    with ServerThread(create_app(settings, celery_app=celery_app)) as srv:
+        tus = Tus(srv.url, TOKEN)
+        r = tus.http.options("/files/", headers={"Origin": origin, **preflight})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == origin
+        assert "access-control-allow-credentials" not in r.headers
+        assert "PATCH" in r.headers["access-control-allow-methods"]
+        r = tus.create(5, headers={"Origin": origin})
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"location", "upload-offset", "upload-length", "upload-expires", "tus-resumable"} <= exposed
+        assert {"tus-version", "tus-extension", "tus-max-size"} <= exposed
+        # An origin not on the list gets no CORS header at all, on a preflight or a read.
+        other = "https://evil.example"
+        r = tus.http.options("/files/", headers={"Origin": other, **preflight})
+        assert "access-control-allow-origin" not in r.headers
+        r = tus.http.get("/assets", headers={"Origin": other, "Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+        tus.close()
+
+
+def test_no_cors_by_default(tus: Tus) -> None:
+    """The page is served by this service (same origin): no other origin may read anything."""
+    for method, path in (("OPTIONS", "/files/"), ("GET", "/assets"), ("GET", "/healthz")):
+        r = tus.http.request(
+            method,
+            path,
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET", **tus.auth},
+        )
+        assert not any(h.startswith("access-control-") for h in r.headers), (path, r.headers)
+
+
+def test_cors_origins_are_explicit() -> None:
+    for bad in ("*", "https://*.example", "example.com", "https://a.example/path"):
+        with pytest.raises(ValidationError):
+            IngestSettings(cors_origins=[bad])
 
 
 def test_healthz_and_metrics(tus: Tus) -> None:
@@ -94,3 +126,13 @@ def test_auth_is_required(tus: Tus) -> None:
         assert r.status_code == 401 and "token" in r.text
         assert r.headers["www-authenticate"].startswith("Bearer")
         assert tus.http.head(path, headers={"Tus-Resumable": "1.0.0", **auth}).status_code == 401
+
+
+def test_metrics_can_require_a_token(tmp_path: Path, celery_app) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, "filesystem", metrics_token="scrape-me")
+    with ServerThread(create_app(settings, celery_app=celery_app)) as srv:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}"}):
+            r = httpx.get(f"{srv.url}/metrics", headers=headers)
+            assert r.status_code == 401 and "vodstack_" not in r.text
+        r = httpx.get(f"{srv.url}/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert r.status_code == 200 and "vodstack_ingest_requests_total" in r.text

@@ -79,6 +79,6 @@ def test_completion_queues_exactly_one_job_even_when_retried(tus: Tus, queue) ->
     r = tus.patch(path, 5, b"")
     assert r.status_code == 204 and r.headers["upload-offset"] == "5"
     assert tus.head(path).headers["upload-offset"] == "5"
-    asset = tus.http.get("/assets").json()[0]
+    asset = tus.get("/assets").json()[0]
     assert asset["state"] == "failed"  # five bytes of text are not a video
     assert queue() == []

@@ -14,7 +14,7 @@ import pytest
 
 from catalog.models import Upload
 from catalog.session import Catalog
-from tests.ingest.conftest import TOKEN
+from tests.ingest.conftest import AUTH, TOKEN
 from tests.media import make_clip
 
 # Needs node and npm (the README's pip-only test command deselects it; .ci/run configures it).
@@ -77,7 +77,7 @@ def test_parallel_uploads(node_modules, server, settings, big_clip, queue):  # t
     result = _run(server, big_clip, parallelUploads=4)
     assert result["url"]
     _finished(settings, big_clip, queue)
-    asset = httpx.get(f"{server.url}/assets").json()
+    asset = httpx.get(f"{server.url}/assets", headers=AUTH).json()
     assert [a["state"] for a in asset] == ["queued"]
 
 

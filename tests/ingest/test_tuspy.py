@@ -11,7 +11,7 @@ import pytest
 from tusclient import client as tus_client
 from tusclient.storage.filestorage import FileStorage
 
-from tests.ingest.conftest import TOKEN
+from tests.ingest.conftest import AUTH, TOKEN
 from tests.ingest.harness import ServerThread
 from tests.media import make_clip
 
@@ -26,7 +26,7 @@ def _client(server: ServerThread) -> tus_client.TusClient:
 
 
 def _asset_of(server: ServerThread, upload_url: str) -> dict:
-    assets = httpx.get(f"{server.url}/assets").json()
+    assets = httpx.get(f"{server.url}/assets", headers=AUTH).json()
     return assets[0]
 
 
@@ -77,7 +77,7 @@ def test_random_bytes_fail_with_reason_and_no_job(server, tmp_path, queue) -> No
     junk = tmp_path / "junk.bin"
     junk.write_bytes(os.urandom(100_000))
     _client(server).uploader(str(junk), chunk_size=40_000, metadata={"filename": "junk.mp4"}).upload()
-    asset = httpx.get(f"{server.url}/assets").json()[0]
+    asset = httpx.get(f"{server.url}/assets", headers=AUTH).json()[0]
     assert asset["state"] == "failed"
     assert "not a video" in asset["error"]
     assert queue() == []

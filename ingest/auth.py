@@ -1,0 +1,72 @@
+"""Who is calling: bearer keys resolved to a principal with scopes.
+
+Scopes: `upload` (create and continue one's own uploads, delete one's own assets), `read` (list and
+read one's own assets, with their playback URLs), `admin` (everything, every owner's objects). A key
+acts for its owner only; another owner's upload or asset is answered as missing (404), so ids do not
+leak. The configured tokens (VODSTACK_INGEST_TOKENS, or the development token when none is set) are
+admin keys of the owner "operator", so existing deployments keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from catalog.keys import find_key
+from catalog.session import Catalog
+from ingest.errors import TusError
+
+# Every admin action (deletions, key creation and revocation) is logged here with the key's name.
+audit = logging.getLogger("vodstack.audit")
+
+OPERATOR = "operator"  # owner of whatever the configured tokens create
+
+
+@dataclass(frozen=True)
+class Principal:
+    owner: str
+    key_name: str
+    scopes: frozenset[str]
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def may(self, scope: str) -> bool:
+        return self.admin or scope in self.scopes
+
+    def owns(self, owner: str | None) -> bool:
+        """Whether this key may see an object of `owner` (objects older than owners: admins only)."""
+        return self.admin or (owner is not None and owner == self.owner)
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Resolves a bearer key: the configured tokens first (in memory), then the catalog's keys."""
+
+    catalog: Catalog
+    tokens: dict[str, str]  # the configured admin tokens by their name in the audit log
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller's principal; TusError("unauthorized") without a valid key (blocking: catalog)."""
+        scheme, _, key = (authorization or "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise TusError("unauthorized")
+        # Compare against every token so timing does not reveal which one was close.
+        matched: str | None = None
+        for name, candidate in self.tokens.items():
+            if secrets.compare_digest(candidate.encode(), key.encode()):
+                matched = name
+        if matched is not None:
+            return Principal(OPERATOR, matched, frozenset({"admin"}))
+        record = find_key(self.catalog, key)
+        if record is None:
+            raise TusError("unauthorized", "the bearer token is not valid")
+        return Principal(record.owner, record.name, record.scopes)
+
+
+def require(principal: Principal, scope: str) -> None:
+    if not principal.may(scope):
+        raise TusError("forbidden", f"this key lacks the {scope!r} scope")
