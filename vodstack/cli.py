@@ -1,9 +1,11 @@
-"""The `vodstack` command: up, serve, worker, upload, status."""
+"""The `vodstack` command: up, serve, worker, upload, status, keys."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import logging
 import os
 import signal
 import sys
@@ -60,22 +62,33 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_audit() -> None:
+    """Send the audit log (admin actions with the key's name) to stderr: the service's log file."""
+    audit = logging.getLogger("vodstack.audit")
+    if not audit.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        audit.addHandler(handler)
+        audit.setLevel(logging.INFO)
+        audit.propagate = False
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     _data_dir(args.data_dir)
+    _log_audit()
     options: dict[str, Any] = {}
     if args.service == "ingest":
         from ingest.app import create_app as create_ingest
-        from ingest.settings import IngestSettings, dev_token
+        from ingest.settings import IngestSettings
         from web.app import create_web_app
         from web.settings import WebSettings
 
-        ingest_settings = IngestSettings()
-        app = create_ingest(ingest_settings)
+        app = create_ingest(IngestSettings())
         # The web page at "/": mounted last, so every API route matches first; same origin as the API.
-        page_token = None if ingest_settings.tokens else dev_token(ingest_settings)
-        app.mount("/", create_web_app(WebSettings(), token=page_token))
+        # It carries no key: the operator signs in with one (the dev token `vodstack up` prints works).
+        app.mount("/", create_web_app(WebSettings()))
     elif args.service == "origin":
         from origin.app import create_app as create_origin
         from origin.settings import OriginSettings
@@ -157,6 +170,49 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from catalog.keys import KeyRefused, create_key, list_keys, parse_scopes, revoke_key
+    from catalog.session import Catalog
+    from catalog.settings import CatalogSettings
+
+    _data_dir(args.data_dir)
+    _log_audit()
+    audit = logging.getLogger("vodstack.audit")
+    operator = f"cli:{getpass.getuser()}"
+    catalog = Catalog(CatalogSettings())
+    try:
+        if args.keys_command == "create":
+            record, key = create_key(catalog, args.name, parse_scopes(args.scope), args.owner or args.name)
+            audit.info(
+                "create key %r (id %s) of %s with scopes %s by %s",
+                record.name,
+                record.id,
+                record.owner,
+                ",".join(sorted(record.scopes)),
+                operator,
+            )
+            print(f"key {record.name} (id {record.id}, owner {record.owner}, scopes {','.join(sorted(record.scopes))})")
+            print("It is shown only this once; keep it secret:")
+            print(key, flush=True)
+        elif args.keys_command == "list":
+            print(f"{'name':<24} {'id':<32} {'owner':<16} {'scopes':<18} {'created':<20} revoked")
+            for rec in list_keys(catalog):
+                created = rec.created_at.strftime("%Y-%m-%d %H:%M:%S")
+                revoked = rec.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if rec.revoked_at else "-"
+                scopes = ",".join(sorted(rec.scopes))
+                print(f"{rec.name:<24} {rec.id:<32} {rec.owner:<16} {scopes:<18} {created:<20} {revoked}")
+        else:
+            record = revoke_key(catalog, args.key)
+            audit.info("revoke key %r (id %s) of %s by %s", record.name, record.id, record.owner, operator)
+            print(f"revoked key {record.name} (id {record.id})")
+    except KeyRefused as exc:
+        print(f"vodstack keys: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        catalog.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vodstack", description=__doc__)
     parser.add_argument("--data-dir", help="data directory (default $VODSTACK_DATA_DIR or ~/.vodstack)")
@@ -194,6 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="print where the running stack listens")
     status.set_defaults(func=cmd_status)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys (in the catalog of VODSTACK_CATALOG_URL)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it (once: only its hash is kept)")
+    create.add_argument("--name", required=True, help="a unique name, shown in the audit log")
+    create.add_argument("--scope", required=True, help="comma-separated: upload, read, admin")
+    create.add_argument("--owner", help="whose uploads and assets the key acts on (default: the key's name)")
+    keys_sub.add_parser("list", help="every key: name, id, owner, scopes, created, revoked")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key", help="the key's name or id")
+    keys.set_defaults(func=cmd_keys)
     return parser
 
 

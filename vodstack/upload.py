@@ -63,7 +63,7 @@ def upload_and_follow(path: Path, data_dir: Path, *, api: str | None, token: str
             uploader.upload_chunk()
             bar.update(uploader.offset - before)
     upload_url = str(uploader.url)
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=headers) as http:  # the asset API needs the key too
         asset_id = find_asset_id(http, api, upload_url, headers)
         if asset_id is None:
             print(f"uploaded to {upload_url}, but the server named no asset for it", file=sys.stderr)

@@ -1,11 +1,12 @@
 """The web page as a Starlette app: two HTML pages with their configuration inlined, and static files.
 
-    create_web_app(WebSettings(), token=dev_token)  ->  mount at "/" on the ingest app
+    create_web_app(WebSettings())  ->  mount at "/" on the ingest app
 
 Pages: `/` (upload with tus-js-client, the asset list with live state, progress, failure reasons and
 delete) and `/watch/{asset_id}` (hls.js or dash.js, rendition picker, current bitrate, storyboard
 thumbnails when scrubbing). Both call the ingest API from the browser; nothing here touches the
-catalog, so the page can be served from anywhere that reaches the API.
+catalog, so the page can be served from anywhere that reaches the API. The pages hold no secret: the
+operator signs in by pasting an API key, which stays in the browser (static/auth.js).
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ def missing_vendor_files(static_dir: Path = STATIC_DIR) -> list[str]:
     return [name for name in VENDOR_FILES if not (static_dir / "vendor" / name).is_file()]
 
 
-def page_config(settings: WebSettings, token: str | None, missing: list[str]) -> dict[str, object]:
+def page_config(settings: WebSettings, missing: list[str]) -> dict[str, object]:
     return {
         "api": settings.api_base_url.rstrip("/"),
-        "token": settings.upload_token or token or "",
         "pollMs": settings.poll_interval_ms,
         "chunkBytes": settings.upload_chunk_bytes,
         # Shown on the page: the API keeps working even when the page cannot.
@@ -52,14 +52,13 @@ def render_page(template: str, config: dict[str, object]) -> str:
     return (TEMPLATES / template).read_text().replace("{{config}}", blob)
 
 
-def create_web_app(settings: WebSettings, *, token: str | None = None) -> Starlette:
-    """The page app. `token` (typically the development token) is offered to the page when
-    settings.upload_token is empty. Never fails for lack of the npm build step (that would take the
-    ingest API down with it): the page then says what is missing."""
+def create_web_app(settings: WebSettings) -> Starlette:
+    """The page app. Never fails for lack of the npm build step (that would take the ingest API down
+    with it): the page then says what is missing."""
     missing = missing_vendor_files()
     if missing:
         log.warning("web page without front-end libraries %s: run `npm ci && npm run build` in %s", missing, HERE)
-    config = page_config(settings, token, missing)
+    config = page_config(settings, missing)
     index = render_page("index.html", config)
     watch = render_page("watch.html", config)
 

@@ -11,9 +11,6 @@ class WebSettings(BaseSettings):
     # Base URL of the ingest API (TUS endpoint and asset API) as the browser reaches it.
     # Empty: the page's own origin, which is right when the page is mounted on the ingest service.
     api_base_url: str = ""
-    # Upload token pre-filled in the page. Empty: the caller may pass the development token
-    # (only when the ingest accepts it, i.e. no VODSTACK_INGEST_TOKENS); otherwise users type one.
-    upload_token: str = ""
     # Bytes per PATCH request of the browser upload: smaller survives proxies with body-size limits
     # and loses less on a dropped connection, larger costs fewer round trips.
     upload_chunk_bytes: int = 8 * 1024 * 1024

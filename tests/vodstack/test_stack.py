@@ -104,7 +104,7 @@ def wait_for_terminal(stack: Stack, asset_id: str) -> dict[str, object]:
     deadline = time.monotonic() + READY_TIMEOUT
     seen = []
     while time.monotonic() < deadline:
-        asset = httpx.get(f"{stack.info['ingest']}/assets/{asset_id}").raise_for_status().json()
+        asset = httpx.get(f"{stack.info['ingest']}/assets/{asset_id}", headers=stack.headers).raise_for_status().json()
         seen.append(asset["state"])
         if asset["state"] in ("ready", "failed"):
             return dict(asset)
@@ -238,7 +238,8 @@ def test_a_worker_killed_mid_encode_is_restarted_and_the_job_finishes(tmp_path: 
         asset_id = tus_upload(stack, clip)
         deadline = time.monotonic() + READY_TIMEOUT
         while True:  # mid-encode
-            asset = httpx.get(f"{stack.info['ingest']}/assets/{asset_id}").raise_for_status().json()
+            asset = httpx.get(f"{stack.info['ingest']}/assets/{asset_id}", headers=stack.headers)
+            asset = asset.raise_for_status().json()
             if asset["state"] == "processing" and (asset["progress"] or 0) >= 0.2:
                 break
             assert asset["state"] not in ("ready", "failed") and time.monotonic() < deadline, asset

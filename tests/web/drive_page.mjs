@@ -1,6 +1,6 @@
 // Drives the vodstack web page in Debian's Chromium (playwright-core from web/node_modules, never a
 // downloaded browser): upload through the page, wait for "ready", play with hls.js then dash.js,
-// screenshot, delete. Usage: node drive_page.mjs <page url> <video file> <artifact dir>
+// screenshot, delete. Usage: node drive_page.mjs <page url> <video file> <artifact dir> <api key>
 // Prints one JSON line with what it saw; exits non-zero on failure.
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
@@ -10,7 +10,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, "..", "..", "web", "package.json"));
 const { chromium } = require("playwright-core");
 
-const [pageUrl, videoFile, artifacts] = process.argv.slice(2);
+const [pageUrl, videoFile, artifacts, apiKey] = process.argv.slice(2);
 const result = { steps: [] };
 const step = (name) => result.steps.push(name);
 
@@ -29,6 +29,11 @@ page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(`${msg.
 page.on("pageerror", (err) => pageErrors.push(String(err)));
 try {
   await page.goto(pageUrl);
+  // The page carries no key: sign in as an operator does, by pasting one (kept in localStorage).
+  if ((await page.content()).includes(apiKey)) throw new Error("the page HTML contains the API key");
+  await page.fill("#token", apiKey);
+  await page.click("#sign-in");
+  await page.waitForSelector("#signed-in:not([hidden])");
   step("loaded");
   await page.setInputFiles("#file", resolve(videoFile));
   // A slow uplink (Chromium's own throttling), so there is time to pause mid-upload.

@@ -24,24 +24,27 @@ def config_of(html: str) -> dict[str, object]:
 
 @pytest.mark.anyio
 async def test_pages_carry_config_and_static_files_are_served() -> None:
-    app = create_web_app(WebSettings(api_base_url="http://api.example/", poll_interval_ms=500), token="dev-tok")
+    app = create_web_app(WebSettings(api_base_url="http://api.example/", poll_interval_ms=500))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://page") as client:
         index = await client.get("/")
         assert index.status_code == 200 and "text/html" in index.headers["content-type"]
         config = config_of(index.text)
-        assert config["api"] == "http://api.example" and config["token"] == "dev-tok" and config["pollMs"] == 500
+        assert config["api"] == "http://api.example" and config["pollMs"] == 500
+        assert "token" not in config and "key" not in config
         watch = await client.get("/watch/abc123")
         assert watch.status_code == 200 and "player.js" in watch.text
         js = await client.get("/static/upload.js")
         assert js.status_code == 200 and "tus.Upload" in js.text
+        # The key the operator pastes is sent by the page's JS, from the browser's storage.
+        auth = await client.get("/static/auth.js")
+        assert auth.status_code == 200 and "localStorage" in auth.text and "Bearer" in auth.text
         assert (await client.get("/static/../app.py")).status_code == 404
 
 
-def test_a_configured_token_wins_and_nothing_closes_the_script_element() -> None:
-    config = page_config(WebSettings(upload_token="real"), "dev", [])
-    assert config["token"] == "real"
-    html = render_page("index.html", {**config, "token": "</script><script>alert(1)</script>"})
-    assert config_of(html)["token"] == "</script><script>alert(1)</script>"
+def test_nothing_closes_the_script_element() -> None:
+    config = page_config(WebSettings(api_base_url="http://x/</script><script>alert(1)</script>"), [])
+    html = render_page("index.html", config)
+    assert config_of(html)["api"] == "http://x/</script><script>alert(1)</script>"
 
 
 @pytest.mark.anyio

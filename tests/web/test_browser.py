@@ -38,7 +38,7 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path) -> None:
     try:
         driver = Path(__file__).with_name("drive_page.mjs")
         run = subprocess.run(
-            [node, str(driver), f"{stack.info['ingest']}/", str(clip), str(ARTIFACTS)],
+            [node, str(driver), f"{stack.info['ingest']}/", str(clip), str(ARTIFACTS), stack.info["token"]],
             capture_output=True,
             text=True,
             timeout=540,

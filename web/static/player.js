@@ -1,5 +1,7 @@
 // The player page: hls.js or dash.js over the edge URLs the asset API hands out, a rendition
 // picker, the current bitrate, and storyboard thumbnails (WebVTT + sprite) while scrubbing.
+import { authHeaders } from "./auth.js";
+
 const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -144,7 +146,11 @@ function wireScrubber(cues) {
 }
 
 async function main() {
-  const resp = await fetch(`${config.api}/assets/${encodeURIComponent(assetId)}`);
+  const resp = await fetch(`${config.api}/assets/${encodeURIComponent(assetId)}`, { headers: authHeaders() });
+  if (resp.status === 401) {
+    status("sign in with an API key on the upload page first");
+    return;
+  }
   if (!resp.ok) {
     status(`no asset ${assetId} (HTTP ${resp.status})`);
     return;

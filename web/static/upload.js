@@ -1,16 +1,32 @@
-// The upload page: a resumable TUS upload (tus-js-client) and the live asset list.
+// The upload page: sign-in with an API key, a resumable TUS upload (tus-js-client), the live asset list.
+import { authHeaders, saveKey, storedKey } from "./auth.js";
+
 const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
-const TOKEN_KEY = "vodstack-upload-token";
 if (config.missing && config.missing.length) {
   document.querySelector("main").insertAdjacentHTML("afterbegin", '<p class="card error" id="missing"></p>');
   $("missing").textContent = `This page cannot work: missing ${config.missing.join(", ")}`;
 }
 
 const tokenInput = $("token");
-tokenInput.value = localStorage.getItem(TOKEN_KEY) || config.token || "";
-tokenInput.addEventListener("change", () => localStorage.setItem(TOKEN_KEY, tokenInput.value));
-const authHeaders = () => ({ Authorization: `Bearer ${tokenInput.value}` });
+function showSignedIn() {
+  const signedIn = Boolean(storedKey());
+  $("signed-in").hidden = !signedIn;
+  $("sign-in-form").hidden = signedIn;
+  tokenInput.value = "";
+}
+$("sign-in-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  saveKey(tokenInput.value);
+  showSignedIn();
+  refreshAssets();
+});
+$("sign-out").addEventListener("click", () => {
+  saveKey("");
+  showSignedIn();
+  refreshAssets();
+});
+showSignedIn();
 
 let upload = null;
 
@@ -29,6 +45,10 @@ function startUpload() {
   const file = $("file").files[0];
   if (!file) {
     setUploadStatus("choose a file first");
+    return;
+  }
+  if (!storedKey()) {
+    setUploadStatus("sign in with an API key first");
     return;
   }
   upload = new tus.Upload(file, {
@@ -136,10 +156,17 @@ function renderAssets(assets) {
 }
 
 async function refreshAssets() {
+  if (!storedKey()) {
+    renderAssets([]);
+    $("assets-status").textContent = "sign in with an API key to see your assets";
+    return;
+  }
   try {
-    const resp = await fetch(`${config.api}/assets?limit=50`);
+    const resp = await fetch(`${config.api}/assets?limit=50`, { headers: authHeaders() });
+    if (resp.status === 401) throw new Error("the key was refused: sign out and paste a valid one");
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     renderAssets(await resp.json());
+    $("assets-status").textContent = "";
   } catch (error) {
     $("assets-status").textContent = `asset list unavailable: ${error.message}`;
   }
