@@ -20,7 +20,7 @@ from ingest.admission import admit
 from ingest.auth import Principal
 from ingest.completion import check_partials
 from ingest.deps import Ingest, IngestDep, bearer_scheme
-from ingest.errors import TusError
+from ingest.errors import TUS_ERRORS, TusError
 from ingest.locks import Lease
 from ingest.protocol import (
     CHECKSUM_ALGORITHMS,
@@ -46,6 +46,14 @@ from ingest.uploads import create_upload, end_upload, forget_upload, get_upload,
 router = APIRouter(dependencies=[Depends(bearer_scheme)])
 # The asset an upload becomes; exposed to browsers by the CORS middleware.
 ASSET_HEADER = "Vodstack-Asset-Id"
+
+
+# For the OpenAPI document: a TUS error is a short text/plain reason (codes and statuses: errors.py).
+TUS_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"description": "refused (TUS error)", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    for status in sorted({status for status, _ in TUS_ERRORS.values()})
+}
+NO_BODY: dict[str, object] = {"response_class": Response, "responses": TUS_ERROR_RESPONSES}
 
 
 def tus_error_handler(request: Request, exc: Exception) -> Response:
@@ -134,8 +142,8 @@ async def _check_parts_owned(ingest: Ingest, principal: Principal, parts: tuple[
             raise TusError("invalid-concat", f"{pid} is not a partial upload of this server")
 
 
-@router.options("/files/")
-@router.options("/files/{upload_id}")
+@router.options("/files/", status_code=204, response_class=Response)
+@router.options("/files/{upload_id}", status_code=204, response_class=Response)
 async def options(ingest: IngestDep) -> Response:
     headers = {
         "Tus-Version": TUS_VERSION,
@@ -146,7 +154,7 @@ async def options(ingest: IngestDep) -> Response:
     return Response(status_code=204, headers=headers)
 
 
-@router.post("/files/")
+@router.post("/files/", status_code=201, **NO_BODY)  # type: ignore[arg-type]
 @router.post("/files", include_in_schema=False)
 async def create(request: Request, ingest: IngestDep) -> Response:
     principal = await _admit_request(ingest, request)
@@ -215,7 +223,7 @@ async def create(request: Request, ingest: IngestDep) -> Response:
     return Response(status_code=201, headers=headers)
 
 
-@router.head("/files/{upload_id}")
+@router.head("/files/{upload_id}", status_code=200, **NO_BODY)  # type: ignore[arg-type]
 async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     principal = await _admit_request(ingest, request)
     upload = await _load(ingest, upload_id, principal)
@@ -249,7 +257,7 @@ async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     return Response(status_code=200, headers=headers)
 
 
-@router.patch("/files/{upload_id}")
+@router.patch("/files/{upload_id}", status_code=204, **NO_BODY)  # type: ignore[arg-type]
 async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     principal = await _admit_request(ingest, request)
     h = request.headers
@@ -289,7 +297,7 @@ async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response
     return Response(status_code=204, headers=headers)
 
 
-@router.delete("/files/{upload_id}")
+@router.delete("/files/{upload_id}", status_code=204, **NO_BODY)  # type: ignore[arg-type]
 async def terminate(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     principal = await _admit_request(ingest, request)
     upload = await _load(ingest, upload_id, principal)
