@@ -47,14 +47,18 @@ def parse_scopes(text: str) -> frozenset[str]:
     return scopes
 
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
 def _record(row: ApiKey) -> KeyRecord:
     return KeyRecord(
         id=row.id,
         name=row.name,
         owner=row.owner,
         scopes=frozenset(s for s in row.scopes.split(",") if s),
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
+        created_at=_utc(row.created_at),
+        revoked_at=None if row.revoked_at is None else _utc(row.revoked_at),
     )
 
 
