@@ -5,6 +5,9 @@ ports are chosen at start, so its configuration is rendered from services.json. 
 YAML, so no YAML library is needed.
 
     python -m observability.scrape ~/.vodstack/services.json > prometheus-local.yml
+
+With VODSTACK_INGEST_METRICS_TOKEN set on the ingest service, pass the file holding that token
+(`--ingest-token-file`): the ingest job then sends it as a bearer token.
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ def _target(url: str) -> tuple[str, str]:
 
 
 def scrape_config(
-    services: dict[str, Any], *, interval: str = "15s", rules_dir: Path | None = RULES_DIR
+    services: dict[str, Any],
+    *,
+    interval: str = "15s",
+    rules_dir: Path | None = RULES_DIR,
+    ingest_token_file: Path | None = None,
 ) -> dict[str, Any]:
     """The whole Prometheus configuration as a dict: one job per tier, workers included."""
     jobs: list[dict[str, Any]] = []
@@ -37,6 +44,9 @@ def scrape_config(
         if job in services:
             target, _ = _target(services[job])
             jobs.append({"job_name": job, "static_configs": [{"targets": [target]}]})
+            if job == "ingest" and ingest_token_file is not None:
+                # Prometheus reads the file at each scrape: the token never sits in this config.
+                jobs[-1]["authorization"] = {"type": "Bearer", "credentials_file": str(ingest_token_file)}
     workers = [_target(url) for url in dict(services.get("worker_metrics", {})).values()]
     if workers:
         jobs.append(
@@ -65,8 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         default=RULES_DIR,
         help="alert rules (default: infra/prometheus/rules of the checkout)",
     )
+    parser.add_argument(
+        "--ingest-token-file",
+        type=Path,
+        help="file holding the ingest service's VODSTACK_INGEST_METRICS_TOKEN, if it sets one",
+    )
     args = parser.parse_args(argv)
-    config = scrape_config(json.loads(args.services.read_text()), interval=args.interval, rules_dir=args.rules_dir)
+    config = scrape_config(
+        json.loads(args.services.read_text()),
+        interval=args.interval,
+        rules_dir=args.rules_dir,
+        ingest_token_file=args.ingest_token_file.resolve() if args.ingest_token_file else None,
+    )
     sys.stdout.write(json.dumps(config, indent=2) + "\n")
     return 0
 

@@ -78,3 +78,8 @@ def test_local_stack_config_from_services_json(tmp_path: Path) -> None:
     path = tmp_path / "prometheus.yml"
     path.write_text(json.dumps(config))
     promtool("check", "config", str(path), cwd=tmp_path)
+    # With the ingest's metrics token: still a valid configuration.
+    token = tmp_path / "ingest-metrics-token"
+    token.write_text("scrape-me")
+    path.write_text(json.dumps(scrape_config(services, interval="2s", ingest_token_file=token)))
+    promtool("check", "config", str(path), cwd=tmp_path)
