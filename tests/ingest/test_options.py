@@ -12,6 +12,7 @@ from ingest.app import create_app
 from ingest.settings import IngestSettings
 from tests.ingest.conftest import TOKEN, make_settings
 from tests.ingest.harness import ServerThread, Tus
+from transcoder.celery_app import make_celery
 
 
 def test_options_advertises_server_capabilities(tus: Tus, settings) -> None:
@@ -61,14 +62,14 @@ def test_method_override_tunnels_patch_and_delete(tus: Tus) -> None:
     assert tus.head(path).status_code == 404
 
 
-def test_cors_only_for_listed_origins(tmp_path: Path, celery_app) -> None:  # type: ignore[no-untyped-def]
+def test_cors_only_for_listed_origins(tmp_path: Path) -> None:
     origin = "https://creator.example"
     settings = make_settings(tmp_path, "filesystem", cors_origins=[origin])
     preflight = {
         "Access-Control-Request-Method": "PATCH",
         "Access-Control-Request-Headers": "tus-resumable,upload-offset,content-type,authorization,upload-checksum",
     }
-    with ServerThread(create_app(settings, celery_app=celery_app)) as srv:
+    with ServerThread(create_app(settings, celery_app=make_celery(settings.broker))) as srv:
         tus = Tus(srv.url, TOKEN)
         r = tus.http.options("/files/", headers={"Origin": origin, **preflight})
         assert r.status_code == 200
@@ -128,9 +129,9 @@ def test_auth_is_required(tus: Tus) -> None:
         assert tus.http.head(path, headers={"Tus-Resumable": "1.0.0", **auth}).status_code == 401
 
 
-def test_metrics_can_require_a_token(tmp_path: Path, celery_app) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_can_require_a_token(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, "filesystem", metrics_token="scrape-me")
-    with ServerThread(create_app(settings, celery_app=celery_app)) as srv:
+    with ServerThread(create_app(settings, celery_app=make_celery(settings.broker))) as srv:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}"}):
             r = httpx.get(f"{srv.url}/metrics", headers=headers)
             assert r.status_code == 401 and "vodstack_" not in r.text
