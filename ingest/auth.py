@@ -48,23 +48,27 @@ class KeyRing:
     catalog: Catalog
     tokens: dict[str, str]  # the configured admin tokens by their name in the audit log
 
-    def authenticate(self, authorization: str | None) -> Principal:
-        """The caller's principal; TusError("unauthorized") without a valid key (blocking: catalog)."""
-        scheme, _, key = (authorization or "").partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise TusError("unauthorized")
+    def configured(self, key: str) -> Principal | None:
+        """The principal of a configured token (no I/O), or None."""
         # Compare against every token so timing does not reveal which one was close.
         matched: str | None = None
         for name, candidate in self.tokens.items():
             if secrets.compare_digest(candidate.encode(), key.encode()):
                 matched = name
-        if matched is not None:
-            return Principal(OPERATOR, matched, frozenset({"admin"}))
+        return None if matched is None else Principal(OPERATOR, matched, frozenset({"admin"}))
+
+    def stored(self, key: str) -> Principal | None:
+        """The principal of a live catalog key, or None (blocking: call from a worker thread)."""
         record = find_key(self.catalog, key)
-        if record is None:
-            raise TusError("unauthorized", "the bearer token is not valid")
-        return Principal(record.owner, record.name, record.scopes)
+        return None if record is None else Principal(record.owner, record.name, record.scopes)
+
+
+def bearer_key(authorization: str | None) -> str:
+    """The key of an `Authorization: Bearer <key>` header; TusError("unauthorized") otherwise."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise TusError("unauthorized")
+    return key.strip()
 
 
 def require(principal: Principal, scope: str) -> None:

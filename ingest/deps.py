@@ -10,8 +10,9 @@ from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from catalog.session import Catalog
-from ingest.auth import KeyRing, Principal, require
+from ingest.auth import KeyRing, Principal, bearer_key, require
 from ingest.completion import Finisher
+from ingest.errors import TusError
 from ingest.locks import Locker
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
@@ -43,7 +44,10 @@ class Ingest:
 
     async def authenticate(self, request: Request, scope: str) -> Principal:
         """The caller's principal, holding `scope`; TusError 401 (no valid key) or 403 (scope missing)."""
-        principal = await run_in_threadpool(self.keys.authenticate, request.headers.get("authorization"))
+        key = bearer_key(request.headers.get("authorization"))
+        principal = self.keys.configured(key) or await run_in_threadpool(self.keys.stored, key)
+        if principal is None:
+            raise TusError("unauthorized", "the bearer token is not valid")
         require(principal, scope)
         return principal
 
