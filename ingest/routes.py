@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.models import UploadState
 from ingest.admission import admit
-from ingest.auth import Principal
+from ingest.auth import Principal, audit
 from ingest.completion import check_partials
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from ingest.errors import TUS_ERRORS, TusError
@@ -309,5 +309,7 @@ async def terminate(upload_id: str, request: Request, ingest: IngestDep) -> Resp
         else:
             # A finished upload's original belongs to its asset now (DELETE /assets removes it).
             await run_in_threadpool(forget_upload, ingest.catalog, upload_id)
+    if upload.owner != principal.owner:  # an admin ending someone else's upload
+        audit.info("terminate upload %s of %s by key %r (admin)", upload_id, upload.owner, principal.key_name)
     ingest.metrics.uploads.labels("terminated").inc()
     return Response(status_code=204)

@@ -51,7 +51,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  shield        {info['shield']}")
     print(f"  edge          {info['edge']}   <- players fetch from here")
     print(f"  workers       {', '.join(info['workers'])}")
-    print(f"  dev token     {info['token']}")
+    print(f"  dev token     {info['token']}   (an admin key: sign in to the web page with it)")
     print(f"  data          {data}   (services.json, logs/)")
     print("  try:          vodstack upload my-video.mp4      Ctrl-C stops everything", flush=True)
     try:

@@ -235,10 +235,19 @@ def test_the_admin_sees_every_owner_and_deletions_are_audited(service: Service, 
     assert service.call("admin", "HEAD", bob["upload"], headers=TUS).status_code == 200
     assert service.call("admin", "DELETE", f"/assets/{doomed}").status_code == 204
     assert service.call("bob", "GET", f"/assets/{doomed}").json()["state"] == "deleted"
+    draft, _ = _new_upload(service, "bob", 10)
+    assert service.call("admin", "DELETE", draft, headers=TUS).status_code == 204
+    assert service.call("bob", "HEAD", draft, headers=TUS).status_code == 404
+    upload_id = draft.rsplit("/", 1)[-1]
+    expected = [
+        f"delete asset {doomed} of bob by key 'dev token' (admin)",
+        f"terminate upload {upload_id} of bob by key 'dev token' (admin)",
+    ]
     deadline = time.monotonic() + 10
-    while f"delete asset {doomed} of bob by key 'dev token' (admin)" not in service.log.read_text():
+    while not all(line in service.log.read_text() for line in expected):
         assert time.monotonic() < deadline, service.log.read_text()
         time.sleep(0.1)
+    assert "vodstack.audit" in service.log.read_text()
 
 
 def test_no_key_in_the_page(service: Service) -> None:
