@@ -43,7 +43,7 @@ from ingest.receive import receive_body
 from ingest.store import UploadInfo
 from ingest.uploads import create_upload, end_upload, forget_upload, get_upload, get_uploads, record_progress
 
-router = APIRouter(dependencies=[Depends(bearer_scheme)])
+router = APIRouter()
 # The asset an upload becomes; exposed to browsers by the CORS middleware.
 ASSET_HEADER = "Vodstack-Asset-Id"
 
@@ -53,7 +53,12 @@ TUS_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"description": "refused (TUS error)", "content": {"text/plain": {"schema": {"type": "string"}}}}
     for status in sorted({status for status, _ in TUS_ERRORS.values()})
 }
-NO_BODY: dict[str, object] = {"response_class": Response, "responses": TUS_ERROR_RESPONSES}
+# Every route but OPTIONS (discovery) needs a key: declared for the document, checked by the handler.
+NO_BODY: dict[str, object] = {
+    "response_class": Response,
+    "responses": TUS_ERROR_RESPONSES,
+    "dependencies": [Depends(bearer_scheme)],
+}
 
 
 def tus_error_handler(request: Request, exc: Exception) -> Response:
