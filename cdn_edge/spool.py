@@ -1,0 +1,178 @@
+"""Where the body of one fetch lives while it arrives, so that every waiter can read it from its own
+position at its own pace while the upstream is read only once.
+
+- MemorySpool: the chunks as received. Only for a body whose Content-Length says it may go to the
+  memory tier, so what a fill holds is bounded by the memory tier's per-object limit.
+- FileSpool: a temporary file beside the disk tier, written in worker threads while the upstream is
+  read, and read by the waiters with pread in worker threads. What it holds in memory is the bytes
+  received but not yet written, at most MAX_PENDING: past that the fill waits for the disk (and TCP
+  pushes back on the upstream). When the fill is complete and storable, the file itself becomes the
+  disk tier's copy (a rename). A body that no tier will keep goes to an unlinked file: waiters still
+  read it at their own pace, and nothing remains of it once the last one is done.
+
+The file descriptor is shared by the fill and its readers; the Fetch owning the spool closes it when
+it is garbage (weakref.finalize), that is once the fill and every reader are done with it. The fill
+settles its writes before it lets go (`settle`) and a reader's pread is never abandoned, so no thread
+uses a closed descriptor (whose number another open may have reused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio.to_thread
+
+from storage.objects import CHUNK_SIZE
+
+# Bytes received from the upstream and not yet on disk, per fill.
+MAX_PENDING = 4 * CHUNK_SIZE
+
+
+Readable = Callable[[], None]
+
+
+def _nothing() -> None:
+    pass
+
+
+class MemorySpool:
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.offsets: list[int] = []  # where each chunk starts
+        self.available = 0  # bytes readable
+        self.on_readable: Readable = _nothing
+
+    async def append(self, chunk: bytes) -> None:
+        self.offsets.append(self.available)
+        self.chunks.append(chunk)
+        self.available += len(chunk)
+        self.on_readable()
+
+    async def flush(self) -> None:
+        pass
+
+    async def settle(self) -> None:
+        pass
+
+    async def read(self, position: int, limit: int) -> bytes:
+        """Bytes from `position` (< available), at most up to `limit` (exclusive)."""
+        index = bisect.bisect_right(self.offsets, position) - 1
+        chunk, start = self.chunks[index], self.offsets[index]
+        lo, hi = position - start, min(len(chunk), limit - start)
+        return chunk if (lo, hi) == (0, len(chunk)) else chunk[lo:hi]
+
+    def close(self) -> None:
+        pass
+
+
+class FileSpool:
+    """Create with `await FileSpool.create(directory, keep=...)`."""
+
+    def __init__(self, fd: int, path: Path | None) -> None:
+        self.fd = fd
+        self.path = path  # None for an unlinked (anonymous) spool, or once the disk tier took the file
+        self.available = 0  # bytes on disk, readable
+        self.on_readable: Readable = _nothing
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._write: asyncio.Task[int] | None = None
+
+    @classmethod
+    async def create(cls, directory: Path, *, keep: bool) -> FileSpool:
+        """A spool in `directory`; `keep` leaves it a name (so the disk tier can take the file over)."""
+
+        def make() -> tuple[int, Path | None]:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=".tmp-fill-", dir=directory)
+            if keep:
+                return fd, Path(name)
+            os.unlink(name)
+            return fd, None
+
+        fd, path = await anyio.to_thread.run_sync(make)
+        return cls(fd, path)
+
+    async def append(self, chunk: bytes) -> None:
+        """Queue `chunk` for the disk. Waits for the disk once MAX_PENDING bytes are queued; raises
+        OSError when a write failed."""
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._write is not None:
+            if not self._write.done() and self._pending_bytes < MAX_PENDING:
+                return
+            await self._finish_write()
+        self._start_write()
+
+    async def flush(self) -> None:
+        """Every byte appended is readable; raises OSError when a write failed."""
+        while self._write is not None or self._pending:
+            if self._write is not None:
+                await self._finish_write()
+            if self._pending:
+                self._start_write()
+
+    async def settle(self) -> None:
+        """No write in flight any more (errors ignored: the fill failed already or is cancelled)."""
+        if self._write is not None:
+            await asyncio.wait({self._write})
+            if not self._write.cancelled():
+                self._write.exception()  # retrieved: asyncio would log it as never retrieved
+
+    def _start_write(self) -> None:
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        fd, offset = self.fd, self.available
+
+        def write() -> int:
+            view = memoryview(data)
+            done = 0
+            while done < len(view):
+                done += os.pwrite(fd, view[done:], offset + done)
+            return done
+
+        # A task of its own (not awaited here): the fill goes on reading the upstream meanwhile.
+        self._write = asyncio.get_running_loop().create_task(anyio.to_thread.run_sync(write))
+        self._write.add_done_callback(self._written)
+
+    def _written(self, write: asyncio.Task[int]) -> None:
+        # Runs before anything awaiting the write resumes (callbacks run in the order registered).
+        if not write.cancelled() and write.exception() is None:
+            self.available += write.result()
+            self.on_readable()
+
+    async def _finish_write(self) -> None:
+        # Forgotten only once done: `settle` after a cancel must still see a write in flight.
+        if self._write is not None:
+            write = self._write
+            await asyncio.wait({write})
+            self._write = None
+            if write.cancelled():
+                raise OSError("spool write cancelled")
+            if (error := write.exception()) is not None:
+                raise error
+
+    async def read(self, position: int, limit: int) -> bytes:
+        """Bytes from `position` (< available), at most CHUNK_SIZE and up to `limit` (exclusive)."""
+        size = min(CHUNK_SIZE, limit - position, self.available - position)
+        # Not abandoned on cancel (anyio's default): the fd stays in use until pread has returned.
+        return await anyio.to_thread.run_sync(os.pread, self.fd, size, position)
+
+    def discard_file(self) -> None:
+        """Blocking: remove the spool's name (the disk tier did not take it); readers keep reading."""
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.path = None
+
+    def close(self) -> None:
+        """Called once nothing uses the spool any more (see the module docstring)."""
+        os.close(self.fd)
+
+
+Spool = MemorySpool | FileSpool
