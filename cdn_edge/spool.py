@@ -32,6 +32,8 @@ from storage.objects import CHUNK_SIZE
 
 # Bytes received from the upstream and not yet on disk, per fill.
 MAX_PENDING = 4 * CHUNK_SIZE
+# Chunks written by one pwritev call (Linux accepts up to 1024).
+MAX_IOV = 512
 
 
 Readable = Callable[[], None]
@@ -125,15 +127,18 @@ class FileSpool:
                 self._write.exception()  # retrieved: asyncio would log it as never retrieved
 
     def _start_write(self) -> None:
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        chunks, size = self._pending, self._pending_bytes
         self._pending, self._pending_bytes = [], 0
         fd, offset = self.fd, self.available
 
         def write() -> int:
-            view = memoryview(data)
-            done = 0
-            while done < len(view):
-                done += os.pwrite(fd, view[done:], offset + done)
+            # The chunks as received, without joining them (a second copy of what is pending).
+            done = os.pwritev(fd, chunks, offset) if len(chunks) <= MAX_IOV else 0
+            if done < size:  # a short write (or too many chunks for one call): the rest, plainly
+                rest = memoryview(b"".join(chunks))[done:]
+                while rest:
+                    written = os.pwrite(fd, rest, offset + done)
+                    done, rest = done + written, rest[written:]
             return done
 
         # A task of its own (not awaited here): the fill goes on reading the upstream meanwhile.
