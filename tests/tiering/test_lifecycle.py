@@ -24,6 +24,7 @@ from storage.filesystem import FilesystemObjectStore
 from storage.s3 import S3ObjectStore
 from storage.settings import StorageSettings
 from tests.s3 import moto_server
+from tests.tiering.simulated import SETTINGS, Clock
 from tiering.index import DAY, Tier, TierIndex
 from tiering.lifecycle import (
     apply_bucket_lifecycle,
@@ -33,19 +34,9 @@ from tiering.lifecycle import (
     register_beat,
     report,
 )
-from tiering.settings import TieringSettings
 from tiering.store import ObjectArchived, TieredObjectStore
 
-SETTINGS = TieringSettings(enabled=True, warm_after_days=30, cold_after_days=90, restore_seconds=600, restored_days=2)
 KEY = "a1/360p/seg_00001.m4s"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -19,22 +19,13 @@ from origin.app import create_app as create_origin
 from origin.settings import OriginSettings
 from storage.filesystem import FilesystemObjectStore
 from storage.settings import StorageSettings
+from tests.tiering.simulated import SETTINGS, Clock
 from tests.transcoder.services import postgres_catalog  # noqa: F401 - a fixture
 from tiering.index import DAY, Tier, TierIndex
 from tiering.lifecycle import apply_lifecycle
-from tiering.settings import TieringSettings
 from tiering.store import ObjectArchived, TieredObjectStore
 
-SETTINGS = TieringSettings(enabled=True, warm_after_days=30, cold_after_days=90, restore_seconds=600, restored_days=2)
 KEY = "a1/720p/seg_00001.m4s"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
