@@ -5,10 +5,11 @@ position at its own pace while the upstream is read only once.
   memory tier, so what a fill holds is bounded by the memory tier's per-object limit.
 - FileSpool: a temporary file beside the disk tier, written in worker threads while the upstream is
   read, and read by the waiters with pread in worker threads. What it holds in memory is the bytes
-  received but not yet written, at most MAX_PENDING: past that the fill waits for the disk (and TCP
-  pushes back on the upstream). When the fill is complete and storable, the file itself becomes the
-  disk tier's copy (a rename). A body that no tier will keep goes to an unlinked file: waiters still
-  read it at their own pace, and nothing remains of it once the last one is done.
+  received but not yet written: one batch being written, the next one queued, each about MAX_PENDING
+  at most; past that the fill waits for the disk (and TCP pushes back on the upstream). When the
+  fill is complete and storable, the file itself becomes the disk tier's copy (a rename). A body
+  that no tier will keep goes to an unlinked file: waiters still read it at their own pace, and
+  nothing remains of it once the last one is done.
 
 The file descriptor is shared by the fill and its readers; the Fetch owning the spool closes it when
 it is garbage (weakref.finalize), that is once the fill and every reader are done with it. The fill
@@ -31,7 +32,7 @@ import anyio.to_thread
 from storage.objects import CHUNK_SIZE
 
 # Bytes received from the upstream and not yet on disk, per fill.
-MAX_PENDING = 4 * CHUNK_SIZE
+MAX_PENDING = 2 * CHUNK_SIZE
 # Chunks written by one pwritev call (Linux accepts up to 1024).
 MAX_IOV = 512
 
@@ -83,7 +84,8 @@ class FileSpool:
         self.on_readable: Readable = _nothing
         self._pending: list[bytes] = []
         self._pending_bytes = 0
-        self._write: asyncio.Task[int] | None = None
+        self._write: asyncio.Task[int] | None = None  # at most one at a time, in order
+        self._error: OSError | None = None
 
     @classmethod
     async def create(cls, directory: Path, *, keep: bool) -> FileSpool:
@@ -103,28 +105,30 @@ class FileSpool:
     async def append(self, chunk: bytes) -> None:
         """Queue `chunk` for the disk. Waits for the disk once MAX_PENDING bytes are queued; raises
         OSError when a write failed."""
+        self._check()
         self._pending.append(chunk)
         self._pending_bytes += len(chunk)
-        if self._write is not None:
-            if not self._write.done() and self._pending_bytes < MAX_PENDING:
-                return
-            await self._finish_write()
-        self._start_write()
+        if self._write is None:
+            self._start_write()
+        while self._pending_bytes >= MAX_PENDING and self._write is not None:
+            await asyncio.wait({self._write})  # its completion starts the next write, of what is pending
+        self._check()
 
     async def flush(self) -> None:
         """Every byte appended is readable; raises OSError when a write failed."""
-        while self._write is not None or self._pending:
-            if self._write is not None:
-                await self._finish_write()
-            if self._pending:
-                self._start_write()
+        while self._write is not None:
+            await asyncio.wait({self._write})
+        self._check()
 
     async def settle(self) -> None:
-        """No write in flight any more (errors ignored: the fill failed already or is cancelled)."""
-        if self._write is not None:
+        """No write in flight any more, none to come (the fill is over, failed or cancelled)."""
+        self._pending, self._pending_bytes = [], 0
+        while self._write is not None:
             await asyncio.wait({self._write})
-            if not self._write.cancelled():
-                self._write.exception()  # retrieved: asyncio would log it as never retrieved
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def _start_write(self) -> None:
         chunks, size = self._pending, self._pending_bytes
@@ -146,21 +150,19 @@ class FileSpool:
         self._write.add_done_callback(self._written)
 
     def _written(self, write: asyncio.Task[int]) -> None:
-        # Runs before anything awaiting the write resumes (callbacks run in the order registered).
-        if not write.cancelled() and write.exception() is None:
+        """A write is over: its bytes are readable, and what was queued meanwhile goes to disk at once
+        (so a stalled upstream never leaves received bytes unreadable). Runs before anything awaiting
+        the write resumes (callbacks run in the order they were added)."""
+        self._write = None
+        if write.cancelled():
+            self._error = OSError("spool write cancelled")
+        elif (error := write.exception()) is not None:
+            self._error = error if isinstance(error, OSError) else OSError(f"spool write failed: {error!r}")
+        else:
             self.available += write.result()
             self.on_readable()
-
-    async def _finish_write(self) -> None:
-        # Forgotten only once done: `settle` after a cancel must still see a write in flight.
-        if self._write is not None:
-            write = self._write
-            await asyncio.wait({write})
-            self._write = None
-            if write.cancelled():
-                raise OSError("spool write cancelled")
-            if (error := write.exception()) is not None:
-                raise error
+        if self._pending and self._error is None:
+            self._start_write()
 
     async def read(self, position: int, limit: int) -> bytes:
         """Bytes from `position` (< available), at most CHUNK_SIZE and up to `limit` (exclusive)."""

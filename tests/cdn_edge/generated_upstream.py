@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -23,11 +24,18 @@ def body(size: int) -> bytes:
 
 
 class Generated:
-    """The app, with a count of requests and of those in progress, and an optional gate holding every
-    body until it is set (None: no gate)."""
+    """The app, with a count of requests and of those in progress. Optional gates: `gate` holds every
+    answer until set; `hold` (for an app served in another thread) holds every body after its first
+    block until set."""
 
-    def __init__(self, gate: asyncio.Event | None = None, cache_control: str = "public, max-age=3600") -> None:
+    def __init__(
+        self,
+        gate: asyncio.Event | None = None,
+        cache_control: str = "public, max-age=3600",
+        hold: threading.Event | None = None,
+    ) -> None:
         self.gate = gate
+        self.hold = hold
         self.cache_control = cache_control
         self.requests = 0
         self.active = 0
@@ -50,10 +58,12 @@ class Generated:
         }  # fmt: skip
         return StreamingResponse(self.chunks(size), media_type="application/octet-stream", headers=headers)
 
-    @staticmethod
-    async def chunks(size: int) -> AsyncIterator[bytes]:
+    async def chunks(self, size: int) -> AsyncIterator[bytes]:
         sent = 0
         while sent < size:
+            if sent and self.hold is not None:
+                while not self.hold.is_set():
+                    await asyncio.sleep(0.01)  # waiting for the test, not timing anything
             chunk = BLOCK if size - sent >= len(BLOCK) else BLOCK[: size - sent]
             sent += len(chunk)
             yield chunk

@@ -18,7 +18,7 @@ from cdn_edge.app import create_app as create_edge
 from cdn_edge.spool import MAX_PENDING
 from tests.cdn_edge.conftest import serving
 from tests.cdn_edge.edge_stack import edge_settings
-from tests.cdn_edge.generated_upstream import Generated, body
+from tests.cdn_edge.generated_upstream import BLOCK, Generated, body
 
 pytestmark = pytest.mark.anyio
 
@@ -64,6 +64,42 @@ async def test_a_large_fill_is_collapsed_ranged_and_taken_over_by_the_disk_tier(
     cache = tmp_path / "cache" / "edge"
     assert _files(cache / "fill") == []  # the spool became the disk tier's copy: renamed, not copied
     assert [p.stat().st_size for p in _files(cache) if p.suffix == ".body"] == [SIZE]
+
+
+def test_waiters_read_a_spooled_body_while_it_arrives(tmp_path: Path) -> None:
+    """Real servers (the upstream streams): the first block is readable by every waiter, and a range
+    inside it is answered whole, while the upstream still holds back the rest."""
+    hold = threading.Event()
+    upstream = Generated(hold=hold)
+    expected = body(SIZE)
+
+    async def scenario(url: str) -> tuple[list[bytes], bytes]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            first: asyncio.Queue[int] = asyncio.Queue()
+
+            async def whole() -> bytes:
+                async with c.stream("GET", f"/{KEY}") as r:
+                    got = b""
+                    async for chunk in r.aiter_raw():
+                        got += chunk
+                        if len(got) >= len(BLOCK) and len(got) - len(chunk) < len(BLOCK):
+                            await first.put(len(got))
+                    return got
+
+            tasks = [asyncio.create_task(whole()) for _ in range(10)]
+            for _ in tasks:  # every waiter has the first block while the upstream holds back the rest
+                await asyncio.wait_for(first.get(), 20)
+            inside = await c.get(f"/{KEY}", headers={"range": f"bytes=1000-{len(BLOCK) - 1}"})
+            assert not any(t.done() for t in tasks)
+            hold.set()
+            return await asyncio.gather(*tasks), inside.content
+
+    settings = edge_settings(tmp_path, "edge", "edge", "", memory_max_object_bytes=SMALL_OBJECTS)
+    with serving(upstream.app) as up:
+        with serving(create_edge(settings.model_copy(update={"upstream_url": up.url}))) as edge:
+            bodies, inside = asyncio.run(scenario(edge.url))
+    assert bodies == [expected] * 10 and inside == expected[1000 : len(BLOCK)]
+    assert upstream.requests == 1
 
 
 @pytest.mark.parametrize(
