@@ -109,3 +109,34 @@ def test_readers_racing_on_two_origins_start_one_restore(tmp_path: Path, catalog
         waits = list(pool.map(read, [a, b] * (readers // 2)))
     assert waits == [600.0] * readers
     assert beat.counters() == {"transitions:hot:warm": 1, "transitions:warm:cold": 1, "restores": 1}
+
+
+def test_origins_built_from_their_settings_share_the_catalog_index(tmp_path: Path) -> None:
+    """The composition path: `create_origin(settings)` with tiering on opens the index in the catalog
+    of its settings (migrated on start), so origins started apart share it."""
+    clock = Clock()
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    settings = OriginSettings(
+        storage=StorageSettings(root=tmp_path / "objects"), tiering=SETTINGS, catalog=CatalogSettings(url=url)
+    )
+    origins = [create_origin(settings, clock=clock) for _ in range(2)]
+    writer = origins[0].state.origin.store
+    writer.ensure_bucket("media")
+    writer.put_bytes("media", KEY, b"segment")
+    beat = Catalog(CatalogSettings(url=url))
+    try:
+        clock.now += 200 * DAY
+        apply_lifecycle(TierIndex(beat), SETTINGS, clock.now)
+        apply_lifecycle(TierIndex(beat), SETTINGS, clock.now)
+
+        async def get(origin: object) -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=origin), base_url="http://o") as c:
+                return await c.get(f"/{KEY}")
+
+        assert asyncio.run(get(origins[1])).status_code == 503  # archived, seen through the other origin
+        assert asyncio.run(get(origins[0])).status_code == 503
+        assert TierIndex(beat).counters()["restores"] == 1
+    finally:
+        beat.dispose()
+        for origin in origins:
+            origin.state.origin.store.index.catalog.dispose()
