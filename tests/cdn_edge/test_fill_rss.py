@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -79,9 +80,12 @@ def test_twenty_large_fills_at_once_keep_rss_bounded(tmp_path: Path) -> None:
         "VODSTACK_EDGE_MAX_CONCURRENT_FILLS": str(OBJECTS),
         "VODSTACK_EDGE_UPSTREAM_READ_TIMEOUT": "120",
     }
-    with _process(upstream, {}, up_port), _process(node, env, edge_port) as edge:
-        results = asyncio.run(_fetch_all(f"http://127.0.0.1:{edge_port}"))
-        peak = _peak_rss(edge.pid)
+    try:
+        with _process(upstream, {}, up_port), _process(node, env, edge_port) as edge:
+            results = asyncio.run(_fetch_all(f"http://127.0.0.1:{edge_port}"))
+            peak = _peak_rss(edge.pid)
+    finally:
+        shutil.rmtree(tmp_path / "cache", ignore_errors=True)  # a gigabyte pytest would otherwise keep
     assert results == [(200, SIZE, True)] * OBJECTS
     assert peak < PEAK_RSS_LIMIT, f"peak RSS {peak / MB:.0f} MB filling {OBJECTS} x {SIZE // MB} MB"
     print(f"edge peak RSS {peak / MB:.0f} MB for {OBJECTS} fills of {SIZE // MB} MB")
