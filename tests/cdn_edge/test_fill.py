@@ -181,3 +181,19 @@ def test_a_thread_holding_the_disk_tier_lock_never_blocks_the_event_loop(tmp_pat
             thread.join(30)
     assert results["get"].content == body(SIZE) and "edge; hit" in results["get"].headers["cache-status"]
     assert results["purge"].json() == {"purged": 0}
+
+
+async def test_a_large_fill_purged_in_flight_is_served_but_not_kept(tmp_path: Path) -> None:
+    gate = asyncio.Event()
+    upstream = Generated(gate)
+    async with _edge(tmp_path, upstream, purge_token="t") as c:
+        waiting = asyncio.create_task(c.get(f"/{KEY}"))
+        while upstream.active < 1:
+            await asyncio.sleep(0)
+        purged = await c.post("/_purge", json={"keys": [KEY]}, headers={"authorization": "Bearer t"})
+        assert purged.json() == {"purged": 0}
+        gate.set()
+        assert (await waiting).content == body(SIZE)
+        assert _files(tmp_path / "cache" / "edge") == []  # neither in the disk tier nor left in fill/
+        await c.get(f"/{KEY}")
+        assert upstream.requests == 2
