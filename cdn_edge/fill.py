@@ -11,8 +11,9 @@ the others wait for a slot (their waiters wait for the head meanwhile)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio.to_thread
@@ -55,17 +56,25 @@ class Filler:
     _slots: asyncio.Semaphore | None = dataclasses.field(default=None, init=False, repr=False)
     _slots_loop: asyncio.AbstractEventLoop | None = dataclasses.field(default=None, init=False, repr=False)
 
-    def slots(self) -> asyncio.Semaphore:
-        """The fill slots of the running loop (tests run one app on several loops, one after another)."""
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the `max_fills` fill slots, waited for if need be (counted in the fills gauge)."""
         loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots_loop is not loop:
+        if self._slots is None or self._slots_loop is not loop:  # tests run one app on several loops
             self._slots, self._slots_loop = asyncio.Semaphore(self.max_fills), loop
-        return self._slots
+        slots, node = self._slots, self.metrics.node
+        with self.metrics.fills.labels(node, "waiting").track_inprogress():
+            await slots.acquire()
+        try:
+            with self.metrics.fills.labels(node, "running").track_inprogress():
+                yield
+        finally:
+            slots.release()
 
     async def run(self, fetch: Fetch, stale: Entry | None) -> None:
         node = self.metrics.node
         try:
-            async with self.slots():
+            async with self.slot():
                 await self._run(fetch, stale)
         except (UpstreamError, httpx.HTTPError, OSError) as exc:
             if isinstance(exc, httpx.HTTPError):

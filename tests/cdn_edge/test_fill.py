@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from cdn_edge.app import create_app as create_edge
 from cdn_edge.spool import MAX_PENDING
@@ -27,9 +28,13 @@ KEY = f"gen/{SIZE}/a.bin"
 SMALL_OBJECTS = 64 * 1024  # the memory tier's per-object limit in these tests
 
 
-def _edge(tmp_path: Path, upstream: Generated, **overrides: object) -> httpx.AsyncClient:
+def _edge_app(tmp_path: Path, upstream: Generated, **overrides: object) -> FastAPI:
     settings = edge_settings(tmp_path, "edge", "edge", "http://up", memory_max_object_bytes=SMALL_OBJECTS, **overrides)
-    app = create_edge(settings, transport=httpx.ASGITransport(app=upstream.app))
+    return create_edge(settings, transport=httpx.ASGITransport(app=upstream.app))
+
+
+def _edge(tmp_path: Path, upstream: Generated, **overrides: object) -> httpx.AsyncClient:
+    app = _edge_app(tmp_path, upstream, **overrides)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e")
 
 
@@ -122,15 +127,24 @@ async def test_a_body_no_tier_keeps_is_served_and_leaves_nothing(
 async def test_concurrent_fills_are_bounded_and_the_others_wait(tmp_path: Path) -> None:
     gate = asyncio.Event()
     upstream = Generated(gate)
-    async with _edge(tmp_path, upstream, max_concurrent_fills=2) as c:
+    app = _edge_app(tmp_path, upstream, max_concurrent_fills=2)
+    node = app.state.node
+
+    def fills(state: str) -> float | None:
+        return node.metrics.registry.get_sample_value("vodstack_edge_fills", {"node": "edge", "state": state})
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as c:
         tasks = [asyncio.create_task(c.get(f"/gen/1000/{i}.bin")) for i in range(6)]
         while upstream.active < 2:
             await asyncio.sleep(0)
         for _ in range(200):  # every request has had its turn to reach the upstream
             await asyncio.sleep(0)
         assert upstream.active == 2
+        assert (fills("running"), fills("waiting")) == (2, 4)
         gate.set()
         answers = await asyncio.gather(*tasks)
+        await asyncio.gather(*node.tasks)  # the last fills may still be storing
+        assert (fills("running"), fills("waiting")) == (0, 0)
     assert [a.content for a in answers] == [body(1000)] * 6
     assert (upstream.requests, upstream.peak) == (6, 2)
 
