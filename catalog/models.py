@@ -198,3 +198,34 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     principal: Mapped[Principal] = relationship(back_populates="keys")
+
+
+# Object keys compare byte by byte (prefix ranges: every object of a rung), whatever the server's locale.
+_BYTEWISE_KEY = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+
+
+class TierObject(Base):
+    """The lifecycle tier of one stored object (tiering/): one index for every origin and the beat
+    worker. Times are Unix seconds from the caller's clock."""
+
+    __tablename__ = "tier_objects"
+
+    bucket: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(_BYTEWISE_KEY, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    tier: Mapped[str] = mapped_column(String(8), index=True)  # "hot", "warm", "cold"
+    created_at: Mapped[float] = mapped_column(Float)
+    last_access: Mapped[float] = mapped_column(Float)
+    # A restore of a cold object in progress (readable from then), or the restored copy's expiry.
+    restore_ready_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    restored_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class TierCounter(Base):
+    """Tier transitions and restores so far, by name ("transitions:hot:warm", "restores"): metrics in
+    whichever process is scraped, whichever process made them."""
+
+    __tablename__ = "tier_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

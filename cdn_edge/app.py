@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -58,7 +59,10 @@ def build_node(
     cache = TieredCache(memory, disk, settings.memory_max_object_bytes)
     collapser = Collapser()
     upstream = Upstream(settings, clock, transport)
-    filler = Filler(cache, collapser, upstream, metrics, clock, settings.negative_ttl, settings.unavailable_ttl)
+    filler = Filler(
+        cache, collapser, upstream, metrics, clock, settings.negative_ttl, settings.unavailable_ttl,
+        spool_dir=settings.spool_dir(), max_fills=settings.max_concurrent_fills,
+    )  # fmt: skip
     node = Node(
         settings.name, settings.role, cache, collapser, filler, metrics, clock,
         settings.secrets(), settings.trust_forwarded_for, settings.purge_token,
@@ -126,15 +130,17 @@ def create_app(
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), node.purge_token.encode()):
             raise PurgeUnauthorized("bad purge token")
-        removed = 0
+        prefixes = [p for p in body.prefixes if p]  # an empty prefix would empty the cache: not by accident
         # Fetches in flight first: a write racing this purge then either sees the flag or gets removed.
         for key in body.keys:
             node.collapser.discard(key)
-            removed += node.cache.purge(key)
-        for prefix in body.prefixes:
-            if prefix:  # an empty prefix would empty the cache: not something to do by accident
-                node.collapser.discard_prefix(prefix)
-                removed += node.cache.purge_prefix(prefix)
+        for prefix in prefixes:
+            node.collapser.discard_prefix(prefix)
+
+        def purge_tiers() -> int:  # blocking: file removals under the disk tier's lock
+            return sum(node.cache.purge(key) for key in body.keys) + sum(map(node.cache.purge_prefix, prefixes))
+
+        removed = await run_in_threadpool(purge_tiers)
         node.metrics.purged.labels(node.name).inc(removed)
         return {"purged": removed}
 

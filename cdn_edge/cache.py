@@ -4,7 +4,9 @@ object larger than a tier's budget is simply not stored there.
 
 Both tiers can hold a key at once (memory is a copy of disk): losing the memory copy costs a disk read,
 losing the disk copy leaves a valid memory copy. Index mutations take a lock because disk writes run
-in worker threads while lookups run on the event loop.
+in worker threads while lookups run on the event loop. The disk tier's lock is held across file
+operations (eviction unlinks, the rename of a new body), so the event loop never waits for it: `find`
+asks the disk tier from a worker thread when a thread holds it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import anyio.to_thread
 
 from cdn_edge.eviction import EvictionPolicy
 from cdn_edge.freshness import Freshness
@@ -50,6 +54,10 @@ class Hit:
     body: bytes | None  # from memory
     path: Path | None  # from disk
     tier: str
+
+
+class TierBusy(Exception):
+    """A tier's lock is held by a thread (a disk write or eviction): ask again from a thread."""
 
 
 EvictHook = Callable[[str], None]
@@ -177,6 +185,8 @@ class DiskTier(_Tier):
         super().__init__(budget, policy, on_evict)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        # Bodies being filled (cdn_edge/spool.py): on this filesystem, so a complete one is renamed in.
+        self.fill_dir = self.root / "fill"
         self._load()
 
     def _paths(self, key: str) -> tuple[Path, Path]:
@@ -210,28 +220,45 @@ class DiskTier(_Tier):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
-    def get(self, key: str) -> tuple[Entry, Path] | None:
-        with self.lock:
+    def get(self, key: str, *, wait: bool = True) -> tuple[Entry, Path] | None:
+        """The entry of `key` and its body file. With wait=False (on the event loop) raises TierBusy
+        rather than wait for a thread holding the lock."""
+        if not self.lock.acquire(blocking=wait):
+            raise TierBusy(self.name)
+        try:
             entry = self.entries.get(key)
             if entry is None:
                 return None
             self.policy.access(key)
             return entry, self._paths(key)[0]
+        finally:
+            self.lock.release()
 
     def put(self, entry: Entry, body: Sequence[bytes], wanted: Wanted = _always) -> bool:
         """Blocking: call from a worker thread. `body` is the bytes or the list of chunks as received."""
         if entry.size > self.budget:
             return False
+        body_path = self._paths(entry.key)[0]
+        body_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_body = Path(self._write_tmp(body_path.parent, body))
+        if self.adopt(entry, tmp_body, wanted):
+            return True
+        os.unlink(tmp_body)
+        return False
+
+    def adopt(self, entry: Entry, body_file: Path, wanted: Wanted = _always) -> bool:
+        """Blocking: take `body_file` (a complete body on this tier's filesystem) as the body of `entry`,
+        renamed into place. False, the file left where it is, when unwanted or it cannot fit."""
+        if entry.size > self.budget:
+            return False
         body_path, meta_path = self._paths(entry.key)
         body_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp_body = self._write_tmp(body_path.parent, body)
         tmp_meta = self._write_tmp(body_path.parent, _entry_to_json(entry).encode())
         with self.lock:
             if not wanted() or not self._make_room(entry.key, entry.size):
-                os.unlink(tmp_body)
                 os.unlink(tmp_meta)
                 return False
-            os.replace(tmp_body, body_path)
+            os.replace(body_file, body_path)
             os.replace(tmp_meta, meta_path)
             self.entries[entry.key] = entry
             self.used += entry.size
@@ -264,7 +291,23 @@ class TieredCache:
     def tiers(self) -> list[_Tier]:
         return [self.memory, *([self.disk] if self.disk is not None else [])]
 
+    async def find(self, key: str) -> Hit | None:
+        """`lookup` for the event loop: when a thread holds the disk tier's lock, the disk tier is asked
+        from a worker thread. Otherwise no await: a herd of requests finds the same state, and the
+        first one's fetch collapses the rest."""
+        found = self.memory.get(key)
+        if found is not None:
+            return Hit(found[0], found[1], None, "memory")
+        if self.disk is None:
+            return None
+        try:
+            on_disk = self.disk.get(key, wait=False)
+        except TierBusy:
+            on_disk = await anyio.to_thread.run_sync(self.disk.get, key)
+        return Hit(on_disk[0], None, on_disk[1], "disk") if on_disk is not None else None
+
     def lookup(self, key: str) -> Hit | None:
+        """Blocking (may wait for the disk tier's lock)."""
         found = self.memory.get(key)
         if found is not None:
             return Hit(found[0], found[1], None, "memory")
@@ -283,6 +326,16 @@ class TieredCache:
         if self.disk is not None and entry.status == 200:
             kept = self.disk.put(entry, chunks, wanted) or kept
         return kept
+
+    def store_file(self, entry: Entry, body_file: Path, wanted: Wanted = _always) -> bool:
+        """Blocking. A complete body spooled to `body_file` beside the disk tier: the memory tier keeps
+        a copy when small enough, the disk tier takes the file itself. True when it did (the file is
+        gone from `body_file`); otherwise removing it is the caller's business."""
+        if entry.size <= self.max_memory_object:
+            self.memory.put(entry, body_file.read_bytes(), wanted)
+        if self.disk is not None and entry.status == 200:
+            return self.disk.adopt(entry, body_file, wanted)
+        return False
 
     def promote(self, entry: Entry, body: bytes) -> None:
         """Copy a disk hit into memory once its bytes have been read anyway."""

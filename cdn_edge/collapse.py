@@ -2,18 +2,22 @@
 
 The fetch runs as its own task, independent of the request that started it (a client hanging up does
 not cancel it for the others). Waiters read the body as it arrives, each from its own position in the
-shared chunk list, so the thousandth waiter on a slow 2 MB segment gets the first bytes as soon as
-the first waiter does. A failed fetch fails every waiter the same way, and nothing is cached from it.
+fetch's spool (cdn_edge/spool.py: memory for objects bound for the memory tier, a file otherwise), so
+the thousandth waiter on a slow 2 MB segment gets the first bytes as soon as the first waiter does,
+and a slow reader costs disk space, not memory. A failed fetch fails every waiter the same way, and
+nothing is cached from it.
 There is no timeout here: however slow the upstream, it is one fetch (upstream.py bounds it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from cdn_edge.cache import Entry
+from cdn_edge.spool import MemorySpool, Spool
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Fetch:
     def __init__(self, key: str) -> None:
         self.key = key
         self.head: asyncio.Future[Head] = asyncio.get_running_loop().create_future()
-        self.chunks: list[bytes] = []
+        self.spool: Spool = MemorySpool()  # the filler chooses another before setting the head
         self.received = 0
         self.done = False
         self.error: Exception | None = None
@@ -47,16 +51,30 @@ class Fetch:
         self._changed = asyncio.Event()
 
     # -- producer side (the fetch task) ---------------------------------------------------
+    def use(self, spool: Spool) -> None:
+        """Keep the body in `spool` (before any push), closed when this fetch is garbage: the fill and
+        every reader hold the fetch while they use its spool."""
+        self.spool = spool
+        wake = weakref.WeakMethod(self._wake)  # a strong reference would keep the fetch alive in a cycle
+
+        def readable() -> None:
+            if (method := wake()) is not None:
+                method()
+
+        spool.on_readable = readable
+        weakref.finalize(self, spool.close)
+
     def set_head(self, head: Head) -> None:
         if not self.head.done():
             self.head.set_result(head)
 
-    def push(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
+    async def push(self, chunk: bytes) -> None:
+        """Add `chunk` to the body; may wait for the disk (bounded memory per fill)."""
         self.received += len(chunk)
-        self._wake()
+        await self.spool.append(chunk)
 
     def finish(self, error: Exception | None = None) -> None:
+        """The end of the fetch; without an error, only after `spool.flush()` (every byte readable)."""
         self.error = error
         self.done = True
         if error is not None and not self.head.done():
@@ -75,28 +93,21 @@ class Fetch:
 
     async def wait_done(self) -> bytes:
         """The whole body (for small objects that must be rewritten before sending)."""
-        while not self.done:
-            await self._changed.wait()
-        if self.error is not None:
-            raise self.error
-        return b"".join(self.chunks)
+        return b"".join([chunk async for chunk in self.body()])
 
     async def body(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes [start, end] (inclusive) of the body, yielded as they arrive."""
-        index, offset = 0, 0
+        position = start
         while True:
-            while index < len(self.chunks):
-                chunk = self.chunks[index]
-                index += 1
-                chunk_start, offset = offset, offset + len(chunk)
-                if offset <= start:
-                    continue
-                lo = max(start - chunk_start, 0)
-                hi = len(chunk) if end is None else min(len(chunk), end - chunk_start + 1)
-                if hi > lo:
-                    yield chunk[lo:hi] if (lo, hi) != (0, len(chunk)) else chunk
-                if end is not None and offset > end:
-                    return
+            spool = self.spool
+            limit = spool.available if end is None else min(spool.available, end + 1)
+            if position < limit:
+                chunk = await spool.read(position, limit)
+                position += len(chunk)
+                yield chunk
+                continue
+            if end is not None and position > end:
+                return
             if self.done:
                 if self.error is not None:
                     raise self.error

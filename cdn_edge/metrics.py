@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 CACHE_STATUSES = ("hit", "stale", "miss", "collapsed", "error")
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 FETCH_OUTCOMES = ("fetched", "revalidated", "error")
+FILL_STATES = ("running", "waiting")
 
 
 def status_class(status: int) -> str:
@@ -82,6 +83,12 @@ class EdgeMetrics:
             registry=r,
         )
         self.purged = Counter("vodstack_edge_purged_objects", "Objects removed by the purge API.", ["node"], registry=r)
+        self.fills = Gauge(
+            "vodstack_edge_fills",
+            "Upstream fetches filling the cache: running, or waiting for a slot (max_concurrent_fills).",
+            ["node", "state"],
+            registry=r,
+        )
         self._initialise(tiers)
 
     def _initialise(self, tiers: tuple[str, ...]) -> None:
@@ -98,6 +105,8 @@ class EdgeMetrics:
         self.collapsed.labels(node)
         self.purged.labels(node)
         self.breaker_open.labels(node)
+        for state in FILL_STATES:
+            self.fills.labels(node, state)
 
     def answered(self, cache_status: str, status: int) -> None:
         self.requests.labels(self.node, cache_status, status_class(status)).inc()

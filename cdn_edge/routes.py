@@ -88,7 +88,7 @@ def _client_ip(request: Request, trust_forwarded_for: bool) -> str | None:
 
 async def _lookup(node: Node, key: str) -> Answer:
     now = node.clock()
-    hit = node.cache.lookup(key)
+    hit = await node.cache.find(key)
     use = usability(hit.entry.freshness, hit.entry.age(now)) if hit else Usability.EXPIRED
     if hit is not None and use is Usability.FRESH:
         return _from_hit(node, hit, "", "hit", now)
@@ -152,7 +152,7 @@ async def serve_object(request: Request) -> Response:
         response = await _respond(node, request, key, answer)
     except FileNotFoundError:
         # Evicted between lookup and read: forget it and go around once more (now a miss).
-        node.cache.purge(key)
+        await run_in_threadpool(node.cache.purge, key)
         answer = await _lookup(node, key)
         response = await _respond(node, request, key, answer)
     node.metrics.answered(answer.label, response.status_code)

@@ -30,6 +30,10 @@ class EdgeSettings(BaseSettings):
     # Disk tier directory and budget; a budget of 0 disables the disk tier.
     disk_dir: Path | None = None  # default: data_dir()/cache/<name>
     disk_budget_bytes: int = 4096 * MiB
+    # Fills (upstream fetches that populate the cache) running at once; the others wait for a slot.
+    # Each holds at most memory_max_object_bytes in memory (objects bound for the memory tier) or
+    # about 1 MiB (the others stream to a file in disk_dir).
+    max_concurrent_fills: int = 32
     # Eviction policy of both tiers: "lru", "s3fifo" (admission keeps one-hit wonders out), "sieve".
     eviction: Literal["lru", "s3fifo", "sieve"] = "s3fifo"
     # HMAC secret(s) for playback tokens; empty disables token checks. The previous secret keeps
@@ -57,6 +61,10 @@ class EdgeSettings(BaseSettings):
         if self.disk_dir is None:
             self.disk_dir = data_dir() / "cache" / self.name
         return self
+
+    def spool_dir(self) -> Path:
+        """Where bodies no tier will keep are spooled (unlinked files) while their waiters read them."""
+        return (self.disk_dir or data_dir() / "cache" / self.name) / "fill"
 
     def secrets(self) -> list[bytes]:
         return [s.encode() for s in (self.signing_secret, self.signing_previous_secret) if s]

@@ -392,7 +392,7 @@ DELIVERY = Dashboard(
     ),
 )
 
-# Lifecycle tiering (storage/tiering.py): exported by the origin when VODSTACK_TIERING_ENABLED.
+# Lifecycle tiering (tiering/): exported by the origin when VODSTACK_TIERING_ENABLED.
 STORAGE = Dashboard(
     "vodstack-storage",
     "vodstack: storage tiers",

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from catalog.session import Catalog
 from origin.access import AccessClassifier, catalog_lookup
 from origin.caching import not_found_cache_control
 from origin.cors import CORSEverywhere
@@ -21,7 +22,9 @@ from origin.settings import OriginSettings
 from storage.errors import StorageError
 from storage.factory import open_store
 from storage.objects import ObjectStore
-from storage.tiering import TieredObjectStore, TierIndex, TieringCollector
+from tiering.index import TierIndex
+from tiering.lifecycle import TieringCollector
+from tiering.store import TieredObjectStore
 
 
 def create_app(
@@ -29,9 +32,9 @@ def create_app(
 ) -> FastAPI:
     if store is None:
         store = open_store(settings.storage)
-    index = None
     if settings.tiering.enabled and not isinstance(store, TieredObjectStore):
-        index = TierIndex(settings.tiering.index_path)
+        # The tier index lives in the catalog: every origin and the beat worker share it.
+        index = TierIndex(Catalog(settings.catalog))
         store = TieredObjectStore(store, index, settings.tiering, settings.storage.media_bucket, clock)
     lookup = catalog_lookup(settings.catalog) if settings.access == "catalog" else None
     secret = settings.signing_secret.encode()

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from catalog.settings import CatalogSettings
 from origin.caching import CachePolicy
 from storage.settings import StorageSettings
-from storage.tiering import TieringSettings
+from tiering.settings import TieringSettings
 
 
 class OriginSettings(BaseSettings):
@@ -20,7 +20,7 @@ class OriginSettings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     # Lifecycle tiering of the media bucket (off by default); cold objects answer 503 + Retry-After.
     tiering: TieringSettings = Field(default_factory=TieringSettings)
-    # Catalog, consulted only when access == "catalog" (per-asset public flag).
+    # Catalog: the per-asset public flag when access == "catalog", the tier index when tiering is on.
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     # Which assets need a signed token: "public" none, "signed" all, "catalog" those with Asset.public false.
     # The origin announces the answer per object in X-Vodstack-Access; edges enforce it.

@@ -126,12 +126,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
             queues=[TRANSCODE_QUEUE, LIGHT_QUEUE],
             scratch_dir=settings.work_dir,
         )
-    from storage.tiering import TieringSettings, register_beat
+    from tiering.lifecycle import register_beat
+    from tiering.settings import TieringSettings
 
     tiering = TieringSettings()
     if tiering.enabled:
         # The lifecycle job (hot -> warm -> cold) runs on the beat schedule of the --beat worker.
-        register_beat(app, tiering)
+        register_beat(app, tiering, settings.catalog)
     argv = [
         "worker",
         "-Q",

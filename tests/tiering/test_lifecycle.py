@@ -1,9 +1,12 @@
 """Lifecycle tiering on a simulated clock: hot -> warm -> cold by idle time, exactly one restore for a
-crowd of readers (directly and through origin + shield), staging expiry, report, metrics, S3 rules."""
+crowd of readers (directly and through origin + shield), staging expiry, report, metrics, S3 rules.
+The tier index is in the catalog (SQLite here; tests/tiering/test_shared_index.py: several origins)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,43 +23,38 @@ from origin.settings import OriginSettings
 from storage.filesystem import FilesystemObjectStore
 from storage.s3 import S3ObjectStore
 from storage.settings import StorageSettings
-from storage.tiering import (
-    DAY,
-    ObjectArchived,
-    Tier,
-    TieredObjectStore,
-    TierIndex,
-    TieringSettings,
+from tests.s3 import moto_server
+from tests.tiering.simulated import SETTINGS, Clock
+from tiering.index import DAY, Tier, TierIndex
+from tiering.lifecycle import (
     apply_bucket_lifecycle,
     apply_lifecycle,
     expire_staging,
     format_report,
+    register_beat,
     report,
 )
-from tests.s3 import moto_server
+from tiering.store import ObjectArchived, TieredObjectStore
 
-SETTINGS = TieringSettings(enabled=True, warm_after_days=30, cold_after_days=90, restore_seconds=600, restored_days=2)
 KEY = "a1/360p/seg_00001.m4s"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    catalog = Catalog(CatalogSettings(url=f"sqlite:///{tmp_path / 'catalog.db'}"))
+    yield catalog
+    catalog.dispose()
 
-    def __call__(self) -> float:
-        return self.now
 
-
-def _tiered(tmp_path: Path, clock: Clock) -> TieredObjectStore:
+def _tiered(tmp_path: Path, clock: Clock, catalog: Catalog) -> TieredObjectStore:
     base = FilesystemObjectStore(tmp_path / "objects")
     base.ensure_bucket("media")
-    settings = SETTINGS.model_copy(update={"index_path": tmp_path / "tiering.db"})
-    return TieredObjectStore(base, TierIndex(settings.index_path), settings, "media", clock)
+    return TieredObjectStore(base, TierIndex(catalog), SETTINGS, "media", clock)
 
 
-def test_tiers_follow_idle_time_and_cold_needs_one_restore(tmp_path: Path) -> None:
+def test_tiers_follow_idle_time_and_cold_needs_one_restore(tmp_path: Path, catalog: Catalog) -> None:
     clock = Clock()
-    store = _tiered(tmp_path, clock)
+    store = _tiered(tmp_path, clock, catalog)
     store.put_bytes("media", KEY, b"segment")
     store.put_bytes("media", "a1/poster.jpg", b"jpeg")
     index, settings = store.index, store.settings
@@ -98,9 +96,9 @@ def test_tiers_follow_idle_time_and_cold_needs_one_restore(tmp_path: Path) -> No
     assert counters["transitions:warm:hot"] == 1
 
 
-def test_report_and_cost(tmp_path: Path) -> None:
+def test_report_and_cost(tmp_path: Path, catalog: Catalog) -> None:
     clock = Clock()
-    store = _tiered(tmp_path, clock)
+    store = _tiered(tmp_path, clock, catalog)
     store.put_bytes("media", "a/x.m4s", b"x" * 1000)
     store.put_bytes("media", "b/y.m4s", b"y" * 3000)
     clock.now += 40 * DAY
@@ -113,9 +111,9 @@ def test_report_and_cost(tmp_path: Path) -> None:
     assert "total" in format_report(list(rows.values()))
 
 
-def test_shield_restores_once_and_answers_503_meanwhile(tmp_path: Path) -> None:
+def test_shield_restores_once_and_answers_503_meanwhile(tmp_path: Path, catalog: Catalog) -> None:
     clock = Clock()
-    store = _tiered(tmp_path, clock)
+    store = _tiered(tmp_path, clock, catalog)
     store.put_bytes("media", KEY, b"segment" * 100)
     clock.now += 200 * DAY
     apply_lifecycle(store.index, store.settings, clock.now)
@@ -158,9 +156,7 @@ def test_shield_restores_once_and_answers_503_meanwhile(tmp_path: Path) -> None:
     assert 'vodstack_storage_tier_objects{tier="cold"} 1.0' in text
 
 
-def test_staging_originals_expire_after_ready(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    catalog = Catalog(CatalogSettings(url=url))
+def test_staging_originals_expire_after_ready(tmp_path: Path, catalog: Catalog) -> None:
     store = FilesystemObjectStore(tmp_path / "objects")
     store.ensure_bucket("staging")
     now = datetime(2030, 1, 10, tzinfo=UTC)
@@ -176,7 +172,6 @@ def test_staging_originals_expire_after_ready(tmp_path: Path) -> None:
     assert [o.key for o in store.list("staging")] == ["originals/busy", "originals/new"]
     with catalog.session() as session:
         assert session.get(Asset, "old").staging_key is None  # type: ignore[union-attr]
-    catalog.dispose()
 
 
 @pytest.mark.s3
@@ -195,23 +190,26 @@ def test_s3_bucket_lifecycle_rules() -> None:
         assert staging.rules[0].abort_incomplete_multipart_upload.days_after_initiation == 2
 
 
-def test_beat_schedule_runs_the_lifecycle(tmp_path: Path) -> None:
+def test_beat_schedule_runs_the_lifecycle(tmp_path: Path, catalog: Catalog) -> None:
     from celery import Celery
 
-    from storage.tiering import register_beat
-
+    clock = Clock()
+    clock.now = time.time() - 1  # the task runs on the real clock
+    store = _tiered(tmp_path, clock, catalog)
+    store.put_bytes("media", KEY, b"segment")
     app = Celery("tiering-test")
-    settings = SETTINGS.model_copy(update={"index_path": tmp_path / "tiering.db", "interval_seconds": 60})
-    register_beat(app, settings)
-    assert app.conf.beat_schedule["vodstack-tiering"] == {"task": "storage.tiering.apply_lifecycle", "schedule": 60}
-    assert app.tasks["storage.tiering.apply_lifecycle"].run() == {}
+    settings = SETTINGS.model_copy(update={"interval_seconds": 60, "warm_after_days": 0})
+    register_beat(app, settings, CatalogSettings(url=str(catalog.engine.url)))
+    assert app.conf.beat_schedule["vodstack-tiering"] == {"task": "tiering.apply_lifecycle", "schedule": 60}
+    assert app.tasks["tiering.apply_lifecycle"].run() == {"hot:warm": 1}  # in the catalog the origin wrote
+    assert store.index.tier_of("media", KEY) is Tier.WARM
 
 
-def test_master_lists_only_hot_rungs_while_others_restore(tmp_path: Path) -> None:
+def test_master_lists_only_hot_rungs_while_others_restore(tmp_path: Path, catalog: Catalog) -> None:
     import m3u8
 
     clock = Clock()
-    store = _tiered(tmp_path, clock)
+    store = _tiered(tmp_path, clock, catalog)
     variants = "".join(f"#EXT-X-STREAM-INF:BANDWIDTH={b}\n{n}/index.m3u8\n" for n, b in (("360p", 1), ("720p", 2)))
     store.put_bytes("media", "a1/master.m3u8", f"#EXTM3U\n{variants}".encode())
     for rung in ("360p", "720p"):
