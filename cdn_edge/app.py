@@ -31,6 +31,8 @@ from origin.cors import CORSEverywhere
 from origin.errors import OriginError, RangeNotSatisfiable
 from origin.errors import status_for as origin_status
 from origin.ranges import unsatisfied_range
+from traffic.errors import TrafficError
+from traffic.paths import PathGuard
 
 
 class PurgeRequest(BaseModel):
@@ -104,6 +106,13 @@ def create_app(
         node.metrics.answered("error", edge_status(exc))
         return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=edge_status(exc), headers=headers)
 
+    @app.exception_handler(TrafficError)
+    async def refused(request: Request, exc: TrafficError) -> Response:
+        # The client's doing: answered here, never sent upstream, never counted by the breaker.
+        node.metrics.answered("error", exc.status)
+        headers = {"cache-control": "no-store", "cache-status": f"{node.name}; detail={exc.code}"}
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=exc.status, headers=headers)
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "node": node.name, "role": node.role}
@@ -139,6 +148,7 @@ def create_app(
         return {"purged": removed}
 
     app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_middleware(PathGuard, on_refused=lambda status: node.metrics.answered("error", status))
     app.add_middleware(CORSEverywhere)
     app.add_middleware(FastHits, hits=hits)  # outermost (added last): it adds the CORS headers itself
     return app

@@ -28,6 +28,7 @@ from origin.ranges import parse_range
 from origin.signing import TOKEN_PARAM
 from storage.errors import InvalidKey
 from storage.objects import CHUNK_SIZE, check_key
+from traffic.paths import check_path, request_path
 
 
 @dataclass
@@ -142,7 +143,7 @@ def _storable(head: Head) -> bool:
 async def serve_object(request: Request) -> Response:
     node: Node = request.app.state.node
     started = time.perf_counter()
-    key = request.path_params["key"]
+    key = check_path(request_path(request.scope))  # BadPath: 400/414, never sent upstream
     try:
         check_key(key)
     except InvalidKey:

@@ -22,6 +22,8 @@ from storage.errors import StorageError
 from storage.factory import open_store
 from storage.objects import ObjectStore
 from storage.tiering import TieredObjectStore, TierIndex, TieringCollector
+from traffic.errors import TrafficError
+from traffic.paths import PathGuard
 
 
 def create_app(
@@ -60,6 +62,12 @@ def create_app(
             state.metrics.requests.labels("unknown", "404").inc()
         return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=status, headers=headers)
 
+    @app.exception_handler(TrafficError)
+    async def refused(request: Request, exc: TrafficError) -> Response:
+        state.metrics.requests.labels("unknown", str(exc.status)).inc()
+        headers = {"cache-control": "no-store"}
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=exc.status, headers=headers)
+
     @app.exception_handler(StorageError)
     async def storage_error(request: Request, exc: StorageError) -> Response:
         # Tiering's ObjectArchived carries its own Retry-After (restore in progress).
@@ -78,5 +86,6 @@ def create_app(
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_middleware(PathGuard, on_refused=lambda status: state.metrics.requests.labels("unknown", str(status)).inc())
     app.add_middleware(CORSEverywhere)
     return app

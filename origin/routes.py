@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import posixpath
 import time
@@ -22,6 +23,8 @@ from origin.rungs import TRIMMED_MAX_AGE, hot_rungs_only
 from origin.signing import TOKEN_PARAM
 from storage.errors import InvalidKey, ObjectMissing
 from storage.objects import ObjectInfo, ObjectStore, check_key
+from traffic.errors import PathTooLong
+from traffic.paths import check_path, request_path
 
 
 @dataclass
@@ -79,7 +82,7 @@ def _chunks(body: bytes, start: int, end: int) -> Iterator[bytes]:
 
 async def serve_object(request: Request) -> Response:
     state: OriginState = request.app.state.origin
-    key = request.path_params["key"]
+    key = check_path(request_path(request.scope))  # BadPath: 400/414, nothing looked up
     try:
         check_key(key)
     except InvalidKey:
@@ -88,8 +91,12 @@ async def serve_object(request: Request) -> Response:
     started = time.perf_counter()
     try:
         info, body, playlist, access = await run_in_threadpool(_load, state, key, kind)
-    except (ObjectMissing, InvalidKey):
+    except (ObjectMissing, InvalidKey, NotADirectoryError):
         raise NotFound(key) from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # a store with a shorter NAME_MAX than check_path assumes
+            raise PathTooLong("name too long for the store") from None
+        raise
     finally:
         state.metrics.storage_seconds.observe(time.perf_counter() - started)
     client_ip = request.client.host if request.client else None
