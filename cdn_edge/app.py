@@ -31,6 +31,7 @@ from origin.cors import CORSEverywhere
 from origin.errors import OriginError, RangeNotSatisfiable
 from origin.errors import status_for as origin_status
 from origin.ranges import unsatisfied_range
+from traffic.clients import TrustedProxies
 from traffic.errors import TrafficError
 from traffic.paths import PathGuard
 
@@ -63,7 +64,7 @@ def build_node(
     filler = Filler(cache, collapser, upstream, metrics, clock, settings.negative_ttl, settings.unavailable_ttl)
     node = Node(
         settings.name, settings.role, cache, collapser, filler, metrics, clock,
-        settings.secrets(), settings.trust_forwarded_for, settings.purge_token,
+        settings.secrets(), TrustedProxies(settings.trusted_proxies), settings.purge_token,
     )  # fmt: skip
     return node, upstream
 

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdn_edge.cache import Entry
 from cdn_edge.routes import Node
-from origin.access import ACCESS_HEADER, PUBLIC
+from origin.access import ACCESS_HEADER, PUBLIC, SIGNED
 from origin.cors import CORS_HEADERS
 
 # Request headers that need the general handler.
@@ -67,7 +67,9 @@ class FreshHits:
         if entry is None or entry.status != 200:
             return None
         age = entry.age(node.clock())
-        needs_token = node.role == "edge" and node.secrets and entry.header(ACCESS_HEADER) != PUBLIC
+        access = entry.header(ACCESS_HEADER)
+        # Signed objects need a token, or a 403 from an edge that cannot verify one (routes.py).
+        needs_token = node.role == "edge" and access != PUBLIC and (node.secrets or access == SIGNED)
         if age >= entry.freshness.max_age or needs_token:
             return None
         found = node.cache.memory.get(key)

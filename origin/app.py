@@ -22,6 +22,7 @@ from storage.errors import StorageError
 from storage.factory import open_store
 from storage.objects import ObjectStore
 from storage.tiering import TieredObjectStore, TierIndex, TieringCollector
+from traffic.clients import TrustedProxies
 from traffic.errors import TrafficError
 from traffic.paths import PathGuard
 
@@ -45,6 +46,7 @@ def create_app(
         secrets=(secret,) if settings.verify_tokens and secret else (),
         metrics=OriginMetrics(),
         clock=clock,
+        proxies=TrustedProxies(settings.trusted_proxies),
     )
     if isinstance(store, TieredObjectStore):
         state.metrics.registry.register(TieringCollector(store.index, store.settings))

@@ -7,7 +7,7 @@ import hashlib
 import posixpath
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
@@ -23,6 +23,7 @@ from origin.rungs import TRIMMED_MAX_AGE, hot_rungs_only
 from origin.signing import TOKEN_PARAM
 from storage.errors import InvalidKey, ObjectMissing
 from storage.objects import ObjectInfo, ObjectStore, check_key
+from traffic.clients import TrustedProxies
 from traffic.errors import PathTooLong
 from traffic.paths import check_path, request_path
 
@@ -36,6 +37,7 @@ class OriginState:
     secrets: tuple[bytes, ...]  # non-empty only when the origin verifies tokens itself
     metrics: OriginMetrics
     clock: Callable[[], float]
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
 
 def _playlist_state(store: ObjectStore, bucket: str, key: str, kind: Kind, body: bytes) -> PlaylistState:
@@ -99,7 +101,8 @@ async def serve_object(request: Request) -> Response:
         raise
     finally:
         state.metrics.storage_seconds.observe(time.perf_counter() - started)
-    client_ip = request.client.host if request.client else None
+    peer = request.client.host if request.client else None
+    client_ip = state.proxies.client_address(peer, request.headers.getlist("x-forwarded-for"))
     check_access(
         access,
         state.secrets,
