@@ -176,3 +176,27 @@ def test_edge_hit_protocol_refuses_bad_paths(tmp_path: Path) -> None:
         assert _raw_get(server.port, f"/{PLAYLIST}".encode()) == 200
         assert edge.state.hits.direct == direct + 1
         assert _raw_get(server.port, f"/{ASSET}/360p/seg_00002.m4s".encode()) == 200
+
+
+@pytest.mark.parametrize(
+    ("upstream_status", "opens"), [(400, False), (403, False), (404, False), (414, False), (500, True)]
+)
+async def test_breaker_counts_upstream_failures_only(tmp_path: Path, upstream_status: int, opens: bool) -> None:
+    """Whatever an upstream answers 4xx was the request's fault, not the upstream's: the breaker opens
+    on 5xx (and connect errors, timeouts: tests/cdn_edge/test_origin_down.py), never on those."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = b'{"error": "x"}'
+        headers = {"cache-control": "no-store", "content-length": str(len(body))}
+        return httpx.Response(upstream_status, headers=headers, stream=httpx.ByteStream(body))
+
+    settings = edge_settings(tmp_path, "edge", "edge", "http://origin", breaker_failure_threshold=5)
+    edge = create_edge(settings, transport=httpx.MockTransport(answer))
+    try:
+        for i in range(20):
+            code, _, _ = await asgi_get(edge, f"/{ASSET}/360p/seg_{i:05d}.m4s".encode())
+            assert code == (502 if opens else upstream_status)
+        expected = BreakerState.OPEN if opens else BreakerState.CLOSED
+        assert edge.state.upstream.breaker.state is expected
+    finally:
+        await edge.state.upstream.aclose()
