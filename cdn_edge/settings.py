@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.settings import data_dir
 from traffic.clients import parse_networks
+from traffic.ratelimit import Policy
 
 MiB = 1024 * 1024
 
@@ -41,6 +42,10 @@ class EdgeSettings(BaseSettings):
     # address (IP-bound tokens, rate limits) comes from X-Forwarded-For only when the peer is one of
     # them, read from the right; otherwise it is the socket peer.
     trusted_proxies: list[str] = []
+    # Requests per client address (the peer, or X-Forwarded-For from trusted_proxies) in limits'
+    # notation, e.g. "6000/minute"; empty: no limit. Counted in this node's memory: the hit path
+    # cannot wait for a shared store, and a client is served by the one edge nearest to it.
+    rate_limit_per_client: str = ""
     # Bearer token of the purge API; empty disables purging.
     purge_token: str = ""
     # Seconds a 404 is cached (negative caching); at most what the upstream allows.
@@ -59,6 +64,13 @@ class EdgeSettings(BaseSettings):
     @classmethod
     def _valid_proxies(cls, value: list[str]) -> list[str]:
         parse_networks(value)
+        return value
+
+    @field_validator("rate_limit_per_client")
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        if value:
+            Policy.parse("edge", value)
         return value
 
     @model_validator(mode="after")
