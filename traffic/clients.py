@@ -26,9 +26,15 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+MEMO_SIZE = 10_000
+
+
 class TrustedProxies:
     def __init__(self, cidrs: Iterable[str] = ()) -> None:
         self.networks = parse_networks(cidrs)
+        # Answers by (peer, header values): the same few proxies and clients come back on every request,
+        # and parsing addresses costs more than the rest of a cache hit.
+        self._memo: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
     def trusts(self, address: str) -> bool:
         try:
@@ -44,7 +50,20 @@ class TrustedProxies:
 
         None when the walk reaches an entry that is not an address (a trusted proxy would not write
         one): an address-bound check then fails, as it should for an unknown client."""
-        if peer is None or not self.networks or not self.trusts(peer):
+        if peer is None or not self.networks:
+            return peer
+        key = (peer, tuple(forwarded_for))
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        client = self._memo[key] = self._walk(peer, key[1])
+        return client
+
+    def _walk(self, peer: str, forwarded_for: tuple[str, ...]) -> str | None:
+        if not self.trusts(peer):
             return peer
         hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
         address = peer

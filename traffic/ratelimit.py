@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import limits
@@ -139,20 +139,32 @@ class Limiter:
 
 
 class ClientBudget:
-    """Requests per client address for a hot path that cannot wait: synchronous, this process only
-    (limits' MemoryStorage: one counter per address, expired by its own timer thread)."""
+    """Requests per client address for a hot path that cannot wait: synchronous, this process only.
 
-    def __init__(self, policy: Policy) -> None:
+    Not limits' MemoryStorage: measured on the edge's hit path it cost about 24 us per request (its
+    expiry timer thread is restarted every 10 ms and sweeps every key), most of a hit's budget. Here
+    one fixed window is shared by every client: a dict of counts, emptied when the window ends, so a
+    check is a clock read and a dict update."""
+
+    def __init__(self, policy: Policy, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
-        self.strategy = limits.strategies.FixedWindowRateLimiter(limits.storage.MemoryStorage())
+        self.clock = clock
+        self.counts: dict[str, int] = {}
+        self.window_end = -math.inf
 
     def admit(self, client: str) -> bool:
         """Spend one request of `client`'s budget; False when it is spent already."""
-        return self.strategy.hit(self.policy.item, client)
+        now = self.clock()
+        if now >= self.window_end:
+            self.counts = {}
+            self.window_end = now + self.policy.window
+        count = self.counts.get(client, 0) + 1
+        self.counts[client] = count
+        return count <= self.policy.amount
 
     def refusal(self, client: str) -> Decision:
-        stats = self.strategy.get_window_stats(self.policy.item, client)
-        return Decision(self.policy, False, stats.remaining, max(0.0, stats.reset_time - time.time()))
+        remaining = max(0, self.policy.amount - self.counts.get(client, 0))
+        return Decision(self.policy, False, remaining, max(0.0, self.window_end - self.clock()))
 
 
 class ClientRateLimit:
