@@ -24,7 +24,8 @@ class RateLimitSettings(BaseSettings):
     # Uploads created per key.
     upload_create: str = "600/hour"
     # Body bytes of PATCH (and creation-with-upload) per key; a request is charged its Content-Length
-    # when it starts, at most a whole window's budget.
+    # when it starts, at most a whole window's budget. Refused requests are charged too (the counter
+    # only grows, atomically): a client retrying too early keeps its budget spent.
     upload_bytes: str = f"{200 * GIB}/hour"
 
     @field_validator("api")
