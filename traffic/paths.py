@@ -56,7 +56,7 @@ def check_path(raw: bytes) -> str:
     return key
 
 
-def request_path(scope: dict[str, object]) -> bytes:
+def request_path(scope: Scope) -> bytes:
     """The raw path of an ASGI HTTP scope (`raw_path` is optional in ASGI: re-encode `path` then)."""
     raw = scope.get("raw_path")
     if isinstance(raw, bytes) and raw:
