@@ -3,6 +3,8 @@ budget of the edge's hit path, on an injected clock."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from traffic.ratelimit import CONTENT_BYTES, ClientBudget, Decision, Limiter, Policy, headers
@@ -64,3 +66,15 @@ async def test_limiter_in_memory() -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_unreachable_storage_lets_requests_through(caplog: pytest.LogCaptureFixture) -> None:
+    """An outage of the limits' Redis must not take the API down: requests pass, and it is logged."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    limiter = Limiter(f"redis://127.0.0.1:{port}/0")
+    decision = await limiter.hit(Policy.parse("api-key", "1/hour"), "key:1")
+    assert decision.allowed
+    assert "rate limit storage unavailable" in caplog.text
