@@ -167,3 +167,16 @@ def test_two_replicas_share_one_budget_on_redis(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_chunked_body_is_charged_as_it_arrives(tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
+    """A PATCH without Content-Length cannot be refused for its size up front; what it sent is spent,
+    so the next one waits for the window."""
+    url = serve(_limited(tmp_path, upload_bytes="1000/hour"))
+    tus = Tus(url, TOKEN)
+    path = tus.new(3000)
+    headers = {**tus.auth, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    chunked = tus.http.patch(path, headers=headers, content=iter([b"a" * 450, b"b" * 450]))
+    assert chunked.status_code == 204 and "content-length" not in chunked.request.headers
+    _assert_refused(tus.patch(path, 900, b"c" * 200), "upload-bytes")
+    tus.close()
