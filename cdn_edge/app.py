@@ -28,10 +28,14 @@ from cdn_edge.metrics import EdgeMetrics
 from cdn_edge.routes import Node, serve_object
 from cdn_edge.settings import EdgeSettings
 from cdn_edge.upstream import Upstream
-from origin.cors import CORSEverywhere
+from origin.cors import CORS_HEADERS, CORSEverywhere
 from origin.errors import OriginError, RangeNotSatisfiable
 from origin.errors import status_for as origin_status
 from origin.ranges import unsatisfied_range
+from traffic.clients import TrustedProxies
+from traffic.errors import TrafficError
+from traffic.paths import PathGuard
+from traffic.ratelimit import ClientBudget, ClientRateLimit, Policy
 
 
 class PurgeRequest(BaseModel):
@@ -65,7 +69,7 @@ def build_node(
     )  # fmt: skip
     node = Node(
         settings.name, settings.role, cache, collapser, filler, metrics, clock,
-        settings.secrets(), settings.trust_forwarded_for, settings.purge_token,
+        settings.secrets(), TrustedProxies(settings.trusted_proxies), settings.purge_token,
     )  # fmt: skip
     return node, upstream
 
@@ -89,7 +93,10 @@ def create_app(
                   docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
     app.state.node = node
     app.state.upstream = upstream
-    app.state.hits = hits = FreshHits(node)  # shared by FastHits and cdn_edge.protocol
+    budget = (
+        ClientBudget(Policy.parse("edge", settings.rate_limit_per_client)) if settings.rate_limit_per_client else None
+    )
+    app.state.hits = hits = FreshHits(node, budget)  # shared by FastHits and cdn_edge.protocol
 
     @app.exception_handler(OriginError)
     async def origin_error(request: Request, exc: OriginError) -> Response:
@@ -107,6 +114,13 @@ def create_app(
             headers["retry-after"] = str(max(1, round(retry_after)))
         node.metrics.answered("error", edge_status(exc))
         return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=edge_status(exc), headers=headers)
+
+    @app.exception_handler(TrafficError)
+    async def refused(request: Request, exc: TrafficError) -> Response:
+        # The client's doing: answered here, never sent upstream, never counted by the breaker.
+        node.metrics.answered("error", exc.status)
+        headers = {"cache-control": "no-store", "cache-status": f"{node.name}; detail={exc.code}"}
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -145,8 +159,14 @@ def create_app(
         return {"purged": removed}
 
     app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_middleware(PathGuard, on_refused=lambda status: node.metrics.answered("error", status))
     app.add_middleware(CORSEverywhere)
-    app.add_middleware(FastHits, hits=hits)  # outermost (added last): it adds the CORS headers itself
+    app.add_middleware(FastHits, hits=hits)  # it adds the CORS headers itself
+    if hits.budget is not None:  # outermost: every request counts, hits included
+        app.add_middleware(
+            ClientRateLimit, budget=hits.budget, proxies=node.proxies, exempt=("/healthz", "/metrics"),
+            extra_headers=CORS_HEADERS,
+        )  # fmt: skip
     return app
 
 

@@ -21,8 +21,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdn_edge.cache import Entry
 from cdn_edge.routes import Node
-from origin.access import ACCESS_HEADER, PUBLIC
+from origin.access import ACCESS_HEADER, PUBLIC, SIGNED
 from origin.cors import CORS_HEADERS
+from traffic.ratelimit import ClientBudget
 
 # Request headers that need the general handler.
 GENERAL = frozenset(
@@ -43,8 +44,11 @@ class Encoded:
 class FreshHits:
     """Which requests a fresh memory hit answers as is, and the metrics of those answers."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, budget: ClientBudget | None = None) -> None:
         self.node = node
+        # Requests per client address; hits answered by cdn_edge.protocol spend it through admit(),
+        # all others in the app's ClientRateLimit.
+        self.budget = budget
         self.encoded: dict[str, Encoded] = {}
         self.direct = 0  # answers given by cdn_edge.protocol rather than FastHits (tests, debugging)
         self.requests = node.metrics.requests.labels(node.name, "hit", "2xx")
@@ -67,13 +71,24 @@ class FreshHits:
         if entry is None or entry.status != 200:
             return None
         age = entry.age(node.clock())
-        needs_token = node.role == "edge" and node.secrets and entry.header(ACCESS_HEADER) != PUBLIC
+        access = entry.header(ACCESS_HEADER)
+        # Signed objects need a token, or a 403 from an edge that cannot verify one (routes.py).
+        needs_token = node.role == "edge" and access != PUBLIC and (node.secrets or access == SIGNED)
         if age >= entry.freshness.max_age or needs_token:
             return None
         found = node.cache.memory.get(key)
         if found is None or found[0] is not entry:
             return None
         return self._encode(key, entry), found[1], int(age)
+
+    def admit(self, peer: str | None, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+        """Whether the client of a request from `peer` with these headers is within its budget (and
+        spend one request of it); False: leave the request to the app, which answers 429."""
+        if self.budget is None:
+            return True
+        proxies = self.node.proxies
+        forwarded = [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"] if proxies.networks else []
+        return self.budget.admit(proxies.client_address(peer, forwarded) or "unknown")
 
     def served(self, head_only: bool, size: int, started: float) -> None:
         """Count an answer `find` allowed: `size` body bytes, `started` from time.perf_counter()."""

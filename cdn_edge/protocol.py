@@ -103,8 +103,8 @@ class HitProtocol(HttpToolsProtocol):
         path = self.root_path + path
         method = parser.get_method().decode("ascii")
         found = self.hits.find(method, path, url.query or b"", self.headers)
-        if found is None:
-            return False
+        if found is None or not self.hits.admit(self.client[0] if self.client else None, self.headers):
+            return False  # not a hit, or over the client's rate limit: the app answers (429)
 
         encoded, body, age = found
         http_version = parser.get_http_version()

@@ -21,13 +21,15 @@ from cdn_edge.fill import Filler
 from cdn_edge.freshness import Usability, usability
 from cdn_edge.metrics import EdgeMetrics
 from cdn_edge.rewrite import sign_playlist
-from origin.access import ACCESS_HEADER, check_access
+from origin.access import ACCESS_HEADER, SIGNED, check_access
 from origin.conditional import evaluate_preconditions, parse_http_date, range_applies
-from origin.errors import MalformedRange, MultipleRanges, NotFound
+from origin.errors import MalformedRange, MultipleRanges, NotFound, TokenUnverifiable
 from origin.ranges import parse_range
 from origin.signing import TOKEN_PARAM
 from storage.errors import InvalidKey
 from storage.objects import CHUNK_SIZE, check_key
+from traffic.clients import TrustedProxies
+from traffic.paths import check_path, request_path
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Node:
     metrics: EdgeMetrics
     clock: Callable[[], float]
     secrets: list[bytes]
-    trust_forwarded_for: bool
+    proxies: TrustedProxies
     purge_token: str
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -80,10 +82,9 @@ def _from_hit(node: Node, hit: Hit, detail: str, label: str, now: float) -> Answ
     )  # fmt: skip
 
 
-def _client_ip(request: Request, trust_forwarded_for: bool) -> str | None:
-    if trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
-        return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else None
+def client_ip(request: Request, proxies: TrustedProxies) -> str | None:
+    peer = request.client.host if request.client else None
+    return proxies.client_address(peer, request.headers.getlist("x-forwarded-for"))
 
 
 async def _lookup(node: Node, key: str) -> Answer:
@@ -142,7 +143,7 @@ def _storable(head: Head) -> bool:
 async def serve_object(request: Request) -> Response:
     node: Node = request.app.state.node
     started = time.perf_counter()
-    key = request.path_params["key"]
+    key = check_path(request_path(request.scope))  # BadPath: 400/414, never sent upstream
     try:
         check_key(key)
     except InvalidKey:
@@ -178,10 +179,13 @@ async def _respond(node: Node, request: Request, key: str, answer: Answer) -> Re
     token = request.query_params.get(TOKEN_PARAM)
     body: bytes | None = None
     if answer.status == 200 and node.role == "edge":
+        access = answer.header(ACCESS_HEADER)
+        if access == SIGNED and not node.secrets:
+            # Fail closed: serving it would hand out what the origin says needs a token.
+            raise TokenUnverifiable("this edge has no signing secret to verify playback tokens")
         grant = check_access(
-            answer.header(ACCESS_HEADER), node.secrets, token, key,
-            now=node.clock(), client_ip=_client_ip(request, node.trust_forwarded_for),
-        )  # fmt: skip
+            access, node.secrets, token, key, now=node.clock(), client_ip=client_ip(request, node.proxies)
+        )
         if grant is not None and token is not None and _is_playlist(answer.header("content-type")):
             signed = sign_playlist(answer.header("content-type"), await _full_body(answer), token)
             if signed is not None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.settings import data_dir
+from traffic.clients import parse_networks
+from traffic.ratelimit import Policy
 
 MiB = 1024 * 1024
 
@@ -40,8 +42,14 @@ class EdgeSettings(BaseSettings):
     # URLs signed before a rotation valid until they expire.
     signing_secret: str = ""
     signing_previous_secret: str = ""
-    # Take the client address for IP-bound tokens from X-Forwarded-For (only behind a trusted LB).
-    trust_forwarded_for: bool = False
+    # Load balancers / proxies in front of this node (CIDRs, JSON list: '["10.0.0.0/8"]'). The client
+    # address (IP-bound tokens, rate limits) comes from X-Forwarded-For only when the peer is one of
+    # them, read from the right; otherwise it is the socket peer.
+    trusted_proxies: list[str] = []
+    # Requests per client address (the peer, or X-Forwarded-For from trusted_proxies) in limits'
+    # notation, e.g. "6000/minute"; empty: no limit. Counted in this node's memory: the hit path
+    # cannot wait for a shared store, and a client is served by the one edge nearest to it.
+    rate_limit_per_client: str = ""
     # Bearer token of the purge API; empty disables purging.
     purge_token: str = ""
     # Seconds a 404 is cached (negative caching); at most what the upstream allows.
@@ -55,6 +63,19 @@ class EdgeSettings(BaseSettings):
     # Circuit breaker: consecutive failures that open it, and seconds before one probe is let through.
     breaker_failure_threshold: int = 5
     breaker_cooldown_seconds: float = 2.0
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
+    @field_validator("rate_limit_per_client")
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        if value:
+            Policy.parse("edge", value)
+        return value
 
     @model_validator(mode="after")
     def _default_disk_dir(self) -> EdgeSettings:

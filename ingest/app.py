@@ -24,11 +24,14 @@ from ingest.errors import TusError
 from ingest.locks import make_locker
 from ingest.metrics import IngestMetrics
 from ingest.middleware import TusMiddleware
+from ingest.ratelimit import IngestRateLimits, bearer_or_address, storage_url
 from ingest.settings import IngestSettings, accepted_tokens
 from ingest.store import UploadStore
 from storage.errors import StorageUnavailable
 from storage.factory import open_store
 from storage.objects import ObjectStore
+from traffic.clients import TrustedProxies
+from traffic.ratelimit import Limiter
 from transcoder.celery_app import make_celery
 
 TUS_PREFIX = "/files"
@@ -60,6 +63,9 @@ CORS_EXPOSED_HEADERS = [
     "Tus-Max-Size",
     "Tus-Checksum-Algorithm",
     "Vodstack-Asset-Id",
+    "Retry-After",
+    "RateLimit-Policy",
+    "RateLimit",
 ]
 
 
@@ -136,6 +142,15 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
             return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    if settings.rate_limits_enabled:
+        # Inside TusMiddleware: methods already overridden, and a 429 still says Tus-Resumable.
+        app.add_middleware(
+            IngestRateLimits,
+            limiter=Limiter(storage_url(settings.ratelimit, settings.lock_backend, settings.redis_url)),
+            settings=settings.ratelimit,
+            identify=bearer_or_address(ingest.check_token, TrustedProxies(settings.trusted_proxies)),
+            prefix=TUS_PREFIX,
+        )
     # Outermost: CORS answers preflights before anything else; then method override and Tus-Resumable.
     app.add_middleware(TusMiddleware, prefix=TUS_PREFIX, metrics=metrics)
     if settings.cors_origins:

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
 from storage.settings import StorageSettings, data_dir, persistent_secret
+from traffic.clients import parse_networks
+from traffic.settings import RateLimitSettings
 from transcoder.settings import BrokerSettings
 
 GIB = 1024**3
@@ -64,6 +66,18 @@ class IngestSettings(BaseSettings):
     s3_part_size: int = 8 * 1024 * 1024
     # Run the media probe on finished uploads before queueing a transcode.
     probe_on_completion: bool = True
+    # Rate limits (env VODSTACK_RATELIMIT_*, traffic/settings.py); off when rate_limits_enabled is false.
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    rate_limits_enabled: bool = True
+    # Proxies in front of this service (CIDRs, JSON list): the client address of anonymous callers'
+    # rate limits comes from X-Forwarded-For only when the peer is one of them, read from the right.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
 
     @field_validator("cors_origins")
     @classmethod

@@ -25,6 +25,9 @@ from storage.objects import ObjectStore
 from tiering.index import TierIndex
 from tiering.lifecycle import TieringCollector
 from tiering.store import TieredObjectStore
+from traffic.clients import TrustedProxies
+from traffic.errors import TrafficError
+from traffic.paths import PathGuard
 
 
 def create_app(
@@ -46,6 +49,7 @@ def create_app(
         secrets=(secret,) if settings.verify_tokens and secret else (),
         metrics=OriginMetrics(),
         clock=clock,
+        proxies=TrustedProxies(settings.trusted_proxies),
     )
     if isinstance(store, TieredObjectStore):
         state.metrics.registry.register(TieringCollector(store.index, store.settings))
@@ -62,6 +66,12 @@ def create_app(
             headers["cache-control"] = not_found_cache_control(state.policy)
             state.metrics.requests.labels("unknown", "404").inc()
         return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(TrafficError)
+    async def refused(request: Request, exc: TrafficError) -> Response:
+        state.metrics.requests.labels("unknown", str(exc.status)).inc()
+        headers = {"cache-control": "no-store"}
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(StorageError)
     async def storage_error(request: Request, exc: StorageError) -> Response:
@@ -81,5 +91,6 @@ def create_app(
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_middleware(PathGuard, on_refused=lambda status: state.metrics.requests.labels("unknown", str(status)).inc())
     app.add_middleware(CORSEverywhere)
     return app

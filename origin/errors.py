@@ -7,6 +7,7 @@ OriginError                       base class
  |    +-- TokenMalformed          not a token at all
  |    +-- TokenExpired            the expiry is in the past
  |    +-- TokenInvalid            bad signature: tampered, other asset, other client IP, other secret
+ |    +-- TokenUnverifiable       a signed object at an edge with no secret to verify tokens (fails closed)
  +-- RangeError                   a Range header we cannot honour
  |    +-- MalformedRange          syntactically invalid: ignored, the full object is served (RFC 9110 14.2)
  |    +-- RangeNotSatisfiable     no range overlaps the object (416 with `bytes */size`)
@@ -41,6 +42,10 @@ class TokenExpired(TokenError):
 
 class TokenInvalid(TokenError):
     code = "token_invalid"
+
+
+class TokenUnverifiable(TokenError):
+    code = "token_unverifiable"
 
 
 class RangeError(OriginError):

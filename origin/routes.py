@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import posixpath
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
@@ -22,6 +23,9 @@ from origin.rungs import TRIMMED_MAX_AGE, hot_rungs_only
 from origin.signing import TOKEN_PARAM
 from storage.errors import InvalidKey, ObjectMissing
 from storage.objects import ObjectInfo, ObjectStore, check_key
+from traffic.clients import TrustedProxies
+from traffic.errors import PathTooLong
+from traffic.paths import check_path, request_path
 
 
 @dataclass
@@ -33,6 +37,7 @@ class OriginState:
     secrets: tuple[bytes, ...]  # non-empty only when the origin verifies tokens itself
     metrics: OriginMetrics
     clock: Callable[[], float]
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
 
 def _playlist_state(store: ObjectStore, bucket: str, key: str, kind: Kind, body: bytes) -> PlaylistState:
@@ -79,7 +84,7 @@ def _chunks(body: bytes, start: int, end: int) -> Iterator[bytes]:
 
 async def serve_object(request: Request) -> Response:
     state: OriginState = request.app.state.origin
-    key = request.path_params["key"]
+    key = check_path(request_path(request.scope))  # BadPath: 400/414, nothing looked up
     try:
         check_key(key)
     except InvalidKey:
@@ -88,11 +93,16 @@ async def serve_object(request: Request) -> Response:
     started = time.perf_counter()
     try:
         info, body, playlist, access = await run_in_threadpool(_load, state, key, kind)
-    except (ObjectMissing, InvalidKey):
+    except (ObjectMissing, InvalidKey, NotADirectoryError):
         raise NotFound(key) from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # a store with a shorter NAME_MAX than check_path assumes
+            raise PathTooLong("name too long for the store") from None
+        raise
     finally:
         state.metrics.storage_seconds.observe(time.perf_counter() - started)
-    client_ip = request.client.host if request.client else None
+    peer = request.client.host if request.client else None
+    client_ip = state.proxies.client_address(peer, request.headers.getlist("x-forwarded-for"))
     check_access(
         access,
         state.secrets,

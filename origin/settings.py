@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
 from origin.caching import CachePolicy
 from storage.settings import StorageSettings
 from tiering.settings import TieringSettings
+from traffic.clients import parse_networks
 
 
 class OriginSettings(BaseSettings):
@@ -29,6 +30,9 @@ class OriginSettings(BaseSettings):
     signing_secret: str = ""
     # Also verify tokens here (a deployment with no edge in front). Edges verify in the normal topology.
     verify_tokens: bool = False
+    # Proxies in front of the origin (CIDRs, JSON list): X-Forwarded-For is read, from the right, only
+    # when the peer is one of them; otherwise the client address of IP-bound tokens is the socket peer.
+    trusted_proxies: list[str] = []
     # Seconds a catalog answer about an asset's access class is reused.
     access_cache_seconds: float = 30.0
     # Cache lifetimes sent in Cache-Control, seconds.
@@ -41,6 +45,12 @@ class OriginSettings(BaseSettings):
     growing_default_max_age: int = 1  # growing playlist without a target duration
     # Seconds in Retry-After when the store is unavailable.
     unavailable_retry_after: int = 2
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
 
     def cache_policy(self) -> CachePolicy:
         return CachePolicy(

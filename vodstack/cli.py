@@ -101,7 +101,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         app = create_edge(EdgeSettings())
         options = server_options(app)  # fresh memory hits answered by the HTTP protocol
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, **options)
+    # proxy_headers off: uvicorn would take X-Forwarded-For from any local peer as the client address;
+    # each service reads it itself, from its trusted_proxies only (traffic/clients.py).
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, proxy_headers=False,
+        **options,
+    )  # fmt: skip
     return 0
 
 

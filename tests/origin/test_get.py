@@ -49,7 +49,9 @@ async def test_paths_outside_the_bucket_are_not_found(tmp_path: Path) -> None:
     async with client:
         for path in ("/../etc/passwd", "/a/../../x", "/%2e%2e/x"):
             r = await client.get(path)
-            assert r.status_code == 404
+            # 400 for a traversal that arrives as sent (tests/security/test_paths.py), 404 for the path
+            # httpx makes of it once it has removed the dot segments.
+            assert r.status_code in (400, 404)
             assert r.headers["access-control-allow-origin"] == "*"
 
 
