@@ -24,7 +24,7 @@ from ingest.errors import TusError
 from ingest.locks import make_locker
 from ingest.metrics import IngestMetrics
 from ingest.middleware import TusMiddleware
-from ingest.ratelimit import IngestRateLimits, bearer_or_address, storage_url
+from ingest.ratelimit import IngestRateLimits, key_or_address, storage_url
 from ingest.settings import IngestSettings, accepted_tokens
 from ingest.store import UploadStore
 from storage.errors import StorageUnavailable
@@ -67,6 +67,28 @@ CORS_EXPOSED_HEADERS = [
     "RateLimit-Policy",
     "RateLimit",
 ]
+
+
+# Every operation but /healthz and /metrics may be refused by the rate limits (ingest/ratelimit.py).
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "over a rate limit; retry after Retry-After seconds",
+        "headers": {
+            "Retry-After": {"schema": {"type": "integer"}, "description": "seconds until the budget refills"},
+            "RateLimit-Policy": {"schema": {"type": "string"}},
+            "RateLimit": {"schema": {"type": "string"}},
+        },
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+                    "required": ["error", "detail"],
+                }
+            }
+        },
+    }
+}
 
 
 def open_upload_store(settings: IngestSettings, objects: ObjectStore) -> UploadStore:
@@ -125,7 +147,9 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
             await ingest.locker.backend.close()
             catalog.dispose()
 
-    app = FastAPI(title="vodstack ingest", lifespan=lifespan)
+    app = FastAPI(
+        title="vodstack ingest", lifespan=lifespan, responses=RATE_LIMITED if settings.rate_limits_enabled else None
+    )
     app.state.ingest = ingest
     app.include_router(routes.router)
     app.include_router(assets.router)
@@ -148,7 +172,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
             IngestRateLimits,
             limiter=Limiter(storage_url(settings.ratelimit, settings.lock_backend, settings.redis_url)),
             settings=settings.ratelimit,
-            identify=bearer_or_address(ingest.check_token, TrustedProxies(settings.trusted_proxies)),
+            identify=key_or_address(ingest.keys, TrustedProxies(settings.trusted_proxies)),
             prefix=TUS_PREFIX,
         )
     # Outermost: CORS answers preflights before anything else; then method override and Tus-Resumable.

@@ -4,18 +4,19 @@ An ASGI middleware inside TusMiddleware (so X-HTTP-Method-Override is already ap
 carries Tus-Resumable) and inside CORS (so a browser can read it). Every limited answer carries
 RateLimit-Policy / RateLimit; a refusal is 429 with Retry-After, before any work or body read.
 
-Who the caller is comes from one hook, `Identify`: today a bearer token the service accepts (its
-hash: tokens never reach the rate-limit storage) or else the client address.
+Who the caller is comes from one hook, `Identify`: a valid key (by its name: keys never reach the
+rate-limit storage) or else the client address.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ingest.auth import KeyRing, bearer_key
 from ingest.errors import TusError
 from ingest.protocol import OFFSET_CONTENT_TYPE
 from traffic.clients import TrustedProxies
@@ -23,29 +24,29 @@ from traffic.ratelimit import Decision, Limiter, Policy, client_of, headers, sen
 from traffic.settings import RateLimitSettings
 
 # (identity, class): the budget key and which `api` limit applies ("anonymous", "key", ...).
-Identify = Callable[[Scope], tuple[str, str]]
+Identify = Callable[[Scope], Awaitable[tuple[str, str]]]
 ANONYMOUS = "anonymous"
 EXEMPT = frozenset(("/healthz", "/metrics"))
 
 
-def bearer_or_address(check_token: Callable[[str | None], None], proxies: TrustedProxies) -> Identify:
-    """The default Identify: a valid bearer token is the caller ("key"), anything else is its client
-    address ("anonymous": invalid tokens do not buy a fresh budget each).
+def key_or_address(keys: KeyRing, proxies: TrustedProxies) -> Identify:
+    """The default Identify: a valid key is the caller (its name: one budget per key, whatever
+    replica answers), anything else is its client address ("anonymous": invalid keys do not buy a
+    fresh budget each). Configured tokens resolve in memory; catalog keys cost one indexed lookup
+    in a worker thread, the same the route's own authentication makes."""
 
-    HOOK (issue 11, scoped keys): when keys become principals with scopes, return the principal's
-    id and its scope ("upload", "read", "admin") here, and give each scope a limit in
-    VODSTACK_RATELIMIT_API."""
-
-    def identify(scope: Scope) -> tuple[str, str]:
+    async def identify(scope: Scope) -> tuple[str, str]:
         authorization = Headers(scope=scope).get("authorization")
         if authorization:
             try:
-                check_token(authorization)
+                key = bearer_key(authorization)
             except TusError:
-                pass
-            else:
-                token = authorization.partition(" ")[2].strip()
-                return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32], "key"
+                key = ""
+            principal = keys.configured(key) if key else None
+            if key and principal is None:
+                principal = await run_in_threadpool(keys.stored, key)
+            if principal is not None:
+                return "key:" + principal.key_name, "key"
         return "ip:" + client_of(scope, proxies), ANONYMOUS
 
     return identify
@@ -106,7 +107,7 @@ class IngestRateLimits:
     async def _check(self, scope: Scope) -> tuple[Sequence[Decision], str, bool]:
         """The decisions of the policies this request spends, its identity, and whether its body is
         to be charged as it arrives (no Content-Length)."""
-        identity, caller = self.identify(scope)
+        identity, caller = await self.identify(scope)
         decisions: list[Decision] = []
 
         async def spend(policy: Policy | None, cost: int = 1) -> bool:

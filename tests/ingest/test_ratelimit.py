@@ -93,7 +93,8 @@ def test_patch_bytes_per_key_refused_before_the_body_is_stored(tmp_path: Path, s
 
 
 def test_api_calls_per_address_and_per_key(tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
-    url = serve(_limited(tmp_path, api={"anonymous": "4/hour", "key": "6/hour"}))
+    limited = _limited(tmp_path, api={"anonymous": "4/hour", "key": "6/hour"})
+    url = serve(limited.model_copy(update={"cors_origins": ["http://page"]}))
     with httpx.Client(base_url=url) as http:
         # Bogus tokens do not buy a fresh budget each: they are the address's.
         bogus = [{"Authorization": f"Bearer bogus-{i}", "Upload-Length": "10", **TUS} for i in range(6)]
