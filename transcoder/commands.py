@@ -151,7 +151,9 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
                 "vn": None,
             }
         )
-        outputs.append(ffmpeg.output(src.audio, str(plan.out_dir / AUDIO_NAME / PLAYLIST_NAME), **opts))
+        # One audio stream, not every one (`0:a` maps them all into one rendition of several tracks).
+        audio = src[f"a:{plan.ladder.audio_stream}"]
+        outputs.append(ffmpeg.output(audio, str(plan.out_dir / AUDIO_NAME / PLAYLIST_NAME), **opts))
     graph = ffmpeg.merge_outputs(*outputs).global_args(
         "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
     )
@@ -169,7 +171,9 @@ def _storyboard_tiles(
     first lies at 10% of the duration)."""
     board = previews.storyboard
     tiles = (
-        stream.filter("fps", fps=f"1/{board.interval:g}")
+        # eof_action=pass: a clip shorter than one interval still gives its tile (by default the fps
+        # filter emits nothing for an interval the input ends in, and the JPEG encoder never opens).
+        stream.filter("fps", fps=f"1/{board.interval:g}", eof_action="pass")
         # Exactly `count` tiles: the fps filter may emit one more frame at the end of the input.
         .filter("trim", end_frame=board.count)
         .filter("scale", board.tile_width, board.tile_height)

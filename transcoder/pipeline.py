@@ -233,7 +233,13 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
     probed = local if local is not None else cast(BinaryIO, ObjectReader(ctx.store, ctx.staging, staging_key))
     info = probe_source(probed, _limits(ctx.settings))
     display_w, display_h = info.video.display_size
-    ladder = plan_ladder(display_w, display_h, info.video.frame_rate, has_audio=info.audio is not None)
+    ladder = plan_ladder(
+        display_w,
+        display_h,
+        info.video.frame_rate,
+        has_audio=info.audio is not None,
+        audio_stream=info.audio.index if info.audio else 0,
+    )
     with ctx.catalog.session() as s:
         asset = s.get(Asset, asset_id)
         if asset is not None:
@@ -244,7 +250,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
             job.deadline_at = utcnow() + timedelta(seconds=job_deadline_seconds(info.duration))
 
     out = work / "out"
-    previews = plan_previews(info.duration, display_w, display_h)
+    previews = plan_previews(info.duration, display_w, display_h, info.video.frame_rate)
     plan = commands.EncodePlan(
         source="",  # known once the split decision is made
         out_dir=out,

@@ -71,8 +71,14 @@ def plan_storyboard(duration: float, display_width: int, display_height: int) ->
     return Storyboard(interval, count, columns, math.ceil(count / columns), tile_width, tile_height)
 
 
-def plan_previews(duration: float, display_width: int, display_height: int) -> Previews:
-    times = tuple(round(duration * f, 3) for f in THUMBNAIL_FRACTIONS)
+def plan_previews(duration: float, display_width: int, display_height: int, frame_rate: float = 0.0) -> Previews:
+    """Thumbnail times on the millisecond, never past the start of the last frame when the frame rate
+    is known (a frame-accurate seek beyond it finds no frame, and ffmpeg fails the whole run): in a
+    0.1 s clip the thumbnail at 90% would otherwise fall after its third and last frame. Times that
+    coincide once clamped are taken once: such a clip has fewer thumbnails."""
+    last_frame = max(0.0, duration - 1 / frame_rate) if frame_rate > 0 else duration
+    clamped = (math.floor(round(min(duration * f, last_frame) * 1000, 6)) / 1000 for f in THUMBNAIL_FRACTIONS)
+    times = tuple(dict.fromkeys(clamped))
     width, height = fit(display_width, display_height, THUMBNAIL_BOX)
     return Previews(plan_storyboard(duration, display_width, display_height), times, width, height)
 

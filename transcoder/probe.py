@@ -58,6 +58,10 @@ class AudioInfo:
     channels: int
     layout: str
     sample_rate: int
+    # Which of the source's audio streams this is (ffmpeg's 0:a:N): the default-flagged one, else the
+    # first. One audio rendition is made from it; the others are left out.
+    index: int = 0
+    streams: int = 1  # audio streams in the source
 
 
 @dataclass(frozen=True)
@@ -193,12 +197,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     if duration < limits.min_duration_seconds:
         raise InvalidMedia(f"video lasts only {duration:.2f} s", reason="too_short")
 
-    audio = None
-    if container.streams.audio:
-        a = container.streams.audio[0].codec_context
-        audio = AudioInfo(
-            codec=a.name, channels=a.channels, layout=a.layout.name if a.layout else "", sample_rate=a.sample_rate
-        )
+    audio = _audio(container)
     video = VideoInfo(
         codec=cc.name,
         width=width,
@@ -212,3 +211,21 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     )
     extra = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(container.format.name, duration, size, video, audio, extra)
+
+
+def _audio(container: av.container.InputContainer) -> AudioInfo | None:
+    """The audio stream to keep: the one flagged default, else the first (several languages or
+    commentaries get their own renditions once multi-audio lands; until then, one)."""
+    streams = list(container.streams.audio)
+    if not streams:
+        return None
+    index = next((i for i, s in enumerate(streams) if s.disposition & av.stream.Disposition.default), 0)
+    a = streams[index].codec_context
+    return AudioInfo(
+        codec=a.name,
+        channels=a.channels,
+        layout=a.layout.name if a.layout else "",
+        sample_rate=a.sample_rate,
+        index=index,
+        streams=len(streams),
+    )

@@ -62,6 +62,22 @@ def test_thumbnail_times_and_size() -> None:
     previews = plan_previews(10.0, 1920, 1080)
     assert previews.thumbnail_times == (1.0, 3.0, 5.0, 7.0, 9.0)
     assert (previews.thumbnail_width, previews.thumbnail_height) == (640, 360)
+    assert plan_previews(10.0, 1920, 1080, frame_rate=30).thumbnail_times == (1.0, 3.0, 5.0, 7.0, 9.0)
+
+
+@pytest.mark.parametrize(
+    ("duration", "rate", "times"),
+    [
+        # Three frames (0, 1/30, 2/30): nothing after the last frame's start (66.6 ms), each time once.
+        (0.1, 30, (0.01, 0.03, 0.05, 0.066)),
+        # One frame a second for 2 s: the only frames start at 0 and 1 s.
+        (2.0, 1, (0.2, 0.6, 1.0)),
+        # Frame rate unknown: the plain fractions.
+        (0.1, 0, (0.01, 0.03, 0.05, 0.07, 0.09)),
+    ],
+)
+def test_thumbnails_never_after_the_last_frame(duration: float, rate: float, times: tuple[float, ...]) -> None:
+    assert plan_previews(duration, 640, 360, frame_rate=rate).thumbnail_times == times
 
 
 @pytest.mark.ffmpeg
