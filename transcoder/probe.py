@@ -6,6 +6,7 @@ for multi-GB files, and it works on a local path or on any seekable file object 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -14,6 +15,7 @@ from typing import Any, BinaryIO
 import av
 
 from transcoder.errors import InvalidMedia
+from transcoder.ladder import MIN_SHORT_SIDE
 
 # Packets demuxed to detect variable frame rate.
 VFR_SAMPLE_PACKETS = 240
@@ -162,11 +164,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     width, height = cc.width or vstream.width, cc.height or vstream.height
     if not width or not height:
         raise InvalidMedia("the video stream has no frame size; the file is probably truncated", reason="corrupt")
-    if width > limits.max_width or height > limits.max_height:
-        raise InvalidMedia(
-            f"video is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}",
-            reason="too_large",
-        )
+    _check_size(width, height, limits)
     duration = _duration(container, vstream)
     if duration > limits.max_duration_seconds:
         raise InvalidMedia(
@@ -184,6 +182,9 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     first = next(iter(container.decode(vstream)), None)
     if first is None:
         raise InvalidMedia("no video frame could be decoded; the file is damaged or truncated", reason="corrupt")
+    # The size the decoder really produces wins over the one the headers declare.
+    width, height = first.width, first.height
+    _check_size(width, height, limits)
     if not _reaches_end(container, vstream, duration):
         raise InvalidMedia(
             f"the file is truncated: its index announces {duration:.1f} s but the media data stops short",
@@ -209,8 +210,40 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         interlaced=interlaced,
         pix_fmt=cc.format.name if cc.format else None,
     )
+    _check_display(video, limits)
     extra = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(container.format.name, duration, size, video, audio, extra)
+
+
+def _check_size(width: int, height: int, limits: ProbeLimits) -> None:
+    if width > limits.max_width or height > limits.max_height:
+        raise InvalidMedia(
+            f"video is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}",
+            reason="too_large",
+        )
+
+
+def _check_display(video: VideoInfo, limits: ProbeLimits) -> None:
+    """The picture as shown (pixel aspect and rotation applied) within the limits, either way up."""
+    short, long_side = sorted(video.display_size)
+    max_short, max_long = sorted((limits.max_width, limits.max_height))
+    if short > max_short or long_side > max_long:
+        shown = "x".join(map(str, video.display_size))
+        raise InvalidMedia(
+            f"video is displayed at {shown} (its pixel aspect ratio stretches it); "
+            f"the limit is {limits.max_width}x{limits.max_height}",
+            reason="too_large",
+        )
+    # A picture under a macroblock on its short side is encoded scaled up to one (transcoder.ladder):
+    # a thin line of a picture would then grow past the limit on its long side.
+    scaled_long = math.ceil(long_side * MIN_SHORT_SIDE / short)
+    if short < MIN_SHORT_SIDE and scaled_long > max_long:
+        shown = "x".join(map(str, video.display_size))
+        raise InvalidMedia(
+            f"video is displayed at {shown}, too thin a strip to encode: at the smallest height players "
+            f"handle ({MIN_SHORT_SIDE} pixels) it would be {scaled_long} pixels long, over the limit of {max_long}",
+            reason="bad_aspect",
+        )
 
 
 def _audio(container: av.container.InputContainer) -> AudioInfo | None:
