@@ -43,6 +43,10 @@ class VideoInfo:
     variable_frame_rate: bool
     interlaced: bool
     pix_fmt: str | None
+    # Where the last frame starts, in seconds from the start of the file (what ffmpeg's -ss counts):
+    # a still or a thumbnail asked for after it finds no frame. Short of the duration when the video
+    # ends before the audio (a cover image over a song). None: unknown.
+    last_frame_time: float | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -130,6 +134,24 @@ def _reaches_end(container: av.container.InputContainer, stream: av.video.stream
     return False
 
 
+def _last_frame_time(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, duration: float
+) -> float | None:
+    """Start of the last video frame: its packets from the keyframe before the last two seconds,
+    demuxed (not decoded) to the end of the file."""
+    if stream.time_base is None:
+        return None
+    try:
+        container.seek(int(max(0.0, duration - 2.0) / stream.time_base), stream=stream, backward=True)
+    except av.error.FFmpegError:
+        return None
+    last = max((p.pts for p in container.demux(stream) if p.pts is not None and p.size), default=None)
+    if last is None:
+        return None
+    origin = (container.start_time or 0) / av.time_base
+    return max(0.0, float(last * stream.time_base) - origin)
+
+
 def probe_source(source: str | os.PathLike[str] | BinaryIO, limits: ProbeLimits | None = None) -> MediaInfo:
     """Describe the original, or raise InvalidMedia with a reason a creator can read."""
     limits = limits or ProbeLimits()
@@ -190,6 +212,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
             f"the file is truncated: its index announces {duration:.1f} s but the media data stops short",
             reason="truncated",
         )
+    last_frame_time = _last_frame_time(container, vstream, duration)
     # Display-matrix rotation, counter-clockwise degrees; ffmpeg applies it itself when decoding.
     rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
     # AVFieldOrder: 0 unknown, 1 progressive, 2.. field orders of interlaced content.
@@ -209,6 +232,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         variable_frame_rate=vfr,
         interlaced=interlaced,
         pix_fmt=cc.format.name if cc.format else None,
+        last_frame_time=last_frame_time,
     )
     _check_display(video, limits)
     extra = [s.type for s in container.streams if s.type not in ("video", "audio")]

@@ -84,6 +84,8 @@ ODD: dict[str, Odd] = {
     "640x16": Odd(lambda p: make_clip(p, seconds=2, size="640x16"), 2, (640, 16), [(640, 16)]),
     # Three frames: shorter than a storyboard interval and than the thumbnails' spacing.
     "0.1s": Odd(lambda p: make_clip(p, seconds=0.1), 0.1, (640, 360), [(416, 234), (640, 360)]),
+    # One frame at 2 fps: the poster's usual time (the middle) falls after the only frame's start.
+    "one-frame-0.5s": Odd(lambda p: make_clip(p, seconds=0.5, rate="2"), 0.5, (640, 360), [(416, 234), (640, 360)]),
     # The decoder's size counts, not what the container claims.
     "declared-20000x20000-over-16x16": Odd(_declared_20000, 2, (16, 16), [(16, 16)], None),
 }
