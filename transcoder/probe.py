@@ -55,7 +55,7 @@ class VideoInfo:
         h = float(self.height)
         if self.rotation in (90, 270):
             w, h = h, w
-        return round(w), round(h)
+        return max(1, round(w)), max(1, round(h))  # a 1-pixel side squeezed by its pixel aspect stays 1
 
 
 @dataclass(frozen=True)
