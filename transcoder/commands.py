@@ -49,6 +49,18 @@ class EncodePlan:
     # Encode only [start, start + duration) of the source (split-and-stitch chunks); None: all of it.
     start: float = 0.0
     duration: float | None = None
+    # Seconds of the last frame repeated after the video ends (video_padding); 0: none.
+    pad_video: float = 0.0
+
+
+def video_padding(duration: float, last_frame_time: float | None, frame_rate: float) -> float:
+    """How long the video must be held on its last frame to last as long as the source: a cover image
+    over a song (one frame, then minutes of audio) would otherwise give a video track of one frame
+    that players stop at. 0 when the video reaches the end (within a frame) or its end is unknown."""
+    if last_frame_time is None or frame_rate <= 0:
+        return 0.0
+    missing = duration - (last_frame_time + 1 / frame_rate)
+    return round(missing, 3) if missing >= 1 / frame_rate else 0.0
 
 
 def source_input(source: str, **options: object) -> ffmpeg.nodes.FilterableStream:
@@ -105,6 +117,8 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
         video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
     # Constant output frame rate: variable-frame-rate sources get regular frames on the keyframe grid.
     video = video.filter("fps", fps=plan.ladder.frame_rate)
+    if plan.pad_video > 0:
+        video = video.filter("tpad", stop_mode="clone", stop_duration=plan.pad_video)
     rungs = plan.ladder.rungs
     n_branches = len(rungs) + (1 if plan.previews is not None else 0)
     branches = video.filter_multi_output("split", n_branches) if n_branches > 1 else None

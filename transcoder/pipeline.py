@@ -260,6 +260,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         interlaced=info.video.interlaced,
         preset=ctx.settings.x264_preset,
         previews=previews,
+        pad_video=commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate),
     )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)

@@ -48,6 +48,15 @@ def _tiny(size: str) -> Callable[[Path], Path]:
     return lambda p: make_clip(p, seconds=2, size="64x64", extra_video_args=extra)
 
 
+def _cover_image(path: Path) -> Path:
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    argv += ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=1:duration=1"]
+    argv += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3"]
+    argv += ["-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(path)]
+    subprocess.run(argv, check=True)
+    return path
+
+
 def _declared_20000(path: Path) -> Path:
     """A 16x16 H.264 stream (no audio) whose MP4 sample entry and track header declare 20000x20000."""
     data = bytearray(make_clip(path.with_name("16x16.mp4"), seconds=2, size="16x16", audio=False).read_bytes())
@@ -86,6 +95,8 @@ ODD: dict[str, Odd] = {
     "0.1s": Odd(lambda p: make_clip(p, seconds=0.1), 0.1, (640, 360), [(416, 234), (640, 360)]),
     # One frame at 2 fps: the poster's usual time (the middle) falls after the only frame's start.
     "one-frame-0.5s": Odd(lambda p: make_clip(p, seconds=0.5, rate="2"), 0.5, (640, 360), [(416, 234), (640, 360)]),
+    # A cover image over a song: one frame, then 3 s of audio. The picture is held to the end.
+    "cover-image-over-audio": Odd(_cover_image, 3, (320, 180), [(320, 180)]),
     # The decoder's size counts, not what the container claims.
     "declared-20000x20000-over-16x16": Odd(_declared_20000, 2, (16, 16), [(16, 16)], None),
 }
