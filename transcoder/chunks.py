@@ -97,7 +97,7 @@ class PartSpec:
     def encoded_ladder(self) -> Ladder:
         """The ladder this part's ffmpeg run writes: video rungs without audio, or the audio alone."""
         if self.chunk is None:
-            return Ladder((), self.ladder.frame_rate, self.ladder.audio_bitrate)
+            return Ladder((), self.ladder.frame_rate, self.ladder.audio_bitrate, self.ladder.audio_stream)
         return Ladder(self.ladder.rungs, self.ladder.frame_rate, None)
 
     def as_json(self) -> dict[str, Any]:
@@ -112,6 +112,7 @@ class PartSpec:
                 rungs=tuple(Rung(**r) for r in ladder["rungs"]),
                 frame_rate=ladder["frame_rate"],
                 audio_bitrate=ladder["audio_bitrate"],
+                audio_stream=ladder.get("audio_stream", 0),
             ),
             segment_seconds=data["segment_seconds"],
             interlaced=data["interlaced"],

@@ -49,6 +49,18 @@ class EncodePlan:
     # Encode only [start, start + duration) of the source (split-and-stitch chunks); None: all of it.
     start: float = 0.0
     duration: float | None = None
+    # Seconds of the last frame repeated after the video ends (video_padding); 0: none.
+    pad_video: float = 0.0
+
+
+def video_padding(duration: float, last_frame_time: float | None, frame_rate: float) -> float:
+    """How long the video must be held on its last frame to last as long as the source: a cover image
+    over a song (one frame, then minutes of audio) would otherwise give a video track of one frame
+    that players stop at. 0 when the video reaches the end (within a frame) or its end is unknown."""
+    if last_frame_time is None or frame_rate <= 0:
+        return 0.0
+    missing = duration - (last_frame_time + 1 / frame_rate)
+    return round(missing, 3) if missing >= 1 / frame_rate else 0.0
 
 
 def source_input(source: str, **options: object) -> ffmpeg.nodes.FilterableStream:
@@ -105,6 +117,8 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
         video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
     # Constant output frame rate: variable-frame-rate sources get regular frames on the keyframe grid.
     video = video.filter("fps", fps=plan.ladder.frame_rate)
+    if plan.pad_video > 0:
+        video = video.filter("tpad", stop_mode="clone", stop_duration=plan.pad_video)
     rungs = plan.ladder.rungs
     n_branches = len(rungs) + (1 if plan.previews is not None else 0)
     branches = video.filter_multi_output("split", n_branches) if n_branches > 1 else None
@@ -151,7 +165,9 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
                 "vn": None,
             }
         )
-        outputs.append(ffmpeg.output(src.audio, str(plan.out_dir / AUDIO_NAME / PLAYLIST_NAME), **opts))
+        # One audio stream, not every one (`0:a` maps them all into one rendition of several tracks).
+        audio = src[f"a:{plan.ladder.audio_stream}"]
+        outputs.append(ffmpeg.output(audio, str(plan.out_dir / AUDIO_NAME / PLAYLIST_NAME), **opts))
     graph = ffmpeg.merge_outputs(*outputs).global_args(
         "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
     )
@@ -169,7 +185,9 @@ def _storyboard_tiles(
     first lies at 10% of the duration)."""
     board = previews.storyboard
     tiles = (
-        stream.filter("fps", fps=f"1/{board.interval:g}")
+        # eof_action=pass: a clip shorter than one interval still gives its tile (by default the fps
+        # filter emits nothing for an interval the input ends in, and the JPEG encoder never opens).
+        stream.filter("fps", fps=f"1/{board.interval:g}", eof_action="pass")
         # Exactly `count` tiles: the fps filter may emit one more frame at the end of the input.
         .filter("trim", end_frame=board.count)
         .filter("scale", board.tile_width, board.tile_height)

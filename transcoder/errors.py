@@ -3,6 +3,7 @@
 TranscodeError              base; `retryable`, `reason` (short stable code for metrics), readable message
  +-- InvalidMedia           the original is not usable media (never retried)
  +-- EncodeFailed           ffmpeg failed on an input it had accepted (never retried; message summarises stderr)
+ |    +-- MalformedFmp4     an output segment is not the fragmented MP4 expected (transcoder.fmp4's only error)
  +-- TransientError         storage or broker trouble (retried with backoff)
 """
 
@@ -26,6 +27,10 @@ class InvalidMedia(TranscodeError):
 
 class EncodeFailed(TranscodeError):
     reason = "encode_failed"
+
+
+class MalformedFmp4(EncodeFailed):
+    reason = "malformed_fmp4"
 
 
 class TransientError(TranscodeError):

@@ -31,6 +31,13 @@ MAXRATE_FACTOR = 1.10
 BUFSIZE_FACTOR = 1.5
 # A source whose short side is within this fraction above a rung's gets no extra top rung.
 TOP_RUNG_SLACK = 0.10
+# Tiny sources (a 1x1 or 16x16 sticker, say) are scaled up to one macroblock on the short side:
+# H.264 codes 16x16 blocks anyway, so a smaller picture saves nothing, and players' decoders are not
+# all tested below it. The display aspect is kept.
+MIN_SHORT_SIDE = 16
+# x264 takes rates in kbit/s and reads a target under 1 kbit/s as none at all ("bitrate not
+# specified", exit 187): bits scaled down by area for a tiny picture stop at this floor.
+MIN_VIDEO_BITRATE = 32_000
 
 # H.264 levels: (level, max macroblocks per second, max frame size in macroblocks, max High-profile kbit/s)
 _H264_LEVELS: tuple[tuple[str, int, int, int], ...] = (
@@ -64,6 +71,7 @@ class Ladder:
     rungs: tuple[Rung, ...]  # lowest first
     frame_rate: float
     audio_bitrate: int | None  # None: the source has no audio
+    audio_stream: int = 0  # which of the source's audio streams (ffmpeg's 0:a:N) the audio rendition is made from
 
 
 def even(value: float) -> int:
@@ -96,6 +104,7 @@ def plan_ladder(
     has_audio: bool,
     ladder: Sequence[tuple[int, int, int]] = APPLE_LADDER,
     audio_bitrate: int = 128_000,
+    audio_stream: int = 0,
 ) -> Ladder:
     """Choose rungs for a source shown at display_width x display_height (SAR and rotation applied)."""
     if display_width <= 0 or display_height <= 0:
@@ -103,6 +112,8 @@ def plan_ladder(
     portrait = display_height > display_width
     src_short, src_long = sorted((display_width, display_height))
     aspect = src_long / src_short
+    if src_short < MIN_SHORT_SIDE:
+        src_short, src_long = MIN_SHORT_SIDE, max(src_long, round(MIN_SHORT_SIDE * aspect))
     rate = output_frame_rate(source_frame_rate)
     fps_factor = HIGH_FPS_BITRATE_FACTOR if rate > 31 else 1.0
 
@@ -125,6 +136,7 @@ def plan_ladder(
         if picked:
             bitrate = max(bitrate, picked[-1][2])
         picked.append((short, long_side, bitrate))
+    picked = [(short, long_side, max(bitrate, MIN_VIDEO_BITRATE)) for short, long_side, bitrate in picked]
 
     names: dict[int, int] = {}
     for short, _long, _b in picked:
@@ -147,7 +159,7 @@ def plan_ladder(
                 level=h264_level(width, height, rate, maxrate),
             )
         )
-    return Ladder(tuple(rungs), rate, audio_bitrate if has_audio else None)
+    return Ladder(tuple(rungs), rate, audio_bitrate if has_audio else None, audio_stream)
 
 
 def _nearest_rung(ladder: Sequence[tuple[int, int, int]], short: int) -> tuple[int, int, int]:

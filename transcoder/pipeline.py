@@ -37,6 +37,7 @@ from transcoder.previews import (
     THUMBNAIL_DIR,
     Previews,
     plan_previews,
+    poster_time,
     render_vtt,
 )
 from transcoder.probe import MediaInfo, ProbeLimits, probe_source
@@ -221,9 +222,9 @@ def _limits(settings: TranscoderSettings) -> ProbeLimits:
     )
 
 
-def make_poster(source: str, out: Path, duration: float, ffmpeg: str) -> None:
-    """The poster frame (one second in, or the middle of a shorter source), 640 wide."""
-    run_ffmpeg(commands.poster(source, out / POSTER_NAME, min(1.0, duration / 2), 640, ffmpeg), timeout=120)
+def make_poster(source: str, out: Path, duration: float, ffmpeg: str, last_frame: float | None = None) -> None:
+    """The poster frame (one second in, or the middle of a shorter source, on a frame), 640 wide."""
+    run_ffmpeg(commands.poster(source, out / POSTER_NAME, poster_time(duration, last_frame), 640, ffmpeg), timeout=120)
 
 
 def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: str, work: Path, attempt: int) -> None:
@@ -233,7 +234,13 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
     probed = local if local is not None else cast(BinaryIO, ObjectReader(ctx.store, ctx.staging, staging_key))
     info = probe_source(probed, _limits(ctx.settings))
     display_w, display_h = info.video.display_size
-    ladder = plan_ladder(display_w, display_h, info.video.frame_rate, has_audio=info.audio is not None)
+    ladder = plan_ladder(
+        display_w,
+        display_h,
+        info.video.frame_rate,
+        has_audio=info.audio is not None,
+        audio_stream=info.audio.index if info.audio else 0,
+    )
     with ctx.catalog.session() as s:
         asset = s.get(Asset, asset_id)
         if asset is not None:
@@ -244,7 +251,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
             job.deadline_at = utcnow() + timedelta(seconds=job_deadline_seconds(info.duration))
 
     out = work / "out"
-    previews = plan_previews(info.duration, display_w, display_h)
+    previews = plan_previews(info.duration, display_w, display_h, info.video.last_frame_time)
     plan = commands.EncodePlan(
         source="",  # known once the split decision is made
         out_dir=out,
@@ -253,6 +260,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         interlaced=info.video.interlaced,
         preset=ctx.settings.x264_preset,
         previews=previews,
+        pad_video=commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate),
     )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)
@@ -297,7 +305,7 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
                     ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
                 )[0]
             )
-            make_poster(source, out, info.duration, ffmpeg)
+            make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time)
         videos, audios = _read_outputs(out, ladder)
         _publish(ctx, job_id, asset_id, out, videos, audios, info, previews, skip=publisher.uploaded)
         publisher.finish([*videos, *audios])

@@ -71,8 +71,26 @@ def plan_storyboard(duration: float, display_width: int, display_height: int) ->
     return Storyboard(interval, count, columns, math.ceil(count / columns), tile_width, tile_height)
 
 
-def plan_previews(duration: float, display_width: int, display_height: int) -> Previews:
-    times = tuple(round(duration * f, 3) for f in THUMBNAIL_FRACTIONS)
+def still_time(at: float, last_frame: float | None) -> float:
+    """`at` on the millisecond, but never past the start of the last frame when it is known: a
+    frame-accurate seek beyond it finds no frame, and ffmpeg fails the whole run."""
+    if last_frame is not None:
+        at = min(at, last_frame)
+    return math.floor(round(at * 1000, 6)) / 1000
+
+
+def poster_time(duration: float, last_frame: float | None = None) -> float:
+    """One second in, or the middle of a shorter source."""
+    return still_time(min(1.0, duration / 2), last_frame)
+
+
+def plan_previews(
+    duration: float, display_width: int, display_height: int, last_frame: float | None = None
+) -> Previews:
+    """Thumbnails at fixed fractions of the duration, each on a frame: in a 0.1 s clip the one at 90%
+    would fall after its third and last frame, and over a song with a cover image after the only one.
+    Times that coincide once kept on a frame are taken once: such a source has fewer thumbnails."""
+    times = tuple(dict.fromkeys(still_time(duration * f, last_frame) for f in THUMBNAIL_FRACTIONS))
     width, height = fit(display_width, display_height, THUMBNAIL_BOX)
     return Previews(plan_storyboard(duration, display_width, display_height), times, width, height)
 

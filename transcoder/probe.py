@@ -6,6 +6,7 @@ for multi-GB files, and it works on a local path or on any seekable file object 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -14,6 +15,7 @@ from typing import Any, BinaryIO
 import av
 
 from transcoder.errors import InvalidMedia
+from transcoder.ladder import MIN_SHORT_SIDE
 
 # Packets demuxed to detect variable frame rate.
 VFR_SAMPLE_PACKETS = 240
@@ -41,6 +43,10 @@ class VideoInfo:
     variable_frame_rate: bool
     interlaced: bool
     pix_fmt: str | None
+    # Where the last frame starts, in seconds from the start of the file (what ffmpeg's -ss counts):
+    # a still or a thumbnail asked for after it finds no frame. Short of the duration when the video
+    # ends before the audio (a cover image over a song). None: unknown.
+    last_frame_time: float | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -49,7 +55,7 @@ class VideoInfo:
         h = float(self.height)
         if self.rotation in (90, 270):
             w, h = h, w
-        return round(w), round(h)
+        return max(1, round(w)), max(1, round(h))  # a 1-pixel side squeezed by its pixel aspect stays 1
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,10 @@ class AudioInfo:
     channels: int
     layout: str
     sample_rate: int
+    # Which of the source's audio streams this is (ffmpeg's 0:a:N): the default-flagged one, else the
+    # first. One audio rendition is made from it; the others are left out.
+    index: int = 0
+    streams: int = 1  # audio streams in the source
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,24 @@ def _reaches_end(container: av.container.InputContainer, stream: av.video.stream
     return False
 
 
+def _last_frame_time(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, duration: float
+) -> float | None:
+    """Start of the last video frame: its packets from the keyframe before the last two seconds,
+    demuxed (not decoded) to the end of the file."""
+    if stream.time_base is None:
+        return None
+    try:
+        container.seek(int(max(0.0, duration - 2.0) / stream.time_base), stream=stream, backward=True)
+    except av.error.FFmpegError:
+        return None
+    last = max((p.pts for p in container.demux(stream) if p.pts is not None and p.size), default=None)
+    if last is None:
+        return None
+    origin = (container.start_time or 0) / av.time_base
+    return max(0.0, float(last * stream.time_base) - origin)
+
+
 def probe_source(source: str | os.PathLike[str] | BinaryIO, limits: ProbeLimits | None = None) -> MediaInfo:
     """Describe the original, or raise InvalidMedia with a reason a creator can read."""
     limits = limits or ProbeLimits()
@@ -158,11 +186,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     width, height = cc.width or vstream.width, cc.height or vstream.height
     if not width or not height:
         raise InvalidMedia("the video stream has no frame size; the file is probably truncated", reason="corrupt")
-    if width > limits.max_width or height > limits.max_height:
-        raise InvalidMedia(
-            f"video is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}",
-            reason="too_large",
-        )
+    _check_size(width, height, limits)
     duration = _duration(container, vstream)
     if duration > limits.max_duration_seconds:
         raise InvalidMedia(
@@ -180,11 +204,15 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     first = next(iter(container.decode(vstream)), None)
     if first is None:
         raise InvalidMedia("no video frame could be decoded; the file is damaged or truncated", reason="corrupt")
+    # The size the decoder really produces wins over the one the headers declare.
+    width, height = first.width, first.height
+    _check_size(width, height, limits)
     if not _reaches_end(container, vstream, duration):
         raise InvalidMedia(
             f"the file is truncated: its index announces {duration:.1f} s but the media data stops short",
             reason="truncated",
         )
+    last_frame_time = _last_frame_time(container, vstream, duration)
     # Display-matrix rotation, counter-clockwise degrees; ffmpeg applies it itself when decoding.
     rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
     # AVFieldOrder: 0 unknown, 1 progressive, 2.. field orders of interlaced content.
@@ -193,12 +221,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     if duration < limits.min_duration_seconds:
         raise InvalidMedia(f"video lasts only {duration:.2f} s", reason="too_short")
 
-    audio = None
-    if container.streams.audio:
-        a = container.streams.audio[0].codec_context
-        audio = AudioInfo(
-            codec=a.name, channels=a.channels, layout=a.layout.name if a.layout else "", sample_rate=a.sample_rate
-        )
+    audio = _audio(container)
     video = VideoInfo(
         codec=cc.name,
         width=width,
@@ -209,6 +232,57 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         variable_frame_rate=vfr,
         interlaced=interlaced,
         pix_fmt=cc.format.name if cc.format else None,
+        last_frame_time=last_frame_time,
     )
+    _check_display(video, limits)
     extra = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(container.format.name, duration, size, video, audio, extra)
+
+
+def _check_size(width: int, height: int, limits: ProbeLimits) -> None:
+    if width > limits.max_width or height > limits.max_height:
+        raise InvalidMedia(
+            f"video is {width}x{height}; the limit is {limits.max_width}x{limits.max_height}",
+            reason="too_large",
+        )
+
+
+def _check_display(video: VideoInfo, limits: ProbeLimits) -> None:
+    """The picture as shown (pixel aspect and rotation applied) within the limits, either way up."""
+    short, long_side = sorted(video.display_size)
+    max_short, max_long = sorted((limits.max_width, limits.max_height))
+    if short > max_short or long_side > max_long:
+        shown = "x".join(map(str, video.display_size))
+        raise InvalidMedia(
+            f"video is displayed at {shown} (its pixel aspect ratio stretches it); "
+            f"the limit is {limits.max_width}x{limits.max_height}",
+            reason="too_large",
+        )
+    # A picture under a macroblock on its short side is encoded scaled up to one (transcoder.ladder):
+    # a thin line of a picture would then grow past the limit on its long side.
+    scaled_long = math.ceil(long_side * MIN_SHORT_SIDE / short)
+    if short < MIN_SHORT_SIDE and scaled_long > max_long:
+        shown = "x".join(map(str, video.display_size))
+        raise InvalidMedia(
+            f"video is displayed at {shown}, too thin a strip to encode: at the smallest height players "
+            f"handle ({MIN_SHORT_SIDE} pixels) it would be {scaled_long} pixels long, over the limit of {max_long}",
+            reason="bad_aspect",
+        )
+
+
+def _audio(container: av.container.InputContainer) -> AudioInfo | None:
+    """The audio stream to keep: the one flagged default, else the first (several languages or
+    commentaries get their own renditions once multi-audio lands; until then, one)."""
+    streams = list(container.streams.audio)
+    if not streams:
+        return None
+    index = next((i for i, s in enumerate(streams) if s.disposition & av.stream.Disposition.default), 0)
+    a = streams[index].codec_context
+    return AudioInfo(
+        codec=a.name,
+        channels=a.channels,
+        layout=a.layout.name if a.layout else "",
+        sample_rate=a.sample_rate,
+        index=index,
+        streams=len(streams),
+    )

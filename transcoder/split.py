@@ -61,6 +61,10 @@ class SplitAndStitch:
     ) -> SplitOutcome:
         """Dispatch the parts of a long source, or join them once all have finished."""
         settings = ctx.settings
+        if commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate) > 0:
+            # The video stops early (a cover image over a song): chunks past its end would have no
+            # frame to encode. One run holds the last frame to the end instead.
+            return SplitOutcome.WHOLE
         if not chunks.wants_split(
             info.duration,
             enabled=settings.split_enabled,

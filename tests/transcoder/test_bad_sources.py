@@ -63,6 +63,22 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, str, dict[str, object]]] = {
     "audio-only": (_audio_only, "no_video", "no video stream", {}),
     "huge-frame": (_huge, "too_large", "8192x4608", {}),
     "too-long": (lambda p: make_clip(p, seconds=3), "too_long", "limit is 2 s", {"max_duration_seconds": 2.0}),
+    # 640x360 stored, but its pixel aspect ratio of 20:1 displays it 12800 wide.
+    "stretched-past-limit": (
+        lambda p: make_clip(p, seconds=1, extra_video_args=["-vf", "setsar=20/1"]),
+        "too_large",
+        "displayed at 12800x360",
+        {},
+    ),
+    # 2x1000: scaled to 16 pixels wide (transcoder.ladder.MIN_SHORT_SIDE) it would be 8000 high.
+    "2x1000-strip": (
+        lambda p: make_clip(
+            p, seconds=1, size="64x64", extra_video_args=["-vf", "scale=2:1000,setsar=1", "-pix_fmt", "yuv444p"]
+        ),
+        "bad_aspect",
+        "displayed at 2x1000, too thin",
+        {},
+    ),
 }
 
 

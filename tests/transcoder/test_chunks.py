@@ -96,6 +96,9 @@ def test_parts_are_chunks_then_the_whole_part_and_survive_json() -> None:
     assert parts[-1].encoded_ladder().rungs == () and parts[-1].encoded_ladder().audio_bitrate == 128_000
     for part in parts:
         assert PartSpec.from_json(part.as_json()) == part
+    # The chosen audio stream of a many-track source reaches the whole part's encode.
+    tracks = parts_of_150s(plan_ladder(1280, 720, 30.0, has_audio=True, audio_stream=2))
+    assert PartSpec.from_json(tracks[-1].as_json()).encoded_ladder().audio_stream == 2
     # Without audio the whole part still makes the previews.
     silent = plan_ladder(1280, 720, 30.0, has_audio=False)
     whole = parts_of_150s(silent)[-1]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -10,7 +11,7 @@ import imageio_ffmpeg
 import m3u8
 import pytest
 
-from transcoder.errors import EncodeFailed
+from transcoder.errors import MalformedFmp4
 from transcoder.fmp4 import _mp4a_codecs, parse_init, parse_media_segment, parse_segment
 
 
@@ -136,12 +137,86 @@ def test_mp4a_codec_string(asc: bytes, expected: str) -> None:
     ],
 )
 def test_malformed_init_raises(data: bytes) -> None:
-    with pytest.raises(EncodeFailed):
+    with pytest.raises(MalformedFmp4):
         parse_init(data)
 
 
+def _defaults_only_fragment() -> bytearray:
+    """One sample whose duration and size come from tfhd defaults: a trun with no per-sample fields."""
+    return bytearray(fragment(0x18, struct.pack(">II", 3000, 100), 0, [b""], None))
+
+
+def _with_trun_count(count: int) -> bytes:
+    data = _defaults_only_fragment()
+    at = data.index(b"trun") + 8  # after the box type and version/flags
+    data[at : at + 4] = struct.pack(">I", count)
+    return bytes(data)
+
+
+def _with_data_offset(offset: int) -> bytes:
+    data = _defaults_only_fragment()
+    at = data.index(b"trun") + 12  # after sample_count
+    data[at : at + 4] = struct.pack(">i", offset)
+    return bytes(data)
+
+
+def _init(mdhd_timescale: int = 90_000, tkhd_body: bytes | None = None) -> bytes:
+    tkhd = box("tkhd", full(0, 3), tkhd_body if tkhd_body is not None else struct.pack(">III", 0, 0, 1) + b"\0" * 68)
+    mdhd = box("mdhd", full(0, 0), struct.pack(">IIII", 0, 0, mdhd_timescale, 0), b"\0" * 4)
+    hdlr = box("hdlr", full(0, 0), b"\0\0\0\0soun", b"\0" * 13)
+    entry = box("mp4a", b"\0" * 16, struct.pack(">HH", 2, 16), b"\0" * 4, struct.pack(">I", 48000 << 16))
+    stsd = box("stsd", full(0, 0), struct.pack(">I", 1), entry)
+    minf = box("minf", box("stbl", stsd))
+    return box("ftyp", b"iso6") + box("moov", box("trak", tkhd, box("mdia", mdhd, hdlr, minf)))
+
+
+def test_hand_made_init_parses() -> None:
+    # the forged cases below differ from this one in a single field
+    info = parse_init(_init())
+    assert (info.kind, info.timescale, info.channels, info.sample_rate, info.codecs) == (
+        "audio",
+        90_000,
+        2,
+        48000,
+        "mp4a",
+    )
+    assert parse_segment(_defaults_only_fragment(), 90_000).sample_sizes == (100,)
+
+
+@pytest.mark.parametrize(
+    ("parse", "data", "message"),
+    [
+        # a forged sample count with every field defaulted: would loop 4 billion times
+        (lambda d: parse_segment(d, 90_000), _with_trun_count(0xFFFFFFFF), "room for"),
+        (lambda d: parse_segment(d, 90_000), _with_data_offset(-(1 << 31)), "past the end"),
+        (lambda d: parse_segment(d, 90_000), _with_data_offset((1 << 31) - 1), "past the end"),
+        (lambda d: parse_segment(d, 0), _defaults_only_fragment(), "timescale"),
+        # 64-bit box size of 2^63, and a 64-bit header cut short
+        (parse_init, struct.pack(">I4sQ", 1, b"moov", 1 << 63), "overruns"),
+        (parse_init, struct.pack(">I4s", 1, b"moov") + b"\0\0", "past the end"),
+        (parse_init, _init(mdhd_timescale=0), "timescale is 0"),
+        (parse_init, _init(tkhd_body=b""), "past the end"),  # tkhd without its fields
+        (parse_init, box("moov", box("trak", box("tkhd", b"\x00"))), "past the end"),  # FullBox header cut
+    ],
+    ids=[
+        "trun-count-2^32",
+        "data-offset-negative",
+        "data-offset-huge",
+        "segment-timescale-0",
+        "box-size-2^63",
+        "box-64bit-header-cut",
+        "init-timescale-0",
+        "tkhd-empty",
+        "fullbox-header-cut",
+    ],
+)
+def test_forged_fields_raise_malformed(parse: Callable[[bytes], object], data: bytes, message: str) -> None:
+    with pytest.raises(MalformedFmp4, match=message):
+        parse(bytes(data))
+
+
 def test_segment_without_samples_raises() -> None:
-    with pytest.raises(EncodeFailed, match="without samples"):
+    with pytest.raises(MalformedFmp4, match="without samples"):
         parse_segment(box("styp", b"msdh"), 90_000)
 
 
@@ -223,3 +298,47 @@ def _init_bytes(encoded: Path, rendition: str) -> bytes:
     # with -var_stream_map ffmpeg suffixes the init name per stream (init_0.mp4): ask the playlist
     playlist = m3u8.load(str(encoded / rendition / "index.m3u8"))
     return (encoded / rendition / playlist.segment_map[0].uri).read_bytes()
+
+
+def _first_segment(encoded: Path, rendition: str) -> bytes:
+    playlist = m3u8.load(str(encoded / rendition / "index.m3u8"))
+    return (encoded / rendition / playlist.segments[0].uri).read_bytes()
+
+
+@pytest.mark.ffmpeg
+@pytest.mark.parametrize("rendition", ["video", "audio"])
+def test_every_truncation_of_real_segments_is_malformed(encoded: Path, rendition: str) -> None:
+    init_bytes = _init_bytes(encoded, rendition)
+    init = parse_init(init_bytes)
+    for cut in range(len(init_bytes)):
+        with pytest.raises(MalformedFmp4):
+            parse_init(init_bytes[:cut])
+    segment = _first_segment(encoded, rendition)
+    parse_media_segment(segment, init)
+    # Every cut through the box headers (moof and the mdat header), then a sample of cuts in the media data.
+    header_end = segment.index(b"mdat") + 4
+    for cut in [*range(header_end + 64), *range(header_end + 64, len(segment), 53)]:
+        with pytest.raises(MalformedFmp4):
+            parse_media_segment(segment[:cut], init)
+
+
+@pytest.mark.ffmpeg
+@pytest.mark.parametrize("rendition", ["video", "audio"])
+def test_overwritten_header_bytes_parse_or_raise_malformed(encoded: Path, rendition: str) -> None:
+    """Each byte of the init and of the moof set to 0x00, 0x7f, 0x80 and 0xff in turn: a value or MalformedFmp4."""
+    init_bytes = _init_bytes(encoded, rendition)
+    init = parse_init(init_bytes)
+    segment = _first_segment(encoded, rendition)
+    parses: list[tuple[bytes, Callable[[bytes], object]]] = [
+        (init_bytes, parse_init),
+        (segment[: segment.index(b"mdat") + 4], lambda d: parse_media_segment(d + segment[len(d) :], init)),
+    ]
+    for original, parse in parses:
+        for at in range(len(original)):
+            for value in (0x00, 0x7F, 0x80, 0xFF):
+                data = bytearray(original)
+                data[at] = value
+                try:
+                    parse(bytes(data))
+                except MalformedFmp4:
+                    pass

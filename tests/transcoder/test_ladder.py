@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from transcoder.ladder import APPLE_LADDER, even, h264_level, output_frame_rate, plan_ladder
+from transcoder.ladder import APPLE_LADDER, MIN_VIDEO_BITRATE, even, h264_level, output_frame_rate, plan_ladder
 
 
 @pytest.mark.parametrize(
@@ -85,3 +85,33 @@ def test_even(value: float, result: int) -> None:
 def test_invalid_size() -> None:
     with pytest.raises(ValueError):
         plan_ladder(0, 360, 30, has_audio=True)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "expected"),
+    [
+        # Below one macroblock on the short side: scaled up to 16, display aspect kept, even sizes.
+        (1, 1, (16, 16)),
+        (16, 16, (16, 16)),
+        (3, 5, (16, 26)),
+        (5, 3, (26, 16)),
+        (15, 40, (16, 42)),
+        # From 16 up, never upscaled.
+        (16, 40, (16, 40)),
+        (18, 18, (18, 18)),
+    ],
+)
+def test_tiny_sources_get_one_rung_of_at_least_a_macroblock(width: int, height: int, expected: tuple[int, int]) -> None:
+    ladder = plan_ladder(width, height, 30, has_audio=False)
+    assert [(r.width, r.height) for r in ladder.rungs] == [expected]
+
+
+def test_tiny_rungs_keep_a_bitrate_x264_accepts() -> None:
+    # Bits by area would give 381 bit/s at 16x16; x264 reads under 1 kbit/s as "no bitrate" and exits.
+    (rung,) = plan_ladder(16, 16, 30, has_audio=True).rungs
+    assert rung.bitrate == MIN_VIDEO_BITRATE and rung.maxrate > rung.bitrate
+
+
+def test_audio_stream_is_carried() -> None:
+    assert plan_ladder(640, 360, 30, has_audio=True, audio_stream=3).audio_stream == 3
+    assert plan_ladder(640, 360, 30, has_audio=True).audio_stream == 0

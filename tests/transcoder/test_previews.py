@@ -11,7 +11,7 @@ import pytest
 from tests.media import make_clip
 from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
 from transcoder.pipeline import run_job
-from transcoder.previews import Storyboard, fit, plan_previews, plan_storyboard, render_vtt
+from transcoder.previews import Storyboard, fit, plan_previews, plan_storyboard, poster_time, render_vtt
 
 
 @pytest.mark.parametrize(
@@ -62,6 +62,28 @@ def test_thumbnail_times_and_size() -> None:
     previews = plan_previews(10.0, 1920, 1080)
     assert previews.thumbnail_times == (1.0, 3.0, 5.0, 7.0, 9.0)
     assert (previews.thumbnail_width, previews.thumbnail_height) == (640, 360)
+    assert plan_previews(10.0, 1920, 1080, last_frame=9.966).thumbnail_times == (1.0, 3.0, 5.0, 7.0, 9.0)
+
+
+@pytest.mark.parametrize(
+    ("duration", "last_frame", "times", "poster"),
+    [
+        # Three frames at 30 fps (0, 1/30, 2/30): nothing after the last one's start, each time once.
+        (0.1, 2 / 30, (0.01, 0.03, 0.05, 0.066), 0.05),
+        # A cover image: one frame at 0 over 3 s of audio.
+        (3.0, 0.0, (0.0,), 0.0),
+        # One frame a second for 2 s: frames start at 0 and 1 s.
+        (2.0, 1.0, (0.2, 0.6, 1.0), 1.0),
+        # Last frame unknown: the plain fractions.
+        (0.1, None, (0.01, 0.03, 0.05, 0.07, 0.09), 0.05),
+        (10.0, None, (1.0, 3.0, 5.0, 7.0, 9.0), 1.0),
+    ],
+)
+def test_stills_are_never_after_the_last_frame(
+    duration: float, last_frame: float | None, times: tuple[float, ...], poster: float
+) -> None:
+    assert plan_previews(duration, 640, 360, last_frame=last_frame).thumbnail_times == times
+    assert poster_time(duration, last_frame) == poster
 
 
 @pytest.mark.ffmpeg

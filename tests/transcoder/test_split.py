@@ -6,6 +6,7 @@ here: reversed, duplicated, after the asset is gone.
 
 from __future__ import annotations
 
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.settings import CatalogSettings
-from tests.media import make_clip
+from tests.media import ffmpeg_exe, make_clip
 from tests.transcoder.harness import ListQueue, pipeline_context, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog  # noqa: F401  (a fixture)
@@ -156,6 +157,20 @@ def test_a_failed_part_fails_the_job(ctx: PipelineContext, queue: ListQueue, sou
 
 def test_short_source_is_not_split(ctx: PipelineContext, queue: ListQueue, tmp_path: Path) -> None:
     asset_id, job_id = submit(ctx, make_clip(tmp_path / "short.mp4", seconds=4, size="480x270"))
+    run_job(ctx, job_id)
+    assert queue.items == [] and parts_of(ctx, job_id) == []
+    with ctx.catalog.session() as s:
+        assert s.get(Asset, asset_id).state == AssetState.READY
+
+
+def test_video_stopping_before_its_audio_is_not_split(ctx: PipelineContext, queue: ListQueue, tmp_path: Path) -> None:
+    # A cover image over a song: one frame, then 20 s of audio (long enough to be split otherwise).
+    cover = tmp_path / "cover.mp4"
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error"]
+    argv += ["-f", "lavfi", "-i", "testsrc2=size=480x270:rate=1:duration=1"]
+    argv += ["-f", "lavfi", "-i", f"sine=duration={SECONDS}", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]
+    subprocess.run([*argv, str(cover)], check=True)
+    asset_id, job_id = submit(ctx, cover)
     run_job(ctx, job_id)
     assert queue.items == [] and parts_of(ctx, job_id) == []
     with ctx.catalog.session() as s:
