@@ -4,6 +4,8 @@ TranscodeError              base; `retryable`, `reason` (short stable code for m
  +-- InvalidMedia           the original is not usable media (never retried)
  +-- EncodeFailed           ffmpeg failed on an input it had accepted (never retried; message summarises stderr)
  +-- TransientError         storage or broker trouble (retried with backoff)
+ +-- Superseded             the attempt no longer holds its job (requeued, taken over): it ends
+                            without publishing and without writing the catalog (never retried)
 """
 
 from __future__ import annotations
@@ -31,3 +33,7 @@ class EncodeFailed(TranscodeError):
 class TransientError(TranscodeError):
     retryable = True
     reason = "transient"
+
+
+class Superseded(TranscodeError):
+    reason = "superseded"
