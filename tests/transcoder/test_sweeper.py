@@ -213,3 +213,23 @@ def test_stranded_queued_jobs_are_sent_again_once_per_interval(ctx: PipelineCont
     _, orphan = running_job(catalog, heartbeat_age=61)
     assert sweep(catalog, sent.append, policy, now=NOW).requeued == [orphan]
     assert sweep(catalog, sent.append, policy, now=NOW + timedelta(seconds=60)).resent == []
+
+
+@pytest.mark.parametrize(
+    ("attempts", "deadline_in", "holds"),
+    [(1, 600, True), (2, 600, False), (1, -1, False)],
+    ids=["current", "superseded", "past-deadline"],
+)
+def test_heartbeat_of_attempt_one_holds_only_its_own_running_job_before_its_deadline(
+    ctx: PipelineContext, attempts: int, deadline_in: float, holds: bool
+) -> None:
+    now = utcnow()
+    _, job_id = running_job(ctx.catalog, heartbeat_age=100, attempts=attempts, deadline_in=deadline_in, now=now)
+    beat = Heartbeat(ctx.catalog, job_id, interval=60, attempt=1)
+    assert beat.beat() is holds
+    assert beat.lost.is_set() is not holds
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.heartbeat_at is not None
+        # A beat that does not hold vouches for nothing: the heartbeat stays as old as it was.
+        assert (metrics.elapsed_seconds(job.heartbeat_at, now) < 50) is holds
