@@ -50,7 +50,7 @@ from transcoder.progressive import ProgressivePublisher, forget_playable, mark_p
 from transcoder.runner import CANCELLED, run_ffmpeg
 from transcoder.settings import TranscoderSettings
 from transcoder.source import original_for_ffmpeg, retry_with_download
-from transcoder.sweeper import Heartbeat, current_attempt, held_elsewhere, release, worker_id
+from transcoder.sweeper import Heartbeat, current_attempt, held_elsewhere, release, rows_updated, worker_id
 from transcoder.verify import verify_outputs
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,8 @@ def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str, int] | None:
         # Compare-and-set on the attempt number: of two claimers that read the same row (SQLite
         # takes no row lock), one gets the next number, the other nothing.
         number = job.attempts + 1
-        won = s.execute(
+        won = rows_updated(
+            s,
             update(Job)
             .where(Job.id == job_id, Job.attempts == job.attempts, Job.state == job.state)
             .values(
@@ -226,8 +227,8 @@ def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str, int] | None:
                 deadline_at=now + timedelta(seconds=job_deadline_seconds(asset.duration or 0)),
                 error=None,
                 error_reason=None,
-            )
-        ).rowcount
+            ),
+        )
         if not won:
             return None
         asset.state, asset.progress, asset.error = AssetState.PROCESSING, 0.0, None
@@ -237,11 +238,12 @@ def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str, int] | None:
 def _fail(ctx: PipelineContext, attempt: Attempt, message: str, reason: str) -> None:
     """Fail the job, if this attempt still holds it (a superseded attempt's failure is its own)."""
     with ctx.catalog.session() as s:
-        won = s.execute(
+        won = rows_updated(
+            s,
             update(Job)
             .where(current_attempt(attempt.job_id, attempt.number))
-            .values(state=JobState.FAILED, error=message, error_reason=reason, finished_at=utcnow())
-        ).rowcount
+            .values(state=JobState.FAILED, error=message, error_reason=reason, finished_at=utcnow()),
+        )
         if not won:
             log.warning(
                 "job %s: attempt %d failed (%s) after losing the job: %s",
@@ -287,11 +289,12 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     display_w, display_h = info.video.display_size
     ladder = plan_ladder(display_w, display_h, info.video.frame_rate, has_audio=info.audio is not None)
     with ctx.catalog.session() as s:
-        if s.execute(
+        if rows_updated(
+            s,
             update(Job)
             .where(current_attempt(job_id, attempt.number))
-            .values(deadline_at=utcnow() + timedelta(seconds=job_deadline_seconds(info.duration)))
-        ).rowcount:
+            .values(deadline_at=utcnow() + timedelta(seconds=job_deadline_seconds(info.duration))),
+        ):
             asset = s.get(Asset, asset_id)
             if asset is not None:
                 asset.probe, asset.duration = info.as_dict(), info.duration
@@ -448,11 +451,12 @@ def _publish(
     with ctx.catalog.session() as s:
         now = utcnow()
         # The fence: only the attempt that still holds the job makes the asset ready.
-        won = s.execute(
+        won = rows_updated(
+            s,
             update(Job)
             .where(current_attempt(attempt.job_id, attempt.number))
-            .values(state=JobState.SUCCEEDED, finished_at=now)
-        ).rowcount
+            .values(state=JobState.SUCCEEDED, finished_at=now),
+        )
         if not won:
             raise Superseded(f"attempt {attempt.number} of job {attempt.job_id} lost its job before publishing")
         asset = s.get(Asset, asset_id)
@@ -538,9 +542,10 @@ class _ProgressReporter:
         self.last = now
         attempt = self.attempt
         with self.ctx.catalog.session() as s:
-            held = s.execute(
-                update(Job).where(current_attempt(attempt.job_id, attempt.number)).values(heartbeat_at=utcnow())
-            ).rowcount
+            held = rows_updated(
+                s,
+                update(Job).where(current_attempt(attempt.job_id, attempt.number)).values(heartbeat_at=utcnow()),
+            )
             if not held:
                 attempt.lost.set()  # superseded: the encode stops at its next progress line
                 return

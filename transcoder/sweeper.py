@@ -36,9 +36,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Update, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.session import Catalog
@@ -98,7 +100,7 @@ def sweep(
                 Job.state == JobState.RUNNING, Job.worker.startswith(prefix, autoescape=True)
             )
         ):
-            if job_id not in stale and not process_alive(worker):
+            if job_id not in stale and not process_alive(worker or ""):
                 same_attempt = and_(Job.state == JobState.RUNNING, Job.worker == worker)
                 candidates.append((job_id, attempts, asset_id, same_attempt))
     for job_id, attempts, asset_id, still_orphaned in candidates:
@@ -115,7 +117,7 @@ def sweep(
                 }
             # Conditional on the job still being orphaned: a second sweeper, or the worker coming
             # back to life, makes this a no-op.
-            won = s.execute(update(Job).where(Job.id == job_id, still_orphaned).values(**values)).rowcount
+            won = rows_updated(s, update(Job).where(Job.id == job_id, still_orphaned).values(**values))
             if won and give_up:
                 asset = s.get(Asset, asset_id)
                 if asset is not None and asset.state not in (AssetState.READY, AssetState.DELETED):
@@ -132,10 +134,11 @@ def sweep(
             except Exception:
                 # Broker down: mark it orphaned again so that the next sweep retries the requeue.
                 with catalog.session() as s:
-                    s.execute(
+                    rows_updated(
+                        s,
                         update(Job)
                         .where(Job.id == job_id, Job.state == JobState.QUEUED)
-                        .values(state=JobState.RUNNING, heartbeat_at=None)
+                        .values(state=JobState.RUNNING, heartbeat_at=None),
                     )
                 raise
             result.requeued.append(job_id)
@@ -152,8 +155,8 @@ def _resend_stranded(
         with catalog.session() as s:
             # Conditional, like the requeue above: one sweeper resends, the others find it fresh.
             won = s.execute(
-                update(Job).where(Job.id == job_id, _stranded(now, policy)).values(heartbeat_at=now)
-            ).rowcount
+                update(Job).where(Job.id == job_id, _stranded(now, policy)).values(heartbeat_at=now),
+            )
         if won:
             log.warning("job %s was queued but never started: sent again", job_id)
             requeue(job_id)
@@ -190,6 +193,11 @@ def process_alive(worker: str) -> bool:
 def worker_id() -> str:
     """What `held_elsewhere` reads back from job.worker: host and process of the attempt."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def rows_updated(session: Session, statement: Update) -> int:
+    """Run an UPDATE; how many rows it changed (the conditional updates here are compare-and-set)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def current_attempt(job_id: str, attempt: int) -> ColumnElement[bool]:
@@ -232,7 +240,7 @@ class Heartbeat:
         now = utcnow()
         fence = and_(current_attempt(self.job_id, self.attempt), or_(Job.deadline_at.is_(None), Job.deadline_at > now))
         with self.catalog.session() as s:
-            held = s.execute(update(Job).where(fence).values(heartbeat_at=now)).rowcount > 0
+            held = rows_updated(s, update(Job).where(fence).values(heartbeat_at=now)) > 0
         if not held:
             log.warning(
                 "job %s: attempt %d no longer holds it (superseded or past its deadline)", self.job_id, self.attempt
