@@ -110,6 +110,7 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
         return  # a part of a split job (queued again by a sweeper, say), not a whole transcode
     claimed = _claim(ctx, job_id)
     if claimed is None:
+        _remove_leftovers(ctx, job_id)
         return
     asset_id, staging_key, number = claimed
     metrics.record_job_started(JOB_KIND)
@@ -147,6 +148,17 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
         release(ctx.catalog, job_id, number)
         shutil.rmtree(work, ignore_errors=True)
         _record_finished(ctx, job_id, time.monotonic() - started, superseded=superseded)
+
+
+def _remove_leftovers(ctx: PipelineContext, job_id: str) -> None:
+    """A finished job delivered again (acks_late: its worker stopped right after publishing, say)
+    removes what other attempts left beside the published package, as its publisher would have."""
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id)
+        asset = s.get(Asset, job.asset_id) if job is not None and job.state == JobState.SUCCEEDED else None
+        folder = asset.master_key.rpartition("/")[0] if asset is not None and asset.master_key else None
+    if asset is not None and folder and folder != asset.id:
+        remove_prefix(ctx.store, ctx.media, f"{asset.id}/", keep=f"{folder}/")
 
 
 def _end_superseded(ctx: PipelineContext, attempt: Attempt) -> bool:

@@ -117,3 +117,17 @@ def test_a_stale_attempt_that_wakes_up_publishes_nothing_and_deletes_nothing(tmp
     # Everything the package names is there, and decodes as the source did.
     assert published_prefix(ctx, asset_id) == f"{asset_id}/a2/"
     check_published_ladder(ctx, asset_id, source_seconds=SECONDS, source_size=SIZE, segment_seconds=1.0)
+
+
+def test_a_finished_job_delivered_again_removes_what_stopped_attempts_left(tmp_path: Path) -> None:
+    ctx = pipeline_context(tmp_path)
+    asset_id, job_id = submit(ctx, make_clip(tmp_path / "clip.mp4", seconds=2, size="640x360"))
+    run_job(ctx, job_id)
+    package = {o.key: o.etag for o in ctx.store.list("media", f"{asset_id}/")}
+    assert package and all(key.startswith(f"{asset_id}/a1/") for key in package)
+    # What an attempt stopped mid-encode left, found after the publishing worker was stopped before
+    # it removed it (the redelivered message of the finished job comes back to a worker).
+    ctx.store.put_bytes("media", f"{asset_id}/a7/360p/seg_00001.m4s", b"left over")
+    run_job(ctx, job_id)
+    assert {o.key: o.etag for o in ctx.store.list("media", f"{asset_id}/")} == package
+    assert job_outcome(ctx, asset_id, job_id)[1].attempts == 1
