@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--no-wait", action="store_true", help="return once the upload is complete")
     upload.set_defaults(func=cmd_upload)
 
-    status = sub.add_parser("status", help="print where the running stack listens")
+    status = sub.add_parser("status", help="print where the running stack listens; exit 1 when it is not running")
     status.set_defaults(func=cmd_status)
     return parser
 
