@@ -3,9 +3,9 @@
 Celery tasks (tasks.py) only call `run_job`; everything here can run in a test without a broker.
 Idempotent by construction: output keys are deterministic per attempt (transcoder.attempt), the
 work happens in a scratch directory, every output is verified before anything is published
-(transcoder.verify), segments are published before the playlists that name them, the DASH manifest
-and the multivariant playlist last, and the fenced catalog update that makes the asset ready after
-them all.
+(transcoder.verify), and publishing (transcoder.publish) puts segments before the playlists that
+name them, the DASH manifest and the multivariant playlist last, and the fenced catalog update that
+makes the asset ready after them all.
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from typing import Any, BinaryIO, Protocol, cast
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from catalog.models import Asset, AssetState, Job, JobState, Rendition, utcnow
+from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.session import Catalog
-from manifests import bandwidth, dash, hls, validate
 from manifests.errors import ManifestError
-from manifests.mime import content_type_for
 from manifests.model import Track
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
@@ -38,15 +36,13 @@ from transcoder.ladder import Ladder, plan_ladder
 from transcoder.outputs import read_track
 from transcoder.previews import (
     STORYBOARD_IMAGE,
-    STORYBOARD_VTT,
     THUMBNAIL_DIR,
-    Previews,
     plan_previews,
-    render_vtt,
 )
 from transcoder.probe import MediaInfo, ProbeLimits, probe_source
 from transcoder.progress import Progress
-from transcoder.progressive import ProgressivePublisher, forget_playable, mark_playable
+from transcoder.progressive import forget_playable
+from transcoder.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
 from transcoder.runner import CANCELLED, run_ffmpeg
 from transcoder.settings import TranscoderSettings
 from transcoder.source import original_for_ffmpeg, retry_with_download
@@ -55,9 +51,6 @@ from transcoder.verify import verify_outputs
 
 log = logging.getLogger(__name__)
 
-MASTER_NAME = "master.m3u8"
-MPD_NAME = "manifest.mpd"
-POSTER_NAME = "poster.jpg"
 JOB_KIND = "transcode"  # the metrics label of jobs run here
 # Catalog progress writes at most this often.
 PROGRESS_INTERVAL = 1.0
@@ -345,7 +338,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         plan = replace(plan, source=source)
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, attempt)
-    publisher = _progressive(ctx, attempt, out, plan.ladder)
+    publisher = progressive_publisher(ctx, attempt, out, plan.ladder)
     try:
         with publisher:
             if split is not SplitOutcome.JOINED:
@@ -382,7 +375,8 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             extra_files=[POSTER_NAME, *_preview_files(out)],
         )
         attempt.check(ctx.catalog)  # superseded while encoding: stop here, publish nothing
-        _publish(ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded)
+        if not _is_cancelled(ctx, asset_id):  # deleted while encoding: publish nothing (raised below)
+            publish_package(ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded)
         publisher.finish([*videos, *audios])
         if _is_cancelled(ctx, asset_id):
             raise EncodeFailed("the asset was deleted while encoding", reason=CANCELLED)
@@ -419,125 +413,6 @@ def _read_outputs(out: Path, ladder: Ladder) -> tuple[list[Track], list[Track]]:
     videos = [read_track(out / rung.name, rung=rung) for rung in ladder.rungs]
     audios = [read_track(out / commands.AUDIO_NAME, rung=None)] if ladder.audio_bitrate is not None else []
     return videos, audios
-
-
-def _publish(
-    ctx: PipelineContext,
-    attempt: Attempt,
-    out: Path,
-    videos: list[Track],
-    audios: list[Track],
-    info: MediaInfo,
-    previews: Previews,
-    *,
-    skip: set[str] | frozenset[str] = frozenset(),
-) -> None:
-    media_texts = {t.playlist_uri: hls.render_media(t) for t in [*videos, *audios]}
-    iframe_texts = {t.iframe_playlist_uri: hls.render_iframes(t) for t in videos if t.has_iframe_ranges}
-    master = hls.render_master(videos, audios)
-    mpd = dash.render_mpd(videos, audios, duration=max(t.duration for t in videos))
-    known = {f"{t.name}/{u}" for t in [*videos, *audios] for u in [t.init_uri, *(s.uri for s in t.segments)]}
-    known |= set(media_texts) | set(iframe_texts)
-    validate.validate_package(
-        master, {**media_texts, **iframe_texts}, tracks=[*videos, *audios], known_uris=known, mpd_text=mpd
-    )
-    asset_id = attempt.asset_id
-    if _is_cancelled(ctx, asset_id):
-        return  # deleted while encoding: end quietly, publish nothing
-
-    prefix = attempt.prefix
-    _publish_previews(ctx, prefix, out, previews, info.duration)
-    # Media first, then media playlists, then the entry points: a player never sees a playlist
-    # that names an object not yet stored.
-    for track in [*audios, *videos]:
-        for name in [track.init_uri, *(s.uri for s in track.segments)]:
-            if f"{track.name}/{name}" in skip:
-                continue  # uploaded while the encode ran (transcoder.progressive)
-            _put_file(ctx, prefix + f"{track.name}/{name}", out / track.name / name)
-    _put_file(ctx, prefix + POSTER_NAME, out / POSTER_NAME)
-    for uri, text in {**media_texts, **iframe_texts}.items():
-        _put_text(ctx, prefix + uri, text)
-    _put_text(ctx, prefix + MPD_NAME, mpd)
-    _put_text(ctx, prefix + MASTER_NAME, master)
-
-    with ctx.catalog.session() as s:
-        now = utcnow()
-        # The fence: only the attempt that still holds the job makes the asset ready.
-        won = rows_updated(
-            s,
-            update(Job)
-            .where(current_attempt(attempt.job_id, attempt.number))
-            .values(state=JobState.SUCCEEDED, finished_at=now),
-        )
-        if not won:
-            raise Superseded(f"attempt {attempt.number} of job {attempt.job_id} lost its job before publishing")
-        asset = s.get(Asset, asset_id)
-        job = s.get(Job, attempt.job_id)
-        if asset is None:
-            return
-        asset.renditions.clear()
-        s.flush()
-        for track in [*videos, *audios]:
-            peak, average = _measured(track)
-            asset.renditions.append(
-                Rendition(
-                    name=track.name,
-                    kind=track.kind,
-                    width=track.width,
-                    height=track.height,
-                    frame_rate=track.frame_rate,
-                    codecs=track.codecs,
-                    bandwidth=peak,
-                    average_bandwidth=average,
-                    playlist_key=prefix + track.playlist_uri,
-                    state="ready",
-                )
-            )
-        asset.master_key, asset.dash_key = prefix + MASTER_NAME, prefix + MPD_NAME
-        asset.state, asset.progress, asset.eta_seconds, asset.ready_at = AssetState.READY, 1.0, 0.0, now
-        if asset.first_playable_at is None and job is not None:
-            metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, now))
-        asset.first_playable_at = asset.first_playable_at or now
-
-
-def _progressive(ctx: PipelineContext, attempt: Attempt, out: Path, ladder: Ladder) -> ProgressivePublisher:
-    prefix = attempt.prefix
-    return ProgressivePublisher(
-        out,
-        ladder,
-        segment_seconds=ctx.settings.segment_seconds,
-        put_file=lambda key, path: _put_file(ctx, prefix + key, path),
-        put_text=lambda key, text: _put_text(ctx, prefix + key, text),
-        delete=lambda key: ctx.store.delete(ctx.media, prefix + key),
-        on_playable=lambda: mark_playable(
-            ctx.catalog, attempt.job_id, attempt.number, attempt.asset_id, prefix + MASTER_NAME
-        ),
-    )
-
-
-def _publish_previews(ctx: PipelineContext, prefix: str, out: Path, previews: Previews, duration: float) -> None:
-    """Thumbnails, then the sprite, then the WebVTT map that names it."""
-    if not (out / STORYBOARD_IMAGE).is_file():
-        raise EncodeFailed("ffmpeg wrote no storyboard sprite")
-    for path in sorted((out / THUMBNAIL_DIR).glob("*.jpg")):
-        _put_file(ctx, f"{prefix}{THUMBNAIL_DIR}/{path.name}", path)
-    _put_file(ctx, prefix + STORYBOARD_IMAGE, out / STORYBOARD_IMAGE)
-    _put_text(ctx, prefix + STORYBOARD_VTT, render_vtt(previews.storyboard, duration))
-
-
-def _measured(track: Track) -> tuple[int, int]:
-    return bandwidth.measure(track.segments, bandwidth.target_duration(track.segments))
-
-
-def _put_file(ctx: PipelineContext, key: str, path: Path) -> None:
-    size = path.stat().st_size
-    stored = ctx.store.put_file(ctx.media, key, path, content_type_for(key))
-    if stored.size != size:  # the store must hold what was verified, byte for byte
-        raise EncodeFailed(f"{key} was stored with {stored.size} of its {size} bytes", reason="invalid_output")
-
-
-def _put_text(ctx: PipelineContext, key: str, text: str) -> None:
-    ctx.store.put_bytes(ctx.media, key, text.encode(), content_type_for(key))
 
 
 class _ProgressReporter:
