@@ -149,9 +149,11 @@ def _remove_leftovers(ctx: PipelineContext, job_id: str) -> None:
     with ctx.catalog.session() as s:
         job = s.get(Job, job_id)
         asset = s.get(Asset, job.asset_id) if job is not None and job.state == JobState.SUCCEEDED else None
-        folder = asset.master_key.rpartition("/")[0] if asset is not None and asset.master_key else None
-    if asset is not None and folder and folder != asset.id:
-        remove_prefix(ctx.store, ctx.media, f"{asset.id}/", keep=f"{folder}/")
+        if asset is None or not asset.master_key:
+            return
+        asset_id, folder = asset.id, asset.master_key.rpartition("/")[0]
+    if folder != asset_id:  # not a package from before attempt prefixes
+        remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=f"{folder}/")
 
 
 def _end_superseded(ctx: PipelineContext, attempt: Attempt) -> bool:
