@@ -157,9 +157,21 @@ def test_sigkill_mid_encode_hands_the_job_to_the_other_worker(
         expected |= {f"{prefix}{track.name}/{s.uri}" for s in listed.segments}
         if track.init.kind == "video":
             expected.add(f"{prefix}{track.name}/iframes.m3u8")
-    stored = {o.key for o in ctx.store.list("media", f"{asset_id}/")}
-    # Progressive publishing's growing playlists (lowest rung and audio), ended over the full set.
+    # The asset turns ready with the publishing update; right after it, the attempt ends the growing
+    # playlists and removes the first attempt's leftovers: wait for that (bounded).
     lowest = min(videos, key=lambda t: t.init.height or 0)
+    events = [f"{prefix}{track.name}/event.m3u8" for track in [lowest, *audios]]
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        stored = {o.key for o in ctx.store.list("media", f"{asset_id}/")}
+        ended = all(
+            m3u8.loads(ctx.store.get_bytes("media", key).decode()).is_endlist for key in events if key in stored
+        )
+        if ended and all(key.startswith(prefix) for key in stored):
+            break
+        assert time.monotonic() < deadline, sorted(stored - expected)
+        time.sleep(0.2)
+    # Progressive publishing's growing playlists (lowest rung and audio), ended over the full set.
     for track in [lowest, *audios]:
         event_key = f"{prefix}{track.name}/event.m3u8"
         if event_key in stored:
