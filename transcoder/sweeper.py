@@ -242,8 +242,11 @@ class Heartbeat:
         with self.catalog.session() as s:
             held = rows_updated(s, update(Job).where(fence).values(heartbeat_at=now)) > 0
         if not held:
-            log.warning(
-                "job %s: attempt %d no longer holds it (superseded or past its deadline)", self.job_id, self.attempt
+            # Also the last beat of an attempt that has just finished the job: only the attempt can tell.
+            log.info(
+                "job %s: attempt %d no longer holds it (ended, superseded or past its deadline)",
+                self.job_id,
+                self.attempt,
             )
             self.lost.set()
         return held
