@@ -95,6 +95,8 @@ def playback_url(ingest: Ingest, asset: Asset, key: str | None) -> str | None:
 
 def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
     ready = asset.state == AssetState.READY
+    # Previews sit beside the master playlist (under the prefix of the attempt that published it).
+    folder = asset.master_key.rpartition("/")[0] if asset.master_key else asset.id
     return AssetOut(
         id=asset.id,
         state=asset.state,
@@ -124,8 +126,8 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         playback=PlaybackOut(
             hls=playback_url(ingest, asset, asset.master_key),
             dash=playback_url(ingest, asset, asset.dash_key),
-            poster=playback_url(ingest, asset, f"{asset.id}/poster.jpg" if ready else None),
-            storyboard=playback_url(ingest, asset, f"{asset.id}/storyboard.vtt" if ready else None),
+            poster=playback_url(ingest, asset, f"{folder}/poster.jpg" if ready else None),
+            storyboard=playback_url(ingest, asset, f"{folder}/storyboard.vtt" if ready else None),
         ),
     )
 

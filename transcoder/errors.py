@@ -5,6 +5,8 @@ TranscodeError              base; `retryable`, `reason` (short stable code for m
  +-- EncodeFailed           ffmpeg failed on an input it had accepted (never retried; message summarises stderr)
  |    +-- MalformedFmp4     an output segment is not the fragmented MP4 expected (transcoder.fmp4's only error)
  +-- TransientError         storage or broker trouble (retried with backoff)
+ +-- Superseded             the attempt no longer holds its job (requeued, taken over): it ends
+                            without publishing and without writing the catalog (never retried)
 """
 
 from __future__ import annotations
@@ -36,3 +38,7 @@ class MalformedFmp4(EncodeFailed):
 class TransientError(TranscodeError):
     retryable = True
     reason = "transient"
+
+
+class Superseded(TranscodeError):
+    reason = "superseded"

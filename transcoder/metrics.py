@@ -11,6 +11,7 @@ consume them, and they cannot see media seconds, failure reasons or time to firs
 Metric names (no per-job, per-asset or per-URL labels):
     vodstack_transcoder_jobs_started_total{kind}
     vodstack_transcoder_jobs_finished_total{kind,outcome}   outcome: succeeded|failed|cancelled|retried|waiting
+                                                            |superseded (another attempt has the job)
     vodstack_transcoder_jobs_running{kind}                  live processes only (livesum)
     vodstack_transcoder_job_duration_seconds{kind,outcome}  histogram
     vodstack_transcoder_encoded_media_seconds_total{kind}   media seconds of succeeded jobs
@@ -39,7 +40,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, valu
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 JOB_KINDS = ("transcode", "transcode_part")
 # waiting: a split job handed to its parts (it is queued again to join them).
-OUTCOMES = ("succeeded", "failed", "cancelled", "retried", "waiting")
+OUTCOMES = ("succeeded", "failed", "cancelled", "retried", "waiting", "superseded")
 # Failure reasons present (at 0) from the start, so "failures by reason" has series before the
 # first failure; other reasons appear when they first happen.
 FAILURE_REASONS = (
@@ -67,7 +68,8 @@ class WorkerMetrics:
         )
         self.finished = Counter(
             "vodstack_transcoder_jobs_finished",
-            "Jobs that left a worker, by kind and outcome (succeeded, failed, cancelled, retried, waiting).",
+            "Jobs that left a worker, by kind and outcome"
+            " (succeeded, failed, cancelled, retried, waiting, superseded).",
             ["kind", "outcome"],
             registry=r,
         )

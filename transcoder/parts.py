@@ -162,7 +162,7 @@ def _attempt(ctx: PipelineContext, job_id: str, claim: Claim) -> str | None:
     work = ctx.settings.work_dir / job_id
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds).start()
+    heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds, attempt=claim.attempt).start()
     try:
         _encode_part(ctx, claim, work)
         return None

@@ -1,8 +1,11 @@
 """The transcode job as plain steps: probe, plan, encode, read back, render, validate, publish.
 
 Celery tasks (tasks.py) only call `run_job`; everything here can run in a test without a broker.
-Idempotent by construction: output keys are deterministic, the work happens in a scratch directory,
-segments are published before the playlists that name them, and the multivariant playlist last.
+Idempotent by construction: output keys are deterministic per attempt (transcoder.attempt), the
+work happens in a scratch directory, every output is verified before anything is published
+(transcoder.verify), and publishing (transcoder.publish) puts segments before the playlists that
+name them, the DASH manifest and the multivariant playlist last, and the fenced catalog update that
+makes the asset ready after them all.
 """
 
 from __future__ import annotations
@@ -14,45 +17,41 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
-from typing import BinaryIO, Protocol, cast
+from typing import Any, BinaryIO, Protocol, cast
 
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from catalog.models import Asset, AssetState, Job, JobState, Rendition, utcnow
+from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.session import Catalog
-from manifests import bandwidth, dash, hls, validate
 from manifests.errors import ManifestError
-from manifests.mime import content_type_for
 from manifests.model import Track
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
 from storage.reader import ObjectReader
 from transcoder import commands, metrics
-from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
+from transcoder.attempt import Attempt, remove_prefix
+from transcoder.errors import EncodeFailed, InvalidMedia, Superseded, TransientError
 from transcoder.ladder import Ladder, plan_ladder
 from transcoder.outputs import read_track
 from transcoder.previews import (
     STORYBOARD_IMAGE,
-    STORYBOARD_VTT,
     THUMBNAIL_DIR,
-    Previews,
     plan_previews,
     poster_time,
-    render_vtt,
 )
 from transcoder.probe import MediaInfo, ProbeLimits, probe_source
 from transcoder.progress import Progress
-from transcoder.progressive import ProgressivePublisher, forget_playable, mark_playable
+from transcoder.progressive import forget_playable
+from transcoder.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
 from transcoder.runner import CANCELLED, run_ffmpeg
 from transcoder.settings import TranscoderSettings
 from transcoder.source import original_for_ffmpeg, retry_with_download
-from transcoder.sweeper import Heartbeat, held_elsewhere, release, worker_id
+from transcoder.sweeper import Heartbeat, current_attempt, held_elsewhere, release, rows_updated, worker_id
+from transcoder.verify import verify_outputs
 
 log = logging.getLogger(__name__)
 
-MASTER_NAME = "master.m3u8"
-MPD_NAME = "manifest.mpd"
-POSTER_NAME = "poster.jpg"
 JOB_KIND = "transcode"  # the metrics label of jobs run here
 # Catalog progress writes at most this often.
 PROGRESS_INTERVAL = 1.0
@@ -105,41 +104,70 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
         return  # a part of a split job (queued again by a sweeper, say), not a whole transcode
     claimed = _claim(ctx, job_id)
     if claimed is None:
+        _remove_leftovers(ctx, job_id)
         return
-    asset_id, staging_key, attempt = claimed
+    asset_id, staging_key, number = claimed
     metrics.record_job_started(JOB_KIND)
     started = time.monotonic()
-    work = ctx.settings.work_dir / job_id
+    # Scratch per attempt: a superseded attempt still running here never shares files with its successor.
+    work = ctx.settings.work_dir / f"{job_id}-{number}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds).start()
+    heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds, attempt=number).start()
+    attempt = Attempt(job_id, asset_id, number, heartbeat.lost)
+    superseded = False
     try:
-        _transcode(ctx, job_id, asset_id, staging_key, work, attempt)
+        _transcode(ctx, attempt, staging_key, work)
+    except Superseded:
+        superseded = _end_superseded(ctx, attempt)
     except (InvalidMedia, EncodeFailed) as exc:
-        _fail(ctx, job_id, asset_id, exc.message, exc.reason)
+        _fail(ctx, attempt, exc.message, exc.reason)
     except ManifestError as exc:
-        _fail(ctx, job_id, asset_id, f"output failed validation: {exc}", "invalid_output")
+        _fail(ctx, attempt, f"output failed validation: {exc}", "invalid_output")
     except ObjectMissing as exc:
-        _fail(ctx, job_id, asset_id, f"the original is gone from storage: {exc}", "original_missing")
+        _fail(ctx, attempt, f"the original is gone from storage: {exc}", "original_missing")
     except StorageError as exc:
         if exc.retryable:
             raise TransientError(str(exc)) from exc
-        _fail(ctx, job_id, asset_id, f"storage error: {exc}", "storage")
+        _fail(ctx, attempt, f"storage error: {exc}", "storage")
     except OperationalError as exc:
         raise TransientError(f"catalog unavailable: {exc.orig}") from exc
     except TransientError:
         raise
     except Exception as exc:  # a bug must not leave the job "running" forever
         log.exception("job %s crashed", job_id)
-        _fail(ctx, job_id, asset_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
+        _fail(ctx, attempt, f"internal error: {type(exc).__name__}: {exc}", "internal")
     finally:
         heartbeat.stop()
-        release(ctx.catalog, job_id)
+        release(ctx.catalog, job_id, number)
         shutil.rmtree(work, ignore_errors=True)
-        _record_finished(ctx, job_id, time.monotonic() - started)
+        _record_finished(ctx, job_id, time.monotonic() - started, superseded=superseded)
 
 
-def _record_finished(ctx: PipelineContext, job_id: str, seconds: float) -> None:
+def _remove_leftovers(ctx: PipelineContext, job_id: str) -> None:
+    """A finished job delivered again (acks_late: its worker stopped right after publishing, say)
+    removes what other attempts left beside the published package, as its publisher would have."""
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id)
+        asset = s.get(Asset, job.asset_id) if job is not None and job.state == JobState.SUCCEEDED else None
+        if asset is None or not asset.master_key:
+            return
+        asset_id, folder = asset.id, asset.master_key.rpartition("/")[0]
+    if folder != asset_id:  # not a package from before attempt prefixes
+        remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=f"{folder}/")
+
+
+def _end_superseded(ctx: PipelineContext, attempt: Attempt) -> bool:
+    """After the attempt stopped on a lost heartbeat: True when it was superseded (it leaves the
+    catalog alone); an attempt that still holds the job stopped beating at its deadline and fails it."""
+    if attempt.holds(ctx.catalog):
+        _fail(ctx, attempt, "the job ran past its time limit", "timeout")
+        return False
+    log.warning("job %s: attempt %d was superseded; it stopped without publishing", attempt.job_id, attempt.number)
+    return True
+
+
+def _record_finished(ctx: PipelineContext, job_id: str, seconds: float, *, superseded: bool = False) -> None:
     """Job metrics from the state the attempt left in the catalog: one place for every way out."""
     state, reason, media, deleted = JobState.RUNNING, None, None, False
     try:
@@ -159,6 +187,8 @@ def _record_finished(ctx: PipelineContext, job_id: str, seconds: float) -> None:
         JobState.WAITING: "waiting",  # split: handed to its parts, queued again to join them
     }
     outcome = "cancelled" if deleted and state == JobState.RUNNING else outcomes.get(state, "retried")
+    if superseded:
+        outcome = "superseded"  # another attempt has the job: whatever it did is counted there
     metrics.record_job_finished(JOB_KIND, outcome, reason, seconds, media)
 
 
@@ -166,9 +196,10 @@ def fail_exhausted(ctx: PipelineContext, job_id: str, message: str) -> None:
     """Called when retries of a transient error are exhausted."""
     with ctx.catalog.session() as s:
         job = s.get(Job, job_id)
-        asset_id = job.asset_id if job else None
-    if asset_id:
-        _fail(ctx, job_id, asset_id, message, "retries_exhausted")
+        # Only a job no live attempt vouches for: the last attempt released it before the retry.
+        attempt = Attempt(job.id, job.asset_id, job.attempts) if job and job.heartbeat_at is None else None
+    if attempt is not None:
+        _fail(ctx, attempt, message, "retries_exhausted")
         metrics.record_failure(JOB_KIND, "retries_exhausted")
 
 
@@ -188,21 +219,50 @@ def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str, int] | None:
             job.state, job.finished_at = JobState.CANCELLED, utcnow()
             return None
         now = utcnow()
-        job.state, job.attempts, job.started_at, job.heartbeat_at = JobState.RUNNING, job.attempts + 1, now, now
-        job.worker = worker_id()
-        job.deadline_at = now + timedelta(seconds=job_deadline_seconds(asset.duration or 0))
-        job.error = job.error_reason = None
+        # Compare-and-set on the attempt number: of two claimers that read the same row (SQLite
+        # takes no row lock), one gets the next number, the other nothing.
+        number = job.attempts + 1
+        won = rows_updated(
+            s,
+            update(Job)
+            .where(Job.id == job_id, Job.attempts == job.attempts, Job.state == job.state)
+            .values(
+                state=JobState.RUNNING,
+                attempts=number,
+                started_at=now,
+                heartbeat_at=now,
+                worker=worker_id(),
+                deadline_at=now + timedelta(seconds=job_deadline_seconds(asset.duration or 0)),
+                error=None,
+                error_reason=None,
+            ),
+        )
+        if not won:
+            return None
         asset.state, asset.progress, asset.error = AssetState.PROCESSING, 0.0, None
-        return asset.id, asset.staging_key, job.attempts
+        return asset.id, asset.staging_key, number
 
 
-def _fail(ctx: PipelineContext, job_id: str, asset_id: str, message: str, reason: str) -> None:
-    log.warning("job %s failed (%s): %s", job_id, reason, message)
+def _fail(ctx: PipelineContext, attempt: Attempt, message: str, reason: str) -> None:
+    """Fail the job, if this attempt still holds it (a superseded attempt's failure is its own)."""
     with ctx.catalog.session() as s:
-        job = s.get(Job, job_id)
-        if job is not None:
-            job.state, job.error, job.error_reason, job.finished_at = JobState.FAILED, message, reason, utcnow()
-        asset = s.get(Asset, asset_id)
+        won = rows_updated(
+            s,
+            update(Job)
+            .where(current_attempt(attempt.job_id, attempt.number))
+            .values(state=JobState.FAILED, error=message, error_reason=reason, finished_at=utcnow()),
+        )
+        if not won:
+            log.warning(
+                "job %s: attempt %d failed (%s) after losing the job: %s",
+                attempt.job_id,
+                attempt.number,
+                reason,
+                message,
+            )
+            return
+        log.warning("job %s failed (%s): %s", attempt.job_id, reason, message)
+        asset = s.get(Asset, attempt.asset_id)
         if asset is not None and asset.state != AssetState.DELETED:
             asset.state, asset.error, asset.speed, asset.eta_seconds = AssetState.FAILED, message, None, None
 
@@ -227,7 +287,8 @@ def make_poster(source: str, out: Path, duration: float, ffmpeg: str, last_frame
     run_ffmpeg(commands.poster(source, out / POSTER_NAME, poster_time(duration, last_frame), 640, ffmpeg), timeout=120)
 
 
-def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: str, work: Path, attempt: int) -> None:
+def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: Path) -> None:
+    job_id, asset_id = attempt.job_id, attempt.asset_id
     local = ctx.store.local_path(ctx.staging, staging_key)
     # Without a local file the probe reads by byte ranges, and the encode streams the original on a
     # first attempt (transcoder.source); a split job's join never reads it (the parts made it all).
@@ -242,13 +303,16 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
         audio_stream=info.audio.index if info.audio else 0,
     )
     with ctx.catalog.session() as s:
-        asset = s.get(Asset, asset_id)
-        if asset is not None:
-            asset.probe, asset.duration = info.as_dict(), info.duration
-            asset.width, asset.height = display_w, display_h
-        job = s.get(Job, job_id)
-        if job is not None:
-            job.deadline_at = utcnow() + timedelta(seconds=job_deadline_seconds(info.duration))
+        if rows_updated(
+            s,
+            update(Job)
+            .where(current_attempt(job_id, attempt.number))
+            .values(deadline_at=utcnow() + timedelta(seconds=job_deadline_seconds(info.duration))),
+        ):
+            asset = s.get(Asset, asset_id)
+            if asset is not None:
+                asset.probe, asset.duration = info.as_dict(), info.duration
+                asset.width, asset.height = display_w, display_h
 
     out = work / "out"
     previews = plan_previews(info.duration, display_w, display_h, info.video.last_frame_time)
@@ -278,25 +342,28 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
             ctx.staging,
             staging_key,
             work,
-            stream=attempt <= 1,
+            stream=attempt.number <= 1,
             deadline_seconds=job_deadline_seconds(info.duration),
         )
         plan = replace(plan, source=source)
     ffmpeg = ctx.settings.ffmpeg_path()
-    reporter = _ProgressReporter(ctx, job_id, asset_id)
-    publisher = _progressive(ctx, job_id, asset_id, out, plan.ladder)
+    reporter = _ProgressReporter(ctx, attempt)
+    publisher = progressive_publisher(ctx, attempt, out, plan.ladder)
     try:
         with publisher:
             if split is not SplitOutcome.JOINED:
-                run_ffmpeg(
+                _run_fenced(
+                    attempt,
                     commands.encode_ladder(plan, ffmpeg),
                     duration=info.duration,
                     timeout=job_deadline_seconds(info.duration),
                     on_progress=reporter,
-                    should_stop=lambda: _is_cancelled(ctx, asset_id),
+                    should_stop=lambda: attempt.lost.is_set() or _is_cancelled(ctx, asset_id),
                 )
         if plan.previews is not None:
-            run_ffmpeg(commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg), timeout=300)
+            _run_fenced(
+                attempt, commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg), timeout=300
+            )
         if not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
             deadline = job_deadline_seconds(info.duration)
             source = (
@@ -307,18 +374,49 @@ def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: st
             )
             make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time)
         videos, audios = _read_outputs(out, ladder)
-        _publish(ctx, job_id, asset_id, out, videos, audios, info, previews, skip=publisher.uploaded)
+        # Nothing is published that was not checked: a failed check fails the attempt.
+        verify_outputs(
+            out,
+            videos,
+            audios,
+            ladder,
+            duration=info.duration,
+            segment_seconds=ctx.settings.segment_seconds,
+            extra_files=[POSTER_NAME, *_preview_files(out)],
+        )
+        attempt.check(ctx.catalog)  # superseded while encoding: stop here, publish nothing
+        if not _is_cancelled(ctx, asset_id):  # deleted while encoding: publish nothing (raised below)
+            publish_package(ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded)
         publisher.finish([*videos, *audios])
         if _is_cancelled(ctx, asset_id):
             raise EncodeFailed("the asset was deleted while encoding", reason=CANCELLED)
     except Exception as exc:
-        # A job that does not finish leaves nothing behind, its early segments and master included.
+        # A job that does not finish leaves nothing behind, its early segments and master included;
+        # everything it wrote is under its own prefix, so this never touches another attempt's objects.
         if publisher.playable:
-            forget_playable(ctx.catalog, asset_id)
+            forget_playable(ctx.catalog, asset_id, attempt.prefix + MASTER_NAME)
         publisher.withdraw()
-        if streamed and isinstance(exc, EncodeFailed):
+        remove_prefix(ctx.store, ctx.media, attempt.prefix)
+        if streamed and isinstance(exc, EncodeFailed) and not attempt.lost.is_set():
             raise retry_with_download(exc) from exc
         raise
+    # The asset now plays this attempt's objects: whatever earlier attempts left is unreachable.
+    remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=attempt.prefix)
+
+
+def _run_fenced(attempt: Attempt, argv: list[str], **options: Any) -> None:
+    """run_ffmpeg, with a stop on a lost heartbeat reported as Superseded rather than a failure."""
+    try:
+        run_ffmpeg(argv, **options)
+    except EncodeFailed as exc:
+        if attempt.lost.is_set():
+            raise Superseded(f"attempt {attempt.number} of job {attempt.job_id} lost its job: {exc}") from exc
+        raise
+
+
+def _preview_files(out: Path) -> list[str]:
+    thumbnails = sorted((out / THUMBNAIL_DIR).glob("*.jpg")) if (out / THUMBNAIL_DIR).is_dir() else []
+    return [STORYBOARD_IMAGE, *(f"{THUMBNAIL_DIR}/{p.name}" for p in thumbnails)]
 
 
 def _read_outputs(out: Path, ladder: Ladder) -> tuple[list[Track], list[Track]]:
@@ -327,118 +425,11 @@ def _read_outputs(out: Path, ladder: Ladder) -> tuple[list[Track], list[Track]]:
     return videos, audios
 
 
-def _publish(
-    ctx: PipelineContext,
-    job_id: str,
-    asset_id: str,
-    out: Path,
-    videos: list[Track],
-    audios: list[Track],
-    info: MediaInfo,
-    previews: Previews,
-    *,
-    skip: set[str] | frozenset[str] = frozenset(),
-) -> None:
-    media_texts = {t.playlist_uri: hls.render_media(t) for t in [*videos, *audios]}
-    iframe_texts = {t.iframe_playlist_uri: hls.render_iframes(t) for t in videos if t.has_iframe_ranges}
-    master = hls.render_master(videos, audios)
-    mpd = dash.render_mpd(videos, audios, duration=max(t.duration for t in videos))
-    known = {f"{t.name}/{u}" for t in [*videos, *audios] for u in [t.init_uri, *(s.uri for s in t.segments)]}
-    known |= set(media_texts) | set(iframe_texts)
-    validate.validate_package(
-        master, {**media_texts, **iframe_texts}, tracks=[*videos, *audios], known_uris=known, mpd_text=mpd
-    )
-    if _is_cancelled(ctx, asset_id):
-        return  # deleted while encoding: end quietly, publish nothing
-
-    prefix = f"{asset_id}/"
-    _publish_previews(ctx, prefix, out, previews, info.duration)
-    # Media first, then media playlists, then the entry points: a player never sees a playlist
-    # that names an object not yet stored.
-    for track in [*audios, *videos]:
-        for name in [track.init_uri, *(s.uri for s in track.segments)]:
-            if f"{track.name}/{name}" in skip:
-                continue  # uploaded while the encode ran (transcoder.progressive)
-            _put_file(ctx, prefix + f"{track.name}/{name}", out / track.name / name)
-    _put_file(ctx, prefix + POSTER_NAME, out / POSTER_NAME)
-    for uri, text in {**media_texts, **iframe_texts}.items():
-        _put_text(ctx, prefix + uri, text)
-    _put_text(ctx, prefix + MPD_NAME, mpd)
-    _put_text(ctx, prefix + MASTER_NAME, master)
-
-    with ctx.catalog.session() as s:
-        asset = s.get(Asset, asset_id)
-        job = s.get(Job, job_id)
-        if asset is None:
-            return
-        asset.renditions.clear()
-        s.flush()
-        for track in [*videos, *audios]:
-            peak, average = _measured(track)
-            asset.renditions.append(
-                Rendition(
-                    name=track.name,
-                    kind=track.kind,
-                    width=track.width,
-                    height=track.height,
-                    frame_rate=track.frame_rate,
-                    codecs=track.codecs,
-                    bandwidth=peak,
-                    average_bandwidth=average,
-                    playlist_key=prefix + track.playlist_uri,
-                    state="ready",
-                )
-            )
-        now = utcnow()
-        asset.master_key, asset.dash_key = prefix + MASTER_NAME, prefix + MPD_NAME
-        asset.state, asset.progress, asset.eta_seconds, asset.ready_at = AssetState.READY, 1.0, 0.0, now
-        if asset.first_playable_at is None and job is not None:
-            metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, now))
-        asset.first_playable_at = asset.first_playable_at or now
-        if job is not None:
-            job.state, job.finished_at = JobState.SUCCEEDED, now
-
-
-def _progressive(ctx: PipelineContext, job_id: str, asset_id: str, out: Path, ladder: Ladder) -> ProgressivePublisher:
-    prefix = f"{asset_id}/"
-    return ProgressivePublisher(
-        out,
-        ladder,
-        segment_seconds=ctx.settings.segment_seconds,
-        put_file=lambda key, path: _put_file(ctx, prefix + key, path),
-        put_text=lambda key, text: _put_text(ctx, prefix + key, text),
-        delete=lambda key: ctx.store.delete(ctx.media, prefix + key),
-        on_playable=lambda: mark_playable(ctx.catalog, job_id, asset_id, prefix + MASTER_NAME),
-    )
-
-
-def _publish_previews(ctx: PipelineContext, prefix: str, out: Path, previews: Previews, duration: float) -> None:
-    """Thumbnails, then the sprite, then the WebVTT map that names it."""
-    if not (out / STORYBOARD_IMAGE).is_file():
-        raise EncodeFailed("ffmpeg wrote no storyboard sprite")
-    for path in sorted((out / THUMBNAIL_DIR).glob("*.jpg")):
-        _put_file(ctx, f"{prefix}{THUMBNAIL_DIR}/{path.name}", path)
-    _put_file(ctx, prefix + STORYBOARD_IMAGE, out / STORYBOARD_IMAGE)
-    _put_text(ctx, prefix + STORYBOARD_VTT, render_vtt(previews.storyboard, duration))
-
-
-def _measured(track: Track) -> tuple[int, int]:
-    return bandwidth.measure(track.segments, bandwidth.target_duration(track.segments))
-
-
-def _put_file(ctx: PipelineContext, key: str, path: Path) -> None:
-    ctx.store.put_file(ctx.media, key, path, content_type_for(key))
-
-
-def _put_text(ctx: PipelineContext, key: str, text: str) -> None:
-    ctx.store.put_bytes(ctx.media, key, text.encode(), content_type_for(key))
-
-
 class _ProgressReporter:
     """Writes progress, speed and ETA to the catalog, at most once per PROGRESS_INTERVAL."""
 
-    def __init__(self, ctx: PipelineContext, job_id: str, asset_id: str) -> None:
-        self.ctx, self.job_id, self.asset_id = ctx, job_id, asset_id
+    def __init__(self, ctx: PipelineContext, attempt: Attempt) -> None:
+        self.ctx, self.attempt = ctx, attempt
         self.last = 0.0
 
     def __call__(self, progress: Progress) -> None:
@@ -446,12 +437,17 @@ class _ProgressReporter:
         if now - self.last < PROGRESS_INTERVAL and not progress.done:
             return
         self.last = now
+        attempt = self.attempt
         with self.ctx.catalog.session() as s:
-            asset = s.get(Asset, self.asset_id)
+            held = rows_updated(
+                s,
+                update(Job).where(current_attempt(attempt.job_id, attempt.number)).values(heartbeat_at=utcnow()),
+            )
+            if not held:
+                attempt.lost.set()  # superseded: the encode stops at its next progress line
+                return
+            asset = s.get(Asset, attempt.asset_id)
             if asset is not None and asset.state == AssetState.PROCESSING:
                 # The encode is most of the job; keep the last 5% for read-back and publishing.
                 asset.progress = round(progress.fraction * 0.95, 4)
                 asset.speed, asset.eta_seconds = progress.speed, progress.eta_seconds
-            job = s.get(Job, self.job_id)
-            if job is not None:
-                job.heartbeat_at = utcnow()

@@ -24,7 +24,7 @@ from types import TracebackType
 
 import m3u8
 
-from catalog.models import Asset, AssetState, Job, utcnow
+from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.session import Catalog
 from manifests import bandwidth, hls
 from manifests.errors import ManifestError
@@ -205,10 +205,13 @@ class ProgressivePublisher:
         self.uploaded.add(key)
 
 
-def mark_playable(catalog: Catalog, job_id: str, asset_id: str, master_key: str) -> None:
-    """Record that the partial master is out: the asset plays (lowest rung) while the rest encodes."""
+def mark_playable(catalog: Catalog, job_id: str, attempt: int, asset_id: str, master_key: str) -> None:
+    """Record that the partial master is out: the asset plays (lowest rung) while the rest encodes.
+    Only while attempt number `attempt` still runs the job (a superseded one points nothing at its objects)."""
     with catalog.session() as s:
-        asset, job = s.get(Asset, asset_id), s.get(Job, job_id)
+        asset, job = s.get(Asset, asset_id), s.get(Job, job_id, with_for_update=True)
+        if job is None or job.attempts != attempt or job.state != JobState.RUNNING:
+            return
         if asset is None or asset.state != AssetState.PROCESSING:
             return
         asset.master_key = master_key
@@ -218,9 +221,10 @@ def mark_playable(catalog: Catalog, job_id: str, asset_id: str, master_key: str)
                 metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, asset.first_playable_at))
 
 
-def forget_playable(catalog: Catalog, asset_id: str) -> None:
-    """Undo `mark_playable` after a withdrawal (the asset was not made ready)."""
+def forget_playable(catalog: Catalog, asset_id: str, master_key: str) -> None:
+    """Undo `mark_playable` after a withdrawal (the asset was not made ready), unless the asset
+    points at another attempt's master by now."""
     with catalog.session() as s:
         asset = s.get(Asset, asset_id)
-        if asset is not None and asset.state != AssetState.READY:
+        if asset is not None and asset.state != AssetState.READY and asset.master_key == master_key:
             asset.master_key, asset.first_playable_at = None, None

@@ -4,11 +4,19 @@
 but not when the whole worker (or its machine) dies: AMQP redelivers at once, Redis only after its
 visibility timeout, and kombu's filesystem transport never does. So every job beats while it runs
 (`Heartbeat`, a thread covering download, probe, encode and publish alike), and `sweep` requeues
-jobs still marked running whose heartbeat went stale or whose deadline passed. A job whose attempt
+jobs still marked running whose heartbeat went stale; never one whose heartbeat is fresh (its
+attempt is alive: requeueing it would run two attempts at once). A job whose attempt
 ran on this machine in a process that no longer exists is requeued at once, without waiting for
 its heartbeat to go stale: a worker the supervisor restarts sweeps when it starts, so the job of its
 crashed predecessor runs again within seconds, not minutes. The requeue is one conditional UPDATE
 per job, so any number of sweepers (one per worker) requeue a job once.
+
+Every attempt is fenced by its number (`job.attempts`, incremented when it claims the job): its
+heartbeat, release, progress and publishing act only while the job is still running under that
+number. An attempt that finds its heartbeat matching nothing has been superseded (requeued, taken
+over, cancelled) or has run past its deadline: `Heartbeat.lost` tells it to stop its ffmpeg and end
+without publishing (past its deadline, it fails the job with reason "timeout"). An attempt stuck
+anywhere past its deadline stops beating all the same, and is requeued once its heartbeat is stale.
 
 A job that keeps killing its worker (a decoder crash, memory) is failed after `max_attempts`
 instead of being requeued for ever.
@@ -28,9 +36,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Update, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.session import Catalog
@@ -57,10 +67,8 @@ class SweepResult:
 
 def _orphaned(now: datetime, policy: SweepPolicy) -> ColumnElement[bool]:
     stale = now - timedelta(seconds=policy.heartbeat_timeout_seconds)
-    return and_(
-        Job.state == JobState.RUNNING,
-        or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale, Job.deadline_at < now),
-    )
+    # Not the deadline: an attempt past it stops beating (Heartbeat), so its heartbeat goes stale.
+    return and_(Job.state == JobState.RUNNING, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale))
 
 
 def _stranded(now: datetime, policy: SweepPolicy) -> ColumnElement[bool]:
@@ -92,7 +100,7 @@ def sweep(
                 Job.state == JobState.RUNNING, Job.worker.startswith(prefix, autoescape=True)
             )
         ):
-            if job_id not in stale and not process_alive(worker):
+            if job_id not in stale and not process_alive(worker or ""):
                 same_attempt = and_(Job.state == JobState.RUNNING, Job.worker == worker)
                 candidates.append((job_id, attempts, asset_id, same_attempt))
     for job_id, attempts, asset_id, still_orphaned in candidates:
@@ -109,7 +117,7 @@ def sweep(
                 }
             # Conditional on the job still being orphaned: a second sweeper, or the worker coming
             # back to life, makes this a no-op.
-            won = s.execute(update(Job).where(Job.id == job_id, still_orphaned).values(**values)).rowcount
+            won = rows_updated(s, update(Job).where(Job.id == job_id, still_orphaned).values(**values))
             if won and give_up:
                 asset = s.get(Asset, asset_id)
                 if asset is not None and asset.state not in (AssetState.READY, AssetState.DELETED):
@@ -120,16 +128,17 @@ def sweep(
             log.warning("job %s failed: its worker was lost %d times", job_id, attempts)
             result.failed.append(job_id)
         else:
-            log.warning("job %s was orphaned (process gone, stale heartbeat or past its deadline): requeued", job_id)
+            log.warning("job %s was orphaned (process gone or stale heartbeat): requeued", job_id)
             try:
                 requeue(job_id)
             except Exception:
                 # Broker down: mark it orphaned again so that the next sweep retries the requeue.
                 with catalog.session() as s:
-                    s.execute(
+                    rows_updated(
+                        s,
                         update(Job)
                         .where(Job.id == job_id, Job.state == JobState.QUEUED)
-                        .values(state=JobState.RUNNING, heartbeat_at=None)
+                        .values(state=JobState.RUNNING, heartbeat_at=None),
                     )
                 raise
             result.requeued.append(job_id)
@@ -146,8 +155,8 @@ def _resend_stranded(
         with catalog.session() as s:
             # Conditional, like the requeue above: one sweeper resends, the others find it fresh.
             won = s.execute(
-                update(Job).where(Job.id == job_id, _stranded(now, policy)).values(heartbeat_at=now)
-            ).rowcount
+                update(Job).where(Job.id == job_id, _stranded(now, policy)).values(heartbeat_at=now),
+            )
         if won:
             log.warning("job %s was queued but never started: sent again", job_id)
             requeue(job_id)
@@ -186,20 +195,34 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def release(catalog: Catalog, job_id: str) -> None:
-    """An attempt that ends with the job still running (a retry is coming) stops vouching for it."""
+def rows_updated(session: Session, statement: Update) -> int:
+    """Run an UPDATE; how many rows it changed (the conditional updates here are compare-and-set)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
+
+
+def current_attempt(job_id: str, attempt: int) -> ColumnElement[bool]:
+    """The fence: rows of job `job_id` still running under attempt number `attempt`."""
+    return and_(Job.id == job_id, Job.attempts == attempt, Job.state == JobState.RUNNING)
+
+
+def release(catalog: Catalog, job_id: str, attempt: int) -> None:
+    """An attempt that ends with the job still running (a retry is coming) stops vouching for it;
+    a superseded attempt touches nothing."""
     try:
         with catalog.session() as s:
-            s.execute(update(Job).where(Job.id == job_id, Job.state == JobState.RUNNING).values(heartbeat_at=None))
+            s.execute(update(Job).where(current_attempt(job_id, attempt)).values(heartbeat_at=None))
     except OperationalError:
         pass  # the catalog is down: the sweeper requeues the job once its heartbeat is stale
 
 
 class Heartbeat:
-    """Refreshes job.heartbeat_at every `interval` seconds while the job runs, from its own thread."""
+    """Refreshes job.heartbeat_at every `interval` seconds while attempt `attempt` of the job runs,
+    from its own thread. Sets `lost` (and stops beating) once the beat matches no row: the attempt
+    was superseded, or the job's deadline passed."""
 
-    def __init__(self, catalog: Catalog, job_id: str, interval: float) -> None:
-        self.catalog, self.job_id, self.interval = catalog, job_id, interval
+    def __init__(self, catalog: Catalog, job_id: str, interval: float, *, attempt: int) -> None:
+        self.catalog, self.job_id, self.interval, self.attempt = catalog, job_id, interval, attempt
+        self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
 
@@ -212,15 +235,27 @@ class Heartbeat:
         if self._thread.is_alive():
             self._thread.join()
 
+    def beat(self) -> bool:
+        """One heartbeat; False (and `lost` set) when the attempt no longer holds the job."""
+        now = utcnow()
+        fence = and_(current_attempt(self.job_id, self.attempt), or_(Job.deadline_at.is_(None), Job.deadline_at > now))
+        with self.catalog.session() as s:
+            held = rows_updated(s, update(Job).where(fence).values(heartbeat_at=now)) > 0
+        if not held:
+            # Also the last beat of an attempt that has just finished the job: only the attempt can tell.
+            log.info(
+                "job %s: attempt %d no longer holds it (ended, superseded or past its deadline)",
+                self.job_id,
+                self.attempt,
+            )
+            self.lost.set()
+        return held
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                with self.catalog.session() as s:
-                    s.execute(
-                        update(Job)
-                        .where(Job.id == self.job_id, Job.state == JobState.RUNNING)
-                        .values(heartbeat_at=utcnow())
-                    )
+                if not self.beat():
+                    return
             except OperationalError as exc:  # the catalog is down: the job itself will notice
                 log.warning("heartbeat of job %s failed: %s", self.job_id, exc.orig)
 

@@ -27,7 +27,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from vodstack.supervisor import StackPlan, Supervisor
 
     data = _data_dir(args.data_dir)
-    data.mkdir(parents=True, exist_ok=True)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys, the catalog, the upload token
     ports = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
     supervisor = Supervisor(StackPlan(data, args.host, ports, workers=args.workers))
 
@@ -38,26 +38,30 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         supervisor.start()
-    except RuntimeError as exc:
-        print(f"vodstack: {exc}", file=sys.stderr)
-        supervisor.stop()
-        return 1
-    info = json.loads(supervisor.services_file.read_text())
-    print("vodstack is up")
-    print(f"  upload (TUS)  {info['tus']}")
-    print(f"  assets API    {info['ingest']}/assets")
-    print(f"  web page      {info['ingest']}/")
-    print(f"  origin        {info['origin']}")
-    print(f"  shield        {info['shield']}")
-    print(f"  edge          {info['edge']}   <- players fetch from here")
-    print(f"  workers       {', '.join(info['workers'])}")
-    print(f"  dev token     {info['token']}   (an admin key: sign in to the web page with it)")
-    print(f"  data          {data}   (services.json, logs/)")
-    print("  try:          vodstack upload my-video.mp4      Ctrl-C stops everything", flush=True)
-    try:
+        if supervisor.stopping:  # Ctrl-C while starting
+            return 0
+        info = json.loads(supervisor.services_file.read_text())
+        _say(
+            "vodstack is up",
+            f"  upload (TUS)  {info['tus']}",
+            f"  assets API    {info['ingest']}/assets",
+            f"  web page      {info['ingest']}/",
+            f"  origin        {info['origin']}",
+            f"  shield        {info['shield']}",
+            f"  edge          {info['edge']}   <- players fetch from here",
+            f"  workers       {', '.join(info['workers'])}",
+            f"  dev token     {info['token']}   (an admin key: sign in to the web page with it)",
+            f"  data          {data}   (services.json, logs/)",
+            "  try:          vodstack upload my-video.mp4      Ctrl-C stops everything",
+        )
         supervisor.watch()
+        _say("vodstack: stopping")
+    except RuntimeError as exc:
+        _say(f"vodstack: {exc}", err=True)
+        return 1
     finally:
-        print("vodstack: stopping", flush=True)
+        # Whatever happened above (a closed stdout too: `vodstack up | tee` after Ctrl-C), nothing
+        # may keep running: children have their own sessions, the terminal's Ctrl-C reaches only us.
         supervisor.stop()
     return 0
 
@@ -71,6 +75,14 @@ def _log_audit() -> None:
         audit.addHandler(handler)
         audit.setLevel(logging.INFO)
         audit.propagate = False
+
+
+def _say(*lines: str, err: bool = False) -> None:
+    """Print, unless the terminal or pipe is gone: stopping the stack must not depend on it."""
+    try:
+        print("\n".join(lines), file=sys.stderr if err else sys.stdout, flush=True)
+    except OSError:
+        pass
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -166,13 +178,32 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from vodstack.supervisor import SERVICES_FILE
+    """Print services.json of the running stack; "not running" (exit 1) when there is no stack,
+    when the process that wrote the file is gone (the file is removed), or when a service does
+    not answer its health check."""
+    from transcoder.exporter import pid_alive
+    from vodstack.supervisor import SERVICES_FILE, services_health
 
     path = _data_dir(args.data_dir) / SERVICES_FILE
-    if not path.exists():
+    try:
+        text = path.read_text()
+        info = json.loads(text)
+    except FileNotFoundError:
         print(f"vodstack is not running (no {path})", file=sys.stderr)
         return 1
-    print(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"vodstack is not running ({path} is unreadable: {exc})", file=sys.stderr)
+        return 1
+    pid = info.get("pid") if isinstance(info, dict) else None
+    if not isinstance(pid, int) or not pid_alive(pid):
+        path.unlink(missing_ok=True)  # left by a stack that died: it would mislead `vodstack upload`
+        print(f"vodstack is not running (its process {pid} is gone; removed the stale {path})", file=sys.stderr)
+        return 1
+    down = [f"{name} ({url})" for name, url, healthy in services_health(info) if not healthy]
+    if down:
+        print(f"vodstack is not running properly: no answer from {', '.join(down)}", file=sys.stderr)
+        return 1
+    print(text)
     return 0
 
 
@@ -254,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--no-wait", action="store_true", help="return once the upload is complete")
     upload.set_defaults(func=cmd_upload)
 
-    status = sub.add_parser("status", help="print where the running stack listens")
+    status = sub.add_parser("status", help="print where the running stack listens; exit 1 when it is not running")
     status.set_defaults(func=cmd_status)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys (in the catalog of VODSTACK_CATALOG_URL)")

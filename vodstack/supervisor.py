@@ -2,13 +2,17 @@
 
 Each service is a separate process (as it would be on separate machines), started through
 `python -m vodstack serve <service>` with its settings in the environment. The supervisor records
-where everything listens in <data dir>/services.json, restarts a child that dies, and stops all of
-them on Ctrl-C or SIGTERM.
+where everything listens in <data dir>/services.json (mode 0600: it holds the upload token),
+restarts a child that dies, and stops all of them on Ctrl-C or SIGTERM, promptly: workers get
+Celery's cold shutdown (their running jobs are stopped, not finished in the background, and run
+again by the next worker's sweeper), and whatever is left in a child's process group after it
+exits (an ffmpeg whose worker died) is killed.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import signal
@@ -20,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from storage.settings import persistent_secret
 
 SERVICES_FILE = "services.json"
 START_TIMEOUT = 60.0
-STOP_GRACE = 15.0
+STOP_GRACE = 10.0
 # A child that keeps crashing is restarted at most this often.
 RESTART_BACKOFF = 2.0
 PR_SET_PDEATHSIG = 1
@@ -41,6 +46,10 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     last_start: float = 0.0
+    # What stops it, from us or (PR_SET_PDEATHSIG) from the kernel when we die. A Celery worker
+    # takes SIGTERM as "finish the running jobs first", which can take an hour: SIGQUIT is its cold
+    # shutdown (running jobs stopped; acks_late leaves them to be run again).
+    stop_signal: signal.Signals = signal.SIGTERM
 
     def start(self, log_dir: Path) -> None:
         log = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -51,7 +60,7 @@ class Child:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_die_with_parent, self.stop_signal),
         )
         log.close()
         self.last_start = time.monotonic()
@@ -69,11 +78,11 @@ class StackPlan:
         return f"http://{self.host}:{self.ports[service]}"
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the supervisor dies, even by SIGKILL (Linux)."""
+def _die_with_parent(sig: signal.Signals) -> None:
+    """In the child before exec: get `sig` if the supervisor dies, even by SIGKILL (Linux)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, sig)
     except (OSError, AttributeError):
         pass  # not Linux: children then outlive a killed supervisor
 
@@ -125,7 +134,9 @@ def plan_children(plan: StackPlan) -> list[Child]:
         argv = [*py, "worker", "--name", name, "--metrics-port", str(port), "--metrics-host", plan.host]
         if i == 0:
             argv.append("--beat")
-        children.append(Child(name, argv, dict(base), metrics_url=f"http://{plan.host}:{port}/metrics"))
+        children.append(
+            Child(name, argv, dict(base), metrics_url=f"http://{plan.host}:{port}/metrics", stop_signal=signal.SIGQUIT)
+        )
     return children
 
 
@@ -148,16 +159,21 @@ class Supervisor:
 
         os.environ["VODSTACK_DATA_DIR"] = str(self.plan.data_dir)
         os.environ.update(self.plan.extra_env)
-        migrate(CatalogSettings().url)
+        url = CatalogSettings().url
+        _private_sqlite_file(url)
+        migrate(url)
         for child in self.children:
+            if self.stopping:
+                return
             child.start(self.log_dir)
         self._wait_healthy()
-        self._write_services_file()
+        if not self.stopping:
+            self._write_services_file()
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         pending = [c for c in self.children if c.health_url]
-        while pending:
+        while pending and not self.stopping:
             for child in list(pending):
                 if child.proc is not None and child.proc.poll() is not None:
                     raise RuntimeError(
@@ -191,7 +207,10 @@ class Supervisor:
             "logs": str(self.log_dir),
         }
         tmp = self.services_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when a stale tmp file had another mode
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(info, indent=2))
         os.replace(tmp, self.services_file)
 
     def watch(self) -> None:
@@ -203,15 +222,22 @@ class Supervisor:
                 if time.monotonic() - child.last_start < RESTART_BACKOFF:
                     continue
                 print(f"vodstack: {child.name} exited ({child.proc.returncode}); restarting", flush=True)
+                _kill_group(child.proc.pid)  # what the dead one left running (its ffmpeg)
                 child.restarts += 1
                 child.start(self.log_dir)
             time.sleep(0.5)
 
     def stop(self) -> None:
+        """Stop every child within STOP_GRACE seconds, then kill whatever is left in their process
+        groups, and remove services.json."""
         self.stopping = True
+        try:
+            self.services_file.unlink()  # first: a stack being stopped is no longer running
+        except FileNotFoundError:
+            pass
         for child in self.children:
             if child.proc is not None and child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
+                child.proc.send_signal(child.stop_signal)
         deadline = time.monotonic() + STOP_GRACE
         for child in self.children:
             if child.proc is None:
@@ -221,7 +247,45 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 child.proc.kill()
                 child.proc.wait()
+        for child in self.children:
+            if child.proc is not None:
+                _kill_group(child.proc.pid)
+
+
+HTTP_SERVICES = ("ingest", "origin", "shield", "edge")
+
+
+def services_health(info: dict[str, object], timeout: float = 2.0) -> list[tuple[str, str, bool]]:
+    """(service, URL, answers /healthz with 200) for each HTTP service named in services.json."""
+    results = []
+    for name in HTTP_SERVICES:
+        url = info.get(name)
+        if not isinstance(url, str):
+            continue
         try:
-            self.services_file.unlink()
-        except FileNotFoundError:
-            pass
+            healthy = httpx.get(f"{url}/healthz", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            healthy = False
+        results.append((name, url, healthy))
+    return results
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL what remains of a child's process group (its own session, see Child.start): a
+    process whose parent died (ffmpeg of a killed pool process) keeps the group."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # nothing left
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The embedded catalog (SQLite) holds every upload and asset: owner-only, like the key files.
+    SQLite gives its journal files the database file's mode."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)

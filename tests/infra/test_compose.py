@@ -3,6 +3,7 @@ only public images (or our image built FROM them), a healthcheck and a restart p
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,16 @@ def test_every_long_running_service_has_a_healthcheck_and_a_restart_policy() -> 
     assert expected <= set(services)
     assert sum(1 for s in services.values() if "VODSTACK_EDGE_ROLE" in s.get("environment", {})) >= 3
     assert services["worker"]["deploy"]["replicas"] >= 2
+
+
+CREDENTIALS = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "POSTGRES_PASSWORD", "VODSTACK_UPLOAD_TOKEN"}
+
+
+def test_credentials_have_no_fallback_so_compose_refuses_to_start_without_them() -> None:
+    text = (INFRA / "compose.yaml").read_text()
+    referenced = re.findall(r"\$\{(\w+)([^}]*)\}", text)
+    for name, rest in referenced:
+        if name in CREDENTIALS:
+            # ${VAR:?message}: compose stops with the message when VAR is unset or empty.
+            assert rest.startswith(":?"), f"${{{name}{rest}}}"
+    assert CREDENTIALS <= {name for name, _ in referenced}

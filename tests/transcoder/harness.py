@@ -92,24 +92,33 @@ class PublishedTrack:
         return self.segments[-1].start + self.segments[-1].duration
 
 
+def published_prefix(ctx: PipelineContext, asset_id: str) -> str:
+    """Where the asset's published package lies: the folder of its master playlist in the catalog
+    (the prefix of the attempt that published it), e.g. "<asset>/a1/"."""
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        assert asset is not None and asset.master_key is not None, "the asset has no master playlist"
+        return asset.master_key.rpartition("/")[0] + "/"
+
+
 def published_tracks(ctx: PipelineContext, asset_id: str) -> tuple[list[PublishedTrack], list[PublishedTrack]]:
     """(videos, audios) as a player finds them from the published master playlist."""
-    master = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/master.m3u8").decode())
+    prefix = published_prefix(ctx, asset_id)
+    master = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}master.m3u8").decode())
     uris = [v.uri for v in master.playlists] + [m.uri for m in master.media if m.uri]
     videos, audios = [], []
     for uri in uris:
-        track = _read_published(ctx, asset_id, uri)
+        track = _read_published(ctx, prefix, uri)
         (videos if track.init.kind == "video" else audios).append(track)
     return videos, audios
 
 
-def _read_published(ctx: PipelineContext, asset_id: str, playlist_uri: str) -> PublishedTrack:
+def _read_published(ctx: PipelineContext, prefix: str, playlist_uri: str) -> PublishedTrack:
     name = playlist_uri.split("/")[0]
-    media = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{playlist_uri}").decode())
-    init = parse_init(ctx.store.get_bytes("media", f"{asset_id}/{name}/{media.segment_map[0].uri}"))
+    media = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{playlist_uri}").decode())
+    init = parse_init(ctx.store.get_bytes("media", f"{prefix}{name}/{media.segment_map[0].uri}"))
     segments = tuple(
-        parse_media_segment(ctx.store.get_bytes("media", f"{asset_id}/{name}/{seg.uri}"), init)
-        for seg in media.segments
+        parse_media_segment(ctx.store.get_bytes("media", f"{prefix}{name}/{seg.uri}"), init) for seg in media.segments
     )
     return PublishedTrack(name, init, segments)
 

@@ -13,7 +13,7 @@ import av
 import pytest
 
 from tests.media import media_duration
-from tests.transcoder.harness import PublishedTrack, published_tracks
+from tests.transcoder.harness import PublishedTrack, published_prefix, published_tracks
 from transcoder.pipeline import PipelineContext
 
 # One tick of slack between a segment's end and the next one's start, in seconds.
@@ -29,7 +29,7 @@ def check_published_ladder(
     segment_seconds: float,
 ) -> tuple[list[PublishedTrack], list[PublishedTrack]]:
     videos, audios = published_tracks(ctx, asset_id)
-    media_root = ctx.settings.storage.root / "media"
+    media_root = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
     assert len(videos) >= 2, [v.name for v in videos]
     source_w, source_h = source_size
     for video in videos:
@@ -47,9 +47,9 @@ def check_published_ladder(
         _assert_contiguous(audio)
         # In sync: both timelines start at 0 and end together (AAC frames are 21 ms at 48 kHz).
         assert audio.end == pytest.approx(videos[0].end, abs=0.1), (audio.end, videos[0].end)
-        decoded = _decoded_audio_seconds(media_root / asset_id / audio.name / "index.m3u8")
+        decoded = _decoded_audio_seconds(media_root / audio.name / "index.m3u8")
         assert decoded == pytest.approx(source_seconds, abs=0.1), decoded
-    played = media_duration(str(media_root / asset_id / "master.m3u8"))
+    played = media_duration(str(media_root / "master.m3u8"))
     assert played == pytest.approx(source_seconds, abs=0.5)
     return videos, audios
 

@@ -32,29 +32,31 @@ def test_ladder_is_published_aligned_and_playable(ctx: PipelineContext, tmp_path
         job = s.get(Job, job_id)
         assert job.state == JobState.SUCCEEDED, job.error
         assert asset.state == AssetState.READY and asset.progress == 1.0
-        assert asset.master_key == f"{asset_id}/master.m3u8"
+        # The first attempt's package, under its own prefix.
+        assert asset.master_key == f"{asset_id}/a1/master.m3u8"
         names = sorted(r.name for r in asset.renditions)
     assert names == ["234p", "360p", "audio"]
 
-    master = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/master.m3u8").decode())
+    prefix = f"{asset_id}/a1"
+    master = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}/master.m3u8").decode())
     assert len(master.playlists) == 2
     boundaries = []
     for variant in master.playlists:
-        media = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{variant.uri}").decode())
+        media = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}/{variant.uri}").decode())
         rendition = variant.uri.split("/")[0]
-        init = parse_init(ctx.store.get_bytes("media", f"{asset_id}/{rendition}/init.mp4"))
+        init = parse_init(ctx.store.get_bytes("media", f"{prefix}/{rendition}/init.mp4"))
         starts = []
         for seg in media.segments:
-            info = parse_media_segment(ctx.store.get_bytes("media", f"{asset_id}/{rendition}/{seg.uri}"), init)
+            info = parse_media_segment(ctx.store.get_bytes("media", f"{prefix}/{rendition}/{seg.uri}"), init)
             assert info.starts_with_idr
             starts.append(round(info.start, 3))
         boundaries.append(starts)
     # Every rung cuts segments at the same instants: the keyframe grid is shared.
     assert all(b == boundaries[0] for b in boundaries)
-    assert ctx.store.stat("media", f"{asset_id}/poster.jpg").size > 0
+    assert ctx.store.stat("media", f"{prefix}/poster.jpg").size > 0
 
     # ffmpeg as the player: the master decodes completely, duration within one segment of the source.
-    played = media_duration(str(ctx.settings.storage.root / "media" / asset_id / "master.m3u8"))
+    played = media_duration(str(ctx.settings.storage.root / "media" / prefix / "master.m3u8"))
     assert abs(played - 6.0) <= 2.0
 
 
@@ -88,6 +90,6 @@ def test_rerun_of_finished_job_is_a_no_op(ctx: PipelineContext, tmp_path: Path) 
     asset_id, job_id = submit(ctx, source)
     run_job(ctx, job_id)
     keys = [o.key for o in ctx.store.list("media", f"{asset_id}/")]
-    assert f"{asset_id}/master.m3u8" in keys and not any("/audio/" in k for k in keys)
+    assert f"{asset_id}/a1/master.m3u8" in keys and not any("/audio/" in k for k in keys)
     run_job(ctx, job_id)
     assert [o.key for o in ctx.store.list("media", f"{asset_id}/")] == keys

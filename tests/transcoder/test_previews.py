@@ -9,7 +9,7 @@ import av
 import pytest
 
 from tests.media import make_clip
-from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
+from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, submit
 from transcoder.pipeline import run_job
 from transcoder.previews import Storyboard, fit, plan_previews, plan_storyboard, poster_time, render_vtt
 
@@ -92,7 +92,7 @@ def test_run_publishes_thumbnails_sprite_and_map(tmp_path: Path) -> None:
     asset_id, job_id = submit(ctx, make_clip(tmp_path / "clip.mp4", seconds=12, size="640x360"))
     run_job(ctx, job_id)
     assert_succeeded(ctx, asset_id, job_id)
-    media = ctx.settings.storage.root / "media" / asset_id
+    media = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
 
     thumbs = sorted(p.name for p in (media / "thumbnails").iterdir())
     assert thumbs == ["01.jpg", "02.jpg", "03.jpg", "04.jpg", "05.jpg"]

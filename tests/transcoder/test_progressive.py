@@ -18,7 +18,7 @@ import pytest
 from catalog.models import Asset, AssetState, JobState
 from storage.filesystem import FilesystemObjectStore
 from tests.media import ffmpeg_exe, make_clip
-from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, submit
+from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, published_prefix, submit
 from transcoder import commands
 from transcoder.ladder import plan_ladder
 from transcoder.pipeline import run_job
@@ -123,17 +123,18 @@ def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(tmp_path: P
     assert asset.first_playable_at is not None and asset.ready_at is not None
     assert asset.first_playable_at <= asset.ready_at
 
-    master = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/master.m3u8").decode())
+    prefix = published_prefix(ctx, asset_id)
+    master = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}master.m3u8").decode())
     assert not any(d.value == "partial" for d in master.session_data)
     assert len(master.playlists) == 2 and master.iframe_playlists
     for uri in [p.uri for p in master.playlists] + [m.uri for m in master.media]:
-        media = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{uri}").decode())
+        media = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{uri}").decode())
         assert media.playlist_type == "vod" and media.is_endlist and len(media.segments) >= 8
     # A player that started on the growing playlists plays to the end on them: still EVENT, now ended,
     # listing the same segments as the VOD playlist.
     for name in ("234p", "audio"):
-        event = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{name}/event.m3u8").decode())
-        vod = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{name}/index.m3u8").decode())
+        event = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{name}/event.m3u8").decode())
+        vod = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{name}/index.m3u8").decode())
         assert event.playlist_type == "event" and event.is_endlist
         assert [s.uri for s in event.segments] == [s.uri for s in vod.segments]
 
@@ -156,7 +157,7 @@ def test_asset_deleted_after_first_playable_leaves_nothing_published(tmp_path: P
                     break
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert ctx.store.stat("media", f"{asset_id}/master.m3u8").size > 0
+        assert ctx.store.stat("media", f"{asset_id}/a1/master.m3u8").size > 0
     finally:
         runner.join(timeout=120)
     asset, job = job_outcome(ctx, asset_id, job_id)

@@ -24,7 +24,7 @@ from storage.reader import ObjectReader
 from storage.settings import StorageSettings
 from tests.media import make_clip
 from tests.s3 import RecordingProxy, moto_server
-from tests.transcoder.harness import ListQueue, pipeline_context, published_tracks, submit
+from tests.transcoder.harness import ListQueue, pipeline_context, published_prefix, published_tracks, submit
 from transcoder.errors import TransientError
 from transcoder.pipeline import PipelineContext, run_job
 from transcoder.probe import probe_source
@@ -106,7 +106,7 @@ def finish(s3: S3Jobs, asset_id: str, job_id: str) -> None:
         assert all(segment.starts_with_idr for segment in video.segments)
         assert video.starts == videos[0].starts
     for key in ["poster.jpg", "storyboard.jpg", *(f"thumbnails/{n:02d}.jpg" for n in range(1, 6))]:
-        assert s3.ctx.store.stat("media", f"{asset_id}/{key}").size > 0, key
+        assert s3.ctx.store.stat("media", f"{published_prefix(s3.ctx, asset_id)}{key}").size > 0, key
 
 
 def test_parts_read_their_own_stretch_of_the_original(s3: S3Jobs, source: Path) -> None:

@@ -17,7 +17,7 @@ import av
 import pytest
 
 from tests.media import ffmpeg_exe, make_clip, media_duration
-from tests.transcoder.harness import assert_succeeded, pipeline_context, published_tracks, submit
+from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
 from transcoder.pipeline import PipelineContext, run_job
 
 pytestmark = pytest.mark.ffmpeg
@@ -154,11 +154,12 @@ def test_source_becomes_an_aligned_playable_ladder(name: str, ctx: PipelineConte
         assert abs(audio.end - videos[0].end) <= tolerance + 0.05, (audio.end, videos[0].end)
 
     # Rotation is applied in the pixels; no display matrix may remain to turn them again.
-    top_dir = ctx.settings.storage.root / "media" / asset_id / top.name
+    package = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
+    top_dir = package / top.name
     with av.open(str(top_dir / "index.m3u8")) as played:
         first = next(played.decode(video=0))
         assert (first.width, first.height) == (top.init.width, top.init.height)
         assert not getattr(first, "rotation", 0)
 
-    played_seconds = media_duration(str(ctx.settings.storage.root / "media" / asset_id / "master.m3u8"))
+    played_seconds = media_duration(str(package / "master.m3u8"))
     assert abs(played_seconds - source.seconds) <= SEGMENT / 2

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.settings import CatalogSettings
 from tests.media import ffmpeg_exe, make_clip
-from tests.transcoder.harness import ListQueue, pipeline_context, published_tracks, submit
+from tests.transcoder.harness import ListQueue, pipeline_context, published_prefix, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog  # noqa: F401  (a fixture)
 from transcoder.parts import PART_KIND
@@ -90,11 +90,12 @@ def test_joined_ladder_is_the_one_run_ladder(ctx: PipelineContext, queue: ListQu
     whole_asset, whole_job = submit(whole_ctx, source)
     run_job(whole_ctx, whole_job)
     whole_videos, whole_audios = published_tracks(ctx, whole_asset)
+    joined_prefix, whole_prefix = published_prefix(ctx, asset_id), published_prefix(ctx, whole_asset)
     for joined, whole in zip([*videos, *audios], [*whole_videos, *whole_audios], strict=True):
         assert joined.name == whole.name
         init_key = f"{joined.name}/init.mp4"
-        assert ctx.store.get_bytes("media", f"{asset_id}/{init_key}") == ctx.store.get_bytes(
-            "media", f"{whole_asset}/{init_key}"
+        assert ctx.store.get_bytes("media", f"{joined_prefix}{init_key}") == ctx.store.get_bytes(
+            "media", f"{whole_prefix}{init_key}"
         )
         assert [(s.base_media_decode_time, s.sample_durations) for s in joined.segments] == [
             (s.base_media_decode_time, s.sample_durations) for s in whole.segments
@@ -102,7 +103,9 @@ def test_joined_ladder_is_the_one_run_ladder(ctx: PipelineContext, queue: ListQu
     # The whole-source part made the previews: the same pictures as the one run's.
     previews = [f"thumbnails/{n:02d}.jpg" for n in range(1, 6)] + ["storyboard.jpg", "storyboard.vtt"]
     for key in previews:
-        assert ctx.store.get_bytes("media", f"{asset_id}/{key}") == ctx.store.get_bytes("media", f"{whole_asset}/{key}")
+        assert ctx.store.get_bytes("media", f"{joined_prefix}{key}") == ctx.store.get_bytes(
+            "media", f"{whole_prefix}{key}"
+        )
 
 
 def test_job_run_again_while_waiting_queues_only_unfinished_parts(

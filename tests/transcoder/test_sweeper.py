@@ -66,18 +66,20 @@ def test_only_orphans_are_requeued_and_only_once(ctx: PipelineContext) -> None:
     catalog = ctx.catalog
     _, alive = running_job(catalog, heartbeat_age=5)
     _, stale = running_job(catalog, heartbeat_age=61)
+    # Past its deadline with a fresh heartbeat: its attempt is alive (and stops itself at the
+    # deadline); requeueing it would run two attempts at once.
     _, overdue = running_job(catalog, heartbeat_age=1, deadline_in=-1)
     _, never_beat = running_job(catalog, heartbeat_age=None)
     queued: list[str] = []
 
     result = sweep(catalog, queued.append, POLICY, now=NOW)
 
-    assert sorted(result.requeued) == sorted(queued) == sorted([stale, overdue, never_beat])
-    assert state_of(catalog, alive) == JobState.RUNNING
+    assert sorted(result.requeued) == sorted(queued) == sorted([stale, never_beat])
+    assert state_of(catalog, alive) == JobState.RUNNING and state_of(catalog, overdue) == JobState.RUNNING
     assert {state_of(catalog, j) for j in queued} == {JobState.QUEUED}
     # A second sweeper (or the next round) finds nothing left to do.
     assert sweep(catalog, queued.append, POLICY, now=NOW).requeued == []
-    assert len(queued) == 3
+    assert len(queued) == 2
 
 
 def dead_pid() -> int:
@@ -141,7 +143,7 @@ def test_failed_requeue_leaves_the_job_for_the_next_sweep(ctx: PipelineContext) 
 def test_heartbeat_keeps_a_running_job_off_the_sweepers_list(ctx: PipelineContext) -> None:
     now = utcnow()
     _, job_id = running_job(ctx.catalog, heartbeat_age=100, now=now)
-    beat = Heartbeat(ctx.catalog, job_id, interval=0.05).start()
+    beat = Heartbeat(ctx.catalog, job_id, interval=0.05, attempt=1).start()
     try:
         for _ in range(100):  # until the first beat lands
             with ctx.catalog.session() as s:
@@ -211,3 +213,23 @@ def test_stranded_queued_jobs_are_sent_again_once_per_interval(ctx: PipelineCont
     _, orphan = running_job(catalog, heartbeat_age=61)
     assert sweep(catalog, sent.append, policy, now=NOW).requeued == [orphan]
     assert sweep(catalog, sent.append, policy, now=NOW + timedelta(seconds=60)).resent == []
+
+
+@pytest.mark.parametrize(
+    ("attempts", "deadline_in", "holds"),
+    [(1, 600, True), (2, 600, False), (1, -1, False)],
+    ids=["current", "superseded", "past-deadline"],
+)
+def test_heartbeat_of_attempt_one_holds_only_its_own_running_job_before_its_deadline(
+    ctx: PipelineContext, attempts: int, deadline_in: float, holds: bool
+) -> None:
+    now = utcnow()
+    _, job_id = running_job(ctx.catalog, heartbeat_age=100, attempts=attempts, deadline_in=deadline_in, now=now)
+    beat = Heartbeat(ctx.catalog, job_id, interval=60, attempt=1)
+    assert beat.beat() is holds
+    assert beat.lost.is_set() is not holds
+    with ctx.catalog.session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.heartbeat_at is not None
+        # A beat that does not hold vouches for nothing: the heartbeat stays as old as it was.
+        assert (metrics.elapsed_seconds(job.heartbeat_at, now) < 50) is holds

@@ -25,7 +25,14 @@ import pytest
 
 from catalog.models import Asset, AssetState, Job, JobState
 from tests.media import make_clip, media_duration
-from tests.transcoder.harness import job_outcome, pipeline_context, published_tracks, submit, worker_env
+from tests.transcoder.harness import (
+    job_outcome,
+    pipeline_context,
+    published_prefix,
+    published_tracks,
+    submit,
+    worker_env,
+)
 from transcoder.celery_app import enqueue_transcode, make_celery
 from transcoder.pipeline import PipelineContext
 from transcoder.settings import BrokerSettings
@@ -138,24 +145,39 @@ def test_sigkill_mid_encode_hands_the_job_to_the_other_worker(
     assert len(names) == len(set(names)) and "audio" in names
     videos, audios = published_tracks(ctx, asset_id)
     assert {t.name for t in [*videos, *audios]} == set(names)
-    expected = {f"{asset_id}/{k}" for k in ("master.m3u8", "manifest.mpd", "poster.jpg", "storyboard.jpg")}
-    expected |= {f"{asset_id}/storyboard.vtt"} | {f"{asset_id}/thumbnails/{i:02d}.jpg" for i in range(1, 6)}
+    # The second attempt's package, and nothing of the first attempt's (it lies under a1/).
+    prefix = published_prefix(ctx, asset_id)
+    assert prefix == f"{asset_id}/a2/"
+    expected = {f"{prefix}{k}" for k in ("master.m3u8", "manifest.mpd", "poster.jpg", "storyboard.jpg")}
+    expected |= {f"{prefix}storyboard.vtt"} | {f"{prefix}thumbnails/{i:02d}.jpg" for i in range(1, 6)}
     for track in [*videos, *audios]:
-        listed = m3u8.loads(ctx.store.get_bytes("media", f"{asset_id}/{track.name}/index.m3u8").decode())
+        listed = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{track.name}/index.m3u8").decode())
         assert len(listed.segments) == len(track.segments) >= SECONDS / ctx.settings.segment_seconds
-        expected |= {f"{asset_id}/{track.name}/{n}" for n in ["index.m3u8", "init.mp4"]}
-        expected |= {f"{asset_id}/{track.name}/{s.uri}" for s in listed.segments}
+        expected |= {f"{prefix}{track.name}/{n}" for n in ["index.m3u8", "init.mp4"]}
+        expected |= {f"{prefix}{track.name}/{s.uri}" for s in listed.segments}
         if track.init.kind == "video":
-            expected.add(f"{asset_id}/{track.name}/iframes.m3u8")
-    stored = {o.key for o in ctx.store.list("media", f"{asset_id}/")}
-    # Progressive publishing's growing playlists (lowest rung and audio), ended over the full set.
+            expected.add(f"{prefix}{track.name}/iframes.m3u8")
+    # The asset turns ready with the publishing update; right after it, the attempt ends the growing
+    # playlists and removes the first attempt's leftovers: wait for that (bounded).
     lowest = min(videos, key=lambda t: t.init.height or 0)
+    events = [f"{prefix}{track.name}/event.m3u8" for track in [lowest, *audios]]
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        stored = {o.key for o in ctx.store.list("media", f"{asset_id}/")}
+        ended = all(
+            m3u8.loads(ctx.store.get_bytes("media", key).decode()).is_endlist for key in events if key in stored
+        )
+        if ended and all(key.startswith(prefix) for key in stored):
+            break
+        assert time.monotonic() < deadline, sorted(stored - expected)
+        time.sleep(0.2)
+    # Progressive publishing's growing playlists (lowest rung and audio), ended over the full set.
     for track in [lowest, *audios]:
-        event_key = f"{asset_id}/{track.name}/event.m3u8"
+        event_key = f"{prefix}{track.name}/event.m3u8"
         if event_key in stored:
             event = m3u8.loads(ctx.store.get_bytes("media", event_key).decode())
             assert event.is_endlist and len(event.segments) == len(track.segments)
             expected.add(event_key)
     assert stored == expected
-    played = media_duration(str(ctx.settings.storage.root / "media" / asset_id / "master.m3u8"))
+    played = media_duration(str(ctx.settings.storage.root / "media" / prefix / "master.m3u8"))
     assert abs(played - SECONDS) <= ctx.settings.segment_seconds
