@@ -17,7 +17,7 @@ import av
 import pytest
 
 from tests.media import ffmpeg_exe, make_clip, media_duration
-from tests.transcoder.harness import assert_succeeded, pipeline_context, published_tracks, submit
+from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
 from transcoder.fmp4 import parse_init
 from transcoder.pipeline import run_job
 
@@ -117,7 +117,7 @@ def test_odd_source_becomes_a_playable_ladder(name: str, tmp_path: Path) -> None
         assert all(s.starts_with_idr for s in video.segments), video.name
         assert video.end == pytest.approx(odd.seconds, abs=1 / 30 + 0.001), video.name
     assert len(audios) == (0 if odd.tone is None else 1)
-    media = ctx.settings.storage.root / "media" / asset_id
+    media = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
     played = media_duration(str(media / "master.m3u8"))
     assert played == pytest.approx(odd.seconds, abs=0.05)
     if odd.tone is not None:
