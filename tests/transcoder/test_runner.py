@@ -1,0 +1,47 @@
+"""transcoder.runner: ffmpeg's limits fire whether it prints or not, and it never outlives its run."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from media.sandbox import Limits
+from transcoder.errors import EncodeFailed
+from transcoder.runner import run_ffmpeg
+
+PROMPTLY = 15.0  # generous: the limits under test are about 1 s
+
+
+def test_the_time_limit_fires_on_a_command_that_prints_nothing() -> None:
+    # The poster and previews commands print no progress: their limit must not depend on it.
+    started = time.monotonic()
+    with pytest.raises(EncodeFailed) as caught:
+        run_ffmpeg(["sleep", "6"], timeout=1)
+    assert caught.value.reason == "timeout"
+    assert caught.value.message == "ffmpeg stopped: time limit of 1 s exceeded"
+    assert time.monotonic() - started < 5.5  # well before sleep's own end
+
+
+def test_a_failure_says_what_ffmpeg_said() -> None:
+    with pytest.raises(EncodeFailed) as caught:
+        run_ffmpeg(["sh", "-c", "echo 'Invalid data found' >&2; exit 187"], timeout=30)
+    assert caught.value.message == "ffmpeg failed (exit 187): Invalid data found"
+
+
+def test_a_run_over_its_memory_limit_says_so() -> None:
+    code = "import sys; b = bytearray(2 * 1024**3)"
+    with pytest.raises(EncodeFailed) as caught:
+        run_ffmpeg(["python3", "-c", code], timeout=60, limits=Limits(memory_bytes=256 * 2**20))
+    assert caught.value.message.startswith("ffmpeg needed more than 256 MiB of memory: ")
+
+
+def test_a_progress_callback_that_raises_leaves_nothing_running() -> None:
+    def explode(_: object) -> None:
+        raise RuntimeError("reporting failed")
+
+    script = "sleep 60 & echo $! >&2; while true; do echo out_time_us=1000000; echo progress=continue; sleep 0.1; done"
+    started = time.monotonic()
+    with pytest.raises(RuntimeError):
+        run_ffmpeg(["sh", "-c", script], duration=10, timeout=60, on_progress=explode)
+    assert time.monotonic() - started < PROMPTLY
