@@ -37,7 +37,9 @@ ENV_ALLOWED_PREFIXES = ("LC_",)
 # Past the CPU soft limit the child gets SIGXCPU; this much later, SIGKILL (if it ignores SIGXCPU).
 CPU_HARD_GRACE_SECONDS = 5
 # What a child whose allocations failed under RLIMIT_AS writes before it exits (Python, libav*, C++).
-_OUT_OF_MEMORY = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory", re.IGNORECASE)
+_OUT_OF_MEMORY = re.compile(
+    r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory|failed to map segment", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ TranscodeError              base; `retryable`, `reason` (short stable code for m
  +-- InvalidMedia           the original is not usable media (never retried)
  +-- EncodeFailed           ffmpeg failed on an input it had accepted (never retried; message summarises stderr)
  +-- TransientError         storage or broker trouble (retried with backoff)
+      +-- SourceUnreachable  the probe could not fetch the original by its URL (refused, unreachable)
 """
 
 from __future__ import annotations
@@ -31,3 +32,7 @@ class EncodeFailed(TranscodeError):
 class TransientError(TranscodeError):
     retryable = True
     reason = "transient"
+
+
+class SourceUnreachable(TransientError):
+    reason = "source_stream"
