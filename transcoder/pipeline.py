@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
-from typing import BinaryIO, Protocol, cast
+from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 
@@ -26,7 +26,6 @@ from manifests.mime import content_type_for
 from manifests.model import Track
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
-from storage.reader import ObjectReader
 from transcoder import commands, metrics
 from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
 from transcoder.ladder import Ladder, plan_ladder
@@ -39,7 +38,8 @@ from transcoder.previews import (
     plan_previews,
     render_vtt,
 )
-from transcoder.probe import MediaInfo, ProbeLimits, probe_source
+from transcoder.probe import MediaInfo, ProbeLimits
+from transcoder.probe_sandbox import probe_stored
 from transcoder.progress import Progress
 from transcoder.progressive import ProgressivePublisher, forget_playable, mark_playable
 from transcoder.runner import CANCELLED, run_ffmpeg
@@ -227,11 +227,11 @@ def make_poster(source: str, out: Path, duration: float, ffmpeg: str) -> None:
 
 
 def _transcode(ctx: PipelineContext, job_id: str, asset_id: str, staging_key: str, work: Path, attempt: int) -> None:
-    local = ctx.store.local_path(ctx.staging, staging_key)
-    # Without a local file the probe reads by byte ranges, and the encode streams the original on a
-    # first attempt (transcoder.source); a split job's join never reads it (the parts made it all).
-    probed = local if local is not None else cast(BinaryIO, ObjectReader(ctx.store, ctx.staging, staging_key))
-    info = probe_source(probed, _limits(ctx.settings))
+    # In a sandboxed child, by path or presigned URL (a copy it had to download stays in `work` for the
+    # encode); the encode streams the original on a first attempt (transcoder.source); a split job's
+    # join never reads it (the parts made it all).
+    limits = _limits(ctx.settings)
+    info = probe_stored(ctx.store, ctx.staging, staging_key, ctx.settings.probe, limits, scratch=work)
     display_w, display_h = info.video.display_size
     ladder = plan_ladder(display_w, display_h, info.video.frame_rate, has_audio=info.audio is not None)
     with ctx.catalog.session() as s:
