@@ -20,6 +20,7 @@ from catalog.models import Asset, AssetState, Upload
 from catalog.session import Catalog
 from tests.ingest.conftest import TOKEN, make_settings
 from tests.ingest.harness import IngestProcess, Tus
+from tests.processes import wait_gone
 from transcoder.settings import ProbeSettings
 
 PROBE_LIMIT = 2.0
@@ -70,24 +71,10 @@ def test_a_probe_that_hangs_or_dies_fails_the_upload_and_ingest_keeps_answering(
         assert asset.error == REASONS[case]
         assert ingest.proc is not None and ingest.proc.poll() is None  # the service itself is fine
         if pidfile.exists():
-            assert _gone(int(pidfile.read_text()))
+            assert wait_gone(int(pidfile.read_text()))
     finally:
         tus.close()
         ingest.close()
-
-
-def _gone(pid: int) -> bool:
-    """True once `pid` runs no more (gone, or a zombie left for init); waits a little for the kill."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _asset_of(settings: object, path: str) -> Asset:

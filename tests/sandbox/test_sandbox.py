@@ -13,27 +13,10 @@ import time
 import pytest
 
 from media.sandbox import Limits, Outcome, SandboxedProcess, failure, kill_all, run, scrubbed_env
+from tests.processes import running, wait_gone
 
 # Generous bound for "promptly": the limits under test are 0.5-1 s; a loaded machine may be slow.
 PROMPTLY = 15.0
-
-
-def _gone(pid: int) -> bool:
-    """True once `pid` no longer runs (gone, or a zombie waiting for init to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
-def _wait_gone(pid: int) -> bool:
-    deadline = time.monotonic() + PROMPTLY
-    while time.monotonic() < deadline:
-        if _gone(pid):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_the_watchdog_kills_a_child_that_prints_nothing() -> None:
@@ -60,13 +43,13 @@ def test_the_timeout_kills_the_whole_group() -> None:
         outcome = child.wait()
         child.proc.stdout.close()
     assert outcome.timed_out
-    assert _wait_gone(grandchild)
+    assert wait_gone(grandchild)
 
 
 def test_what_a_child_leaves_in_its_group_dies_when_it_exits() -> None:
     outcome, out, _ = run(["sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $!"], Limits(wall_seconds=30))
     assert outcome.ok
-    assert _wait_gone(int(out))
+    assert wait_gone(int(out))
 
 
 def test_a_child_dies_with_the_process_that_started_it() -> None:
@@ -83,11 +66,11 @@ def test_a_child_dies_with_the_process_that_started_it() -> None:
     owner = subprocess.Popen([sys.executable, "-c", owner_code], stdout=subprocess.PIPE, cwd=os.getcwd())
     assert owner.stdout is not None
     child = int(owner.stdout.readline())
-    assert not _gone(child)
+    assert running(child)
     owner.kill()
     owner.wait()
     owner.stdout.close()
-    assert _wait_gone(child)
+    assert wait_gone(child)
 
 
 def test_the_environment_carries_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:

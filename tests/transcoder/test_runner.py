@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from media.sandbox import Limits
+from tests.processes import wait_gone
 from transcoder.errors import EncodeFailed
 from transcoder.runner import run_ffmpeg
 
@@ -45,3 +52,29 @@ def test_a_progress_callback_that_raises_leaves_nothing_running() -> None:
     with pytest.raises(RuntimeError):
         run_ffmpeg(["sh", "-c", script], duration=10, timeout=60, on_progress=explode)
     assert time.monotonic() - started < PROMPTLY
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_a_worker_stopped_mid_run_takes_its_ffmpeg_with_it(tmp_path: Path, how: signal.Signals) -> None:
+    # A Celery pool process running a task: revoke(terminate=True) sends it SIGTERM, whose default
+    # action (Celery resets it in pool processes) ends it with no `finally`; an OOM kill is SIGKILL.
+    pidfile = tmp_path / "ffmpeg.pid"
+    worker_code = textwrap.dedent(
+        f"""
+        from transcoder.runner import run_ffmpeg
+        run_ffmpeg(["sh", "-c", "echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile} && exec sleep 60"], timeout=120)
+        """
+    )
+    worker = subprocess.Popen([sys.executable, "-c", worker_code], cwd=os.getcwd())
+    try:
+        deadline = time.monotonic() + PROMPTLY
+        while not pidfile.exists():
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        ffmpeg = int(pidfile.read_text())
+        worker.send_signal(how)
+        assert worker.wait(timeout=PROMPTLY) == -how
+        assert wait_gone(ffmpeg)
+    finally:
+        worker.kill()
+        worker.wait()
