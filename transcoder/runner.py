@@ -7,6 +7,7 @@ space are bounded, and it sees no secret of the worker's environment.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -20,9 +21,11 @@ from transcoder.progress import Progress, ProgressParser
 
 STDERR_TAIL_LINES = 20
 CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
-# Address space of one ffmpeg run unless the caller says otherwise: far above what a 4K ladder with
-# x264's threads maps (its glibc arenas reserve much more than they touch), far below a runaway.
-FFMPEG_MEMORY_BYTES = 16 * 2**30
+# Address space of one ffmpeg run unless the caller says otherwise. Measured: a 4K source's whole
+# ladder (7 rungs, veryfast) on 2 cores fails at 2 GiB and runs at 4 GiB; x264's threads (and their
+# stacks and glibc arenas, reserved more than touched) grow with the cores, so does the limit. Far
+# below a runaway that would take the machine down.
+FFMPEG_MEMORY_BYTES = (16 + (os.cpu_count() or 1)) * 2**30
 
 
 # The query of a URL in ffmpeg's messages: for a presigned URL, a credential to read the original.
