@@ -10,13 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from catalog.models import AssetState, JobState
 from tests.media import make_clip
+from tests.transcoder.harness import job_outcome, pipeline_context, submit
 from transcoder.errors import InvalidMedia, SourceUnreachable
+from transcoder.pipeline import run_job
 from transcoder.probe import ProbeLimits
 from transcoder.probe_sandbox import probe_isolated
 from transcoder.settings import ProbeSettings
 
-PROMPTLY = 20.0  # generous bound for limits of 1-2 s on a loaded machine
+PROMPTLY = 20.0
+KILLED = "was killed by SIGKILL"  # generous bound for limits of 1-2 s on a loaded machine
 
 
 def _script(tmp_path: Path, code: str) -> ProbeSettings:
@@ -103,3 +107,31 @@ def test_an_unreachable_url_is_a_transient_failure_without_its_query(tmp_path: P
     with pytest.raises(SourceUnreachable) as caught:
         probe_isolated(url, ProbeSettings(wall_seconds=30))
     assert caught.value.retryable and "secret" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "error"),
+    [
+        ("import time; time.sleep(600)", "probe_timeout", "the file could not be read within 1.5 s"),
+        (
+            "import os; os.kill(os.getpid(), 9)",
+            "probe_crashed",
+            "the file could not be read: the reader was killed by SIGKILL",
+        ),
+    ],
+)
+def test_a_job_whose_probe_hangs_or_is_killed_fails_once_with_the_reason(
+    tmp_path: Path, code: str, reason: str, error: str
+) -> None:
+    probe = ProbeSettings(wall_seconds=1.5, command=[sys.executable, "-c", code])
+    ctx = pipeline_context(tmp_path, probe=probe)
+    original = tmp_path / "original.mp4"
+    original.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(1000))
+    asset_id, job_id = submit(ctx, original)
+    started = time.monotonic()
+    run_job(ctx, job_id)  # returns: the job failed for good, no retry
+    assert time.monotonic() - started < PROMPTLY
+    asset, job = job_outcome(ctx, asset_id, job_id)
+    assert (job.state, asset.state) == (JobState.FAILED, AssetState.FAILED)
+    assert (job.error_reason, job.error, asset.error) == (reason, error, error)
+    assert list(ctx.store.list("media", f"{asset_id}/")) == []
