@@ -33,7 +33,7 @@ class ProbeSettings(BaseSettings):
     cpu_seconds: float = 60.0
     memory_mb: int = 2048
     # The probe's command line, the source then appended; empty: this Python running
-    # `-m transcoder.probe_sandbox`. For tests and for operators who wrap it (nsjail, bwrap, firejail).
+    # `-m transcoder.probe_cli`. For tests and for operators who wrap it (nsjail, bwrap, firejail).
     command: list[str] = Field(default_factory=list)
 
 
