@@ -112,8 +112,10 @@ def _child_setup(limits: Limits, parent: int) -> Callable[[], None]:
     cpu = None
     if limits.cpu_seconds is not None:
         soft = max(1, int(limits.cpu_seconds + 0.999))
-        cpu = (soft, soft + CPU_HARD_GRACE_SECONDS)
-    memory = (limits.memory_bytes, limits.memory_bytes) if limits.memory_bytes is not None else None
+        cpu = _within_hard_limit(resource.RLIMIT_CPU, soft, soft + CPU_HARD_GRACE_SECONDS)
+    memory = None
+    if limits.memory_bytes is not None:
+        memory = _within_hard_limit(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
     prctl = _PRCTL
 
     def setup() -> None:
@@ -128,6 +130,15 @@ def _child_setup(limits: Limits, parent: int) -> Callable[[], None]:
             resource.setrlimit(resource.RLIMIT_AS, memory)
 
     return setup
+
+
+def _within_hard_limit(kind: int, soft: int, hard: int) -> tuple[int, int]:
+    """(soft, hard) no higher than the hard limit this process already has (a container's, say):
+    a process may lower its hard limit, never raise it, and a failed setrlimit would fail the start."""
+    current = resource.getrlimit(kind)[1]
+    if current == resource.RLIM_INFINITY:
+        return soft, hard
+    return min(soft, current), min(hard, current)
 
 
 class SandboxedProcess:

@@ -142,3 +142,21 @@ def test_kill_all_stops_every_running_child() -> None:
 )
 def test_failure_reasons(outcome: Outcome, stderr: list[str], reason: str | None) -> None:
     assert failure(outcome, stderr) == reason
+
+
+def test_limits_above_an_inherited_hard_limit_are_lowered_to_it() -> None:
+    # A container (here: an owner process) whose hard limit is below the one asked for: the child
+    # still starts, with the lower limit.
+    owner_code = textwrap.dedent(
+        """
+        import resource, sys
+        from media.sandbox import Limits, run
+        resource.setrlimit(resource.RLIMIT_AS, (2**34, 2**34))
+        resource.setrlimit(resource.RLIMIT_CPU, (90, 100))
+        code = "import resource; print(resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_CPU))"
+        outcome, out, _ = run([sys.executable, "-c", code], Limits(cpu_seconds=500, memory_bytes=2**40))
+        print(outcome.returncode, out.decode().strip())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", owner_code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == f"0 ({2**34}, {2**34}) (100, 100)", done.stderr
