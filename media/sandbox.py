@@ -15,6 +15,7 @@ parent: the child between fork and exec only makes system calls.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import re
@@ -228,12 +229,15 @@ _live: set[SandboxedProcess] = set()
 
 
 def kill_all() -> int:
-    """Kill the group of every sandboxed child this process still runs; how many there were. For a
-    worker's shutdown: the task running them may never get to its own `finally`."""
+    """Kill the group of every sandboxed child this process still runs; how many there were. Runs at
+    interpreter exit: PDEATHSIG reaches only a child itself, this also what the child started."""
     children = list(_live)
     for child in children:
         child.kill()
     return len(children)
+
+
+atexit.register(kill_all)
 
 
 def run(

@@ -160,3 +160,19 @@ def test_limits_above_an_inherited_hard_limit_are_lowered_to_it() -> None:
     )
     done = subprocess.run([sys.executable, "-c", owner_code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == f"0 ({2**34}, {2**34}) (100, 100)", done.stderr
+
+
+def test_an_owner_that_exits_takes_its_childs_whole_group_with_it() -> None:
+    # PDEATHSIG reaches only the child; what the child started dies through the group kill at exit.
+    owner_code = textwrap.dedent(
+        """
+        import subprocess, sys
+        from media.sandbox import Limits, SandboxedProcess
+        child = SandboxedProcess(["sh", "-c", "sleep 60 & echo $!; wait"], Limits(), stdout=subprocess.PIPE)
+        print(child.proc.stdout.readline().decode().strip(), flush=True)
+        sys.exit(0)
+        """
+    )
+    owner = subprocess.run([sys.executable, "-c", owner_code], capture_output=True, text=True, timeout=60)
+    assert owner.returncode == 0, owner.stderr
+    assert wait_gone(int(owner.stdout))
