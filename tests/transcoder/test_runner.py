@@ -43,6 +43,14 @@ def test_a_run_over_its_memory_limit_says_so() -> None:
     assert caught.value.message.startswith("ffmpeg needed more than 256 MiB of memory: ")
 
 
+def test_ffmpeg_sees_no_secret_of_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VODSTACK_STORAGE_S3_SECRET_KEY", "s3secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws")
+    run_ffmpeg(["sh", "-c", 'test -z "$VODSTACK_STORAGE_S3_SECRET_KEY$AWS_SECRET_ACCESS_KEY"'], timeout=30)
+    with pytest.raises(EncodeFailed):  # the check can fail: a variable set by the caller is seen
+        run_ffmpeg(["sh", "-c", 'test -z "$PATH"'], timeout=30)
+
+
 def test_a_progress_callback_that_raises_leaves_nothing_running() -> None:
     def explode(_: object) -> None:
         raise RuntimeError("reporting failed")
