@@ -19,6 +19,7 @@ from ingest.errors import ContentRejected, TusError
 from ingest.store import ConcatenatedReader, UploadInfo, UploadStore, as_stream
 from ingest.uploads import get_uploads, rows_changed
 from storage.objects import ObjectStore
+from transcoder.settings import ProbeSettings
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Finisher:
     store: UploadStore
     objects: ObjectStore
     bucket: str
-    probe: bool = True
+    probe: ProbeSettings | None = None  # the sandboxed probe's limits; None: magic bytes only
 
     def finish(self, upload: UploadInfo) -> Finished:
         """Stage and check a complete upload (idempotent: a second call reports `moved=False`)."""

@@ -1,16 +1,17 @@
 """Is a finished upload a video we can transcode? Magic bytes first (cheap, no decoder touches random
-bytes), then the transcoder's probe over a seekable reader of the stored object."""
+bytes), then the transcoder's probe in a sandboxed child (transcoder.probe_sandbox), which reads the
+stored object by its path or a short-lived presigned URL: a file that hangs or crashes the decoder
+fails its upload with a reason, the ingest API only waits on a pipe."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO, cast
 
 from ingest.errors import ContentRejected
 from storage.objects import ObjectStore
-from storage.reader import ObjectReader
 from transcoder.errors import InvalidMedia
-from transcoder.probe import probe_source
+from transcoder.probe_sandbox import probe_stored
+from transcoder.settings import ProbeSettings
 
 SNIFF_BYTES = 4096
 # ISO BMFF (MP4, MOV, M4V, 3GP) top-level boxes that may open a file.
@@ -50,18 +51,19 @@ class ContentReport:
     height: int | None = None
 
 
-def check_original(store: ObjectStore, bucket: str, key: str, *, probe: bool = True) -> ContentReport:
-    """Describe the stored original or raise ContentRejected with a reason a creator can read."""
+def check_original(store: ObjectStore, bucket: str, key: str, *, probe: ProbeSettings | None) -> ContentReport:
+    """Describe the stored original or raise ContentRejected with a reason a creator can read.
+    `probe`: the sandboxed probe's limits; None checks the magic bytes only."""
     if store.stat(bucket, key).size == 0:
         raise ContentRejected("the file is empty (0 bytes)")
     head = b"".join(store.read_range(bucket, key, 0, SNIFF_BYTES - 1))
     container = sniff_container(head)
     if container is None:
         raise ContentRejected("not a video file: its first bytes match no known video container")
-    if not probe:
+    if probe is None:
         return ContentReport(container)
     try:
-        info = probe_source(cast(BinaryIO, ObjectReader(store, bucket, key)))
+        info = probe_stored(store, bucket, key, probe)
     except InvalidMedia as exc:
         raise ContentRejected(exc.message) from exc
     return ContentReport(container, info.duration, info.video.width, info.video.height)

@@ -12,7 +12,7 @@ from catalog.settings import CatalogSettings
 from storage.settings import StorageSettings, data_dir, persistent_secret
 from traffic.clients import parse_networks
 from traffic.settings import RateLimitSettings
-from transcoder.settings import BrokerSettings
+from transcoder.settings import BrokerSettings, ProbeSettings
 
 GIB = 1024**3
 
@@ -64,8 +64,10 @@ class IngestSettings(BaseSettings):
     spool_dir: Path = Field(default_factory=lambda: data_dir() / "uploads")
     # S3 backend: preferred multipart part size; grown per upload to stay under 10,000 parts.
     s3_part_size: int = 8 * 1024 * 1024
-    # Run the media probe on finished uploads before queueing a transcode.
+    # Run the media probe on finished uploads before queueing a transcode ...
     probe_on_completion: bool = True
+    # ... in a sandboxed child with these limits (VODSTACK_PROBE_*).
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
     # Rate limits (env VODSTACK_RATELIMIT_*, traffic/settings.py); off when rate_limits_enabled is false.
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     rate_limits_enabled: bool = True

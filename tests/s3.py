@@ -121,6 +121,8 @@ class RecordingProxy:
                         size = str(len(data))
                     if size is not None:
                         self.send_header("Content-Length", size)
+                        if self.close_connection:  # the client asked for it: say so, as servers do
+                            self.send_header("Connection", "close")
                     else:
                         self.send_header("Connection", "close")
                         self.close_connection = True

@@ -5,6 +5,7 @@ TranscodeError              base; `retryable`, `reason` (short stable code for m
  +-- EncodeFailed           ffmpeg failed on an input it had accepted (never retried; message summarises stderr)
  |    +-- MalformedFmp4     an output segment is not the fragmented MP4 expected (transcoder.fmp4's only error)
  +-- TransientError         storage or broker trouble (retried with backoff)
+ |    +-- SourceUnreachable the probe could not fetch the original by its URL (refused, unreachable)
  +-- Superseded             the attempt no longer holds its job (requeued, taken over): it ends
                             without publishing and without writing the catalog (never retried)
 """
@@ -42,3 +43,7 @@ class TransientError(TranscodeError):
 
 class Superseded(TranscodeError):
     reason = "superseded"
+
+
+class SourceUnreachable(TransientError):
+    reason = "source_stream"

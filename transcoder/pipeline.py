@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, cast
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
@@ -28,7 +28,6 @@ from manifests.errors import ManifestError
 from manifests.model import Track
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
-from storage.reader import ObjectReader
 from transcoder import commands, metrics
 from transcoder.attempt import Attempt, remove_prefix
 from transcoder.errors import EncodeFailed, InvalidMedia, Superseded, TransientError
@@ -40,7 +39,8 @@ from transcoder.previews import (
     plan_previews,
     poster_time,
 )
-from transcoder.probe import MediaInfo, ProbeLimits, probe_source
+from transcoder.probe import MediaInfo, ProbeLimits
+from transcoder.probe_sandbox import probe_stored
 from transcoder.progress import Progress
 from transcoder.progressive import forget_playable
 from transcoder.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
@@ -289,11 +289,11 @@ def make_poster(source: str, out: Path, duration: float, ffmpeg: str, last_frame
 
 def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: Path) -> None:
     job_id, asset_id = attempt.job_id, attempt.asset_id
-    local = ctx.store.local_path(ctx.staging, staging_key)
-    # Without a local file the probe reads by byte ranges, and the encode streams the original on a
-    # first attempt (transcoder.source); a split job's join never reads it (the parts made it all).
-    probed = local if local is not None else cast(BinaryIO, ObjectReader(ctx.store, ctx.staging, staging_key))
-    info = probe_source(probed, _limits(ctx.settings))
+    # In a sandboxed child, by path or presigned URL (a copy it had to download stays in `work` for the
+    # encode); the encode streams the original on a first attempt (transcoder.source); a split job's
+    # join never reads it (the parts made it all).
+    limits = _limits(ctx.settings)
+    info = probe_stored(ctx.store, ctx.staging, staging_key, ctx.settings.probe, limits, scratch=work)
     display_w, display_h = info.video.display_size
     ladder = plan_ladder(
         display_w,

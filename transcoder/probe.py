@@ -17,6 +17,9 @@ import av
 from transcoder.errors import InvalidMedia
 from transcoder.ladder import MIN_SHORT_SIDE
 
+PROBE_USER_AGENT = "vodstack-probe"
+# Over HTTP (a presigned URL) it says who reads: storage logs tell the probe's reads from the encode's.
+HTTP_OPTIONS = {"user_agent": PROBE_USER_AGENT}
 # Packets demuxed to detect variable frame rate.
 VFR_SAMPLE_PACKETS = 240
 
@@ -153,10 +156,12 @@ def _last_frame_time(
 
 
 def probe_source(source: str | os.PathLike[str] | BinaryIO, limits: ProbeLimits | None = None) -> MediaInfo:
-    """Describe the original, or raise InvalidMedia with a reason a creator can read."""
+    """Describe the original (a path, a URL or a seekable file object), or raise InvalidMedia with
+    a reason a creator can read. In-process: untrusted originals go through probe_sandbox instead."""
     limits = limits or ProbeLimits()
     size = None
-    if isinstance(source, str | os.PathLike):
+    url = isinstance(source, str) and "://" in source
+    if isinstance(source, str | os.PathLike) and not url:
         try:
             size = os.path.getsize(source)
         except OSError as exc:
@@ -164,7 +169,7 @@ def probe_source(source: str | os.PathLike[str] | BinaryIO, limits: ProbeLimits 
         if size == 0:
             raise InvalidMedia("the file is empty (0 bytes)", reason="empty")
     try:
-        container = av.open(source, mode="r", timeout=30)
+        container = av.open(source, mode="r", timeout=30, options=HTTP_OPTIONS if url else None)
     except av.error.FFmpegError as exc:
         raise InvalidMedia(f"not a recognised audio/video file ({exc.strerror or exc})", reason="not_media") from exc
     try:

@@ -1,19 +1,31 @@
-"""The one module that runs processes: ffmpeg with progress reporting, a time limit and readable errors."""
+"""The one module that runs ffmpeg: progress reporting, limits that always fire, readable errors.
+
+Every run goes through media.sandbox: ffmpeg leads a process group of its own that dies with the
+worker, a watchdog kills it at its time limit whether it prints or not, its CPU time and address
+space are bounded, and it sees no secret of the worker's environment.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
+from media.sandbox import Limits, SandboxedProcess, failure
 from transcoder.errors import EncodeFailed
 from transcoder.progress import Progress, ProgressParser
 
 STDERR_TAIL_LINES = 20
 CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
+# Address space of one ffmpeg run unless the caller says otherwise. Measured: a 4K source's whole
+# ladder (7 rungs, veryfast) on 2 cores fails at 2 GiB and runs at 4 GiB; x264's threads (and their
+# stacks and glibc arenas, reserved more than touched) grow with the cores, so does the limit. Far
+# below a runaway that would take the machine down.
+FFMPEG_MEMORY_BYTES = (16 + (os.cpu_count() or 1)) * 2**30
 
 
 # The query of a URL in ffmpeg's messages: for a presigned URL, a credential to read the original.
@@ -38,39 +50,44 @@ def run_ffmpeg(
     timeout: float | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    limits: Limits | None = None,
 ) -> None:
-    """Run ffmpeg to completion. Raises EncodeFailed (with its stderr summarised) or on timeout."""
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    """Run ffmpeg to completion in the sandbox; `timeout` is its wall-clock limit, `limits` its CPU
+    and memory ones. Raises EncodeFailed (with its stderr summarised), on timeout or when stopped."""
+    limits = replace(limits or Limits(memory_bytes=FFMPEG_MEMORY_BYTES), wall_seconds=timeout)
+    child = SandboxedProcess(argv, limits, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-    reader = threading.Thread(target=lambda: tail.extend(proc.stderr or ()), daemon=True)
+    reader = threading.Thread(target=lambda: tail.extend(child.proc.stderr or ()), daemon=True)
     reader.start()
     parser = ProgressParser(duration)
-    stopped_reason = None
-    finished = False
+    cancelled = finished = False
     try:
-        for line in proc.stdout or ():
+        # Ends at ffmpeg's exit, or at once when the watchdog kills its group (the pipe closes).
+        for line in child.proc.stdout or ():
             progress = parser.feed(line)
             if progress is not None and on_progress is not None:
                 on_progress(progress)
-            if timeout is not None and time.monotonic() - started > timeout:
-                stopped_reason = f"time limit of {timeout:.0f} s exceeded"
-                break
             if should_stop is not None and progress is not None and should_stop():
-                stopped_reason = CANCELLED
+                cancelled = True
                 break
         else:
             finished = True
     finally:
+        # Stopped, or the progress callback raised, or this thread is being torn down: never leave
+        # ffmpeg (or anything it started) behind. A no-op when it already exited.
         if not finished:
-            proc.kill()  # stopped, or the progress callback raised: never leave ffmpeg behind
-        code = proc.wait()
+            child.kill()
+        outcome = child.wait()
         reader.join(timeout=5)
-    if stopped_reason == CANCELLED:
+        for stream in (child.proc.stdout, child.proc.stderr):
+            if stream is not None:
+                stream.close()
+    if cancelled:
         raise EncodeFailed("the job was cancelled", reason=CANCELLED)
-    if stopped_reason is not None:
-        raise EncodeFailed(f"ffmpeg stopped: {stopped_reason}", reason="timeout")
-    if code != 0:
-        raise EncodeFailed(f"ffmpeg failed (exit {code}): {summarise_stderr(tail)}")
+    if outcome.timed_out:
+        raise EncodeFailed(f"ffmpeg stopped: time limit of {timeout:.0f} s exceeded", reason="timeout")
+    if outcome.returncode != 0:
+        why = failure(outcome, tail)
+        if outcome.returncode > 0 and why is not None and why.startswith("exited"):
+            raise EncodeFailed(f"ffmpeg failed (exit {outcome.returncode}): {summarise_stderr(tail)}")
+        raise EncodeFailed(f"ffmpeg {why}: {summarise_stderr(tail)}")

@@ -21,12 +21,29 @@ class BrokerSettings(BaseSettings):
     folder: Path = Field(default_factory=lambda: data_dir() / "broker")
 
 
+class ProbeSettings(BaseSettings):
+    """Limits of the probe, which reads untrusted uploads in a sandboxed child (transcoder.probe_sandbox),
+    for the ingest API (on completion) and the workers alike."""
+
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_PROBE_", extra="ignore")
+
+    # Wall-clock limit: a probe still running this long after its start is killed, the upload fails.
+    wall_seconds: float = 60.0
+    # CPU time (RLIMIT_CPU) and address space (RLIMIT_AS, MiB) of the probe process.
+    cpu_seconds: float = 60.0
+    memory_mb: int = 2048
+    # The probe's command line, the source then appended; empty: this Python running
+    # `-m transcoder.probe_cli`. For tests and for operators who wrap it (nsjail, bwrap, firejail).
+    command: list[str] = Field(default_factory=list)
+
+
 class TranscoderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VODSTACK_TRANSCODER_", extra="ignore")
 
     storage: StorageSettings = Field(default_factory=StorageSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
     # ffmpeg binary; empty means the one shipped by imageio-ffmpeg.
     ffmpeg: str = ""
     # Scratch space for encodes (local disk; outputs are published to the media bucket).

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from storage.objects import ObjectStore
 from transcoder.errors import EncodeFailed, TransientError
+from transcoder.probe_sandbox import ORIGINAL_NAME, download_original
 from transcoder.runner import CANCELLED
 
 # How long past the job's own deadline a presigned URL stays valid (ffmpeg reconnects to it).
@@ -27,13 +28,14 @@ def original_for_ffmpeg(
     local = store.local_path(bucket, key)
     if local is not None:
         return str(local), False
+    dest = work / ORIGINAL_NAME
+    if dest.is_file():  # the probe downloaded it already (its URL could not be read)
+        return str(dest), False
     if stream:
         url = store.read_url(bucket, key, timedelta(seconds=deadline_seconds) + URL_MARGIN)
         if url is not None:
             return url, True
-    dest = work / "original"
-    store.download(bucket, key, dest)
-    return str(dest), False
+    return str(download_original(store, bucket, key, work)), False
 
 
 def retry_with_download(exc: EncodeFailed) -> TransientError | EncodeFailed:
