@@ -1,0 +1,28 @@
+"""Settings of webhook registration (ingest) and delivery (workers): one class, composed by both."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebhookSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_WEBHOOKS_", extra="ignore")
+
+    # Let endpoints resolve to private, loopback, link-local or reserved addresses. Off: such URLs
+    # are refused at registration (400) and at send time (the delivery fails). For a receiver on
+    # the operator's own network, and for tests.
+    allow_private_targets: bool = False
+    # Connect, write and read timeout of one delivery attempt (seconds); redirects are never followed.
+    timeout_seconds: float = 5.0
+    # Backoff: the first retry comes after about this many seconds, each next one after about twice
+    # as long, up to max_retry_seconds; retries go on until the event is retry_window_seconds old.
+    first_retry_seconds: float = 5.0
+    max_retry_seconds: float = 3600.0
+    retry_window_seconds: float = 24 * 3600.0
+    # How often the beat sends due deliveries (the first attempt of an event waits at most this long).
+    sweep_interval_seconds: float = 5.0
+    # Deliveries one sweep claims at most (a sweep goes on while full batches come back, up to max_batches).
+    batch_size: int = 50
+    max_batches: int = 20
+    # Endpoints one owner may register.
+    max_endpoints_per_owner: int = 20
