@@ -46,6 +46,7 @@ from transcoder.runner import CANCELLED, run_ffmpeg
 from transcoder.settings import TranscoderSettings
 from transcoder.source import original_for_ffmpeg, retry_with_download
 from transcoder.sweeper import Heartbeat, held_elsewhere, release, worker_id
+from webhooks import events, outbox
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ def _fail(ctx: PipelineContext, job_id: str, asset_id: str, message: str, reason
         asset = s.get(Asset, asset_id)
         if asset is not None and asset.state != AssetState.DELETED:
             asset.state, asset.error, asset.speed, asset.eta_seconds = AssetState.FAILED, message, None, None
+            outbox.record_asset(s, asset, events.ASSET_FAILED)
 
 
 def _is_cancelled(ctx: PipelineContext, asset_id: str) -> bool:
@@ -386,7 +388,10 @@ def _publish(
         asset.state, asset.progress, asset.eta_seconds, asset.ready_at = AssetState.READY, 1.0, 0.0, now
         if asset.first_playable_at is None and job is not None:
             metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, now))
+        if asset.first_playable_at is None:
+            outbox.record_asset(s, asset, events.ASSET_PLAYABLE)
         asset.first_playable_at = asset.first_playable_at or now
+        outbox.record_asset(s, asset, events.ASSET_READY)
         if job is not None:
             job.state, job.finished_at = JobState.SUCCEEDED, now
 
