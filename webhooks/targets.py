@@ -90,5 +90,5 @@ def resolve_target(url: str, *, allow_private: bool, resolver: Resolver = system
         address = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
         why = refusal(address)
         if why is not None and not allow_private:
-            raise TargetRefused(f"{host!r} resolves to {address}, a {why} address")
+            raise TargetRefused(f"{host!r} resolves to {address}, which is {why}")
     return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0].split("%", 1)[0])

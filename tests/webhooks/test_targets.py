@@ -94,6 +94,20 @@ def test_operator_setting_allows_private_targets(url: str, address: str) -> None
     assert resolve_target(url, allow_private=True, resolver=DNS).address == address
 
 
-def test_refusal_names_the_address() -> None:
-    with pytest.raises(TargetRefused, match=r"169\.254\.169\.254, a link-local address"):
-        resolve_target("http://metadata.example.com/", allow_private=False, resolver=DNS)
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://metadata.example.com/", "169.254.169.254, which is link-local"),
+        ("http://loopback.example.com/", "127.0.0.1, which is loopback"),
+        ("http://v6loop.example.com/", "::1, which is loopback"),
+        ("http://10.0.0.5/", "10.0.0.5, which is private"),
+        ("http://mapped.example.com/", "::ffff:a00:1, which is private"),
+        ("http://224.0.0.1/", "224.0.0.1, which is multicast"),
+        ("http://240.0.0.1/", "240.0.0.1, which is reserved"),
+        ("http://0.0.0.0/", "0.0.0.0, which is unspecified"),
+    ],
+)
+def test_refusal_names_the_address_and_why(url: str, reason: str) -> None:
+    with pytest.raises(TargetRefused) as refused:
+        resolve_target(url, allow_private=False, resolver=DNS)
+    assert reason in str(refused.value)
