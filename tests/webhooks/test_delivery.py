@@ -13,10 +13,10 @@ from standardwebhooks.webhooks import Webhook
 from catalog.models import Asset, AssetState
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
-from tests.webhooks.conftest import add_endpoint
+from tests.webhooks.conftest import add_endpoint, as_utc
 from tests.webhooks.receiver import Receiver
-from transcoder.settings import BrokerSettings, TranscoderSettings
-from transcoder.tasks import create_worker_app
+from transcoder.celery_app import LIGHT_QUEUE, make_celery
+from transcoder.settings import BrokerSettings
 from webhooks import events, outbox
 from webhooks.backoff import RetryPolicy
 from webhooks.delivery import deliver_due
@@ -24,7 +24,7 @@ from webhooks.metrics import WebhookMetrics
 from webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery
 from webhooks.sender import HttpSender
 from webhooks.settings import WebhookSettings
-from webhooks.tasks import DELIVER_TASK
+from webhooks.tasks import DELIVER_TASK, register
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = RetryPolicy(first_delay=5.0, max_delay=3600.0, window=24 * 3600.0)
@@ -56,13 +56,11 @@ def the_delivery(catalog: Catalog) -> WebhookDelivery:
         return session.scalars(select(WebhookDelivery)).one()
 
 
-def test_task_delivers_signed_events_to_a_loopback_receiver(tmp_path, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
-    settings = TranscoderSettings(
-        catalog=CatalogSettings(url=str(catalog.engine.url)),
-        broker=BrokerSettings(url="filesystem://", folder=tmp_path / "broker"),
-        webhooks=WebhookSettings(allow_private_targets=True),
-    )
-    app = create_worker_app(settings)
+def test_task_delivers_signed_events_to_a_loopback_receiver(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLite only: this Celery warns when a task name is registered twice in one process."""
+    catalog = Catalog(CatalogSettings(url=f"sqlite:///{tmp_path / 'catalog.db'}"))
+    app = make_celery(BrokerSettings(url="filesystem://", folder=tmp_path / "broker"))
+    register(app, WebhookSettings(allow_private_targets=True), lambda: catalog, LIGHT_QUEUE)
     assert app.conf.task_routes[DELIVER_TASK] == {"queue": "light"}
     assert app.conf.beat_schedule["vodstack-webhooks"]["task"] == DELIVER_TASK
     with Receiver() as receiver:
@@ -77,6 +75,7 @@ def test_task_delivers_signed_events_to_a_loopback_receiver(tmp_path, catalog: C
         assert payload["data"]["state"] == "ready"
         assert got.path == "/hooks"
     assert [json.loads(r.body)["type"] for r in receiver.received] == ["asset.playable", "asset.ready"]
+    catalog.dispose()
 
 
 def test_failures_retry_on_schedule_then_deliver(catalog: Catalog) -> None:
@@ -89,7 +88,7 @@ def test_failures_retry_on_schedule_then_deliver(catalog: Catalog) -> None:
         run = lambda: deliver_due(catalog, sender, policy=POLICY, clock=clock, uniform=lambda: 0.0, metrics=metrics)  # noqa: E731
         try:
             assert run().retrying
-            assert the_delivery(catalog).next_attempt_at.replace(tzinfo=UTC) == T0 + timedelta(seconds=2.5)
+            assert as_utc(the_delivery(catalog).next_attempt_at) == T0 + timedelta(seconds=2.5)
             clock.now = T0 + timedelta(seconds=2)
             assert not run().retrying  # not due yet
             assert registry.get_sample_value("vodstack_webhook_outbox_lag_seconds") == 2.0
@@ -131,7 +130,7 @@ def test_a_receiver_down_for_a_day_gets_a_failed_delivery(catalog: Catalog) -> N
         report = deliver_due(catalog, sender, policy=POLICY, clock=clock, uniform=lambda: 0.5)
         if report.failed:
             break
-        clock.now = the_delivery(catalog).next_attempt_at.replace(tzinfo=UTC)
+        clock.now = as_utc(the_delivery(catalog).next_attempt_at)
     delivery = the_delivery(catalog)
     assert delivery.state == DeliveryState.FAILED
     assert clock.now - T0 >= timedelta(hours=24)
@@ -204,3 +203,23 @@ def test_the_request_goes_to_the_checked_address_with_the_name_in_host(catalog: 
     assert str(seen[0].url) == "https://93.184.216.34/in?x=1"
     assert seen[0].headers["host"] == "hooks.example.com"
     assert seen[0].extensions["sni_hostname"] == "hooks.example.com"
+
+
+WORKER_APP = """
+from transcoder.settings import TranscoderSettings
+from transcoder.tasks import create_worker_app
+app = create_worker_app(TranscoderSettings())
+print(app.conf.task_routes["webhooks.deliver_due"]["queue"], app.conf.beat_schedule["vodstack-webhooks"]["schedule"])
+"""
+
+
+def test_the_worker_app_runs_deliveries_on_the_light_queue(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A process of its own: Celery warns when a second worker app registers the same task names."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VODSTACK_DATA_DIR": str(tmp_path), "VODSTACK_WEBHOOKS_SWEEP_INTERVAL_SECONDS": "7"}
+    out = subprocess.run([sys.executable, "-c", WORKER_APP], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["light", "7.0"]
