@@ -19,7 +19,7 @@ from transcoder.celery_app import LIGHT_QUEUE, make_celery
 from transcoder.settings import BrokerSettings
 from webhooks import events, outbox
 from webhooks.backoff import RetryPolicy
-from webhooks.delivery import deliver_due
+from webhooks.delivery import SweepReport, deliver_due
 from webhooks.metrics import WebhookMetrics
 from webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery
 from webhooks.sender import HttpSender
@@ -49,6 +49,15 @@ def asset_event(catalog: Catalog, owner: str, event_type: str, at: datetime | No
             for d in session.scalars(select(WebhookDelivery).where(WebhookDelivery.message_id == message_id)):
                 d.created_at = d.next_attempt_at = at
         return message_id
+
+
+def send_once(catalog: Catalog, *, allow_private: bool) -> SweepReport:
+    """One sweep at T0 with the real HTTP sender."""
+    sender = HttpSender(timeout=5, allow_private=allow_private)
+    try:
+        return deliver_due(catalog, sender, policy=POLICY, clock=Clock(T0), uniform=lambda: 0.5)
+    finally:
+        sender.close()
 
 
 def the_delivery(catalog: Catalog) -> WebhookDelivery:
@@ -152,11 +161,7 @@ def test_a_lost_worker_leaves_the_delivery_due_after_its_lease(catalog: Catalog)
 def test_private_target_fails_at_send_time_without_the_setting(catalog: Catalog, url: str) -> None:
     add_endpoint(catalog, "alice", url)  # registered while allowed, or the DNS answer changed since
     asset_event(catalog, "alice", events.ASSET_READY, at=T0)
-    sender = HttpSender(timeout=5, allow_private=False)
-    try:
-        report = deliver_due(catalog, sender, policy=POLICY, clock=Clock(T0), uniform=lambda: 0.5)
-    finally:
-        sender.close()
+    report = send_once(catalog, allow_private=False)
     assert report.failed  # at once: retrying cannot make the address public
     delivery = the_delivery(catalog)
     assert delivery.state == DeliveryState.FAILED and delivery.last_status is None
@@ -167,11 +172,7 @@ def test_redirects_are_not_followed(catalog: Catalog) -> None:
     with Receiver(statuses=[302]) as receiver:
         add_endpoint(catalog, "alice", receiver.url)
         asset_event(catalog, "alice", events.ASSET_READY, at=T0)
-        sender = HttpSender(timeout=5, allow_private=True)
-        try:
-            report = deliver_due(catalog, sender, policy=POLICY, clock=Clock(T0), uniform=lambda: 0.5)
-        finally:
-            sender.close()
+        report = send_once(catalog, allow_private=True)
     assert report.retrying and len(receiver.received) == 1
     assert the_delivery(catalog).last_error == "HTTP 302"
 
