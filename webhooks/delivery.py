@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from catalog.session import Catalog
 from webhooks import outbox
@@ -120,6 +120,18 @@ def record_outcome(
             return "failed"
         delivery.next_attempt_at = next_at
         return "retrying"
+
+
+def prune(catalog: Catalog, before: datetime) -> int:
+    """Delete delivered and failed deliveries created before `before` (their attempts go with them)."""
+    done = (DeliveryState.DELIVERED, DeliveryState.FAILED)
+    with catalog.session() as session:
+        old = select(WebhookDelivery.id).where(WebhookDelivery.state.in_(done), WebhookDelivery.created_at < before)
+        ids = list(session.scalars(old.limit(1000)).all())
+        if ids:
+            session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+            session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+        return len(ids)
 
 
 def deliver_due(

@@ -24,5 +24,7 @@ class WebhookSettings(BaseSettings):
     # Deliveries one sweep claims at most (a sweep goes on while full batches come back, up to max_batches).
     batch_size: int = 50
     max_batches: int = 20
+    # Delivered and failed deliveries (with their attempts) are kept this long for the API, then pruned.
+    retention_days: float = 30.0
     # Endpoints one owner may register.
     max_endpoints_per_owner: int = 20

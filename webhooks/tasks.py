@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from catalog.session import Catalog
 from webhooks.backoff import RetryPolicy
-from webhooks.delivery import SweepReport, deliver_due
+from webhooks.delivery import SweepReport, deliver_due, prune
 from webhooks.metrics import webhook_metrics
 from webhooks.sender import HttpSender
 from webhooks.settings import WebhookSettings
@@ -29,6 +29,7 @@ def run_deliveries(catalog: Catalog, settings: WebhookSettings, sender: Any = No
         else HttpSender(timeout=settings.timeout_seconds, allow_private=settings.allow_private_targets)
     )
     try:
+        prune(catalog, datetime.now(UTC) - timedelta(days=settings.retention_days))
         return deliver_due(
             catalog,
             http,

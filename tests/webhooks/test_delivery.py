@@ -224,3 +224,19 @@ def test_the_worker_app_runs_deliveries_on_the_light_queue(tmp_path) -> None:  #
     out = subprocess.run([sys.executable, "-c", WORKER_APP], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["light", "7.0"]
+
+
+def test_old_finished_deliveries_are_pruned_pending_ones_kept(catalog: Catalog) -> None:
+    from webhooks.delivery import prune
+
+    with Receiver(statuses=[204, 500]) as receiver:
+        add_endpoint(catalog, "alice", receiver.url)
+        asset_event(catalog, "alice", events.ASSET_READY, at=T0)
+        asset_event(catalog, "alice", events.ASSET_FAILED, at=T0)
+        report = send_once(catalog, allow_private=True)
+    assert len(report.delivered) == 1 and len(report.retrying) == 1
+    assert prune(catalog, T0) == 0  # not older than the cut
+    assert prune(catalog, T0 + timedelta(days=31)) == 1  # the delivered one; the pending one stays
+    with catalog.session() as session:
+        assert [d.state for d in session.scalars(select(WebhookDelivery))] == [DeliveryState.PENDING]
+        assert len(session.scalars(select(WebhookAttempt)).all()) == 1
