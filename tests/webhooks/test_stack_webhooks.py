@@ -20,6 +20,11 @@ pytestmark = [pytest.mark.stack, pytest.mark.ffmpeg, pytest.mark.timeout(600)]
 WANTED = ["upload.completed", "asset.playable", "asset.ready"]
 
 
+def webhook_samples(text: str) -> dict[str, float]:
+    rows = [line.split(" ") for line in text.splitlines() if line.startswith("vodstack_webhook")]
+    return {row[0]: float(row[1]) for row in rows}
+
+
 def test_upload_events_reach_a_receiver_that_was_down(tmp_path: Path) -> None:
     env = {"VODSTACK_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true", "VODSTACK_WEBHOOKS_SWEEP_INTERVAL_SECONDS": "1"}
     with Receiver(statuses=[503, 503]) as receiver:
@@ -39,6 +44,12 @@ def test_upload_events_reach_a_receiver_that_was_down(tmp_path: Path) -> None:
                 if len(deliveries) == len(WANTED) and {d["state"] for d in deliveries} == {"delivered"}:
                     break
                 time.sleep(0.5)
+            # The beat worker's metrics: every attempt counted by outcome, the outbox drained (the
+            # gauge is set at the end of the sweep that recorded the last outcome: poll for it).
+            samples: dict[str, float] = {}
+            while time.monotonic() < deadline and samples.get("vodstack_webhook_outbox_lag_seconds") != 0:
+                samples = webhook_samples(httpx.get(stack.info["worker_metrics"]["worker-1"]).text)  # type: ignore[index]
+                time.sleep(0.5)
         finally:
             stop_stack(stack, tmp_path)
     verified = [Webhook(endpoint["secret"]).verify(r.body, r.headers) for r in receiver.received]
@@ -52,3 +63,6 @@ def test_upload_events_reach_a_receiver_that_was_down(tmp_path: Path) -> None:
     assert {d["state"] for d in deliveries} == {"delivered"}
     statuses = sorted(a["status_code"] for d in deliveries for a in d["attempt_log"])
     assert statuses == [204, 204, 204, 503, 503]
+    assert samples['vodstack_webhook_deliveries_total{outcome="delivered"}'] == 3
+    assert samples['vodstack_webhook_deliveries_total{outcome="retrying"}'] == 2
+    assert samples["vodstack_webhook_outbox_lag_seconds"] == 0
