@@ -58,9 +58,12 @@ class HttpSender:
         host = target.host if ":" not in target.host else f"[{target.host}]"
         request_headers = {**headers, "host": host if target.port == default_port else f"{host}:{target.port}"}
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        request = self.client.build_request(
-            "POST", pinned_url(target), headers=request_headers, content=body.encode(), extensions=extensions
-        )
+        try:
+            request = self.client.build_request(
+                "POST", pinned_url(target), headers=request_headers, content=body.encode(), extensions=extensions
+            )
+        except (httpx.InvalidURL, ValueError) as exc:
+            return Outcome(None, f"refused: not a valid URL: {exc}"[:MAX_ERROR_LENGTH], refused=True)
         try:
             # The answer's body is never read: a receiver cannot make us download anything.
             response = self.client.send(request, stream=True)

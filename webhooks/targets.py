@@ -12,7 +12,8 @@ import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+import httpx
 
 from webhooks.errors import TargetRefused
 
@@ -53,21 +54,27 @@ def refusal(address: IPAddress) -> str | None:
 
 
 def check_url(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an acceptable URL shape; TargetRefused otherwise (no I/O)."""
+    """(scheme, host in ASCII, port) of an acceptable URL shape; TargetRefused otherwise (no I/O).
+
+    Parsed by httpx, the client that sends: the host checked is the host it would have connected to.
+    """
     if len(url) > MAX_URL_LENGTH:
         raise TargetRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError) as exc:
         raise TargetRefused(f"not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https"):
+    if parsed.scheme not in ("http", "https"):
         raise TargetRefused("only http and https URLs can receive webhooks")
-    if parts.username is not None or parts.password is not None:
+    if parsed.userinfo:
         raise TargetRefused("URLs with credentials are not accepted (authenticate with the signature)")
-    if not parts.hostname:
+    if not host:
         raise TargetRefused("the URL has no host")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    port = parsed.port if parsed.port is not None else (443 if parsed.scheme == "https" else 80)
+    if not 0 < port < 65536:
+        raise TargetRefused(f"port {port} is out of range")
+    return parsed.scheme, host, port
 
 
 def resolve_target(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> Target:
@@ -82,7 +89,7 @@ def resolve_target(url: str, *, allow_private: bool, resolver: Resolver = system
     else:
         try:
             addresses = list(resolver(host, port))
-        except (OSError, UnicodeError) as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
             raise TargetRefused(f"the host {host!r} does not resolve ({exc})") from None
     if not addresses:
         raise TargetRefused(f"the host {host!r} does not resolve")

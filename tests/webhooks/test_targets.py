@@ -60,6 +60,10 @@ DNS = resolver(
         "http://user:pw@hooks.example.com/hook",
         "http:///hook",
         "http://hooks.example.com:99999/hook",
+        "http://hooks.example.com:0/hook",
+        "http://hooks.example.com/\x00",
+        "http://evil.example.com\\@127.0.0.1/",
+        "http://[::1/hook",
         "https://hooks.example.com/" + "a" * 3000,
     ],
 )
@@ -74,6 +78,7 @@ def test_refused(url: str) -> None:
         ("https://hooks.example.com/hook", "93.184.216.34", 443),
         ("http://hooks.example.com:8080/hook", "93.184.216.34", 8080),
         ("http://93.184.216.34/hook", "93.184.216.34", 80),
+        ("HTTPS://HOOKS.example.com/hook", "93.184.216.34", 443),
     ],
 )
 def test_accepted(url: str, address: str, port: int) -> None:
