@@ -21,9 +21,11 @@ class WebhookSettings(BaseSettings):
     retry_window_seconds: float = 24 * 3600.0
     # How often the beat sends due deliveries (the first attempt of an event waits at most this long).
     sweep_interval_seconds: float = 5.0
-    # Deliveries one sweep claims at most (a sweep goes on while full batches come back, up to max_batches).
-    batch_size: int = 50
-    max_batches: int = 20
+    # Deliveries one claim takes (a sweep goes on while full batches come back, up to max_batches).
+    # A batch is sent one after the other and held for batch_size * 3 * timeout_seconds + 60 s, which
+    # is how long a worker killed mid-batch delays its deliveries: keep batches small.
+    batch_size: int = 10
+    max_batches: int = 50
     # Delivered and failed deliveries (with their attempts) are kept this long for the API, then pruned.
     retention_days: float = 30.0
     # Endpoints one owner may register.

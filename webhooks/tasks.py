@@ -1,4 +1,4 @@
-"""The delivery task: on the light queue, run by the beat every sweep_interval_seconds."""
+"""The delivery task (every sweep_interval_seconds) and the pruning task (hourly): light queue, beat."""
 
 from __future__ import annotations
 
@@ -15,10 +15,18 @@ from webhooks.sender import HttpSender
 from webhooks.settings import WebhookSettings
 
 DELIVER_TASK = "webhooks.deliver_due"
+PRUNE_TASK = "webhooks.prune"
+PRUNE_INTERVAL_SECONDS = 3600.0
 
 
 def policy_of(settings: WebhookSettings) -> RetryPolicy:
     return RetryPolicy(settings.first_retry_seconds, settings.max_retry_seconds, settings.retry_window_seconds)
+
+
+def lease_seconds(settings: WebhookSettings) -> float:
+    """How long a claimed batch is held: longer than sending all of it can take (connect, write and
+    read each up to the timeout), so a live sweep records every outcome before its lease ends."""
+    return settings.timeout_seconds * 3 * settings.batch_size + 60.0
 
 
 def run_deliveries(catalog: Catalog, settings: WebhookSettings, sender: Any = None) -> SweepReport:
@@ -29,7 +37,6 @@ def run_deliveries(catalog: Catalog, settings: WebhookSettings, sender: Any = No
         else HttpSender(timeout=settings.timeout_seconds, allow_private=settings.allow_private_targets)
     )
     try:
-        prune(catalog, datetime.now(UTC) - timedelta(days=settings.retention_days))
         return deliver_due(
             catalog,
             http,
@@ -38,8 +45,7 @@ def run_deliveries(catalog: Catalog, settings: WebhookSettings, sender: Any = No
             uniform=random.random,
             batch_size=settings.batch_size,
             max_batches=settings.max_batches,
-            # Longer than one attempt can take: a live sender always records before the lease ends.
-            lease_seconds=max(60.0, settings.timeout_seconds * 6),
+            lease_seconds=lease_seconds(settings),
             metrics=webhook_metrics(),
         )
     finally:
@@ -54,7 +60,12 @@ def register(app: Any, settings: WebhookSettings, catalog: Callable[[], Catalog]
     def deliver_webhooks() -> int:
         return len(run_deliveries(catalog(), settings).delivered)
 
-    app.conf.task_routes = {**(app.conf.task_routes or {}), DELIVER_TASK: {"queue": light_queue}}
+    @app.task(name=PRUNE_TASK, ignore_result=True)
+    def prune_webhooks() -> int:
+        return prune(catalog(), datetime.now(UTC) - timedelta(days=settings.retention_days))
+
+    routes = {DELIVER_TASK: {"queue": light_queue}, PRUNE_TASK: {"queue": light_queue}}
+    app.conf.task_routes = {**(app.conf.task_routes or {}), **routes}
     app.conf.beat_schedule = {
         **(app.conf.beat_schedule or {}),
         "vodstack-webhooks": {
@@ -62,5 +73,10 @@ def register(app: Any, settings: WebhookSettings, catalog: Callable[[], Catalog]
             "schedule": settings.sweep_interval_seconds,
             # A sweep still queued when the next is due is redundant: let it expire.
             "options": {"queue": light_queue, "expires": settings.sweep_interval_seconds},
+        },
+        "vodstack-webhooks-prune": {
+            "task": PRUNE_TASK,
+            "schedule": PRUNE_INTERVAL_SECONDS,
+            "options": {"queue": light_queue, "expires": PRUNE_INTERVAL_SECONDS},
         },
     }

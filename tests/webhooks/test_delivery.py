@@ -24,7 +24,7 @@ from webhooks.metrics import WebhookMetrics
 from webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery
 from webhooks.sender import HttpSender
 from webhooks.settings import WebhookSettings
-from webhooks.tasks import DELIVER_TASK, register
+from webhooks.tasks import DELIVER_TASK, PRUNE_TASK, register
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = RetryPolicy(first_delay=5.0, max_delay=3600.0, window=24 * 3600.0)
@@ -72,12 +72,15 @@ def test_task_delivers_signed_events_to_a_loopback_receiver(tmp_path) -> None:  
     register(app, WebhookSettings(allow_private_targets=True), lambda: catalog, LIGHT_QUEUE)
     assert app.conf.task_routes[DELIVER_TASK] == {"queue": "light"}
     assert app.conf.beat_schedule["vodstack-webhooks"]["task"] == DELIVER_TASK
+    assert app.conf.beat_schedule["vodstack-webhooks-prune"]["task"] == PRUNE_TASK
+    assert app.conf.task_routes[PRUNE_TASK] == {"queue": "light"}
     with Receiver() as receiver:
         endpoint = add_endpoint(catalog, "alice", receiver.url)
         first = asset_event(catalog, "alice", events.ASSET_PLAYABLE)
         second = asset_event(catalog, "alice", events.ASSET_READY)
         assert app.tasks[DELIVER_TASK]() == 2  # the task function, run in this process
         assert app.tasks[DELIVER_TASK]() == 0  # nothing due: nothing sent twice
+        assert app.tasks[PRUNE_TASK]() == 0  # nothing older than 30 days
     assert [r.headers["webhook-id"] for r in receiver.received] == [first, second]
     for got in receiver.received:
         payload = Webhook(endpoint.secret).verify(got.body, got.headers)
