@@ -33,6 +33,7 @@ from storage.objects import ObjectStore
 from traffic.clients import TrustedProxies
 from traffic.ratelimit import Limiter
 from transcoder.celery_app import make_celery
+from webhooks import api as webhooks_api
 
 TUS_PREFIX = "/files"
 # Headers a browser client must be able to send and read (tus-js-client, Uppy).
@@ -159,6 +160,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
     app.state.ingest = ingest
     app.include_router(routes.router)
     app.include_router(assets.router)
+    app.include_router(webhooks_api.router)
     app.add_exception_handler(TusError, _error_handler)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
 

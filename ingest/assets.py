@@ -21,6 +21,7 @@ from catalog.models import Asset, AssetState
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from origin.signing import sign_token
+from webhooks import events, outbox
 
 router = APIRouter(dependencies=[Depends(bearer_scheme)])
 
@@ -166,6 +167,7 @@ def _delete(ingest: Ingest, principal: Principal, asset_id: str) -> bool:
             " (admin)" if principal.admin else "",
         )
         asset.state = AssetState.DELETED
+        outbox.record_asset(session, asset, events.ASSET_DELETED)
         staging_key = asset.staging_key
     # Marked deleted first: the origin stops serving it even if removing objects takes a while.
     storage = ingest.settings.storage

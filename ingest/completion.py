@@ -20,6 +20,7 @@ from ingest.store import ConcatenatedReader, UploadInfo, UploadStore, as_stream
 from ingest.uploads import get_uploads, rows_changed
 from storage.objects import ObjectStore
 from transcoder.settings import ProbeSettings
+from webhooks import events, outbox
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,15 @@ class Finisher:
             )
             if not moved:
                 return Finished(False)
+            if upload.concat != "partial":
+                outbox.record_upload(session, upload.owner, upload.id, upload.asset_id, upload.length, sha256)
             asset = session.get(Asset, upload.asset_id) if upload.asset_id else None
             if asset is None or asset.state != AssetState.UPLOADING:
                 return Finished(True)
             asset.staging_key = upload.target_key
             if report is None:
                 asset.state, asset.error = AssetState.FAILED, rejection or "the original could not be checked"
+                outbox.record_asset(session, asset, events.ASSET_FAILED)
                 return Finished(True, rejection=asset.error)
             asset.state = AssetState.QUEUED
             asset.duration, asset.width, asset.height = report.duration, report.width, report.height

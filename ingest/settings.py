@@ -13,6 +13,7 @@ from storage.settings import StorageSettings, data_dir, persistent_secret
 from traffic.clients import parse_networks
 from traffic.settings import RateLimitSettings
 from transcoder.settings import BrokerSettings, ProbeSettings
+from webhooks.settings import WebhookSettings
 
 GIB = 1024**3
 
@@ -23,6 +24,7 @@ class IngestSettings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     # Admin bearer tokens (every scope, every owner's objects; their uploads belong to "operator").
     # Empty: one development token kept in data_dir()/dev-token (created on first use; `vodstack up`
     # prints it). Scoped keys per owner: `vodstack keys create`.

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from catalog.models import Asset, AssetState, Upload, UploadState
 from catalog.session import Catalog
 from ingest.store import UploadInfo
+from webhooks import events, outbox
 
 LIVE_STATES = (UploadState.OPEN,)
 
@@ -87,6 +88,7 @@ def create_upload(
             session.add(asset)
             session.flush()
             row.asset_id = asset.id
+            outbox.record_asset(session, asset, events.ASSET_CREATED)
         session.add(row)
         session.flush()
         return to_info(row)
@@ -134,6 +136,7 @@ def end_upload(catalog: Catalog, upload_id: str, state: str, asset_error: str | 
                     asset.state, asset.error = AssetState.FAILED, asset_error
                 else:
                     asset.state = AssetState.DELETED
+                outbox.record_asset(session, asset, events.ASSET_FAILED if asset_error else events.ASSET_DELETED)
         return True
 
 

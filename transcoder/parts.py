@@ -33,6 +33,7 @@ from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.runner import CANCELLED, run_ffmpeg
 from transcoder.source import original_for_ffmpeg, retry_with_download
 from transcoder.sweeper import Heartbeat
+from webhooks import events, outbox
 
 log = logging.getLogger(__name__)
 
@@ -302,4 +303,5 @@ def _fail(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str, mess
         asset = s.get(Asset, asset_id)
         if asset is not None and asset.state != AssetState.DELETED:
             asset.state, asset.error, asset.speed, asset.eta_seconds = AssetState.FAILED, message, None, None
+            outbox.record_asset(s, asset, events.ASSET_FAILED)
     return reason

@@ -49,6 +49,7 @@ from transcoder.settings import TranscoderSettings
 from transcoder.source import original_for_ffmpeg, retry_with_download
 from transcoder.sweeper import Heartbeat, current_attempt, held_elsewhere, release, rows_updated, worker_id
 from transcoder.verify import verify_outputs
+from webhooks import events, outbox
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +266,7 @@ def _fail(ctx: PipelineContext, attempt: Attempt, message: str, reason: str) -> 
         asset = s.get(Asset, attempt.asset_id)
         if asset is not None and asset.state != AssetState.DELETED:
             asset.state, asset.error, asset.speed, asset.eta_seconds = AssetState.FAILED, message, None, None
+            outbox.record_asset(s, asset, events.ASSET_FAILED)
 
 
 def _is_cancelled(ctx: PipelineContext, asset_id: str) -> bool:

@@ -35,6 +35,7 @@ from transcoder.commands import AUDIO_NAME, INIT_NAME, PLAYLIST_NAME
 from transcoder.errors import EncodeFailed
 from transcoder.ladder import Ladder, Rung
 from transcoder.outputs import describe_track, read_segment
+from webhooks import events, outbox
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,7 @@ def mark_playable(catalog: Catalog, job_id: str, attempt: int, asset_id: str, ma
         asset.master_key = master_key
         if asset.first_playable_at is None:
             asset.first_playable_at = utcnow()
+            outbox.record_asset(s, asset, events.ASSET_PLAYABLE)
             if job is not None:
                 metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, asset.first_playable_at))
 

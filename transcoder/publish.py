@@ -26,6 +26,7 @@ from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR,
 from transcoder.probe import MediaInfo
 from transcoder.progressive import ProgressivePublisher, mark_playable
 from transcoder.sweeper import current_attempt, rows_updated
+from webhooks import events, outbox
 
 if TYPE_CHECKING:
     from transcoder.pipeline import PipelineContext
@@ -110,7 +111,10 @@ def publish_package(
         asset.state, asset.progress, asset.eta_seconds, asset.ready_at = AssetState.READY, 1.0, 0.0, now
         if asset.first_playable_at is None and job is not None:
             metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, now))
+        if asset.first_playable_at is None:
+            outbox.record_asset(s, asset, events.ASSET_PLAYABLE)
         asset.first_playable_at = asset.first_playable_at or now
+        outbox.record_asset(s, asset, events.ASSET_READY)
 
 
 def progressive_publisher(ctx: PipelineContext, attempt: Attempt, out: Path, ladder: Ladder) -> ProgressivePublisher:

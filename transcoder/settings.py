@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
 from storage.settings import StorageSettings, data_dir
+from webhooks.settings import WebhookSettings
 
 
 class BrokerSettings(BaseSettings):
@@ -44,6 +45,7 @@ class TranscoderSettings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     # ffmpeg binary; empty means the one shipped by imageio-ffmpeg.
     ffmpeg: str = ""
     # Scratch space for encodes (local disk; outputs are published to the media bucket).

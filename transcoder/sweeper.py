@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.session import Catalog
+from webhooks import events, outbox
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ def sweep(
                 asset = s.get(Asset, asset_id)
                 if asset is not None and asset.state not in (AssetState.READY, AssetState.DELETED):
                     asset.state, asset.error = AssetState.FAILED, str(values["error"])
+                    outbox.record_asset(s, asset, events.ASSET_FAILED)
         if not won:
             continue
         if give_up:

@@ -27,6 +27,7 @@ from transcoder.pipeline import PipelineContext, fail_exhausted, run_job
 from transcoder.settings import TranscoderSettings
 from transcoder.split import SplitAndStitch
 from transcoder.sweeper import SweeperThread, SweepPolicy, sweep
+from webhooks.tasks import register as register_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -119,5 +120,6 @@ def create_worker_app(settings: TranscoderSettings) -> Celery:
     def _stop_sweeper(sender: object = None, **_: object) -> None:
         sweeper.stop()
 
+    register_webhooks(app, settings.webhooks, lambda: context().catalog, LIGHT_QUEUE)
     app.conf.worker_context = context  # type: ignore[attr-defined]
     return app

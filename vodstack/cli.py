@@ -1,4 +1,4 @@
-"""The `vodstack` command: up, serve, worker, upload, status, keys."""
+"""The `vodstack` command: up, serve, worker, upload, status, keys, webhooks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any
+
+from vodstack import webhooks_cli
 
 DEFAULT_PORTS = {"ingest": 8700, "origin": 8701, "shield": 8702, "edge": 8703}
 
@@ -298,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key", help="the key's name or id")
     keys.set_defaults(func=cmd_keys)
+    webhooks_cli.add_parser(sub)
     return parser
 
 
