@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"  # the lead relinks the chain when merging
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
