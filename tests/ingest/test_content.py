@@ -12,6 +12,7 @@ from ingest.content import check_original
 from ingest.errors import ContentRejected
 from storage.filesystem import FilesystemObjectStore
 from tests.media import make_clip
+from transcoder.settings import ProbeSettings
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -40,10 +41,10 @@ def _thin(path: Path, size: str) -> Path:
 def test_unencodable_pictures_are_refused_at_upload(make: Callable[[Path], Path], words: str, tmp_path: Path) -> None:
     store = _stored(tmp_path, make(tmp_path / "clip.mp4"))
     with pytest.raises(ContentRejected, match=words):
-        check_original(store, "staging", "original.mp4")
+        check_original(store, "staging", "original.mp4", probe=ProbeSettings())
 
 
 def test_a_tiny_picture_passes(tmp_path: Path) -> None:
     store = _stored(tmp_path, _thin(tmp_path / "clip.mp4", "3x5"))
-    report = check_original(store, "staging", "original.mp4")
+    report = check_original(store, "staging", "original.mp4", probe=ProbeSettings())
     assert (report.width, report.height) == (3, 5)
