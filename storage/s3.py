@@ -1,6 +1,7 @@
 """S3 object store through the minio SDK (MinIO in production; moto's server in tests).
 
-Only this module imports minio; SDK errors are translated into storage.errors here.
+Only this module imports minio; SDK errors are translated into storage.errors here. Multipart uploads,
+which minio-py keeps private, are the `multipart` capability, through boto3 in `s3_multipart.py`.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import UTC, timedelta
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,7 +18,8 @@ from minio import Minio
 from minio.error import S3Error
 
 from storage.errors import ObjectMissing, StorageError, StorageUnavailable
-from storage.objects import CHUNK_SIZE, ObjectInfo, check_key
+from storage.objects import CHUNK_SIZE, Capabilities, ObjectInfo, check_key
+from storage.s3_multipart import S3MultipartUploads, connect
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
 # minio uploads in parts of this size; 16 MiB keeps memory small and stays far from 10,000 parts.
@@ -50,6 +53,8 @@ class S3ObjectStore:
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
         # Lets several deployments (or test runs) share one S3 account without colliding.
         self.bucket_prefix = bucket_prefix
+        boto3_client = partial(connect, endpoint, access_key, secret_key, secure=secure, region=region)
+        self.capabilities = Capabilities(multipart=S3MultipartUploads(boto3_client, bucket_prefix))
 
     def _b(self, bucket: str) -> str:
         return f"{self.bucket_prefix}{bucket}"
