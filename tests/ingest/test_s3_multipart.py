@@ -66,3 +66,11 @@ def _info(settings, upload_id):  # type: ignore[no-untyped-def]
             return to_info(s.get(Upload, upload_id))
     finally:
         catalog.dispose()
+
+
+def test_the_s3_store_needs_the_multipart_slot(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ingest.stores.s3 import S3UploadStore
+    from storage.filesystem import FilesystemObjectStore
+
+    with pytest.raises(TypeError, match="multipart"):
+        S3UploadStore(FilesystemObjectStore(tmp_path), "staging", scratch_dir=tmp_path, max_size=1, part_size=1)
