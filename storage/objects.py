@@ -5,7 +5,8 @@ either the old object, nothing, or the complete new one, never a prefix of it.
 
 `ObjectStore` is the core every backend provides. Optional features sit in `Capabilities` slots (tusd's
 `StoreComposer`): a backend fills a slot only when it has the feature, and callers check the slot, never
-the backend's class. Today one slot: `multipart` (S3 multipart uploads; the filesystem has none).
+the backend's class. Slots: `multipart` (S3 multipart uploads) and `lifecycle` (S3 bucket lifecycle
+rules); the filesystem fills neither.
 """
 
 from __future__ import annotations
@@ -77,10 +78,33 @@ class MultipartUploads(Protocol):
 
 
 @dataclass(frozen=True)
+class Transition:
+    """Move objects to a cheaper storage class `days` after they were written."""
+
+    rule_id: str
+    days: int
+    storage_class: str  # S3's names: STANDARD_IA, GLACIER, ...
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    """Rules a backend applies to a whole bucket by itself, by object age (an S3 bucket lifecycle)."""
+
+    transitions: tuple[Transition, ...] = ()
+    abort_multipart_days: int | None = None  # abort multipart uploads left unfinished this long
+
+
+class BucketLifecycle(Protocol):
+    def set_rules(self, bucket: str, rules: LifecycleRules) -> None:
+        """Replace the bucket's lifecycle rules with `rules`. Raises ObjectMissing for a missing bucket."""
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """The optional features of a backend, each slot None when it lacks that feature."""
 
     multipart: MultipartUploads | None = None
+    lifecycle: BucketLifecycle | None = None
 
 
 class ObjectStore(Protocol):
