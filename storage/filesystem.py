@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.errors import InvalidKey, ObjectMissing
-from storage.objects import CHUNK_SIZE, ObjectInfo, check_key
+from storage.objects import CHUNK_SIZE, Capabilities, ObjectInfo, check_key
 
 TMP_PREFIX = ".tmp-"
 
@@ -30,6 +30,8 @@ def fsync_dir(path: Path) -> None:
 
 
 class FilesystemObjectStore:
+    capabilities = Capabilities()  # no multipart: unfinished uploads append to a spool file instead
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,17 @@
 
 Keys are '/'-separated relative paths inside a bucket. Writes are atomic: a reader sees
 either the old object, nothing, or the complete new one, never a prefix of it.
+
+`ObjectStore` is the core every backend provides. Optional features sit in `Capabilities` slots (tusd's
+`StoreComposer`): a backend fills a slot only when it has the feature, and callers check the slot, never
+the backend's class. Slots: `multipart` (S3 multipart uploads) and `lifecycle` (S3 bucket lifecycle
+rules); the filesystem fills neither.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,8 +33,84 @@ class ObjectInfo:
     content_type: str | None = None
 
 
+@dataclass(frozen=True)
+class UploadedPart:
+    """One part of an unfinished multipart upload."""
+
+    number: int  # 1..10,000
+    etag: str  # as the backend returned it; `complete` sends it back
+    size: int
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """An unfinished multipart upload."""
+
+    key: str
+    upload_id: str
+    initiated: datetime  # timezone-aware UTC
+
+
+class MultipartUploads(Protocol):
+    """S3-style multipart uploads: numbered parts (each but the last at least 5 MiB on S3) stored one by
+    one, then joined into one object atomically. Blocking, like ObjectStore. An `upload_id` that was
+    completed, aborted or never existed raises MultipartUploadMissing where stated."""
+
+    def create(self, bucket: str, key: str, content_type: str | None = None) -> str:
+        """Start a multipart upload that will become `key`; return its upload id."""
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """Store part `number`, replacing an earlier part of that number; return its etag.
+        Raises MultipartUploadMissing."""
+
+    def parts(self, bucket: str, key: str, upload_id: str) -> list[UploadedPart]:
+        """The parts stored so far, in number order. Raises MultipartUploadMissing."""
+
+    def complete(self, bucket: str, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> None:
+        """Join `parts` (in number order, at least one) into the object `key`, atomically; the upload
+        id is gone afterwards. Raises MultipartUploadMissing."""
+
+    def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        """Drop the upload and its parts; a missing upload is not an error."""
+
+    def pending(self, bucket: str, prefix: str = "") -> Iterator[PendingUpload]:
+        """Every unfinished multipart upload whose key starts with `prefix`."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Move objects to a cheaper storage class `days` after they were written."""
+
+    rule_id: str
+    days: int
+    storage_class: str  # S3's names: STANDARD_IA, GLACIER, ...
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    """Rules a backend applies to a whole bucket by itself, by object age (an S3 bucket lifecycle)."""
+
+    transitions: tuple[Transition, ...] = ()
+    abort_multipart_days: int | None = None  # abort multipart uploads left unfinished this long
+
+
+class BucketLifecycle(Protocol):
+    def set_rules(self, bucket: str, rules: LifecycleRules) -> None:
+        """Replace the bucket's lifecycle rules with `rules`. Raises ObjectMissing for a missing bucket."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The optional features of a backend, each slot None when it lacks that feature."""
+
+    multipart: MultipartUploads | None = None
+    lifecycle: BucketLifecycle | None = None
+
+
 class ObjectStore(Protocol):
     """What every backend provides. All methods are blocking: call them from a thread in async code."""
+
+    capabilities: Capabilities
 
     def ensure_bucket(self, bucket: str) -> None:
         """Create the bucket if it does not exist."""

@@ -34,7 +34,7 @@ from sqlalchemy import select
 from catalog.models import Asset, AssetState
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
-from storage.objects import ObjectStore
+from storage.objects import LifecycleRules, ObjectStore, Transition
 from tiering.index import Tier, TierIndex
 from tiering.settings import TieringSettings
 
@@ -120,42 +120,28 @@ class TieringCollector:
         yield from (size, count, cost, moves, restores)
 
 
-def lifecycle_rules(settings: TieringSettings, *, staging: bool) -> Any:
-    """The equivalent S3 bucket lifecycle configuration (minio SDK types). S3 transitions by object age,
-    not idle time: the nearest equivalent of our idle-time policy."""
-    from minio.commonconfig import ENABLED, Filter
-    from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule, Transition
-
+def lifecycle_rules(settings: TieringSettings, *, staging: bool) -> LifecycleRules:
+    """The equivalent bucket lifecycle rules. S3 transitions by object age, not idle time: the nearest
+    equivalent of our idle-time policy."""
     if staging:
-        rule = Rule(
-            ENABLED,
-            rule_filter=Filter(prefix=""),
-            rule_id="vodstack-abort-multipart",
-            abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(settings.abort_multipart_days),
+        return LifecycleRules(abort_multipart_days=settings.abort_multipart_days)
+    return LifecycleRules(
+        transitions=(
+            Transition("vodstack-warm", max(1, round(settings.warm_after_days)), "STANDARD_IA"),
+            Transition("vodstack-cold", max(1, round(settings.cold_after_days)), "GLACIER"),
         )
-        return LifecycleConfig([rule])
-    warm = Rule(
-        ENABLED,
-        rule_filter=Filter(prefix=""),
-        rule_id="vodstack-warm",
-        transition=Transition(days=max(1, round(settings.warm_after_days)), storage_class="STANDARD_IA"),
     )
-    cold = Rule(
-        ENABLED,
-        rule_filter=Filter(prefix=""),
-        rule_id="vodstack-cold",
-        transition=Transition(days=max(1, round(settings.cold_after_days)), storage_class="GLACIER"),
-    )
-    return LifecycleConfig([warm, cold])
 
 
-def apply_bucket_lifecycle(store: Any, media_bucket: str, staging_bucket: str, settings: TieringSettings) -> None:
-    """Write the lifecycle rules on an S3ObjectStore's buckets (no-op for other backends)."""
-    client = getattr(store, "client", None)
-    if client is None or not hasattr(client, "set_bucket_lifecycle"):
+def apply_bucket_lifecycle(
+    store: ObjectStore, media_bucket: str, staging_bucket: str, settings: TieringSettings
+) -> None:
+    """Write the lifecycle rules on the store's buckets (no-op for a backend without bucket lifecycles)."""
+    lifecycle = store.capabilities.lifecycle
+    if lifecycle is None:
         return
     for bucket, is_staging in ((media_bucket, False), (staging_bucket, True)):
-        client.set_bucket_lifecycle(store._b(bucket), lifecycle_rules(settings, staging=is_staging))
+        lifecycle.set_rules(bucket, lifecycle_rules(settings, staging=is_staging))
 
 
 def register_beat(app: Any, settings: TieringSettings, catalog_settings: CatalogSettings) -> None:

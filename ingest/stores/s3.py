@@ -3,10 +3,9 @@
 Design (and why not the alternatives):
 - One S3 multipart upload, started at creation on the upload's final key. Parts are uploaded as soon as
   `part_size` bytes are in; `CompleteMultipartUpload` makes the finished object appear atomically, with
-  no server-side copy. `compose_object` (the public minio API) would need every source but the last to be
-  >= 5 MiB too and copies all bytes once more at the end; minio-py's multipart calls are private, so they
-  are confined to `S3Multipart` below: the only place to touch when minio's next major release changes
-  them.
+  no server-side copy (a server-side compose would need every source but the last to be >= 5 MiB too and
+  copies all bytes once more at the end). The multipart calls are the object store's `multipart`
+  capability (storage.objects.MultipartUploads): this module sees no SDK.
 - A PATCH rarely ends on a part boundary. The bytes after the last full part are stored as a temp object
   `incoming/{id}/tail-{n}` where n is the number the part will get; nothing acknowledged lives only in
   this process. The next PATCH prepends it, and once part n exists the tail is stale and ignored.
@@ -22,112 +21,16 @@ import contextlib
 import os
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import urllib3
-from minio.datatypes import Part
-from minio.error import S3Error
 
 from ingest.hashing import RunningHashes
 from ingest.protocol import part_size_for
 from ingest.store import UploadInfo, sha256_of
-from storage.errors import ObjectMissing, StorageError, StorageUnavailable
-from storage.objects import ObjectStore
+from storage.errors import MultipartUploadMissing, ObjectMissing
+from storage.objects import ObjectStore, UploadedPart
 
 TAIL_PREFIX = "incoming"
-_NO_UPLOAD = {"NoSuchUpload", "NoSuchKey"}
-
-
-def _translate(exc: Exception, what: str) -> StorageError:
-    if isinstance(exc, S3Error):
-        return StorageError(f"S3 {exc.code} during {what}: {exc.message}")
-    return StorageUnavailable(f"S3 unreachable during {what}: {exc}")
-
-
-class MultipartGone(StorageError):
-    """The multipart upload no longer exists (completed or aborted)."""
-
-
-@dataclass(frozen=True)
-class StoredPart:
-    number: int
-    etag: str
-    size: int
-
-
-class S3Multipart:
-    """The multipart calls we make (tusd's S3API idea), over minio's private methods."""
-
-    def __init__(self, client: Any, bucket: str) -> None:
-        self.client = client
-        self.bucket = bucket
-
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except S3Error as exc:
-            if exc.code in _NO_UPLOAD:
-                raise MultipartGone(f"{what}: {exc.code}") from exc
-            raise _translate(exc, what) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _translate(exc, what) from exc
-
-    def create(self, key: str) -> str:
-        headers = {"Content-Type": "application/octet-stream"}
-        return str(self._call("create multipart", self.client._create_multipart_upload, self.bucket, key, headers))
-
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
-        fn = self.client._upload_part
-        return str(self._call("upload part", fn, self.bucket, key, data, None, upload_id, number))
-
-    def parts(self, key: str, upload_id: str) -> list[StoredPart]:
-        out: list[StoredPart] = []
-        marker: str | None = None
-        while True:
-            result = self._call(
-                "list parts", self.client._list_parts, self.bucket, key, upload_id, part_number_marker=marker
-            )
-            out.extend(StoredPart(p.part_number, p.etag, p.size or 0) for p in result.parts)
-            if not result.is_truncated:
-                return out
-            marker = result.next_part_number_marker
-
-    def complete(self, key: str, upload_id: str, parts: list[StoredPart]) -> None:
-        minio_parts = [Part(p.number, p.etag) for p in parts]
-        self._call(
-            "complete multipart",
-            self.client._complete_multipart_upload,
-            self.bucket,
-            key,
-            upload_id,
-            minio_parts,
-        )
-
-    def abort(self, key: str, upload_id: str) -> None:
-        with contextlib.suppress(MultipartGone):
-            self._call("abort multipart", self.client._abort_multipart_upload, self.bucket, key, upload_id)
-
-    def uploads(self, prefix: str) -> list[tuple[str, str, float]]:
-        """(key, upload id, initiated Unix time) of every unfinished multipart upload under `prefix`."""
-        out = []
-        key_marker = upload_marker = None
-        while True:
-            result = self._call(
-                "list multipart uploads",
-                self.client._list_multipart_uploads,
-                self.bucket,
-                prefix=prefix,
-                key_marker=key_marker,
-                upload_id_marker=upload_marker,
-            )
-            for up in result.uploads:
-                initiated = up.initiated_time.timestamp() if up.initiated_time else 0.0
-                out.append((up.object_name, up.upload_id, initiated))
-            if not result.is_truncated:
-                return out
-            key_marker, upload_marker = result.next_key_marker, result.next_upload_id_marker
 
 
 def _tail_key(upload_id: str, number: int) -> str:
@@ -146,7 +49,7 @@ class S3UploadWriter:
         self.mpu = str(upload.store_state["multipart_id"])
         self.part_size = int(upload.store_state["part_size"])
         self.verify = verify
-        parts = store.multipart.parts(self.key, self.mpu)
+        parts = store.multipart.parts(store.bucket, self.key, self.mpu)
         self.next_number = max((p.number for p in parts), default=0) + 1
         self.first_number = self.next_number
         self.scratch_path = store.scratch_dir / f"{upload.id}.{uuid.uuid4().hex[:8]}"
@@ -173,7 +76,7 @@ class S3UploadWriter:
         self.scratch.seek(0)
         while self.size >= self.part_size:
             data = self.scratch.read(self.part_size)
-            self.store.multipart.upload_part(self.key, self.mpu, self.next_number, data)
+            self.store.multipart.upload_part(self.store.bucket, self.key, self.mpu, self.next_number, data)
             self.next_number += 1
             self.size -= self.part_size
         rest = self.scratch.read()
@@ -221,12 +124,12 @@ class S3UploadStore:
         part_size: int,
         sweep_grace_seconds: float = 3600.0,
     ) -> None:
-        client = getattr(objects, "client", None)
-        if client is None:
-            raise TypeError("the S3 upload store needs storage.s3.S3ObjectStore")
+        multipart = objects.capabilities.multipart
+        if multipart is None:
+            raise TypeError("the S3 upload store needs an object store with multipart uploads (S3)")
         self.objects = objects
         self.bucket = bucket
-        self.multipart = S3Multipart(client, f"{getattr(objects, 'bucket_prefix', '')}{bucket}")
+        self.multipart = multipart
         self.scratch_dir = Path(scratch_dir)
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         self.max_size = max_size
@@ -236,7 +139,7 @@ class S3UploadStore:
 
     def create(self, upload_id: str, target_key: str, length: int | None) -> dict[str, Any]:
         return {
-            "multipart_id": self.multipart.create(target_key),
+            "multipart_id": self.multipart.create(self.bucket, target_key),
             "part_size": part_size_for(length, self.max_size, self.part_size),
         }
 
@@ -248,8 +151,8 @@ class S3UploadStore:
 
     def offset(self, upload: UploadInfo, bucket: str) -> int:
         try:
-            parts = self.multipart.parts(upload.target_key, upload.store_state["multipart_id"])
-        except MultipartGone:
+            parts = self.multipart.parts(self.bucket, upload.target_key, upload.store_state["multipart_id"])
+        except MultipartUploadMissing:
             try:
                 return self.objects.stat(bucket, upload.target_key).size
             except ObjectMissing:
@@ -263,8 +166,8 @@ class S3UploadStore:
     def finish(self, upload: UploadInfo, bucket: str) -> str:
         key, mpu = upload.target_key, upload.store_state["multipart_id"]
         try:
-            parts = self.multipart.parts(key, mpu)
-        except MultipartGone:
+            parts = self.multipart.parts(self.bucket, key, mpu)
+        except MultipartUploadMissing:
             parts = None  # completed by an earlier finish that died before the catalog knew
         if parts is not None:
             number = max((p.number for p in parts), default=0) + 1
@@ -275,14 +178,14 @@ class S3UploadStore:
                 tail = None
             if tail:
                 # The last part may be shorter than 5 MiB.
-                etag = self.multipart.upload_part(key, mpu, number, tail)
-                parts.append(StoredPart(number, etag, len(tail)))
+                etag = self.multipart.upload_part(self.bucket, key, mpu, number, tail)
+                parts.append(UploadedPart(number, etag, len(tail)))
             if parts:
-                self.multipart.complete(key, mpu, sorted(parts, key=lambda p: p.number))
+                self.multipart.complete(self.bucket, key, mpu, parts)
             else:
                 # S3 refuses to complete a multipart upload without parts: an empty upload is a PUT.
                 self.objects.put_bytes(bucket, key, b"")
-                self.multipart.abort(key, mpu)
+                self.multipart.abort(self.bucket, key, mpu)
             self._delete_tails(upload.id)
         running = self.hashes.take(upload.id, upload.length or 0)
         if running is not None:
@@ -298,7 +201,7 @@ class S3UploadStore:
     def discard(self, upload: UploadInfo) -> None:
         self.hashes.forget(upload.id)
         if "multipart_id" in upload.store_state:
-            self.multipart.abort(upload.target_key, upload.store_state["multipart_id"])
+            self.multipart.abort(self.bucket, upload.target_key, upload.store_state["multipart_id"])
         self._delete_tails(upload.id)
         for path in self.scratch_dir.glob(f"{upload.id}.*"):
             with contextlib.suppress(FileNotFoundError):
@@ -308,9 +211,9 @@ class S3UploadStore:
         removed = 0
         cutoff = time.time() - self.sweep_grace_seconds
         for prefix in ("originals/", "partials/"):
-            for key, mpu, initiated in self.multipart.uploads(prefix):
-                if key.rsplit("/", 1)[-1] not in live_ids and initiated <= cutoff:
-                    self.multipart.abort(key, mpu)
+            for pending in list(self.multipart.pending(self.bucket, prefix)):
+                if pending.key.rsplit("/", 1)[-1] not in live_ids and pending.initiated.timestamp() <= cutoff:
+                    self.multipart.abort(self.bucket, pending.key, pending.upload_id)
                     removed += 1
         for info in list(self.objects.list(self.bucket, f"{TAIL_PREFIX}/")):
             upload_id = info.key.split("/")[1]

@@ -18,7 +18,7 @@ def test_terminate_frees_storage(tus: Tus, settings, server) -> None:
     if settings.storage.backend == "filesystem":
         assert not list(settings.spool_dir.iterdir())
     else:
-        assert ingest.store.multipart.uploads("originals/") == []
+        assert list(ingest.store.multipart.pending(settings.storage.staging_bucket, "originals/")) == []
     assert not [i for i in ingest.objects.list(settings.storage.staging_bucket) if upload_id in i.key]
     asset = tus.get("/assets").json()
     assert asset == []  # the asset of a terminated upload is deleted, not listed

@@ -26,7 +26,7 @@ def test_expired_upload_is_gone_and_reclaimed(tus: Tus, server, settings) -> Non
     if settings.storage.backend == "filesystem":
         assert list(settings.spool_dir.iterdir()) == []
     else:
-        assert ingest.store.multipart.uploads("originals/") == []
+        assert list(ingest.store.multipart.pending(settings.storage.staging_bucket, "originals/")) == []
     asset = tus.get("/assets").json()[0]
     assert asset["state"] == "failed" and "expired" in asset["error"]
     assert 'vodstack_ingest_uploads_total{event="expired"} 1.0' in tus.http.get("/metrics").text
@@ -43,7 +43,7 @@ def test_sweep_reclaims_leftovers_nobody_knows(tus: Tus, server, settings) -> No
     if settings.storage.backend == "filesystem":
         assert [p.name for p in settings.spool_dir.iterdir()] == [live.rsplit("/", 1)[-1]]
     else:
-        keys = [k for k, _, _ in ingest.store.multipart.uploads("originals/")]
+        keys = [p.key for p in ingest.store.multipart.pending(settings.storage.staging_bucket, "originals/")]
         assert keys == ["originals/" + live.rsplit("/", 1)[-1]]
     assert tus.head(live).headers["upload-offset"] == "5"
 
