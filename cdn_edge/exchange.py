@@ -199,7 +199,7 @@ class Exchange:
         elif length is None and self.scope["method"] != "HEAD" and status not in (204, 304):
             self.chunked = True  # neither length nor encoding given: chunked
             lines.append(b"transfer-encoding: chunked\r\n")
-        self.remaining = length or 0
+        self.remaining = 0 if status in (204, 304) else length or 0  # their Content-Length is the object's
         if access_logger.hasHandlers():
             client = self.scope["client"]
             peer = f"{client[0]}:{client[1]}" if client else ""

@@ -75,6 +75,7 @@ class EdgeProtocol(asyncio.Protocol):
         self.state = server_state
         self.app_state = app_state
         self.hits = hits
+        self.access_log = access_logger.hasHandlers()  # uvicorn empties it with access_log=False
         self.parser = httptools.HttpRequestParser(self)
         # Answer a request whose Connection: close arrived with more bytes behind it (pipelined).
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
@@ -288,7 +289,7 @@ class EdgeProtocol(asyncio.Protocol):
             transport.write(head + body)
         else:
             transport.writelines((head, body))
-        if access_logger.hasHandlers():
+        if self.access_log:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else ""
             quoted = urllib.parse.quote(path)
             access_logger.info('%s - "%s %s HTTP/%s" %d', client, method, quoted, http_version, 200)
@@ -304,6 +305,9 @@ class EdgeProtocol(asyncio.Protocol):
         """A 400 for what the parser refused, then close: nothing after it can be framed. Requests
         parsed before it are answered first, then the connection closes without the 400."""
         if self.transport.is_closing():
+            return
+        if self.parsing is not None:  # its body cannot be read to its end: the app sees a disconnect
+            self.transport.close()
             return
         last = self.waiting[-1] if self.waiting else self.active
         if last is not None:

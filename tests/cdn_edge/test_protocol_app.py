@@ -58,6 +58,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         for piece in (b"ab", b"", b"cde"):
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/not-modified":  # a 304 names the length of what it does not send
+        await send({"type": "http.response.start", "status": 304, "headers": [(b"content-length", b"10")]})
+        await send({"type": "http.response.body", "body": b""})
     elif path == "/bad-header":
         await respond(send, 200, b"x", (b"x-bad", b"a\r\nset-cookie: injected"))
     else:
@@ -169,6 +172,18 @@ def test_bad_request_behind_a_good_one_answers_the_good_one_then_closes(conn: Co
     assert (reply.status, reply.body) == (200, b"slow")
     assert reply.header("connection") == "close"
     assert conn.closed()
+
+
+def test_malformed_body_closes_the_connection_without_an_answer(conn: Conn) -> None:
+    conn.send(request("POST", "/echo", "Transfer-Encoding: chunked") + b"3\r\nabc\r\nZZ\r\n")
+    assert conn.closed()
+
+
+def test_not_modified_keeps_its_content_length_and_sends_no_body(conn: Conn) -> None:
+    conn.send(request("GET", "/not-modified"), request("GET", "/after"))
+    reply = conn.read()
+    assert (reply.status, reply.header("content-length")) == (304, "10")
+    assert conn.read().body == b"/after"
 
 
 def test_graceful_shutdown_closes_idle_connections(server: LoopbackServer) -> None:
