@@ -238,8 +238,8 @@ class MemoryTransport(asyncio.Transport):
         return {"peername": ("10.1.1.1", 5555), "sockname": ("127.0.0.1", 80)}.get(name, default)
 
 
-def connect(asgi: Any) -> tuple[EdgeProtocol, MemoryTransport, ServerState]:
-    config = uvicorn.Config(asgi, proxy_headers=False, lifespan="off")
+def connect(asgi: Any, **options: Any) -> tuple[EdgeProtocol, MemoryTransport, ServerState]:
+    config = uvicorn.Config(asgi, proxy_headers=False, lifespan="off", **options)
     state = ServerState()
     protocol = edge_protocol(None)(config=config, server_state=state, app_state={})
     transport = MemoryTransport()
@@ -302,3 +302,15 @@ async def test_keep_alive_timer_closes_an_idle_connection() -> None:
     protocol.data_received(request("GET", "/a"))
     await settle()
     assert transport.written.endswith(b"/a") and transport.closing
+
+
+@pytest.mark.anyio
+async def test_past_the_concurrency_limit_is_503() -> None:
+    protocol, transport, state = connect(app, limit_concurrency=2)
+    protocol.data_received(request("GET", "/a"))
+    await settle()
+    assert transport.written.endswith(b"/a")
+    state.connections.add(object())  # another client
+    protocol.data_received(request("GET", "/b"))
+    await settle()
+    assert b"HTTP/1.1 503 " in transport.written and transport.closing
