@@ -171,11 +171,11 @@ def create_app(
 
 
 def server_options(app: Starlette) -> dict[str, Any]:
-    """Keyword arguments for uvicorn.run / uvicorn.Config serving `app` (from create_app): fresh memory
-    hits answered by the HTTP protocol itself. Without httptools there are none: uvicorn's standard
-    protocol, and FastHits still answers those hits in the app."""
+    """Keyword arguments for uvicorn.run / uvicorn.Config serving `app` (from create_app): the edge's
+    own HTTP protocol (cdn_edge.protocol), which answers fresh memory hits itself. Without httptools
+    there is none: uvicorn's standard protocol, and FastHits still answers those hits in the app."""
     try:
-        from cdn_edge.protocol import hit_protocol
+        from cdn_edge.protocol import edge_protocol
     except ImportError:
         return {}
-    return {"http": hit_protocol(app.state.hits)}
+    return {"http": edge_protocol(app.state.hits)}

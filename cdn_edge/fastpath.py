@@ -7,7 +7,7 @@ a range, a conditional, a token, a disk hit) falls through to the full handler i
 implements the same semantics in general.
 
 FreshHits decides and encodes, once for both ways in: FastHits, an ASGI middleware in front of the
-framework, and cdn_edge.protocol, which answers from uvicorn's HTTP protocol before any ASGI request
+framework, and cdn_edge.protocol, the edge's own HTTP protocol, which answers before any ASGI request
 exists.
 """
 

@@ -1,6 +1,7 @@
 """Fresh memory hits answered by the HTTP protocol (cdn_edge.protocol), over real sockets: the same
-response as the general path, uvicorn's connection rules kept (keep-alive, pipelining, Connection:
-close, HTTP/1.0, HEAD), and every request that is not such a hit left to the app."""
+response as the general path, HTTP/1.1's connection rules kept (keep-alive, pipelining, Connection:
+close, HTTP/1.0, HEAD), and every request that is not such a hit left to the app (the bridge to it:
+test_protocol_app.py)."""
 
 from __future__ import annotations
 
