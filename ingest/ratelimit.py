@@ -4,12 +4,13 @@ An ASGI middleware inside TusMiddleware (so X-HTTP-Method-Override is already ap
 carries Tus-Resumable) and inside CORS (so a browser can read it). Every limited answer carries
 RateLimit-Policy / RateLimit; a refusal is 429 with Retry-After, before any work or body read.
 
-Who the caller is comes from one hook, `Identify`: a valid key (by its name: keys never reach the
+Who the caller is comes from one hook, `Identify`: a valid key (by its hash: keys never reach the
 rate-limit storage) or else the client address.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +31,7 @@ EXEMPT = frozenset(("/healthz", "/metrics"))
 
 
 def key_or_address(keys: KeyRing, proxies: TrustedProxies) -> Identify:
-    """The default Identify: a valid key is the caller (its name: one budget per key, whatever
+    """The default Identify: a valid key is the caller (by its hash: one budget per key, whatever
     replica answers), anything else is its client address ("anonymous": invalid keys do not buy a
     fresh budget each). Configured tokens resolve in memory; catalog keys cost one indexed lookup
     in a worker thread, the same the route's own authentication makes."""
@@ -46,7 +47,8 @@ def key_or_address(keys: KeyRing, proxies: TrustedProxies) -> Identify:
             if key and principal is None:
                 principal = await run_in_threadpool(keys.stored, key)
             if principal is not None:
-                return "key:" + principal.key_name, "key"
+                # The key's hash, not its name: configured tokens have names only within one deployment.
+                return "key:" + hashlib.sha256(key.encode()).hexdigest()[:32], "key"
         return "ip:" + client_of(scope, proxies), ANONYMOUS
 
     return identify
