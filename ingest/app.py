@@ -17,7 +17,7 @@ from ingest.allocator import keep_large_buffers_in_heap
 from ingest.cleanup import cleanup_forever
 from ingest.completion import Finisher
 from ingest.deps import Ingest
-from ingest.errors import TusError
+from ingest.errors import LockUnavailable, TusError
 from ingest.locks import make_locker
 from ingest.metrics import IngestMetrics
 from ingest.middleware import TusMiddleware
@@ -122,6 +122,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
     app.include_router(assets.router)
     app.add_exception_handler(TusError, routes.tus_error_handler)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    app.add_exception_handler(LockUnavailable, _lock_unavailable)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -146,3 +147,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
 
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:
     return routes.tus_error_handler(request, TusError("storage-unavailable", str(exc)))
+
+
+async def _lock_unavailable(request: Request, exc: Exception) -> Response:
+    return routes.tus_error_handler(request, TusError("lock-unavailable", str(exc)))

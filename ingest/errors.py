@@ -4,6 +4,7 @@ IngestError                    base class
  +-- TusError                  a request the TUS protocol refuses; `status` and `code` from TUS_ERRORS,
  |                             rendered by one exception handler (routes.py) as a readable text body
  +-- LockTimeout               the per-upload lock could not be taken (holder alive and not yielding)
+ +-- LockUnavailable           the lock backend (Redis, the catalog) cannot be reached
  +-- ContentRejected           a finished upload is not a video we can transcode (reason is readable)
 """
 
@@ -34,6 +35,7 @@ TUS_ERRORS: dict[str, tuple[int, str]] = {
     "exceeds-length": (413, "the body goes beyond Upload-Length"),
     "not-video": (415, "only video uploads are accepted"),
     "storage-unavailable": (503, "storage is unavailable; retry later"),
+    "lock-unavailable": (503, "the upload lock service is unavailable; retry later"),
 }
 
 
@@ -51,6 +53,10 @@ class TusError(IngestError):
 
 
 class LockTimeout(IngestError):
+    pass
+
+
+class LockUnavailable(IngestError):
     pass
 
 
