@@ -30,6 +30,7 @@ TUS_ERRORS: dict[str, tuple[int, str]] = {
     "checksum-mismatch": (460, "checksum mismatch: the chunk was discarded"),
     "offset-mismatch": (409, "Upload-Offset does not match the upload's current offset"),
     "modify-final": (403, "a final (concatenated) upload cannot be patched"),
+    "upload-complete": (403, "the upload is complete: it takes no more bytes"),
     "invalid-content-type": (415, "Content-Type must be application/offset+octet-stream"),
     "too-large": (413, "upload exceeds the maximum size"),
     "exceeds-length": (413, "the body goes beyond Upload-Length"),
