@@ -104,15 +104,16 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cleanup = None
+        stopping = asyncio.Event()
         if settings.cleanup_interval_seconds > 0:
-            cleanup = asyncio.create_task(cleanup_forever(ingest, settings.cleanup_interval_seconds))
+            cleanup = asyncio.create_task(cleanup_forever(ingest, settings.cleanup_interval_seconds, stopping))
         try:
             yield
         finally:
             if cleanup is not None:
+                stopping.set()
                 cleanup.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await cleanup
+                await asyncio.wait([cleanup])
             await ingest.locker.backend.close()
             catalog.dispose()
 
