@@ -9,6 +9,7 @@ import pytest
 
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
+from ingest.errors import LockUnavailable
 from ingest.locks import CatalogLockBackend, Locker, MemoryLockBackend, RedisLockBackend
 
 
@@ -161,3 +162,33 @@ def test_redis_heartbeat_stops_however_its_cancel_lands(tmp_path) -> None:  # ty
         return cycles
 
     assert asyncio.run(scenario()) == 300
+
+
+class UnreachableBackend(MemoryLockBackend):
+    """Takes the lock, then loses its server: every later call fails as the Redis backend's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reachable = True
+
+    async def release_requested(self, key: str) -> bool:
+        self.reachable = False
+        raise LockUnavailable("Redis unavailable during hand-over check: connection refused")
+
+    async def release(self, key: str, token: str) -> None:
+        if not self.reachable:
+            raise LockUnavailable("Redis unavailable during unlock: connection refused")
+        await super().release(key, token)
+
+
+def test_holder_stops_when_the_backend_goes_away_and_still_answers(caplog) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> bool:
+        locker = Locker(UnreachableBackend(), lease_seconds=5, takeover_seconds=30)
+        async with asyncio.timeout(10), locker.hold("u6") as lease:
+            await lease.stop.wait()  # the request stops at its next chunk boundary and commits
+        return lease.lost
+
+    assert asyncio.run(scenario()) is False  # not taken over: its lease simply runs out
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("heartbeat of upload u6 failed" in m for m in messages)
+    assert any("could not release the lock of upload u6" in m for m in messages)
