@@ -244,6 +244,17 @@ async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     return Response(status_code=200, headers=headers)
 
 
+async def _patch_completed(request: Request, upload: UploadInfo, offset: int) -> Response:
+    if offset != upload.length:
+        raise TusError("offset-mismatch", f"upload is complete at offset {upload.length}")
+    if not await body_is_empty(request):
+        # tusd answers 204 here and drops the bytes; a client sending more than it declared must
+        # hear that they were not taken.
+        raise TusError("upload-complete")
+    # An empty PATCH at the end (a client checking after a lost answer): 204, no second job.
+    return Response(status_code=204, headers={"Upload-Offset": str(offset)})
+
+
 @router.patch("/files/{upload_id}")
 async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     _admit_request(ingest, request)
@@ -258,18 +269,15 @@ async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response
     new_length = parse_length(h["upload-length"]) if "upload-length" in h else None
     if new_length is not None and new_length > ingest.settings.max_size:
         raise TusError("too-large", f"Upload-Length {new_length} exceeds Tus-Max-Size {ingest.settings.max_size}")
+    if upload.state == UploadState.COMPLETE:
+        # A complete upload never changes again: answered without its lock, which a stalled body
+        # would otherwise hold.
+        return await _patch_completed(request, upload, offset)
 
     async with ingest.locker.hold(upload_id) as lease:
         upload = await _load(ingest, upload_id)
         if upload.state == UploadState.COMPLETE:
-            if offset != upload.length:
-                raise TusError("offset-mismatch", f"upload is complete at offset {upload.length}")
-            if not await body_is_empty(request):
-                # tusd answers 204 here and drops the bytes; a client sending more than it declared
-                # must hear that they were not taken.
-                raise TusError("upload-complete")
-            # An empty PATCH at the end (a client checking after a lost answer): 204, no second job.
-            return Response(status_code=204, headers={"Upload-Offset": str(offset)})
+            return await _patch_completed(request, upload, offset)
         if new_length is not None and upload.length is not None and new_length != upload.length:
             raise TusError("length-already-set")
         current = await _stored_offset(ingest, upload)
