@@ -1,4 +1,4 @@
-"""Two ingest replicas sharing Redis locks and storage, six uploads at once in 1 MiB PATCHes, some of them
+"""Two ingest replicas sharing Redis locks and storage (a directory, or S3 on moto), six uploads at once in 1 MiB
 dropped or stalled mid-body by their client: every request is answered and every upload ends byte-exact.
 
 Before the fix about 1 request in 70 waited out the 30 s takeover (ingest/locks.py, module docstring)."""
@@ -31,12 +31,16 @@ ROUNDS = 3
 REQUEST_TIMEOUT = 20.0
 
 
-@pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IngestSettings, list[str]]]:
+@pytest.fixture(scope="module", params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def replicas(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[IngestSettings, list[str]]]:
     tmp_path = tmp_path_factory.mktemp("replicas")
+    endpoint = request.getfixturevalue("moto_endpoint") if request.param == "s3" else None
     settings = make_settings(
         tmp_path,
-        "filesystem",
+        request.param,
+        endpoint,
         lock_backend="redis",
         redis_url=os.environ["VODSTACK_TEST_REDIS_URL"],
         lock_takeover_seconds=30.0,
