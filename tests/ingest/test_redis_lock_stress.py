@@ -1,7 +1,9 @@
-"""Two ingest replicas sharing Redis locks and storage (a directory, or S3 on moto), six uploads at once in 1 MiB
-dropped or stalled mid-body by their client: every request is answered and every upload ends byte-exact.
+"""Two ingest replicas sharing Redis locks and storage (a directory, or S3 on moto), six uploads at once in
+1 MiB PATCHes, some of them dropped or stalled mid-body by their client: every request is answered and every
+upload ends byte-exact.
 
-Before the fix about 1 request in 70 waited out the 30 s takeover (ingest/locks.py, module docstring)."""
+Before the fix (ingest/locks.py, module docstring) most rounds had a request that was never answered: its
+lock was held until the next request took it over after 30 s."""
 
 from __future__ import annotations
 
