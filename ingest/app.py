@@ -20,7 +20,7 @@ from ingest.auth import KeyRing
 from ingest.cleanup import cleanup_forever
 from ingest.completion import Finisher
 from ingest.deps import Ingest
-from ingest.errors import TusError
+from ingest.errors import LockUnavailable, TusError
 from ingest.locks import make_locker
 from ingest.metrics import IngestMetrics
 from ingest.middleware import TusMiddleware
@@ -142,15 +142,16 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cleanup = None
+        stopping = asyncio.Event()
         if settings.cleanup_interval_seconds > 0:
-            cleanup = asyncio.create_task(cleanup_forever(ingest, settings.cleanup_interval_seconds))
+            cleanup = asyncio.create_task(cleanup_forever(ingest, settings.cleanup_interval_seconds, stopping))
         try:
             yield
         finally:
             if cleanup is not None:
+                stopping.set()
                 cleanup.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await cleanup
+                await asyncio.wait([cleanup])
             await ingest.locker.backend.close()
             catalog.dispose()
 
@@ -163,6 +164,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
     app.include_router(webhooks_api.router)
     app.add_exception_handler(TusError, _error_handler)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    app.add_exception_handler(LockUnavailable, _lock_unavailable)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -217,3 +219,7 @@ def _error_handler(request: Request, exc: Exception) -> Response:
 
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:
     return _error_handler(request, TusError("storage-unavailable", str(exc)))
+
+
+async def _lock_unavailable(request: Request, exc: Exception) -> Response:
+    return _error_handler(request, TusError("lock-unavailable", str(exc)))

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from catalog.models import UploadState
 from ingest.deps import Ingest
+from ingest.errors import LockUnavailable
 from ingest.uploads import (
     end_upload,
     expired_uploads,
@@ -28,6 +31,8 @@ from ingest.uploads import (
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
+# What a pass may meet while a dependency is briefly away; the next pass retries.
+TRANSIENT_ERRORS = (SQLAlchemyError, StorageError, LockUnavailable, OSError)
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,12 @@ def run_cleanup(ingest: Ingest, now: datetime | None = None) -> CleanupReport:
     expired = 0
     for upload in expired_uploads(ingest.catalog, now):
         if end_upload(ingest.catalog, upload.id, UploadState.EXPIRED, "the upload expired before it finished"):
-            ingest.store.discard(upload)
+            try:
+                ingest.store.discard(upload)
+            except StorageError as exc:
+                # One upload's storage must not hold up the others; the sweep below (now or in a later
+                # pass) reclaims what it left, as it is no longer open.
+                log.warning("could not discard expired upload %s: %s", upload.id, exc)
             ingest.metrics.uploads.labels("expired").inc()
             expired += 1
     # A partial upload's bytes wait for a final upload (which deletes them once assembled) only as long
@@ -75,14 +85,31 @@ async def finish_stranded(ingest: Ingest, idle_seconds: float = 60.0) -> int:
     return finished
 
 
-async def cleanup_forever(ingest: Ingest, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
+async def cleanup_forever(
+    ingest: Ingest,
+    interval: float,
+    stopping: asyncio.Event | None = None,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """A cleanup pass every `interval` seconds until cancelled or `stopping` is set.
+
+    A pass that fails (the catalog, storage or the lock backend unreachable for a while) is logged and
+    the next one runs on time: the loop never dies of it. `stopping` ends the loop even when a cancel is
+    lost in a library call (see ingest/locks.py)."""
+    while stopping is None or not stopping.is_set():
+        await sleep(interval)
+        if stopping is not None and stopping.is_set():
+            return
         try:
             report = await run_in_threadpool(run_cleanup, ingest)
             stranded = await finish_stranded(ingest)
-        except (StorageError, OSError) as exc:
-            log.warning("ingest cleanup failed, will retry: %s", exc)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("ingest cleanup failed, next try in %g s: %s", interval, exc)
+            continue
+        except Exception:
+            # Not a known transient failure: worth a traceback, still no reason to stop cleaning up.
+            log.exception("ingest cleanup failed unexpectedly, next try in %g s", interval)
             continue
         if report.expired or report.swept or stranded:
             log.info(

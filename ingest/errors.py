@@ -4,6 +4,7 @@ IngestError                    base class
  +-- TusError                  a request the TUS protocol refuses; `status` and `code` from TUS_ERRORS,
  |                             rendered by one exception handler (routes.py) as a readable text body
  +-- LockTimeout               the per-upload lock could not be taken (holder alive and not yielding)
+ +-- LockUnavailable           the lock backend (Redis, the catalog) cannot be reached
  +-- ContentRejected           a finished upload is not a video we can transcode (reason is readable)
 """
 
@@ -30,11 +31,13 @@ TUS_ERRORS: dict[str, tuple[int, str]] = {
     "checksum-mismatch": (460, "checksum mismatch: the chunk was discarded"),
     "offset-mismatch": (409, "Upload-Offset does not match the upload's current offset"),
     "modify-final": (403, "a final (concatenated) upload cannot be patched"),
+    "upload-complete": (403, "the upload is complete: it takes no more bytes"),
     "invalid-content-type": (415, "Content-Type must be application/offset+octet-stream"),
     "too-large": (413, "upload exceeds the maximum size"),
     "exceeds-length": (413, "the body goes beyond Upload-Length"),
     "not-video": (415, "only video uploads are accepted"),
     "storage-unavailable": (503, "storage is unavailable; retry later"),
+    "lock-unavailable": (503, "the upload lock service is unavailable; retry later"),
 }
 
 
@@ -52,6 +55,10 @@ class TusError(IngestError):
 
 
 class LockTimeout(IngestError):
+    pass
+
+
+class LockUnavailable(IngestError):
     pass
 
 

@@ -16,29 +16,40 @@ positional writes and a side file per writer (tests/ingest/test_stale_writer.py)
 holds bytes [(N-1) * part_size, N * part_size), so a late part is the same part again, and a late
 tail object holds the bytes that follow the parts: it can move the offset, never change a byte, and the
 client resends from the offset HEAD reports. `takeover_seconds` stays generous so that this stays rare.
+
+The heartbeat is stopped by a flag it checks after every await, not by cancellation alone: on Python 3.11
+`asyncio.wait_for` (which redis-py wraps around every socket write) returns normally when a cancel arrives
+just as its inner call completes (CPython gh-86296), so a cancelled heartbeat could go on renewing the lease
+of a request that had finished, and the request, awaiting it, was never answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from catalog.models import UploadLock
 from catalog.session import Catalog
+from ingest.errors import LockUnavailable
 from ingest.uploads import rows_changed
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class LockBackend(Protocol):
-    """Atomic lease operations on one key. `token` identifies a holder."""
+    """Atomic lease operations on one key. `token` identifies a holder. Every method raises
+    LockUnavailable when the backend cannot be reached."""
 
     async def try_acquire(self, key: str, token: str, lease: float) -> bool: ...
     async def renew(self, key: str, token: str, lease: float) -> bool:
@@ -53,12 +64,14 @@ class LockBackend(Protocol):
 
 @dataclass
 class Lease:
-    """Held by one request. `stop` is set when another request wants the upload or the lease was lost."""
+    """Held by one request. `stop` is set when another request wants the upload or the lease was lost
+    (or could not be renewed)."""
 
     key: str
     token: str
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     lost: bool = False
+    ended: bool = False  # the holder left hold(): its heartbeat stops at its next step
 
 
 class MemoryLockBackend:
@@ -116,7 +129,9 @@ class RedisLockBackend:
 
     def __init__(self, url: str, prefix: str = "vodstack:ingest:lock:") -> None:
         import redis.asyncio as redis
+        from redis.exceptions import RedisError
 
+        self._errors = (RedisError, OSError)
         self._redis = redis.Redis.from_url(url)
         self._prefix = prefix
         self._renew = self._redis.register_script(_RENEW)
@@ -128,27 +143,40 @@ class RedisLockBackend:
     def _r(self, key: str) -> str:
         return self._prefix + key + ":release"
 
+    @contextlib.contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise LockUnavailable(f"Redis unavailable during {what}: {exc}") from exc
+
     async def try_acquire(self, key: str, token: str, lease: float) -> bool:
-        if await self._redis.set(self._k(key), token, nx=True, px=int(lease * 1000)):
-            await self._redis.delete(self._r(key))
-            return True
-        return False
+        with self._translated("lock"):
+            if await self._redis.set(self._k(key), token, nx=True, px=int(lease * 1000)):
+                await self._redis.delete(self._r(key))
+                return True
+            return False
 
     async def renew(self, key: str, token: str, lease: float) -> bool:
-        return bool(await self._renew(keys=[self._k(key)], args=[token, int(lease * 1000)]))
+        with self._translated("lease renewal"):
+            return bool(await self._renew(keys=[self._k(key)], args=[token, int(lease * 1000)]))
 
     async def release(self, key: str, token: str) -> None:
-        await self._release(keys=[self._k(key)], args=[token])
+        with self._translated("unlock"):
+            await self._release(keys=[self._k(key)], args=[token])
 
     async def take_over(self, key: str, token: str, lease: float) -> None:
-        await self._redis.set(self._k(key), token, px=int(lease * 1000))
-        await self._redis.delete(self._r(key))
+        with self._translated("takeover"):
+            await self._redis.set(self._k(key), token, px=int(lease * 1000))
+            await self._redis.delete(self._r(key))
 
     async def request_release(self, key: str) -> None:
-        await self._redis.set(self._r(key), b"1", px=60_000)
+        with self._translated("hand-over request"):
+            await self._redis.set(self._r(key), b"1", px=60_000)
 
     async def release_requested(self, key: str) -> bool:
-        return bool(await self._redis.exists(self._r(key)))
+        with self._translated("hand-over check"):
+            return bool(await self._redis.exists(self._r(key)))
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -210,23 +238,29 @@ class CatalogLockBackend:
         with self.catalog.session() as session:
             return bool(session.scalar(select(UploadLock.release_requested).where(UploadLock.upload_id == key)))
 
+    async def _call(self, what: str, fn: Callable[..., T], *args: object) -> T:
+        try:
+            return await run_in_threadpool(fn, *args)
+        except SQLAlchemyError as exc:
+            raise LockUnavailable(f"catalog unavailable during {what}: {exc}") from exc
+
     async def try_acquire(self, key: str, token: str, lease: float) -> bool:
-        return await run_in_threadpool(self._try_acquire, key, token, lease)
+        return await self._call("lock", self._try_acquire, key, token, lease)
 
     async def renew(self, key: str, token: str, lease: float) -> bool:
-        return await run_in_threadpool(self._renew, key, token, lease)
+        return await self._call("lease renewal", self._renew, key, token, lease)
 
     async def release(self, key: str, token: str) -> None:
-        await run_in_threadpool(self._release, key, token)
+        await self._call("unlock", self._release, key, token)
 
     async def take_over(self, key: str, token: str, lease: float) -> None:
-        await run_in_threadpool(self._take_over, key, token, lease)
+        await self._call("takeover", self._take_over, key, token, lease)
 
     async def request_release(self, key: str) -> None:
-        await run_in_threadpool(self._request_release, key)
+        await self._call("hand-over request", self._request_release, key)
 
     async def release_requested(self, key: str) -> bool:
-        return await run_in_threadpool(self._release_requested, key)
+        return await self._call("hand-over check", self._release_requested, key)
 
     async def close(self) -> None:
         pass
@@ -251,43 +285,69 @@ class Locker:
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[Lease]:
+        """Hold the upload `key` for the body of the `async with`. Raises LockUnavailable when the
+        backend cannot be reached to take it; once held, backend failures only set `lease.stop`."""
         lease = Lease(key, uuid.uuid4().hex)
         await self._acquire(lease)
         heartbeat = asyncio.create_task(self._heartbeat(lease))
         try:
             yield lease
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            if not lease.lost:
-                await self.backend.release(key, lease.token)
+            lease.ended = True
+            heartbeat.cancel()  # wakes it up now; `ended` stops it even if the cancel is swallowed
+            try:
+                # Waits without taking the heartbeat's cancellation for our own: a cancel of this task
+                # still propagates (contextlib.suppress(CancelledError) here used to swallow it).
+                await asyncio.wait([heartbeat])
+                if not heartbeat.cancelled() and (error := heartbeat.exception()) is not None:
+                    log.error("lock heartbeat of upload %s failed", key, exc_info=error)
+            finally:
+                if not lease.lost:
+                    await self._release(lease)
+
+    async def _release(self, lease: Lease) -> None:
+        try:
+            await self.backend.release(lease.key, lease.token)
+        except LockUnavailable as exc:
+            # The request's work is done; its lease runs out by itself.
+            log.warning("could not release the lock of upload %s (it expires on its own): %s", lease.key, exc)
 
     async def _acquire(self, lease: Lease) -> None:
         deadline = time.monotonic() + self.takeover_seconds
-        asked = False
+        ask_at = 0.0
         while not await self.backend.try_acquire(lease.key, lease.token, self.lease_seconds):
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 # The holder neither answered nor let its lease run out: it is wedged. Take over.
                 await self.backend.take_over(lease.key, lease.token, self.lease_seconds)
                 return
-            if not asked:
+            if now >= ask_at:
+                # Asked again as long as we wait: another waiter that takes the lock first clears
+                # the request (a new holder starts unasked), and its holder must hear ours too.
                 await self.backend.request_release(lease.key)
-                asked = True
+                ask_at = now + self.heartbeat_seconds
             await asyncio.sleep(self.poll_seconds)
 
     async def _heartbeat(self, lease: Lease) -> None:
+        """Renew the lease and watch for hand-over requests until the holder leaves (`lease.ended`)."""
         renewed = time.monotonic()
-        while True:
+        while not lease.ended:
             await asyncio.sleep(self.heartbeat_seconds)
-            if time.monotonic() - renewed >= self.renew_seconds:
-                if not await self.backend.renew(lease.key, lease.token, self.lease_seconds):
-                    lease.lost = True
+            try:
+                if not lease.ended and time.monotonic() - renewed >= self.renew_seconds:
+                    if not await self.backend.renew(lease.key, lease.token, self.lease_seconds):
+                        lease.lost = True
+                        lease.stop.set()
+                        return
+                    renewed = time.monotonic()
+                if not lease.ended and await self.backend.release_requested(lease.key):
                     lease.stop.set()
-                    return
-                renewed = time.monotonic()
-            if await self.backend.release_requested(lease.key):
+            except LockUnavailable as exc:
+                # Without a renewed lease another process may take the upload: stop at the next chunk
+                # boundary and commit what arrived (the client resumes from the offset).
+                log.warning("lock heartbeat of upload %s failed, stopping the request: %s", lease.key, exc)
                 lease.stop.set()
+                return
 
 
 def make_locker(

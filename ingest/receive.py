@@ -30,16 +30,36 @@ class Received:
     received: int  # bytes of this request that were stored
 
 
+async def body_is_empty(request: Request) -> bool:
+    """Whether the request carries no body byte; reads at most up to its first non-empty chunk."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        return int(declared) == 0
+    stream = request.stream()
+    try:
+        async for chunk in stream:
+            if chunk:
+                return False
+    except ClientDisconnect:
+        pass
+    finally:
+        await stream.aclose()
+    return True
+
+
 async def receive_body(
     request: Request,
     writer: UploadWriter,
     *,
     limit: int,
+    limit_error: str = "exceeds-length",
     checksum: Checksum | None,
     stop: asyncio.Event,
 ) -> Received:
-    """Write the body to `writer` and commit; raise TusError 460 (chunk discarded) or 413 (over `limit`).
-    On any other exception the caller must call `writer.discard()`."""
+    """Write the body to `writer` and commit. Raise TusError 460 (checksum mismatch) or `limit_error` (a
+    body longer than `limit`), both after discarding the writer: a body that runs past `limit` is refused
+    whole, so the caller must give a writer that stages its bytes (`verify`) whenever the body's length
+    is not known in advance. On any other exception the caller must call `writer.discard()`."""
     hasher = checksum.hasher() if checksum else None
     received = 0
     over_limit = complete_body = False
@@ -92,24 +112,22 @@ async def receive_body(
             finally:
                 waiting = False
             if received + batch_size + len(chunk) > limit:
-                chunk = chunk[: limit - received - batch_size]
-                over_limit = True
+                over_limit = True  # refused whole below: what was written is discarded
+                break
             batch.append(chunk)
             batch_size += len(chunk)
-            if batch_size >= BATCH_BYTES or over_limit:
+            if batch_size >= BATCH_BYTES:
                 while len(in_flight) >= WRITE_DEPTH:
                     await in_flight.popleft()
                 submit(b"".join(batch))
                 received += batch_size
                 batch, batch_size = [], 0
-            if over_limit:
-                break
         stopped = True
     except ClientDisconnect:
         stopped = True  # keep what arrived: TUS clients resume from the offset storage reports
     finally:
         watcher.cancel()
-        if stopped and batch:
+        if stopped and batch and not over_limit:
             submit(b"".join(batch))
             received += batch_size
         writes.shutdown(wait=False)
@@ -119,16 +137,15 @@ async def receive_body(
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome  # the caller discards the writer
+    if over_limit:
+        await run_in_threadpool(writer.discard)
+        raise TusError(limit_error)
     if checksum is not None and hasher is not None:
         # A chunk can only be verified whole: anything short of the complete body is dropped.
-        if not complete_body or over_limit or hasher.digest() != checksum.digest:
+        if not complete_body or hasher.digest() != checksum.digest:
             await run_in_threadpool(writer.discard)
-            if complete_body and not over_limit:
+            if complete_body:
                 raise TusError("checksum-mismatch")
-            if over_limit:
-                raise TusError("exceeds-length")
             return Received(None, 0)
     offset = await run_in_threadpool(writer.commit)
-    if over_limit:
-        raise TusError("exceeds-length")
     return Received(offset, received)

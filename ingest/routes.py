@@ -39,7 +39,7 @@ from ingest.protocol import (
     parse_metadata,
     parse_offset,
 )
-from ingest.receive import receive_body
+from ingest.receive import body_is_empty, receive_body
 from ingest.store import UploadInfo
 from ingest.uploads import create_upload, end_upload, forget_upload, get_upload, get_uploads, record_progress
 
@@ -112,15 +112,22 @@ async def _append(
     checksum: Checksum | None,
     lease: Lease,
 ) -> tuple[int, datetime]:
-    """Store the request body at `offset`; return the new offset and the new expiry."""
+    """Store the request body at `offset`; return the new offset and the new expiry. A body that would
+    run past Upload-Length (or Tus-Max-Size) is refused whole: not one byte of it is kept."""
     limit = (upload.length if upload.length is not None else ingest.settings.max_size) - offset
+    limit_error = "exceeds-length" if upload.length is not None else "too-large"
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise TusError("exceeds-length" if upload.length is not None else "too-large")
-    writer = await run_in_threadpool(ingest.store.writer, upload, offset, verify=checksum is not None)
+        raise TusError(limit_error)
+    # A body of unknown length (chunked) may turn out too long only at its end: its bytes are staged and
+    # kept only once it ended within the limit, as a checksummed chunk's are once verified.
+    verify = checksum is not None or not declared.isdigit()
+    writer = await run_in_threadpool(ingest.store.writer, upload, offset, verify=verify)
     ingest.metrics.active.inc()
     try:
-        result = await receive_body(request, writer, limit=limit, checksum=checksum, stop=lease.stop)
+        result = await receive_body(
+            request, writer, limit=limit, limit_error=limit_error, checksum=checksum, stop=lease.stop
+        )
     except Exception:
         await run_in_threadpool(writer.discard)
         raise
@@ -262,6 +269,17 @@ async def head(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     return Response(status_code=200, headers=headers)
 
 
+async def _patch_completed(request: Request, upload: UploadInfo, offset: int) -> Response:
+    if offset != upload.length:
+        raise TusError("offset-mismatch", f"upload is complete at offset {upload.length}")
+    if not await body_is_empty(request):
+        # tusd answers 204 here and drops the bytes; a client sending more than it declared must
+        # hear that they were not taken.
+        raise TusError("upload-complete")
+    # An empty PATCH at the end (a client checking after a lost answer): 204, no second job.
+    return Response(status_code=204, headers={"Upload-Offset": str(offset)})
+
+
 @router.patch("/files/{upload_id}", status_code=204, **NO_BODY)  # type: ignore[arg-type]
 async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response:
     principal = await _admit_request(ingest, request)
@@ -276,14 +294,15 @@ async def patch(upload_id: str, request: Request, ingest: IngestDep) -> Response
     new_length = parse_length(h["upload-length"]) if "upload-length" in h else None
     if new_length is not None and new_length > ingest.settings.max_size:
         raise TusError("too-large", f"Upload-Length {new_length} exceeds Tus-Max-Size {ingest.settings.max_size}")
+    if upload.state == UploadState.COMPLETE:
+        # A complete upload never changes again: answered without its lock, which a stalled body
+        # would otherwise hold.
+        return await _patch_completed(request, upload, offset)
 
     async with ingest.locker.hold(upload_id) as lease:
         upload = await _load(ingest, upload_id, principal)
         if upload.state == UploadState.COMPLETE:
-            if offset == upload.length:
-                # A retried final PATCH whose answer was lost: same answer, no second job.
-                return Response(status_code=204, headers={"Upload-Offset": str(offset)})
-            raise TusError("offset-mismatch", f"upload is complete at offset {upload.length}")
+            return await _patch_completed(request, upload, offset)
         if new_length is not None and upload.length is not None and new_length != upload.length:
             raise TusError("length-already-set")
         current = await _stored_offset(ingest, upload)

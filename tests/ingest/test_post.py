@@ -7,7 +7,9 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from tests.ingest.harness import Tus, metadata
+from ingest.app import create_app
+from tests.ingest.conftest import TOKEN
+from tests.ingest.harness import ServerThread, Tus, metadata
 
 
 def test_create_returns_location_and_expiry(tus: Tus, settings) -> None:
@@ -92,3 +94,13 @@ def test_max_size_is_enforced(tus: Tus, settings) -> None:
     path = tus.new(headers={"Upload-Defer-Length": "1"})
     r = tus.patch(path, 0, b"", {"Upload-Length": str(settings.max_size + 1)})
     assert r.status_code == 413
+
+
+def test_requests_answer_503_while_the_lock_backend_is_unreachable(settings) -> None:  # type: ignore[no-untyped-def]
+    # Nothing listens on port 1: every Redis call is refused.
+    unreachable = settings.model_copy(update={"lock_backend": "redis", "redis_url": "redis://127.0.0.1:1/0"})
+    with ServerThread(create_app(unreachable, celery_app=object())) as server:
+        tus = Tus(server.url, TOKEN)
+        r = tus.create(10)
+        assert r.status_code == 503 and "lock" in r.text
+        tus.close()

@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 from tusclient import client as tus_client
+from tusclient.exceptions import TusUploadFailed
 from tusclient.storage.filestorage import FileStorage
 
+from storage.factory import open_store
 from tests.ingest.conftest import AUTH, TOKEN
 from tests.ingest.harness import ServerThread
 from tests.media import make_clip
@@ -81,3 +83,39 @@ def test_random_bytes_fail_with_reason_and_no_job(server, tmp_path, queue) -> No
     assert asset["state"] == "failed"
     assert "not a video" in asset["error"]
     assert queue() == []
+
+
+def test_file_longer_than_the_upload_is_refused_past_its_length(server, tmp_path, settings) -> None:
+    """tuspy resumes an upload declared shorter than its file: the PATCH that would cross Upload-Length is
+    413 and keeps nothing; the upload stays open at the last accepted chunk."""
+    data = os.urandom(150_000)
+    source = tmp_path / "longer.bin"
+    source.write_bytes(data)
+    created = httpx.post(
+        f"{server.url}/files/",
+        headers={"Authorization": f"Bearer {TOKEN}", "Tus-Resumable": "1.0.0", "Upload-Length": "100000"},
+    )
+    uploader = _client(server).uploader(str(source), url=created.headers["location"], chunk_size=64 * 1024)
+    with pytest.raises(TusUploadFailed) as failed:
+        uploader.upload()
+    assert failed.value.status_code == 413
+    head = httpx.head(uploader.url, headers={"Authorization": f"Bearer {TOKEN}", "Tus-Resumable": "1.0.0"})
+    assert head.headers["upload-offset"] == str(64 * 1024)
+    assert httpx.get(f"{server.url}/assets").json()[0]["state"] == "uploading"
+
+
+def test_more_bytes_for_a_completed_upload_are_refused(server, clip, tmp_path, queue, settings) -> None:
+    """tuspy resumes a completed upload with a longer file: 403, the original and its one job unchanged."""
+    first = _client(server).uploader(str(clip), chunk_size=64 * 1024)
+    first.upload()
+    longer = tmp_path / "longer.mp4"
+    longer.write_bytes(clip.read_bytes() + b"trailing bytes")
+    again = _client(server).uploader(str(longer), url=first.url, chunk_size=64 * 1024)
+    assert again.offset == os.path.getsize(clip)  # from HEAD: it resumes at the end
+    with pytest.raises(TusUploadFailed) as failed:
+        again.upload_chunk()  # one PATCH: upload() would loop for ever on a 204 that took nothing
+    assert failed.value.status_code == 403
+    objects = open_store(settings.storage)
+    original = objects.get_bytes(settings.storage.staging_bucket, f"originals/{first.url.rsplit('/', 1)[-1]}")
+    assert original == clip.read_bytes()
+    assert len(queue()) == 1
