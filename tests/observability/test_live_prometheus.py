@@ -23,7 +23,7 @@ import yaml
 
 from observability.dashboards import all_queries
 from observability.scrape import RULES_DIR, scrape_config
-from tests.media import make_clip, media_duration
+from tests.media import assert_plays_whole, make_clip
 from tests.vodstack.test_stack import start_stack, stop_stack, tus_upload, wait_for_terminal
 from vodstack.supervisor import free_port
 
@@ -90,7 +90,7 @@ def wait_for_targets(prom: Prometheus) -> None:
 
 
 def play_through_edge(hls_url: str) -> None:
-    assert media_duration(hls_url) > 4  # ffmpeg plays the whole ladder's default path
+    assert_plays_whole(hls_url, 8.0)  # ffmpeg plays every rung and the audio, whole
     master = m3u8.loads(httpx.get(hls_url).raise_for_status().text, uri=hls_url)
     uris = []
     for playlist in master.playlists:
