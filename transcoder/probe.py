@@ -210,5 +210,5 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         interlaced=interlaced,
         pix_fmt=cc.format.name if cc.format else None,
     )
-    extra = [s.type for s in container.streams if s.type not in ("video", "audio")]
+    extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(container.format.name, duration, size, video, audio, extra)

@@ -92,7 +92,7 @@ def sweep(
                 Job.state == JobState.RUNNING, Job.worker.startswith(prefix, autoescape=True)
             )
         ):
-            if job_id not in stale and not process_alive(worker):
+            if job_id not in stale and worker is not None and not process_alive(worker):
                 same_attempt = and_(Job.state == JobState.RUNNING, Job.worker == worker)
                 candidates.append((job_id, attempts, asset_id, same_attempt))
     for job_id, attempts, asset_id, still_orphaned in candidates:
@@ -109,7 +109,9 @@ def sweep(
                 }
             # Conditional on the job still being orphaned: a second sweeper, or the worker coming
             # back to life, makes this a no-op.
-            won = s.execute(update(Job).where(Job.id == job_id, still_orphaned).values(**values)).rowcount
+            # Session.execute(update(...)) is typed as Result; it returns a CursorResult, which has rowcount.
+            updated = s.execute(update(Job).where(Job.id == job_id, still_orphaned).values(**values))
+            won = updated.rowcount  # type: ignore[attr-defined]
             if won and give_up:
                 asset = s.get(Asset, asset_id)
                 if asset is not None and asset.state not in (AssetState.READY, AssetState.DELETED):
@@ -147,7 +149,7 @@ def _resend_stranded(
             # Conditional, like the requeue above: one sweeper resends, the others find it fresh.
             won = s.execute(
                 update(Job).where(Job.id == job_id, _stranded(now, policy)).values(heartbeat_at=now)
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]  # a CursorResult (see above)
         if won:
             log.warning("job %s was queued but never started: sent again", job_id)
             requeue(job_id)
