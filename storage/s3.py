@@ -16,7 +16,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from storage.errors import ObjectMissing, StorageError, StorageUnavailable
-from storage.objects import CHUNK_SIZE, ObjectInfo, check_key
+from storage.objects import CHUNK_SIZE, Chunks, ObjectInfo, check_key
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
 # minio uploads in parts of this size; 16 MiB keeps memory small and stays far from 10,000 parts.
@@ -106,15 +106,13 @@ class S3ObjectStore:
             resp = self.client.get_object(bucket_name=self._b(bucket), object_name=key, offset=start, length=length)
         except _TRANSIENT as exc:
             raise _translate(exc, bucket, key) from exc
-        return self._iter(resp)
+        stream = resp.stream(CHUNK_SIZE)
 
-    @staticmethod
-    def _iter(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
-        try:
-            yield from resp.stream(CHUNK_SIZE)
-        finally:
+        def release() -> None:
             resp.close()
             resp.release_conn()
+
+        return Chunks(lambda: next(stream, b""), release)
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         return b"".join(self.read_range(bucket, key))

@@ -68,6 +68,9 @@ def run_ffmpeg(
             proc.kill()  # stopped, or the progress callback raised: never leave ffmpeg behind
         code = proc.wait()
         reader.join(timeout=5)
+        for pipe in (proc.stdout, proc.stderr):  # ours to close: Popen only does in its `with` block
+            if pipe is not None:
+                pipe.close()
     if stopped_reason == CANCELLED:
         raise EncodeFailed("the job was cancelled", reason=CANCELLED)
     if stopped_reason is not None:

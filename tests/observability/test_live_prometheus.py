@@ -53,18 +53,18 @@ def start_prometheus(tmp_path: Path, services: dict[str, Any]) -> Prometheus:
     config = tmp_path / "prometheus.yml"
     config.write_text(json.dumps(scrape_config(services, interval="1s")))
     port = free_port()
-    log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / "prometheus.log", "wb") as log:  # the child writes to its own copy
+        proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     prom = Prometheus(f"http://127.0.0.1:{port}", proc)
     deadline = time.monotonic() + 60
     while True:

@@ -60,8 +60,8 @@ def start_stack(tmp_path: Path, extra_env: dict[str, str]) -> Stack:
     argv = [sys.executable, "-m", "vodstack", "--data-dir", str(data), "up"]
     for name in ("ingest", "origin", "shield", "edge"):
         argv += [f"--{name}-port", str(free_port())]
-    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "up.log", "wb") as log:  # the child writes to its own copy
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
     while not (data / SERVICES_FILE).exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -92,8 +92,9 @@ def stop_stack(stack: Stack, tmp_path: Path) -> None:
 def tus_upload(stack: Stack, path: Path) -> str:
     """Upload with the real tuspy client; return the asset id the server assigned."""
     client = tus_client.TusClient(stack.info["tus"], headers=stack.headers)
-    uploader = client.uploader(str(path), chunk_size=256 * 1024, metadata={"filename": path.name})
-    uploader.upload()
+    with path.open("rb") as stream:  # tuspy leaves the files it opens from a path open
+        uploader = client.uploader(file_stream=stream, chunk_size=256 * 1024, metadata={"filename": path.name})
+        uploader.upload()
     resp = httpx.head(str(uploader.url), headers={**stack.headers, "Tus-Resumable": "1.0.0"})
     assert resp.status_code in (200, 204), resp.text
     assert int(resp.headers["Upload-Offset"]) == path.stat().st_size
@@ -206,10 +207,10 @@ def test_private_asset_plays_only_with_its_signed_url(tmp_path: Path) -> None:
     try:
         clip = make_clip(tmp_path / "private.mp4", seconds=4, size="640x360")
         client = tus_client.TusClient(stack.info["tus"], headers=stack.headers)
-        uploader = client.uploader(
-            str(clip), chunk_size=1024 * 1024, metadata={"filename": clip.name, "visibility": "private"}
-        )
-        uploader.upload()
+        with clip.open("rb") as stream:
+            metadata = {"filename": clip.name, "visibility": "private"}
+            uploader = client.uploader(file_stream=stream, chunk_size=1024 * 1024, metadata=metadata)
+            uploader.upload()
         asset_id = httpx.head(str(uploader.url), headers={**stack.headers, "Tus-Resumable": "1.0.0"}).headers[
             "Vodstack-Asset-Id"
         ]
