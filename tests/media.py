@@ -61,9 +61,8 @@ def play_every_stream(url_or_path: str) -> list[PlayedStream]:
     """Decode every stream of `url_or_path` (`-map 0`) to its end with ffmpeg, as a player would.
 
     Each decoded frame is listed (`-f framecrc`: pts, duration, hash), which gives every stream's span
-    and how much of it was decoded. Raises
-    AssertionError if ffmpeg exits non-zero or prints anything at all at level `error`: there is
-    no filter on its messages.
+    and how much of it was decoded. Raises AssertionError if ffmpeg exits non-zero or prints anything
+    at all at level `error`: there is no filter on its messages.
     """
     proc = subprocess.run(
         [
