@@ -79,7 +79,7 @@ def serve(data: Path, port: int, backend: str) -> None:
     from transcoder.settings import BrokerSettings
 
     settings = IngestSettings(
-        storage=StorageSettings(backend=backend, root=data / "objects"),
+        storage=StorageSettings(backend=backend, root=data / "objects"),  # type: ignore[arg-type]  # validated
         catalog=CatalogSettings(url=f"sqlite:///{data / 'catalog.db'}"),
         broker=BrokerSettings(url="filesystem://", folder=data / "broker"),
         tokens=[TOKEN],

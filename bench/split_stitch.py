@@ -237,10 +237,10 @@ def main() -> int:
     for scenario in scenarios:
         result = run_scenario(scenario, source, args, base)
         results[scenario.name] = result
-        parts = ", ".join(f"{k}: {v}" for k, v in sorted(result.parts_by_worker.items())) or "-"
+        by_worker = ", ".join(f"{k}: {v}" for k, v in sorted(result.parts_by_worker.items())) or "-"
         print(
             f"  {scenario.name:<16} {result.seconds:7.1f} s   {args.seconds / result.seconds:5.2f}x realtime"
-            f"   {result.cpu_seconds:7.1f} cpu-s   parts by worker: {parts}",
+            f"   {result.cpu_seconds:7.1f} cpu-s   parts by worker: {by_worker}",
             flush=True,
         )
     for label, slow, fast in RATIOS:

@@ -172,8 +172,8 @@ def perfect_lfu_bytes(budget: int, sizes: list[int], stream: list[int]) -> int:
             for victim in victims:
                 heapq.heappush(heap, victim)
             continue
-        for _, victim in victims:
-            del cached[victim]
+        for _, evicted in victims:
+            del cached[evicted]
         used += size - freed
         cached[key] = count
         heapq.heappush(heap, (count, key))

@@ -271,7 +271,7 @@ class DiskTier(_Tier):
         os.replace(tmp, meta_path)
 
     @staticmethod
-    def _write_tmp(directory: Path, data: Sequence[bytes]) -> str:
+    def _write_tmp(directory: Path, data: bytes | Sequence[bytes]) -> str:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         with os.fdopen(fd, "wb") as out:
             if isinstance(data, bytes):

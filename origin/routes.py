@@ -6,7 +6,7 @@ import errno
 import hashlib
 import posixpath
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -145,5 +145,17 @@ async def serve_object(request: Request) -> Response:
     state.metrics.bytes_served.labels(kind.value).inc(length)
     if body is not None:
         return StreamingResponse(_chunks(body, start, end), status_code=status, headers=headers)
+    return StreamingResponse(_stream(state, key, start, end), status_code=status, headers=headers)
+
+
+async def _stream(state: OriginState, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+    """The object's bytes, opened only once the body is sent: a client that leaves before (a timed-out
+    shield) leaves no open file behind, and one that leaves midway gets it closed by `finally`."""
     chunks = await run_in_threadpool(state.store.read_range, state.bucket, key, start, end)
-    return StreamingResponse(iterate_in_threadpool(chunks), status_code=status, headers=headers)
+    try:
+        async for chunk in iterate_in_threadpool(chunks):
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

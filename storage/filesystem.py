@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.errors import InvalidKey, ObjectMissing
-from storage.objects import CHUNK_SIZE, Capabilities, ObjectInfo, check_key
+from storage.objects import CHUNK_SIZE, Capabilities, Chunks, ObjectInfo, check_key
 
 TMP_PREFIX = ".tmp-"
 
@@ -112,23 +112,21 @@ class FilesystemObjectStore:
     def read_range(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         path = self._path(bucket, key)
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed by the generator
+            f = open(path, "rb")  # noqa: SIM115 - closed by Chunks
         except (FileNotFoundError, IsADirectoryError):
             raise ObjectMissing(bucket, key) from None
-        return self._iter(f, start, end)
+        f.seek(start)
+        remaining = None if end is None else end - start + 1
 
-    @staticmethod
-    def _iter(f: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
-        with f:
-            f.seek(start)
-            remaining = None if end is None else end - start + 1
-            while remaining is None or remaining > 0:
-                chunk = f.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
-                if not chunk:
-                    return
-                if remaining is not None:
-                    remaining -= len(chunk)
-                yield chunk
+        def read() -> bytes:
+            nonlocal remaining
+            if remaining is None:
+                return f.read(CHUNK_SIZE)
+            chunk = f.read(min(CHUNK_SIZE, remaining)) if remaining > 0 else b""
+            remaining -= len(chunk)
+            return chunk
+
+        return Chunks(read, f.close)
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         try:

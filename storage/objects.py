@@ -12,7 +12,7 @@ rules); the filesystem fills neither.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,35 @@ from typing import BinaryIO, Protocol
 from storage.errors import InvalidKey
 
 CHUNK_SIZE = 256 * 1024
+
+
+class Chunks(Iterator[bytes]):
+    """An object's bytes, chunk by chunk, from a resource opened up front (a file, an HTTP response) so
+    that a missing object fails the call rather than the first read. The resource is released when the
+    chunks run out, on close(), or when the iterator is dropped, even unstarted: a response whose client
+    left before its body was sent never iterates it, and a generator's `finally` never runs unstarted.
+    """
+
+    def __init__(self, read: Callable[[], bytes], release: Callable[[], None]) -> None:
+        self._read = read  # the next chunk; b"" at the end
+        self._release: Callable[[], None] | None = release
+
+    def __next__(self) -> bytes:
+        if self._release is None:
+            raise StopIteration
+        chunk = self._read()
+        if not chunk:
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -130,7 +159,8 @@ class ObjectStore(Protocol):
         """Describe an object. Raises ObjectMissing."""
 
     def read_range(self, bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Yield the bytes [start, end] (inclusive end; None = to the end) in chunks. Raises ObjectMissing."""
+        """Yield the bytes [start, end] (inclusive end; None = to the end) in chunks. Raises ObjectMissing.
+        The caller need not read to the end: what it holds open is released as `Chunks` says."""
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         """The whole object; for small objects (playlists, metadata) only. Raises ObjectMissing."""

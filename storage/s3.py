@@ -23,7 +23,7 @@ from minio.commonconfig import ENABLED, Filter
 from minio.error import S3Error
 
 from storage.errors import ObjectMissing, StorageError, StorageUnavailable
-from storage.objects import CHUNK_SIZE, Capabilities, LifecycleRules, ObjectInfo, check_key
+from storage.objects import CHUNK_SIZE, Capabilities, Chunks, LifecycleRules, ObjectInfo, check_key
 from storage.s3_multipart import S3MultipartUploads, connect
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
@@ -153,15 +153,13 @@ class S3ObjectStore:
             resp = self.client.get_object(bucket_name=self._b(bucket), object_name=key, offset=start, length=length)
         except _TRANSIENT as exc:
             raise _translate(exc, bucket, key) from exc
-        return self._iter(resp)
+        stream = resp.stream(CHUNK_SIZE)
 
-    @staticmethod
-    def _iter(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
-        try:
-            yield from resp.stream(CHUNK_SIZE)
-        finally:
+        def release() -> None:
             resp.close()
             resp.release_conn()
+
+        return Chunks(lambda: next(stream, b""), release)
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         return b"".join(self.read_range(bucket, key))

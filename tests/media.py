@@ -1,11 +1,16 @@
-"""Make test sources with the bundled ffmpeg (lavfi test patterns), cached per session."""
+"""Make test sources with the bundled ffmpeg (lavfi test patterns), and play what the pipeline published
+with ffmpeg as the player: every rendition, every stream, no error message tolerated."""
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
+import httpx
 import imageio_ffmpeg
+import m3u8
 
 
 def ffmpeg_exe() -> str:
@@ -38,43 +43,97 @@ def make_clip(
     return dest
 
 
-def media_duration(url_or_path: str) -> float:
-    """Decode everything with ffmpeg as a player would; return the decoded duration in seconds.
+@dataclass(frozen=True)
+class PlayedStream:
+    """One stream as ffmpeg decoded it, in seconds: the span from its first frame's start to its last
+    frame's end, and how much of that its decoded frames fill (less when a piece is missing)."""
 
-    Raises CalledProcessError if ffmpeg reports any decoding error.
+    kind: str  # "video" or "audio"
+    start: float
+    end: float
+    decoded: float  # the sum of the decoded frames' durations
+
+    def lasts(self, seconds: float, tolerance: float) -> bool:
+        return abs(self.end - self.start - seconds) <= tolerance and abs(self.decoded - seconds) <= tolerance
+
+
+def play_every_stream(url_or_path: str) -> list[PlayedStream]:
+    """Decode every stream of `url_or_path` (`-map 0`) to its end with ffmpeg, as a player would.
+
+    Each decoded frame is listed (`-f framecrc`: pts, duration, hash), which gives every stream's span
+    and how much of it was decoded. Raises AssertionError if ffmpeg exits non-zero or prints anything
+    at all at level `error`: there is no filter on its messages.
     """
     proc = subprocess.run(
         [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            "-xerror",
-            "-i",
-            url_or_path,
-            "-map",
-            "0:v:0",
-            "-f",
-            "null",
-            "-progress",
-            "pipe:1",
-            "-",
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", url_or_path,
+            # Every stream, every decoded frame once: no frame rate conversion duplicating or dropping frames.
+            "-map", "0", "-fps_mode", "passthrough", "-f", "framecrc", "-",
         ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    # ffmpeg's HLS demuxer, reading a multivariant playlist of fMP4 rungs, runs a stream parser over
-    # interleaved fragments of the rungs it does not decode and logs "[NULL @ ...] Invalid NAL unit
-    # size"; it does the same on ffmpeg's own `-master_pl_name` output, so those parser lines are not
-    # ours. Decoder errors ("[h264 @ ...]", "[aac @ ...]") and everything else still fail the check.
-    errors = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("[NULL @")]
-    if proc.returncode != 0 or errors:
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if proc.returncode != 0 or proc.stderr.strip():
         raise AssertionError(f"ffmpeg could not play {url_or_path}: {proc.stderr.strip()[-2000:]}")
-    out_us = [
-        int(line.split("=", 1)[1])
-        for line in proc.stdout.splitlines()
-        if line.startswith("out_time_us=") and line.split("=", 1)[1].strip().lstrip("-").isdigit()
+    time_bases: dict[int, Fraction] = {}
+    kinds: dict[int, str] = {}
+    spans: dict[int, tuple[int, int]] = {}
+    decoded: dict[int, int] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("#tb "):  # "#tb 0: 1/30"
+            index, _, base = line[4:].partition(":")
+            time_bases[int(index)] = Fraction(base.strip())
+        elif line.startswith("#media_type "):  # "#media_type 0: video"
+            index, _, kind = line[12:].partition(":")
+            kinds[int(index)] = kind.strip()
+        elif line and not line.startswith("#"):  # "stream, dts, pts, duration, size, hash"
+            stream, _dts, pts, duration, *_ = (field.strip() for field in line.split(","))
+            index, start, length = int(stream), int(pts), int(duration)
+            first, last = spans.get(index, (start, start))
+            spans[index] = (min(first, start), max(last, start + length))
+            decoded[index] = decoded.get(index, 0) + length
+    if not spans:
+        raise AssertionError(f"ffmpeg decoded nothing from {url_or_path}")
+    return [
+        PlayedStream(
+            kinds[i], float(first * time_bases[i]), float(last * time_bases[i]), float(decoded[i] * time_bases[i])
+        )
+        for i, (first, last) in sorted(spans.items())
     ]
-    return max(out_us) / 1_000_000 if out_us else 0.0
+
+
+def _read(url_or_path: str) -> str:
+    if url_or_path.startswith(("http://", "https://")):
+        return httpx.get(url_or_path, timeout=30).raise_for_status().text
+    return Path(url_or_path).read_text()
+
+
+def play_every_rendition(master: str) -> dict[str, list[PlayedStream]]:
+    """Decode every rendition of an HLS multivariant playlist, each media playlist (every video rung,
+    every audio rendition) by itself with all its streams: {playlist URI: its decoded streams}.
+    A DASH MPD is decoded whole, every representation a stream: {its URI: its decoded streams}.
+
+    One HLS playlist per ffmpeg run: given the master, ffmpeg's HLS demuxer opens every rung at once
+    and runs its parsers over the rungs it is not asked to decode, which says nothing about them.
+    """
+    if master.split("?", 1)[0].endswith(".mpd"):
+        return {master: play_every_stream(master)}
+    playlist = m3u8.loads(_read(master), uri=master)
+    uris = [variant.absolute_uri for variant in playlist.playlists]
+    uris += [media.absolute_uri for media in playlist.media if media.uri]
+    if not uris:
+        raise AssertionError(f"{master} lists no renditions")
+    return {uri: play_every_stream(uri) for uri in dict.fromkeys(uris)}
+
+
+def assert_plays_whole(master: str, seconds: float, *, audio: bool = True, tolerance: float = 0.1) -> None:
+    """Every rendition of `master` decodes without a single error, each of its streams for `seconds`
+    (within `tolerance`), and the ladder has video rungs and, if `audio`, an audio rendition."""
+    played = play_every_rendition(master)
+    kinds = [stream.kind for streams in played.values() for stream in streams]
+    assert "video" in kinds and (("audio" in kinds) == audio), (master, played)
+    wrong = {
+        uri: [(s.kind, f"{s.start:.3f}-{s.end:.3f} s", f"{s.decoded:.3f} s decoded") for s in streams]
+        for uri, streams in played.items()
+        if not all(s.lasts(seconds, tolerance) for s in streams)
+    }
+    assert not wrong, f"renditions not {seconds} s (+-{tolerance}) long when decoded: {wrong}"

@@ -240,7 +240,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         last_frame_time=last_frame_time,
     )
     _check_display(video, limits)
-    extra = [s.type for s in container.streams if s.type not in ("video", "audio")]
+    extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(container.format.name, duration, size, video, audio, extra)
 
 

@@ -101,7 +101,7 @@ def sweep(
                 Job.state == JobState.RUNNING, Job.worker.startswith(prefix, autoescape=True)
             )
         ):
-            if job_id not in stale and not process_alive(worker or ""):
+            if job_id not in stale and worker is not None and not process_alive(worker):
                 same_attempt = and_(Job.state == JobState.RUNNING, Job.worker == worker)
                 candidates.append((job_id, attempts, asset_id, same_attempt))
     for job_id, attempts, asset_id, still_orphaned in candidates:

@@ -54,7 +54,7 @@ class CeleryPartQueue:
         enqueue_transcode(self.app, job_id)
 
 
-def _with_retries(task: Task, run: Callable[[], None], give_up: Callable[[str], None]) -> None:
+def _with_retries(task: Task, run: Callable[[], object], give_up: Callable[[str], None]) -> None:
     try:
         run()
     except TransientError as exc:

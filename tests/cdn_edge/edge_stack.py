@@ -56,6 +56,20 @@ def edge_settings(tmp: Path, name: str, role: str, upstream: str, **overrides: o
     return EdgeSettings(**values)  # type: ignore[arg-type]
 
 
+class ManualClock:
+    """The nodes' wall clock, moved only by the test: freshness, ages and breaker cool-downs on every node
+    that shares it expire when the test says so, however slowly a loaded machine runs the requests."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class Instrumented:
     """Wraps the real origin: counts requests per path, and can delay, fail or hang them."""
 

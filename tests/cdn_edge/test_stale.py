@@ -9,17 +9,9 @@ import httpx
 import pytest
 
 from cdn_edge.app import create_app as create_edge
-from tests.cdn_edge.edge_stack import MEDIA_PLAYLIST, PLAYLIST, Instrumented, edge_settings, make_origin
+from tests.cdn_edge.edge_stack import MEDIA_PLAYLIST, PLAYLIST, Instrumented, ManualClock, edge_settings, make_origin
 
 pytestmark = pytest.mark.anyio
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def _settled(edge: object) -> None:
@@ -31,14 +23,14 @@ async def _settled(edge: object) -> None:
 
 async def test_stale_while_revalidate_refreshes_once(tmp_path: Path) -> None:
     origin = Instrumented(make_origin(tmp_path, vod_playlist_max_age=10, stale_while_revalidate=30))
-    clock = Clock()
+    clock = ManualClock()
     edge = create_edge(
         edge_settings(tmp_path, "edge", "edge", "http://origin"), transport=httpx.ASGITransport(app=origin), clock=clock
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url="http://e") as c:
         await c.get(f"/{PLAYLIST}")
         await _settled(edge)  # the first fill is stored
-        clock.now += 15
+        clock.advance(15)
         responses = await asyncio.gather(*(c.get(f"/{PLAYLIST}") for _ in range(20)))
         assert all(r.content == MEDIA_PLAYLIST for r in responses)
         assert all("stale-while-revalidate" in r.headers["cache-status"] for r in responses)
@@ -52,7 +44,7 @@ async def test_stale_while_revalidate_refreshes_once(tmp_path: Path) -> None:
 
 async def test_not_found_is_cached_briefly(tmp_path: Path) -> None:
     origin = Instrumented(make_origin(tmp_path))
-    clock = Clock()
+    clock = ManualClock()
     edge = create_edge(
         edge_settings(tmp_path, "edge", "edge", "http://origin"), transport=httpx.ASGITransport(app=origin), clock=clock
     )
@@ -63,7 +55,7 @@ async def test_not_found_is_cached_briefly(tmp_path: Path) -> None:
         second = await c.get(f"/{missing}")
         assert (second.status_code, second.headers["cache-status"]) == (404, "edge; hit")
         assert origin.counts[missing] == 1
-        clock.now += 3
+        clock.advance(3)
         assert (await c.get(f"/{missing}")).status_code == 404
         assert origin.counts[missing] == 2
 

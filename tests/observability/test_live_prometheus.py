@@ -23,7 +23,7 @@ import yaml
 
 from observability.dashboards import all_queries
 from observability.scrape import RULES_DIR, scrape_config
-from tests.media import make_clip, media_duration
+from tests.media import assert_plays_whole, make_clip
 from tests.vodstack.test_stack import start_stack, stop_stack, tus_upload, wait_for_terminal
 from vodstack.supervisor import free_port
 
@@ -53,18 +53,18 @@ def start_prometheus(tmp_path: Path, services: dict[str, Any]) -> Prometheus:
     config = tmp_path / "prometheus.yml"
     config.write_text(json.dumps(scrape_config(services, interval="1s")))
     port = free_port()
-    log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / "prometheus.log", "wb") as log:  # the child writes to its own copy
+        proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     prom = Prometheus(f"http://127.0.0.1:{port}", proc)
     deadline = time.monotonic() + 60
     while True:
@@ -90,7 +90,7 @@ def wait_for_targets(prom: Prometheus) -> None:
 
 
 def play_through_edge(hls_url: str) -> None:
-    assert media_duration(hls_url) > 4  # ffmpeg plays the whole ladder's default path
+    assert_plays_whole(hls_url, 8.0)  # ffmpeg plays every rung and the audio, whole
     master = m3u8.loads(httpx.get(hls_url).raise_for_status().text, uri=hls_url)
     uris = []
     for playlist in master.playlists:

@@ -143,3 +143,25 @@ def test_filesystem_write_is_atomic_and_leaves_no_temp(tmp_path: Path) -> None:
         store.put_stream("media", "k", Broken(), 10)
     assert store.get_bytes("media", "k") == b"old"
     assert [p.name for p in (tmp_path / "media").iterdir()] == ["k"]
+
+
+def _open_fds() -> int:
+    return len(list(Path("/proc/self/fd").iterdir()))
+
+
+def test_a_read_releases_its_file_when_dropped_unstarted_or_half_read(tmp_path: Path) -> None:
+    """An origin response whose client left before its body was sent drops the chunks unstarted."""
+    store = FilesystemObjectStore(tmp_path / "objects")
+    store.ensure_bucket("media")
+    store.put_bytes("media", "a/seg.m4s", bytes(600 * 1024))
+    before = _open_fds()
+    unstarted = store.read_range("media", "a/seg.m4s")
+    assert _open_fds() == before + 1
+    del unstarted
+    assert _open_fds() == before
+    half = store.read_range("media", "a/seg.m4s", 1, 300 * 1024)
+    assert len(next(half)) > 0
+    del half
+    assert _open_fds() == before
+    assert sum(map(len, store.read_range("media", "a/seg.m4s", 1, 300 * 1024))) == 300 * 1024
+    assert _open_fds() == before

@@ -65,8 +65,8 @@ def test_pool_processes_report_through_the_parent(tmp_path: Path) -> None:
     port = free_port()
     argv = [sys.executable, "-m", "vodstack", "worker", "--concurrency", "2", "--metrics-port", str(port)]
     argv += ["--metrics-host", "127.0.0.1", "--name", "exporter-test"]
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "wb") as log:  # the child writes to its own copy
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/metrics"
     kind = (("kind", "transcode"),)
     try:
