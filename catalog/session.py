@@ -6,9 +6,9 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Update, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.settings import CatalogSettings
@@ -90,3 +90,8 @@ class Catalog:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def rows_updated(session: Session, statement: Update) -> int:
+    """Run an UPDATE; how many rows it changed (conditional updates as compare-and-set)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Update, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, Update, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,8 +24,8 @@ DAY = 86_400.0
 # How stale a recorded last read may be (S3 Intelligent-Tiering also tracks access in days).
 ACCESS_RESOLUTION = 3600.0
 
-OBJECTS = TierObject.__table__
-COUNTERS = TierCounter.__table__
+OBJECTS = cast(Table, TierObject.__table__)
+COUNTERS = cast(Table, TierCounter.__table__)
 
 
 class Tier(enum.Enum):

@@ -23,7 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
-from catalog.session import Catalog
+from catalog.session import Catalog, rows_updated
 from manifests.errors import ManifestError
 from manifests.model import Track
 from storage.errors import ObjectMissing, StorageError
@@ -47,7 +47,7 @@ from transcoder.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, 
 from transcoder.runner import CANCELLED, run_ffmpeg
 from transcoder.settings import TranscoderSettings
 from transcoder.source import original_for_ffmpeg, retry_with_download
-from transcoder.sweeper import Heartbeat, current_attempt, held_elsewhere, release, rows_updated, worker_id
+from transcoder.sweeper import Heartbeat, current_attempt, held_elsewhere, release, worker_id
 from transcoder.verify import verify_outputs
 from webhooks import events, outbox
 

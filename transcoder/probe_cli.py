@@ -40,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _is_network_error(exc: BaseException | None) -> bool:
     """An HTTP status or a connection failure: the URL, not the media, is at fault."""
-    network = (av.error.HTTPError, av.error.HTTPClientError, av.error.HTTPServerError, ConnectionError, TimeoutError)
+    network: tuple[type[BaseException], ...] = (
+        av.error.HTTPError,
+        av.error.HTTPClientError,
+        av.error.HTTPServerError,
+        ConnectionError,
+        TimeoutError,
+    )
     network += (av.error.ConnectionRefusedError, av.error.ConnectionResetError, av.error.TimeoutError)
     return isinstance(exc, network)
 

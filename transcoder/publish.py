@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 
 from catalog.models import Asset, AssetState, Job, JobState, Rendition, utcnow
+from catalog.session import rows_updated
 from manifests import bandwidth, dash, hls, validate
 from manifests.mime import content_type_for
 from manifests.model import Track
@@ -25,7 +26,7 @@ from transcoder.ladder import Ladder
 from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, render_vtt
 from transcoder.probe import MediaInfo
 from transcoder.progressive import ProgressivePublisher, mark_playable
-from transcoder.sweeper import current_attempt, rows_updated
+from transcoder.sweeper import current_attempt
 from webhooks import events, outbox
 
 if TYPE_CHECKING:

@@ -36,14 +36,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Update, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
-from catalog.session import Catalog
+from catalog.session import Catalog, rows_updated
 from webhooks import events, outbox
 
 log = logging.getLogger(__name__)
@@ -195,11 +193,6 @@ def process_alive(worker: str) -> bool:
 def worker_id() -> str:
     """What `held_elsewhere` reads back from job.worker: host and process of the attempt."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def rows_updated(session: Session, statement: Update) -> int:
-    """Run an UPDATE; how many rows it changed (the conditional updates here are compare-and-set)."""
-    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def current_attempt(job_id: str, attempt: int) -> ColumnElement[bool]:

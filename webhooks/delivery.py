@@ -15,7 +15,7 @@ from typing import Protocol
 
 from sqlalchemy import delete, select, update
 
-from catalog.session import Catalog
+from catalog.session import Catalog, rows_updated
 from webhooks import outbox
 from webhooks.backoff import RetryPolicy
 from webhooks.metrics import WebhookMetrics
@@ -65,7 +65,8 @@ def claim_due(catalog: Catalog, now: datetime, limit: int, lease_seconds: float)
             .limit(limit)
         ).all()
         for delivery, endpoint in rows:
-            won = session.execute(
+            won = rows_updated(
+                session,
                 update(WebhookDelivery)
                 .where(
                     WebhookDelivery.id == delivery.id,
@@ -73,8 +74,8 @@ def claim_due(catalog: Catalog, now: datetime, limit: int, lease_seconds: float)
                     WebhookDelivery.next_attempt_at <= now,
                 )
                 .values(next_attempt_at=lease_until)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                .execution_options(synchronize_session=False),
+            )
             if won:
                 claimed.append(
                     Claimed(delivery.id, endpoint.url, endpoint.secret, delivery.message_id, delivery.payload)

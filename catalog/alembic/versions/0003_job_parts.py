@@ -4,6 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25 09:40:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -21,9 +22,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("part", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("params", sa.JSON(), nullable=True))
         batch_op.create_index(batch_op.f("ix_jobs_parent_id"), ["parent_id"], unique=False)
-        batch_op.create_foreign_key(
-            "fk_jobs_parent_id_jobs", "jobs", ["parent_id"], ["id"], ondelete="CASCADE"
-        )
+        batch_op.create_foreign_key("fk_jobs_parent_id_jobs", "jobs", ["parent_id"], ["id"], ondelete="CASCADE")
 
 
 def downgrade() -> None:
