@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdn_edge.cache import Entry
 from cdn_edge.routes import Node
-from origin.access import ACCESS_HEADER, PUBLIC, SIGNED
-from origin.cors import CORS_HEADERS
+from httpsemantics.cors import CORS_HEADERS
+from playback.access import ACCESS_HEADER, PUBLIC, SIGNED
 from traffic.ratelimit import ClientBudget
 
 # Request headers that need the general handler.

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from origin.signing import Grant, verify_token
+from playback.signing import Grant, verify_token
 
 log = logging.getLogger(__name__)
 
