@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cachetools import LRUCache
+from cachetools import FIFOCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdn_edge.cache import Entry
@@ -30,7 +30,8 @@ from traffic.ratelimit import ClientBudget
 GENERAL = frozenset(
     (b"range", b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
 )
-# Keys whose encoded headers are kept; the least recently served is dropped first.
+# Keys whose encoded headers are kept; the oldest encoded is dropped first. FIFO rather than LRU:
+# a read is a plain lookup, where LRU reorders on every hit, and a dropped key costs one encoding.
 MAX_ENCODED = 50_000
 
 
@@ -52,7 +53,7 @@ class FreshHits:
         # all others in the app's ClientRateLimit.
         self.budget = budget
         # Only the event loop touches it (FastHits and cdn_edge.protocol), so it needs no lock.
-        self.encoded: LRUCache[str, Encoded] = LRUCache(maxsize=MAX_ENCODED)
+        self.encoded: FIFOCache[str, Encoded] = FIFOCache(maxsize=MAX_ENCODED)
         self.direct = 0  # answers given by cdn_edge.protocol rather than FastHits (tests, debugging)
         self.requests = node.metrics.requests.labels(node.name, "hit", "2xx")
         self.ttfb = node.metrics.ttfb.labels(node.name, "hit")
@@ -102,7 +103,7 @@ class FreshHits:
 
     def _encode(self, key: str, entry: Entry) -> Encoded:
         try:
-            cached = self.encoded[key]  # a third faster than LRUCache.get on a hit
+            cached = self.encoded[key]  # [] rather than .get(): Cache.get costs two lookups
         except KeyError:
             pass
         else:
