@@ -19,8 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from cdn_edge.cache import DiskTier, MemoryTier, TieredCache
 from cdn_edge.collapse import Collapser
-from cdn_edge.errors import EdgeError, PurgeDisabled, PurgeUnauthorized
-from cdn_edge.errors import status_for as edge_status
+from cdn_edge.errors import EdgeError, PurgeDisabled, PurgeUnauthorized, status_for
 from cdn_edge.eviction import make_policy
 from cdn_edge.fastpath import FastHits, FreshHits
 from cdn_edge.fill import Filler
@@ -28,10 +27,9 @@ from cdn_edge.metrics import EdgeMetrics
 from cdn_edge.routes import Node, serve_object
 from cdn_edge.settings import EdgeSettings
 from cdn_edge.upstream import Upstream
-from origin.cors import CORS_HEADERS, CORSEverywhere
-from origin.errors import OriginError, RangeNotSatisfiable
-from origin.errors import status_for as origin_status
-from origin.ranges import unsatisfied_range
+from httpsemantics.cors import CORS_HEADERS, CORSEverywhere
+from httpsemantics.errors import HTTPSemanticsError, RangeNotSatisfiable
+from httpsemantics.ranges import unsatisfied_range
 from traffic.clients import TrustedProxies
 from traffic.errors import TrafficError
 from traffic.paths import PathGuard
@@ -98,13 +96,13 @@ def create_app(
     )
     app.state.hits = hits = FreshHits(node, budget)  # shared by FastHits and cdn_edge.protocol
 
-    @app.exception_handler(OriginError)
-    async def origin_error(request: Request, exc: OriginError) -> Response:
+    @app.exception_handler(HTTPSemanticsError)
+    async def semantics_error(request: Request, exc: HTTPSemanticsError) -> Response:
         headers = {"cache-control": "no-store"}
         if isinstance(exc, RangeNotSatisfiable):
             headers["content-range"] = unsatisfied_range(exc.size)
-        node.metrics.answered("error", origin_status(exc))
-        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=origin_status(exc), headers=headers)
+        node.metrics.answered("error", status_for(exc))
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=status_for(exc), headers=headers)
 
     @app.exception_handler(EdgeError)
     async def edge_error(request: Request, exc: EdgeError) -> Response:
@@ -112,8 +110,8 @@ def create_app(
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             headers["retry-after"] = str(max(1, round(retry_after)))
-        node.metrics.answered("error", edge_status(exc))
-        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=edge_status(exc), headers=headers)
+        node.metrics.answered("error", status_for(exc))
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=status_for(exc), headers=headers)
 
     @app.exception_handler(TrafficError)
     async def refused(request: Request, exc: TrafficError) -> Response:

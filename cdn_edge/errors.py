@@ -7,12 +7,15 @@ EdgeError                       base class
  |    +-- CircuitOpen           the breaker is open: not even tried (502, with Retry-After)
  +-- PurgeUnauthorized          missing or wrong purge token (401)
  +-- PurgeDisabled              no purge token configured on this node (404)
-Token errors come from origin.errors (TokenError -> 403): edges and origin share the token check.
+The node also raises the errors it shares with the origin: HTTP semantics (httpsemantics.errors:
+ranges, 404) and playback tokens (playback.errors: 403); `STATUS` lists those tables too.
 """
 
 from __future__ import annotations
 
-from origin.errors import status_in
+from httpsemantics import errors as semantics
+from httpsemantics.errors import HTTPSemanticsError, status_in
+from playback import errors as playback
 
 
 class EdgeError(Exception):
@@ -53,8 +56,10 @@ STATUS: dict[type[Exception], int] = {
     UpstreamError: 502,
     PurgeUnauthorized: 401,
     PurgeDisabled: 404,
+    **semantics.STATUS,
+    **playback.STATUS,
 }
 
 
-def status_for(exc: EdgeError) -> int:
+def status_for(exc: EdgeError | HTTPSemanticsError) -> int:
     return status_in(STATUS, exc)

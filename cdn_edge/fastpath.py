@@ -17,18 +17,21 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cachetools import FIFOCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdn_edge.cache import Entry
 from cdn_edge.routes import Node
-from origin.access import ACCESS_HEADER, PUBLIC, SIGNED
-from origin.cors import CORS_HEADERS
+from httpsemantics.cors import CORS_HEADERS
+from playback.access import ACCESS_HEADER, PUBLIC, SIGNED
 from traffic.ratelimit import ClientBudget
 
 # Request headers that need the general handler.
 GENERAL = frozenset(
     (b"range", b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
 )
+# Keys whose encoded headers are kept; the oldest encoded is dropped first. FIFO rather than LRU:
+# a read is a plain lookup, where LRU reorders on every hit, and a dropped key costs one encoding.
 MAX_ENCODED = 50_000
 
 
@@ -49,7 +52,8 @@ class FreshHits:
         # Requests per client address; hits answered by cdn_edge.protocol spend it through admit(),
         # all others in the app's ClientRateLimit.
         self.budget = budget
-        self.encoded: dict[str, Encoded] = {}
+        # Only the event loop touches it (FastHits and cdn_edge.protocol), so it needs no lock.
+        self.encoded: FIFOCache[str, Encoded] = FIFOCache(maxsize=MAX_ENCODED)
         self.direct = 0  # answers given by cdn_edge.protocol rather than FastHits (tests, debugging)
         self.requests = node.metrics.requests.labels(node.name, "hit", "2xx")
         self.ttfb = node.metrics.ttfb.labels(node.name, "hit")
@@ -98,9 +102,13 @@ class FreshHits:
             self.bytes_served.inc(size)
 
     def _encode(self, key: str, entry: Entry) -> Encoded:
-        cached = self.encoded.get(key)
-        if cached is not None and cached.entry is entry:
-            return cached
+        try:
+            cached = self.encoded[key]  # [] rather than .get(): Cache.get costs two lookups
+        except KeyError:
+            pass
+        else:
+            if cached.entry is entry:
+                return cached
         # Names are lower-case and values valid as stored (h11 rejected anything else upstream).
         headers = [(name.encode(), value.encode("latin-1")) for name, value in entry.headers]
         headers += [
@@ -110,8 +118,6 @@ class FreshHits:
             *CORS_HEADERS,
         ]
         encoded = Encoded(entry, headers, b"".join(b"%s: %s\r\n" % header for header in headers))
-        if len(self.encoded) >= MAX_ENCODED:
-            self.encoded.clear()
         self.encoded[key] = encoded
         return encoded
 

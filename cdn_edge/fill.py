@@ -27,7 +27,7 @@ from cdn_edge.freshness import freshness_of, initial_age
 from cdn_edge.metrics import EdgeMetrics
 from cdn_edge.spool import FileSpool, MemorySpool, Spool
 from cdn_edge.upstream import Upstream
-from origin.access import ACCESS_HEADER
+from playback.access import ACCESS_HEADER
 
 # End-to-end headers worth keeping with a stored object; hop-by-hop and per-response ones are not.
 STORED_HEADERS = (

@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from origin.conditional import parse_http_date
+from httpsemantics.conditional import parse_http_date
 
 
 class Usability(enum.Enum):

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import m3u8
 
-from origin.signing import TOKEN_PARAM
+from playback.signing import TOKEN_PARAM
 
 DASH_NS = "urn:mpeg:dash:schema:mpd:2011"
 

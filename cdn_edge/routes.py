@@ -21,11 +21,12 @@ from cdn_edge.fill import Filler
 from cdn_edge.freshness import Usability, usability
 from cdn_edge.metrics import EdgeMetrics
 from cdn_edge.rewrite import sign_playlist
-from origin.access import ACCESS_HEADER, SIGNED, check_access
-from origin.conditional import evaluate_preconditions, parse_http_date, range_applies
-from origin.errors import MalformedRange, MultipleRanges, NotFound, TokenUnverifiable
-from origin.ranges import parse_range
-from origin.signing import TOKEN_PARAM
+from httpsemantics.conditional import evaluate_preconditions, parse_http_date, range_applies
+from httpsemantics.errors import MalformedRange, MultipleRanges, NotFound
+from httpsemantics.ranges import parse_range
+from playback.access import ACCESS_HEADER, SIGNED, check_access
+from playback.errors import TokenUnverifiable
+from playback.signing import TOKEN_PARAM
 from storage.errors import InvalidKey
 from storage.objects import CHUNK_SIZE, check_key
 from traffic.clients import TrustedProxies

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from catalog.models import Asset, AssetState
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
-from origin.signing import sign_token
+from playback.signing import sign_token
 from webhooks import events, outbox
 
 router = APIRouter(dependencies=[Depends(bearer_scheme)])

@@ -11,14 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from catalog.session import Catalog
-from origin.access import AccessClassifier, catalog_lookup
-from origin.caching import not_found_cache_control
-from origin.cors import CORSEverywhere
-from origin.errors import NotFound, OriginError, RangeNotSatisfiable, status_for
+from httpsemantics.caching import not_found_cache_control
+from httpsemantics.cors import CORSEverywhere
+from httpsemantics.errors import HTTPSemanticsError, NotFound, RangeNotSatisfiable
+from httpsemantics.ranges import unsatisfied_range
+from origin.errors import status_for
 from origin.metrics import OriginMetrics
-from origin.ranges import unsatisfied_range
 from origin.routes import OriginState, serve_object
 from origin.settings import OriginSettings
+from playback.access import AccessClassifier, catalog_lookup
 from storage.errors import StorageError
 from storage.factory import open_store
 from storage.objects import ObjectStore
@@ -56,8 +57,8 @@ def create_app(
     app = FastAPI(title="vodstack origin", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.origin = state
 
-    @app.exception_handler(OriginError)
-    async def origin_error(request: Request, exc: OriginError) -> Response:
+    @app.exception_handler(HTTPSemanticsError)
+    async def semantics_error(request: Request, exc: HTTPSemanticsError) -> Response:
         status = status_for(exc)
         headers = {"cache-control": "no-store"}
         if isinstance(exc, RangeNotSatisfiable):

@@ -13,14 +13,14 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from origin.access import ACCESS_HEADER, AccessClassifier, asset_of, check_access
-from origin.caching import CachePolicy, Kind, PlaylistState, cache_control, classify, dash_state, hls_state
-from origin.conditional import evaluate_preconditions, http_date, quote_etag, range_applies
-from origin.errors import MalformedRange, MultipleRanges, NotFound
+from httpsemantics.caching import CachePolicy, Kind, PlaylistState, cache_control, classify, dash_state, hls_state
+from httpsemantics.conditional import evaluate_preconditions, http_date, quote_etag, range_applies
+from httpsemantics.errors import MalformedRange, MultipleRanges, NotFound
+from httpsemantics.ranges import parse_range
 from origin.metrics import OriginMetrics
-from origin.ranges import parse_range
 from origin.rungs import TRIMMED_MAX_AGE, hot_rungs_only
-from origin.signing import TOKEN_PARAM
+from playback.access import ACCESS_HEADER, AccessClassifier, asset_of, check_access
+from playback.signing import TOKEN_PARAM
 from storage.errors import InvalidKey, ObjectMissing
 from storage.objects import ObjectInfo, ObjectStore, check_key
 from traffic.clients import TrustedProxies

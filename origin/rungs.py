@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import posixpath
 
+from httpsemantics.caching import Kind, hls_state
 from manifests.errors import EmptySelection
 from manifests.rewrite import select_dash_rungs, select_hls_rungs
-from origin.caching import Kind, hls_state
 
 # Seconds a trimmed playlist may be cached: short, so restored rungs reappear soon.
 TRIMMED_MAX_AGE = 10

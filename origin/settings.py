@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
-from origin.caching import CachePolicy
+from httpsemantics.caching import CachePolicy
 from storage.settings import StorageSettings
 from tiering.settings import TieringSettings
 from traffic.clients import parse_networks

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from cdn_edge.app import create_app as create_edge
 from cdn_edge.app import server_options
 from cdn_edge.fastpath import FreshHits
-from origin.signing import sign_token
+from playback.signing import sign_token
 from tests.cdn_edge.conftest import LoopbackServer, serving
 from tests.cdn_edge.edge_stack import (
     ASSET,

@@ -12,7 +12,7 @@ import m3u8
 import pytest
 
 from cdn_edge.app import create_app as create_edge
-from origin.signing import sign_token
+from playback.signing import sign_token
 from tests.cdn_edge.edge_stack import ASSET, MASTER, PLAYLIST, SEGMENT, SEGMENT_BYTES, edge_settings, make_origin
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import pytest
 
 from catalog.models import Asset, AssetState, Rendition
 from catalog.session import Catalog
-from origin.signing import verify_token
+from playback.signing import verify_token
 from tests.ingest.harness import Tus, metadata
 
 

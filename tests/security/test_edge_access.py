@@ -13,7 +13,7 @@ import pytest
 
 from cdn_edge.app import create_app as create_edge
 from origin.app import create_app as create_origin
-from origin.signing import sign_token
+from playback.signing import sign_token
 from tests.cdn_edge.conftest import serving
 from tests.cdn_edge.edge_stack import PLAYLIST, SEGMENT, SEGMENT_BYTES, edge_settings, origin_settings, publish
 

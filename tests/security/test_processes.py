@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from origin.signing import sign_token
+from playback.signing import sign_token
 from tests.cdn_edge.edge_stack import ASSET, PLAYLIST, SEGMENT, SEGMENT_BYTES, publish
 
 pytestmark = pytest.mark.stack

@@ -18,7 +18,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from origin.errors import TokenExpired, TokenInvalid, TokenMalformed, TokenMissing
+from playback.errors import TokenExpired, TokenInvalid, TokenMalformed, TokenMissing
 
 VERSION = "v1"
 TOKEN_PARAM = "token"

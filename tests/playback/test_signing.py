@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from origin.errors import TokenExpired, TokenInvalid, TokenMalformed, TokenMissing
-from origin.signing import sign_token, verify_token
+from playback.errors import TokenExpired, TokenInvalid, TokenMalformed, TokenMissing
+from playback.signing import sign_token, verify_token
 
 SECRET = b"s3cret"
 NOW = 1_700_000_000

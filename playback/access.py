@@ -8,12 +8,18 @@ token without a catalog of its own.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 
-from origin.signing import Grant, verify_token
+from cachetools import TTLCache
+
+from playback.signing import Grant, verify_token
 
 log = logging.getLogger(__name__)
+
+# Assets whose class is remembered at once; the least recently used is forgotten first.
+CLASSIFIED_ASSETS = 10_000
 
 ACCESS_HEADER = "x-vodstack-access"
 PUBLIC = "public"
@@ -50,12 +56,21 @@ def check_access(
 class AccessClassifier:
     """Maps an asset id to its access class, per the origin's `access` setting."""
 
-    def __init__(self, mode: str, lookup: Callable[[str], bool | None] | None = None, ttl: float = 30.0) -> None:
+    def __init__(
+        self,
+        mode: str,
+        lookup: Callable[[str], bool | None] | None = None,
+        ttl: float = 30.0,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.mode = mode
         # lookup(asset_id) -> Asset.public, or None when the asset is unknown.
         self.lookup = lookup
         self.ttl = ttl
-        self._memo: dict[str, tuple[float, str]] = {}
+        # Answers for `ttl` seconds of `timer`. classify() runs in worker threads and cachetools'
+        # caches are not thread-safe: every access holds the lock (never across a lookup).
+        self._answers: TTLCache[str, str] = TTLCache(maxsize=CLASSIFIED_ASSETS, ttl=ttl, timer=timer)
+        self._lock = threading.Lock()
 
     def classify(self, asset_id: str) -> str:
         """Blocking when the mode is "catalog": call from a thread."""
@@ -63,20 +78,19 @@ class AccessClassifier:
             return PUBLIC
         if self.mode == "signed" or self.lookup is None:
             return SIGNED
-        now = time.monotonic()
-        hit = self._memo.get(asset_id)
-        if hit and hit[0] > now:
-            return hit[1]
+        with self._lock:
+            hit = self._answers.get(asset_id)
+        if hit is not None:
+            return hit
         try:
             public = self.lookup(asset_id)
         except Exception:  # noqa: BLE001 - any catalog failure must fail closed, not 500
             log.warning("access lookup for asset %s failed; treating it as signed", asset_id, exc_info=True)
-            return SIGNED
+            return SIGNED  # not remembered: the next request asks again
         # Unknown assets are treated as signed: fail closed.
         answer = PUBLIC if public else SIGNED
-        if len(self._memo) > 10_000:
-            self._memo.clear()
-        self._memo[asset_id] = (now + self.ttl, answer)
+        with self._lock:
+            self._answers[asset_id] = answer
         return answer
 
 

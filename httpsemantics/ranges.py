@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from origin.errors import MalformedRange, MultipleRanges, RangeNotSatisfiable
+from httpsemantics.errors import MalformedRange, MultipleRanges, RangeNotSatisfiable
 
 
 @dataclass(frozen=True)

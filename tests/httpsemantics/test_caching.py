@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from origin.caching import CachePolicy, Kind, cache_control, classify, dash_state, hls_state
+from httpsemantics.caching import CachePolicy, Kind, cache_control, classify, dash_state, hls_state
 
 POLICY = CachePolicy()
 
