@@ -25,8 +25,10 @@ These are private methods of kombu's Channel (`_put`, `_get`, `_queue_bind`, `_d
 change in any release: they were read and verified against kombu VERIFIED_KOMBU only, pyproject pins
 that minor version, and a test fails when another one is installed.
 
-Late acknowledgement hands no job on here: `_get` takes a message off the folder when it delivers it, so
-a worker killed mid-job leaves nothing to redeliver; the sweeper requeues its job.
+Late acknowledgement hands on no job of a dead worker here: `_get` takes a message off the folder
+when it delivers it, and the unacknowledged copy lives only in the worker's memory. A pool process
+dying under a live worker is put back by that worker (`reject_on_worker_lost`); a worker killed
+mid-job leaves nothing to redeliver, and the sweeper requeues its job (transcoder/sweeper.py).
 """
 
 from __future__ import annotations
