@@ -9,7 +9,7 @@ the manifests mean, so rung selection belongs here.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import m3u8
@@ -25,21 +25,6 @@ class Rung:
     name: str  # the rendition id: HLS directory, DASH Representation@id
     bandwidth: int
     height: int | None
-
-
-def rung_filter(
-    *, names: Collection[str] | None = None, max_height: int | None = None, max_bandwidth: int | None = None
-) -> Callable[[Rung], bool]:
-    """Keep rungs that are named (if `names`) and within the ceilings given."""
-
-    def keep(rung: Rung) -> bool:
-        if names is not None and rung.name not in names:
-            return False
-        if max_height is not None and (rung.height or 0) > max_height:
-            return False
-        return max_bandwidth is None or rung.bandwidth <= max_bandwidth
-
-    return keep
 
 
 def select_hls_rungs(master_text: str, keep: Callable[[Rung], bool]) -> str:

@@ -1,121 +1,26 @@
-"""The Grafana dashboards, as code: panels are (title, PromQL queries, unit), rendered to JSON.
+"""The Grafana dashboards, as code: panels are (title, PromQL queries, unit), built to JSON.
 
 Written as data so that every query lives in one place: the JSON under infra/grafana/dashboards/
-is rendered from here (`python -m observability.dashboards infra/grafana/dashboards`, checked by
-a test), and the real-Prometheus test evaluates each query against a stack that did some work.
+is rendered from here through grafana-foundation-sdk (observability/grafana.py;
+`python -m observability.dashboards infra/grafana/dashboards`, checked by a test), and the
+real-Prometheus test evaluates each query against a stack that did some work.
 
 Conventions: `job` is the tier (ingest, origin, shield, edge, transcoder); edges and the shield
-label every series with `node`. Queries use fixed ranges rather than Grafana's $__rate_interval so
-that they run unchanged through Prometheus's HTTP API. Ratios over counters that a node may not
-have incremented yet use `(a or b * 0) / b`, so a node with no hits shows 0, not a gap. Values
-the transcoder exporter collects from the broker or catalog are the same on every worker: max().
+label every series with `node`. Values the transcoder exporter collects from the broker or
+catalog are the same on every worker: max(). PromQL conventions: observability/promql.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
-WIDTH, HEIGHT, COLUMNS = 12, 8, 2
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-
-@dataclass(frozen=True)
-class Query:
-    expr: str
-    legend: str = ""
-
-
-@dataclass(frozen=True)
-class Panel:
-    title: str
-    queries: tuple[Query, ...]
-    unit: str = "short"
-    kind: str = "timeseries"  # or "stat"
-    description: str = ""
-    # Compares tiers with each other: the dashboard's $tier/$node selection does not apply.
-    whole_stack: bool = False
-
-
-@dataclass(frozen=True)
-class Variable:
-    """A Grafana query variable (multi-select, "All" = ALL_VALUE) over an edge metric label."""
-
-    name: str
-    label: str
-    query: str
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    uid: str
-    title: str
-    panels: tuple[Panel, ...]
-    tags: tuple[str, ...] = field(default=("vodstack",))
-    # With variables, every vodstack_edge_* selector of the panels (but whole_stack ones) is
-    # narrowed by them.
-    variables: tuple[Variable, ...] = ()
-
-
-ALL_VALUE = ".*"
-EDGE_FILTER = 'job=~"$tier", node=~"$node"'
-_EDGE_SELECTOR = re.compile(r"\b(vodstack_edge_[a-z_]+)(?:\{([^}]*)\})?")
-
-
-def filter_edge(expr: str) -> str:
-    """Add the $tier/$node matchers to every edge metric selector of `expr`."""
-
-    def narrow(match: re.Match[str]) -> str:
-        inner = match.group(2)
-        return f"{match.group(1)}{{{EDGE_FILTER}{', ' + inner if inner else ''}}}"
-
-    return _EDGE_SELECTOR.sub(narrow, expr)
-
-
-def panel_queries(dashboard: Dashboard, panel: Panel) -> tuple[Query, ...]:
-    if not dashboard.variables or panel.whole_stack:
-        return panel.queries
-    return tuple(Query(filter_edge(query.expr), query.legend) for query in panel.queries)
-
-
-def evaluable(expr: str) -> str:
-    """The query as Grafana runs it with every variable at "All": what Prometheus's API can run."""
-    return re.sub(r"\$(tier|node)\b", ALL_VALUE, expr)
-
-
-def all_queries() -> Iterator[tuple[Dashboard, Panel, str]]:
-    """Every panel query of every dashboard, runnable as is (variables at "All")."""
-    for dashboard in DASHBOARDS:
-        for panel in dashboard.panels:
-            for query in panel_queries(dashboard, panel):
-                yield dashboard, panel, evaluable(query.expr)
-
-
-def q(expr: str, legend: str = "") -> Query:
-    return Query(" ".join(expr.split()), legend)
-
-
-def _per_node_ratio(part: str, whole: str, by: str = "job, node") -> str:
-    """sum(part)/sum(whole) per `by`, 0 (not absent) where `part` has no series yet."""
-    return f"(sum by ({by}) ({part}) or sum by ({by}) ({whole}) * 0) / sum by ({by}) ({whole})"
-
-
-def _quantiles(metric: str, by: str, window: str = "5m", where: str = "") -> tuple[Query, ...]:
-    sel = f"{metric}_bucket{{{where}}}" if where else f"{metric}_bucket"
-    by_legend = "".join(f"{{{{{label.strip()}}}}} " for label in by.split(",") if label.strip())
-    return tuple(
-        q(
-            f"histogram_quantile({p}, sum by (le{', ' + by if by else ''}) (rate({sel}[{window}])))",
-            f"{by_legend}p{int(p * 100)}",
-        )
-        for p in (0.5, 0.95, 0.99)
-    )
-
+from observability.grafana import Dashboard, Panel, Variable, build_dashboard, panel_queries
+from observability.promql import evaluable, per_node_ratio, q, quantiles
 
 EDGE_REQ = "rate(vodstack_edge_requests_total[5m])"
 EDGE_HITS = 'rate(vodstack_edge_requests_total{cache_status=~"hit|stale"}[5m])'
@@ -184,7 +89,7 @@ INGEST = Dashboard(
             (q(f"1 - sum({INGEST_OK}) / sum({INGEST_REQ})", "5xx"),),
             "percentunit",
         ),
-        Panel("Request duration by method", _quantiles("vodstack_ingest_request_duration_seconds", "method"), "s"),
+        Panel("Request duration by method", quantiles("vodstack_ingest_request_duration_seconds", "method"), "s"),
         Panel(
             "Upload bytes stored",
             (q("sum by (instance) (rate(vodstack_ingest_received_bytes_total[5m]))", "{{instance}}"),),
@@ -228,18 +133,16 @@ TRANSCODE = Dashboard(
             "Encode speed (media seconds per wall second)",
             (
                 q(SPEED, "all workers"),
-                *_quantiles("vodstack_transcoder_encode_speed_ratio", "", "1h"),
+                *quantiles("vodstack_transcoder_encode_speed_ratio", "", "1h"),
             ),
             "x",
         ),
         Panel(
             "Job duration (succeeded)",
-            _quantiles("vodstack_transcoder_job_duration_seconds", "", "1h", 'outcome="succeeded"'),
+            quantiles("vodstack_transcoder_job_duration_seconds", "", "1h", 'outcome="succeeded"'),
             "s",
         ),
-        Panel(
-            "Time to first playable", _quantiles("vodstack_transcoder_time_to_first_playable_seconds", "", "1h"), "s"
-        ),
+        Panel("Time to first playable", quantiles("vodstack_transcoder_time_to_first_playable_seconds", "", "1h"), "s"),
         Panel("Oldest queued job", (q("max(vodstack_transcoder_oldest_queued_job_age_seconds)", "age"),), "s"),
         Panel(
             "Scratch disk free, by worker",
@@ -265,12 +168,12 @@ DELIVERY = Dashboard(
         ),
         Panel(
             "Hit ratio (requests), by node",
-            (q(_per_node_ratio(EDGE_HITS, EDGE_REQ), "{{job}} {{node}}"),),
+            (q(per_node_ratio(EDGE_HITS, EDGE_REQ), "{{job}} {{node}}"),),
             "percentunit",
         ),
         Panel(
             "Hit ratio (bytes), by node",
-            (q(_per_node_ratio(EDGE_HIT_BYTES, EDGE_BYTES), "{{job}} {{node}}"),),
+            (q(per_node_ratio(EDGE_HIT_BYTES, EDGE_BYTES), "{{job}} {{node}}"),),
             "percentunit",
             description="Bytes served from the node's cache (hit or stale) over all bytes it served.",
         ),
@@ -313,7 +216,7 @@ DELIVERY = Dashboard(
             ),
             "reqps",
         ),
-        Panel("Time to first byte, by tier", _quantiles("vodstack_edge_time_to_first_byte_seconds", "job"), "s"),
+        Panel("Time to first byte, by tier", quantiles("vodstack_edge_time_to_first_byte_seconds", "job"), "s"),
         Panel(
             "Time to first byte, by node and cache status (p95)",
             (
@@ -377,7 +280,7 @@ DELIVERY = Dashboard(
         ),
         Panel(
             "Origin storage latency",
-            _quantiles("vodstack_origin_storage_seconds", ""),
+            quantiles("vodstack_origin_storage_seconds", ""),
             "s",
         ),
         Panel(
@@ -432,72 +335,19 @@ STORAGE = Dashboard(
 DASHBOARDS = (OVERVIEW, INGEST, TRANSCODE, DELIVERY, STORAGE)
 
 
-def render_variable(variable: Variable) -> dict[str, Any]:
-    return {
-        "name": variable.name,
-        "label": variable.label,
-        "type": "query",
-        "datasource": DATASOURCE,
-        "query": {"query": variable.query, "refId": variable.name},
-        "definition": variable.query,
-        "refresh": 2,
-        "includeAll": True,
-        "multi": True,
-        "allValue": ALL_VALUE,
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-        "sort": 1,
-    }
-
-
-def render_panel(panel: Panel, panel_id: int, x: int, y: int, queries: tuple[Query, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": panel_id,
-        "type": panel.kind,
-        "title": panel.title,
-        "description": panel.description,
-        "datasource": DATASOURCE,
-        "gridPos": {"x": x, "y": y, "w": WIDTH, "h": HEIGHT},
-        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
-        "targets": [
-            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": query.expr, "legendFormat": query.legend}
-            for i, query in enumerate(queries)
-        ],
-    }
-    if panel.kind == "stat":
-        out["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
-    else:
-        out["options"] = {
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        }
-    return out
-
-
-def render_dashboard(dashboard: Dashboard) -> dict[str, Any]:
-    panels = [
-        render_panel(panel, i + 1, (i % COLUMNS) * WIDTH, (i // COLUMNS) * HEIGHT, panel_queries(dashboard, panel))
-        for i, panel in enumerate(dashboard.panels)
-    ]
-    return {
-        "uid": dashboard.uid,
-        "title": dashboard.title,
-        "tags": list(dashboard.tags),
-        "timezone": "browser",
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": True,
-        "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
-        "annotations": {"list": []},
-        "templating": {"list": [render_variable(v) for v in dashboard.variables]},
-        "links": [{"type": "dashboards", "tags": ["vodstack"], "asDropdown": True, "title": "vodstack"}],
-        "panels": panels,
-    }
+def all_queries() -> Iterator[tuple[Dashboard, Panel, str]]:
+    """Every panel query of every dashboard, runnable as is (variables at "All")."""
+    for dashboard in DASHBOARDS:
+        for panel in dashboard.panels:
+            for query in panel_queries(dashboard, panel):
+                yield dashboard, panel, evaluable(query.expr)
 
 
 def rendered_files() -> dict[str, str]:
     """File name -> JSON text of every dashboard."""
-    return {f"{d.uid}.json": json.dumps(render_dashboard(d), indent=2) + "\n" for d in DASHBOARDS}
+    return {
+        f"{d.uid}.json": json.dumps(build_dashboard(d).build(), cls=JSONEncoder, indent=2) + "\n" for d in DASHBOARDS
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

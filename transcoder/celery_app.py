@@ -21,7 +21,8 @@ def make_celery(broker: BrokerSettings) -> Celery:
     conf: dict[str, object] = {
         "broker_url": broker.url,
         "task_ignore_result": True,
-        # A job is acknowledged only when it finished; a worker killed mid-encode hands it on.
+        # A job is acknowledged only when it finished: on RabbitMQ or Redis a worker killed mid-encode
+        # leaves its message to another; the embedded broker has none to leave (the sweeper requeues).
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,

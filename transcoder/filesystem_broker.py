@@ -20,6 +20,15 @@ place, so consumers see it whole or not at all; and a consumer takes a message b
 the configured processed folder, which lies beside the queue folder: exactly one rename wins.
 Messages are fsynced before they become visible, and one that cannot be parsed is dropped with an
 error instead of failing every poll. Everything else is kombu's.
+
+These are private methods of kombu's Channel (`_put`, `_get`, `_queue_bind`, `_delete`), free to
+change in any release: they were read and verified against kombu VERIFIED_KOMBU only, pyproject pins
+that minor version, and a test fails when another one is installed.
+
+Late acknowledgement hands on no job of a dead worker here: `_get` takes a message off the folder
+when it delivers it, and the unacknowledged copy lives only in the worker's memory. A pool process
+dying under a live worker is put back by that worker (`reject_on_worker_lost`); a worker killed
+mid-job leaves nothing to redeliver, and the sweeper requeues its job (transcoder/sweeper.py).
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ from kombu.utils.json import dumps, loads
 
 log = logging.getLogger(__name__)
 
+# The kombu minor version whose filesystem Channel these overrides were read and tested against.
+VERIFIED_KOMBU = "5.7"
 # What Celery's `broker_transport` setting takes to use this transport for a filesystem:// URL.
 TRANSPORT_PATH = "transcoder.filesystem_broker:Transport"
 # A message being written: the consumer's filter (`name.partition('.')[2] == f'{queue}.msg'`) skips it.

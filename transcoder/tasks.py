@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import MaxRetriesExceededError
 from celery.signals import worker_ready, worker_shutdown
 
 from catalog.session import Catalog
@@ -32,13 +30,32 @@ from webhooks.tasks import register as register_webhooks
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 300.0
+BACKOFF_FACTOR = 2  # seconds before the first retry, doubled at each one
+BACKOFF_CAP = 300
 
 
-def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with full jitter (AWS architecture blog): spreads retries of many workers."""
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+class JobTask(Task):
+    """A job or part task: Celery retries its transient errors, and fails the job when they run out.
+
+    Celery's own retry options: exponential backoff with full jitter (a countdown drawn from
+    [0, min(cap, factor * 2**retries)], AWS architecture blog) spreads the retries of many workers.
+    """
+
+    autoretry_for = (TransientError,)
+    max_retries = MAX_RETRIES
+    retry_backoff = BACKOFF_FACTOR
+    retry_backoff_max = BACKOFF_CAP
+    retry_jitter = True
+    acks_late = True
+    reject_on_worker_lost = True
+
+    def give_up(self, job_id: str, message: str) -> None:
+        raise NotImplementedError
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Celery re-raises the transient error once the retries are spent: the task fails, and so does its job.
+        if isinstance(exc, TransientError):
+            self.give_up(*args, f"gave up after {self.max_retries} retries: {exc}")
 
 
 class CeleryPartQueue:
@@ -54,16 +71,6 @@ class CeleryPartQueue:
         enqueue_transcode(self.app, job_id)
 
 
-def _with_retries(task: Task, run: Callable[[], object], give_up: Callable[[str], None]) -> None:
-    try:
-        run()
-    except TransientError as exc:
-        try:
-            raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries))
-        except MaxRetriesExceededError:
-            give_up(f"gave up after {MAX_RETRIES} retries: {exc}")
-
-
 def create_worker_app(settings: TranscoderSettings) -> Celery:
     app = make_celery(settings.broker)
     splitter = SplitAndStitch(CeleryPartQueue(app))
@@ -73,19 +80,23 @@ def create_worker_app(settings: TranscoderSettings) -> Celery:
         # Built lazily in the worker process (after fork), never at import time.
         return PipelineContext(settings, open_store(settings.storage), Catalog(settings.catalog), splitter)
 
-    @app.task(name=TRANSCODE_TASK, bind=True, max_retries=MAX_RETRIES, acks_late=True, reject_on_worker_lost=True)
+    class TranscodeTask(JobTask):
+        def give_up(self, job_id: str, message: str) -> None:
+            fail_exhausted(context(), job_id, message)
+
+    class PartTask(JobTask):
+        def give_up(self, job_id: str, message: str) -> None:
+            splitter.fail_exhausted(context(), job_id, message)
+
+    @app.task(name=TRANSCODE_TASK, base=TranscodeTask, bind=True)
     def transcode(self: Task, job_id: str) -> None:
-        _with_retries(self, lambda: run_job(context(), job_id), lambda msg: fail_exhausted(context(), job_id, msg))
+        run_job(context(), job_id)
 
     # Idempotent like the job itself: a part re-run overwrites its own staging prefix.
-    @app.task(name=PART_TASK, bind=True, max_retries=MAX_RETRIES, acks_late=True, reject_on_worker_lost=True)
+    @app.task(name=PART_TASK, base=PartTask, bind=True)
     def transcode_part(self: Task, job_id: str) -> None:
         # The Celery node name ("worker-1@host") records which worker encoded the part.
-        _with_retries(
-            self,
-            lambda: splitter.run_part(context(), job_id, worker=self.request.hostname),
-            lambda msg: splitter.fail_exhausted(context(), job_id, msg),
-        )
+        splitter.run_part(context(), job_id, worker=self.request.hostname)
 
     policy = SweepPolicy(settings.heartbeat_timeout_seconds, settings.max_attempts, settings.queued_resend_seconds)
 

@@ -25,7 +25,7 @@ def _stack_info(data_dir: Path) -> dict[str, str]:
     return dict(json.loads(path.read_text()))
 
 
-def find_asset_id(http: httpx.Client, api: str, upload_url: str, headers: dict[str, str]) -> str | None:
+def find_asset_id(http: httpx.Client, upload_url: str, headers: dict[str, str]) -> str | None:
     """The asset created for an upload: the ingest API names it in the upload's HEAD response."""
     resp = http.head(upload_url, headers={**headers, "Tus-Resumable": "1.0.0"})
     return resp.headers.get("Vodstack-Asset-Id")
@@ -64,7 +64,7 @@ def upload_and_follow(path: Path, data_dir: Path, *, api: str | None, token: str
             bar.update(uploader.offset - before)
     upload_url = str(uploader.url)
     with httpx.Client(timeout=30, headers=headers) as http:  # the asset API needs the key too
-        asset_id = find_asset_id(http, api, upload_url, headers)
+        asset_id = find_asset_id(http, upload_url, headers)
         if asset_id is None:
             print(f"uploaded to {upload_url}, but the server named no asset for it", file=sys.stderr)
             return 1

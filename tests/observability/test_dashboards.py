@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from observability.dashboards import DASHBOARDS, all_queries, evaluable, filter_edge, rendered_files
+from observability.dashboards import DASHBOARDS, all_queries, rendered_files
+from observability.promql import evaluable, filter_edge
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "infra" / "grafana" / "dashboards"
 

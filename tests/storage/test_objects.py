@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 from storage.errors import InvalidKey, ObjectMissing
 from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore
-from storage.reader import BLOCK, ObjectReader
 from storage.s3 import S3ObjectStore
 from tests.s3 import moto_server
 
@@ -89,39 +87,6 @@ def test_put_file_stream_and_download(store: ObjectStore, tmp_path: Path) -> Non
     dest = tmp_path / "dest.bin"
     store.download("media", "big2.bin", dest)
     assert dest.read_bytes() == data == store.get_bytes("media", "big.bin")
-    reader = ObjectReader(store, "media", "big.bin")
-    reader.seek(-10, io.SEEK_END)
-    assert reader.read() == data[-10:]
-    reader.seek(1000)
-    assert reader.read(5) == data[1000:1005]
-
-
-def test_reader_reads_like_a_file_with_few_range_requests(tmp_path: Path) -> None:
-    data = random.Random(7).randbytes(3 * 1024 * 1024 + 123)
-    store = FilesystemObjectStore(tmp_path / "objects")
-    store.ensure_bucket("media")
-    store.put_bytes("media", "o.mp4", data)
-    fetched: list[tuple[int, int | None]] = []
-    real = store.read_range
-
-    def counting(bucket: str, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        fetched.append((start, end))
-        return real(bucket, key, start, end)
-
-    store.read_range = counting  # type: ignore[method-assign]
-    reader = ObjectReader(store, "media", "o.mp4")
-    rng = random.Random(11)
-    for _ in range(300):  # random seeks and reads, across block edges and past the end
-        at, n = rng.randrange(len(data) + 10), rng.randrange(1, 700_000)
-        reader.seek(at)
-        assert reader.read(n) == data[at : at + n]
-    # A demuxer's pattern: forward through interleaved audio and video, stepping back a little.
-    fetched.clear()
-    for at in range(0, 2 * 1024 * 1024, 40_000):
-        for back in (0, 30_000):
-            reader.seek(max(0, at - back))
-            assert reader.read(8_000) == data[max(0, at - back) : max(0, at - back) + 8_000]
-    assert len(fetched) <= 2 * 1024 * 1024 // BLOCK + 1, fetched  # each block fetched once
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "../escape", "a/../../b", "a//b", "a/./b", "nul\x00"])

@@ -11,6 +11,7 @@ import multiprocessing
 import shutil
 import tempfile
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -199,3 +200,15 @@ def test_workers_starting_together_all_bind(tmp_path: Path) -> None:
         finally:
             conn.release()
         assert bound == {f"worker-{i}.pidbox" for i in range(8)}
+
+
+def test_the_installed_kombu_is_the_one_the_broker_was_verified_against() -> None:
+    """The broker overrides private methods of kombu's filesystem Channel: an upgrade must be read again."""
+    installed = version("kombu")
+    assert installed.split(".")[:2] == filesystem_broker.VERIFIED_KOMBU.split("."), (
+        f"kombu {installed} is installed, but transcoder/filesystem_broker.py was verified against kombu "
+        f"{filesystem_broker.VERIFIED_KOMBU}.x only. Re-verify its overrides of the private Channel methods "
+        "_put, _get, _queue_bind and _delete (and get_table) against kombu/transport/filesystem.py of the new "
+        "release, run tests/transcoder/test_filesystem_broker.py, then update VERIFIED_KOMBU and the kombu and "
+        "celery bounds in pyproject.toml."
+    )
