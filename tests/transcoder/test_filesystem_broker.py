@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from transcoder import filesystem_broker
-from transcoder.celery_app import make_celery
-from transcoder.settings import BrokerSettings
+from jobs import filesystem_broker
+from jobs.celery_app import make_celery
+from jobs.settings import BrokerSettings
 
 
 def options(folder: Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.media import ffmpeg_exe, make_clip, media_duration
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
-from transcoder.fmp4 import parse_init
+from transcoder.package.fmp4 import parse_init
 from transcoder.pipeline import run_job
 
 pytestmark = pytest.mark.ffmpeg

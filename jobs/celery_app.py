@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from celery import Celery
 
-from transcoder.filesystem_broker import TRANSPORT_PATH
-from transcoder.settings import BrokerSettings
+from jobs.filesystem_broker import TRANSPORT_PATH
+from jobs.settings import BrokerSettings
 
 TRANSCODE_TASK = "transcoder.transcode"
 # One chunk (or the audio) of a split-and-stitch job: same queue, so any transcode worker takes it.
 PART_TASK = "transcoder.transcode_part"
-# Requeues jobs orphaned by a dead worker (transcoder.sweeper); light, so never behind an encode.
+# Requeues jobs orphaned by a dead worker (transcoder.worker.sweeper); light, so never behind an encode.
 SWEEP_TASK = "transcoder.sweep_jobs"
 TRANSCODE_QUEUE = "transcode"
 LIGHT_QUEUE = "light"  # probes, thumbnails, sweeps: never stuck behind long encodes

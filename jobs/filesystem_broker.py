@@ -39,7 +39,7 @@ from kombu.utils.json import dumps, loads
 log = logging.getLogger(__name__)
 
 # What Celery's `broker_transport` setting takes to use this transport for a filesystem:// URL.
-TRANSPORT_PATH = "transcoder.filesystem_broker:Transport"
+TRANSPORT_PATH = "jobs.filesystem_broker:Transport"
 # A message being written: the consumer's filter (`name.partition('.')[2] == f'{queue}.msg'`) skips it.
 WRITING_SUFFIX = ".writing"
 

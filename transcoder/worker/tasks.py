@@ -12,8 +12,7 @@ from celery.exceptions import MaxRetriesExceededError
 from celery.signals import worker_ready, worker_shutdown
 
 from catalog.session import Catalog
-from storage.factory import open_store
-from transcoder.celery_app import (
+from jobs.celery_app import (
     LIGHT_QUEUE,
     PART_TASK,
     SWEEP_TASK,
@@ -22,11 +21,13 @@ from transcoder.celery_app import (
     enqueue_transcode,
     make_celery,
 )
+from storage.factory import open_store
 from transcoder.errors import TransientError
-from transcoder.pipeline import PipelineContext, fail_exhausted, run_job
+from transcoder.pipeline import PipelineContext, run_job
 from transcoder.settings import TranscoderSettings
-from transcoder.split import SplitAndStitch
-from transcoder.sweeper import SweeperThread, SweepPolicy, sweep
+from transcoder.split.splitter import SplitAndStitch
+from transcoder.worker.bookkeeping import fail_exhausted
+from transcoder.worker.sweeper import SweeperThread, SweepPolicy, sweep
 from webhooks.tasks import register as register_webhooks
 
 log = logging.getLogger(__name__)
