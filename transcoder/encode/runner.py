@@ -27,8 +27,6 @@ CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
 FFMPEG_MEMORY_BYTES = (16 + (os.cpu_count() or 1)) * 2**30
 
 
-
-
 def summarise_stderr(lines: Sequence[str]) -> str:
     """The last meaningful lines of ffmpeg's stderr, deduplicated, for a failure reason (it ends up
     in logs and in the job's error shown to its creator: URL queries are left out)."""
