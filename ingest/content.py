@@ -1,5 +1,5 @@
 """Is a finished upload a video we can transcode? Magic bytes first (cheap, no decoder touches random
-bytes), then the transcoder's probe in a sandboxed child (media.probe_sandbox), which reads the
+bytes), then the probe the workers use too, in a sandboxed child (media.probe_sandbox), which reads the
 stored object by its path or a short-lived presigned URL: a file that hangs or crashes the decoder
 fails its upload with a reason, the ingest API only waits on a pipe."""
 

@@ -1,4 +1,5 @@
-"""The Celery application: broker wiring and the reliability settings every task relies on."""
+"""The Celery application: broker wiring and the reliability settings every task relies on, and the
+task and queue names ingest enqueues by and the workers consume by."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from celery import Celery
 from jobs.filesystem_broker import TRANSPORT_PATH
 from jobs.settings import BrokerSettings
 
+# Task names are the wire contract with queued messages: they stay as they are whatever the modules
+# that implement them are called (transcoder.worker.tasks registers them by these names).
 TRANSCODE_TASK = "transcoder.transcode"
 # One chunk (or the audio) of a split-and-stitch job: same queue, so any transcode worker takes it.
 PART_TASK = "transcoder.transcode_part"
