@@ -75,8 +75,8 @@ def serve(data: Path, port: int, backend: str) -> None:
     from catalog.settings import CatalogSettings
     from ingest.app import create_app
     from ingest.settings import IngestSettings
+    from jobs.settings import BrokerSettings
     from storage.settings import StorageSettings
-    from transcoder.settings import BrokerSettings
 
     settings = IngestSettings(
         storage=StorageSettings(backend=backend, root=data / "objects"),  # type: ignore[arg-type]  # validated

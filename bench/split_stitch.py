@@ -44,9 +44,9 @@ from transcode_setup import make_source, queue_asset  # noqa: E402
 from catalog.models import Asset, AssetState, Job  # noqa: E402
 from catalog.session import Catalog  # noqa: E402
 from catalog.settings import CatalogSettings  # noqa: E402
+from jobs.celery_app import enqueue_transcode, make_celery  # noqa: E402
+from jobs.settings import BrokerSettings  # noqa: E402
 from storage.filesystem import FilesystemObjectStore  # noqa: E402
-from transcoder.celery_app import enqueue_transcode, make_celery  # noqa: E402
-from transcoder.settings import BrokerSettings  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -149,10 +149,11 @@ def _children_cpu() -> float:
 
 def ffmpeg_cpu(source: Path, args: argparse.Namespace, base: Path) -> tuple[float, float]:
     """(CPU seconds of the one-run ladder, CPU seconds of all split parts), bare ffmpeg, one at a time."""
-    from transcoder import chunks, commands
-    from transcoder.ladder import plan_ladder
-    from transcoder.previews import THUMBNAIL_DIR, plan_previews
-    from transcoder.probe import ProbeLimits, probe_source
+    from media.probe import ProbeLimits, probe_source
+    from transcoder.encode import commands
+    from transcoder.encode.ladder import plan_ladder
+    from transcoder.encode.previews import THUMBNAIL_DIR, plan_previews
+    from transcoder.split import chunks
 
     info = probe_source(source, ProbeLimits(7680, 4320, 6 * 3600, 240))
     width, height = info.video.display_size

@@ -10,7 +10,7 @@ publishing) weigh more in the ratio, not less. Figures, all from the same run:
   pipeline   `run_job` over a filesystem store and SQLite, from the job being queued (upload
              complete) to the asset READY: probe, the one ffmpeg run (9 rungs + audio + thumbnails +
              storyboard), poster, read-back, validation, publishing of every object and the catalog.
-  bare       the anchor: one ffmpeg command written out by hand below (not built by transcoder.commands)
+  bare       the anchor: one ffmpeg command written out by hand below (not built by transcoder.encode.commands)
              with the same ladder, x264 options, keyframe grid and HLS fMP4 muxing, into a directory.
   ratio      pipeline / bare (target <= 1.15)
   first      time to first playable (partial master published) / pipeline time (target <= 0.35)
@@ -39,12 +39,13 @@ from transcode_setup import make_source, queue_asset  # noqa: E402
 from catalog.models import Asset, AssetState, Job  # noqa: E402
 from catalog.session import Catalog  # noqa: E402
 from catalog.settings import CatalogSettings  # noqa: E402
+from jobs.settings import BrokerSettings  # noqa: E402
 from storage.filesystem import FilesystemObjectStore  # noqa: E402
 from storage.settings import StorageSettings  # noqa: E402
 from transcoder import metrics  # noqa: E402
-from transcoder.ladder import plan_ladder  # noqa: E402
+from transcoder.encode.ladder import plan_ladder  # noqa: E402
 from transcoder.pipeline import PipelineContext, run_job  # noqa: E402
-from transcoder.settings import BrokerSettings, TranscoderSettings  # noqa: E402
+from transcoder.settings import TranscoderSettings  # noqa: E402
 
 
 def ffmpeg_exe() -> str:

@@ -150,7 +150,7 @@ class Job(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Split-and-stitch: a part (kind "transcode_part") names the job it belongs to, its position
-    # among that job's parts and what it encodes (transcoder.chunks.PartSpec as JSON).
+    # among that job's parts and what it encodes (transcoder.split.chunks.PartSpec as JSON).
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), nullable=True, index=True)
     part: Mapped[int | None] = mapped_column(Integer, nullable=True)
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

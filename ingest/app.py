@@ -27,12 +27,12 @@ from ingest.middleware import TusMiddleware
 from ingest.ratelimit import IngestRateLimits, key_or_address, storage_url
 from ingest.settings import IngestSettings, accepted_tokens
 from ingest.store import UploadStore
+from jobs.celery_app import make_celery
 from storage.errors import StorageUnavailable
 from storage.factory import open_store
 from storage.objects import ObjectStore
 from traffic.clients import TrustedProxies
 from traffic.ratelimit import Limiter
-from transcoder.celery_app import make_celery
 from webhooks import api as webhooks_api
 
 TUS_PREFIX = "/files"

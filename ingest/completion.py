@@ -18,8 +18,8 @@ from ingest.content import ContentReport, check_original
 from ingest.errors import ContentRejected, TusError
 from ingest.store import ConcatenatedReader, UploadInfo, UploadStore, as_stream
 from ingest.uploads import get_uploads, rows_changed
+from media.settings import ProbeSettings
 from storage.objects import ObjectStore
-from transcoder.settings import ProbeSettings
 from webhooks import events, outbox
 
 

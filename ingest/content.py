@@ -1,5 +1,5 @@
 """Is a finished upload a video we can transcode? Magic bytes first (cheap, no decoder touches random
-bytes), then the transcoder's probe in a sandboxed child (transcoder.probe_sandbox), which reads the
+bytes), then the probe the workers use too, in a sandboxed child (media.probe_sandbox), which reads the
 stored object by its path or a short-lived presigned URL: a file that hangs or crashes the decoder
 fails its upload with a reason, the ingest API only waits on a pipe."""
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingest.errors import ContentRejected
+from media.errors import InvalidMedia
+from media.probe_sandbox import probe_stored
+from media.settings import ProbeSettings
 from storage.objects import ObjectStore
-from transcoder.errors import InvalidMedia
-from transcoder.probe_sandbox import probe_stored
-from transcoder.settings import ProbeSettings
 
 SNIFF_BYTES = 4096
 # ISO BMFF (MP4, MOV, M4V, 3GP) top-level boxes that may open a file.

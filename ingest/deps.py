@@ -17,8 +17,8 @@ from ingest.locks import Locker
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
 from ingest.store import UploadInfo, UploadStore
+from jobs.celery_app import enqueue_transcode
 from storage.objects import ObjectStore
-from transcoder.celery_app import enqueue_transcode
 
 
 @dataclass(frozen=True)

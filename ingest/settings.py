@@ -9,10 +9,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
+from jobs.settings import BrokerSettings
+from media.settings import ProbeSettings
 from storage.settings import StorageSettings, data_dir, persistent_secret
 from traffic.clients import parse_networks
 from traffic.settings import RateLimitSettings
-from transcoder.settings import BrokerSettings, ProbeSettings
 from webhooks.settings import WebhookSettings
 
 GIB = 1024**3

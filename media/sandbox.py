@@ -43,6 +43,10 @@ _OUT_OF_MEMORY = re.compile(
 )
 
 
+# The query of a URL in ffmpeg's messages: for a presigned URL, a credential to read the original.
+URL_QUERY = re.compile(r"""(https?://[^\s?"']+)\?[^\s"']+""")
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one child may spend. None: no limit of that kind."""

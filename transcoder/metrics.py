@@ -18,7 +18,7 @@ Metric names (no per-job, per-asset or per-URL labels):
     vodstack_transcoder_encode_speed_ratio{kind}            histogram of media s / wall s per job
     vodstack_transcoder_failures_total{kind,reason}
     vodstack_transcoder_time_to_first_playable_seconds     histogram, job queued -> first playable
-  collected by transcoder/exporter.py at scrape time (same value on every worker node: aggregate with max):
+  collected by transcoder/worker/exporter.py at scrape time (same value on every worker node: aggregate with max):
     vodstack_transcoder_queue_messages{queue}               messages waiting in the broker
     vodstack_transcoder_catalog_jobs{state}                 queued/running/waiting jobs in the catalog
     vodstack_transcoder_overdue_jobs                        running jobs past their deadline

@@ -1,9 +1,10 @@
 """The transcode job as plain steps: probe, plan, encode, read back, render, validate, publish.
 
-Celery tasks (tasks.py) only call `run_job`; everything here can run in a test without a broker.
-Idempotent by construction: output keys are deterministic per attempt (transcoder.attempt), the
+Celery tasks (transcoder.worker.tasks) only call `run_job`; everything here can run in a test without a
+broker. The catalog rows of a job (claim, failure, how it ended) are transcoder.worker.bookkeeping's.
+Idempotent by construction: output keys are deterministic per attempt (transcoder.worker.attempt), the
 work happens in a scratch directory, every output is verified before anything is published
-(transcoder.verify), and publishing (transcoder.publish) puts segments before the playlists that
+(transcoder.package.verify), and publishing (transcoder.package.publish) puts segments before the playlists that
 name them, the DASH manifest and the multivariant playlist last, and the fenced catalog update that
 makes the asset ready after them all.
 """
@@ -22,43 +23,50 @@ from typing import Any, Protocol
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from catalog.models import Asset, AssetState, Job, JobState, utcnow
+from catalog.models import Asset, AssetState, Job, utcnow
 from catalog.session import Catalog, rows_updated
 from manifests.errors import ManifestError
 from manifests.model import Track
+from media.errors import InvalidMedia
+from media.probe import MediaInfo, ProbeLimits
+from media.probe_sandbox import probe_stored
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
-from transcoder import commands, metrics
-from transcoder.attempt import Attempt, remove_prefix
-from transcoder.errors import EncodeFailed, InvalidMedia, Superseded, TransientError
-from transcoder.ladder import Ladder, plan_ladder
-from transcoder.outputs import read_track
-from transcoder.previews import (
+from transcoder import metrics
+from transcoder.encode import commands
+from transcoder.encode.ladder import Ladder, plan_ladder
+from transcoder.encode.previews import (
     STORYBOARD_IMAGE,
     THUMBNAIL_DIR,
     plan_previews,
     poster_time,
 )
-from transcoder.probe import MediaInfo, ProbeLimits
-from transcoder.probe_sandbox import probe_stored
-from transcoder.progress import Progress
-from transcoder.progressive import forget_playable
-from transcoder.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
-from transcoder.runner import CANCELLED, run_ffmpeg
+from transcoder.encode.progress import Progress
+from transcoder.encode.runner import CANCELLED, run_ffmpeg
+from transcoder.encode.source import original_for_ffmpeg, retry_with_download
+from transcoder.errors import EncodeFailed, Superseded, TransientError
+from transcoder.package.outputs import read_track
+from transcoder.package.progressive import forget_playable
+from transcoder.package.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
+from transcoder.package.verify import verify_outputs
 from transcoder.settings import TranscoderSettings
-from transcoder.source import original_for_ffmpeg, retry_with_download
-from transcoder.sweeper import Heartbeat, current_attempt, held_elsewhere, release, worker_id
-from transcoder.verify import verify_outputs
-from webhooks import events, outbox
+from transcoder.worker.attempt import Attempt, remove_prefix
+from transcoder.worker.bookkeeping import (
+    JOB_KIND,
+    claim,
+    end_superseded,
+    fail,
+    is_cancelled,
+    job_deadline_seconds,
+    record_finished,
+    remove_leftovers,
+)
+from transcoder.worker.sweeper import Heartbeat, current_attempt, release
 
 log = logging.getLogger(__name__)
 
-JOB_KIND = "transcode"  # the metrics label of jobs run here
 # Catalog progress writes at most this often.
 PROGRESS_INTERVAL = 1.0
-# Deadline of one attempt: generous multiple of the media duration (a slow CPU encodes at ~0.3x).
-DEADLINE_FACTOR = 20.0
-DEADLINE_MINIMUM = 600.0
 
 
 class SplitOutcome(Enum):
@@ -68,7 +76,7 @@ class SplitOutcome(Enum):
 
 
 class Splitter(Protocol):
-    """The optional split-and-stitch slot (transcoder.split.SplitAndStitch)."""
+    """The optional split-and-stitch slot (transcoder.split.splitter.SplitAndStitch)."""
 
     def run_part(self, ctx: PipelineContext, job_id: str) -> bool:
         """Run `job_id` if it is a part of a split job; False when it is not one."""
@@ -95,17 +103,13 @@ class PipelineContext:
         return self.settings.storage.media_bucket
 
 
-def job_deadline_seconds(duration: float) -> float:
-    return max(DEADLINE_MINIMUM, duration * DEADLINE_FACTOR)
-
-
 def run_job(ctx: PipelineContext, job_id: str) -> None:
     """Run one transcode job to a terminal state. Raises TransientError when a retry could help."""
     if ctx.splitter is not None and ctx.splitter.run_part(ctx, job_id):
         return  # a part of a split job (queued again by a sweeper, say), not a whole transcode
-    claimed = _claim(ctx, job_id)
+    claimed = claim(ctx, job_id)
     if claimed is None:
-        _remove_leftovers(ctx, job_id)
+        remove_leftovers(ctx, job_id)
         return
     asset_id, staging_key, number = claimed
     metrics.record_job_started(JOB_KIND)
@@ -120,159 +124,29 @@ def run_job(ctx: PipelineContext, job_id: str) -> None:
     try:
         _transcode(ctx, attempt, staging_key, work)
     except Superseded:
-        superseded = _end_superseded(ctx, attempt)
+        superseded = end_superseded(ctx, attempt)
     except (InvalidMedia, EncodeFailed) as exc:
-        _fail(ctx, attempt, exc.message, exc.reason)
+        fail(ctx, attempt, exc.message, exc.reason)
     except ManifestError as exc:
-        _fail(ctx, attempt, f"output failed validation: {exc}", "invalid_output")
+        fail(ctx, attempt, f"output failed validation: {exc}", "invalid_output")
     except ObjectMissing as exc:
-        _fail(ctx, attempt, f"the original is gone from storage: {exc}", "original_missing")
+        fail(ctx, attempt, f"the original is gone from storage: {exc}", "original_missing")
     except StorageError as exc:
         if exc.retryable:
             raise TransientError(str(exc)) from exc
-        _fail(ctx, attempt, f"storage error: {exc}", "storage")
+        fail(ctx, attempt, f"storage error: {exc}", "storage")
     except OperationalError as exc:
         raise TransientError(f"catalog unavailable: {exc.orig}") from exc
     except TransientError:
         raise
     except Exception as exc:  # a bug must not leave the job "running" forever
         log.exception("job %s crashed", job_id)
-        _fail(ctx, attempt, f"internal error: {type(exc).__name__}: {exc}", "internal")
+        fail(ctx, attempt, f"internal error: {type(exc).__name__}: {exc}", "internal")
     finally:
         heartbeat.stop()
         release(ctx.catalog, job_id, number)
         shutil.rmtree(work, ignore_errors=True)
-        _record_finished(ctx, job_id, time.monotonic() - started, superseded=superseded)
-
-
-def _remove_leftovers(ctx: PipelineContext, job_id: str) -> None:
-    """A finished job delivered again (acks_late: its worker stopped right after publishing, say)
-    removes what other attempts left beside the published package, as its publisher would have."""
-    with ctx.catalog.session() as s:
-        job = s.get(Job, job_id)
-        asset = s.get(Asset, job.asset_id) if job is not None and job.state == JobState.SUCCEEDED else None
-        if asset is None or not asset.master_key:
-            return
-        asset_id, folder = asset.id, asset.master_key.rpartition("/")[0]
-    if folder != asset_id:  # not a package from before attempt prefixes
-        remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=f"{folder}/")
-
-
-def _end_superseded(ctx: PipelineContext, attempt: Attempt) -> bool:
-    """After the attempt stopped on a lost heartbeat: True when it was superseded (it leaves the
-    catalog alone); an attempt that still holds the job stopped beating at its deadline and fails it."""
-    if attempt.holds(ctx.catalog):
-        _fail(ctx, attempt, "the job ran past its time limit", "timeout")
-        return False
-    log.warning("job %s: attempt %d was superseded; it stopped without publishing", attempt.job_id, attempt.number)
-    return True
-
-
-def _record_finished(ctx: PipelineContext, job_id: str, seconds: float, *, superseded: bool = False) -> None:
-    """Job metrics from the state the attempt left in the catalog: one place for every way out."""
-    state, reason, media, deleted = JobState.RUNNING, None, None, False
-    try:
-        with ctx.catalog.session() as s:
-            job = s.get(Job, job_id)
-            asset = s.get(Asset, job.asset_id) if job is not None else None
-            if job is not None:
-                state, reason = job.state, job.error_reason
-            media = asset.duration if asset is not None else None
-            deleted = asset is None or asset.state == AssetState.DELETED
-    except OperationalError:
-        pass  # the catalog is down: the attempt is retried, and counted as such
-    outcomes = {
-        JobState.SUCCEEDED: "succeeded",
-        JobState.FAILED: "failed",
-        JobState.CANCELLED: "cancelled",
-        JobState.WAITING: "waiting",  # split: handed to its parts, queued again to join them
-    }
-    outcome = "cancelled" if deleted and state == JobState.RUNNING else outcomes.get(state, "retried")
-    if superseded:
-        outcome = "superseded"  # another attempt has the job: whatever it did is counted there
-    metrics.record_job_finished(JOB_KIND, outcome, reason, seconds, media)
-
-
-def fail_exhausted(ctx: PipelineContext, job_id: str, message: str) -> None:
-    """Called when retries of a transient error are exhausted."""
-    with ctx.catalog.session() as s:
-        job = s.get(Job, job_id)
-        # Only a job no live attempt vouches for: the last attempt released it before the retry.
-        attempt = Attempt(job.id, job.asset_id, job.attempts) if job and job.heartbeat_at is None else None
-    if attempt is not None:
-        _fail(ctx, attempt, message, "retries_exhausted")
-        metrics.record_failure(JOB_KIND, "retries_exhausted")
-
-
-def _claim(ctx: PipelineContext, job_id: str) -> tuple[str, str, int] | None:
-    """Mark the job running: (asset id, staging key, attempt number from 1); None when there is
-    nothing to do (gone, finished or asset deleted)."""
-    with ctx.catalog.session() as s:
-        job = s.get(Job, job_id, with_for_update=True)
-        if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
-            return None
-        if job.state == JobState.RUNNING and held_elsewhere(job, ctx.settings.heartbeat_timeout_seconds):
-            # A duplicate delivery (a broker redelivering a long job, say) while a live worker
-            # still has it; should that worker die, the sweeper requeues the job.
-            return None
-        asset = s.get(Asset, job.asset_id)
-        if asset is None or asset.state == AssetState.DELETED or not asset.staging_key:
-            job.state, job.finished_at = JobState.CANCELLED, utcnow()
-            return None
-        now = utcnow()
-        # Compare-and-set on the attempt number: of two claimers that read the same row (SQLite
-        # takes no row lock), one gets the next number, the other nothing.
-        number = job.attempts + 1
-        won = rows_updated(
-            s,
-            update(Job)
-            .where(Job.id == job_id, Job.attempts == job.attempts, Job.state == job.state)
-            .values(
-                state=JobState.RUNNING,
-                attempts=number,
-                started_at=now,
-                heartbeat_at=now,
-                worker=worker_id(),
-                deadline_at=now + timedelta(seconds=job_deadline_seconds(asset.duration or 0)),
-                error=None,
-                error_reason=None,
-            ),
-        )
-        if not won:
-            return None
-        asset.state, asset.progress, asset.error = AssetState.PROCESSING, 0.0, None
-        return asset.id, asset.staging_key, number
-
-
-def _fail(ctx: PipelineContext, attempt: Attempt, message: str, reason: str) -> None:
-    """Fail the job, if this attempt still holds it (a superseded attempt's failure is its own)."""
-    with ctx.catalog.session() as s:
-        won = rows_updated(
-            s,
-            update(Job)
-            .where(current_attempt(attempt.job_id, attempt.number))
-            .values(state=JobState.FAILED, error=message, error_reason=reason, finished_at=utcnow()),
-        )
-        if not won:
-            log.warning(
-                "job %s: attempt %d failed (%s) after losing the job: %s",
-                attempt.job_id,
-                attempt.number,
-                reason,
-                message,
-            )
-            return
-        log.warning("job %s failed (%s): %s", attempt.job_id, reason, message)
-        asset = s.get(Asset, attempt.asset_id)
-        if asset is not None and asset.state != AssetState.DELETED:
-            asset.state, asset.error, asset.speed, asset.eta_seconds = AssetState.FAILED, message, None, None
-            outbox.record_asset(s, asset, events.ASSET_FAILED)
-
-
-def _is_cancelled(ctx: PipelineContext, asset_id: str) -> bool:
-    with ctx.catalog.session() as s:
-        asset = s.get(Asset, asset_id)
-        return asset is None or asset.state == AssetState.DELETED
+        record_finished(ctx, job_id, time.monotonic() - started, superseded=superseded)
 
 
 def _limits(settings: TranscoderSettings) -> ProbeLimits:
@@ -292,7 +166,7 @@ def make_poster(source: str, out: Path, duration: float, ffmpeg: str, last_frame
 def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: Path) -> None:
     job_id, asset_id = attempt.job_id, attempt.asset_id
     # In a sandboxed child, by path or presigned URL (a copy it had to download stays in `work` for the
-    # encode); the encode streams the original on a first attempt (transcoder.source); a split job's
+    # encode); the encode streams the original on a first attempt (transcoder.encode.source); a split job's
     # join never reads it (the parts made it all).
     limits = _limits(ctx.settings)
     info = probe_stored(ctx.store, ctx.staging, staging_key, ctx.settings.probe, limits, scratch=work)
@@ -360,7 +234,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                     duration=info.duration,
                     timeout=job_deadline_seconds(info.duration),
                     on_progress=reporter,
-                    should_stop=lambda: attempt.lost.is_set() or _is_cancelled(ctx, asset_id),
+                    should_stop=lambda: attempt.lost.is_set() or is_cancelled(ctx, asset_id),
                 )
         if plan.previews is not None:
             _run_fenced(
@@ -387,10 +261,10 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             extra_files=[POSTER_NAME, *_preview_files(out)],
         )
         attempt.check(ctx.catalog)  # superseded while encoding: stop here, publish nothing
-        if not _is_cancelled(ctx, asset_id):  # deleted while encoding: publish nothing (raised below)
+        if not is_cancelled(ctx, asset_id):  # deleted while encoding: publish nothing (raised below)
             publish_package(ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded)
         publisher.finish([*videos, *audios])
-        if _is_cancelled(ctx, asset_id):
+        if is_cancelled(ctx, asset_id):
             raise EncodeFailed("the asset was deleted while encoding", reason=CANCELLED)
     except Exception as exc:
         # A job that does not finish leaves nothing behind, its early segments and master included;

@@ -8,34 +8,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
+from jobs.settings import BrokerSettings
+from media.settings import ProbeSettings
 from storage.settings import StorageSettings, data_dir
 from webhooks.settings import WebhookSettings
-
-
-class BrokerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VODSTACK_BROKER_", extra="ignore")
-
-    # Celery broker URL. Embedded default "filesystem://": kombu's filesystem transport in
-    # `folder`, no server needed. Scaled out: redis://host:6379/0 or amqp://guest:guest@host//
-    url: str = "filesystem://"
-    # Message folder of the filesystem transport.
-    folder: Path = Field(default_factory=lambda: data_dir() / "broker")
-
-
-class ProbeSettings(BaseSettings):
-    """Limits of the probe, which reads untrusted uploads in a sandboxed child (transcoder.probe_sandbox),
-    for the ingest API (on completion) and the workers alike."""
-
-    model_config = SettingsConfigDict(env_prefix="VODSTACK_PROBE_", extra="ignore")
-
-    # Wall-clock limit: a probe still running this long after its start is killed, the upload fails.
-    wall_seconds: float = 60.0
-    # CPU time (RLIMIT_CPU) and address space (RLIMIT_AS, MiB) of the probe process.
-    cpu_seconds: float = 60.0
-    memory_mb: int = 2048
-    # The probe's command line, the source then appended; empty: this Python running
-    # `-m transcoder.probe_cli`. For tests and for operators who wrap it (nsjail, bwrap, firejail).
-    command: list[str] = Field(default_factory=list)
 
 
 class TranscoderSettings(BaseSettings):

@@ -125,16 +125,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from transcoder.celery_app import LIGHT_QUEUE, TRANSCODE_QUEUE
+    from jobs.celery_app import LIGHT_QUEUE, TRANSCODE_QUEUE
     from transcoder.settings import TranscoderSettings
-    from transcoder.tasks import create_worker_app
+    from transcoder.worker.tasks import create_worker_app
 
     data = _data_dir(args.data_dir)
     settings = TranscoderSettings()
     app = create_worker_app(settings)
     if args.metrics_port is not None:
         from catalog.session import Catalog
-        from transcoder.exporter import install_worker_exporter
+        from transcoder.worker.exporter import install_worker_exporter
 
         install_worker_exporter(
             app,
@@ -183,7 +183,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print services.json of the running stack; "not running" (exit 1) when there is no stack,
     when the process that wrote the file is gone (the file is removed), or when a service does
     not answer its health check."""
-    from transcoder.exporter import pid_alive
+    from transcoder.worker.exporter import pid_alive
     from vodstack.supervisor import SERVICES_FILE, services_health
 
     path = _data_dir(args.data_dir) / SERVICES_FILE

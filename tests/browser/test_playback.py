@@ -23,7 +23,7 @@ from manifests import hls
 from manifests.mime import content_type_for
 from manifests.model import Track
 from tests.manifests.cmaf_package import build_package
-from transcoder.progressive import EVENT_PLAYLIST_NAME
+from transcoder.package.progressive import EVENT_PLAYLIST_NAME
 
 HERE = Path(__file__).parent
 RUNGS = {"180p": (320, 180, "250k"), "360p": (640, 360, "700k"), "540p": (960, 540, "1400k")}
@@ -51,7 +51,7 @@ class QuietServer(ThreadingHTTPServer):
 def stream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("browser-package")
     videos, audios = split_tracks(build_package(root, seconds=16, rungs=RUNGS))
-    # The same media as a video still encoding would publish it (transcoder.progressive): the lowest
+    # The same media as a video still encoding would publish it (transcoder.package.progressive): the lowest
     # rung and the audio as growing EVENT playlists, without ENDLIST, under a partial master.
     growing = [replace(t, playlist_name=EVENT_PLAYLIST_NAME) for t in [videos[0], *audios]]
     for track in growing:

@@ -11,11 +11,11 @@ import pytest
 
 from catalog.settings import CatalogSettings
 from ingest.settings import IngestSettings
+from jobs.celery_app import make_celery
+from jobs.settings import BrokerSettings
 from storage.settings import StorageSettings
 from tests.ingest.harness import ServerThread, Tus, queued_messages
 from tests.s3 import moto_server
-from transcoder.celery_app import make_celery
-from transcoder.settings import BrokerSettings
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,9 +10,9 @@ import pytest
 
 from ingest.content import check_original
 from ingest.errors import ContentRejected
+from media.settings import ProbeSettings
 from storage.filesystem import FilesystemObjectStore
 from tests.media import make_clip
-from transcoder.settings import ProbeSettings
 
 pytestmark = pytest.mark.ffmpeg
 

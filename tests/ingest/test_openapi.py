@@ -21,8 +21,8 @@ from schemathesis.checks import (
 )
 
 from ingest.app import create_app
+from jobs.celery_app import make_celery
 from tests.ingest.conftest import AUTH, make_settings
-from transcoder.celery_app import make_celery
 
 CHECKS = [
     not_a_server_error,

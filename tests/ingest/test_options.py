@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from ingest.app import create_app
 from ingest.settings import IngestSettings
+from jobs.celery_app import make_celery
 from tests.ingest.conftest import TOKEN, make_settings
 from tests.ingest.harness import ServerThread, Tus
-from transcoder.celery_app import make_celery
 
 
 def test_options_advertises_server_capabilities(tus: Tus, settings) -> None:

@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from catalog.models import Asset, AssetState, Upload
 from catalog.session import Catalog
+from media.settings import ProbeSettings
 from tests.ingest.conftest import TOKEN, make_settings
 from tests.ingest.harness import IngestProcess, Tus
 from tests.processes import wait_gone
-from transcoder.settings import ProbeSettings
 
 PROBE_LIMIT = 2.0
 # The first bytes of an MP4: enough for the magic-byte check, so the probe is what decides.

@@ -20,10 +20,10 @@ import pytest
 
 from ingest.app import create_app
 from ingest.settings import IngestSettings
+from jobs.celery_app import make_celery
 from tests.ingest.conftest import TOKEN, make_settings
 from tests.ingest.harness import TUS, IngestProcess, ServerThread, Tus
 from traffic.settings import RateLimitSettings
-from transcoder.celery_app import make_celery
 
 RATELIMIT = re.compile(r'^"([a-z-]+)";r=(\d+);t=(\d+)$')
 

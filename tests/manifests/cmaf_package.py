@@ -1,4 +1,4 @@
-"""Build a real CMAF package for tests: ffmpeg encodes an aligned ladder, transcoder.fmp4 reads it
+"""Build a real CMAF package for tests: ffmpeg encodes an aligned ladder, transcoder.package.fmp4 reads it
 back, manifests renders master.m3u8, media/I-frame playlists and manifest.mpd next to the media."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import m3u8
 
 from manifests import dash, hls
 from manifests.model import Segment, Track
-from transcoder import fmp4
+from transcoder.package import fmp4
 
 # name -> (width, height, video bitrate)
 RUNGS = {"180p": (320, 180, "300k"), "360p": (640, 360, "800k")}

@@ -1,4 +1,4 @@
-"""A real two-rung CMAF package, encoded by ffmpeg, described by transcoder.fmp4, rendered,
+"""A real two-rung CMAF package, encoded by ffmpeg, described by transcoder.package.fmp4, rendered,
 validated, parsed back, and decoded end to end by ffmpeg as a third player (HLS and DASH)."""
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 
 from ingest.app import create_app
+from jobs.celery_app import make_celery
 from observability.scrape import main, scrape_config
 from tests.ingest.conftest import make_settings
 from tests.ingest.harness import ServerThread
-from transcoder.celery_app import make_celery
 
 
 def test_the_ingest_job_sends_the_token_from_its_file(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""atheris target for transcoder.fmp4, run as a script by test_fmp4_fuzz.py (libFuzzer exits the process).
+"""atheris target for transcoder.package.fmp4, run as a script by test_fmp4_fuzz.py (libFuzzer exits the process).
 
 Every input goes through each public reader: as an init segment, as a media segment alone, and as a
 media segment of each seed's init (so that trex defaults and the NAL length size are in play). Any
@@ -13,8 +13,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from transcoder import fmp4
     from transcoder.errors import MalformedFmp4
+    from transcoder.package import fmp4
 
 
 def main() -> None:

@@ -12,11 +12,12 @@ import m3u8
 from catalog.models import Asset, AssetState, Job, JobState
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
+from jobs.settings import BrokerSettings
 from storage.filesystem import FilesystemObjectStore
 from storage.settings import StorageSettings
-from transcoder.fmp4 import InitInfo, SegmentInfo, parse_init, parse_media_segment
+from transcoder.package.fmp4 import InitInfo, SegmentInfo, parse_init, parse_media_segment
 from transcoder.pipeline import PipelineContext
-from transcoder.settings import BrokerSettings, TranscoderSettings
+from transcoder.settings import TranscoderSettings
 
 
 def pipeline_context(tmp_path: Path, **overrides: Any) -> PipelineContext:

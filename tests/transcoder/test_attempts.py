@@ -23,7 +23,7 @@ from tests.media import make_clip
 from tests.transcoder.harness import job_outcome, pipeline_context, published_prefix, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from transcoder.pipeline import run_job
-from transcoder.sweeper import SweepPolicy, sweep
+from transcoder.worker.sweeper import SweepPolicy, sweep
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.timeout(300)]
 

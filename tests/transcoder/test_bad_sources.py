@@ -70,7 +70,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, str, dict[str, object]]] = {
         "displayed at 12800x360",
         {},
     ),
-    # 2x1000: scaled to 16 pixels wide (transcoder.ladder.MIN_SHORT_SIDE) it would be 8000 high.
+    # 2x1000: scaled to 16 pixels wide (transcoder.encode.ladder.MIN_SHORT_SIDE) it would be 8000 high.
     "2x1000-strip": (
         lambda p: make_clip(
             p, seconds=1, size="64x64", extra_video_args=["-vf", "scale=2:1000,setsar=1", "-pix_fmt", "yuv444p"]

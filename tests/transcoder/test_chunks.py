@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from transcoder.chunks import Chunk, PartSpec, chunk_length, part_prefix, plan_chunks, plan_parts, wants_split
-from transcoder.ladder import Ladder, plan_ladder
+from transcoder.encode.ladder import Ladder, plan_ladder
+from transcoder.split.chunks import Chunk, PartSpec, chunk_length, part_prefix, plan_chunks, plan_parts, wants_split
 
 
 @pytest.mark.parametrize(

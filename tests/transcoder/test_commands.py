@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from transcoder.commands import video_padding
+from transcoder.encode.commands import video_padding
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from catalog.models import Asset, Job, JobState
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
-from transcoder.celery_app import LIGHT_QUEUE, TRANSCODE_QUEUE, enqueue_transcode, make_celery
-from transcoder.exporter import CatalogJobsCollector, QueueDepthCollector, prune_dead_processes
-from transcoder.settings import BrokerSettings
+from jobs.celery_app import LIGHT_QUEUE, TRANSCODE_QUEUE, enqueue_transcode, make_celery
+from jobs.settings import BrokerSettings
+from transcoder.worker.exporter import CatalogJobsCollector, QueueDepthCollector, prune_dead_processes
 
 
 def scrape(*collectors: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -12,7 +12,7 @@ import m3u8
 import pytest
 
 from transcoder.errors import MalformedFmp4
-from transcoder.fmp4 import _mp4a_codecs, parse_init, parse_media_segment, parse_segment
+from transcoder.package.fmp4 import _mp4a_codecs, parse_init, parse_media_segment, parse_segment
 
 
 def box(kind: str, *children: bytes) -> bytes:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from transcoder.ladder import APPLE_LADDER, MIN_VIDEO_BITRATE, even, h264_level, output_frame_rate, plan_ladder
+from transcoder.encode.ladder import APPLE_LADDER, MIN_VIDEO_BITRATE, even, h264_level, output_frame_rate, plan_ladder
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from pathlib import Path
 from transcoder.metrics import (
     configure_multiprocess, record_first_playable, record_job_finished, record_job_started, worker_metrics
 )
-from transcoder.exporter import exporter_registry, start_exporter
+from transcoder.worker.exporter import exporter_registry, start_exporter
 
 directory = configure_multiprocess(Path(sys.argv[1]))
 worker_metrics()  # as install_worker_exporter does in the worker's parent, before the pool forks

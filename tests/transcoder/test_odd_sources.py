@@ -18,7 +18,7 @@ import pytest
 
 from tests.media import assert_plays_whole, ffmpeg_exe, make_clip
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
-from transcoder.fmp4 import parse_init
+from transcoder.package.fmp4 import parse_init
 from transcoder.pipeline import run_job
 
 pytestmark = pytest.mark.ffmpeg

@@ -11,7 +11,7 @@ import pytest
 from catalog.models import Asset, AssetState, Job, JobState
 from tests.media import assert_plays_whole, make_clip
 from tests.transcoder.harness import pipeline_context, submit
-from transcoder.fmp4 import parse_init, parse_media_segment
+from transcoder.package.fmp4 import parse_init, parse_media_segment
 from transcoder.pipeline import PipelineContext, run_job
 
 pytestmark = pytest.mark.ffmpeg

@@ -10,8 +10,8 @@ import pytest
 
 from tests.media import make_clip
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, submit
+from transcoder.encode.previews import Storyboard, fit, plan_previews, plan_storyboard, poster_time, render_vtt
 from transcoder.pipeline import run_job
-from transcoder.previews import Storyboard, fit, plan_previews, plan_storyboard, poster_time, render_vtt
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""transcoder.probe_sandbox: the real probe in its child, and every way that child can let us down
+"""media.probe_sandbox: the real probe in its child, and every way that child can let us down
 turned into InvalidMedia with a reason a creator can read (or SourceUnreachable for a URL)."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from catalog.models import AssetState, JobState
+from media.errors import InvalidMedia, SourceUnreachable
+from media.probe import ProbeLimits
+from media.probe_sandbox import probe_isolated
+from media.settings import ProbeSettings
 from tests.media import make_clip
 from tests.transcoder.harness import job_outcome, pipeline_context, submit
-from transcoder.errors import InvalidMedia, SourceUnreachable
 from transcoder.pipeline import run_job
-from transcoder.probe import ProbeLimits
-from transcoder.probe_sandbox import probe_isolated
-from transcoder.settings import ProbeSettings
 
 PROMPTLY = 20.0
 KILLED = "was killed by SIGKILL"  # generous bound for limits of 1-2 s on a loaded machine

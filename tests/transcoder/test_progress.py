@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 
 from tests.media import ffmpeg_exe, make_clip
-from transcoder import commands
-from transcoder.ladder import plan_ladder
-from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
-from transcoder.progress import Progress, ProgressParser
-from transcoder.runner import run_ffmpeg
+from transcoder.encode import commands
+from transcoder.encode.ladder import plan_ladder
+from transcoder.encode.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
+from transcoder.encode.progress import Progress, ProgressParser
+from transcoder.encode.runner import run_ffmpeg
 
 BLOCK = """frame=62
 fps=0.00

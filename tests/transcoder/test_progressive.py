@@ -19,11 +19,11 @@ from catalog.models import Asset, AssetState, JobState
 from storage.filesystem import FilesystemObjectStore
 from tests.media import ffmpeg_exe, make_clip
 from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, published_prefix, submit
-from transcoder import commands
-from transcoder.ladder import plan_ladder
+from transcoder.encode import commands
+from transcoder.encode.ladder import plan_ladder
+from transcoder.encode.runner import run_ffmpeg
+from transcoder.package.progressive import ProgressivePublisher
 from transcoder.pipeline import run_job
-from transcoder.progressive import ProgressivePublisher
-from transcoder.runner import run_ffmpeg
 
 pytestmark = pytest.mark.ffmpeg
 

@@ -1,4 +1,4 @@
-"""transcoder.runner: ffmpeg's limits fire whether it prints or not, and it never outlives its run."""
+"""transcoder.encode.runner: ffmpeg's limits fire whether it prints or not, and it never outlives its run."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 from media.sandbox import Limits
 from tests.processes import wait_gone
+from transcoder.encode.runner import run_ffmpeg
 from transcoder.errors import EncodeFailed
-from transcoder.runner import run_ffmpeg
 
 PROMPTLY = 15.0  # generous: the limits under test are about 1 s
 
@@ -70,7 +70,7 @@ def test_a_worker_stopped_mid_run_takes_its_ffmpeg_with_it(tmp_path: Path, how: 
     pidfile = tmp_path / "ffmpeg.pid"
     worker_code = textwrap.dedent(
         f"""
-        from transcoder.runner import run_ffmpeg
+        from transcoder.encode.runner import run_ffmpeg
         run_ffmpeg(["sh", "-c", "echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile} && exec sleep 60"], timeout=120)
         """
     )

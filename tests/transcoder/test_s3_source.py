@@ -20,6 +20,9 @@ import pytest
 
 from catalog.models import Asset, AssetState, Job, JobState
 from catalog.session import Catalog
+from media.probe import PROBE_USER_AGENT
+from media.probe_sandbox import probe_stored
+from media.settings import ProbeSettings
 from storage.factory import open_store
 from storage.settings import StorageSettings
 from tests.media import make_clip
@@ -27,10 +30,7 @@ from tests.s3 import RecordingProxy, moto_server
 from tests.transcoder.harness import ListQueue, pipeline_context, published_prefix, published_tracks, submit
 from transcoder.errors import TransientError
 from transcoder.pipeline import PipelineContext, run_job
-from transcoder.probe import PROBE_USER_AGENT
-from transcoder.probe_sandbox import probe_stored
-from transcoder.settings import ProbeSettings
-from transcoder.split import SplitAndStitch
+from transcoder.split.splitter import SplitAndStitch
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.s3]
 

@@ -21,9 +21,9 @@ from tests.media import ffmpeg_exe, make_clip
 from tests.transcoder.harness import ListQueue, pipeline_context, published_prefix, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog  # noqa: F401  (a fixture)
-from transcoder.parts import PART_KIND
 from transcoder.pipeline import PipelineContext, run_job
-from transcoder.split import SplitAndStitch
+from transcoder.split.parts import PART_KIND
+from transcoder.split.splitter import SplitAndStitch
 
 pytestmark = pytest.mark.ffmpeg
 

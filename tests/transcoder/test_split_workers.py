@@ -18,14 +18,14 @@ import pytest
 from sqlalchemy import select
 
 from catalog.models import Asset, AssetState, Job, JobState
+from jobs.celery_app import enqueue_transcode, make_celery
+from jobs.settings import BrokerSettings
 from tests.media import make_clip
 from tests.transcoder.harness import pipeline_context, submit, worker_env
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog, redis_broker_url  # noqa: F401  (fixtures)
-from transcoder.celery_app import enqueue_transcode, make_celery
-from transcoder.parts import PART_KIND
 from transcoder.pipeline import PipelineContext
-from transcoder.settings import BrokerSettings
+from transcoder.split.parts import PART_KIND
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.stack, pytest.mark.timeout(300)]
 

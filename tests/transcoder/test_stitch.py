@@ -7,8 +7,8 @@ import struct
 import pytest
 
 from transcoder.errors import EncodeFailed
-from transcoder.fmp4 import parse_segment
-from transcoder.stitch import (
+from transcoder.package.fmp4 import parse_segment
+from transcoder.split.stitch import (
     check_same_init,
     decode_time_shift,
     fragment_count,

@@ -18,7 +18,7 @@ from tests.media import make_clip
 from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, submit
 from transcoder import metrics
 from transcoder.pipeline import PipelineContext, run_job
-from transcoder.sweeper import Heartbeat, SweeperThread, SweepPolicy, sweep
+from transcoder.worker.sweeper import Heartbeat, SweeperThread, SweepPolicy, sweep
 
 POLICY = SweepPolicy(heartbeat_timeout_seconds=60, max_attempts=3)
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

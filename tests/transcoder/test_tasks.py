@@ -15,10 +15,10 @@ from celery.signals import task_retry
 from sqlalchemy import update
 
 from catalog.models import Job, JobState
+from jobs.celery_app import TRANSCODE_TASK
 from tests.transcoder.harness import pipeline_context, queue_job
-from transcoder import tasks
-from transcoder.celery_app import TRANSCODE_TASK
 from transcoder.errors import TransientError
+from transcoder.worker import tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 

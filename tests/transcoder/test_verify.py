@@ -15,10 +15,10 @@ import pytest
 from manifests.model import Segment, Track
 from tests.media import ffmpeg_exe, make_clip
 from tests.transcoder.harness import job_outcome, pipeline_context, submit
+from transcoder.encode.ladder import plan_ladder
 from transcoder.errors import EncodeFailed
-from transcoder.ladder import plan_ladder
+from transcoder.package.verify import check_outputs, verify_outputs
 from transcoder.pipeline import run_job
-from transcoder.verify import check_outputs, verify_outputs
 
 LADDER = plan_ladder(640, 360, 30.0, has_audio=True)
 DURATION = 10.0  # five 2 s segments

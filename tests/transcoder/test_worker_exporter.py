@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
+from jobs.celery_app import enqueue_transcode, make_celery
+from jobs.settings import BrokerSettings
 from storage.factory import open_store
 from storage.settings import StorageSettings
 from tests.transcoder.harness import queue_job
-from transcoder.celery_app import enqueue_transcode, make_celery
-from transcoder.settings import BrokerSettings
 from vodstack.supervisor import free_port
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]

@@ -24,6 +24,8 @@ import m3u8
 import pytest
 
 from catalog.models import Asset, AssetState, Job, JobState
+from jobs.celery_app import enqueue_transcode, make_celery
+from jobs.settings import BrokerSettings
 from tests.media import assert_plays_whole, make_clip
 from tests.transcoder.harness import (
     job_outcome,
@@ -33,9 +35,7 @@ from tests.transcoder.harness import (
     submit,
     worker_env,
 )
-from transcoder.celery_app import enqueue_transcode, make_celery
 from transcoder.pipeline import PipelineContext
-from transcoder.settings import BrokerSettings
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.stack, pytest.mark.timeout(300)]
 

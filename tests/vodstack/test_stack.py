@@ -230,7 +230,7 @@ def test_private_asset_plays_only_with_its_signed_url(tmp_path: Path) -> None:
 
 def test_a_worker_killed_mid_encode_is_restarted_and_the_job_finishes(tmp_path: Path) -> None:
     # An hour's heartbeat timeout: the job can come back only because the restarted worker's sweeper
-    # sees that the process holding it on this machine is gone (transcoder.sweeper).
+    # sees that the process holding it on this machine is gone (transcoder.worker.sweeper).
     stack = start_stack(tmp_path, {"VODSTACK_TRANSCODER_HEARTBEAT_TIMEOUT_SECONDS": "3600"})
     try:
         clip = make_clip(tmp_path / "long.mp4", seconds=30, size="640x360")

@@ -13,10 +13,10 @@ from standardwebhooks.webhooks import Webhook
 from catalog.keys import create_key
 from catalog.session import Catalog
 from ingest.settings import IngestSettings
+from jobs.celery_app import make_celery
 from tests.ingest.conftest import make_settings
 from tests.ingest.harness import ServerThread
 from tests.webhooks.receiver import Receiver
-from transcoder.celery_app import make_celery
 from webhooks.settings import WebhookSettings
 from webhooks.tasks import run_deliveries
 

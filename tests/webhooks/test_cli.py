@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from jobs.celery_app import make_celery
 from tests.ingest.conftest import TOKEN, make_settings
 from tests.ingest.harness import ServerThread
-from transcoder.celery_app import make_celery
 from vodstack.cli import main
 
 PUBLIC_URL = "http://93.184.216.34/hooks"

@@ -13,10 +13,10 @@ from standardwebhooks.webhooks import Webhook
 from catalog.models import Asset, AssetState
 from catalog.session import Catalog
 from catalog.settings import CatalogSettings
+from jobs.celery_app import LIGHT_QUEUE, make_celery
+from jobs.settings import BrokerSettings
 from tests.webhooks.conftest import add_endpoint, as_utc
 from tests.webhooks.receiver import Receiver
-from transcoder.celery_app import LIGHT_QUEUE, make_celery
-from transcoder.settings import BrokerSettings
 from webhooks import events, outbox
 from webhooks.backoff import RetryPolicy
 from webhooks.delivery import SweepReport, deliver_due
@@ -211,7 +211,7 @@ def test_the_request_goes_to_the_checked_address_with_the_name_in_host(catalog: 
 
 WORKER_APP = """
 from transcoder.settings import TranscoderSettings
-from transcoder.tasks import create_worker_app
+from transcoder.worker.tasks import create_worker_app
 app = create_worker_app(TranscoderSettings())
 print(app.conf.task_routes["webhooks.deliver_due"]["queue"], app.conf.beat_schedule["vodstack-webhooks"]["schedule"])
 """

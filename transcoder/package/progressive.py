@@ -30,11 +30,12 @@ from manifests import bandwidth, hls
 from manifests.errors import ManifestError
 from manifests.model import Segment, Track
 from storage.errors import StorageError
-from transcoder import fmp4, metrics
-from transcoder.commands import AUDIO_NAME, INIT_NAME, PLAYLIST_NAME
+from transcoder import metrics
+from transcoder.encode.commands import AUDIO_NAME, INIT_NAME, PLAYLIST_NAME
+from transcoder.encode.ladder import Ladder, Rung
 from transcoder.errors import EncodeFailed
-from transcoder.ladder import Ladder, Rung
-from transcoder.outputs import describe_track, read_segment
+from transcoder.package import fmp4
+from transcoder.package.outputs import describe_track, read_segment
 from webhooks import events, outbox
 
 log = logging.getLogger(__name__)

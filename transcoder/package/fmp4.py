@@ -16,13 +16,25 @@ it reads, and the public functions map any error a check missed to MalformedFmp4
 
 from __future__ import annotations
 
-import functools
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
 
-from transcoder.errors import MalformedFmp4
+from transcoder.package.boxes import (
+    I32,
+    U16,
+    U32,
+    U64,
+    Box,
+    boxes,
+    child,
+    full_box,
+    malformed,
+    read,
+    read_bytes,
+    reading,
+    require,
+)
 
 # tfhd flags
 _BASE_DATA_OFFSET = 0x000001
@@ -44,29 +56,6 @@ _NON_SYNC = 0x00010000
 _VISUAL_ENTRY_HEADER = 78  # SampleEntry fields + VisualSampleEntry fields, after the box header
 _AUDIO_ENTRY_HEADER = 28  # SampleEntry fields + AudioSampleEntry v0 fields, after the box header
 _AVC_IDR_NAL = 5
-
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_I32 = struct.Struct(">i")
-_U64 = struct.Struct(">Q")
-_HEADER = struct.Struct(">I4s")
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _reading(function: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Map what an unchecked read of garbage raises to MalformedFmp4 (the checks below should leave
-    nothing for it; the fuzz test would find what they miss, and this keeps the contract meanwhile)."""
-
-    @functools.wraps(function)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return function(*args, **kwargs)
-        except (struct.error, IndexError, ValueError, OverflowError, ZeroDivisionError) as exc:
-            raise _malformed(f"unreadable ({type(exc).__name__}: {exc})") from exc
-
-    return wrapper
 
 
 @dataclass(frozen=True)
@@ -108,92 +97,30 @@ class SegmentInfo:
         return sum(self.sample_durations) / self.timescale
 
 
-@dataclass(frozen=True)
-class _Box:
-    type: str
-    start: int  # offset of the box header in the buffer
-    payload: int  # offset of the first payload byte
-    end: int
-
-
-def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[_Box]:
-    end = len(data) if end is None else min(end, len(data))
-    pos = start
-    while pos + 8 <= end:
-        size, raw_type = _HEADER.unpack_from(data, pos)
-        header = 8
-        if size == 1:
-            size = _read(_U64, data, pos + 8, end)
-            header = 16
-        elif size == 0:
-            size = end - pos
-        box_type = raw_type.decode("latin-1")
-        if box_type == "uuid":
-            header += 16
-        if size < header or pos + size > end:
-            raise _malformed(f"box {box_type!r} at {pos} overruns its parent")
-        yield _Box(box_type, pos, pos + header, pos + size)
-        pos += size  # size >= header >= 8: every step advances
-
-
-def _read(layout: struct.Struct, data: bytes, pos: int, end: int) -> int:
-    """The one unsigned or signed field of `layout` at `pos`, which must end by `end` (its box's end)."""
-    if pos < 0 or pos + layout.size > min(end, len(data)):
-        raise _malformed(f"field at {pos} lies past the end of its box")
-    value: int = layout.unpack_from(data, pos)[0]
-    return value
-
-
-def _bytes(data: bytes, pos: int, length: int, end: int) -> bytes:
-    if pos < 0 or pos + length > min(end, len(data)):
-        raise _malformed(f"{length} bytes at {pos} lie past the end of their box")
-    return data[pos : pos + length]
-
-
-def _child(data: bytes, parent: _Box, box_type: str, skip: int = 0) -> _Box | None:
-    return next((b for b in _boxes(data, parent.payload + skip, parent.end) if b.type == box_type), None)
-
-
-def _malformed(message: str) -> MalformedFmp4:
-    return MalformedFmp4(f"fMP4: {message}")
-
-
-def _require(box: _Box | None, path: str) -> _Box:
-    if box is None:
-        raise _malformed(f"missing {path}")
-    return box
-
-
-def _full_box(data: bytes, box: _Box) -> tuple[int, int]:
-    """(version, flags) of a FullBox."""
-    word = _read(_U32, data, box.payload, box.end)
-    return word >> 24, word & 0xFFFFFF
-
-
-@_reading
+@reading
 def parse_init(data: bytes) -> InitInfo:
     """Describe the single track of an init segment (ftyp + moov)."""
-    moov = _require(next((b for b in _boxes(data) if b.type == "moov"), None), "moov")
-    traks = [b for b in _boxes(data, moov.payload, moov.end) if b.type == "trak"]
+    moov = require(next((b for b in boxes(data) if b.type == "moov"), None), "moov")
+    traks = [b for b in boxes(data, moov.payload, moov.end) if b.type == "trak"]
     if len(traks) != 1:
-        raise _malformed(f"expected one trak per init segment, found {len(traks)}")
+        raise malformed(f"expected one trak per init segment, found {len(traks)}")
     trak = traks[0]
-    tkhd = _require(_child(data, trak, "tkhd"), "moov/trak/tkhd")
-    version, _ = _full_box(data, tkhd)
-    track_id = _read(_U32, data, tkhd.payload + (20 if version == 1 else 12), tkhd.end)
-    mdia = _require(_child(data, trak, "mdia"), "trak/mdia")
-    mdhd = _require(_child(data, mdia, "mdhd"), "mdia/mdhd")
-    version, _ = _full_box(data, mdhd)
-    timescale = _read(_U32, data, mdhd.payload + (20 if version == 1 else 12), mdhd.end)
+    tkhd = require(child(data, trak, "tkhd"), "moov/trak/tkhd")
+    version, _ = full_box(data, tkhd)
+    track_id = read(U32, data, tkhd.payload + (20 if version == 1 else 12), tkhd.end)
+    mdia = require(child(data, trak, "mdia"), "trak/mdia")
+    mdhd = require(child(data, mdia, "mdhd"), "mdia/mdhd")
+    version, _ = full_box(data, mdhd)
+    timescale = read(U32, data, mdhd.payload + (20 if version == 1 else 12), mdhd.end)
     if timescale == 0:
-        raise _malformed("track timescale is 0")
-    hdlr = _require(_child(data, mdia, "hdlr"), "mdia/hdlr")
-    handler = _bytes(data, hdlr.payload + 8, 4, hdlr.end).decode("latin-1")
+        raise malformed("track timescale is 0")
+    hdlr = require(child(data, mdia, "hdlr"), "mdia/hdlr")
+    handler = read_bytes(data, hdlr.payload + 8, 4, hdlr.end).decode("latin-1")
     kind = {"vide": "video", "soun": "audio"}.get(handler, handler)
-    minf = _require(_child(data, mdia, "minf"), "mdia/minf")
-    stbl = _require(_child(data, minf, "stbl"), "minf/stbl")
-    stsd = _require(_child(data, stbl, "stsd"), "stbl/stsd")
-    entry = _require(next(_boxes(data, stsd.payload + 8, stsd.end), None), "stsd sample entry")
+    minf = require(child(data, mdia, "minf"), "mdia/minf")
+    stbl = require(child(data, minf, "stbl"), "minf/stbl")
+    stsd = require(child(data, stbl, "stsd"), "stbl/stsd")
+    entry = require(next(boxes(data, stsd.payload + 8, stsd.end), None), "stsd sample entry")
     fields: dict[str, object] = {"track_id": track_id, "kind": kind, "timescale": timescale}
     if kind == "video":
         fields.update(_visual_entry(data, entry))
@@ -205,21 +132,21 @@ def parse_init(data: bytes) -> InitInfo:
     return InitInfo(**fields)  # type: ignore[arg-type]
 
 
-def _visual_entry(data: bytes, entry: _Box) -> dict[str, object]:
-    width = _read(_U16, data, entry.payload + 24, entry.end)
-    height = _read(_U16, data, entry.payload + 26, entry.end)
+def _visual_entry(data: bytes, entry: Box) -> dict[str, object]:
+    width = read(U16, data, entry.payload + 24, entry.end)
+    height = read(U16, data, entry.payload + 26, entry.end)
     out: dict[str, object] = {"width": width, "height": height, "codecs": entry.type}
-    children = {b.type: b for b in _boxes(data, entry.payload + _VISUAL_ENTRY_HEADER, entry.end)}
+    children = {b.type: b for b in boxes(data, entry.payload + _VISUAL_ENTRY_HEADER, entry.end)}
     if "avcC" in children:
         avcc = children["avcC"]
-        profile, compat, level, length_byte = _bytes(data, avcc.payload + 1, 4, avcc.end)
+        profile, compat, level, length_byte = read_bytes(data, avcc.payload + 1, 4, avcc.end)
         out["codecs"] = f"{entry.type}.{profile:02x}{compat:02x}{level:02x}"
         out["nal_length_size"] = (length_byte & 0x03) + 1
     elif "hvcC" in children:
         out["codecs"] = _hevc_codecs(entry.type, data[children["hvcC"].payload : children["hvcC"].end])
     if "pasp" in children:
         pasp = children["pasp"]
-        h_spacing, v_spacing = _read(_U32, data, pasp.payload, pasp.end), _read(_U32, data, pasp.payload + 4, pasp.end)
+        h_spacing, v_spacing = read(U32, data, pasp.payload, pasp.end), read(U32, data, pasp.payload + 4, pasp.end)
         if h_spacing and v_spacing:
             out["sar"] = (h_spacing, v_spacing)
     return out
@@ -228,7 +155,7 @@ def _visual_entry(data: bytes, entry: _Box) -> dict[str, object]:
 def _hevc_codecs(fourcc: str, hvcc: bytes) -> str:
     """ISO/IEC 14496-15 annex E: hvc1.<space><profile>.<compat, bit-reversed>.<tier><level>.<constraints>."""
     if len(hvcc) < 13:
-        raise _malformed("hvcC shorter than its fixed fields")
+        raise malformed("hvcC shorter than its fixed fields")
     space = "ABC"[(hvcc[1] >> 6) - 1] if hvcc[1] >> 6 else ""
     tier = "H" if hvcc[1] & 0x20 else "L"
     profile = hvcc[1] & 0x1F
@@ -240,12 +167,12 @@ def _hevc_codecs(fourcc: str, hvcc: bytes) -> str:
     return f"{fourcc}.{space}{profile}.{compat:x}.{tier}{hvcc[12]}{suffix}"
 
 
-def _audio_entry(data: bytes, entry: _Box) -> dict[str, object]:
-    channels = _read(_U16, data, entry.payload + 16, entry.end)
-    sample_rate = _read(_U32, data, entry.payload + 24, entry.end) >> 16
+def _audio_entry(data: bytes, entry: Box) -> dict[str, object]:
+    channels = read(U16, data, entry.payload + 16, entry.end)
+    sample_rate = read(U32, data, entry.payload + 24, entry.end) >> 16
     out: dict[str, object] = {"channels": channels, "sample_rate": sample_rate, "codecs": entry.type}
     if entry.type == "mp4a":
-        esds = _child(data, entry, "esds", skip=_AUDIO_ENTRY_HEADER)
+        esds = child(data, entry, "esds", skip=_AUDIO_ENTRY_HEADER)
         if esds is not None:
             out["codecs"] = _mp4a_codecs(data[esds.payload + 4 : esds.end])
     elif entry.type == "Opus":
@@ -261,7 +188,7 @@ def _descriptors(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, in
         size = 0
         for _ in range(4):
             if pos >= end:
-                raise _malformed("descriptor size runs past its esds")
+                raise malformed("descriptor size runs past its esds")
             byte = data[pos]
             pos += 1
             size = (size << 7) | (byte & 0x7F)
@@ -295,23 +222,23 @@ def _mp4a_codecs(esds: bytes) -> str:
                         aot = 32 + (((esds[dsi] & 0x07) << 3) | (_byte(esds, dsi + 1, dsi_end) >> 5))
                     return f"mp4a.{object_type:02x}.{aot}"
             return f"mp4a.{object_type:02x}"
-    raise _malformed("esds without an ES_Descriptor")
+    raise malformed("esds without an ES_Descriptor")
 
 
 def _byte(data: bytes, pos: int, end: int) -> int:
     if pos < 0 or pos >= min(end, len(data)):
-        raise _malformed(f"descriptor byte at {pos} lies past its end")
+        raise malformed(f"descriptor byte at {pos} lies past its end")
     return data[pos]
 
 
-def _trex(data: bytes, moov: _Box, track_id: int) -> dict[str, object]:
-    mvex = _child(data, moov, "mvex")
+def _trex(data: bytes, moov: Box, track_id: int) -> dict[str, object]:
+    mvex = child(data, moov, "mvex")
     if mvex is None:
         return {}
-    for trex in _boxes(data, mvex.payload, mvex.end):
+    for trex in boxes(data, mvex.payload, mvex.end):
         if trex.type != "trex":
             continue
-        tid, duration, size, flags = (_read(_U32, data, trex.payload + at, trex.end) for at in (4, 12, 16, 20))
+        tid, duration, size, flags = (read(U32, data, trex.payload + at, trex.end) for at in (4, 12, 16, 20))
         if tid == track_id:
             return {
                 "default_sample_duration": duration,
@@ -333,7 +260,7 @@ def parse_media_segment(data: bytes, init: InitInfo) -> SegmentInfo:
     )
 
 
-@_reading
+@reading
 def parse_segment(
     data: bytes,
     timescale: int,
@@ -350,15 +277,15 @@ def parse_segment(
     supplies tfdt and the I-frame byte range.
     """
     if timescale <= 0:
-        raise _malformed(f"track timescale is {timescale}")
+        raise malformed(f"track timescale is {timescale}")
     durations: list[int] = []
     sizes: list[int] = []
     decode_time: int | None = None
     first: tuple[int, int, int, int] | None = None  # (moof start, data offset, size, flags)
-    for moof in (b for b in _boxes(data) if b.type == "moof"):
-        traf = _require(_child(data, moof, "traf"), "moof/traf")
-        tfhd = _require(_child(data, traf, "tfhd"), "traf/tfhd")
-        _, tf_flags = _full_box(data, tfhd)
+    for moof in (b for b in boxes(data) if b.type == "moof"):
+        traf = require(child(data, moof, "traf"), "moof/traf")
+        tfhd = require(child(data, traf, "tfhd"), "traf/tfhd")
+        _, tf_flags = full_box(data, tfhd)
         fields = _Fields(data, tfhd.payload + 8, tfhd.end)  # after version/flags + track_ID
         # default-base-is-moof, and the spec's default for the first traf, unless overridden
         base = fields.u64() if tf_flags & _BASE_DATA_OFFSET else moof.start
@@ -366,12 +293,12 @@ def parse_segment(
         duration_default = fields.u32_or(tf_flags & _DEFAULT_DURATION, default_sample_duration)
         size_default = fields.u32_or(tf_flags & _DEFAULT_SIZE, default_sample_size)
         flags_default = fields.u32_or(tf_flags & _DEFAULT_FLAGS, default_sample_flags)
-        tfdt = _child(data, traf, "tfdt")
+        tfdt = child(data, traf, "tfdt")
         if tfdt is not None and decode_time is None:
-            version, _ = _full_box(data, tfdt)
-            decode_time = _read(_U64 if version == 1 else _U32, data, tfdt.payload + 4, tfdt.end)
-        for trun in (b for b in _boxes(data, traf.payload, traf.end) if b.type == "trun"):
-            _, tr_flags = _full_box(data, trun)
+            version, _ = full_box(data, tfdt)
+            decode_time = read(U64 if version == 1 else U32, data, tfdt.payload + 4, tfdt.end)
+        for trun in (b for b in boxes(data, traf.payload, traf.end) if b.type == "trun"):
+            _, tr_flags = full_box(data, trun)
             fields = _Fields(data, trun.payload + 4, trun.end)
             count = fields.u32()
             data_offset = fields.i32() if tr_flags & _DATA_OFFSET else None
@@ -382,7 +309,7 @@ def parse_segment(
             # billions of times or filling memory.
             room = (trun.end - fields.pos) // per_sample if per_sample else len(data) - len(sizes)
             if count > room:
-                raise _malformed(f"trun announces {count} samples, room for {room}")
+                raise malformed(f"trun announces {count} samples, room for {room}")
             for index in range(count):
                 duration = fields.u32_or(tr_flags & _SAMPLE_DURATION, duration_default)
                 size = fields.u32_or(tr_flags & _SAMPLE_SIZE, size_default)
@@ -391,17 +318,17 @@ def parse_segment(
                 if index == 0 and first_flags is not None:
                     flags = first_flags
                 if duration is None or size is None:
-                    raise _malformed("sample without duration or size (and no default)")
+                    raise malformed("sample without duration or size (and no default)")
                 if first is None:
                     offset = base + data_offset if data_offset is not None else _mdat_payload(data, moof)
                     first = (moof.start, offset, size, flags or 0)
                 durations.append(duration)
                 sizes.append(size)
     if first is None:
-        raise _malformed("media segment without samples")
+        raise malformed("media segment without samples")
     moof_start, sample_offset, sample_size, sample_flags = first
     if sample_offset < moof_start or sample_offset + sample_size > len(data):
-        raise _malformed("first sample lies past the end of the segment")
+        raise malformed("first sample lies past the end of the segment")
     is_sync = not sample_flags & _NON_SYNC
     idr = is_sync
     if nal_length_size:
@@ -426,18 +353,18 @@ class _Fields:
         self.end = end
 
     def _next(self, layout: struct.Struct) -> int:
-        value = _read(layout, self.data, self.pos, self.end)
+        value = read(layout, self.data, self.pos, self.end)
         self.pos += layout.size
         return value
 
     def u32(self) -> int:
-        return self._next(_U32)
+        return self._next(U32)
 
     def i32(self) -> int:
-        return self._next(_I32)
+        return self._next(I32)
 
     def u64(self) -> int:
-        return self._next(_U64)
+        return self._next(U64)
 
     def u32_or(self, present: int, fallback: int | None) -> int | None:
         return self.u32() if present else fallback
@@ -447,9 +374,9 @@ class _Fields:
             self.pos += 4
 
 
-def _mdat_payload(data: bytes, moof: _Box) -> int:
-    mdat = next((b for b in _boxes(data, moof.end) if b.type == "mdat"), None)
-    return _require(mdat, "mdat after moof").payload
+def _mdat_payload(data: bytes, moof: Box) -> int:
+    mdat = next((b for b in boxes(data, moof.end) if b.type == "mdat"), None)
+    return require(mdat, "mdat after moof").payload
 
 
 def _has_idr(sample: bytes, length_size: int) -> bool:

@@ -8,16 +8,15 @@ space are bounded, and it sees no secret of the worker's environment.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from media.sandbox import Limits, SandboxedProcess, failure
+from media.sandbox import URL_QUERY, Limits, SandboxedProcess, failure
+from transcoder.encode.progress import Progress, ProgressParser
 from transcoder.errors import EncodeFailed
-from transcoder.progress import Progress, ProgressParser
 
 STDERR_TAIL_LINES = 20
 CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
@@ -26,10 +25,6 @@ CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
 # stacks and glibc arenas, reserved more than touched) grow with the cores, so does the limit. Far
 # below a runaway that would take the machine down.
 FFMPEG_MEMORY_BYTES = (16 + (os.cpu_count() or 1)) * 2**30
-
-
-# The query of a URL in ffmpeg's messages: for a presigned URL, a credential to read the original.
-URL_QUERY = re.compile(r"""(https?://[^\s?"']+)\?[^\s"']+""")
 
 
 def summarise_stderr(lines: Sequence[str]) -> str:

@@ -1,4 +1,4 @@
-"""Publishing one attempt's verified outputs, fenced by its number (transcoder.attempt).
+"""Publishing one attempt's verified outputs, fenced by its number (transcoder.worker.attempt).
 
 Everything goes under the attempt's own prefix: media first, then the media playlists, then the
 DASH manifest and the multivariant playlist, so that a player never sees a playlist naming an
@@ -19,14 +19,14 @@ from catalog.session import rows_updated
 from manifests import bandwidth, dash, hls, validate
 from manifests.mime import content_type_for
 from manifests.model import Track
+from media.probe import MediaInfo
 from transcoder import metrics
-from transcoder.attempt import Attempt
+from transcoder.encode.ladder import Ladder
+from transcoder.encode.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, render_vtt
 from transcoder.errors import EncodeFailed, Superseded
-from transcoder.ladder import Ladder
-from transcoder.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, render_vtt
-from transcoder.probe import MediaInfo
-from transcoder.progressive import ProgressivePublisher, mark_playable
-from transcoder.sweeper import current_attempt
+from transcoder.package.progressive import ProgressivePublisher, mark_playable
+from transcoder.worker.attempt import Attempt
+from transcoder.worker.sweeper import current_attempt
 from webhooks import events, outbox
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def publish_package(
     for track in [*audios, *videos]:
         for name in [track.init_uri, *(s.uri for s in track.segments)]:
             if f"{track.name}/{name}" in skip:
-                continue  # uploaded while the encode ran (transcoder.progressive)
+                continue  # uploaded while the encode ran (transcoder.package.progressive)
             put_file(ctx, prefix + f"{track.name}/{name}", out / track.name / name)
     put_file(ctx, prefix + POSTER_NAME, out / POSTER_NAME)
     for uri, text in {**media_texts, **iframe_texts}.items():

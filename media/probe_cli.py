@@ -1,6 +1,6 @@
-"""The probe as a command, the child that transcoder.probe_sandbox runs in the sandbox.
+"""The probe as a command, the child that media.probe_sandbox runs in the sandbox.
 
-`python -m transcoder.probe_cli SOURCE [--limits JSON]` probes SOURCE (a path or an http(s) URL,
+`python -m media.probe_cli SOURCE [--limits JSON]` probes SOURCE (a path or an http(s) URL,
 e.g. a presigned one) and prints one JSON object: {"info": MediaInfo.as_dict()},
 {"invalid": {"message": ..., "reason": ...}} or, when a URL could not be fetched at all,
 {"unreachable": {"message": ...}}. It imports nothing but the probe: it starts on every upload.
@@ -15,13 +15,13 @@ from typing import Any
 
 import av.error
 
-from transcoder.errors import InvalidMedia
-from transcoder.probe import ProbeLimits, probe_source
+from media.errors import InvalidMedia
+from media.probe import ProbeLimits, probe_source
 
 
 def main(argv: list[str] | None = None) -> int:
     """The child: probe one source, print the answer as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m transcoder.probe_cli")
+    parser = argparse.ArgumentParser(prog="python -m media.probe_cli")
     parser.add_argument("source", help="a local path or an http(s) URL")
     parser.add_argument("--limits", default="{}", help="ProbeLimits as JSON")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """The probe in the sandbox: untrusted originals are demuxed and decoded in a child process, never in
 the ingest API or the worker themselves.
 
-The child is `python -m transcoder.probe_cli SOURCE` (a lean module: it starts in a fraction of the
+The child is `python -m media.probe_cli SOURCE` (a lean module: it starts in a fraction of the
 time this one would), which prints its answer as one JSON object. `probe_isolated` runs that child under media.sandbox's
 limits and turns whatever befalls it (a hang, a crash, a kill, an allocation failure, garbage on
 stdout) into InvalidMedia with a reason a creator can read. The caller only ever waits on a pipe.
@@ -20,12 +20,11 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from media.sandbox import Limits, Outcome, failure, run
+from media.errors import InvalidMedia, SourceUnreachable
+from media.probe import MediaInfo, ProbeLimits
+from media.sandbox import URL_QUERY, Limits, Outcome, failure, run
+from media.settings import ProbeSettings
 from storage.objects import ObjectStore
-from transcoder.errors import InvalidMedia, SourceUnreachable
-from transcoder.probe import MediaInfo, ProbeLimits
-from transcoder.runner import URL_QUERY
-from transcoder.settings import ProbeSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ MAX_ANSWER = 1 << 20
 MAX_MESSAGE = 300
 # A presigned URL handed to the probe outlives the probe's own time limit by this much.
 URL_MARGIN = timedelta(minutes=1)
-# The name of a downloaded original in a job's scratch directory (transcoder.source reads it too).
+# The name of a downloaded original in a job's scratch directory (transcoder.encode.source reads it too).
 ORIGINAL_NAME = "original"
 _MEDIA_INFO = TypeAdapter(MediaInfo)
 
@@ -53,7 +52,7 @@ def probe_isolated(
     source: str | os.PathLike[str], settings: ProbeSettings, limits: ProbeLimits | None = None
 ) -> MediaInfo:
     """Describe the original (a local path or a URL) from a sandboxed child, or raise InvalidMedia."""
-    command = settings.command or [sys.executable, "-m", "transcoder.probe_cli"]
+    command = settings.command or [sys.executable, "-m", "media.probe_cli"]
     argv = [*command, os.fspath(source), "--limits", json.dumps(asdict(limits or ProbeLimits()))]
     pythonpath = os.pathsep.join(p for p in (CODE_ROOT, os.environ.get("PYTHONPATH")) if p)
     # glibc reserves 64 MiB of address space per malloc arena, up to 8 per core: under RLIMIT_AS a
@@ -82,7 +81,7 @@ def probe_stored(
 ) -> MediaInfo:
     """Probe a stored object in the sandbox: by its path, else by a presigned URL, else (no URL, or
     the URL refused or unreachable: clock skew, a proxy) from a copy downloaded to `scratch/original`,
-    which then stays for the caller (transcoder.source uses it), or to a temporary directory."""
+    which then stays for the caller (transcoder.encode.source uses it), or to a temporary directory."""
     local = store.local_path(bucket, key)
     if local is not None:
         return probe_isolated(local, settings, limits)

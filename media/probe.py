@@ -14,12 +14,15 @@ from typing import Any, BinaryIO
 
 import av
 
-from transcoder.errors import InvalidMedia
-from transcoder.ladder import MIN_SHORT_SIDE
+from media.errors import InvalidMedia
 
 PROBE_USER_AGENT = "vodstack-probe"
 # Over HTTP (a presigned URL) it says who reads: storage logs tell the probe's reads from the encode's.
 HTTP_OPTIONS = {"user_agent": PROBE_USER_AGENT}
+# Tiny sources (a 1x1 or 16x16 sticker, say) are scaled up by the ladder (transcoder.encode.ladder) to
+# one macroblock on the short side: H.264 codes 16x16 blocks anyway, so a smaller picture saves nothing,
+# and players' decoders are not all tested below it. The display aspect is kept.
+MIN_SHORT_SIDE = 16
 # Packets demuxed to detect variable frame rate.
 VFR_SAMPLE_PACKETS = 240
 
@@ -263,7 +266,7 @@ def _check_display(video: VideoInfo, limits: ProbeLimits) -> None:
             f"the limit is {limits.max_width}x{limits.max_height}",
             reason="too_large",
         )
-    # A picture under a macroblock on its short side is encoded scaled up to one (transcoder.ladder):
+    # A picture under a macroblock on its short side is encoded scaled up to one (transcoder.encode.ladder):
     # a thin line of a picture would then grow past the limit on its long side.
     scaled_long = math.ceil(long_side * MIN_SHORT_SIDE / short)
     if short < MIN_SHORT_SIDE and scaled_long > max_long:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from transcoder.probe import VideoInfo
+from media.probe import VideoInfo
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,19 @@
-"""The Celery application: broker wiring and the reliability settings every task relies on."""
+"""The Celery application: broker wiring and the reliability settings every task relies on, and the
+task and queue names ingest enqueues by and the workers consume by."""
 
 from __future__ import annotations
 
 from celery import Celery
 
-from transcoder.filesystem_broker import TRANSPORT_PATH
-from transcoder.settings import BrokerSettings
+from jobs.filesystem_broker import TRANSPORT_PATH
+from jobs.settings import BrokerSettings
 
+# Task names are the wire contract with queued messages: they stay as they are whatever the modules
+# that implement them are called (transcoder.worker.tasks registers them by these names).
 TRANSCODE_TASK = "transcoder.transcode"
 # One chunk (or the audio) of a split-and-stitch job: same queue, so any transcode worker takes it.
 PART_TASK = "transcoder.transcode_part"
-# Requeues jobs orphaned by a dead worker (transcoder.sweeper); light, so never behind an encode.
+# Requeues jobs orphaned by a dead worker (transcoder.worker.sweeper); light, so never behind an encode.
 SWEEP_TASK = "transcoder.sweep_jobs"
 TRANSCODE_QUEUE = "transcode"
 LIGHT_QUEUE = "light"  # probes, thumbnails, sweeps: never stuck behind long encodes

@@ -10,8 +10,7 @@ from celery import Celery, Task
 from celery.signals import worker_ready, worker_shutdown
 
 from catalog.session import Catalog
-from storage.factory import open_store
-from transcoder.celery_app import (
+from jobs.celery_app import (
     LIGHT_QUEUE,
     PART_TASK,
     SWEEP_TASK,
@@ -20,11 +19,13 @@ from transcoder.celery_app import (
     enqueue_transcode,
     make_celery,
 )
+from storage.factory import open_store
 from transcoder.errors import TransientError
-from transcoder.pipeline import PipelineContext, fail_exhausted, run_job
+from transcoder.pipeline import PipelineContext, run_job
 from transcoder.settings import TranscoderSettings
-from transcoder.split import SplitAndStitch
-from transcoder.sweeper import SweeperThread, SweepPolicy, sweep
+from transcoder.split.splitter import SplitAndStitch
+from transcoder.worker.bookkeeping import fail_exhausted
+from transcoder.worker.sweeper import SweeperThread, SweepPolicy, sweep
 from webhooks.tasks import register as register_webhooks
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class JobTask(Task):
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Celery re-raises the transient error once the retries are spent: the task fails, and so does its job.
         if isinstance(exc, TransientError):
-            self.give_up(*args, f"gave up after {self.max_retries} retries: {exc}")
+            self.give_up(args[0], f"gave up after {self.max_retries} retries: {exc}")
 
 
 class CeleryPartQueue:

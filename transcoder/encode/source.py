@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from media.probe_sandbox import ORIGINAL_NAME, download_original
 from storage.objects import ObjectStore
+from transcoder.encode.runner import CANCELLED
 from transcoder.errors import EncodeFailed, TransientError
-from transcoder.probe_sandbox import ORIGINAL_NAME, download_original
-from transcoder.runner import CANCELLED
 
 # How long past the job's own deadline a presigned URL stays valid (ffmpeg reconnects to it).
 URL_MARGIN = timedelta(minutes=10)

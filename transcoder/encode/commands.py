@@ -11,8 +11,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from transcoder import previews as pv
-from transcoder.ladder import Ladder
+from transcoder.encode import previews as pv
+from transcoder.encode.ladder import Ladder
 
 # Input options for a source read over HTTP (an S3 presigned URL, see storage.read_url): ffmpeg
 # reconnects after a dropped connection or a 5xx and resumes by byte range where it stopped; it gives

@@ -16,11 +16,11 @@ import math
 import struct
 from collections.abc import Sequence
 
-from transcoder.commands import INIT_NAME, SEGMENT_PATTERN
+from transcoder.encode.commands import INIT_NAME, SEGMENT_PATTERN
 from transcoder.errors import EncodeFailed
 
 # The box walk of our own fMP4 reader: the same parser that reads the joined output back.
-from transcoder.fmp4 import _boxes, _child, _full_box
+from transcoder.package.boxes import boxes, child, full_box
 
 
 def decode_time_shift(chunk_start: float, timescale: int) -> int:
@@ -35,17 +35,17 @@ def decode_time_shift(chunk_start: float, timescale: int) -> int:
 def retime_fragment(data: bytes, *, decode_time_shift: int, sequence_shift: int) -> bytes:
     """One media segment ([styp] moof mdat ...) with tfdt and mfhd sequence numbers shifted."""
     out = bytearray(data)
-    for moof in (b for b in _boxes(data) if b.type == "moof"):
-        mfhd = _child(data, moof, "mfhd")
+    for moof in (b for b in boxes(data) if b.type == "moof"):
+        mfhd = child(data, moof, "mfhd")
         if mfhd is None:
             raise EncodeFailed("fMP4: moof without mfhd", reason="malformed_fmp4")
         sequence = struct.unpack_from(">I", data, mfhd.payload + 4)[0] + sequence_shift
         struct.pack_into(">I", out, mfhd.payload + 4, sequence)
-        for traf in (b for b in _boxes(data, moof.payload, moof.end) if b.type == "traf"):
-            tfdt = _child(data, traf, "tfdt")
+        for traf in (b for b in boxes(data, moof.payload, moof.end) if b.type == "traf"):
+            tfdt = child(data, traf, "tfdt")
             if tfdt is None:
                 raise EncodeFailed("fMP4: traf without tfdt, cannot place the chunk", reason="malformed_fmp4")
-            version, _ = _full_box(data, tfdt)
+            version, _ = full_box(data, tfdt)
             layout = ">Q" if version == 1 else ">I"
             value = struct.unpack_from(layout, data, tfdt.payload + 4)[0] + decode_time_shift
             if version == 0 and value >= 2**32:
@@ -80,13 +80,13 @@ def segment_name(number: int) -> str:
 
 def fragment_count(data: bytes) -> int:
     """How many fragments (moof boxes) a media segment holds: its share of mfhd sequence numbers."""
-    return sum(1 for b in _boxes(data) if b.type == "moof")
+    return sum(1 for b in boxes(data) if b.type == "moof")
 
 
 def listing_playlist(segment_names: Sequence[str], segment_seconds: float) -> str:
     """A minimal VOD media playlist naming the joined segments in order.
 
-    Only the list is read back (transcoder.outputs); durations declared to players are measured
+    Only the list is read back (transcoder.package.outputs); durations declared to players are measured
     from the fragments, so the nominal EXTINF here never reaches them.
     """
     lines = [

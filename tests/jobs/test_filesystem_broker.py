@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from transcoder import filesystem_broker
-from transcoder.celery_app import make_celery
-from transcoder.settings import BrokerSettings
+from jobs import filesystem_broker
+from jobs.celery_app import make_celery
+from jobs.settings import BrokerSettings
 
 
 def options(folder: Path) -> dict[str, Any]:
@@ -209,6 +209,6 @@ def test_the_installed_kombu_is_the_one_the_broker_was_verified_against() -> Non
         f"kombu {installed} is installed, but transcoder/filesystem_broker.py was verified against kombu "
         f"{filesystem_broker.VERIFIED_KOMBU}.x only. Re-verify its overrides of the private Channel methods "
         "_put, _get, _queue_bind and _delete (and get_table) against kombu/transport/filesystem.py of the new "
-        "release, run tests/transcoder/test_filesystem_broker.py, then update VERIFIED_KOMBU and the kombu and "
+        "release, run tests/jobs/test_filesystem_broker.py, then update VERIFIED_KOMBU and the kombu and "
         "celery bounds in pyproject.toml."
     )

@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from media.probe import MIN_SHORT_SIDE
+
 # (width, height, video bits/s) for 16:9 landscape at up to 30 fps.
 APPLE_LADDER: tuple[tuple[int, int, int], ...] = (
     (416, 234, 145_000),
@@ -31,10 +33,6 @@ MAXRATE_FACTOR = 1.10
 BUFSIZE_FACTOR = 1.5
 # A source whose short side is within this fraction above a rung's gets no extra top rung.
 TOP_RUNG_SLACK = 0.10
-# Tiny sources (a 1x1 or 16x16 sticker, say) are scaled up to one macroblock on the short side:
-# H.264 codes 16x16 blocks anyway, so a smaller picture saves nothing, and players' decoders are not
-# all tested below it. The display aspect is kept.
-MIN_SHORT_SIDE = 16
 # x264 takes rates in kbit/s and reads a target under 1 kbit/s as none at all ("bitrate not
 # specified", exit 187): bits scaled down by area for a tiny picture stop at this floor.
 MIN_VIDEO_BITRATE = 32_000

@@ -1,7 +1,7 @@
 """Check every output of an encode against its plan before anything of it is published.
 
 `outputs.read_track` has already parsed each init segment and every media segment as fMP4
-(transcoder.fmp4): a file that does not parse never gets here. This adds what parsing alone cannot
+(transcoder.package.fmp4): a file that does not parse never gets here. This adds what parsing alone cannot
 tell: that every rendition the ladder planned is there, that no file is empty, that each carries the
 codec and size it was encoded for, and that the segments cover the source on the planned grid (an
 encode cut short has too few). Pure over the read-back model, plus the sizes of the files named.
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from manifests.model import Track
+from transcoder.encode.ladder import Ladder, Rung
 from transcoder.errors import EncodeFailed
-from transcoder.ladder import Ladder, Rung
 
 # H.264 profile_idc by the profile names the ladder asks x264 for, in the order each contains the
 # previous one: x264 takes the profile as a ceiling (fast presets without CABAC make baseline).

@@ -26,7 +26,7 @@ from catalog.session import Catalog
 from storage.errors import StorageError
 from storage.objects import ObjectStore
 from transcoder.errors import Superseded
-from transcoder.sweeper import current_attempt
+from transcoder.worker.sweeper import current_attempt
 
 log = logging.getLogger(__name__)
 

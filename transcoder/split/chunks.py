@@ -17,7 +17,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from transcoder.ladder import Ladder, Rung
+from transcoder.encode.ladder import Ladder, Rung
 
 WHOLE_PART = "whole"  # the audio and the previews, over the whole source
 # Staging prefix of the parts of one job: parts/<parent job id>/<part name>/<rendition>/<file>.

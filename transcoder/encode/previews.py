@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from transcoder.ladder import even
+from transcoder.encode.ladder import even
 
 STORYBOARD_IMAGE = "storyboard.jpg"
 STORYBOARD_VTT = "storyboard.vtt"

@@ -1,7 +1,7 @@
 """Read back what ffmpeg wrote into the manifest model: measured durations, sizes and codecs.
 
 The playlists ffmpeg writes are used only for the list of segment files; everything declared to
-players comes from the fragments themselves (transcoder.fmp4).
+players comes from the fragments themselves (transcoder.package.fmp4).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import m3u8
 
 from manifests.model import Segment, Track
-from transcoder import fmp4
-from transcoder.commands import INIT_NAME, PLAYLIST_NAME
+from transcoder.encode.commands import INIT_NAME, PLAYLIST_NAME
+from transcoder.encode.ladder import Rung
 from transcoder.errors import EncodeFailed
-from transcoder.ladder import Rung
+from transcoder.package import fmp4
 
 
 def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:

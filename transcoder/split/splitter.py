@@ -6,12 +6,12 @@ The flow, with the catalog as the only coordinator (no result backend, no chord,
    part row per chunk plus the whole-source part, which encodes the audio and makes the thumbnails
    and storyboard (kind "transcode_part", PartSpec as JSON), marks the job WAITING, commits, and
    only then queues the parts.
-2. A part (transcoder.parts, on any worker) encodes its range of every rung (or the audio and
+2. A part (transcoder.split.parts, on any worker) encodes its range of every rung (or the audio and
    previews) into a scratch directory and uploads it under a deterministic staging prefix, listing
    file names in a `done.json` written last; then it marks itself SUCCEEDED. In the same
    transaction, holding the parent's row, the part that finds no sibling left unfinished puts the
    job back to QUEUED, and `run_part` queues it again.
-3. The job runs again: every part succeeded, so `encode` joins them (transcoder.stitch) into the
+3. The job runs again: every part succeeded, so `encode` joins them (transcoder.split.stitch) into the
    directory layout one ffmpeg run writes (previews included: the whole part made them), and the
    pipeline, with nothing left to encode, reads back, validates and publishes it.
 
@@ -30,12 +30,14 @@ from typing import Protocol
 from sqlalchemy import select
 
 from catalog.models import Job, JobState
+from media.probe import MediaInfo
 from storage.errors import ObjectMissing
-from transcoder import chunks, commands, fmp4, parts, stitch
+from transcoder.encode import commands
+from transcoder.encode.ladder import Ladder
 from transcoder.errors import TransientError
-from transcoder.ladder import Ladder
+from transcoder.package import fmp4
 from transcoder.pipeline import PipelineContext, SplitOutcome
-from transcoder.probe import MediaInfo
+from transcoder.split import chunks, parts, stitch
 
 log = logging.getLogger(__name__)
 

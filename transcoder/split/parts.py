@@ -1,4 +1,4 @@
-"""One part of a split-and-stitch job, on whichever worker takes it (see transcoder.split).
+"""One part of a split-and-stitch job, on whichever worker takes it (see transcoder.split.splitter).
 
 A part claims its row, encodes its chunk of every rung (or, for the whole part, the audio and the
 previews) into scratch space under the sweeper's heartbeat, uploads the files to a deterministic
@@ -25,14 +25,18 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
+from media.errors import InvalidMedia
 from storage.errors import ObjectMissing, StorageError
-from transcoder import chunks, commands, metrics
-from transcoder.errors import EncodeFailed, InvalidMedia, TransientError
-from transcoder.pipeline import POSTER_NAME, PipelineContext, job_deadline_seconds, make_poster
-from transcoder.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
-from transcoder.runner import CANCELLED, run_ffmpeg
-from transcoder.source import original_for_ffmpeg, retry_with_download
-from transcoder.sweeper import Heartbeat
+from transcoder import metrics
+from transcoder.encode import commands
+from transcoder.encode.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
+from transcoder.encode.runner import CANCELLED, run_ffmpeg
+from transcoder.encode.source import original_for_ffmpeg, retry_with_download
+from transcoder.errors import EncodeFailed, TransientError
+from transcoder.pipeline import POSTER_NAME, PipelineContext, make_poster
+from transcoder.split import chunks
+from transcoder.worker.bookkeeping import job_deadline_seconds
+from transcoder.worker.sweeper import Heartbeat
 from webhooks import events, outbox
 
 log = logging.getLogger(__name__)
@@ -193,7 +197,7 @@ def _attempt(ctx: PipelineContext, job_id: str, claim: Claim) -> str | None:
 
 
 def _encode_part(ctx: PipelineContext, claim: Claim, work: Path) -> None:
-    # A first attempt streams the original (see transcoder.source): a chunk reads its own stretch of
+    # A first attempt streams the original (see transcoder.encode.source): a chunk reads its own stretch of
     # it, the whole part (audio, storyboard, thumbnails, poster) all of it once plus a GOP per seek.
     source, streamed = original_for_ffmpeg(
         ctx.store,

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 # The kombu minor version whose filesystem Channel these overrides were read and tested against.
 VERIFIED_KOMBU = "5.7"
 # What Celery's `broker_transport` setting takes to use this transport for a filesystem:// URL.
-TRANSPORT_PATH = "transcoder.filesystem_broker:Transport"
+TRANSPORT_PATH = "jobs.filesystem_broker:Transport"
 # A message being written: the consumer's filter (`name.partition('.')[2] == f'{queue}.msg'`) skips it.
 WRITING_SUFFIX = ".writing"
 
