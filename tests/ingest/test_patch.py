@@ -95,7 +95,7 @@ def test_chunked_body_beyond_length_is_refused_whole(tus: Tus, settings: IngestS
     assert r.status_code == 413 and "Upload-Length" in r.text
     head = tus.head(path)
     assert head.headers["upload-offset"] == "5"  # not one byte of it kept, and not completed from it
-    assert tus.http.get("/assets").json()[0]["state"] == "uploading"
+    assert tus.get("/assets").json()[0]["state"] == "uploading"
     r = _chunked_patch(tus, path, 5, [data[5 : 2 * 1024 * 1024], data[2 * 1024 * 1024 :]])
     assert r.status_code == 204 and r.headers["upload-offset"] == str(len(data))
     assert _stored(settings, path) == data
@@ -112,7 +112,7 @@ def test_patch_on_a_completed_upload_is_refused(tus: Tus, settings: IngestSettin
     head = tus.head(path)
     assert head.headers["upload-offset"] == "5"
     assert _stored(settings, path) == b"abcde"
-    assert tus.http.get("/assets").json()[0]["state"] == "failed"  # five bytes of text: no second verdict
+    assert tus.get("/assets").json()[0]["state"] == "failed"  # five bytes of text: no second verdict
 
 
 def test_completion_queues_exactly_one_job_even_when_retried(tus: Tus, queue) -> None:

@@ -102,25 +102,29 @@ def test_file_longer_than_the_upload_is_refused_past_its_length(server, tmp_path
         f"{server.url}/files/",
         headers={"Authorization": f"Bearer {TOKEN}", "Tus-Resumable": "1.0.0", "Upload-Length": "100000"},
     )
-    uploader = _client(server).uploader(str(source), url=created.headers["location"], chunk_size=64 * 1024)
-    with pytest.raises(TusUploadFailed) as failed:
-        uploader.upload()
+    # A stream the test closes: tusclient never closes a file it opens from a path.
+    with source.open("rb") as stream:
+        uploader = _client(server).uploader(file_stream=stream, url=created.headers["location"], chunk_size=64 * 1024)
+        with pytest.raises(TusUploadFailed) as failed:
+            uploader.upload()
     assert failed.value.status_code == 413
     head = httpx.head(uploader.url, headers={"Authorization": f"Bearer {TOKEN}", "Tus-Resumable": "1.0.0"})
     assert head.headers["upload-offset"] == str(64 * 1024)
-    assert httpx.get(f"{server.url}/assets").json()[0]["state"] == "uploading"
+    assert httpx.get(f"{server.url}/assets", headers=AUTH).json()[0]["state"] == "uploading"
 
 
 def test_more_bytes_for_a_completed_upload_are_refused(server, clip, tmp_path, queue, settings) -> None:
     """tuspy resumes a completed upload with a longer file: 403, the original and its one job unchanged."""
-    first = _client(server).uploader(str(clip), chunk_size=64 * 1024)
-    first.upload()
+    with clip.open("rb") as stream:  # tusclient never closes a file it opens from a path
+        first = _client(server).uploader(file_stream=stream, chunk_size=64 * 1024, metadata={"filename": clip.name})
+        first.upload()
     longer = tmp_path / "longer.mp4"
     longer.write_bytes(clip.read_bytes() + b"trailing bytes")
-    again = _client(server).uploader(str(longer), url=first.url, chunk_size=64 * 1024)
-    assert again.offset == os.path.getsize(clip)  # from HEAD: it resumes at the end
-    with pytest.raises(TusUploadFailed) as failed:
-        again.upload_chunk()  # one PATCH: upload() would loop for ever on a 204 that took nothing
+    with longer.open("rb") as stream:
+        again = _client(server).uploader(file_stream=stream, url=first.url, chunk_size=64 * 1024)
+        assert again.offset == os.path.getsize(clip)  # from HEAD: it resumes at the end
+        with pytest.raises(TusUploadFailed) as failed:
+            again.upload_chunk()  # one PATCH: upload() would loop for ever on a 204 that took nothing
     assert failed.value.status_code == 403
     objects = open_store(settings.storage)
     original = objects.get_bytes(settings.storage.staging_bucket, f"originals/{first.url.rsplit('/', 1)[-1]}")
