@@ -48,7 +48,7 @@ def _late(attempt: int) -> Point:
 
 
 def _catalog_row(stack: Stack, asset_id: str) -> tuple[Asset, Job]:
-    with stack_catalog(stack).session() as s:
+    with stack_catalog(stack) as catalog, catalog.session() as s:
         asset = s.get(Asset, asset_id)
         job = s.scalars(select(Job).where(Job.asset_id == asset_id, Job.parent_id.is_(None))).one()
         assert asset is not None

@@ -6,6 +6,7 @@ moto's server; and (when configured) Redis as broker with PostgreSQL as catalog.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -71,11 +72,16 @@ def start_stack(tmp_path: Path, extra_env: dict[str, str]) -> Stack:
     return Stack(json.loads((data / SERVICES_FILE).read_text()), extra_env, proc)
 
 
-def stack_catalog(stack: Stack) -> Catalog:
+@contextlib.contextmanager
+def stack_catalog(stack: Stack) -> Iterator[Catalog]:
     """The catalog the stack uses: the configured one (PostgreSQL in CI's second run), else SQLite in
-    its data directory."""
+    its data directory; its connections closed on leaving."""
     url = {**os.environ, **stack.env}.get("VODSTACK_CATALOG_URL") or f"sqlite:///{stack.info['data_dir']}/catalog.db"
-    return Catalog(CatalogSettings(url=url), apply_migrations=False)
+    catalog = Catalog(CatalogSettings(url=url), apply_migrations=False)
+    try:
+        yield catalog
+    finally:
+        catalog.dispose()
 
 
 def stop_stack(stack: Stack, tmp_path: Path) -> None:
@@ -254,7 +260,7 @@ def test_a_worker_killed_mid_encode_is_restarted_and_the_job_finishes(tmp_path: 
         assert asset["state"] == "ready", asset
         assert_plays_whole(asset["playback"]["hls"], 30.0)
         assert "worker-1 exited (-9); restarting" in (tmp_path / "up.log").read_text()
-        with stack_catalog(stack).session() as s:
+        with stack_catalog(stack) as catalog, catalog.session() as s:
             (attempts,) = s.execute(select(Job.attempts).where(Job.asset_id == asset_id)).one()
         assert attempts == 2
     finally:
@@ -328,7 +334,7 @@ def test_vodstack_upload_resumes_after_it_was_killed(tmp_path: Path) -> None:
         second = subprocess.run(argv, capture_output=True, text=True, timeout=READY_TIMEOUT)
         assert second.returncode == 0, second.stdout + second.stderr
         assert f"asset {asset_id}:" in second.stdout  # the same upload, continued
-        with stack_catalog(stack).session() as s:
+        with stack_catalog(stack) as catalog, catalog.session() as s:
             (sha256,) = s.execute(select(Upload.sha256).where(Upload.asset_id == asset_id)).one()
         assert sha256 == hashlib.sha256(clip.read_bytes()).hexdigest()
     finally:
