@@ -30,6 +30,7 @@ from cdn_edge.upstream import Upstream
 from httpsemantics.cors import CORS_HEADERS, CORSEverywhere
 from httpsemantics.errors import HTTPSemanticsError, RangeNotSatisfiable
 from httpsemantics.ranges import unsatisfied_range
+from traffic.bearer import CHALLENGE, bearer_matches
 from traffic.clients import TrustedProxies
 from traffic.errors import TrafficError
 from traffic.paths import PathGuard
@@ -125,7 +126,9 @@ def create_app(
         return {"status": "ok", "node": node.name, "role": node.role}
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if not bearer_matches(request.headers.get("authorization"), settings.metrics_token):
+            return Response(status_code=401, headers={"www-authenticate": CHALLENGE, "cache-control": "no-store"})
         m = node.metrics
         for tier in node.cache.tiers:
             m.cache_bytes.labels(node.name, tier.name).set(tier.used)

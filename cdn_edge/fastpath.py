@@ -30,6 +30,8 @@ from traffic.ratelimit import ClientBudget
 GENERAL = frozenset(
     (b"range", b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
 )
+# The node's own endpoints: answered by the app (/metrics checks its token there), never from the cache.
+OWN_PATHS = frozenset(("/metrics", "/healthz", "/_purge"))
 # Keys whose encoded headers are kept; the oldest encoded is dropped first. FIFO rather than LRU:
 # a read is a plain lookup, where LRU reorders on every hit, and a dropped key costs one encoding.
 MAX_ENCODED = 50_000
@@ -64,7 +66,7 @@ class FreshHits:
     ) -> tuple[Encoded, bytes, int] | None:
         """(headers, body, Age in seconds) of the answer to this request head (`path` percent-decoded,
         header names lower-case), or None when the general handler must answer it."""
-        if method not in ("GET", "HEAD") or query:
+        if method not in ("GET", "HEAD") or query or path in OWN_PATHS:
             return None
         for name, _ in headers:
             if name in GENERAL:

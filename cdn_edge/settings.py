@@ -50,6 +50,8 @@ class EdgeSettings(BaseSettings):
     # notation, e.g. "6000/minute"; empty: no limit. Counted in this node's memory: the hit path
     # cannot wait for a shared store, and a client is served by the one edge nearest to it.
     rate_limit_per_client: str = ""
+    # Bearer token /metrics requires (Prometheus: `authorization` in the scrape config). Empty: open.
+    metrics_token: str = ""
     # Bearer token of the purge API; empty disables purging.
     purge_token: str = ""
     # Seconds a 404 is cached (negative caching); at most what the upstream allows.

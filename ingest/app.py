@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from jobs.celery_app import make_celery
 from storage.errors import StorageUnavailable
 from storage.factory import open_store
 from storage.objects import ObjectStore
+from traffic.bearer import CHALLENGE, bearer_matches
 from traffic.clients import TrustedProxies
 from traffic.ratelimit import Limiter
 from webhooks import api as webhooks_api
@@ -172,8 +172,8 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
-        if settings.metrics_token and not _bearer_matches(request, settings.metrics_token):
-            return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        if not bearer_matches(request.headers.get("authorization"), settings.metrics_token):
+            return Response(status_code=401, headers={"WWW-Authenticate": CHALLENGE})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     if settings.rate_limits_enabled:
@@ -200,11 +200,6 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
             max_age=86400,
         )
     return app
-
-
-def _bearer_matches(request: Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), token.encode())
 
 
 def _error_handler(request: Request, exc: Exception) -> Response:

@@ -6,8 +6,11 @@ YAML, so no YAML library is needed.
 
     python -m observability.scrape ~/.vodstack/services.json > prometheus-local.yml
 
-With VODSTACK_INGEST_METRICS_TOKEN set on the ingest service, pass the file holding that token
-(`--ingest-token-file`): the ingest job then sends it as a bearer token.
+A service whose /metrics requires a bearer token (VODSTACK_INGEST_METRICS_TOKEN,
+VODSTACK_ORIGIN_METRICS_TOKEN, VODSTACK_EDGE_METRICS_TOKEN for the shield and edges,
+VODSTACK_TRANSCODER_METRICS_TOKEN for the workers) is scraped with the token read from a file:
+`--metrics-token-file FILE` for every job, `--token-file JOB=FILE` for one job (ingest, origin,
+shield, edge, transcoder; it wins over the shared file), `--ingest-token-file FILE` as before.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from urllib.parse import urlsplit
 RULES_DIR = Path(__file__).resolve().parent.parent / "infra" / "prometheus" / "rules"
 # Tier (Prometheus job) of each HTTP service named in services.json.
 SERVICE_JOBS = ("ingest", "origin", "shield", "edge")
+JOBS = (*SERVICE_JOBS, "transcoder")
 
 
 def _target(url: str) -> tuple[str, str]:
@@ -37,16 +41,25 @@ def scrape_config(
     interval: str = "15s",
     rules_dir: Path | None = RULES_DIR,
     ingest_token_file: Path | None = None,
+    token_file: Path | None = None,
+    token_files: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """The whole Prometheus configuration as a dict: one job per tier, workers included."""
+    """The whole Prometheus configuration as a dict: one job per tier, workers included.
+
+    `token_file` holds the bearer token every job sends; `token_files` (job name: file) one job's,
+    in place of the shared one; `ingest_token_file` is `token_files={"ingest": ...}`.
+    """
+    per_job = dict(token_files or {})
+    unknown = set(per_job) - set(JOBS)
+    if unknown:
+        raise ValueError(f"no such job: {', '.join(sorted(unknown))} (jobs: {', '.join(JOBS)})")
+    if ingest_token_file is not None:
+        per_job.setdefault("ingest", ingest_token_file)
     jobs: list[dict[str, Any]] = []
     for job in SERVICE_JOBS:
         if job in services:
             target, _ = _target(services[job])
             jobs.append({"job_name": job, "static_configs": [{"targets": [target]}]})
-            if job == "ingest" and ingest_token_file is not None:
-                # Prometheus reads the file at each scrape: the token never sits in this config.
-                jobs[-1]["authorization"] = {"type": "Bearer", "credentials_file": str(ingest_token_file)}
     workers = [_target(url) for url in dict(services.get("worker_metrics", {})).values()]
     if workers:
         jobs.append(
@@ -56,6 +69,11 @@ def scrape_config(
                 "static_configs": [{"targets": sorted(t for t, _ in workers)}],
             }
         )
+    for scrape in jobs:
+        credentials = per_job.get(scrape["job_name"], token_file)
+        if credentials is not None:
+            # Prometheus reads the file at each scrape: the token never sits in this config.
+            scrape["authorization"] = {"type": "Bearer", "credentials_file": str(credentials)}
     config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "scrape_configs": jobs,
@@ -80,12 +98,32 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="file holding the ingest service's VODSTACK_INGEST_METRICS_TOKEN, if it sets one",
     )
+    parser.add_argument(
+        "--metrics-token-file",
+        type=Path,
+        help="file holding the bearer token every job sends (the services' *_METRICS_TOKEN)",
+    )
+    parser.add_argument(
+        "--token-file",
+        action="append",
+        default=[],
+        metavar="JOB=FILE",
+        help=f"file holding one job's token, in place of --metrics-token-file (jobs: {', '.join(JOBS)})",
+    )
     args = parser.parse_args(argv)
+    per_job: dict[str, Path] = {}
+    for item in args.token_file:
+        job, sep, path = item.partition("=")
+        if not sep or not path or job not in JOBS:
+            parser.error(f"--token-file {item!r}: expected JOB=FILE with JOB one of {', '.join(JOBS)}")
+        per_job[job] = Path(path).resolve()
     config = scrape_config(
         json.loads(args.services.read_text()),
         interval=args.interval,
         rules_dir=args.rules_dir,
         ingest_token_file=args.ingest_token_file.resolve() if args.ingest_token_file else None,
+        token_file=args.metrics_token_file.resolve() if args.metrics_token_file else None,
+        token_files=per_job,
     )
     sys.stdout.write(json.dumps(config, indent=2) + "\n")
     return 0

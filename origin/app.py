@@ -26,6 +26,7 @@ from storage.objects import ObjectStore
 from tiering.index import TierIndex
 from tiering.lifecycle import TieringCollector
 from tiering.store import TieredObjectStore
+from traffic.bearer import CHALLENGE, bearer_matches
 from traffic.clients import TrustedProxies
 from traffic.errors import TrafficError
 from traffic.paths import PathGuard
@@ -88,7 +89,9 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if not bearer_matches(request.headers.get("authorization"), settings.metrics_token):
+            return Response(status_code=401, headers={"www-authenticate": CHALLENGE, "cache-control": "no-store"})
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/{key:path}", serve_object, methods=["GET", "HEAD"], include_in_schema=False)

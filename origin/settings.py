@@ -33,6 +33,8 @@ class OriginSettings(BaseSettings):
     # Proxies in front of the origin (CIDRs, JSON list): X-Forwarded-For is read, from the right, only
     # when the peer is one of them; otherwise the client address of IP-bound tokens is the socket peer.
     trusted_proxies: list[str] = []
+    # Bearer token /metrics requires (Prometheus: `authorization` in the scrape config). Empty: open.
+    metrics_token: str = ""
     # Seconds a catalog answer about an asset's access class is reused.
     access_cache_seconds: float = 30.0
     # Cache lifetimes sent in Cache-Control, seconds.

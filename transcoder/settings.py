@@ -22,6 +22,9 @@ class TranscoderSettings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    # Bearer token the worker's metrics endpoint (`vodstack worker --metrics-port`) requires
+    # (Prometheus: `authorization` in the scrape config). Empty: open.
+    metrics_token: str = ""
     # ffmpeg binary; empty means the one shipped by imageio-ffmpeg.
     ffmpeg: str = ""
     # Scratch space for encodes (local disk; outputs are published to the media bucket).

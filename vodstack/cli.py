@@ -144,6 +144,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             directory=data / "metrics" / args.name,
             queues=[TRANSCODE_QUEUE, LIGHT_QUEUE],
             scratch_dir=settings.work_dir,
+            token=settings.metrics_token,
         )
     from tiering.lifecycle import register_beat
     from tiering.settings import TieringSettings

@@ -49,9 +49,10 @@ class Prometheus:
         return httpx.get(f"{self.url}{path}", timeout=10).raise_for_status().json()["data"]
 
 
-def start_prometheus(tmp_path: Path, services: dict[str, Any]) -> Prometheus:
+def start_prometheus(tmp_path: Path, services: dict[str, Any], **options: Any) -> Prometheus:
+    """Prometheus scraping `services` (scrape_config's `options`, e.g. token files) every second."""
     config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps(scrape_config(services, interval="1s")))
+    config.write_text(json.dumps(scrape_config(services, interval="1s", **options)))
     port = free_port()
     with open(tmp_path / "prometheus.log", "wb") as log:  # the child writes to its own copy
         proc = subprocess.Popen(

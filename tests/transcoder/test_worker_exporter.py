@@ -1,5 +1,6 @@
 """A real `vodstack worker --concurrency 2 --metrics-port P` (Celery prefork): jobs run in the pool
-processes, and the parent's endpoint reports all of them, then nothing running."""
+processes, and the parent's endpoint reports all of them, then nothing running; only to a scraper
+with the token of VODSTACK_TRANSCODER_METRICS_TOKEN."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ from vodstack.supervisor import free_port
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 
 JOBS = 4
+TOKEN = "worker-scrape"
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     out = {}
-    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+    answer = httpx.get(url, timeout=5, headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
+    for family in text_string_to_metric_families(answer.text):
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
@@ -45,6 +48,7 @@ def test_pool_processes_report_through_the_parent(tmp_path: Path) -> None:
         "VODSTACK_BROKER_URL": "filesystem://",
         "VODSTACK_CATALOG_URL": f"sqlite:///{data / 'catalog.db'}",
         "VODSTACK_STORAGE_BACKEND": "filesystem",
+        "VODSTACK_TRANSCODER_METRICS_TOKEN": TOKEN,
     }
     data.mkdir()
     catalog_settings = CatalogSettings(url=env["VODSTACK_CATALOG_URL"])
@@ -92,6 +96,9 @@ def test_pool_processes_report_through_the_parent(tmp_path: Path) -> None:
         # The samples came from the pool processes, not from the parent that serves them.
         writers = {p.name.rsplit("_", 1)[1] for p in (data / "metrics" / "exporter-test").glob("counter_*.db")}
         assert writers - {f"{proc.pid}.db"}, writers
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            refused = httpx.get(url, timeout=5, headers=headers)
+            assert refused.status_code == 401 and "vodstack_" not in refused.text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -17,13 +17,16 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from traffic.bearer import CHALLENGE, bearer_matches
 from transcoder.metrics import MULTIPROC_ENV, configure_multiprocess, elapsed_seconds, worker_metrics
 
 log = logging.getLogger(__name__)
@@ -193,20 +196,49 @@ def exporter_registry(directory: Path, extra: Iterable[Collector] = ()) -> Colle
     return registry
 
 
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scraper must not keep the worker from exiting
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        """Scrapes every 15 s are not worth a log line each."""
+
+
+def protected(app: Any, token: str) -> Any:
+    """The WSGI app `app`, answering 401 unless the request carries `token` as a bearer token."""
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+        if not bearer_matches(environ.get("HTTP_AUTHORIZATION"), token):
+            start_response("401 Unauthorized", [("WWW-Authenticate", CHALLENGE), ("Content-Length", "0")])
+            return [b""]
+        return app(environ, start_response)
+
+    return guarded
+
+
 def start_exporter(
-    port: int, registry: CollectorRegistry | None = None, *, host: str = "0.0.0.0"
+    port: int, registry: CollectorRegistry | None = None, *, host: str = "0.0.0.0", token: str = ""
 ) -> tuple[Any, threading.Thread]:
     """Serve `registry` (default: this node's merged multiprocess metrics) on host:port in a
-    daemon thread. Returns (server, thread); server.server_port is the bound port (port 0 works)."""
-    from prometheus_client import start_http_server
+    daemon thread; with a `token`, only to requests that carry it as a bearer token (else 401).
+    Returns (server, thread); server.server_port is the bound port (port 0 works)."""
+    from prometheus_client import make_wsgi_app, start_http_server
 
     if registry is None:
         directory = os.environ.get(MULTIPROC_ENV)
         if not directory:
             raise RuntimeError(f"{MULTIPROC_ENV} is not set: call configure_multiprocess() first")
         registry = exporter_registry(Path(directory))
-    server, thread = start_http_server(port, addr=host, registry=registry)
-    return server, thread
+    if not token:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+        return server, thread
+    httpd = make_server(
+        host, port, protected(make_wsgi_app(registry), token), _ThreadingServer, handler_class=_QuietHandler
+    )
+    serving = threading.Thread(target=httpd.serve_forever, name="worker-metrics", daemon=True)
+    serving.start()
+    return httpd, serving
 
 
 def install_worker_exporter(
@@ -218,11 +250,13 @@ def install_worker_exporter(
     queues: Iterable[str],
     scratch_dir: Path | None = None,
     host: str = "0.0.0.0",
+    token: str = "",
 ) -> None:
     """Wire metrics into a Celery worker node before app.worker_main() runs.
 
     The metrics directory is set here, in the parent, so every pool process forked later writes to
-    it; the endpoint starts once the pool is up; a pool process that exits cleanly drops its
+    it; the endpoint starts once the pool is up (answering only requests that carry `token`, if
+    set); a pool process that exits cleanly drops its
     running-jobs gauge (killed ones are pruned at scrape time).
     """
     from celery import signals
@@ -240,7 +274,7 @@ def install_worker_exporter(
             extra.append(ScratchDiskCollector(scratch_dir))
         registry = exporter_registry(directory, extra)
         try:
-            start_exporter(port, registry, host=host)
+            start_exporter(port, registry, host=host, token=token)
         except OSError as exc:  # a taken port must not stop the worker from encoding
             log.error("worker metrics not served on %s:%s: %s", host, port, exc)
 
