@@ -26,7 +26,7 @@ def _data_dir(arg: str | None) -> Path:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from vodstack.supervisor import StackPlan, Supervisor
+    from vodstack.supervisor import StackPlan, Supervisor, data_dir_option
 
     data = _data_dir(args.data_dir)
     data.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys, the catalog, the upload token
@@ -54,7 +54,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"  workers       {', '.join(info['workers'])}",
             f"  dev token     {info['token']}   (an admin key: sign in to the web page with it)",
             f"  data          {data}   (services.json, logs/)",
-            "  try:          vodstack upload my-video.mp4      Ctrl-C stops everything",
+            f"  try:          vodstack upload{data_dir_option(data)} my-video.mp4      Ctrl-C stops everything",
         )
         supervisor.watch()
         _say("vodstack: stopping")
@@ -202,11 +202,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         path.unlink(missing_ok=True)  # left by a stack that died: it would mislead `vodstack upload`
         print(f"vodstack is not running (its process {pid} is gone; removed the stale {path})", file=sys.stderr)
         return 1
-    down = [f"{name} ({url})" for name, url, healthy in services_health(info) if not healthy]
+    health = services_health(info)
+    width = max((len(name) for name, _, _ in health), default=0)
+    lines = [f"  {name:<{width}}  {url:<28} {'up' if ok else 'DOWN (no answer)'}" for name, url, ok in health]
+    down = [name for name, _, ok in health if not ok]
     if down:
-        print(f"vodstack is not running properly: no answer from {', '.join(down)}", file=sys.stderr)
+        print(f"vodstack is not running properly: no answer from {', '.join(down)}", *lines, sep="\n", file=sys.stderr)
         return 1
-    print(text)
+    workers = ", ".join(str(w) for w in info.get("workers") or []) or "none"
+    print(f"vodstack is running (pid {pid}, data {info.get('data_dir', path.parent)})", *lines, sep="\n")
+    print(f"  workers  {workers}", f"  edge     {info.get('edge')}   <- players fetch from here", sep="\n")
     return 0
 
 
@@ -256,23 +261,27 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vodstack", description=__doc__)
     parser.add_argument("--data-dir", help="data directory (default $VODSTACK_DATA_DIR or ~/.vodstack)")
+    # The global options again on every subcommand, so they may follow it too (`vodstack up --data-dir X`);
+    # SUPPRESS: a subcommand without them keeps the value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="data directory (also before the command)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="run the whole stack on this machine")
+    up = sub.add_parser("up", help="run the whole stack on this machine", parents=[common])
     up.add_argument("--host", default="127.0.0.1")
     for name, port in DEFAULT_PORTS.items():
         up.add_argument(f"--{name}-port", type=int, default=port)
     up.add_argument("--workers", type=int, default=1, help="transcoder worker processes")
     up.set_defaults(func=cmd_up)
 
-    serve = sub.add_parser("serve", help="run one HTTP service in the foreground (settings from env)")
+    serve = sub.add_parser("serve", help="run one HTTP service in the foreground (settings from env)", parents=[common])
     serve.add_argument("service", choices=["ingest", "origin", "edge"])
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run a transcoder worker (settings from env)")
+    worker = sub.add_parser("worker", help="run a transcoder worker (settings from env)", parents=[common])
     worker.add_argument("--name", default="worker")
     worker.add_argument("--beat", action="store_true", help="also run the periodic jobs (one worker per deployment)")
     worker.add_argument("--concurrency", type=int, default=1)
@@ -281,27 +290,35 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--metrics-host", default="0.0.0.0")
     worker.set_defaults(func=cmd_worker)
 
-    upload = sub.add_parser("upload", help="upload a video, follow its transcode, print the playback URL")
+    upload = sub.add_parser(
+        "upload", help="upload a video, follow its transcode, print the playback URL", parents=[common]
+    )
     upload.add_argument("file")
     upload.add_argument("--api", help="ingest base URL (default: from services.json of `vodstack up`)")
     upload.add_argument("--token", help="upload token (default: the development token)")
     upload.add_argument("--no-wait", action="store_true", help="return once the upload is complete")
     upload.set_defaults(func=cmd_upload)
 
-    status = sub.add_parser("status", help="print where the running stack listens; exit 1 when it is not running")
+    status = sub.add_parser(
+        "status", help="print where the running stack listens; exit 1 when it is not running", parents=[common]
+    )
     status.set_defaults(func=cmd_status)
 
-    keys = sub.add_parser("keys", help="create, list and revoke API keys (in the catalog of VODSTACK_CATALOG_URL)")
+    keys = sub.add_parser(
+        "keys", help="create, list and revoke API keys (in the catalog of VODSTACK_CATALOG_URL)", parents=[common]
+    )
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create a key and print it (once: only its hash is kept)")
+    create = keys_sub.add_parser(
+        "create", help="create a key and print it (once: only its hash is kept)", parents=[common]
+    )
     create.add_argument("--name", required=True, help="a unique name, shown in the audit log")
     create.add_argument("--scope", required=True, help="comma-separated: upload, read, admin")
     create.add_argument("--owner", help="whose uploads and assets the key acts on (default: the key's name)")
-    keys_sub.add_parser("list", help="every key: name, id, owner, scopes, created, revoked")
-    revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
+    keys_sub.add_parser("list", help="every key: name, id, owner, scopes, created, revoked", parents=[common])
+    revoke = keys_sub.add_parser("revoke", help="revoke a key at once", parents=[common])
     revoke.add_argument("key", help="the key's name or id")
     keys.set_defaults(func=cmd_keys)
-    webhooks_cli.add_parser(sub)
+    webhooks_cli.add_parser(sub, [common])
     return parser
 
 

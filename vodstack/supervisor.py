@@ -15,6 +15,7 @@ import ctypes
 import functools
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -253,6 +254,13 @@ class Supervisor:
 
 
 HTTP_SERVICES = ("ingest", "origin", "shield", "edge")
+
+
+def data_dir_option(data_dir: Path) -> str:
+    """ " --data-dir X" for a command line that must reach this data dir from another terminal; ""
+    for the default (~/.vodstack), which every command finds without options."""
+    default = (Path.home() / ".vodstack").resolve()
+    return "" if data_dir.expanduser().resolve() == default else f" --data-dir {shlex.quote(str(data_dir))}"
 
 
 def services_health(info: dict[str, object], timeout: float = 2.0) -> list[tuple[str, str, bool]]:

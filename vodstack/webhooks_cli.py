@@ -16,20 +16,24 @@ from typing import Any
 import httpx
 
 
-def add_parser(sub: Any) -> None:
-    """Add the `webhooks` command to the `vodstack` parser's subcommands."""
-    hooks = sub.add_parser("webhooks", help="register webhook endpoints and list their deliveries (ingest API)")
+def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """Add the `webhooks` command to the `vodstack` parser's subcommands (`parents`: the global options)."""
+    hooks = sub.add_parser(
+        "webhooks", help="register webhook endpoints and list their deliveries (ingest API)", parents=parents
+    )
     hooks.add_argument("--api", help="ingest base URL (default: from services.json of `vodstack up`)")
     hooks.add_argument("--token", help="API key (default: $VODSTACK_API_KEY, else the development token)")
     cmds = hooks.add_subparsers(dest="webhooks_command", required=True)
-    add = cmds.add_parser("add", help="register an endpoint; prints its signing secret (once)")
+    add = cmds.add_parser("add", help="register an endpoint; prints its signing secret (once)", parents=parents)
     add.add_argument("url")
     add.add_argument("--events", default="", help="comma-separated event types (default: all)")
     add.add_argument("--description")
-    cmds.add_parser("list", help="the key's endpoints: id, URL, event types")
-    deliveries = cmds.add_parser("deliveries", help="an endpoint's deliveries: attempts, status codes, errors")
+    cmds.add_parser("list", help="the key's endpoints: id, URL, event types", parents=parents)
+    deliveries = cmds.add_parser(
+        "deliveries", help="an endpoint's deliveries: attempts, status codes, errors", parents=parents
+    )
     deliveries.add_argument("endpoint")
-    remove = cmds.add_parser("remove", help="delete an endpoint and its pending deliveries")
+    remove = cmds.add_parser("remove", help="delete an endpoint and its pending deliveries", parents=parents)
     remove.add_argument("endpoint")
     hooks.set_defaults(func=run)
 
