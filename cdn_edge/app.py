@@ -17,14 +17,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cdn_edge.beacon import MAX_BEACON_BYTES, parse_beacon
 from cdn_edge.cache import DiskTier, MemoryTier, TieredCache
 from cdn_edge.collapse import Collapser
-from cdn_edge.errors import EdgeError, PurgeDisabled, PurgeUnauthorized, status_for
+from cdn_edge.errors import (
+    BeaconDisabled,
+    BeaconInvalid,
+    BeaconLimited,
+    BeaconTooLarge,
+    EdgeError,
+    PurgeDisabled,
+    PurgeUnauthorized,
+    status_for,
+)
 from cdn_edge.eviction import make_policy
 from cdn_edge.fastpath import FastHits, FreshHits
 from cdn_edge.fill import Filler
 from cdn_edge.metrics import EdgeMetrics
-from cdn_edge.routes import Node, serve_object
+from cdn_edge.qoe import QoeMetrics, QoeTracker
+from cdn_edge.routes import Node, client_ip, serve_object
 from cdn_edge.settings import EdgeSettings
 from cdn_edge.upstream import Upstream
 from httpsemantics.cors import CORS_HEADERS, CORSEverywhere
@@ -95,7 +106,15 @@ def create_app(
     budget = (
         ClientBudget(Policy.parse("edge", settings.rate_limit_per_client)) if settings.rate_limit_per_client else None
     )
-    app.state.hits = hits = FreshHits(node, budget)  # shared by FastHits and cdn_edge.protocol
+    qoe = None
+    if settings.role == "edge" and settings.qoe_enabled:
+        qoe = QoeTracker(
+            QoeMetrics(node.name, node.metrics.registry), node.clock,
+            ttl=settings.qoe_session_ttl_seconds, max_sessions=settings.qoe_max_sessions,
+        )  # fmt: skip
+    beacon_budget = ClientBudget(Policy.parse("qoe", settings.qoe_beacon_rate))
+    app.state.qoe = qoe
+    app.state.hits = hits = FreshHits(node, budget, qoe)  # shared by FastHits and cdn_edge.protocol
 
     @app.exception_handler(HTTPSemanticsError)
     async def semantics_error(request: Request, exc: HTTPSemanticsError) -> Response:
@@ -135,7 +154,39 @@ def create_app(
             m.cache_budget.labels(node.name, tier.name).set(tier.budget)
             m.cache_objects.labels(node.name, tier.name).set(len(tier))
         m.breaker_open.labels(node.name).set(1 if upstream.circuit_open else 0)
+        if qoe is not None:
+            qoe.expire()  # sessions that ended since the last scrape: start failures counted now
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/qoe", status_code=204)
+    async def qoe_beacon(request: Request) -> Response:
+        """The player's beacon (cdn_edge/beacon.py): its startup time, or a fatal error."""
+        if qoe is None:
+            raise BeaconDisabled("this node does not track viewer QoE")
+        outcomes = qoe.metrics.beacons
+        client = client_ip(request, node.proxies) or "unknown"
+        if not beacon_budget.admit(client):
+            outcomes.labels(node.name, "limited").inc()
+            raise BeaconLimited(beacon_budget.refusal(client).reset_after)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BEACON_BYTES:
+            outcomes.labels(node.name, "invalid").inc()
+            raise BeaconTooLarge(f"a beacon is at most {MAX_BEACON_BYTES} bytes")
+        body = bytearray()
+        async for chunk in request.stream():  # chunked bodies too: never more than the bound in memory
+            body += chunk
+            if len(body) > MAX_BEACON_BYTES:
+                outcomes.labels(node.name, "invalid").inc()
+                raise BeaconTooLarge(f"a beacon is at most {MAX_BEACON_BYTES} bytes")
+        try:
+            beacon = parse_beacon(bytes(body))
+        except BeaconInvalid:
+            outcomes.labels(node.name, "invalid").inc()
+            raise
+        startup = beacon.startup_ms / 1000 if beacon.startup_ms is not None else None
+        qoe.beacon(beacon.sid, beacon.event, startup)
+        outcomes.labels(node.name, "accepted").inc()
+        return Response(status_code=204, headers={"cache-control": "no-store"})
 
     @app.post("/_purge")
     async def purge(body: PurgeRequest, request: Request) -> dict[str, int]:

@@ -7,6 +7,11 @@ EdgeError                       base class
  |    +-- CircuitOpen           the breaker is open: not even tried (502, with Retry-After)
  +-- PurgeUnauthorized          missing or wrong purge token (401)
  +-- PurgeDisabled              no purge token configured on this node (404)
+ +-- BeaconRefused              a QoE beacon (POST /qoe) not taken
+      +-- BeaconInvalid         not a beacon: bad JSON, unknown fields, values out of range (400)
+      +-- BeaconTooLarge        body over MAX_BEACON_BYTES (413)
+      +-- BeaconLimited         over the client's beacon budget (429, with Retry-After)
+      +-- BeaconDisabled        this node tracks no QoE (the shield) (404)
 The node also raises the errors it shares with the origin: HTTP semantics (httpsemantics.errors:
 ranges, 404) and playback tokens (playback.errors: 403); `STATUS` lists those tables too.
 """
@@ -51,7 +56,35 @@ class PurgeDisabled(EdgeError):
     code = "purge_disabled"
 
 
+class BeaconRefused(EdgeError):
+    code = "beacon_refused"
+
+
+class BeaconInvalid(BeaconRefused):
+    code = "beacon_invalid"
+
+
+class BeaconTooLarge(BeaconRefused):
+    code = "beacon_too_large"
+
+
+class BeaconLimited(BeaconRefused):
+    code = "beacon_rate_limited"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many beacons from this client, retry in {retry_after:.0f}s")
+        self.retry_after = retry_after
+
+
+class BeaconDisabled(BeaconRefused):
+    code = "beacon_disabled"
+
+
 STATUS: dict[type[Exception], int] = {
+    BeaconInvalid: 400,
+    BeaconTooLarge: 413,
+    BeaconLimited: 429,
+    BeaconDisabled: 404,
     UpstreamTimeout: 504,
     UpstreamError: 502,
     PurgeUnauthorized: 401,

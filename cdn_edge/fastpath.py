@@ -21,6 +21,8 @@ from cachetools import FIFOCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdn_edge.cache import Entry
+from cdn_edge.cmcd import HEADER_PREFIX
+from cdn_edge.qoe import QoeTracker
 from cdn_edge.routes import Node
 from httpsemantics.cors import CORS_HEADERS
 from playback.access import ACCESS_HEADER, PUBLIC, SIGNED
@@ -31,7 +33,8 @@ GENERAL = frozenset(
     (b"range", b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
 )
 # The node's own endpoints: answered by the app (/metrics checks its token there), never from the cache.
-OWN_PATHS = frozenset(("/metrics", "/healthz", "/_purge"))
+OWN_PATHS = frozenset(("/metrics", "/healthz", "/_purge", "/qoe"))
+CMCD_QUERY = b"CMCD="
 # Keys whose encoded headers are kept; the oldest encoded is dropped first. FIFO rather than LRU:
 # a read is a plain lookup, where LRU reorders on every hit, and a dropped key costs one encoding.
 MAX_ENCODED = 50_000
@@ -49,8 +52,10 @@ class Encoded:
 class FreshHits:
     """Which requests a fresh memory hit answers as is, and the metrics of those answers."""
 
-    def __init__(self, node: Node, budget: ClientBudget | None = None) -> None:
+    def __init__(self, node: Node, budget: ClientBudget | None = None, qoe: QoeTracker | None = None) -> None:
         self.node = node
+        # Viewer QoE from CMCD (edges): taken off each request by take_cmcd before find() looks at it.
+        self.qoe = qoe
         # Requests per client address; hits answered by cdn_edge.protocol spend it through admit(),
         # all others in the app's ClientRateLimit.
         self.budget = budget
@@ -86,6 +91,15 @@ class FreshHits:
         if found is None or found[0] is not entry:
             return None
         return self._encode(key, entry), found[1], int(age)
+
+    def take_cmcd(
+        self, path: str, query: bytes, headers: list[tuple[bytes, bytes]], has_header: bool
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The request's query and headers without CMCD, which QoE observed: CMCD is never part of
+        the cache key nor sent upstream, and a request whose only query is CMCD stays a fast hit."""
+        if self.qoe is None or not (has_header or CMCD_QUERY in query):
+            return query, headers
+        return self.qoe.take(path, query, headers, has_header)
 
     def admit(self, peer: str | None, headers: Iterable[tuple[bytes, bytes]]) -> bool:
         """Whether the client of a request from `peer` with these headers is within its budget (and
@@ -136,7 +150,14 @@ class FastHits:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        found = self.hits.find(scope["method"], scope["path"], scope["query_string"], scope["headers"])
+        hits = self.hits
+        query, headers = scope["query_string"], scope["headers"]
+        if hits.qoe is not None:  # cdn_edge.protocol took CMCD off already; plain uvicorn: here
+            has_header = any(name.startswith(HEADER_PREFIX) for name, _ in headers)
+            if has_header or CMCD_QUERY in query:
+                query, headers = hits.take_cmcd(scope["path"], query, headers, has_header)
+                scope = {**scope, "query_string": query, "headers": headers}
+        found = hits.find(scope["method"], scope["path"], query, headers)
         if found is None:
             await self.app(scope, receive, send)
             return

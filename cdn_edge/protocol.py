@@ -29,8 +29,9 @@ from typing import Any, cast
 import httptools
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cdn_edge.cmcd import HEADER_PREFIX
 from cdn_edge.exchange import STATUS_LINES, Exchange
-from cdn_edge.fastpath import FreshHits
+from cdn_edge.fastpath import CMCD_QUERY, FreshHits
 
 # Bodies up to this size go out in one buffer with the head (one copy, one send); larger ones are
 # handed over as they are, not copied.
@@ -97,6 +98,7 @@ class EdgeProtocol(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
+        self.cmcd_header = False  # a CMCD-* header is among self.headers
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -159,6 +161,7 @@ class EdgeProtocol(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.expect_continue = False
+        self.cmcd_header = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -167,6 +170,8 @@ class EdgeProtocol(asyncio.Protocol):
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
+        elif name.startswith(HEADER_PREFIX):
+            self.cmcd_header = True
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -177,9 +182,12 @@ class EdgeProtocol(asyncio.Protocol):
             path = urllib.parse.unquote(path)
         path = self.root_path + path
         query: bytes = url.query or b""
+        hits = self.hits
+        if hits is not None and hits.qoe is not None and (self.cmcd_header or CMCD_QUERY in query):
+            query, self.headers = hits.take_cmcd(path, query, self.headers, self.cmcd_header)
         parser = self.parser
         method = parser.get_method().decode("ascii")
-        if self.hits is not None and self._answer(self.hits, method, path, query):
+        if hits is not None and self._answer(hits, method, path, query):
             self.parsing = None  # its body, if any, is read past
             return
         http_version = parser.get_http_version()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.settings import data_dir
@@ -50,6 +50,14 @@ class EdgeSettings(BaseSettings):
     # notation, e.g. "6000/minute"; empty: no limit. Counted in this node's memory: the hit path
     # cannot wait for a shared store, and a client is served by the one edge nearest to it.
     rate_limit_per_client: str = ""
+    # Viewer QoE from CMCD and the player's beacon (POST /qoe), on edges only (cdn_edge/qoe.py).
+    qoe_enabled: bool = True
+    # Sessions tracked at once (the oldest forgotten beyond), and idle seconds before one ends (a
+    # session that ends before any media counts as a start failure).
+    qoe_max_sessions: int = Field(default=100_000, ge=1)
+    qoe_session_ttl_seconds: float = Field(default=120.0, gt=0)
+    # Beacons per client address, in limits' notation.
+    qoe_beacon_rate: str = "30/minute"
     # Bearer token /metrics requires (Prometheus: `authorization` in the scrape config). Empty: open.
     metrics_token: str = ""
     # Bearer token of the purge API; empty disables purging.
@@ -72,7 +80,7 @@ class EdgeSettings(BaseSettings):
         parse_networks(value)
         return value
 
-    @field_validator("rate_limit_per_client")
+    @field_validator("rate_limit_per_client", "qoe_beacon_rate")
     @classmethod
     def _valid_limit(cls, value: str) -> str:
         if value:

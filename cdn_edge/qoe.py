@@ -1,0 +1,219 @@
+"""Viewer QoE from CMCD (cdn_edge.cmcd) and the player's beacon: startup time, rebuffering, bitrate
+by rung, sessions and start failures, as Prometheus metrics with bounded labels.
+
+Sessions (by CMCD `sid`) live in a TTLCache bounded in entries and idle time; no metric is labelled
+by session, asset or path. What is measured, and how:
+
+- startup: from a session's first request to its first media object (CMCD `ot` a, v or av, else a
+  segment path), as the edge sees it (`source="edge"`); the player's own time to `playing`, from the
+  beacon (`source="player"`).
+- rebuffer events: requests flagged `bs` (the buffer ran dry since the previous request).
+- estimated rebuffer time: for a `bs` request, how much longer the gap since the session's previous
+  request was than the buffer (`bl`) it reported then (playing at 1x, that buffer ran out first);
+  watch time: the gaps between a session's requests, each capped at MAX_GAP (pauses are not
+  watching). Ratio = rebuffer / (watch + rebuffer), computed in PromQL over any window.
+- bitrate by rung: media requests by CMCD `br`, labelled by the ladder rung it falls in (RUNGS).
+- start failures: a session that ends (idle past the TTL) or reports a fatal error (beacon) without
+  a media object answered first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from cdn_edge.cmcd import MEDIA_TYPES, Cmcd, parse_cmcd, split_headers, split_query
+
+# Longest gap between two requests of a session that still counts as watching (a player fetches a
+# segment every few seconds while it plays; longer gaps are pauses).
+MAX_GAP = 30.0
+# Upper bounds (kbps) of the rung labels: the default ladder's video rates fall one per rung.
+RUNGS = ((400, "le400k"), (800, "le800k"), (1500, "le1500k"), (3000, "le3000k"), (6000, "le6000k"))
+TOP_RUNG = "gt6000k"
+STARTUP_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 40.0)
+SOURCES = ("edge", "player")
+SEGMENT_SUFFIXES = (".m4s", ".mp4", ".ts", ".m4a", ".m4v", ".aac")
+
+
+def rung_label(kbps: int) -> str:
+    for bound, label in RUNGS:
+        if kbps <= bound:
+            return label
+    return TOP_RUNG
+
+
+@dataclass
+class Session:
+    first: float  # time of its first request
+    last: float  # time of its latest request
+    buffer_ms: int | None = None  # `bl` of its latest request
+    started: bool = False  # a media object was requested (edge) or the player said it plays
+    failed: bool = False  # a start failure was counted
+
+
+class QoeMetrics:
+    def __init__(self, node: str, registry: CollectorRegistry) -> None:
+        self.node = node
+        r = registry
+        self.startup = Histogram(
+            "vodstack_qoe_startup_seconds",
+            "Video startup time: edge = session's first request to first media object; player = beacon.",
+            ["node", "source"], buckets=STARTUP_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rebuffers = Counter(
+            "vodstack_qoe_rebuffer_events", "Requests flagged CMCD bs (buffer starvation).", ["node"], registry=r
+        )
+        self.rebuffer_seconds = Counter(
+            "vodstack_qoe_rebuffer_seconds", "Estimated seconds stalled (see cdn_edge/qoe.py).", ["node"], registry=r
+        )
+        self.watch_seconds = Counter(
+            "vodstack_qoe_watch_seconds", "Seconds between a session's requests, each gap capped.", ["node"], registry=r
+        )
+        self.media_requests = Counter(
+            "vodstack_qoe_media_requests",
+            "Media object requests by the encoded bitrate's rung (CMCD br).",
+            ["node", "rung"], registry=r,
+        )  # fmt: skip
+        self.throughput = Histogram(
+            "vodstack_qoe_measured_throughput_kbps",
+            "Throughput players measured (CMCD mtp).",
+            ["node"], buckets=(500, 1000, 2000, 4000, 8000, 16000, 32000, 64000), registry=r,
+        )  # fmt: skip
+        self.sessions = Counter("vodstack_qoe_sessions", "Playback sessions seen (CMCD sid).", ["node"], registry=r)
+        self.active = Gauge("vodstack_qoe_active_sessions", "Sessions tracked now.", ["node"], registry=r)
+        self.start_failures = Counter(
+            "vodstack_qoe_start_failures", "Sessions that ended or failed before any media.", ["node"], registry=r
+        )
+        self.playback_errors = Counter(
+            "vodstack_qoe_playback_errors", "Fatal errors players reported after starting.", ["node"], registry=r
+        )
+        self.dropped = Counter(
+            "vodstack_qoe_sessions_dropped", "Sessions forgotten early: the table was full.", ["node"], registry=r
+        )
+        self.beacons = Counter("vodstack_qoe_beacons", "Beacons received, by outcome.", ["node", "outcome"], registry=r)
+        for source in SOURCES:
+            self.startup.labels(node, source)
+        for _, rung in RUNGS:
+            self.media_requests.labels(node, rung)
+        self.media_requests.labels(node, TOP_RUNG)
+        for outcome in ("accepted", "invalid", "limited"):
+            self.beacons.labels(node, outcome)
+        for metric in (self.rebuffers, self.rebuffer_seconds, self.watch_seconds, self.sessions, self.start_failures,
+                       self.playback_errors, self.dropped, self.throughput):  # fmt: skip
+            metric.labels(node)
+
+
+class QoeTracker:
+    """Sessions and their metrics. Used from the event loop only (no lock)."""
+
+    def __init__(
+        self, metrics: QoeMetrics, clock: Callable[[], float], *, ttl: float = 120.0, max_sessions: int = 100_000
+    ) -> None:
+        self.metrics = metrics
+        self.clock = clock
+        self.sessions: TTLCache[str, Session] = TTLCache(maxsize=max_sessions, ttl=ttl, timer=clock)
+        node = metrics.node
+        # Children resolved once: .labels() costs a dict lookup and a lock per call.
+        self._rebuffers = metrics.rebuffers.labels(node)
+        self._rebuffer_seconds = metrics.rebuffer_seconds.labels(node)
+        self._watch = metrics.watch_seconds.labels(node)
+        self._startup_edge = metrics.startup.labels(node, "edge")
+        self._startup_player = metrics.startup.labels(node, "player")
+        self._throughput = metrics.throughput.labels(node)
+        self._rungs = {label: metrics.media_requests.labels(node, label) for _, label in (*RUNGS, (0, TOP_RUNG))}
+        self._sessions = metrics.sessions.labels(node)
+        self._failures = metrics.start_failures.labels(node)
+        self._errors = metrics.playback_errors.labels(node)
+        self._dropped = metrics.dropped.labels(node)
+
+    def take(
+        self, path: str, query: bytes, headers: list[tuple[bytes, bytes]], has_header: bool
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """Observe the CMCD of one request; return its query and headers without it (CMCD is never
+        part of the cache key, nor sent upstream). `has_header`: a CMCD-* header is among `headers`."""
+        raw, query = split_query(query) if query else (None, query)
+        if has_header:
+            values, headers = split_headers(headers)
+            cmcd = parse_cmcd(b",".join(values), encoded=False)
+        elif raw is not None:
+            cmcd = parse_cmcd(raw, encoded=True)
+        else:
+            return query, headers
+        self.observe(cmcd, path)
+        return query, headers
+
+    def observe(self, cmcd: Cmcd, path: str) -> None:
+        if cmcd.sid is None:
+            return  # without a session nothing can be attributed; the request is served as any other
+        now = self.clock()
+        session = self._session(cmcd.sid, now)
+        gap = now - session.last
+        if gap > 0:
+            self._watch.inc(min(gap, MAX_GAP))
+        if cmcd.bs:
+            self._rebuffers.inc()
+            if session.buffer_ms is not None and gap > 0:
+                self._rebuffer_seconds.inc(min(max(0.0, gap - session.buffer_ms / 1000), MAX_GAP))
+        session.last = now
+        session.buffer_ms = cmcd.bl
+        self._keep(cmcd.sid, session)
+        if cmcd.mtp is not None:
+            self._throughput.observe(cmcd.mtp)
+        media = cmcd.ot in MEDIA_TYPES if cmcd.ot is not None else path.endswith(SEGMENT_SUFFIXES)
+        if not media:
+            return
+        if cmcd.br is not None:
+            self._rungs[rung_label(cmcd.br)].inc()
+        if not session.started:
+            session.started = True
+            self._startup_edge.observe(now - session.first)
+
+    def beacon(self, sid: str, event: str, startup_seconds: float | None) -> None:
+        """A player's report: "start" (playing, `startup_seconds` after it began loading) or "error"
+        (fatal: before any media, a start failure)."""
+        now = self.clock()
+        session = self._session(sid, now)
+        self._keep(sid, session)
+        if event == "start":
+            if startup_seconds is not None:
+                self._startup_player.observe(startup_seconds)
+            session.started = True
+        elif session.started:
+            self._errors.inc()
+        elif not session.failed:
+            session.failed = True
+            self._failures.inc()
+
+    def expire(self) -> None:
+        """Count sessions idle past the TTL that never started (call before reading the metrics)."""
+        for _, session in self.sessions.expire():
+            self._ended(session)
+        self.metrics.active.labels(self.metrics.node).set(len(self.sessions))
+
+    def _ended(self, session: Session) -> None:
+        if not session.started and not session.failed:
+            session.failed = True
+            self._failures.inc()
+
+    def _keep(self, sid: str, session: Session) -> None:
+        """Store (again): a TTLCache counts the TTL from the last write, so an active session stays."""
+        for _, ended in self.sessions.expire():  # before the write, which would drop them unseen
+            self._ended(ended)
+        self.sessions[sid] = session
+
+    def _session(self, sid: str, now: float) -> Session:
+        try:
+            return self.sessions[sid]
+        except KeyError:
+            pass
+        for _, ended in self.sessions.expire():
+            self._ended(ended)
+        if len(self.sessions) >= self.sessions.maxsize:
+            self.sessions.popitem()  # the least recently used: overload, not a verdict on it
+            self._dropped.inc()
+        session = Session(now, now)
+        self._sessions.inc()
+        return session

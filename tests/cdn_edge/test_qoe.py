@@ -1,0 +1,114 @@
+"""Viewer QoE from CMCD and beacons (cdn_edge.qoe): what each metric counts, with an injected clock."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from cdn_edge.cmcd import Cmcd
+from cdn_edge.qoe import QoeMetrics, QoeTracker, rung_label
+from tests.cdn_edge.edge_stack import ManualClock
+
+NODE = "edge-1"
+
+
+class Qoe:
+    def __init__(self, **options: float) -> None:
+        self.clock = ManualClock()
+        self.registry = CollectorRegistry()
+        self.tracker = QoeTracker(QoeMetrics(NODE, self.registry), self.clock, **options)  # type: ignore[arg-type]
+
+    def value(self, name: str, **labels: str) -> float:
+        found = self.registry.get_sample_value(name, {"node": NODE, **labels})
+        assert found is not None, name
+        return found
+
+    def request(self, after: float, path: str, **cmcd: object) -> None:
+        self.clock.advance(after)
+        self.tracker.observe(Cmcd(**cmcd), path)  # type: ignore[arg-type]
+
+
+def test_startup_is_first_request_to_first_media_object() -> None:
+    q = Qoe()
+    q.request(0, "a/master.m3u8", sid="s", ot="m", su=True)
+    q.request(0.4, "a/360p/index.m3u8", sid="s", ot="m", su=True)
+    q.request(0.3, "a/360p/init.mp4", sid="s", ot="i", su=True)
+    q.request(0.5, "a/360p/seg_00001.m4s", sid="s", ot="v", br=730, su=True)
+    q.request(4.0, "a/360p/seg_00002.m4s", sid="s", ot="v", br=730, bl=8000)
+    assert q.value("vodstack_qoe_startup_seconds_count", source="edge") == 1
+    assert q.value("vodstack_qoe_startup_seconds_sum", source="edge") == pytest.approx(1.2)
+    assert q.value("vodstack_qoe_sessions_total") == 1
+    assert q.value("vodstack_qoe_media_requests_total", rung="le800k") == 2
+    assert q.value("vodstack_qoe_rebuffer_events_total") == 0
+    assert q.value("vodstack_qoe_watch_seconds_total") == pytest.approx(5.2)
+
+
+def test_without_ot_a_segment_path_is_media() -> None:
+    q = Qoe()
+    q.request(0, "a/master.m3u8", sid="s")
+    q.request(2, "a/360p/seg_00001.m4s", sid="s")
+    assert q.value("vodstack_qoe_startup_seconds_sum", source="edge") == pytest.approx(2)
+
+
+def test_without_a_session_id_nothing_is_attributed() -> None:
+    q = Qoe()
+    q.request(0, "a/360p/seg_00001.m4s", ot="v", br=730, bs=True)
+    assert q.value("vodstack_qoe_sessions_total") == 0 and q.value("vodstack_qoe_rebuffer_events_total") == 0
+
+
+def test_a_starved_request_counts_a_rebuffer_and_the_stall_beyond_the_buffer() -> None:
+    q = Qoe()
+    q.request(0, "a/360p/seg_00001.m4s", sid="s", ot="v", br=730, bl=3000)
+    q.request(5, "a/360p/seg_00002.m4s", sid="s", ot="v", br=730, bl=0, bs=True)  # 3 s buffer, 5 s gap: 2 s
+    q.request(2, "a/360p/seg_00003.m4s", sid="s", ot="v", br=730, bl=4000)
+    assert q.value("vodstack_qoe_rebuffer_events_total") == 1
+    assert q.value("vodstack_qoe_rebuffer_seconds_total") == pytest.approx(2.0)
+    assert q.value("vodstack_qoe_watch_seconds_total") == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize(
+    ("kbps", "label"), [(0, "le400k"), (400, "le400k"), (401, "le800k"), (1500, "le1500k"), (6001, "gt6000k")]
+)
+def test_rung_labels_are_a_fixed_set(kbps: int, label: str) -> None:
+    assert rung_label(kbps) == label
+
+
+def test_a_session_that_ends_before_any_media_is_a_start_failure() -> None:
+    q = Qoe(ttl=60)
+    q.request(0, "a/master.m3u8", sid="never", ot="m")
+    q.request(0, "a/master.m3u8", sid="plays", ot="m")
+    q.request(1, "a/360p/seg_00001.m4s", sid="plays", ot="v")
+    q.tracker.expire()
+    assert q.value("vodstack_qoe_start_failures_total") == 0 and q.value("vodstack_qoe_active_sessions") == 2
+    q.clock.advance(59.5)  # "never" idle 60.5 s, "plays" 59.5 s
+    q.tracker.expire()
+    assert q.value("vodstack_qoe_start_failures_total") == 1 and q.value("vodstack_qoe_active_sessions") == 1
+    q.request(0.4, "a/360p/seg_00002.m4s", sid="plays", ot="v")  # each request restarts its idle time
+    q.clock.advance(59)
+    q.tracker.expire()
+    assert q.value("vodstack_qoe_active_sessions") == 1 and q.value("vodstack_qoe_sessions_total") == 2
+    q.clock.advance(61)
+    q.tracker.expire()
+    assert q.value("vodstack_qoe_start_failures_total") == 1 and q.value("vodstack_qoe_active_sessions") == 0
+
+
+def test_the_session_table_is_bounded() -> None:
+    q = Qoe(max_sessions=3)
+    for i in range(10):
+        q.request(0.1, "a/master.m3u8", sid=f"s{i}", ot="m")
+    assert len(q.tracker.sessions) == 3
+    assert q.value("vodstack_qoe_sessions_dropped_total") == 7
+    assert q.value("vodstack_qoe_start_failures_total") == 0  # forgotten for room is not a failure
+
+
+def test_beacons_report_startup_and_fatal_errors() -> None:
+    q = Qoe()
+    q.tracker.beacon("a", "start", 1.5)
+    q.tracker.beacon("a", "error", None)  # after starting: a playback error
+    q.tracker.beacon("b", "error", None)  # before: a start failure, counted once
+    q.tracker.beacon("b", "error", None)
+    q.clock.advance(1000)
+    q.tracker.expire()  # "b" ending later is not counted again
+    assert q.value("vodstack_qoe_startup_seconds_sum", source="player") == 1.5
+    assert q.value("vodstack_qoe_playback_errors_total") == 1
+    assert q.value("vodstack_qoe_start_failures_total") == 1

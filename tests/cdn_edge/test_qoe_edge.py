@@ -1,0 +1,153 @@
+"""CMCD at a real edge (cdn_edge.protocol over sockets, and FastHits in the app): observed on hits
+and misses, never part of the cache key or the upstream request, a CMCD-only query still a fast hit;
+and the POST /qoe beacon: validated, size-bounded, rate-limited."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cdn_edge.app import create_app as create_edge
+from cdn_edge.beacon import MAX_BEACON_BYTES
+from tests.cdn_edge.conftest import serving
+from tests.cdn_edge.edge_stack import MASTER, SEGMENT, SEGMENT_BYTES, ManualClock, edge_settings, make_origin
+from tests.cdn_edge.test_metrics import scrape, value
+
+NODE = {"node": "edge"}
+S1 = '"s1"'  # a CMCD string: quoted
+
+
+class Queries:
+    """The real origin, recording the query string of every request that reaches it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.seen: list[tuple[str, bytes, list[bytes]]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            names = [name for name, _ in scope["headers"]]
+            self.seen.append((scope["path"], scope["query_string"], names))
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Queries:
+    return Queries(make_origin(tmp_path))
+
+
+@pytest.fixture(params=["protocol", "asgi"])
+def edge(request: pytest.FixtureRequest, tmp_path: Path, origin: Queries, clock: ManualClock) -> Iterator[str]:
+    with serving(origin) as o:
+        app = create_edge(edge_settings(tmp_path, "edge", "edge", o.url, qoe_beacon_rate="3/minute"), clock=clock)
+        # "asgi": uvicorn's own protocol, so FastHits in the app takes CMCD off instead.
+        options: dict[str, object] = {"http": "httptools"} if request.param == "asgi" else {}
+        with serving(app, 0, **options) as server:
+            yield server.url
+
+
+def cmcd_query(**keys: str) -> str:
+    return "CMCD=" + quote(",".join(f"{k}={v}" if v else k for k, v in sorted(keys.items())), safe="")
+
+
+def test_cmcd_is_observed_and_kept_out_of_the_cache_key_and_the_upstream(
+    edge: str, origin: Queries, clock: ManualClock
+) -> None:
+    with httpx.Client(base_url=edge) as client:
+        master = client.get(f"/{MASTER}?{cmcd_query(sid=S1, ot='m', su='')}")
+        assert master.status_code == 200
+        clock.advance(0.8)
+        first = client.get(f"/{SEGMENT}?{cmcd_query(sid=S1, ot='v', br='730', bl='0', su='')}")
+        clock.advance(4)
+        # Headers mode, another session: the same cached object.
+        second = client.get(f"/{SEGMENT}", headers={"CMCD-Object": "br=2500,ot=v", "CMCD-Session": 'sid="s2"'})
+        third = client.get(f"/{SEGMENT}?{cmcd_query(sid=S1, ot='v', br='730', bl='4000', bs='')}")
+    assert first.content == second.content == third.content == SEGMENT_BYTES
+    assert third.headers["cache-status"].endswith("; hit")
+    upstream = [(path, query, names) for path, query, names in origin.seen if path.endswith(SEGMENT)]
+    assert len(upstream) == 1, origin.seen  # one fill: CMCD did not fragment the cache
+    assert all(q == b"" and not any(n.startswith(b"cmcd") for n in names) for _, q, names in origin.seen)
+    samples = scrape(edge)
+    assert value(samples, "vodstack_qoe_sessions_total", **NODE) == 2
+    assert value(samples, "vodstack_qoe_startup_seconds_count", **NODE, source="edge") == 2
+    assert value(samples, "vodstack_qoe_startup_seconds_sum", **NODE, source="edge") == pytest.approx(0.8)
+    assert value(samples, "vodstack_qoe_media_requests_total", **NODE, rung="le800k") == 2
+    assert value(samples, "vodstack_qoe_media_requests_total", **NODE, rung="le3000k") == 1
+    assert value(samples, "vodstack_qoe_rebuffer_events_total", **NODE) == 1
+
+
+def test_a_query_of_only_cmcd_is_still_answered_by_the_protocol(tmp_path: Path, clock: ManualClock) -> None:
+    app = create_edge(edge_settings(tmp_path, "edge", "edge", "http://upstream"), clock=clock,
+                      transport=httpx.ASGITransport(make_origin(tmp_path)))  # fmt: skip
+    with serving(app) as server, httpx.Client(base_url=server.url) as client:
+        for _ in range(3):
+            client.get(f"/{SEGMENT}").raise_for_status()
+        before = app.state.hits.direct
+        assert before > 0
+        reply = client.get(f"/{SEGMENT}?{cmcd_query(sid=S1, ot='v', br='730')}")
+        assert reply.content == SEGMENT_BYTES and app.state.hits.direct == before + 1
+        other = client.get(f"/{SEGMENT}?x=1&{cmcd_query(sid=S1)}")
+        assert other.content == SEGMENT_BYTES and app.state.hits.direct == before + 1  # another query: the app
+
+
+def test_the_shield_tracks_no_qoe(tmp_path: Path) -> None:
+    app = create_edge(edge_settings(tmp_path, "shield", "shield", "http://127.0.0.1:9"))
+    with serving(app) as server:
+        reply = httpx.post(f"{server.url}/qoe", content=b'{"sid": "s", "event": "start"}')
+        assert reply.status_code == 404 and reply.json()["error"] == "beacon_disabled"
+        assert not any(name.startswith("vodstack_qoe") for name, _ in scrape(server.url))
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"not json", 400, "beacon_invalid"),
+        (b'{"sid": "s", "event": "start", "extra": 1}', 400, "beacon_invalid"),
+        (b'{"sid": "s", "event": "boom"}', 400, "beacon_invalid"),
+        (b'{"sid": "", "event": "start"}', 400, "beacon_invalid"),
+        (b'{"sid": "s", "event": "start", "startup_ms": -1}', 400, "beacon_invalid"),
+        (b'{"sid": "s", "event": "start", "startup_ms": 600001}', 400, "beacon_invalid"),
+        (json.dumps({"sid": "s", "event": "error", "error": "x" * MAX_BEACON_BYTES}).encode(), 413, "beacon_too_large"),
+    ],
+)
+def test_bad_beacons_are_refused_with_a_reason(edge: str, body: bytes, status: int, error: str) -> None:
+    reply = httpx.post(f"{edge}/qoe", content=body, headers={"content-type": "text/plain"})
+    assert reply.status_code == status and reply.json()["error"] == error, reply.text
+    assert reply.json()["detail"]
+    samples = scrape(edge)
+    assert value(samples, "vodstack_qoe_beacons_total", **NODE, outcome="invalid") == 1
+    assert value(samples, "vodstack_qoe_beacons_total", **NODE, outcome="accepted") == 0
+
+
+def test_a_chunked_beacon_over_the_bound_is_refused(edge: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"sid": "s", "event": "error", "error": "'
+        for _ in range(100):
+            yield b"x" * 100
+
+    reply = httpx.post(f"{edge}/qoe", content=chunks())
+    assert reply.status_code == 413
+
+
+def test_beacons_count_and_are_rate_limited_per_client(edge: str) -> None:
+    start = b'{"sid": "s1", "event": "start", "startup_ms": 850}'
+    fail = b'{"sid": "s2", "event": "error", "error": "manifest 404"}'
+    assert [httpx.post(f"{edge}/qoe", content=body).status_code for body in (start, fail, start)] == [204, 204, 204]
+    limited = httpx.post(f"{edge}/qoe", content=start)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    samples = scrape(edge)
+    assert value(samples, "vodstack_qoe_startup_seconds_count", **NODE, source="player") == 2
+    assert value(samples, "vodstack_qoe_startup_seconds_sum", **NODE, source="player") == pytest.approx(1.7)
+    assert value(samples, "vodstack_qoe_start_failures_total", **NODE) == 1
+    assert value(samples, "vodstack_qoe_beacons_total", **NODE, outcome="limited") == 1
