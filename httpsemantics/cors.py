@@ -23,7 +23,12 @@ CORS_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 PREFLIGHT_HEADERS: list[tuple[bytes, bytes]] = [
     (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
-    (b"access-control-allow-headers", b"Range, If-None-Match, If-Modified-Since, If-Range, Authorization"),
+    # CMCD-*: players sending CMCD in headers (CTA-5004 header mode) rather than in the query.
+    (
+        b"access-control-allow-headers",
+        b"Range, If-None-Match, If-Modified-Since, If-Range, Authorization, "
+        b"CMCD-Request, CMCD-Object, CMCD-Status, CMCD-Session",
+    ),
     (b"access-control-max-age", b"86400"),
 ]
 

@@ -21,6 +21,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from observability.grafana import Dashboard, Panel, Variable, build_dashboard, panel_queries
 from observability.promql import evaluable, per_node_ratio, q, quantiles
+from observability.viewer import VIEWER
 
 EDGE_REQ = "rate(vodstack_edge_requests_total[5m])"
 EDGE_HITS = 'rate(vodstack_edge_requests_total{cache_status=~"hit|stale"}[5m])'
@@ -332,7 +333,7 @@ STORAGE = Dashboard(
     ),
 )
 
-DASHBOARDS = (OVERVIEW, INGEST, TRANSCODE, DELIVERY, STORAGE)
+DASHBOARDS = (OVERVIEW, INGEST, TRANSCODE, DELIVERY, STORAGE, VIEWER)
 
 
 def all_queries() -> Iterator[tuple[Dashboard, Panel, str]]:

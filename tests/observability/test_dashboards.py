@@ -31,6 +31,7 @@ def test_panels_have_queries_and_a_grid_place() -> None:
         "vodstack-transcode",
         "vodstack-delivery",
         "vodstack-storage",
+        "vodstack-viewer",
     }
 
 

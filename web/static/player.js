@@ -1,6 +1,7 @@
 // The player page: hls.js or dash.js over the edge URLs the asset API hands out, a rendition
 // picker, the current bitrate, and storyboard thumbnails (WebVTT + sprite) while scrubbing.
 import { authHeaders } from "./auth.js";
+import { dashCmcd, hlsCmcd, newSessionId, reportFatal, watchStartup } from "./qoe.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -9,6 +10,7 @@ const picker = $("rendition");
 const assetId = decodeURIComponent(location.pathname.split("/").pop());
 let player = null; // { destroy(), pick(value) }
 let asset = null;
+let stopWatching = null;
 
 const status = (text) => ($("player-status").textContent = text);
 const kbps = (bps) => `${Math.round(bps / 1000)} kb/s`;
@@ -23,9 +25,9 @@ function fillRenditions(options) {
   for (const { value, label } of options) picker.appendChild(new Option(label, value));
 }
 
-function playHls(url) {
+function playHls(url, sid) {
   if (window.Hls && Hls.isSupported()) {
-    const hls = new Hls({ capLevelToPlayerSize: false });
+    const hls = new Hls({ capLevelToPlayerSize: false, cmcd: hlsCmcd(sid, assetId) });
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       fillRenditions(hls.levels.map((l, i) => ({ value: String(i), label: `${l.height}p ${kbps(l.bitrate)}` })));
       video.play().catch(() => status("press play"));
@@ -35,7 +37,9 @@ function playHls(url) {
       showBitrate(level.bitrate, level.height);
     });
     hls.on(Hls.Events.ERROR, (_, data) => {
-      if (data.fatal) status(`playback error: ${data.details}`);
+      if (!data.fatal) return;
+      status(`playback error: ${data.details}`);
+      reportFatal(url, sid, data.details);
     });
     hls.loadSource(url);
     hls.attachMedia(video);
@@ -48,8 +52,9 @@ function playHls(url) {
   return { destroy: () => video.removeAttribute("src"), pick: () => {} };
 }
 
-function playDash(url) {
+function playDash(url, sid) {
   const dash = dashjs.MediaPlayer().create();
+  dash.updateSettings(dashCmcd(sid, assetId));
   const events = dashjs.MediaPlayer.events;
   dash.on(events.STREAM_INITIALIZED, () => {
     const reps = dash.getRepresentationsByType("video");
@@ -60,7 +65,11 @@ function playDash(url) {
   dash.on(events.QUALITY_CHANGE_RENDERED, (e) => {
     if (e.mediaType === "video" && e.newRepresentation) showBitrate(e.newRepresentation.bandwidth, e.newRepresentation.height);
   });
-  dash.on(events.ERROR, (e) => status(`playback error: ${e.error && e.error.message ? e.error.message : "dash.js"}`));
+  dash.on(events.ERROR, (e) => {
+    const reason = e.error && e.error.message ? e.error.message : "dash.js";
+    status(`playback error: ${reason}`);
+    reportFatal(url, sid, reason);
+  });
   dash.initialize(video, url, true);
   return {
     destroy: () => dash.destroy(),
@@ -81,7 +90,10 @@ function start(mode) {
     return;
   }
   document.body.dataset.mode = mode;
-  player = mode === "dash" ? playDash(url) : playHls(url);
+  const sid = newSessionId(); // one QoE session per playback (cdn_edge/qoe.py)
+  if (stopWatching) stopWatching();
+  stopWatching = watchStartup(video, url, sid);
+  player = mode === "dash" ? playDash(url, sid) : playHls(url, sid);
 }
 
 // Storyboard: <asset>/storyboard.vtt next to the master playlist, cues "sprite.jpg#xywh=x,y,w,h".
