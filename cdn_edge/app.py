@@ -155,7 +155,7 @@ def create_app(
             m.cache_objects.labels(node.name, tier.name).set(len(tier))
         m.breaker_open.labels(node.name).set(1 if upstream.circuit_open else 0)
         if qoe is not None:
-            qoe.expire()  # sessions that ended since the last scrape: start failures counted now
+            qoe.flush()  # accumulated counts, and sessions that ended since the last scrape
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/qoe", status_code=204)

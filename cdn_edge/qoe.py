@@ -36,6 +36,8 @@ TOP_RUNG = "gt6000k"
 STARTUP_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 40.0)
 SOURCES = ("edge", "player")
 SEGMENT_SUFFIXES = (".m4s", ".mp4", ".ts", ".m4a", ".m4v", ".aac")
+# Throughput samples kept between two scrapes; more are dropped (the histogram is a sample anyway).
+MAX_PENDING_THROUGHPUT = 10_000
 
 
 def rung_label(kbps: int) -> str:
@@ -49,6 +51,7 @@ def rung_label(kbps: int) -> str:
 class Session:
     first: float  # time of its first request
     last: float  # time of its latest request
+    refreshed: float = 0.0  # when its TTL was last restarted
     buffer_ms: int | None = None  # `bl` of its latest request
     started: bool = False  # a media object was requested (edge) or the player said it plays
     failed: bool = False  # a start failure was counted
@@ -107,7 +110,13 @@ class QoeMetrics:
 
 
 class QoeTracker:
-    """Sessions and their metrics. Used from the event loop only (no lock)."""
+    """Sessions and their metrics. Used from the event loop only (no lock).
+
+    The hit path is a few microseconds (bench/edge_protocol_cpu.py --cmcd), so what every media
+    request adds (watch time, bitrate rung, throughput) goes into plain accumulators that flush()
+    hands to prometheus_client when /metrics is read; only rare events (a new session, a startup,
+    a rebuffer) touch a metric at once. A session's TTL is restarted at most every ttl/8, not on
+    every request: it ends between 7/8 ttl and ttl after its last request."""
 
     def __init__(
         self, metrics: QoeMetrics, clock: Callable[[], float], *, ttl: float = 120.0, max_sessions: int = 100_000
@@ -115,6 +124,10 @@ class QoeTracker:
         self.metrics = metrics
         self.clock = clock
         self.sessions: TTLCache[str, Session] = TTLCache(maxsize=max_sessions, ttl=ttl, timer=clock)
+        self.refresh_after = ttl / 8
+        self.pending_watch = 0.0
+        self.pending_rungs = dict.fromkeys([label for _, label in RUNGS] + [TOP_RUNG], 0)
+        self.pending_throughput: list[int] = []
         node = metrics.node
         # Children resolved once: .labels() costs a dict lookup and a lock per call.
         self._rebuffers = metrics.rebuffers.labels(node)
@@ -146,27 +159,30 @@ class QoeTracker:
         return query, headers
 
     def observe(self, cmcd: Cmcd, path: str) -> None:
-        if cmcd.sid is None:
+        sid = cmcd.sid
+        if sid is None:
             return  # without a session nothing can be attributed; the request is served as any other
         now = self.clock()
-        session = self._session(cmcd.sid, now)
+        session = self._session(sid, now)
         gap = now - session.last
         if gap > 0:
-            self._watch.inc(min(gap, MAX_GAP))
+            self.pending_watch += gap if gap < MAX_GAP else MAX_GAP
         if cmcd.bs:
             self._rebuffers.inc()
             if session.buffer_ms is not None and gap > 0:
                 self._rebuffer_seconds.inc(min(max(0.0, gap - session.buffer_ms / 1000), MAX_GAP))
         session.last = now
         session.buffer_ms = cmcd.bl
-        self._keep(cmcd.sid, session)
-        if cmcd.mtp is not None:
-            self._throughput.observe(cmcd.mtp)
-        media = cmcd.ot in MEDIA_TYPES if cmcd.ot is not None else path.endswith(SEGMENT_SUFFIXES)
-        if not media:
+        if now - session.refreshed > self.refresh_after:
+            session.refreshed = now
+            self._keep(sid, session)
+        if cmcd.mtp is not None and len(self.pending_throughput) < MAX_PENDING_THROUGHPUT:
+            self.pending_throughput.append(cmcd.mtp)
+        ot = cmcd.ot
+        if not (ot in MEDIA_TYPES if ot is not None else path.endswith(SEGMENT_SUFFIXES)):
             return
         if cmcd.br is not None:
-            self._rungs[rung_label(cmcd.br)].inc()
+            self.pending_rungs[rung_label(cmcd.br)] += 1
         if not session.started:
             session.started = True
             self._startup_edge.observe(now - session.first)
@@ -187,11 +203,22 @@ class QoeTracker:
             session.failed = True
             self._failures.inc()
 
-    def expire(self) -> None:
-        """Count sessions idle past the TTL that never started (call before reading the metrics)."""
+    def flush(self) -> None:
+        """Bring the metrics up to date (call before reading them): the accumulated watch time, rungs
+        and throughput, and sessions idle past the TTL (those that never started: start failures)."""
         for _, session in self.sessions.expire():
             self._ended(session)
         self.metrics.active.labels(self.metrics.node).set(len(self.sessions))
+        if self.pending_watch:
+            self._watch.inc(self.pending_watch)
+            self.pending_watch = 0.0
+        for label, count in self.pending_rungs.items():
+            if count:
+                self._rungs[label].inc(count)
+                self.pending_rungs[label] = 0
+        for kbps in self.pending_throughput:
+            self._throughput.observe(kbps)
+        self.pending_throughput.clear()
 
     def _ended(self, session: Session) -> None:
         if not session.started and not session.failed:
@@ -214,6 +241,7 @@ class QoeTracker:
         if len(self.sessions) >= self.sessions.maxsize:
             self.sessions.popitem()  # the least recently used: overload, not a verdict on it
             self._dropped.inc()
-        session = Session(now, now)
+        session = Session(now, now, now)
+        self.sessions[sid] = session
         self._sessions.inc()
         return session

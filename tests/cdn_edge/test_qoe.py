@@ -19,6 +19,7 @@ class Qoe:
         self.tracker = QoeTracker(QoeMetrics(NODE, self.registry), self.clock, **options)  # type: ignore[arg-type]
 
     def value(self, name: str, **labels: str) -> float:
+        self.tracker.flush()
         found = self.registry.get_sample_value(name, {"node": NODE, **labels})
         assert found is not None, name
         return found
@@ -74,22 +75,28 @@ def test_rung_labels_are_a_fixed_set(kbps: int, label: str) -> None:
 
 
 def test_a_session_that_ends_before_any_media_is_a_start_failure() -> None:
-    q = Qoe(ttl=60)
+    q = Qoe(ttl=60)  # restarted at most every 7.5 s
     q.request(0, "a/master.m3u8", sid="never", ot="m")
     q.request(0, "a/master.m3u8", sid="plays", ot="m")
-    q.request(1, "a/360p/seg_00001.m4s", sid="plays", ot="v")
-    q.tracker.expire()
+    q.request(8, "a/360p/seg_00001.m4s", sid="plays", ot="v")
     assert q.value("vodstack_qoe_start_failures_total") == 0 and q.value("vodstack_qoe_active_sessions") == 2
-    q.clock.advance(59.5)  # "never" idle 60.5 s, "plays" 59.5 s
-    q.tracker.expire()
+    q.clock.advance(52.5)  # "never" idle 60.5 s, "plays" 52.5 s
     assert q.value("vodstack_qoe_start_failures_total") == 1 and q.value("vodstack_qoe_active_sessions") == 1
-    q.request(0.4, "a/360p/seg_00002.m4s", sid="plays", ot="v")  # each request restarts its idle time
+    q.request(0.4, "a/360p/seg_00002.m4s", sid="plays", ot="v")  # its requests restart its idle time
     q.clock.advance(59)
-    q.tracker.expire()
     assert q.value("vodstack_qoe_active_sessions") == 1 and q.value("vodstack_qoe_sessions_total") == 2
-    q.clock.advance(61)
-    q.tracker.expire()
+    q.clock.advance(1.1)
     assert q.value("vodstack_qoe_start_failures_total") == 1 and q.value("vodstack_qoe_active_sessions") == 0
+
+
+def test_a_session_ends_between_seven_eighths_of_the_ttl_and_the_ttl_after_its_last_request() -> None:
+    q = Qoe(ttl=80)  # restarted at most every 10 s
+    q.request(0, "a/360p/seg_00001.m4s", sid="s", ot="v")
+    q.request(9, "a/360p/seg_00002.m4s", sid="s", ot="v")  # within 10 s of the last restart: not restarted
+    q.clock.advance(70.5)  # 79.5 s after the restart, 70.5 s after the last request
+    assert q.value("vodstack_qoe_active_sessions") == 1
+    q.clock.advance(1)
+    assert q.value("vodstack_qoe_active_sessions") == 0
 
 
 def test_the_session_table_is_bounded() -> None:
@@ -108,7 +115,7 @@ def test_beacons_report_startup_and_fatal_errors() -> None:
     q.tracker.beacon("b", "error", None)  # before: a start failure, counted once
     q.tracker.beacon("b", "error", None)
     q.clock.advance(1000)
-    q.tracker.expire()  # "b" ending later is not counted again
+    q.tracker.flush()  # "b" ending later is not counted again
     assert q.value("vodstack_qoe_startup_seconds_sum", source="player") == 1.5
     assert q.value("vodstack_qoe_playback_errors_total") == 1
     assert q.value("vodstack_qoe_start_failures_total") == 1
