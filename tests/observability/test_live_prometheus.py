@@ -105,6 +105,30 @@ def play_through_edge(hls_url: str) -> None:
         assert {r.status_code for r in pool.map(lambda u: httpx.get(u, timeout=30), uris)} == {200}
 
 
+def viewer_session(hls_url: str) -> None:
+    """A viewer as the edge sees one: the CMCD hls.js sends (its keys and encoding; the real hls.js
+    sending it: tests/browser/test_qoe_playback.py) on the master, a media playlist and its first
+    segments, one after a stall, and the startup beacon."""
+    master = m3u8.loads(httpx.get(hls_url).raise_for_status().text, uri=hls_url)
+    media_url = master.playlists[0].absolute_uri
+    media = m3u8.loads(httpx.get(media_url).raise_for_status().text, uri=media_url)
+    sid = '"live-prometheus-viewer"'
+
+    def cmcd(**keys: str) -> dict[str, str]:
+        return {"CMCD": ",".join(f"{k}={v}" if v else k for k, v in sorted({"sid": sid, **keys}.items()))}
+
+    httpx.get(hls_url, params=cmcd(ot="m", su="")).raise_for_status()
+    httpx.get(media_url, params=cmcd(ot="m", su="")).raise_for_status()
+    for i, segment in enumerate(media.segments[:3]):
+        keys = {"ot": "v", "br": "730", "bl": "2000", "mtp": "25000", "d": "4000"}
+        keys |= {"su": ""} if i == 0 else {"bs": ""} if i == 2 else {}
+        httpx.get(segment.absolute_uri, params=cmcd(**keys)).raise_for_status()
+        time.sleep(0.5)  # the edge's clock: a gap between requests is watch time
+    beacon = {"sid": sid.strip('"'), "event": "start", "startup_ms": 900}
+    edge = httpx.URL(hls_url).copy_with(path="/qoe", query=None)
+    assert httpx.post(edge, json=beacon).status_code == 204
+
+
 def alert_exprs() -> dict[str, str]:
     exprs = {}
     for path in RULES_DIR.glob("*.yml"):
@@ -129,6 +153,7 @@ def test_every_panel_returns_data_and_every_alert_evaluates(tmp_path: Path) -> N
         junk.write_bytes(os.urandom(200_000))
         assert wait_for_terminal(stack, tus_upload(stack, junk))["state"] == "failed"
         play_through_edge(str(asset["playback"]["hls"]))  # type: ignore[index]
+        viewer_session(str(asset["playback"]["hls"]))  # type: ignore[index]
         time.sleep(4)  # a few more scrapes after the workload
 
         empty: list[str] = []
@@ -154,6 +179,10 @@ def test_every_panel_returns_data_and_every_alert_evaluates(tmp_path: Path) -> N
         assert value('sum(vodstack_edge_requests_total{cache_status="hit"})') > 0
         assert value('sum(vodstack_ingest_uploads_total{event="finished"})') >= 2
         assert value('sum(vodstack_storage_tier_objects{tier="hot"})') > 0
+        assert value('sum(vodstack_qoe_startup_seconds_count{source="edge"})') == 1
+        assert value('sum(vodstack_qoe_startup_seconds_count{source="player"})') == 1
+        assert value("sum(vodstack_qoe_media_requests_total)") == 3
+        assert value("sum(vodstack_qoe_rebuffer_events_total)") == 1
     finally:
         if prom is not None:
             prom.proc.terminate()
