@@ -7,7 +7,8 @@ by session, asset or path. What is measured, and how:
 - startup: from a session's first request to its first media object (CMCD `ot` a, v or av, else a
   segment path), as the edge sees it (`source="edge"`); the player's own time to `playing`, from the
   beacon (`source="player"`).
-- rebuffer events: requests flagged `bs` (the buffer ran dry since the previous request).
+- rebuffer events: requests flagged `bs` (the buffer ran dry since the previous request), once the
+  session is past startup (a media object requested without `su`): dash.js flags its first segments.
 - estimated rebuffer time: for a `bs` request, how much longer the gap since the session's previous
   request was than the buffer (`bl`) it reported then (playing at 1x, that buffer ran out first);
   watch time: the gaps between a session's requests, each capped at MAX_GAP (pauses are not
@@ -54,6 +55,7 @@ class Session:
     refreshed: float = 0.0  # when its TTL was last restarted
     buffer_ms: int | None = None  # `bl` of its latest request
     started: bool = False  # a media object was requested (edge) or the player said it plays
+    playing: bool = False  # a media object was requested without `su`: past startup
     failed: bool = False  # a start failure was counted
 
 
@@ -167,7 +169,7 @@ class QoeTracker:
         gap = now - session.last
         if gap > 0:
             self.pending_watch += gap if gap < MAX_GAP else MAX_GAP
-        if cmcd.bs:
+        if cmcd.bs and session.playing:  # dash.js flags bs on its first segments: startup, not a stall
             self._rebuffers.inc()
             if session.buffer_ms is not None and gap > 0:
                 self._rebuffer_seconds.inc(min(max(0.0, gap - session.buffer_ms / 1000), MAX_GAP))
@@ -183,6 +185,8 @@ class QoeTracker:
             return
         if cmcd.br is not None:
             self.pending_rungs[rung_label(cmcd.br)] += 1
+        if not cmcd.su:
+            session.playing = True
         if not session.started:
             session.started = True
             self._startup_edge.observe(now - session.first)

@@ -1,8 +1,8 @@
-// Plays one HLS stream with hls.js in Debian's Chromium, with the web page's own CMCD config and
+// Plays one stream with hls.js (or dash.js: --player dash) in Debian's Chromium, with the web page's own CMCD config and
 // startup beacon (web/static/qoe.js), and prints JSON: the session id, how far it played, how often
 // the video waited for data after it had started.
 //
-//   node qoe.mjs --src http://edge/a1/master.m3u8 --until 8 [--max-buffer 2]
+//   node qoe.mjs --src http://edge/a1/master.m3u8 --until 8 [--max-buffer 2] [--player hls|dash]
 //
 // --max-buffer: hls.js' forward buffer in seconds (small: a slow edge then stalls the video).
 // Exit status 0 when it played to --until with no fatal player error, 1 otherwise, 2 on bad usage.
@@ -20,13 +20,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const FILES = {
   "/hls.js": path.join(here, "node_modules/hls.js/dist/hls.min.js"),
+  "/dash.js": path.join(here, "node_modules/dashjs/dist/modern/umd/dash.all.min.js"),
   "/qoe.js": path.join(here, "../../web/static/qoe.js"),
 };
 const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>vodstack qoe</title><script src="/hls.js"></script></head>
+<html><head><meta charset="utf-8"><title>vodstack qoe</title><script src="/hls.js"></script><script src="/dash.js"></script></head>
 <body><video id="v" muted playsinline width="640" height="360"></video>
 <script type="module">
-import { hlsCmcd, newSessionId, watchStartup } from "/qoe.js";
+import { dashCmcd, hlsCmcd, newSessionId, watchStartup } from "/qoe.js";
 const video = document.getElementById("v");
 window.state = { fatal: [], waitingAfterStart: 0, started: false, sid: null };
 video.addEventListener("playing", () => { state.started = true; });
@@ -41,11 +42,23 @@ window.play = (src, overrides) => {
   hls.loadSource(src);
   hls.attachMedia(video);
 };
+window.playDash = (src) => {
+  const sid = newSessionId();
+  state.sid = sid;
+  watchStartup(video, src, sid);
+  const p = dashjs.MediaPlayer().create();
+  p.updateSettings(dashCmcd(sid, "qoe-test"));
+  p.on(dashjs.MediaPlayer.events.ERROR, (e) => state.fatal.push("dash.js: " + (e.error && e.error.message)));
+  p.initialize(video, src, true);
+};
 window.ready = true;
 </script></body></html>`;
 
 const { values } = parseArgs({
-  options: { src: { type: "string" }, until: { type: "string", default: "8" }, "max-buffer": { type: "string" } },
+  options: {
+    src: { type: "string" }, until: { type: "string", default: "8" }, "max-buffer": { type: "string" },
+    player: { type: "string", default: "hls" },
+  },
 });
 if (!values.src) {
   process.stderr.write("usage: node qoe.mjs --src URL [--until SECONDS] [--max-buffer SECONDS]\n");
@@ -80,7 +93,8 @@ try {
     overrides.maxBufferLength = Number(values["max-buffer"]);
     overrides.maxMaxBufferLength = Number(values["max-buffer"]);
   }
-  await page.evaluate(([src, o]) => play(src, o), [values.src, overrides]);
+  if (values.player === "dash") await page.evaluate((src) => playDash(src), values.src);
+  else await page.evaluate(([src, o]) => play(src, o), [values.src, overrides]);
   const until = Number(values.until);
   const outcome = await (
     await page.waitForFunction(

@@ -67,6 +67,16 @@ def test_a_starved_request_counts_a_rebuffer_and_the_stall_beyond_the_buffer() -
     assert q.value("vodstack_qoe_watch_seconds_total") == pytest.approx(7.0)
 
 
+def test_a_starved_buffer_during_startup_is_not_a_rebuffer() -> None:
+    q = Qoe()
+    q.request(0, "a/360p/init.mp4", sid="s", ot="i", su=True)
+    q.request(0.5, "a/360p/seg_00001.m4s", sid="s", ot="v", su=True, bs=True)  # dash.js does this
+    q.request(0.5, "a/360p/seg_00002.m4s", sid="s", ot="v", bl=4000)  # playing
+    q.request(6, "a/360p/seg_00003.m4s", sid="s", ot="v", su=True, bs=True, bl=0)  # a stall, recovering
+    assert q.value("vodstack_qoe_rebuffer_events_total") == 1
+    assert q.value("vodstack_qoe_rebuffer_seconds_total") == pytest.approx(2.0)
+
+
 @pytest.mark.parametrize(
     ("kbps", "label"), [(0, "le400k"), (400, "le400k"), (401, "le800k"), (1500, "le1500k"), (6001, "gt6000k")]
 )

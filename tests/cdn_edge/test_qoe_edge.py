@@ -68,7 +68,7 @@ def test_cmcd_is_observed_and_kept_out_of_the_cache_key_and_the_upstream(
         master = client.get(f"/{MASTER}?{cmcd_query(sid=S1, ot='m', su='')}")
         assert master.status_code == 200
         clock.advance(0.8)
-        first = client.get(f"/{SEGMENT}?{cmcd_query(sid=S1, ot='v', br='730', bl='0', su='')}")
+        first = client.get(f"/{SEGMENT}?{cmcd_query(sid=S1, ot='v', br='730', bl='0')}")
         clock.advance(4)
         # Headers mode, another session: the same cached object.
         second = client.get(f"/{SEGMENT}", headers={"CMCD-Object": "br=2500,ot=v", "CMCD-Session": 'sid="s2"'})
