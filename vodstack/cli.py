@@ -185,7 +185,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     when the process that wrote the file is gone (the file is removed), or when a service does
     not answer its health check."""
     from transcoder.worker.exporter import pid_alive
-    from vodstack.supervisor import SERVICES_FILE, services_health
+    from vodstack.supervisor import SERVICES_FILE, services_health, workers_health
 
     path = _data_dir(args.data_dir) / SERVICES_FILE
     try:
@@ -209,9 +209,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if down:
         print(f"vodstack is not running properly: no answer from {', '.join(down)}", *lines, sep="\n", file=sys.stderr)
         return 1
-    workers = ", ".join(str(w) for w in info.get("workers") or []) or "none"
-    print(f"vodstack is running (pid {pid}, data {info.get('data_dir', path.parent)})", *lines, sep="\n")
-    print(f"  workers  {workers}", f"  edge     {info.get('edge')}   <- players fetch from here", sep="\n")
+    # Workers are restarted by `vodstack up` when they die: shown, not part of the exit status.
+    workers = [
+        f"  {name:<{width}}  {url:<28} {'up' if ok else 'DOWN (restarting?)'}" for name, url, ok in workers_health(info)
+    ]
+    print(f"vodstack is running (pid {pid}, data {info.get('data_dir', path.parent)})", *lines, *workers, sep="\n")
+    print(f"  players fetch from {info.get('edge')}")
     return 0
 
 

@@ -278,6 +278,21 @@ def services_health(info: dict[str, object], timeout: float = 2.0) -> list[tuple
     return results
 
 
+def workers_health(info: dict[str, object], timeout: float = 2.0) -> list[tuple[str, str, bool]]:
+    """(worker, metrics URL, its exporter answers at all) for each worker in services.json: any HTTP
+    answer (a 401 without the metrics token too) means the process lives."""
+    metrics = info.get("worker_metrics")
+    results = []
+    for name, url in metrics.items() if isinstance(metrics, dict) else []:
+        try:
+            httpx.get(str(url), timeout=timeout)
+            alive = True
+        except httpx.HTTPError:
+            alive = False
+        results.append((str(name), str(url), alive))
+    return results
+
+
 def _kill_group(pgid: int) -> None:
     """SIGKILL what remains of a child's process group (its own session, see Child.start): a
     process whose parent died (ffmpeg of a killed pool process) keeps the group."""
