@@ -52,26 +52,28 @@ def render_page(template: str, config: dict[str, object]) -> str:
     return (TEMPLATES / template).read_text().replace("{{config}}", blob)
 
 
-def create_web_app(settings: WebSettings) -> Starlette:
+def create_web_app(settings: WebSettings, static_dir: Path = STATIC_DIR) -> Starlette:
     """The page app. Never fails for lack of the npm build step (that would take the ingest API down
-    with it): the page then says what is missing."""
-    missing = missing_vendor_files()
+    with it): the page then says what is missing, and picks up a build made later on its next load
+    (checked per page request: three stat calls and the template read), without a restart."""
+    missing = missing_vendor_files(static_dir)
     if missing:
         log.warning("web page without front-end libraries %s: run `npm ci && npm run build` in %s", missing, HERE)
-    config = page_config(settings, missing)
-    index = render_page("index.html", config)
-    watch = render_page("watch.html", config)
+
+    def page(name: str) -> Response:
+        html = render_page(name, page_config(settings, missing_vendor_files(static_dir)))
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
     async def index_page(request: Request) -> Response:
-        return HTMLResponse(index, headers={"Cache-Control": "no-cache"})
+        return page("index.html")
 
     async def watch_page(request: Request) -> Response:
-        return HTMLResponse(watch, headers={"Cache-Control": "no-cache"})
+        return page("watch.html")
 
     return Starlette(
         routes=[
             Route("/", index_page),
             Route("/watch/{asset_id}", watch_page),
-            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+            Mount("/static", StaticFiles(directory=static_dir), name="static"),
         ]
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from web.app import create_web_app, page_config, render_page
+from web.app import STATIC_DIR, VENDOR_FILES, create_web_app, page_config, render_page
 from web.settings import WebSettings
 
 
@@ -56,3 +58,19 @@ async def test_mounted_last_the_api_routes_still_match_first() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://ingest") as client:
         assert (await client.get("/assets")).json() == []
         assert "Upload a video" in (await client.get("/")).text
+
+
+@pytest.mark.anyio
+async def test_a_build_made_after_start_is_picked_up_without_a_restart(tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    shutil.copytree(STATIC_DIR, static, ignore=shutil.ignore_patterns("vendor"))
+    app = create_web_app(WebSettings(), static_dir=static)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://page") as client:
+        before = config_of((await client.get("/")).text)["missing"]
+        assert isinstance(before, list) and len(before) == 3 and "npm run build" in before[0]
+        (static / "vendor").mkdir()
+        for name in VENDOR_FILES:  # what `npm run build` writes
+            (static / "vendor" / name).write_text("// vendored")
+        assert config_of((await client.get("/")).text)["missing"] == []
+        assert config_of((await client.get("/watch/abc")).text)["missing"] == []
+        assert (await client.get("/static/vendor/hls.min.js")).text == "// vendored"

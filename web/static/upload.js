@@ -4,8 +4,11 @@ import { authHeaders, saveKey, storedKey } from "./auth.js";
 const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
 if (config.missing && config.missing.length) {
-  document.querySelector("main").insertAdjacentHTML("afterbegin", '<p class="card error" id="missing"></p>');
-  $("missing").textContent = `This page cannot work: missing ${config.missing.join(", ")}`;
+  // A notice, not a dead end: the API works, and the page picks up the build on its next load.
+  document.querySelector("main").insertAdjacentHTML("afterbegin", '<p class="notice" id="missing" role="status"></p>');
+  $("missing").textContent =
+    `Uploading and playing here need the front-end libraries: missing ${config.missing.join(", ")}. ` +
+    "Reload this page after the build; the API works meanwhile.";
 }
 
 const tokenInput = $("token");
