@@ -1,0 +1,156 @@
+"""One import, start to end: download (download.py), stage the original, check it as an upload's
+original is checked (ingest.content: the sandboxed probe), queue its transcode.
+
+Idempotent: an asset not in state "importing" (done, failed, deleted meanwhile) is left alone; the
+move to "queued" is a conditional UPDATE in the transaction that creates the job and records
+upload.completed, so a retried task yields one job. The partial download stays in the spool
+directory until the import ends, so a retried task resumes from its bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+from catalog.models import Asset, AssetState, Job, JobState
+from catalog.session import Catalog, rows_updated
+from egress.targets import Resolver, system_resolver
+from importer.download import Download, DownloadLimits
+from importer.errors import SourceFailed
+from importer.settings import ImportSettings
+from ingest.content import ContentReport, check_original
+from ingest.errors import ContentRejected
+from media.settings import ProbeSettings
+from storage.objects import ObjectStore
+from webhooks import events, outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportContext:
+    catalog: Catalog
+    objects: ObjectStore
+    staging_bucket: str
+    settings: ImportSettings
+    probe: ProbeSettings
+    enqueue: Callable[[str], None]  # queue a transcode job (after its transaction committed)
+    resolver: Resolver = system_resolver
+    transport: Any = None  # an httpx transport (tests); None: the network
+
+
+def limits_of(settings: ImportSettings) -> DownloadLimits:
+    return DownloadLimits(
+        max_bytes=settings.max_bytes,
+        total_seconds=settings.total_seconds,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        max_redirects=settings.max_redirects,
+        max_resumes=settings.max_resumes,
+    )
+
+
+def staging_key(asset_id: str) -> str:
+    return f"originals/import-{asset_id}"
+
+
+def _stage(ctx: ImportContext, path: Path, key: str, size: int) -> str:
+    """Store the downloaded file as the original; its SHA-256 (upload.completed carries it, as for uploads)."""
+    with path.open("rb") as f:
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        f.seek(0)
+        ctx.objects.put_stream(ctx.staging_bucket, key, f, size)
+    return sha256
+
+
+def _fail(ctx: ImportContext, asset_id: str, reason: str) -> None:
+    with ctx.catalog.session() as session:
+        asset = session.get(Asset, asset_id)
+        if asset is None or asset.state != AssetState.IMPORTING:
+            return
+        asset.state, asset.error = AssetState.FAILED, reason
+        outbox.record_asset(session, asset, events.ASSET_FAILED)
+
+
+def run_import(ctx: ImportContext, asset_id: str) -> str:
+    """Import the source of `asset_id`; the outcome ("queued", "failed", "skipped") for logs and tests."""
+    with ctx.catalog.session() as session:
+        asset = session.get(Asset, asset_id)
+        if asset is None or asset.state != AssetState.IMPORTING or not asset.source_url:
+            return "skipped"
+        url, owner = asset.source_url, asset.owner
+    download = Download(
+        url,
+        ctx.settings.spool_dir / f"{asset_id}.part",
+        limits_of(ctx.settings),
+        allow_private=ctx.settings.allow_private_sources,
+        resolver=ctx.resolver,
+        transport=ctx.transport,
+    )
+    try:
+        got = download.run()
+    except SourceFailed as exc:
+        download.discard()
+        _fail(ctx, asset_id, f"the import failed: {exc.reason}")
+        return "failed"
+    key = staging_key(asset_id)
+    sha256 = _stage(ctx, download.dest, key, got.size)
+    download.discard()
+    report: ContentReport | None = None
+    rejection = None
+    try:
+        report = check_original(ctx.objects, ctx.staging_bucket, key, probe=ctx.probe)
+    except ContentRejected as exc:
+        rejection = exc.reason
+    job_id = _record(ctx, asset_id, owner, key, got.size, sha256, url, report, rejection)
+    if job_id is None:
+        return "failed" if rejection else "skipped"
+    ctx.enqueue(job_id)
+    log.info("imported %s (%d bytes, %d resumes) for asset %s", url, got.size, got.resumes, asset_id)
+    return "queued"
+
+
+def _record(
+    ctx: ImportContext,
+    asset_id: str,
+    owner: str | None,
+    key: str,
+    size: int,
+    sha256: str,
+    url: str,
+    report: ContentReport | None,
+    rejection: str | None,
+) -> str | None:
+    """The move out of "importing", its events and its job, in one transaction; the job id or None."""
+    with ctx.catalog.session() as session:
+        values: dict[str, Any] = {"staging_key": key}
+        if report is None:
+            values.update(state=AssetState.FAILED, error=rejection or "the original could not be checked")
+        else:
+            values.update(state=AssetState.QUEUED, duration=report.duration, width=report.width, height=report.height)
+        moved = rows_updated(
+            session,
+            update(Asset).where(Asset.id == asset_id, Asset.state == AssetState.IMPORTING).values(**values),
+        )
+        if not moved:
+            # Deleted (or already imported) meanwhile: this copy of the original belongs to no one.
+            ctx.objects.delete(ctx.staging_bucket, key)
+            return None
+        data = {"upload_id": None, "asset_id": asset_id, "length": size, "sha256": sha256, "source_url": url}
+        outbox.record(session, owner, events.UPLOAD_COMPLETED, data)
+        asset = session.get(Asset, asset_id)
+        if asset is None:
+            return None
+        if report is None:
+            outbox.record_asset(session, asset, events.ASSET_FAILED)
+            return None
+        job = Job(asset_id=asset_id, kind="transcode", state=JobState.QUEUED)
+        session.add(job)
+        session.flush()
+        return job.id
