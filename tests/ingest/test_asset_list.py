@@ -73,7 +73,7 @@ def walk(client: httpx.Client, url: str, headers: dict[str, str], between_pages:
 
 
 def test_pages_stay_stable_under_concurrent_inserts(client: httpx.Client, catalog: Catalog, keys) -> None:  # type: ignore[no-untyped-def]
-    # Five share one timestamp (across pages 1 and 2): the id breaks the tie, so none is skipped or repeated across pages.
+    # Five share one timestamp (across pages 1 and 2): the id breaks the tie, none skipped or repeated.
     made = []
     for i in range(8):
         at = T0 + timedelta(minutes=min(i, 3))
@@ -143,7 +143,7 @@ def test_patch_edits_and_validates(client: httpx.Client, catalog: Catalog, keys)
     url = f"/assets/{asset_id}"
     r = client.patch(
         url,
-        json={"title": "  Keynote  ", "description": "line 1\nline 2", "tags": ["a", "b", "a"], "visibility": "private"},
+        json={"title": " Keynote ", "description": "line 1\nline 2", "tags": ["a", "b", "a"], "visibility": "private"},
         headers=keys["alice"],
     )
     assert r.status_code == 200, r.text
