@@ -26,7 +26,6 @@ from importer.errors import Dropped, SourceFailed
 
 REDIRECTS = (301, 302, 303, 307, 308)
 TRANSIENT = (408, 425, 429, 500, 502, 503, 504)
-CHUNK = 256 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -192,7 +191,8 @@ class Download:
     def _copy(self, response: httpx.Response, out: IO[bytes], offset: int) -> int:
         copied = 0
         try:
-            for chunk in response.iter_raw(CHUNK):
+            # As the network delivers (no re-chunking): what arrived before a drop is kept and not asked again.
+            for chunk in response.iter_raw():
                 self._check_time()
                 if offset + copied + len(chunk) > self.limits.max_bytes:
                     raise SourceFailed(f"the source is larger than the {_mib(self.limits.max_bytes)} import limit")
