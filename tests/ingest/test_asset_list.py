@@ -17,13 +17,17 @@ from ingest.settings import IngestSettings
 from jobs.celery_app import make_celery
 from tests.ingest.conftest import AUTH, make_settings
 from tests.ingest.harness import ServerThread
+from tests.transcoder.services import postgres_catalog  # noqa: F401 - fixture
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> IngestSettings:
-    return make_settings(tmp_path, "filesystem", probe_on_completion=False)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> IngestSettings:
+    settings = make_settings(tmp_path, "filesystem", probe_on_completion=False)
+    if request.param == "postgres":  # timestamps compare with their zone there, without it on SQLite
+        return settings.model_copy(update={"catalog": request.getfixturevalue("postgres_catalog")})
+    return settings
 
 
 @pytest.fixture
