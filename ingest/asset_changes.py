@@ -20,7 +20,7 @@ from catalog.models import Asset, AssetState
 from egress.errors import TargetRefused
 from egress.targets import MAX_URL_LENGTH, resolve_target
 from ingest.asset_edit import MAX_TITLE, AssetPatch
-from ingest.assets import ERROR_RESPONSES, NOT_FOUND, AssetOut, ErrorOut, not_found, to_out
+from ingest.assets import ERROR_RESPONSES, NOT_FOUND, AssetId, AssetOut, ErrorOut, not_found, to_out
 from ingest.auth import Principal
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from ingest.errors import TusError
@@ -32,7 +32,10 @@ router = APIRouter(dependencies=[Depends(bearer_scheme)])
 
 
 class ImportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"source_url": "https://media.example.com/videos/keynote.mp4"}]},
+    )
 
     source_url: str = Field(
         min_length=1, max_length=MAX_URL_LENGTH, examples=["https://media.example.com/videos/keynote.mp4"]
@@ -115,7 +118,7 @@ def _patch(ingest: Ingest, principal: Principal, asset_id: str, patch: AssetPatc
     response_model=AssetOut,
     responses={**ERROR_RESPONSES, **NOT_FOUND},
 )
-async def edit_asset(asset_id: str, patch: AssetPatch, request: Request, ingest: IngestDep) -> Any:
+async def edit_asset(asset_id: AssetId, patch: AssetPatch, request: Request, ingest: IngestDep) -> Any:
     """Change the title, description, tags or visibility; fields left out stay as they are."""
     principal = await ingest.authenticate(request, "upload")
     found = await run_in_threadpool(_patch, ingest, principal, asset_id, patch)

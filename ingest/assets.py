@@ -12,9 +12,9 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
@@ -62,7 +62,49 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
+EXAMPLE_ID = "8ced296ad491490bb88a2bb69b774945"
+AssetId = Annotated[str, Path(max_length=64, examples=[EXAMPLE_ID])]
+EXAMPLE_ASSET: dict[str, Any] = {
+    "id": EXAMPLE_ID,
+    "state": "ready",
+    "title": "Keynote",
+    "description": "Opening talk",
+    "tags": ["keynote", "2026"],
+    "visibility": "public",
+    "source_url": None,
+    "progress": 1.0,
+    "speed": None,
+    "eta_seconds": None,
+    "error": None,
+    "duration": 47.5,
+    "width": 1920,
+    "height": 1080,
+    "created_at": "2026-03-01T12:00:00Z",
+    "ready_at": "2026-03-01T12:01:10Z",
+    "first_playable_at": "2026-03-01T12:00:20Z",
+    "renditions": [
+        {
+            "name": "1080p",
+            "kind": "video",
+            "width": 1920,
+            "height": 1080,
+            "bandwidth": 6_000_000,
+            "average_bandwidth": 4_800_000,
+            "codecs": "avc1.640028",
+        }
+    ],
+    "playback": {
+        "hls": f"https://edge.example/{EXAMPLE_ID}/a1/master.m3u8",
+        "dash": f"https://edge.example/{EXAMPLE_ID}/a1/manifest.mpd",
+        "poster": f"https://edge.example/{EXAMPLE_ID}/a1/poster.jpg",
+        "storyboard": f"https://edge.example/{EXAMPLE_ID}/a1/storyboard.vtt",
+    },
+}
+
+
 class AssetOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ASSET]})
+
     id: str
     state: str
     title: str | None
@@ -245,14 +287,14 @@ async def list_assets(
 
 
 @router.get("/assets/{asset_id}", response_model=AssetOut, responses={**ERROR_RESPONSES, **NOT_FOUND})
-async def get_asset(asset_id: str, request: Request, ingest: IngestDep) -> Any:
+async def get_asset(asset_id: AssetId, request: Request, ingest: IngestDep) -> Any:
     principal = await ingest.authenticate(request, "read")
     found = await run_in_threadpool(_load_one, ingest, principal, asset_id)
     return not_found(asset_id) if found is None else found
 
 
 @router.delete("/assets/{asset_id}", status_code=204, responses={**ERROR_RESPONSES, **NOT_FOUND})
-async def delete_asset(asset_id: str, request: Request, ingest: IngestDep) -> Response:
+async def delete_asset(asset_id: AssetId, request: Request, ingest: IngestDep) -> Response:
     principal = await ingest.authenticate(request, "upload")
     if not await run_in_threadpool(_delete, ingest, principal, asset_id):
         return not_found(asset_id)
