@@ -63,9 +63,13 @@ class Download:
         resolver: Resolver = system_resolver,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        heartbeat: Callable[[], None] | None = None,
+        heartbeat_seconds: float = 30.0,
     ) -> None:
         self.url, self.dest, self.limits, self.allow_private = url, dest, limits, allow_private
         self.resolver, self.clock = resolver, clock
+        self.heartbeat, self.heartbeat_seconds = heartbeat, heartbeat_seconds
+        self.last_beat = clock()
         self.deadline = clock() + limits.total_seconds
         self.sidecar = dest.with_name(dest.name + ".json")
         self.validator: str | None = None
@@ -81,6 +85,7 @@ class Download:
         resumes = 0
         try:
             while True:
+                self._beat(force=True)
                 try:
                     size = self._fetch()
                     return Downloaded(size=size, resumes=resumes, ranged=self.ranged)
@@ -106,6 +111,13 @@ class Download:
         self.dest.write_bytes(b"")
         self.validator = None
         self.sidecar.unlink(missing_ok=True)
+
+    def _beat(self, *, force: bool = False) -> None:
+        """Tell the caller the download is alive (at most every heartbeat_seconds unless forced)."""
+        now = self.clock()
+        if self.heartbeat is not None and (force or now - self.last_beat >= self.heartbeat_seconds):
+            self.last_beat = now
+            self.heartbeat()
 
     def _check_time(self) -> None:
         if self.clock() > self.deadline:
@@ -194,6 +206,7 @@ class Download:
             # As the network delivers (no re-chunking): what arrived before a drop is kept and not asked again.
             for chunk in response.iter_raw():
                 self._check_time()
+                self._beat()
                 if offset + copied + len(chunk) > self.limits.max_bytes:
                     raise SourceFailed(f"the source is larger than the {_mib(self.limits.max_bytes)} import limit")
                 out.write(chunk)

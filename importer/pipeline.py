@@ -13,10 +13,11 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from catalog.models import Asset, AssetState, Job, JobState
 from catalog.session import Catalog, rows_updated
@@ -78,6 +79,41 @@ def _fail(ctx: ImportContext, asset_id: str, reason: str) -> None:
         outbox.record_asset(session, asset, events.ASSET_FAILED)
 
 
+def _beat(catalog: Catalog, asset_id: str) -> None:
+    """Mark the import alive: requeue_stale leaves it alone while this is recent."""
+    with catalog.session() as session:
+        session.execute(
+            update(Asset)
+            .where(Asset.id == asset_id, Asset.state == AssetState.IMPORTING)
+            .values(updated_at=datetime.now(UTC))
+        )
+
+
+def requeue_stale(
+    catalog: Catalog, enqueue: Callable[[str], None], *, now: datetime, stale_seconds: float
+) -> list[str]:
+    """Queue again the imports whose worker stopped marking them (it died); their ids. Each is claimed
+    with a conditional UPDATE of its mark, so several sweepers queue it once."""
+    cutoff = now - timedelta(seconds=stale_seconds)
+    claimed: list[str] = []
+    with catalog.session() as session:
+        rows = session.execute(
+            select(Asset.id, Asset.updated_at).where(Asset.state == AssetState.IMPORTING, Asset.updated_at < cutoff)
+        ).all()
+        for asset_id, marked in rows:
+            took = rows_updated(
+                session,
+                update(Asset)
+                .where(Asset.id == asset_id, Asset.state == AssetState.IMPORTING, Asset.updated_at == marked)
+                .values(updated_at=now),
+            )
+            if took:
+                claimed.append(asset_id)
+    for asset_id in claimed:  # after the commit
+        enqueue(asset_id)
+    return claimed
+
+
 def run_import(ctx: ImportContext, asset_id: str) -> str:
     """Import the source of `asset_id`; the outcome ("queued", "failed", "skipped") for logs and tests."""
     with ctx.catalog.session() as session:
@@ -92,6 +128,8 @@ def run_import(ctx: ImportContext, asset_id: str) -> str:
         allow_private=ctx.settings.allow_private_sources,
         resolver=ctx.resolver,
         transport=ctx.transport,
+        heartbeat=lambda: _beat(ctx.catalog, asset_id),
+        heartbeat_seconds=ctx.settings.heartbeat_seconds,
     )
     try:
         got = download.run()

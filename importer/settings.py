@@ -29,5 +29,11 @@ class ImportSettings(BaseSettings):
     max_redirects: int = 5
     # A dropped connection is resumed (Range, when the server accepts it; else from the start) this often.
     max_resumes: int = 5
+    # A running import marks its asset this often; one not marked for stale_seconds (its worker died:
+    # the embedded broker hands nothing on) is queued again by the workers' beat, every
+    # sweep_interval_seconds, and resumes from the partial download.
+    heartbeat_seconds: float = 30.0
+    stale_seconds: float = 300.0
+    sweep_interval_seconds: float = 60.0
     # Partial downloads, kept across a worker restart so a retried import resumes from its bytes.
     spool_dir: Path = Field(default_factory=lambda: data_dir() / "imports")

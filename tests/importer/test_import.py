@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,8 @@ from sqlalchemy import select
 from catalog.keys import create_key
 from catalog.models import Asset, Job
 from catalog.session import Catalog
-from importer.pipeline import ImportContext, run_import
+from importer.download import Download, DownloadLimits
+from importer.pipeline import ImportContext, requeue_stale, run_import
 from importer.settings import ImportSettings
 from ingest.app import create_app
 from ingest.settings import IngestSettings
@@ -158,3 +160,48 @@ def test_import_queues_then_stages_checks_and_queues_the_transcode(
         ("asset.failed", big["id"]),
     ]
     catalog.dispose()
+
+
+def test_a_stale_import_is_queued_again_once_and_a_live_one_is_not(tmp_path: Path) -> None:
+    """The worker died mid-download (the embedded broker gives its message to no one): the beat's sweep
+    queues it again, once however many sweepers run; an import whose worker marks it is left alone."""
+    settings = settings_for(tmp_path, allow=True)
+    catalog = Catalog(settings.catalog)
+    now = datetime.now(UTC)
+    with catalog.session() as s:
+        s.add(Asset(id="dead", state="importing", source_url="http://x/v.mp4", updated_at=now - timedelta(minutes=6)))
+        s.add(Asset(id="alive", state="importing", source_url="http://x/v.mp4", updated_at=now - timedelta(minutes=1)))
+        s.add(Asset(id="done", state="queued", source_url="http://x/v.mp4", updated_at=now - timedelta(hours=1)))
+    queued: list[str] = []
+    assert requeue_stale(catalog, queued.append, now=now, stale_seconds=300) == ["dead"]
+    assert requeue_stale(catalog, queued.append, now=now, stale_seconds=300) == []  # claimed: not twice
+    assert queued == ["dead"]
+    later = now + timedelta(minutes=10)  # nobody marked either since
+    assert sorted(requeue_stale(catalog, queued.append, now=later, stale_seconds=300)) == ["alive", "dead"]
+    catalog.dispose()
+
+
+def test_the_download_marks_the_import_while_it_runs(tmp_path: Path) -> None:
+    now = [0.0]
+    beats: list[float] = []
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        def body():  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                now[0] += 10  # each chunk "takes" 10 s on the injected clock
+                yield b"x" * 1000
+
+        return httpx.Response(200, content=body())
+
+    Download(
+        "http://media.example/v.mp4",
+        tmp_path / "a.part",
+        DownloadLimits(10**6, 3600, 5, 5, 3, 3),
+        allow_private=False,
+        resolver=lambda host, port: ["93.184.216.34"],
+        transport=httpx.MockTransport(slow),
+        clock=lambda: now[0],
+        heartbeat=lambda: beats.append(now[0]),
+        heartbeat_seconds=30,
+    ).run()
+    assert beats == [0.0, 30.0, 60.0, 90.0]  # at the start, then every 30 s of the download

@@ -150,6 +150,6 @@ def create_worker_app(settings: TranscoderSettings) -> Celery:
             lambda job_id: enqueue_transcode(app, job_id),
         )
 
-    register_imports(app, import_context)
+    register_imports(app, settings.imports, import_context, LIGHT_QUEUE)
     app.conf.worker_context = context  # type: ignore[attr-defined]
     return app
