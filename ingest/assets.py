@@ -281,7 +281,10 @@ async def list_assets(
     after = decode_cursor(cursor) if cursor else None
     page, last = await run_in_threadpool(_load_page, ingest, flt, after, limit)
     if last is not None:
-        next_url = request.url.include_query_params(cursor=encode_cursor(last))
+        here = request.url.include_query_params(cursor=encode_cursor(last))
+        next_url = str(here)
+        if ingest.settings.public_url:  # behind a proxy: the address clients use, as for TUS Location
+            next_url = f"{ingest.settings.public_url.rstrip('/')}{here.path}?{here.query}"
         response.headers["Link"] = f'<{next_url}>; rel="next"'
     return page
 
