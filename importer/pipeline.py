@@ -9,9 +9,11 @@ directory until the import ends, so a retried task resumes from its bytes.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,8 +116,31 @@ def requeue_stale(
     return claimed
 
 
+@contextmanager
+def _only_run(spool: Path, asset_id: str) -> Iterator[bool]:
+    """Whether this is the only run of the import on this machine (a redelivered message, or the stale
+    sweep, while the first run is alive but slow): two runs must not append to one partial download."""
+    spool.mkdir(parents=True, exist_ok=True)
+    with (spool / f"{asset_id}.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # the lock goes with the file's close
+
+
 def run_import(ctx: ImportContext, asset_id: str) -> str:
-    """Import the source of `asset_id`; the outcome ("queued", "failed", "skipped") for logs and tests."""
+    """Import the source of `asset_id`; the outcome ("queued", "failed", "skipped", "busy") for logs and tests."""
+    with _only_run(ctx.settings.spool_dir, asset_id) as alone:
+        if not alone:
+            return "busy"
+        outcome = _run_import(ctx, asset_id)
+    (ctx.settings.spool_dir / f"{asset_id}.lock").unlink(missing_ok=True)
+    return outcome
+
+
+def _run_import(ctx: ImportContext, asset_id: str) -> str:
     with ctx.catalog.session() as session:
         asset = session.get(Asset, asset_id)
         if asset is None or asset.state != AssetState.IMPORTING or not asset.source_url:

@@ -205,3 +205,21 @@ def test_the_download_marks_the_import_while_it_runs(tmp_path: Path) -> None:
         heartbeat_seconds=30,
     ).run()
     assert beats == [0.0, 30.0, 60.0, 90.0]  # at the start, then every 30 s of the download
+
+
+def test_a_second_run_of_one_import_on_the_same_machine_stands_aside(tmp_path: Path) -> None:
+    import fcntl
+
+    settings = settings_for(tmp_path, allow=True)
+    catalog = Catalog(settings.catalog)
+    with catalog.session() as s:
+        s.add(Asset(id="one", owner="alice", state="importing", source_url="http://127.0.0.1:9/v.mp4"))
+    ctx = context(settings, catalog, [])
+    settings.imports.spool_dir.mkdir(parents=True)
+    with (settings.imports.spool_dir / "one.lock").open("a") as held:  # the first run, alive
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        assert run_import(ctx, "one") == "busy"
+    with catalog.session() as s:
+        assert s.get(Asset, "one").state == "importing"  # type: ignore[union-attr]
+    assert run_import(ctx, "one") == "failed"  # alone now: it runs (nothing listens on port 9)
+    catalog.dispose()
