@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -31,6 +31,7 @@ class UploadState:
 
 class AssetState:
     UPLOADING = "uploading"
+    IMPORTING = "importing"  # POST /assets with a source URL: a worker is downloading it (importer/)
     QUEUED = "queued"
     PROCESSING = "processing"
     READY = "ready"
@@ -77,6 +78,8 @@ class Upload(Base):
 
 class Asset(Base):
     __tablename__ = "assets"
+    # Keyset pagination of GET /assets walks (created_at, id).
+    __table_args__ = (Index("ix_assets_created_at_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     state: Mapped[str] = mapped_column(String(16), default=AssetState.UPLOADING, index=True)
@@ -96,7 +99,12 @@ class Asset(Base):
     # Key of the multivariant playlist in the media bucket, once something is playable.
     master_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     dash_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)  # visibility "public" (else "private")
+    # Set by the creator through PATCH /assets/{id} (ingest/asset_edit.py bounds them).
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # Where an imported asset came from (POST /assets with a source URL); None for uploads.
+    source_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Name of the principal whose key created it (None: made before owners existed; admin keys only).
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

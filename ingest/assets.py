@@ -1,25 +1,29 @@
 """The asset API: what became of an upload (state, progress, error, renditions, playback URLs).
 
 Every route needs a key: `read` to list and read, `upload` to delete. A key sees its owner's assets
-only (admin keys: all); another owner's asset answers 404 like a missing one.
+only (admin keys: all); another owner's asset answers 404 like a missing one. GET /assets pages with
+an opaque cursor (asset_query.py), named in the `Link: <...>; rel="next"` header (the body stays the
+list). Editing and importing from a URL: asset_changes.py.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
 from catalog.models import Asset, AssetState
+from ingest.asset_query import AssetFilter, Position, decode_cursor, encode_cursor, list_query
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
+from ingest.errors import TusError
+from ingest.purging import purge_now, record_purge
 from playback.signing import sign_token
 from webhooks import events, outbox
 
@@ -58,10 +62,56 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
+EXAMPLE_ID = "8ced296ad491490bb88a2bb69b774945"
+AssetId = Annotated[str, Path(max_length=64, examples=[EXAMPLE_ID])]
+EXAMPLE_ASSET: dict[str, Any] = {
+    "id": EXAMPLE_ID,
+    "state": "ready",
+    "title": "Keynote",
+    "description": "Opening talk",
+    "tags": ["keynote", "2026"],
+    "visibility": "public",
+    "source_url": None,
+    "progress": 1.0,
+    "speed": None,
+    "eta_seconds": None,
+    "error": None,
+    "duration": 47.5,
+    "width": 1920,
+    "height": 1080,
+    "created_at": "2026-03-01T12:00:00Z",
+    "ready_at": "2026-03-01T12:01:10Z",
+    "first_playable_at": "2026-03-01T12:00:20Z",
+    "renditions": [
+        {
+            "name": "1080p",
+            "kind": "video",
+            "width": 1920,
+            "height": 1080,
+            "bandwidth": 6_000_000,
+            "average_bandwidth": 4_800_000,
+            "codecs": "avc1.640028",
+        }
+    ],
+    "playback": {
+        "hls": f"https://edge.example/{EXAMPLE_ID}/a1/master.m3u8",
+        "dash": f"https://edge.example/{EXAMPLE_ID}/a1/manifest.mpd",
+        "poster": f"https://edge.example/{EXAMPLE_ID}/a1/poster.jpg",
+        "storyboard": f"https://edge.example/{EXAMPLE_ID}/a1/storyboard.vtt",
+    },
+}
+
+
 class AssetOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ASSET]})
+
     id: str
     state: str
     title: str | None
+    description: str | None = None
+    tags: list[str] = []
+    visibility: str = "public"  # "public" or "private" (playback URLs then carry a signed token)
+    source_url: str | None = None  # imported assets: where the original came from
     progress: float
     speed: float | None
     eta_seconds: float | None
@@ -102,6 +152,10 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         id=asset.id,
         state=asset.state,
         title=asset.title,
+        description=asset.description,
+        tags=[str(tag) for tag in asset.tags or []],
+        visibility="public" if asset.public else "private",
+        source_url=asset.source_url,
         progress=asset.progress or 0.0,
         speed=asset.speed,
         eta_seconds=asset.eta_seconds,
@@ -133,19 +187,22 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
     )
 
 
-def _not_found(asset_id: str) -> JSONResponse:
+def not_found(asset_id: str) -> JSONResponse:
     return JSONResponse({"error": "not_found", "message": f"no asset {asset_id[:80]!r}"}, status_code=404)
 
 
-def _load_many(ingest: Ingest, principal: Principal, limit: int) -> list[AssetOut]:
-    query = select(Asset).where(Asset.state != AssetState.DELETED)
-    if not principal.admin:
-        query = query.where(Asset.owner == principal.owner)
+def _load_page(
+    ingest: Ingest, flt: AssetFilter, after: Position | None, limit: int
+) -> tuple[list[AssetOut], Position | None]:
+    """One page, and the position to continue from (None: this was the last page)."""
+    dialect = ingest.catalog.engine.dialect.name
     with ingest.catalog.session() as session:
-        assets = session.scalars(
-            query.options(selectinload(Asset.renditions)).order_by(Asset.created_at.desc(), Asset.id).limit(limit)
-        ).all()
-        return [to_out(ingest, asset) for asset in assets]
+        query = list_query(flt, after, limit + 1, dialect=dialect).options(selectinload(Asset.renditions))
+        assets = session.scalars(query).all()
+        page = [to_out(ingest, asset) for asset in assets[:limit]]
+        more = len(assets) > limit
+        last = assets[limit - 1] if more else None
+        return page, (Position(_utc(last.created_at) or datetime.now(UTC), last.id) if last else None)
 
 
 def _load_one(ingest: Ingest, principal: Principal, asset_id: str) -> AssetOut | None:
@@ -168,6 +225,8 @@ def _delete(ingest: Ingest, principal: Principal, asset_id: str) -> bool:
         )
         asset.state = AssetState.DELETED
         outbox.record_asset(session, asset, events.ASSET_DELETED)
+        # With the deletion: a committed deletion always has its purge, retried until every node confirmed.
+        purge_id = record_purge(session, ingest.settings, asset_id)
         staging_key = asset.staging_key
     # Marked deleted first: the origin stops serving it even if removing objects takes a while.
     storage = ingest.settings.storage
@@ -175,25 +234,71 @@ def _delete(ingest: Ingest, principal: Principal, asset_id: str) -> bool:
         ingest.objects.delete(storage.media_bucket, info.key)
     if staging_key:
         ingest.objects.delete(storage.staging_bucket, staging_key)
+    # The caches last: purged before the objects were gone, an edge could refill from the origin.
+    purge_now(ingest.settings, ingest.catalog, purge_id)
     return True
 
 
-@router.get("/assets", response_model=list[AssetOut], responses=ERROR_RESPONSES)
-async def list_assets(request: Request, ingest: IngestDep, limit: int = Query(50, ge=1, le=500)) -> Any:
+LISTABLE_STATES = tuple(s for s in vars(AssetState).values() if isinstance(s, str) and s != AssetState.DELETED)
+LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    200: {
+        "description": "one page of assets, newest first",
+        "headers": {
+            "Link": {
+                "schema": {"type": "string"},
+                "description": 'the next page, when there is one: `<.../assets?cursor=...>; rel="next"`',
+            }
+        },
+    },
+    400: {"model": ErrorOut, "description": "a cursor this server did not make, or a filter it cannot apply"},
+}
+
+
+@router.get("/assets", response_model=list[AssetOut], responses=LIST_RESPONSES)
+async def list_assets(
+    request: Request,
+    response: Response,
+    ingest: IngestDep,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=512, description="from the previous page's Link header"),
+    state: str | None = Query(None, description=f"one of {', '.join(LISTABLE_STATES)}", examples=["ready"]),
+    created_after: Annotated[datetime | None, Query(examples=["2026-01-01T00:00:00Z"])] = None,
+    created_before: Annotated[datetime | None, Query(examples=["2026-12-31T00:00:00Z"])] = None,
+    owner: str | None = Query(None, max_length=128, description="admin keys only: one owner's assets"),
+) -> Any:
     principal = await ingest.authenticate(request, "read")
-    return await run_in_threadpool(_load_many, ingest, principal, limit)
+    if state is not None and state not in LISTABLE_STATES:
+        raise TusError("invalid-filter", f"state must be one of {', '.join(LISTABLE_STATES)}")
+    if owner is not None and not principal.admin and owner != principal.owner:
+        raise TusError("forbidden", "only admin keys list other owners' assets")
+    flt = AssetFilter(
+        state=state,
+        created_after=created_after,
+        created_before=created_before,
+        owner=owner if principal.admin else principal.owner,
+    )
+    after = decode_cursor(cursor) if cursor else None
+    page, last = await run_in_threadpool(_load_page, ingest, flt, after, limit)
+    if last is not None:
+        here = request.url.include_query_params(cursor=encode_cursor(last))
+        next_url = str(here)
+        if ingest.settings.public_url:  # behind a proxy: the address clients use, as for TUS Location
+            next_url = f"{ingest.settings.public_url.rstrip('/')}{here.path}?{here.query}"
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return page
 
 
 @router.get("/assets/{asset_id}", response_model=AssetOut, responses={**ERROR_RESPONSES, **NOT_FOUND})
-async def get_asset(asset_id: str, request: Request, ingest: IngestDep) -> Any:
+async def get_asset(asset_id: AssetId, request: Request, ingest: IngestDep) -> Any:
     principal = await ingest.authenticate(request, "read")
     found = await run_in_threadpool(_load_one, ingest, principal, asset_id)
-    return _not_found(asset_id) if found is None else found
+    return not_found(asset_id) if found is None else found
 
 
 @router.delete("/assets/{asset_id}", status_code=204, responses={**ERROR_RESPONSES, **NOT_FOUND})
-async def delete_asset(asset_id: str, request: Request, ingest: IngestDep) -> Response:
+async def delete_asset(asset_id: AssetId, request: Request, ingest: IngestDep) -> Response:
     principal = await ingest.authenticate(request, "upload")
     if not await run_in_threadpool(_delete, ingest, principal, asset_id):
-        return _not_found(asset_id)
+        return not_found(asset_id)
     return Response(status_code=204)

@@ -38,6 +38,10 @@ TUS_ERRORS: dict[str, tuple[int, str]] = {
     "not-video": (415, "only video uploads are accepted"),
     "storage-unavailable": (503, "storage is unavailable; retry later"),
     "lock-unavailable": (503, "the upload lock service is unavailable; retry later"),
+    # The asset API (JSON bodies: ingest/app.py renders these as {"error", "message"}).
+    "invalid-cursor": (400, "the cursor is not one this server made; start again without it"),
+    "invalid-filter": (400, "invalid filter"),
+    "source-refused": (400, "the source URL may not be imported"),
 }
 
 

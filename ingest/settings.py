@@ -9,6 +9,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
+from edgepurge.settings import PurgeSettings
+from importer.settings import ImportSettings
 from jobs.settings import BrokerSettings
 from media.settings import ProbeSettings
 from storage.settings import StorageSettings, data_dir, persistent_secret
@@ -26,6 +28,9 @@ class IngestSettings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    # Cache nodes purged when an asset is deleted (VODSTACK_PURGE_*) and URL imports (VODSTACK_IMPORT_*).
+    purge: PurgeSettings = Field(default_factory=PurgeSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
     # Admin bearer tokens (every scope, every owner's objects; their uploads belong to "operator").
     # Empty: one development token kept in data_dir()/dev-token (created on first use; `vodstack up`
     # prints it). Scoped keys per owner: `vodstack keys create`.

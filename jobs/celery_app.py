@@ -15,6 +15,8 @@ TRANSCODE_TASK = "transcoder.transcode"
 PART_TASK = "transcoder.transcode_part"
 # Requeues jobs orphaned by a dead worker (transcoder.worker.sweeper); light, so never behind an encode.
 SWEEP_TASK = "transcoder.sweep_jobs"
+# Downloads the source of an asset imported from a URL (importer.tasks), then queues its transcode.
+IMPORT_TASK = "importer.import_url"
 TRANSCODE_QUEUE = "transcode"
 LIGHT_QUEUE = "light"  # probes, thumbnails, sweeps: never stuck behind long encodes
 
@@ -34,6 +36,7 @@ def make_celery(broker: BrokerSettings) -> Celery:
             TRANSCODE_TASK: {"queue": TRANSCODE_QUEUE},
             PART_TASK: {"queue": TRANSCODE_QUEUE},
             SWEEP_TASK: {"queue": LIGHT_QUEUE},
+            IMPORT_TASK: {"queue": LIGHT_QUEUE},
         },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
@@ -70,3 +73,8 @@ def enqueue_transcode(app: Celery, job_id: str) -> None:
 def enqueue_part(app: Celery, job_id: str) -> None:
     """Queue one part of a split job; call after the transaction that recorded it has committed."""
     app.send_task(PART_TASK, args=[job_id], queue=TRANSCODE_QUEUE)
+
+
+def enqueue_import(app: Celery, asset_id: str) -> None:
+    """Queue the download of an imported asset's source; call after its asset was committed."""
+    app.send_task(IMPORT_TASK, args=[asset_id], queue=LIGHT_QUEUE)

@@ -8,6 +8,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
+from edgepurge.settings import PurgeSettings
+from importer.settings import ImportSettings
 from jobs.settings import BrokerSettings
 from media.settings import ProbeSettings
 from storage.settings import StorageSettings, data_dir
@@ -22,6 +24,8 @@ class TranscoderSettings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    purge: PurgeSettings = Field(default_factory=PurgeSettings)  # retries of edge purges (VODSTACK_PURGE_*)
+    imports: ImportSettings = Field(default_factory=ImportSettings)  # URL imports (VODSTACK_IMPORT_*)
     # Bearer token the worker's metrics endpoint (`vodstack worker --metrics-port`) requires
     # (Prometheus: `authorization` in the scrape config). Empty: open.
     metrics_token: str = ""

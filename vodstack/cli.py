@@ -1,4 +1,4 @@
-"""The `vodstack` command: up, serve, worker, upload, status, keys, webhooks."""
+"""The `vodstack` command: up, serve, worker, upload, status, keys, webhooks, assets."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vodstack import webhooks_cli
+from vodstack import assets_cli, webhooks_cli
 
 DEFAULT_PORTS = {"ingest": 8700, "origin": 8701, "shield": 8702, "edge": 8703}
 
@@ -322,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key", help="the key's name or id")
     keys.set_defaults(func=cmd_keys)
     webhooks_cli.add_parser(sub, [common])
+    assets_cli.add_parser(sub, [common])
     return parser
 
 

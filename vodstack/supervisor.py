@@ -102,6 +102,11 @@ def plan_children(plan: StackPlan) -> list[Child]:
     for var in ("VODSTACK_INGEST_SIGNING_SECRET", "VODSTACK_ORIGIN_SIGNING_SECRET", "VODSTACK_EDGE_SIGNING_SECRET"):
         base.setdefault(var, secret)
     base.setdefault("VODSTACK_ORIGIN_ACCESS", "catalog")
+    # Deleting an asset purges the shield, then the edge (ingest tries at once, the workers retry).
+    purge_token = base.get("VODSTACK_PURGE_TOKEN") or persistent_secret(plan.data_dir / "purge-token")
+    base.setdefault("VODSTACK_PURGE_TOKEN", purge_token)
+    base.setdefault("VODSTACK_EDGE_PURGE_TOKEN", purge_token)
+    base.setdefault("VODSTACK_PURGE_TARGETS", json.dumps([plan.url("shield"), plan.url("edge")]))
     py = [sys.executable, "-m", "vodstack"]
 
     def serve(name: str, service: str, env: dict[str, str]) -> Child:

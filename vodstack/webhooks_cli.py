@@ -7,13 +7,12 @@ services.json and its development token), so it works against a remote deploymen
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
+
+from vodstack.api_client import add_target_options, api_target, error_line
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -21,8 +20,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     hooks = sub.add_parser(
         "webhooks", help="register webhook endpoints and list their deliveries (ingest API)", parents=parents
     )
-    hooks.add_argument("--api", help="ingest base URL (default: from services.json of `vodstack up`)")
-    hooks.add_argument("--token", help="API key (default: $VODSTACK_API_KEY, else the development token)")
+    add_target_options(hooks)
     cmds = hooks.add_subparsers(dest="webhooks_command", required=True)
     add = cmds.add_parser("add", help="register an endpoint; prints its signing secret (once)", parents=parents)
     add.add_argument("url")
@@ -38,24 +36,8 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     hooks.set_defaults(func=run)
 
 
-def _target(args: argparse.Namespace) -> tuple[str, str]:
-    from storage.settings import data_dir
-    from vodstack.supervisor import SERVICES_FILE
-
-    data = Path(args.data_dir).expanduser() if getattr(args, "data_dir", None) else data_dir()
-    services = data / SERVICES_FILE
-    info: dict[str, Any] = json.loads(services.read_text()) if services.exists() else {}
-    api = str(args.api or info.get("ingest") or "http://127.0.0.1:8700").rstrip("/")
-    token = args.token or os.environ.get("VODSTACK_API_KEY") or info.get("token")
-    if not token:
-        from ingest.settings import IngestSettings, dev_token
-
-        token = dev_token(IngestSettings())
-    return api, str(token)
-
-
 def run(args: argparse.Namespace) -> int:
-    api, token = _target(args)
+    api, token = api_target(args)
     command = args.webhooks_command
     try:
         with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
@@ -74,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vodstack webhooks: cannot reach {api}: {exc}", file=sys.stderr)
         return 1
     if response.status_code >= 400:
-        try:
-            message = response.json().get("message") or response.text
-        except ValueError:
-            message = response.text
-        print(f"vodstack webhooks: {response.status_code} {message}", file=sys.stderr)
+        print(f"vodstack webhooks: {error_line(response)}", file=sys.stderr)
         return 1
     _print(command, response)
     return 0

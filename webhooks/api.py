@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
+from egress.errors import TargetRefused
+from egress.targets import resolve_target
 from ingest.auth import Principal
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from webhooks import events
-from webhooks.errors import TargetRefused
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.signing import new_secret
-from webhooks.targets import resolve_target
 
 router = APIRouter(dependencies=[Depends(bearer_scheme)], tags=["webhooks"])
 

@@ -1,7 +1,6 @@
 """Webhook errors.
 
-WebhookError
-    TargetRefused     the URL may not be called (scheme, credentials, private address, no address)
+WebhookError      base of this package's errors (a refused URL is egress.errors.TargetRefused)
 """
 
 from __future__ import annotations
@@ -9,7 +8,3 @@ from __future__ import annotations
 
 class WebhookError(Exception):
     """Base of this package's errors."""
-
-
-class TargetRefused(WebhookError):
-    """A webhook URL that must not be called; the message says why (shown to the API caller)."""

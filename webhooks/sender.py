@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from webhooks.errors import TargetRefused
-from webhooks.targets import Resolver, Target, resolve_target, system_resolver
+from egress.errors import TargetRefused
+from egress.targets import Resolver, pinned_request, resolve_target, system_resolver
 
 MAX_ERROR_LENGTH = 500
 
@@ -23,11 +23,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def pinned_url(target: Target) -> httpx.URL:
-    """The target URL with its host replaced by the checked address (the Host header keeps the name)."""
-    return httpx.URL(target.url).copy_with(host=target.address)
 
 
 class HttpSender:
@@ -54,14 +49,8 @@ class HttpSender:
             target = resolve_target(url, allow_private=self.allow_private, resolver=self.resolver)
         except TargetRefused as exc:
             return Outcome(None, f"refused: {exc}"[:MAX_ERROR_LENGTH], refused=True)
-        default_port = 443 if target.scheme == "https" else 80
-        host = target.host if ":" not in target.host else f"[{target.host}]"
-        request_headers = {**headers, "host": host if target.port == default_port else f"{host}:{target.port}"}
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
-            request = self.client.build_request(
-                "POST", pinned_url(target), headers=request_headers, content=body.encode(), extensions=extensions
-            )
+            request = pinned_request(self.client, "POST", target, headers, body.encode())
         except (httpx.InvalidURL, ValueError) as exc:
             return Outcome(None, f"refused: not a valid URL: {exc}"[:MAX_ERROR_LENGTH], refused=True)
         try:

@@ -21,10 +21,10 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 
 class ServerThread:
-    """A real uvicorn serving `app` on 127.0.0.1:<free port> in a background thread."""
+    """A real uvicorn serving `app` on 127.0.0.1:<free port> (or `port`) in a background thread."""
 
-    def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    def __init__(self, app: Any, port: int = 0) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

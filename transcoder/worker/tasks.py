@@ -10,6 +10,9 @@ from celery import Celery, Task
 from celery.signals import worker_ready, worker_shutdown
 
 from catalog.session import Catalog
+from edgepurge.tasks import register as register_purges
+from importer.pipeline import ImportContext
+from importer.tasks import register as register_imports
 from jobs.celery_app import (
     LIGHT_QUEUE,
     PART_TASK,
@@ -133,5 +136,20 @@ def create_worker_app(settings: TranscoderSettings) -> Celery:
         sweeper.stop()
 
     register_webhooks(app, settings.webhooks, lambda: context().catalog, LIGHT_QUEUE)
+    register_purges(app, settings.purge, lambda: context().catalog, LIGHT_QUEUE)
+
+    @cache
+    def import_context() -> ImportContext:
+        ctx = context()
+        return ImportContext(
+            ctx.catalog,
+            ctx.store,
+            ctx.staging,
+            settings.imports,
+            settings.probe,
+            lambda job_id: enqueue_transcode(app, job_id),
+        )
+
+    register_imports(app, settings.imports, import_context, LIGHT_QUEUE)
     app.conf.worker_context = context  # type: ignore[attr-defined]
     return app

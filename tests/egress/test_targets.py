@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from webhooks.errors import TargetRefused
-from webhooks.targets import resolve_target
+from egress.errors import TargetRefused
+from egress.targets import resolve_target
 
 
 def resolver(mapping: dict[str, list[str]]):  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
-"""Which URLs a webhook may call: the SSRF guard, used at registration and again before every send.
+"""Which URLs we may call for a user (webhook receivers, import sources): the SSRF guard, used when the
+URL is given and again before every request.
 
 The host is resolved and every address it resolves to is checked; the request then goes to the
-checked address itself (see sender.py), so a DNS answer that changes between check and connect
+checked address itself (`pinned_request`), so a DNS answer that changes between check and connect
 (rebinding) cannot send it elsewhere. Private, loopback, link-local, multicast, reserved and
 unspecified addresses are refused unless the operator allows them (`allow_private`).
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from webhooks.errors import TargetRefused
+from egress.errors import TargetRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # host, port -> the addresses it resolves to (as text); socket.gaierror when it does not resolve.
@@ -66,9 +67,9 @@ def check_url(url: str) -> tuple[str, str, int]:
     except (httpx.InvalidURL, UnicodeError) as exc:
         raise TargetRefused(f"not a valid URL: {exc}") from None
     if parsed.scheme not in ("http", "https"):
-        raise TargetRefused("only http and https URLs can receive webhooks")
+        raise TargetRefused("only http and https URLs are accepted")
     if parsed.userinfo:
-        raise TargetRefused("URLs with credentials are not accepted (authenticate with the signature)")
+        raise TargetRefused("URLs with credentials are not accepted")
     if not host:
         raise TargetRefused("the URL has no host")
     port = parsed.port if parsed.port is not None else (443 if parsed.scheme == "https" else 80)
@@ -99,3 +100,22 @@ def resolve_target(url: str, *, allow_private: bool, resolver: Resolver = system
         if why is not None and not allow_private:
             raise TargetRefused(f"{host!r} resolves to {address}, which is {why}")
     return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0].split("%", 1)[0])
+
+
+def pinned_url(target: Target) -> httpx.URL:
+    """The target URL with its host replaced by the checked address (the Host header keeps the name)."""
+    return httpx.URL(target.url).copy_with(host=target.address)
+
+
+def pinned_request(
+    client: httpx.Client, method: str, target: Target, headers: dict[str, str], content: bytes | None = None
+) -> httpx.Request:
+    """A request to the checked address of `target`, with the Host header and TLS server name of its
+    URL (so a certificate is checked against the name). httpx.InvalidURL or ValueError: unusable URL."""
+    default_port = 443 if target.scheme == "https" else 80
+    host = target.host if ":" not in target.host else f"[{target.host}]"
+    request_headers = {**headers, "host": host if target.port == default_port else f"{host}:{target.port}"}
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return client.build_request(
+        method, pinned_url(target), headers=request_headers, content=content, extensions=extensions
+    )
