@@ -44,6 +44,18 @@ class PlaybackOut(BaseModel):
     storyboard: str | None = None  # WebVTT map into the storyboard sprite, for scrubbing previews
 
 
+class DownloadOut(BaseModel):
+    """A static file to download (MP4 of a rung, M4A of the audio), remuxed from the published streams."""
+
+    name: str  # the file name browsers save it under (Content-Disposition)
+    kind: str  # "video" (MP4, with the audio) | "audio" (M4A)
+    url: str | None
+    size: int  # bytes
+    duration: float  # seconds
+    width: int | None = None
+    height: int | None = None
+
+
 class ErrorOut(BaseModel):
     error: str
     message: str
@@ -75,6 +87,8 @@ class AssetOut(BaseModel):
     first_playable_at: datetime | None = None
     renditions: list[RenditionOut]
     playback: PlaybackOut
+    # Published with the complete ladder; empty when downloads are off for the asset.
+    downloads: list[DownloadOut] = []
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -130,6 +144,19 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
             poster=playback_url(ingest, asset, f"{folder}/poster.jpg" if ready else None),
             storyboard=playback_url(ingest, asset, f"{folder}/storyboard.vtt" if ready else None),
         ),
+        downloads=[
+            DownloadOut(
+                name=d["name"],
+                kind=d["kind"],
+                url=playback_url(ingest, asset, d["key"]),
+                size=d["size"],
+                duration=d["duration"],
+                width=d.get("width"),
+                height=d.get("height"),
+            )
+            for d in (asset.downloads or [])
+            if ready
+        ],
     )
 
 

@@ -45,6 +45,7 @@ from transcoder.encode.progress import Progress
 from transcoder.encode.runner import CANCELLED, run_ffmpeg
 from transcoder.encode.source import original_for_ffmpeg, retry_with_download
 from transcoder.errors import EncodeFailed, Superseded, TransientError
+from transcoder.package.downloads import build_downloads
 from transcoder.package.outputs import read_track
 from transcoder.package.progressive import forget_playable
 from transcoder.package.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
@@ -260,9 +261,12 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             segment_seconds=ctx.settings.segment_seconds,
             extra_files=[POSTER_NAME, *_preview_files(out)],
         )
+        downloads = build_downloads(ctx, asset_id, out, videos, audios)  # remuxed from what was verified
         attempt.check(ctx.catalog)  # superseded while encoding: stop here, publish nothing
         if not is_cancelled(ctx, asset_id):  # deleted while encoding: publish nothing (raised below)
-            publish_package(ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded)
+            publish_package(
+                ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded, downloads=downloads
+            )
         publisher.finish([*videos, *audios])
         if is_cancelled(ctx, asset_id):
             raise EncodeFailed("the asset was deleted while encoding", reason=CANCELLED)
