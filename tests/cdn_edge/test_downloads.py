@@ -41,7 +41,11 @@ async def client(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 @pytest.mark.parametrize(
     ("range_header", "start", "end"),
-    [("bytes=0-1023", 0, 1023), ("bytes=500000-", 500000, len(BODY) - 1), ("bytes=-4096", len(BODY) - 4096, len(BODY) - 1)],
+    [
+        ("bytes=0-1023", 0, 1023),
+        ("bytes=500000-", 500000, len(BODY) - 1),
+        ("bytes=-4096", len(BODY) - 4096, len(BODY) - 1),
+    ],
 )
 async def test_ranges_and_disposition(client: httpx.AsyncClient, range_header: str, start: int, end: int) -> None:
     for attempt in ("miss", "hit"):  # the second answer comes from the node's cache

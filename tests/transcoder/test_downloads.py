@@ -66,9 +66,7 @@ def test_downloads_decode_whole_and_match_their_segments(tmp_path: Path) -> None
     assert asset.downloads is not None
     by_name = {d["name"]: d for d in asset.downloads}
     heights = sorted(t.init.height or 0 for t in videos)
-    assert sorted(by_name) == sorted(
-        {f"My-Clip-{heights[-1]}p.mp4", f"My-Clip-{heights[0]}p.mp4", "My-Clip-audio.m4a"}
-    )
+    assert sorted(by_name) == sorted({f"My-Clip-{heights[-1]}p.mp4", f"My-Clip-{heights[0]}p.mp4", "My-Clip-audio.m4a"})
     media = ctx.settings.storage.root / "media"
     prefix = f"{asset_id}/a1/"
     for name, entry in by_name.items():
@@ -80,7 +78,11 @@ def test_downloads_decode_whole_and_match_their_segments(tmp_path: Path) -> None
         # Made of the published bytes: within 2% of the init + segments of the renditions it holds.
         parts = [entry["height"] and f"{entry['height']}p", "audio"] if entry["kind"] == "video" else ["audio"]
         made_from = sum(
-            f.stat().st_size for part in parts if part for f in (media / prefix / part).iterdir() if f.suffix in (".mp4", ".m4s")
+            f.stat().st_size
+            for part in parts
+            if part
+            for f in (media / prefix / part).iterdir()
+            if f.suffix in (".mp4", ".m4s")
         )
         assert abs(path.stat().st_size - made_from) <= 0.02 * made_from, (name, path.stat().st_size, made_from)
         # ffmpeg as the player: every stream decodes to the end, as long as the stream (within 2 frames).

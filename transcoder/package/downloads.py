@@ -38,7 +38,9 @@ _HEADER = 8
 SIZE_TOLERANCE = 0.05
 _NAME_LIMIT = 60
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_MEDIA_EXTENSIONS = re.compile(r"\.(mp4|m4v|mov|mkv|webm|avi|mpe?g|ts|mts|m2ts|flv|wmv|3gp|ogv|mp3|wav|flac|m4a|ogg|aac)$", re.I)
+_MEDIA_EXTENSIONS = re.compile(
+    r"\.(mp4|m4v|mov|mkv|webm|avi|mpe?g|ts|mts|m2ts|flv|wmv|3gp|ogv|mp3|wav|flac|m4a|ogg|aac)$", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,9 @@ def make_downloads(
                 joined = scratch / f"{name}.mp4"
                 if not joined.exists():
                     concatenate(out / name, by_name[name], joined)
-                source_bytes += sum(s.size for s in by_name[name].segments) + (out / name / by_name[name].init_uri).stat().st_size
+                source_bytes += (
+                    sum(s.size for s in by_name[name].segments) + (out / name / by_name[name].init_uri).stat().st_size
+                )
                 inputs.append(joined)
             dest = folder / plan.filename
             run(remux_argv(inputs, dest, ffmpeg_exe))
