@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 import av
 
+from media.colour import ColourInfo, describe_colour
 from media.errors import InvalidMedia
 
 PROBE_USER_AGENT = "vodstack-probe"
@@ -53,6 +54,8 @@ class VideoInfo:
     # a still or a thumbnail asked for after it finds no frame. Short of the duration when the video
     # ends before the audio (a cover image over a song). None: unknown.
     last_frame_time: float | None = None
+    # Transfer, primaries, bit depth and HDR metadata of the first frame (media.colour); None: not probed.
+    colour: ColourInfo | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -241,10 +244,29 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         interlaced=interlaced,
         pix_fmt=cc.format.name if cc.format else None,
         last_frame_time=last_frame_time,
+        colour=_colour(first, cc),
     )
     _check_display(video, limits)
     extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(container.format.name, duration, size, video, audio, extra)
+
+
+def _colour(frame: av.VideoFrame, cc: av.video.codeccontext.VideoCodecContext) -> ColourInfo:
+    """The decoded frame's colour properties (the codec context's when the frame leaves one unset)."""
+
+    def pick(name: str) -> int | None:
+        value = getattr(frame, name, None) or getattr(cc, name, None)
+        return int(value) if value is not None else None
+
+    bits = max((c.bits for c in frame.format.components), default=8) if frame.format is not None else 8
+    return describe_colour(
+        primaries=pick("color_primaries"),
+        transfer=pick("color_trc"),
+        matrix=pick("colorspace"),
+        colour_range=pick("color_range"),
+        bit_depth=bits,
+        side_data=[getattr(sd.type, "name", str(sd.type)) for sd in frame.side_data],
+    )
 
 
 def _check_size(width: int, height: int, limits: ProbeLimits) -> None:

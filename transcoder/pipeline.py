@@ -202,6 +202,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         preset=ctx.settings.x264_preset,
         previews=previews,
         pad_video=commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate),
+        colour=info.video.colour,
     )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import ffmpeg
 
+from media.colour import ColourInfo
+from transcoder.encode import colour
 from transcoder.encode import previews as pv
 from transcoder.encode.ladder import Ladder
 
@@ -51,6 +53,8 @@ class EncodePlan:
     duration: float | None = None
     # Seconds of the last frame repeated after the video ends (video_padding); 0: none.
     pad_video: float = 0.0
+    # The source's colour (probe): an HDR or wide-gamut one is converted to BT.709 SDR (encode.colour).
+    colour: ColourInfo | None = None
 
 
 def video_padding(duration: float, last_frame_time: float | None, frame_rate: float) -> float:
@@ -117,6 +121,8 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
         video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
     # Constant output frame rate: variable-frame-rate sources get regular frames on the keyframe grid.
     video = video.filter("fps", fps=plan.ladder.frame_rate)
+    for step in colour.sdr_filters(plan.colour):  # once per job, before the split into rungs
+        video = video.filter(step.name, **step.options)
     if plan.pad_video > 0:
         video = video.filter("tpad", stop_mode="clone", stop_duration=plan.pad_video)
     rungs = plan.ladder.rungs
@@ -146,6 +152,7 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
                 "force_key_frames": f"expr:gte(t,n_forced*{plan.segment_seconds})",
                 "x264-params": "open-gop=0",
                 "an": None,
+                **colour.output_tags(plan.colour),
             }
         )
         outputs.append(ffmpeg.output(stream, str(plan.out_dir / rung.name / PLAYLIST_NAME), **opts))
