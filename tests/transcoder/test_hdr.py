@@ -61,12 +61,12 @@ def test_only_hdr_and_wide_gamut_sources_are_converted() -> None:
 
 
 def _make_pq(dest: Path, seconds: float) -> Path:
-    """A PQ 10-bit HEVC source (HDR10 metadata) made of the SDR test pattern, graded to 203 nits white."""
+    """A PQ 10-bit HEVC source (HDR10 metadata) made of the SDR test pattern, graded to 1000 nits white (a bright phone HDR clip)."""
     subprocess.run(
         [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=30:duration={seconds}",
-            "-vf", "zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=smpte2084:m=bt2020nc:p=bt2020:r=tv:npl=203,"
+            "-vf", "zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=smpte2084:m=bt2020nc:p=bt2020:r=tv:npl=1000,"
             "format=yuv420p10le",
             "-c:v", "libx265", "-preset", "ultrafast",
             "-x265-params", "log-level=error:hdr10=1:max-cll=1000,400:"
