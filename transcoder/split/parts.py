@@ -231,6 +231,7 @@ def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) ->
         previews=previews,
         start=spec.chunk.start if spec.chunk is not None else 0.0,
         duration=spec.chunk.duration if spec.chunk is not None else None,
+        colour=spec.colour,
     )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)
