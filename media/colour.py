@@ -33,7 +33,7 @@ class ColourInfo:
 
     @property
     def hdr(self) -> str | None:
-        """"pq", "hlg" or None (SDR)."""
+        """ "pq", "hlg" or None (SDR)."""
         return {PQ: "pq", HLG: "hlg"}.get(self.transfer or "")
 
     @property

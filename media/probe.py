@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import av
 
@@ -265,8 +266,13 @@ def _colour(frame: av.VideoFrame, cc: av.video.codeccontext.VideoCodecContext) -
         matrix=pick("colorspace"),
         colour_range=pick("color_range"),
         bit_depth=bits,
-        side_data=[getattr(sd.type, "name", str(sd.type)) for sd in frame.side_data],
+        # Iterating the container yields its SideData items (its Mapping methods do not work in PyAV 18).
+        side_data=[_side_data_name(getattr(sd, "type", sd)) for sd in cast("Iterable[object]", frame.side_data)],
     )
+
+
+def _side_data_name(kind: object) -> str:
+    return str(getattr(kind, "name", kind))
 
 
 def _check_size(width: int, height: int, limits: ProbeLimits) -> None:

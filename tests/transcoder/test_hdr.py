@@ -61,7 +61,8 @@ def test_only_hdr_and_wide_gamut_sources_are_converted() -> None:
 
 
 def _make_pq(dest: Path, seconds: float) -> Path:
-    """A PQ 10-bit HEVC source (HDR10 metadata) made of the SDR test pattern, graded to 1000 nits white (a bright phone HDR clip)."""
+    """A PQ 10-bit HEVC source (HDR10 metadata) of the SDR test pattern, its white graded to 1000 nits
+    (a bright phone HDR clip)."""
     subprocess.run(
         [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
