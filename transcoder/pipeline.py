@@ -27,6 +27,7 @@ from catalog.models import Asset, AssetState, Job, utcnow
 from catalog.session import Catalog, rows_updated
 from manifests.errors import ManifestError
 from manifests.model import Track
+from media.colour import ColourInfo
 from media.errors import InvalidMedia
 from media.probe import MediaInfo, ProbeLimits
 from media.probe_sandbox import probe_stored
@@ -159,9 +160,17 @@ def _limits(settings: TranscoderSettings) -> ProbeLimits:
     )
 
 
-def make_poster(source: str, out: Path, duration: float, ffmpeg: str, last_frame: float | None = None) -> None:
+def make_poster(
+    source: str,
+    out: Path,
+    duration: float,
+    ffmpeg: str,
+    last_frame: float | None = None,
+    colour: ColourInfo | None = None,
+) -> None:
     """The poster frame (one second in, or the middle of a shorter source, on a frame), 640 wide."""
-    run_ffmpeg(commands.poster(source, out / POSTER_NAME, poster_time(duration, last_frame), 640, ffmpeg), timeout=120)
+    argv = commands.poster(source, out / POSTER_NAME, poster_time(duration, last_frame), 640, ffmpeg, colour)
+    run_ffmpeg(argv, timeout=120)
 
 
 def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: Path) -> None:
@@ -240,7 +249,9 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                 )
         if plan.previews is not None:
             _run_fenced(
-                attempt, commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg), timeout=300
+                attempt,
+                commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg, plan.colour),
+                timeout=300,
             )
         if not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
             deadline = job_deadline_seconds(info.duration)
@@ -250,7 +261,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                     ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
                 )[0]
             )
-            make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time)
+            make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time, info.video.colour)
         videos, audios = _read_outputs(out, ladder)
         # Nothing is published that was not checked: a failed check fails the attempt.
         verify_outputs(

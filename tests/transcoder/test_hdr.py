@@ -16,6 +16,7 @@ from tests.transcoder.harness import assert_succeeded, pipeline_context, publish
 from transcoder.encode import commands
 from transcoder.encode.colour import sdr_filters
 from transcoder.encode.ladder import plan_ladder
+from transcoder.encode.previews import plan_previews
 from transcoder.pipeline import run_job
 
 PQ = ColourInfo("bt2020", "smpte2084", "bt2020nc", "tv", 10)
@@ -58,6 +59,15 @@ def test_only_hdr_and_wide_gamut_sources_are_converted() -> None:
         assert "zscale" not in argv and "tonemap" not in argv and "-color_trc" not in argv
     assert _argv(SDR) == _argv(None)
     assert sdr_filters(SDR) == []
+
+
+def test_poster_and_thumbnails_are_tone_mapped_too() -> None:
+    previews = plan_previews(10.0, 640, 360)
+    for colour, mapped in ((PQ, True), (SDR, False), (None, False)):
+        poster = " ".join(commands.poster("in.mp4", Path("/o/poster.jpg"), 1.0, 640, "ffmpeg", colour))
+        thumbs = " ".join(commands.finish_previews(previews, "in.mp4", Path("/o"), False, "ffmpeg", colour))
+        assert ("tonemap=" in poster) is mapped and ("tonemap=" in thumbs) is mapped
+        assert thumbs.count("tonemap=hable") == (len(previews.thumbnail_times) if mapped else 0)
 
 
 def _make_pq(dest: Path, seconds: float) -> Path:
