@@ -21,26 +21,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transcode_setup import make_source, queue_asset  # noqa: E402
+from transcode_setup import make_source, staged_job  # noqa: E402
 
 from catalog.models import Asset  # noqa: E402
-from catalog.session import Catalog  # noqa: E402
-from catalog.settings import CatalogSettings  # noqa: E402
-from jobs.settings import BrokerSettings  # noqa: E402
-from storage.filesystem import FilesystemObjectStore  # noqa: E402
-from storage.settings import StorageSettings  # noqa: E402
 from transcoder import pipeline  # noqa: E402
-from transcoder.pipeline import PipelineContext, run_job  # noqa: E402
-from transcoder.settings import TranscoderSettings  # noqa: E402
+from transcoder.pipeline import run_job  # noqa: E402
 
 REMUX_SECONDS: list[float] = []
 
 
-def _timed_build_downloads(*args: object, **kwargs: object) -> object:
+def _timed_build_downloads(*args: Any, **kwargs: Any) -> Any:
     started = time.perf_counter()
     try:
         return BUILD(*args, **kwargs)
@@ -53,20 +48,7 @@ pipeline.build_downloads = _timed_build_downloads  # type: ignore[assignment]
 
 
 def run(source: Path, work: Path, preset: str, downloads: bool) -> tuple[float, dict[str, object]]:
-    settings = TranscoderSettings(
-        storage=StorageSettings(root=work / "objects"),
-        catalog=CatalogSettings(url=f"sqlite:///{work / 'catalog.db'}"),
-        broker=BrokerSettings(folder=work / "broker"),
-        work_dir=work / "work",
-        x264_preset=preset,
-        mp4_downloads=downloads,
-    )
-    store = FilesystemObjectStore(settings.storage.root)
-    for bucket in ("staging", "media"):
-        store.ensure_bucket(bucket)
-    ctx = PipelineContext(settings, store, Catalog(settings.catalog))
-    store.put_file("staging", "originals/source.mp4", source)
-    asset_id, job_id = queue_asset(ctx.catalog, "originals/source.mp4")
+    ctx, asset_id, job_id = staged_job(source, work, x264_preset=preset, mp4_downloads=downloads)
     started = time.perf_counter()
     run_job(ctx, job_id)
     elapsed = time.perf_counter() - started
@@ -74,10 +56,11 @@ def run(source: Path, work: Path, preset: str, downloads: bool) -> tuple[float, 
         asset = s.get(Asset, asset_id)
         assert asset is not None and asset.state == "ready", asset and asset.error
         made = list(asset.downloads or [])
-    media = settings.storage.root / "media"
+        rung_of = {r.height: r.name for r in asset.renditions if r.kind == "video"}
+    media = ctx.settings.storage.root / "media"
     segment_bytes = 0
     for entry in made:
-        parts = [f"{entry['height']}p", "audio"] if entry["kind"] == "video" else ["audio"]
+        parts = [rung_of[entry["height"]], "audio"] if entry["kind"] == "video" else ["audio"]
         prefix = media / str(entry["key"]).rsplit("/downloads/", 1)[0]
         segment_bytes += sum(f.stat().st_size for p in parts for f in (prefix / p).glob("*.m4s"))
         segment_bytes += sum((prefix / p / "init.mp4").stat().st_size for p in parts)
