@@ -111,3 +111,15 @@ def test_downloads_can_be_turned_off(tmp_path: Path, where: str) -> None:
     asset = assert_succeeded(ctx, asset_id, job_id)
     assert asset.downloads == []
     assert not list(ctx.store.list("media", f"{asset_id}/a1/downloads/"))
+
+
+@pytest.mark.ffmpeg
+def test_a_silent_video_gets_its_mp4_and_no_m4a(tmp_path: Path) -> None:
+    ctx = pipeline_context(tmp_path)
+    source = make_clip(tmp_path / "clip.mp4", seconds=2, size="320x180", audio=False)
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    asset = assert_succeeded(ctx, asset_id, job_id)
+    assert [(d["name"], d["kind"]) for d in asset.downloads or []] == [(f"{asset_id}-180p.mp4", "video")]
+    played = play_every_stream(str(ctx.settings.storage.root / "media" / (asset.downloads or [])[0]["key"]))
+    assert [p.kind for p in played] == ["video"] and played[0].lasts(2.0, 2 / 30)
