@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.models import Asset, AssetState
 from ingest.auth import Principal, audit
+from media.colour import ColourInfo
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from playback.signing import sign_token
 from webhooks import events, outbox
@@ -56,6 +57,17 @@ class DownloadOut(BaseModel):
     height: int | None = None
 
 
+class SourceColourOut(BaseModel):
+    """The original's colour as probed (media.colour): an HDR one was tone-mapped to BT.709 for the ladder."""
+
+    hdr: str | None  # "pq", "hlg" or None (SDR)
+    primaries: str | None
+    transfer: str | None
+    bit_depth: int
+    dolby_vision: bool
+    hdr10_plus: bool
+
+
 class ErrorOut(BaseModel):
     error: str
     message: str
@@ -89,6 +101,7 @@ class AssetOut(BaseModel):
     playback: PlaybackOut
     # Published with the complete ladder; empty when downloads are off for the asset.
     downloads: list[DownloadOut] = []
+    source_colour: SourceColourOut | None = None  # once the original was probed by the transcoder
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -157,6 +170,22 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
             for d in (asset.downloads or [])
             if ready
         ],
+        source_colour=_source_colour(asset.probe),
+    )
+
+
+def _source_colour(probe: dict[str, Any] | None) -> SourceColourOut | None:
+    colour = ((probe or {}).get("video") or {}).get("colour")
+    if not isinstance(colour, dict):
+        return None
+    transfer = colour.get("transfer")
+    return SourceColourOut(
+        hdr=ColourInfo(transfer=transfer).hdr,
+        primaries=colour.get("primaries"),
+        transfer=transfer,
+        bit_depth=int(colour.get("bit_depth") or 8),
+        dolby_vision=bool(colour.get("dolby_vision")),
+        hdr10_plus=bool(colour.get("hdr10_plus")),
     )
 
 

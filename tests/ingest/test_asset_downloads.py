@@ -71,3 +71,19 @@ def test_garbage_option_is_400(tus: Tus) -> None:
     assert r.status_code == 400
     assert "mp4_downloads" in r.text and "true or false" in r.text
     assert tus.get("/assets").json() == []
+
+
+def test_source_colour_from_the_probe(tus: Tus, settings) -> None:  # type: ignore[no-untyped-def]
+    tus.new(5)
+    asset_id = tus.get("/assets").json()[0]["id"]
+    assert tus.get(f"/assets/{asset_id}").json()["source_colour"] is None  # not probed yet
+    colour = {"primaries": "bt2020", "transfer": "arib-std-b67", "matrix": "bt2020nc", "range": "tv",
+              "bit_depth": 10, "dolby_vision": True, "hdr10_plus": False, "mastering_metadata": False}  # fmt: skip
+    catalog = Catalog(settings.catalog, apply_migrations=False)
+    with catalog.session() as s:
+        s.get(Asset, asset_id).probe = {"video": {"colour": colour}}
+    catalog.dispose()
+    assert tus.get(f"/assets/{asset_id}").json()["source_colour"] == {
+        "hdr": "hlg", "primaries": "bt2020", "transfer": "arib-std-b67", "bit_depth": 10,
+        "dolby_vision": True, "hdr10_plus": False,
+    }  # fmt: skip
