@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.models import Asset, AssetState
 from ingest.auth import Principal, audit
-from media.colour import ColourInfo
 from ingest.deps import Ingest, IngestDep, bearer_scheme
+from media.colour import ColourInfo
 from playback.signing import sign_token
 from webhooks import events, outbox
 

@@ -44,6 +44,13 @@ def test_plan_takes_highest_and_lowest_rung_and_the_audio() -> None:
     ]
 
 
+def test_plan_of_two_rungs_of_one_size_is_one_file_of_the_better() -> None:
+    low, high = _track("180p-200k", "video", 180), _track("180p-400k", "video", 180)
+    high = Track(high.name, "video", "avc1", "init.mp4", (Segment("s.m4s", 2.0, 20, 0.0),), 90000, height=180)
+    plans = plan_downloads([high, low], [], "clip")
+    assert [(p.filename, p.video) for p in plans] == [("clip-180p.mp4", "180p-400k")]
+
+
 def test_plan_of_one_rung_without_audio() -> None:
     plans = plan_downloads([_track("180p", "video", 180)], [], "clip")
     assert [(p.filename, p.video, p.audio) for p in plans] == [("clip-180p.mp4", "180p", None)]

@@ -91,20 +91,24 @@ def safe_basename(title: str | None, fallback: str) -> str:
 
 
 def plan_downloads(videos: Sequence[Track], audios: Sequence[Track], basename: str) -> list[DownloadPlan]:
-    """The highest and the lowest video rung as MP4 (one file when they are the same) with the first
-    audio rendition muxed in, and that audio alone as M4A. Pure."""
+    """The highest and the lowest video rung as MP4 (one file when they are the same size: the higher
+    bit rate then) with the first audio rendition muxed in, and that audio alone as M4A. Pure."""
     audio = audios[0].name if audios else None
     plans: list[DownloadPlan] = []
-    by_height = sorted(videos, key=lambda t: (t.height or 0, t.width or 0))
-    chosen = [by_height[-1], by_height[0]] if by_height else []
-    for track in chosen:
-        if any(p.video == track.name for p in plans):
-            continue
+    ranked = sorted(videos, key=lambda t: (t.height or 0, t.width or 0, _bytes(t)))
+    for track in [ranked[-1], ranked[0]] if ranked else []:
         label = f"{track.height}p" if track.height else track.name
-        plans.append(DownloadPlan(f"{basename}-{label}.mp4", "video", track.name, audio, track.height, track.width))
+        filename = f"{basename}-{label}.mp4"
+        if any(p.filename == filename for p in plans):
+            continue  # one rung only, or two rungs of one size: a single file, the better one
+        plans.append(DownloadPlan(filename, "video", track.name, audio, track.height, track.width))
     if audio is not None:
         plans.append(DownloadPlan(f"{basename}-audio.m4a", "audio", None, audio))
     return plans
+
+
+def _bytes(track: Track) -> int:
+    return sum(s.size for s in track.segments)
 
 
 def remux_argv(inputs: Sequence[Path], dest: Path, ffmpeg_exe: str) -> list[str]:
