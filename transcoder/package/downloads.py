@@ -26,6 +26,7 @@ from catalog.models import Asset
 from manifests.model import Track
 from transcoder.encode.runner import run_ffmpeg
 from transcoder.errors import EncodeFailed
+from transcoder.package.boxes import Box, boxes
 
 if TYPE_CHECKING:
     from transcoder.pipeline import PipelineContext
@@ -34,8 +35,10 @@ DOWNLOADS_DIR = "downloads"
 # Top-level boxes a faststart file begins with: `moov` must come before the first `mdat`.
 _HEADER = 8
 # How far a download's size may be from its segments' (boxes only: sample tables against fragment
-# headers; measured well under 2% on the test ladders, tests/transcoder/test_downloads.py).
+# headers; measured well under 2% on the test ladders, tests/transcoder/test_downloads.py), plus a
+# little for the headers of a file of a few frames (a 0.1 s source: 5% of 10 kB).
 SIZE_TOLERANCE = 0.05
+SIZE_SLACK_BYTES = 4096
 _NAME_LIMIT = 60
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MEDIA_EXTENSIONS = re.compile(
@@ -134,38 +137,57 @@ def concatenate(rendition_dir: Path, track: Track, dest: Path) -> int:
     return dest.stat().st_size
 
 
-def top_level_boxes(path: Path) -> list[str]:
-    """The types of the top-level boxes of an MP4 file, read by their headers only."""
-    types: list[str] = []
-    size_total = path.stat().st_size
+def top_level(path: Path) -> list[tuple[str, int, int]]:
+    """(type, offset, size) of each top-level box of an MP4 file, read by their headers only."""
+    found: list[tuple[str, int, int]] = []
+    total = path.stat().st_size
     with path.open("rb") as f:
         pos = 0
-        while pos + _HEADER <= size_total:
+        while pos + _HEADER <= total:
             f.seek(pos)
             header = f.read(16)
             size, box_type = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
             if size == 1:
                 size = int.from_bytes(header[8:16], "big")
             elif size == 0:
-                size = size_total - pos
-            if size < _HEADER or pos + size > size_total:
+                size = total - pos
+            if size < _HEADER or pos + size > total:
                 raise EncodeFailed(f"{path.name}: box {box_type!r} at {pos} overruns the file", reason="invalid_output")
-            types.append(box_type)
+            found.append((box_type, pos, size))
             pos += size
-    return types
+    return found
 
 
-def check_download(path: Path, source_bytes: int) -> int:
-    """Raise EncodeFailed unless `path` is an unfragmented faststart MP4 whose size is close to the
-    segments it was made from (a remux changes boxes, not samples: a missing stream or a truncated
-    copy shows as a large difference); return its size."""
+def top_level_boxes(path: Path) -> list[str]:
+    return [box_type for box_type, _, _ in top_level(path)]
+
+
+def moov_tracks(path: Path) -> list[Box]:
+    """The `trak` boxes of the file's `moov` (read alone: it is small, the media data is not read)."""
+    for box_type, offset, size in top_level(path):
+        if box_type == "moov":
+            with path.open("rb") as f:
+                f.seek(offset)
+                data = f.read(size)
+            moov = next(boxes(data))
+            return [b for b in boxes(data, moov.payload, moov.end) if b.type == "trak"]
+    return []
+
+
+def check_download(path: Path, source_bytes: int, tracks: int) -> int:
+    """Raise EncodeFailed unless `path` is an unfragmented faststart MP4 with `tracks` tracks whose size
+    is close to the segments it was made from (a remux changes boxes, not samples: a truncated copy
+    shows as a large difference); return its size."""
     types = top_level_boxes(path)
     if "moov" not in types or "mdat" not in types or types.index("moov") > types.index("mdat"):
         raise EncodeFailed(f"{path.name} is not a faststart MP4 (boxes {types[:6]})", reason="invalid_output")
     if "moof" in types:
         raise EncodeFailed(f"{path.name} is still fragmented", reason="invalid_output")
+    found = len(moov_tracks(path))
+    if found != tracks:
+        raise EncodeFailed(f"{path.name} has {found} tracks, not {tracks}", reason="invalid_output")
     size = path.stat().st_size
-    if abs(size - source_bytes) > SIZE_TOLERANCE * source_bytes:
+    if abs(size - source_bytes) > SIZE_TOLERANCE * source_bytes + SIZE_SLACK_BYTES:
         raise EncodeFailed(
             f"{path.name} has {size} bytes, far from the {source_bytes} bytes it was remuxed from",
             reason="invalid_output",
@@ -201,7 +223,7 @@ def make_downloads(
                 inputs.append(joined)
             dest = folder / plan.filename
             run(remux_argv(inputs, dest, ffmpeg_exe))
-            size = check_download(dest, source_bytes)
+            size = check_download(dest, source_bytes, len(names))
             duration = max(by_name[n].duration for n in names)
             made.append(Download(plan, dest, size, duration))
     finally:
