@@ -34,18 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transcode_setup import make_source, queue_asset  # noqa: E402
+from transcode_setup import make_source, staged_job  # noqa: E402
 
 from catalog.models import Asset, AssetState, Job  # noqa: E402
-from catalog.session import Catalog  # noqa: E402
-from catalog.settings import CatalogSettings  # noqa: E402
-from jobs.settings import BrokerSettings  # noqa: E402
-from storage.filesystem import FilesystemObjectStore  # noqa: E402
-from storage.settings import StorageSettings  # noqa: E402
 from transcoder import metrics  # noqa: E402
 from transcoder.encode.ladder import plan_ladder  # noqa: E402
-from transcoder.pipeline import PipelineContext, run_job  # noqa: E402
-from transcoder.settings import TranscoderSettings  # noqa: E402
+from transcoder.pipeline import run_job  # noqa: E402
 
 
 def ffmpeg_exe() -> str:
@@ -85,20 +79,7 @@ def bare_command(source: Path, out: Path, preset: str, segment: float, width: in
 
 def run_pipeline(source: Path, work: Path, preset: str, segment: float) -> tuple[float, float]:
     """(seconds from queued to READY, seconds from queued to first playable)."""
-    settings = TranscoderSettings(
-        storage=StorageSettings(root=work / "objects"),
-        catalog=CatalogSettings(url=f"sqlite:///{work / 'catalog.db'}"),
-        broker=BrokerSettings(folder=work / "broker"),
-        work_dir=work / "scratch",
-        segment_seconds=segment,
-        x264_preset=preset,
-    )
-    store = FilesystemObjectStore(settings.storage.root)
-    for bucket in ("staging", "media"):
-        store.ensure_bucket(bucket)
-    ctx = PipelineContext(settings, store, Catalog(settings.catalog))
-    store.put_file("staging", "originals/source.mp4", source)
-    asset_id, job_id = queue_asset(ctx.catalog, "originals/source.mp4")
+    ctx, asset_id, job_id = staged_job(source, work, segment_seconds=segment, x264_preset=preset)
     run_job(ctx, job_id)
     with ctx.catalog.session() as s:
         asset, job = s.get(Asset, asset_id), s.get(Job, job_id)

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import imageio_ffmpeg
 
 from catalog.models import Asset, AssetState, Job
 from catalog.session import Catalog
+from catalog.settings import CatalogSettings
+from jobs.settings import BrokerSettings
+from storage.filesystem import FilesystemObjectStore
+from storage.settings import StorageSettings
+from transcoder.pipeline import PipelineContext
+from transcoder.settings import TranscoderSettings
 
 
 def make_source(dest: Path, seconds: float, size: str, *, preset: str, crf: int, audio_bitrate: str) -> Path:
@@ -35,3 +42,22 @@ def queue_asset(catalog: Catalog, staging_key: str) -> tuple[str, str]:
         s.add(job)
         s.flush()
         return asset.id, job.id
+
+
+def staged_job(source: Path, work: Path, **settings: Any) -> tuple[PipelineContext, str, str]:
+    """A pipeline over a filesystem store and SQLite under `work` (TranscoderSettings `settings`), with
+    `source` staged as an upload leaves it and its job queued: (context, asset id, job id)."""
+    config = TranscoderSettings(
+        storage=StorageSettings(root=work / "objects"),
+        catalog=CatalogSettings(url=f"sqlite:///{work / 'catalog.db'}"),
+        broker=BrokerSettings(folder=work / "broker"),
+        work_dir=work / "scratch",
+        **settings,
+    )
+    store = FilesystemObjectStore(config.storage.root)
+    for bucket in ("staging", "media"):
+        store.ensure_bucket(bucket)
+    ctx = PipelineContext(config, store, Catalog(config.catalog))
+    store.put_file("staging", "originals/source.mp4", source)
+    asset_id, job_id = queue_asset(ctx.catalog, "originals/source.mp4")
+    return ctx, asset_id, job_id

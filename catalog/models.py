@@ -105,6 +105,10 @@ class Asset(Base):
     tags: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # Where an imported asset came from (POST /assets with a source URL); None for uploads.
     source_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # MP4/M4A downloads for this asset: None follows VODSTACK_TRANSCODER_MP4_DOWNLOADS (Upload-Metadata
+    # "mp4_downloads" sets it); the published ones, each {name, kind, key, size, duration, width, height}.
+    mp4_downloads: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    downloads: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # Name of the principal whose key created it (None: made before owners existed; admin keys only).
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

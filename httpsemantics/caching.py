@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import posixpath
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ class Kind(enum.Enum):
     SEGMENT = "segment"
     IMAGE = "image"
     TEXT_TRACK = "text_track"
+    DOWNLOAD = "download"  # a static MP4/M4A under an attempt's downloads/ folder
     OTHER = "other"
 
 
@@ -49,7 +51,30 @@ def classify(key: str) -> tuple[Kind, str]:
     kind, content_type = _BY_EXTENSION.get(ext, (Kind.OTHER, "application/octet-stream"))
     if ext == ".mp4" and name.startswith("init"):
         return Kind.INIT, content_type
+    if ext in (".mp4", ".m4a") and _download_name(key) is not None:
+        return Kind.DOWNLOAD, content_type
     return kind, content_type
+
+
+# Download names are made safe by the transcoder (transcoder.package.downloads.safe_basename); this
+# only ever repeats a name of that form in a header, whatever else a key may hold.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+DOWNLOADS_FOLDER = "downloads"
+
+
+def _download_name(key: str) -> str | None:
+    folder, name = posixpath.split(key)
+    if posixpath.basename(folder) != DOWNLOADS_FOLDER or not _SAFE_NAME.fullmatch(name):
+        return None
+    return name
+
+
+def content_disposition(key: str) -> str | None:
+    """`attachment; filename="<name>"` for a download (a browser saves it under its name rather than
+    playing it inline); None for every other object."""
+    kind, _ = classify(key)
+    name = _download_name(key) if kind is Kind.DOWNLOAD else None
+    return None if name is None else f'attachment; filename="{name}"'
 
 
 @dataclass(frozen=True)
@@ -117,7 +142,7 @@ def _iso_seconds(value: str) -> float | None:
 
 def cache_control(kind: Kind, policy: CachePolicy, state: PlaylistState | None = None) -> str:
     """The Cache-Control header for a 200 answer."""
-    if kind in (Kind.SEGMENT, Kind.INIT):
+    if kind in (Kind.SEGMENT, Kind.INIT, Kind.DOWNLOAD):
         return f"public, max-age={policy.immutable_max_age}, immutable"
     if kind in (Kind.PLAYLIST, Kind.MANIFEST):
         if state is not None and state.max_age is not None:

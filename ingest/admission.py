@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ingest.errors import TusError
 
 # Metadata keys clients use for the declared media type (tus-js-client/Uppy: filetype).
@@ -20,6 +22,7 @@ MAX_NAME = 255
 
 def admit(meta: dict[str, str | None]) -> None:
     """Raise TusError (400 or 415) for metadata that announces a non-video or is unusable."""
+    switch(meta, DOWNLOADS_KEY)
     for key in NAME_KEYS:
         if key in meta:
             name = meta[key]
@@ -34,3 +37,20 @@ def admit(meta: dict[str, str | None]) -> None:
         if declared in NEUTRAL_TYPES or declared.startswith("video/") or declared in VIDEO_APPLICATION_TYPES:
             continue
         raise TusError("not-video", f"only video uploads are accepted; {key} declares {declared[:60]!r}")
+
+
+# Upload-Metadata "mp4_downloads": "true" or "false" overrides VODSTACK_TRANSCODER_MP4_DOWNLOADS for the asset.
+DOWNLOADS_KEY = "mp4_downloads"
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def switch(meta: Mapping[str, object], key: str) -> bool | None:
+    """An on/off option of the metadata: None when absent; TusError (400) for anything but a boolean word."""
+    if key not in meta:
+        return None
+    value = str(meta[key] or "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise TusError("invalid-metadata", f"metadata {key!r} must be true or false, not {value[:20]!r}")

@@ -24,6 +24,7 @@ from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from ingest.errors import TusError
 from ingest.purging import purge_now, record_purge
+from media.colour import ColourInfo
 from playback.signing import sign_token
 from webhooks import events, outbox
 
@@ -46,6 +47,29 @@ class PlaybackOut(BaseModel):
     # Published with the complete ladder (None until the asset is ready).
     poster: str | None = None
     storyboard: str | None = None  # WebVTT map into the storyboard sprite, for scrubbing previews
+
+
+class DownloadOut(BaseModel):
+    """A static file to download (MP4 of a rung, M4A of the audio), remuxed from the published streams."""
+
+    name: str  # the file name browsers save it under (Content-Disposition)
+    kind: str  # "video" (MP4, with the audio) | "audio" (M4A)
+    url: str | None
+    size: int  # bytes
+    duration: float  # seconds
+    width: int | None = None
+    height: int | None = None
+
+
+class SourceColourOut(BaseModel):
+    """The original's colour as probed (media.colour): an HDR one was tone-mapped to BT.709 for the ladder."""
+
+    hdr: str | None  # "pq", "hlg" or None (SDR)
+    primaries: str | None
+    transfer: str | None
+    bit_depth: int
+    dolby_vision: bool
+    hdr10_plus: bool
 
 
 class ErrorOut(BaseModel):
@@ -125,6 +149,9 @@ class AssetOut(BaseModel):
     first_playable_at: datetime | None = None
     renditions: list[RenditionOut]
     playback: PlaybackOut
+    # Published with the complete ladder; empty when downloads are off for the asset.
+    downloads: list[DownloadOut] = []
+    source_colour: SourceColourOut | None = None  # once the original was probed by the transcoder
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -184,6 +211,35 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
             poster=playback_url(ingest, asset, f"{folder}/poster.jpg" if ready else None),
             storyboard=playback_url(ingest, asset, f"{folder}/storyboard.vtt" if ready else None),
         ),
+        downloads=[
+            DownloadOut(
+                name=d["name"],
+                kind=d["kind"],
+                url=playback_url(ingest, asset, d["key"]),
+                size=d["size"],
+                duration=d["duration"],
+                width=d.get("width"),
+                height=d.get("height"),
+            )
+            for d in (asset.downloads or [])
+            if ready
+        ],
+        source_colour=_source_colour(asset.probe),
+    )
+
+
+def _source_colour(probe: dict[str, Any] | None) -> SourceColourOut | None:
+    colour = ((probe or {}).get("video") or {}).get("colour")
+    if not isinstance(colour, dict):
+        return None
+    transfer = colour.get("transfer")
+    return SourceColourOut(
+        hdr=ColourInfo(transfer=transfer).hdr,
+        primaries=colour.get("primaries"),
+        transfer=transfer,
+        bit_depth=int(colour.get("bit_depth") or 8),
+        dolby_vision=bool(colour.get("dolby_vision")),
+        hdr10_plus=bool(colour.get("hdr10_plus")),
     )
 
 

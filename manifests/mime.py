@@ -14,6 +14,7 @@ CONTENT_TYPES: dict[str, str] = {
     ".mp4": "video/mp4",
     # RFC 8216bis / ISO 23000-19 register video/iso.segment for CMAF media segments.
     ".m4s": "video/iso.segment",
+    ".m4a": "audio/mp4",  # the audio download (transcoder.package.downloads)
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
     ".png": "image/png",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import av
 
+from media.colour import ColourInfo, describe_colour
 from media.errors import InvalidMedia
 
 PROBE_USER_AGENT = "vodstack-probe"
@@ -53,6 +55,8 @@ class VideoInfo:
     # a still or a thumbnail asked for after it finds no frame. Short of the duration when the video
     # ends before the audio (a cover image over a song). None: unknown.
     last_frame_time: float | None = None
+    # Transfer, primaries, bit depth and HDR metadata of the first frame (media.colour); None: not probed.
+    colour: ColourInfo | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -241,10 +245,34 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         interlaced=interlaced,
         pix_fmt=cc.format.name if cc.format else None,
         last_frame_time=last_frame_time,
+        colour=_colour(first, cc),
     )
     _check_display(video, limits)
     extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(container.format.name, duration, size, video, audio, extra)
+
+
+def _colour(frame: av.VideoFrame, cc: av.video.codeccontext.VideoCodecContext) -> ColourInfo:
+    """The decoded frame's colour properties (the codec context's when the frame leaves one unset)."""
+
+    def pick(name: str) -> int | None:
+        value = getattr(frame, name, None) or getattr(cc, name, None)
+        return int(value) if value is not None else None
+
+    bits = max((c.bits for c in frame.format.components), default=8) if frame.format is not None else 8
+    return describe_colour(
+        primaries=pick("color_primaries"),
+        transfer=pick("color_trc"),
+        matrix=pick("colorspace"),
+        colour_range=pick("color_range"),
+        bit_depth=bits,
+        # Iterating the container yields its SideData items (its Mapping methods do not work in PyAV 18).
+        side_data=[_side_data_name(getattr(sd, "type", sd)) for sd in cast("Iterable[object]", frame.side_data)],
+    )
+
+
+def _side_data_name(kind: object) -> str:
+    return str(getattr(kind, "name", kind))
 
 
 def _check_size(width: int, height: int, limits: ProbeLimits) -> None:

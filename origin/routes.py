@@ -13,7 +13,16 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from httpsemantics.caching import CachePolicy, Kind, PlaylistState, cache_control, classify, dash_state, hls_state
+from httpsemantics.caching import (
+    CachePolicy,
+    Kind,
+    PlaylistState,
+    cache_control,
+    classify,
+    content_disposition,
+    dash_state,
+    hls_state,
+)
 from httpsemantics.conditional import evaluate_preconditions, http_date, quote_etag, range_applies
 from httpsemantics.errors import MalformedRange, MultipleRanges, NotFound
 from httpsemantics.ranges import parse_range
@@ -121,6 +130,9 @@ async def serve_object(request: Request) -> Response:
         "accept-ranges": "bytes",
         ACCESS_HEADER: access,
     }
+    disposition = content_disposition(key)
+    if disposition is not None:
+        headers["content-disposition"] = disposition
     decided = evaluate_preconditions(request.headers, etag, info.last_modified, request.method)
     if decided is not None:
         state.metrics.requests.labels(kind.value, str(decided)).inc()

@@ -27,6 +27,7 @@ from catalog.models import Asset, AssetState, Job, utcnow
 from catalog.session import Catalog, rows_updated
 from manifests.errors import ManifestError
 from manifests.model import Track
+from media.colour import ColourInfo
 from media.errors import InvalidMedia
 from media.probe import MediaInfo, ProbeLimits
 from media.probe_sandbox import probe_stored
@@ -45,6 +46,7 @@ from transcoder.encode.progress import Progress
 from transcoder.encode.runner import CANCELLED, run_ffmpeg
 from transcoder.encode.source import original_for_ffmpeg, retry_with_download
 from transcoder.errors import EncodeFailed, Superseded, TransientError
+from transcoder.package.downloads import build_downloads
 from transcoder.package.outputs import read_track
 from transcoder.package.progressive import forget_playable
 from transcoder.package.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
@@ -158,9 +160,17 @@ def _limits(settings: TranscoderSettings) -> ProbeLimits:
     )
 
 
-def make_poster(source: str, out: Path, duration: float, ffmpeg: str, last_frame: float | None = None) -> None:
+def make_poster(
+    source: str,
+    out: Path,
+    duration: float,
+    ffmpeg: str,
+    last_frame: float | None = None,
+    colour: ColourInfo | None = None,
+) -> None:
     """The poster frame (one second in, or the middle of a shorter source, on a frame), 640 wide."""
-    run_ffmpeg(commands.poster(source, out / POSTER_NAME, poster_time(duration, last_frame), 640, ffmpeg), timeout=120)
+    argv = commands.poster(source, out / POSTER_NAME, poster_time(duration, last_frame), 640, ffmpeg, colour)
+    run_ffmpeg(argv, timeout=120)
 
 
 def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: Path) -> None:
@@ -201,6 +211,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         preset=ctx.settings.x264_preset,
         previews=previews,
         pad_video=commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate),
+        colour=info.video.colour,
     )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)
@@ -238,7 +249,9 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                 )
         if plan.previews is not None:
             _run_fenced(
-                attempt, commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg), timeout=300
+                attempt,
+                commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg, plan.colour),
+                timeout=300,
             )
         if not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
             deadline = job_deadline_seconds(info.duration)
@@ -248,7 +261,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                     ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
                 )[0]
             )
-            make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time)
+            make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time, info.video.colour)
         videos, audios = _read_outputs(out, ladder)
         # Nothing is published that was not checked: a failed check fails the attempt.
         verify_outputs(
@@ -260,9 +273,12 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             segment_seconds=ctx.settings.segment_seconds,
             extra_files=[POSTER_NAME, *_preview_files(out)],
         )
+        downloads = build_downloads(ctx, asset_id, out, videos, audios)  # remuxed from what was verified
         attempt.check(ctx.catalog)  # superseded while encoding: stop here, publish nothing
         if not is_cancelled(ctx, asset_id):  # deleted while encoding: publish nothing (raised below)
-            publish_package(ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded)
+            publish_package(
+                ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded, downloads=downloads
+            )
         publisher.finish([*videos, *audios])
         if is_cancelled(ctx, asset_id):
             raise EncodeFailed("the asset was deleted while encoding", reason=CANCELLED)

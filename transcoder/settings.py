@@ -37,6 +37,9 @@ class TranscoderSettings(BaseSettings):
     segment_seconds: float = 4.0
     # x264 preset: the speed/quality trade-off of every encode.
     x264_preset: str = "veryfast"
+    # MP4 downloads (highest and lowest rung, and an M4A of the audio), remuxed from the published
+    # segments; an asset's Upload-Metadata "mp4_downloads" ("true"/"false") overrides it.
+    mp4_downloads: bool = True
     # Split-and-stitch: a long source is cut into chunks on the segment grid, encoded in parallel by
     # whichever workers share the broker, and joined. Off by default: on one machine a single ffmpeg
     # run already uses every core, and splitting only pays when several machines share the work.

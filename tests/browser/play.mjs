@@ -8,6 +8,8 @@
 //   2. every rung is forced in turn (ABR off) and plays: the decoded frame height matches the rung
 //      and currentTime advances by 1 s afterwards;
 //   3. a seek to the middle lands there and playback continues.
+// With --file URL (repeatable), a static file (an MP4 or M4A download) in a plain <video src>, no MSE:
+// it loads, plays 1 s, seeks to the middle (a Range request) and plays to its end.
 // With --hls-start URL instead, only where hls.js starts playing a stream (a growing playlist of a
 // video still encoding should start at its beginning) and that it then advances.
 // Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Results go to stdout as JSON.
@@ -93,7 +95,7 @@ window.startDash = (src) => {
 </script></body></html>`;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--hls-start URL] [--step-timeout-ms 30000]\n`);
+  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--step-timeout-ms 30000]\n`);
   process.exit(2);
 }
 
@@ -212,16 +214,46 @@ async function startOne(browser, pageUrl, src, stepMs) {
   return result;
 }
 
+async function playFile(browser, pageUrl, src, stepMs) {
+  const result = { player: "video element", url: src, ok: false, checks: {}, errors: [] };
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const ranges = [];
+  page.on("request", (r) => { const h = r.headers().range; if (h && r.url() === src) ranges.push(h); });
+  page.on("console", (m) => { if (m.type() === "error") result.errors.push("console: " + m.text()); });
+  try {
+    await page.goto(pageUrl);
+    await page.evaluate((s) => { video.src = s; video.play().catch((e) => state.fatal.push("play(): " + e)); }, src);
+    await until(page, "return video.readyState >= 1 && video.duration > 0", null, stepMs);
+    await until(page, "return video.currentTime >= 1", null, stepMs);
+    const { d, h } = await now(page);
+    const target = d / 2;
+    await page.evaluate((t) => { video.currentTime = t; }, target);
+    await until(page, "return !video.seeking && video.currentTime >= value + 0.5", target, stepMs);
+    const landed = (await now(page)).t;
+    await until(page, "return video.ended", null, stepMs * 2);
+    const end = await page.evaluate(() => ({ t: video.currentTime, w: video.videoWidth }));
+    result.checks = { duration: d, height: h, width: end.w, seek: { target, position: landed }, ended_at: end.t, ranges };
+    result.ok = landed >= target && landed < target + 5 && result.errors.length === 0;
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+  } finally {
+    await context.close();
+  }
+  return result;
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
       hls: { type: "string" },
       dash: { type: "string" },
       "hls-start": { type: "string" },
+      file: { type: "string", multiple: true },
       "step-timeout-ms": { type: "string", default: "30000" },
     },
   });
-  if (!values.hls && !values.dash && !values["hls-start"]) usage("give --hls and/or --dash, or --hls-start");
+  if (!values.hls && !values.dash && !values["hls-start"] && !values.file) usage("give --hls and/or --dash, --file, or --hls-start");
   const stepMs = Number(values["step-timeout-ms"]);
   const server = await servePage();
   const pageUrl = `http://127.0.0.1:${server.address().port}/`;
@@ -232,6 +264,7 @@ async function main() {
     if (values.hls) results.push(await playOne(browser, pageUrl, "hls", values.hls, stepMs));
     if (values.dash) results.push(await playOne(browser, pageUrl, "dash", values.dash, stepMs));
     if (values["hls-start"]) results.push(await startOne(browser, pageUrl, values["hls-start"], stepMs));
+    for (const file of values.file || []) results.push(await playFile(browser, pageUrl, file, stepMs));
   } finally {
     await browser.close();
     server.close();

@@ -27,8 +27,10 @@ def test_players_play_what_the_pipeline_published_through_the_edge(tmp_path: Pat
         asset = wait_for_terminal(stack, tus_upload(stack, clip))
         assert asset["state"] == "ready", asset
         playback = asset["playback"]
+        # The MP4 and M4A downloads, in a plain <video> from the same edge (Range requests to seek).
+        files = [arg for d in asset["downloads"] for arg in ("--file", str(d["url"]))]  # type: ignore[index]
         proc = subprocess.run(
-            ["node", "play.mjs", "--hls", str(playback["hls"]), "--dash", str(playback["dash"])],
+            ["node", "play.mjs", "--hls", str(playback["hls"]), "--dash", str(playback["dash"]), *files],
             cwd=HERE,
             capture_output=True,
             text=True,
@@ -42,5 +44,15 @@ def test_players_play_what_the_pipeline_published_through_the_edge(tmp_path: Pat
         raise AssertionError(f"play.mjs printed no report (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
     assert report["ok"], json.dumps(report, indent=2)
     renditions = sorted(r["height"] for r in asset["renditions"] if r["kind"] == "video")  # type: ignore[index]
-    for result in report["results"]:
+    streams = [r for r in report["results"] if r["player"] != "video element"]
+    for result in streams:
         assert sorted(r["height"] for r in result["checks"]["rungs"]) == renditions
+    files = [r for r in report["results"] if r["player"] == "video element"]
+    downloads = {str(d["url"]): d for d in asset["downloads"]}  # type: ignore[index]
+    assert len(files) == len(downloads) == 3, asset["downloads"]
+    for result in files:
+        download, checks = downloads[result["url"]], result["checks"]
+        # The highest and lowest rung at their size, the M4A with no picture; each plays to its end.
+        assert checks["height"] == (download["height"] or 0), result
+        assert abs(checks["duration"] - 16.0) < 0.1 and abs(checks["ended_at"] - checks["duration"]) < 0.1, result
+        assert checks["ranges"], result  # Chromium fetched it by ranges, answered by the edge

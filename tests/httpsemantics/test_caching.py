@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from httpsemantics.caching import CachePolicy, Kind, cache_control, classify, dash_state, hls_state
+from httpsemantics.caching import (
+    CachePolicy,
+    Kind,
+    cache_control,
+    classify,
+    content_disposition,
+    dash_state,
+    hls_state,
+)
 
 POLICY = CachePolicy()
 
@@ -21,6 +29,11 @@ POLICY = CachePolicy()
         ("a/thumbs/t_0001.jpg", Kind.IMAGE, "image/jpeg"),
         ("a/storyboard.vtt", Kind.TEXT_TRACK, "text/vtt; charset=utf-8"),
         ("a/blob", Kind.OTHER, "application/octet-stream"),
+        ("a/a1/downloads/clip-720p.mp4", Kind.DOWNLOAD, "video/mp4"),
+        ("a/a1/downloads/clip-audio.m4a", Kind.DOWNLOAD, "audio/mp4"),
+        ("a/a1/downloads/init.mp4", Kind.INIT, "video/mp4"),
+        ("a/a1/downloads/notes.txt", Kind.OTHER, "application/octet-stream"),
+        ("a/a1/360p/clip.mp4", Kind.SEGMENT, "video/mp4"),
     ],
 )
 def test_classify(key: str, kind: Kind, content_type: str) -> None:
@@ -50,3 +63,24 @@ def test_dash_state() -> None:
     assert not dash_state(static).growing
     assert dash_state(dynamic).growing and dash_state(dynamic).target_duration == 4
     assert cache_control(Kind.MANIFEST, POLICY, dash_state(dynamic)) == "public, max-age=2"
+
+
+@pytest.mark.parametrize(
+    ("key", "header"),
+    [
+        ("a/a1/downloads/clip-720p.mp4", 'attachment; filename="clip-720p.mp4"'),
+        ("a/a1/downloads/My-Clip-audio.m4a", 'attachment; filename="My-Clip-audio.m4a"'),
+        ("a/a1/360p/seg_00001.m4s", None),
+        ("a/a1/360p/clip.mp4", None),  # not under downloads/
+        ("a/a1/downloads/clip.m3u8", None),
+        ('a/a1/downloads/x";y.mp4', None),  # never repeats a name that could break out of the quotes
+        ("a/a1/downloads/.hidden.mp4", None),
+        ("a/a1/downloads/caf\u00e9.mp4", None),
+    ],
+)
+def test_content_disposition(key: str, header: str | None) -> None:
+    assert content_disposition(key) == header
+
+
+def test_downloads_are_immutable() -> None:
+    assert cache_control(Kind.DOWNLOAD, POLICY) == "public, max-age=31536000, immutable"

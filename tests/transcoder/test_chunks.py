@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from media.colour import ColourInfo
 from transcoder.encode.ladder import Ladder, plan_ladder
 from transcoder.split.chunks import Chunk, PartSpec, chunk_length, part_prefix, plan_chunks, plan_parts, wants_split
 
@@ -96,6 +97,13 @@ def test_parts_are_chunks_then_the_whole_part_and_survive_json() -> None:
     assert parts[-1].encoded_ladder().rungs == () and parts[-1].encoded_ladder().audio_bitrate == 128_000
     for part in parts:
         assert PartSpec.from_json(part.as_json()) == part
+    # An HDR source's colour reaches every chunk's encode (each is tone-mapped alike).
+    hdr = ColourInfo("bt2020", "smpte2084", "bt2020nc", "tv", 10, dolby_vision=True)
+    coloured = plan_parts(
+        ladder, duration=150, display_size=(1280, 720), chunk_seconds=60, segment_seconds=4,
+        interlaced=False, preset="veryfast", colour=hdr,
+    )  # fmt: skip
+    assert all(PartSpec.from_json(part.as_json()).colour == hdr for part in coloured)
     # The chosen audio stream of a many-track source reaches the whole part's encode.
     tracks = parts_of_150s(plan_ladder(1280, 720, 30.0, has_audio=True, audio_stream=2))
     assert PartSpec.from_json(tracks[-1].as_json()).encoded_ladder().audio_stream == 2

@@ -150,6 +150,9 @@ def test_sigkill_mid_encode_hands_the_job_to_the_other_worker(
     assert prefix == f"{asset_id}/a2/"
     expected = {f"{prefix}{k}" for k in ("master.m3u8", "manifest.mpd", "poster.jpg", "storyboard.jpg")}
     expected |= {f"{prefix}storyboard.vtt"} | {f"{prefix}thumbnails/{i:02d}.jpg" for i in range(1, 6)}
+    # The MP4 downloads of the highest and lowest rung and the M4A (transcoder.package.downloads).
+    assert len(asset.downloads or []) == 3
+    expected |= {str(d["key"]) for d in asset.downloads or []}
     for track in [*videos, *audios]:
         listed = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{track.name}/index.m3u8").decode())
         assert len(listed.segments) == len(track.segments) >= SECONDS / ctx.settings.segment_seconds

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import ffmpeg
 
+from media.colour import ColourInfo
+from transcoder.encode import colour
 from transcoder.encode import previews as pv
 from transcoder.encode.ladder import Ladder
 
@@ -51,6 +53,8 @@ class EncodePlan:
     duration: float | None = None
     # Seconds of the last frame repeated after the video ends (video_padding); 0: none.
     pad_video: float = 0.0
+    # The source's colour (probe): an HDR or wide-gamut one is converted to BT.709 SDR (encode.colour).
+    colour: ColourInfo | None = None
 
 
 def video_padding(duration: float, last_frame_time: float | None, frame_rate: float) -> float:
@@ -68,6 +72,13 @@ def source_input(source: str, **options: object) -> ffmpeg.nodes.FilterableStrea
     if source.startswith(("http://", "https://")):
         options = {**REMOTE_INPUT_OPTIONS, **options}
     return ffmpeg.input(source, **options)
+
+
+def to_sdr(stream: ffmpeg.nodes.FilterableStream, source_colour: ColourInfo | None) -> ffmpeg.nodes.FilterableStream:
+    """`stream` tone-mapped / converted to BT.709 SDR when the source needs it (encode.colour), else as is."""
+    for step in colour.sdr_filters(source_colour):
+        stream = stream.filter(step.name, **step.options)
+    return stream
 
 
 def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, object]:
@@ -117,6 +128,7 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
         video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
     # Constant output frame rate: variable-frame-rate sources get regular frames on the keyframe grid.
     video = video.filter("fps", fps=plan.ladder.frame_rate)
+    video = to_sdr(video, plan.colour)  # once per job, before the split into rungs
     if plan.pad_video > 0:
         video = video.filter("tpad", stop_mode="clone", stop_duration=plan.pad_video)
     rungs = plan.ladder.rungs
@@ -146,6 +158,7 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
                 "force_key_frames": f"expr:gte(t,n_forced*{plan.segment_seconds})",
                 "x264-params": "open-gop=0",
                 "an": None,
+                **colour.output_tags(plan.colour),
             }
         )
         outputs.append(ffmpeg.output(stream, str(plan.out_dir / rung.name / PLAYLIST_NAME), **opts))
@@ -201,7 +214,14 @@ def _storyboard_tiles(
     )
 
 
-def finish_previews(previews: pv.Previews, source: str, out_dir: Path, interlaced: bool, ffmpeg_exe: str) -> list[str]:
+def finish_previews(
+    previews: pv.Previews,
+    source: str,
+    out_dir: Path,
+    interlaced: bool,
+    ffmpeg_exe: str,
+    source_colour: ColourInfo | None = None,
+) -> list[str]:
     """argv, run after encode_ladder, that writes the thumbnails (a frame-accurate seek into the source
     for each: one GOP decoded per thumbnail, not the whole source again) and tiles the storyboard
     sprite from the tiles the encode wrote."""
@@ -210,6 +230,7 @@ def finish_previews(previews: pv.Previews, source: str, out_dir: Path, interlace
         frame = source_input(source, ss=at).video
         if interlaced:
             frame = frame.filter("bwdif", mode="send_frame", parity="auto", deint="all")
+        frame = to_sdr(frame, source_colour)
         frame = frame.filter("scale", previews.thumbnail_width, previews.thumbnail_height).filter("setsar", "1")
         name = pv.THUMBNAIL_PATTERN % i
         outputs.append(ffmpeg.output(frame, str(out_dir / pv.THUMBNAIL_DIR / name), **{"frames:v": 1, "q:v": 3}))
@@ -222,11 +243,13 @@ def finish_previews(previews: pv.Previews, source: str, out_dir: Path, interlace
     return [ffmpeg_exe, *graph.overwrite_output().get_args()]
 
 
-def poster(source: str, dest: Path, at_seconds: float, width: int, ffmpeg_exe: str) -> list[str]:
+def poster(
+    source: str, dest: Path, at_seconds: float, width: int, ffmpeg_exe: str, source_colour: ColourInfo | None = None
+) -> list[str]:
     """argv that writes one JPEG frame at `at_seconds`, scaled to `width` (display aspect kept)."""
     stream = (
-        source_input(source, ss=at_seconds)
-        .video.filter("scale", width, -2)
+        to_sdr(source_input(source, ss=at_seconds).video, source_colour)
+        .filter("scale", width, -2)
         .filter("setsar", "1")
         .output(str(dest), vframes=1, **{"q:v": 3})
         .global_args("-hide_banner", "-nostdin", "-loglevel", "error")

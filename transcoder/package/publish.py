@@ -9,6 +9,7 @@ and a partial master while the encode runs) writes under the same prefix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from transcoder import metrics
 from transcoder.encode.ladder import Ladder
 from transcoder.encode.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, render_vtt
 from transcoder.errors import EncodeFailed, Superseded
+from transcoder.package.downloads import Download
 from transcoder.package.progressive import ProgressivePublisher, mark_playable
 from transcoder.worker.attempt import Attempt
 from transcoder.worker.sweeper import current_attempt
@@ -47,6 +49,7 @@ def publish_package(
     previews: Previews,
     *,
     skip: set[str] | frozenset[str] = frozenset(),
+    downloads: Sequence[Download] = (),
 ) -> None:
     """Validate the package, upload it under the attempt's prefix (media, media playlists, the DASH
     manifest, the multivariant playlist last) and make the asset ready. Raises Superseded when the
@@ -70,6 +73,8 @@ def publish_package(
                 continue  # uploaded while the encode ran (transcoder.package.progressive)
             put_file(ctx, prefix + f"{track.name}/{name}", out / track.name / name)
     put_file(ctx, prefix + POSTER_NAME, out / POSTER_NAME)
+    for download in downloads:
+        put_file(ctx, prefix + download.key, download.path)
     for uri, text in {**media_texts, **iframe_texts}.items():
         put_text(ctx, prefix + uri, text)
     put_text(ctx, prefix + MPD_NAME, mpd)
@@ -109,6 +114,7 @@ def publish_package(
                 )
             )
         asset.master_key, asset.dash_key = prefix + MASTER_NAME, prefix + MPD_NAME
+        asset.downloads = [d.as_dict(prefix) for d in downloads]
         asset.state, asset.progress, asset.eta_seconds, asset.ready_at = AssetState.READY, 1.0, 0.0, now
         if asset.first_playable_at is None and job is not None:
             metrics.record_first_playable(metrics.elapsed_seconds(job.created_at, now))

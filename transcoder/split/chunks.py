@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from media.colour import ColourInfo
 from transcoder.encode.ladder import Ladder, Rung
 
 WHOLE_PART = "whole"  # the audio and the previews, over the whole source
@@ -80,6 +81,7 @@ class PartSpec:
     source_duration: float
     chunk: Chunk | None = None
     display_size: tuple[int, int] = (0, 0)  # of the source (previews are sized from it)
+    colour: ColourInfo | None = None  # of the source: each chunk is tone-mapped alike (encode.colour)
 
     @property
     def name(self) -> str:
@@ -120,6 +122,7 @@ class PartSpec:
             source_duration=data["source_duration"],
             chunk=Chunk(**chunk) if chunk is not None else None,
             display_size=(int(data["display_size"][0]), int(data["display_size"][1])),
+            colour=ColourInfo(**data["colour"]) if data.get("colour") else None,
         )
 
 
@@ -132,11 +135,12 @@ def plan_parts(
     segment_seconds: float,
     interlaced: bool,
     preset: str,
+    colour: ColourInfo | None = None,
 ) -> tuple[PartSpec, ...]:
     """Every part of a split job: the video chunks in time order, then the whole-source part."""
     chunks = [*plan_chunks(duration, chunk_seconds, segment_seconds), None]
     return tuple(
-        PartSpec(ladder, segment_seconds, interlaced, preset, duration, chunk, display_size) for chunk in chunks
+        PartSpec(ladder, segment_seconds, interlaced, preset, duration, chunk, display_size, colour) for chunk in chunks
     )
 
 

@@ -231,6 +231,7 @@ def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) ->
         previews=previews,
         start=spec.chunk.start if spec.chunk is not None else 0.0,
         duration=spec.chunk.duration if spec.chunk is not None else None,
+        colour=spec.colour,
     )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)
@@ -242,8 +243,10 @@ def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) ->
         should_stop=lambda: _asset_gone(ctx, asset_id),
     )
     if previews is not None:
-        run_ffmpeg(commands.finish_previews(previews, source, out, spec.interlaced, ffmpeg_exe), timeout=300)
-        make_poster(source, out, spec.source_duration, ffmpeg_exe)
+        run_ffmpeg(
+            commands.finish_previews(previews, source, out, spec.interlaced, ffmpeg_exe, spec.colour), timeout=300
+        )
+        make_poster(source, out, spec.source_duration, ffmpeg_exe, colour=spec.colour)
     prefix = chunks.part_prefix(parent_id, spec.name)
     listing: dict[str, list[str]] = {}
     for name in names:

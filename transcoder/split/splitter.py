@@ -83,6 +83,7 @@ class SplitAndStitch:
             segment_seconds=settings.segment_seconds,
             interlaced=info.video.interlaced,
             preset=settings.x264_preset,
+            colour=info.video.colour,
         )
         recorded, to_queue = _dispatch_state(ctx, job_id, asset_id, specs)
         if recorded is not None:
