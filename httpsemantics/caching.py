@@ -23,6 +23,7 @@ class Kind(enum.Enum):
     INIT = "init"
     SEGMENT = "segment"
     IMAGE = "image"
+    POSTER = "poster"  # a creator's poster version: <asset>/posters/<version>/<file>, never changed once published
     TEXT_TRACK = "text_track"
     OTHER = "other"
 
@@ -38,6 +39,7 @@ _BY_EXTENSION: dict[str, tuple[Kind, str]] = {
     ".jpeg": (Kind.IMAGE, "image/jpeg"),
     ".png": (Kind.IMAGE, "image/png"),
     ".webp": (Kind.IMAGE, "image/webp"),
+    ".avif": (Kind.IMAGE, "image/avif"),
     ".vtt": (Kind.TEXT_TRACK, "text/vtt; charset=utf-8"),
 }
 
@@ -49,6 +51,9 @@ def classify(key: str) -> tuple[Kind, str]:
     kind, content_type = _BY_EXTENSION.get(ext, (Kind.OTHER, "application/octet-stream"))
     if ext == ".mp4" and name.startswith("init"):
         return Kind.INIT, content_type
+    parts = key.split("/")
+    if kind is Kind.IMAGE and len(parts) == 4 and parts[1] == "posters":
+        return Kind.POSTER, content_type  # the version is a content hash (ingest.poster_versions)
     return kind, content_type
 
 
@@ -117,7 +122,7 @@ def _iso_seconds(value: str) -> float | None:
 
 def cache_control(kind: Kind, policy: CachePolicy, state: PlaylistState | None = None) -> str:
     """The Cache-Control header for a 200 answer."""
-    if kind in (Kind.SEGMENT, Kind.INIT):
+    if kind in (Kind.SEGMENT, Kind.INIT, Kind.POSTER):
         return f"public, max-age={policy.immutable_max_age}, immutable"
     if kind in (Kind.PLAYLIST, Kind.MANIFEST):
         if state is not None and state.max_age is not None:
