@@ -16,6 +16,7 @@ What it guarantees of every variant it writes:
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ CONTENT_TYPES: dict[str, tuple[str, ...]] = {
     "image/heic": ("HEIF",),
     "image/heif": ("HEIF",),
 }
+_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP", "image/heic": "HEIC", "image/heif": "HEIF"}
 # Output format -> (file extension, Pillow save arguments). Every one is a format every current browser
 # decodes; AVIF is listed only when the Pillow at hand can encode it (see `output_formats`).
 ENCODINGS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -99,32 +101,51 @@ def _open(source: Path, content_type: str, max_pixels: int) -> Image.Image:
 
         pillow_heif.register_heif_opener()
     Image.MAX_IMAGE_PIXELS = max_pixels
-    allowed = [f for fs in CONTENT_TYPES.values() for f in fs]
+    # Any poster type is recognised (to say "a JPEG, not image/png"), but libheif only reads files
+    # declared HEIC: its parser is the largest of them.
+    allowed = [f for fs in CONTENT_TYPES.values() for f in fs if f != "HEIF" or "HEIF" in formats]
     try:
         image = Image.open(source, formats=allowed)
     except Image.DecompressionBombError as exc:
-        raise _bomb(str(exc), max_pixels) from exc
+        raise _bomb(_pixels_in(str(exc)), max_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidMedia("the file is not a JPEG, PNG, WebP or HEIC image", reason="not_image") from exc
+        raise InvalidMedia(
+            f"the file is not a {_NAMES[content_type]} image (nor another poster type)", reason="not_image"
+        ) from exc
+    try:
+        _check(image, content_type, formats, max_pixels)
+    except InvalidMedia:
+        image.close()
+        raise
+    return image
+
+
+def _check(image: Image.Image, content_type: str, formats: tuple[str, ...], max_pixels: int) -> None:
     if image.format not in formats:
         raise InvalidMedia(
             f"the file is a {image.format} image, not {content_type} as its Content-Type says", reason="wrong_type"
         )
     width, height = image.size
     if width * height > max_pixels:  # also when Pillow's own check is off (MAX_IMAGE_PIXELS None)
-        raise _bomb(f"{width}x{height}", max_pixels)
+        raise _bomb(f"{width}x{height}, {width * height:,} pixels", max_pixels)
     if max(width, height) > MAX_ASPECT * min(width, height):
         raise InvalidMedia(
             f"the image is {width}x{height}: a poster's sides may differ at most {MAX_ASPECT:g} times",
             reason="aspect",
         )
-    return image
 
 
 def _bomb(detail: str, max_pixels: int) -> InvalidMedia:
     return InvalidMedia(
         f"the image has too many pixels ({detail}); at most {max_pixels:,} are accepted", reason="too_many_pixels"
     )
+
+
+def _pixels_in(message: str) -> str:
+    """ "900,000,000 pixels" from Pillow's decompression bomb message (whose limit, twice ours, is not
+    worth repeating), or the message itself."""
+    found = re.search(r"\((\d+) pixels\)", message)
+    return f"{int(found.group(1)):,} pixels" if found else message
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
@@ -169,7 +190,7 @@ def render_poster(source: Path, content_type: str, out_dir: Path, limits: Poster
                 upright = ImageOps.exif_transpose(image)  # decodes: truncation shows here
                 picture = _clean_copy(_to_srgb(upright))
         except Image.DecompressionBombWarning as exc:
-            raise _bomb(str(exc), limits.max_pixels) from exc
+            raise _bomb(_pixels_in(str(exc)), limits.max_pixels) from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise InvalidMedia(f"the image is damaged or truncated ({exc})", reason="corrupt") from exc
     width, height = picture.size
