@@ -7,6 +7,7 @@ the published poster served through origin and edge with immutable caching."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import struct
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from tests.cdn_edge.edge_stack import Instrumented, edge_settings
 from tests.ingest.conftest import TOKEN, make_settings
 from tests.ingest.harness import ServerThread
 from tests.ingest.posters_media import BLUE, COMMENT, MAKE, RED, XMP, bomb, photo, plain
+from tests.transcoder.services import postgres_catalog  # noqa: F401 - fixture
 
 BASE = "http://127.0.0.1:8703"  # the default playback_base_url
 MAX_BYTES = 2 * 2**20
@@ -43,8 +45,11 @@ def backend() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return make_settings(tmp_path, "filesystem", poster=PosterSettings(max_bytes=MAX_BYTES))
+def settings(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, "filesystem", poster=PosterSettings(max_bytes=MAX_BYTES))
+    if request.node.get_closest_marker("postgres"):  # the row lock is PostgreSQL's
+        settings = settings.model_copy(update={"catalog": request.getfixturevalue("postgres_catalog")})
+    return settings
 
 
 class Api:
@@ -201,6 +206,22 @@ def test_a_retired_version_uploaded_again_is_current_and_kept(api: Api) -> None:
     assert sweep_retired(api.ingest, datetime.now(UTC) + timedelta(days=2)) == 1  # the blue one only
     assert _near(Image.open(io.BytesIO(api.read(first))).convert("RGB").getpixel((5, 5)), RED)
     assert {k.split("/")[2] for k in api.objects(asset_id)} == {first.split("/")[-2]}
+
+
+@pytest.mark.postgres
+def test_concurrent_replacements_leave_one_current_and_no_orphan(api: Api) -> None:
+    asset_id = api.asset()
+    images = [plain(640, 360, "PNG", (10 * n, 50, 90)) for n in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(len(images)) as pool:
+        answers = list(pool.map(lambda image: api.put("alice", asset_id, image, "image/png"), images))
+    assert [a.status_code for a in answers] == [200] * len(images)
+    current = api.call("alice", "GET", f"/assets/{asset_id}").json()["playback"]["posters"]
+    versions = {p["url"].split("/")[-2] for a in answers for p in a.json()["playback"]["posters"]}
+    (kept,) = {p["url"].split("/")[-2] for p in current}
+    assert len(versions) == len(images) and kept in versions
+    # Every version but the current one was retired (none lost track of), so all go after the grace.
+    assert sweep_retired(api.ingest, datetime.now(UTC) + timedelta(days=2)) == len(images) - 1
+    assert {k.split("/")[2] for k in api.objects(asset_id)} == {kept}
 
 
 def test_delete_returns_to_the_generated_poster(api: Api) -> None:
