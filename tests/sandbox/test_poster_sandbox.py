@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -118,3 +119,48 @@ def test_only_the_declared_poster_types_are_decoded(
     with pytest.raises(InvalidMedia) as refused:
         render_poster(source, content_type, _out(tmp_path), PosterLimits())
     assert refused.value.reason == reason
+
+
+def _saved(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data", "color"),
+    [
+        ("image/png", lambda: _saved(Image.new("RGB", (3000, 1800), (200, 10, 10)).convert("P"), "PNG"), (200, 10, 10)),
+        # Transparency is flattened onto black (a player's frame).
+        ("image/png", lambda: _saved(Image.new("RGBA", (3000, 1800), (200, 10, 10, 0)), "PNG"), (0, 0, 0)),
+        ("image/png", lambda: _saved(Image.new("I;16", (3000, 1800), 30000), "PNG"), (117, 117, 117)),  # scaled
+        ("image/png", lambda: _saved(Image.new("LA", (300, 180), (100, 255)), "PNG"), (100, 100, 100)),
+        ("image/jpeg", lambda: _saved(Image.new("CMYK", (3000, 1800), (0, 255, 255, 0)), "JPEG"), (255, 0, 0)),
+        (
+            "image/webp",
+            lambda: _saved(Image.new("RGB", (300, 180), (10, 200, 10)), "WEBP", lossless=True),
+            (10, 200, 10),
+        ),
+    ],
+)
+def test_every_mode_becomes_rgb(tmp_path: Path, content_type: str, data: Any, color: tuple[int, int, int]) -> None:
+    source = tmp_path / "src"
+    source.write_bytes(data())
+    rendered = render_poster(source, content_type, _out(tmp_path), PosterLimits())
+    for variant in rendered.variants:
+        with Image.open(tmp_path / "out" / variant.file) as image:
+            assert image.mode == "RGB" and image.size == (variant.width, variant.height)
+            pixel = image.getpixel((image.width // 2, image.height // 2))
+            assert all(abs(a - b) <= 12 for a, b in zip(pixel, color, strict=True)), (variant, pixel)
+
+
+def test_a_large_turned_jpeg_is_decoded_small_and_sized_as_shown(tmp_path: Path) -> None:
+    # 6000x4000 stored, EXIF orientation 6: shown 4000x6000. libjpeg decodes it at a quarter.
+    image = Image.new("RGB", (6000, 4000), (20, 20, 220))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    source = tmp_path / "big.jpg"
+    source.write_bytes(_saved(image, "JPEG", exif=exif.tobytes()))
+    rendered = render_poster(source, "image/jpeg", _out(tmp_path), PosterLimits())
+    assert (rendered.source_width, rendered.source_height) == (4000, 6000)
+    assert {(v.width, v.height) for v in rendered.variants} == {(320, 480), (640, 960), (1280, 1920)}
