@@ -46,7 +46,10 @@ def backend() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    settings = make_settings(tmp_path, "filesystem", poster=PosterSettings(max_bytes=MAX_BYTES))
+    backend, endpoint = "filesystem", None
+    if request.node.get_closest_marker("s3"):
+        backend, endpoint = "s3", request.getfixturevalue("moto_endpoint")
+    settings = make_settings(tmp_path, backend, endpoint, poster=PosterSettings(max_bytes=MAX_BYTES))
     if request.node.get_closest_marker("postgres"):  # the row lock is PostgreSQL's
         settings = settings.model_copy(update={"catalog": request.getfixturevalue("postgres_catalog")})
     return settings
@@ -173,7 +176,8 @@ def test_gps_and_all_metadata_stripped_in_every_format_and_size(api: Api) -> Non
     assert api.call("alice", "GET", f"/assets/{asset_id}").json()["playback"]["posters"] == posters
 
 
-def test_replacing_changes_the_urls_and_retires_the_old_version(api: Api) -> None:
+@pytest.mark.parametrize("store", ["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def test_replacing_changes_the_urls_and_retires_the_old_version(api: Api, store: str) -> None:
     asset_id = api.asset()
     first = api.put("alice", asset_id, plain(1280, 720, "PNG", RED), "image/png").json()["playback"]
     first_keys = api.objects(asset_id)
