@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -68,6 +70,14 @@ class Refused(Exception):
 
 def _not_found(asset_id: str) -> JSONResponse:
     return Refused(404, "not_found", f"no asset {asset_id[:80]!r}").response()
+
+
+def _render_slots(request: Request, slots: int) -> anyio.CapacityLimiter:
+    """The app's limiter of poster children, made on first use (it needs the running event loop)."""
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "poster_render_slots", None)
+    if limiter is None:
+        limiter = request.app.state.poster_render_slots = anyio.CapacityLimiter(max(1, slots))
+    return limiter
 
 
 def _owned(ingest: Ingest, principal: Principal, asset_id: str) -> bool:
@@ -172,7 +182,12 @@ async def put_poster(asset_id: str, request: Request, ingest: IngestDep) -> Any:
         if not await run_in_threadpool(_owned, ingest, principal, asset_id):
             return _not_found(asset_id)
         data = await _body(request, ingest.settings.poster.max_bytes)
-        if not await run_in_threadpool(_render_and_adopt, ingest, principal, asset_id, content_type, data):
+        # At most VODSTACK_POSTER_CONCURRENCY children at once: each may use up to its memory limit.
+        limiter = _render_slots(request, ingest.settings.poster.concurrency)
+        adopted = await anyio.to_thread.run_sync(
+            _render_and_adopt, ingest, principal, asset_id, content_type, data, limiter=limiter
+        )
+        if not adopted:
             return _not_found(asset_id)
     except Refused as refused:
         return refused.response()

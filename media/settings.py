@@ -39,6 +39,8 @@ class PosterSettings(BaseSettings):
     wall_seconds: float = 60.0
     cpu_seconds: float = 60.0
     memory_mb: int = 1024
+    # Children one ingest process runs at once (each up to memory_mb); more requests wait their turn.
+    concurrency: int = 2
     # A replaced or deleted poster's objects stay this long (pages and API answers read a moment
     # before still reference them), then the ingest's cleanup deletes them.
     retire_grace_seconds: float = 86_400.0

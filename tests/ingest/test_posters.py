@@ -10,6 +10,8 @@ import asyncio
 import concurrent.futures
 import io
 import struct
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -327,3 +329,38 @@ def test_served_through_origin_and_edge_immutable(api: Api, tmp_path: Path) -> N
         assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert response.content == api.read(webp["url"])
     assert "hit" in second.headers["cache-status"] and origin.counts[path.lstrip("/")] == 1
+
+
+def test_children_beyond_the_concurrency_wait_their_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest import posters
+    from ingest.app import create_app
+    from jobs.celery_app import make_celery
+    from media.errors import InvalidMedia
+
+    settings = make_settings(tmp_path, "filesystem", poster=PosterSettings(concurrency=1))
+    inside: list[str] = []
+    release = threading.Event()
+
+    def held_render(source: Path, content_type: str, out: Path, poster: PosterSettings) -> Any:
+        inside.append(content_type)  # stands in for the child: holds its slot until the test lets go
+        release.wait(60)
+        raise InvalidMedia("the image is damaged or truncated (held)", reason="corrupt")
+
+    monkeypatch.setattr(posters, "render_isolated", held_render)
+    with ServerThread(create_app(settings, celery_app=make_celery(settings.broker))) as server:
+        api = Api(server, settings)
+        asset_id = api.asset()
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            calls = [pool.submit(api.put, "alice", asset_id, plain(64, 64, "PNG"), "image/png") for _ in range(2)]
+            deadline = time.monotonic() + 60
+            state = server.server.config.app.state
+            while not (
+                hasattr(state, "poster_render_slots") and state.poster_render_slots.statistics().tasks_waiting == 1
+            ):
+                assert time.monotonic() < deadline and not any(c.done() for c in calls)
+                time.sleep(0.02)
+            assert len(inside) == 1  # the second request waits for the slot, its child not started
+            release.set()
+            assert [c.result().status_code for c in calls] == [422, 422]
+        assert len(inside) == 2
+        api.catalog.dispose()
