@@ -45,6 +45,7 @@ ENCODINGS: dict[str, tuple[str, dict[str, Any]]] = {
 # A poster is a still shown in a player's frame: a strip 10 times longer than wide is no poster, and
 # it would make variants with absurd heights.
 MAX_ASPECT = 10.0
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,7 @@ def _pixels_in(message: str) -> str:
 def _to_srgb(image: Image.Image) -> Image.Image:
     """RGB in sRGB: converted through the embedded ICC profile when there is a usable one."""
     icc = image.info.get("icc_profile")
-    if image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
-        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    image = _common_mode(image)
     if image.mode in ("RGBA", "LA"):
         # Posters sit in a player's (dark) frame: transparency is flattened onto black.
         background = Image.new("RGBA", image.size, (0, 0, 0, 255))
@@ -172,10 +172,36 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _common_mode(image: Image.Image) -> Image.Image:
+    """8 bits per channel in a mode every step after takes: palettes expanded, 16-bit grey scaled."""
+    if image.mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        return image
+    if image.mode.startswith("I"):  # 16-bit (or 32-bit) grey: convert() would clip at 255, not scale
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    return image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+
+
 def _clean_copy(image: Image.Image) -> Image.Image:
     """The pixels alone, in a new image: nothing of the original's `info` (EXIF, XMP, ICC, comments),
     which Pillow copies along through convert() and resize() and some encoders then write out."""
-    return Image.frombytes("RGB", image.size, image.tobytes())
+    clean = Image.new("RGB", image.size)
+    clean.paste(image)  # pixel for pixel, without the intermediate bytes tobytes() would make
+    return clean
+
+
+def _displayed_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height as shown: EXIF orientations 5 to 8 turn the picture a quarter."""
+    width, height = image.size
+    return (height, width) if image.getexif().get(ORIENTATION) in (5, 6, 7, 8) else (width, height)
+
+
+def _shrunk(image: Image.Image, width: int) -> Image.Image:
+    """Reduced by the largest whole factor that keeps it at least `width` wide (cheap box filter): the
+    colour conversion and the copies after it then work on megapixels, not tens of them."""
+    factor = image.width // width if width > 0 else 1
+    if factor < 2:
+        return image
+    return _common_mode(image).reduce(factor)  # keeps `info`: the ICC profile still applies in _to_srgb
 
 
 def render_poster(source: Path, content_type: str, out_dir: Path, limits: PosterLimits) -> Rendered:
@@ -187,14 +213,22 @@ def render_poster(source: Path, content_type: str, out_dir: Path, limits: Poster
         try:
             with _open(source, content_type, limits.max_pixels) as image:
                 source_format = image.format or "?"
+                source_width, source_height = _displayed_size(image)
+                widest = max(limits.widths, default=0)
+                if image.format == "JPEG" and widest > 0:
+                    # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly, at least this large on both
+                    # sides (so whichever side shows as the width after the EXIF turn): a 50 MP photo
+                    # costs a few MP of memory, not 150 MB per copy.
+                    image.draft(image.mode, (widest, widest))
                 upright = ImageOps.exif_transpose(image)  # decodes: truncation shows here
-                picture = _clean_copy(_to_srgb(upright))
+            picture = _clean_copy(_to_srgb(_shrunk(upright, widest)))
+            del upright
         except Image.DecompressionBombWarning as exc:
             raise _bomb(_pixels_in(str(exc)), limits.max_pixels) from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise InvalidMedia(f"the image is damaged or truncated ({exc})", reason="corrupt") from exc
     width, height = picture.size
-    rendered = Rendered(source_format, width, height)
+    rendered = Rendered(source_format, source_width, source_height)
     for to_width in variant_widths(width, limits.widths):
         to_height = scaled_height(width, height, to_width)
         sized = picture if to_width == width else picture.resize((to_width, to_height), Image.Resampling.LANCZOS)
