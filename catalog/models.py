@@ -115,6 +115,10 @@ class Asset(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     ready_at: Mapped[datetime | None] = mapped_column(nullable=True)
     first_playable_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The creator's poster (ingest.posters): {"version": content hash, "variants": [...]}; None: the
+    # generated poster. Versions replaced or deleted, kept for a grace period: [{"version", "retired_at"}].
+    poster: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    poster_retired: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
     renditions: Mapped[list[Rendition]] = relationship(
         back_populates="asset", cascade="all, delete-orphan", order_by="Rendition.bandwidth"

@@ -24,6 +24,7 @@ class Kind(enum.Enum):
     INIT = "init"
     SEGMENT = "segment"
     IMAGE = "image"
+    POSTER = "poster"  # a creator's poster version: <asset>/posters/<version>/<file>, never changed once published
     TEXT_TRACK = "text_track"
     DOWNLOAD = "download"  # a static MP4/M4A under an attempt's downloads/ folder
     OTHER = "other"
@@ -40,6 +41,7 @@ _BY_EXTENSION: dict[str, tuple[Kind, str]] = {
     ".jpeg": (Kind.IMAGE, "image/jpeg"),
     ".png": (Kind.IMAGE, "image/png"),
     ".webp": (Kind.IMAGE, "image/webp"),
+    ".avif": (Kind.IMAGE, "image/avif"),
     ".vtt": (Kind.TEXT_TRACK, "text/vtt; charset=utf-8"),
 }
 
@@ -53,6 +55,9 @@ def classify(key: str) -> tuple[Kind, str]:
         return Kind.INIT, content_type
     if ext in (".mp4", ".m4a") and _download_name(key) is not None:
         return Kind.DOWNLOAD, content_type
+    parts = key.split("/")
+    if kind is Kind.IMAGE and len(parts) == 4 and parts[1] == "posters":
+        return Kind.POSTER, content_type  # the version is a content hash (ingest.poster_versions)
     return kind, content_type
 
 
@@ -142,7 +147,7 @@ def _iso_seconds(value: str) -> float | None:
 
 def cache_control(kind: Kind, policy: CachePolicy, state: PlaylistState | None = None) -> str:
     """The Cache-Control header for a 200 answer."""
-    if kind in (Kind.SEGMENT, Kind.INIT, Kind.DOWNLOAD):
+    if kind in (Kind.SEGMENT, Kind.INIT, Kind.DOWNLOAD, Kind.POSTER):
         return f"public, max-age={policy.immutable_max_age}, immutable"
     if kind in (Kind.PLAYLIST, Kind.MANIFEST):
         if state is not None and state.max_age is not None:

@@ -23,6 +23,7 @@ from ingest.asset_query import AssetFilter, Position, decode_cursor, encode_curs
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from ingest.errors import TusError
+from ingest.poster_versions import variant_key
 from ingest.purging import purge_now, record_purge
 from media.colour import ColourInfo
 from playback.signing import sign_token
@@ -41,11 +42,21 @@ class RenditionOut(BaseModel):
     codecs: str | None
 
 
+class PosterOut(BaseModel):
+    url: str
+    format: str  # "avif", "webp" or "jpeg"
+    width: int
+    height: int
+
+
 class PlaybackOut(BaseModel):
     hls: str | None
     dash: str | None
-    # Published with the complete ladder (None until the asset is ready).
+    # The creator's poster (its JPEG nearest 640 wide) when there is one (PUT /assets/{id}/poster), else
+    # the generated one, published with the complete ladder (None until the asset is ready).
     poster: str | None = None
+    # The creator's poster in every format and width, for <picture>/srcset ([]: none, the generated one).
+    posters: list[PosterOut] = []
     storyboard: str | None = None  # WebVTT map into the storyboard sprite, for scrubbing previews
 
 
@@ -171,10 +182,32 @@ def playback_url(ingest: Ingest, asset: Asset, key: str | None) -> str | None:
     return url
 
 
+def creator_posters(ingest: Ingest, asset: Asset) -> list[PosterOut]:
+    """The URLs of the creator's current poster version, every variant (none while there is none)."""
+    if not asset.poster:
+        return []
+    version = asset.poster["version"]
+    posters = []
+    for variant in asset.poster["variants"]:
+        url = playback_url(ingest, asset, variant_key(asset.id, version, variant["file"]))
+        if url is not None:
+            posters.append(
+                PosterOut(url=url, format=variant["format"], width=variant["width"], height=variant["height"])
+            )
+    return posters
+
+
+def _main_poster(posters: list[PosterOut]) -> str | None:
+    """The one poster URL for clients that take one: JPEG (decoded everywhere), the width nearest 640."""
+    jpegs = [p for p in posters if p.format == "jpeg"]
+    return min(jpegs, key=lambda p: (abs(p.width - 640), p.width)).url if jpegs else None
+
+
 def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
     ready = asset.state == AssetState.READY
     # Previews sit beside the master playlist (under the prefix of the attempt that published it).
     folder = asset.master_key.rpartition("/")[0] if asset.master_key else asset.id
+    posters = creator_posters(ingest, asset)
     return AssetOut(
         id=asset.id,
         state=asset.state,
@@ -208,7 +241,9 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         playback=PlaybackOut(
             hls=playback_url(ingest, asset, asset.master_key),
             dash=playback_url(ingest, asset, asset.dash_key),
-            poster=playback_url(ingest, asset, f"{folder}/poster.jpg" if ready else None),
+            # A creator's poster takes precedence over the generated one.
+            poster=_main_poster(posters) or playback_url(ingest, asset, f"{folder}/poster.jpg" if ready else None),
+            posters=posters,
             storyboard=playback_url(ingest, asset, f"{folder}/storyboard.vtt" if ready else None),
         ),
         downloads=[

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from catalog.models import UploadState
 from ingest.deps import Ingest
 from ingest.errors import LockUnavailable
+from ingest.posters import sweep_retired
 from ingest.uploads import (
     end_upload,
     expired_uploads,
@@ -39,6 +40,7 @@ TRANSIENT_ERRORS = (SQLAlchemyError, StorageError, LockUnavailable, OSError)
 class CleanupReport:
     expired: int
     swept: int
+    posters: int = 0  # retired poster versions deleted (ingest.posters)
 
 
 def run_cleanup(ingest: Ingest, now: datetime | None = None) -> CleanupReport:
@@ -64,7 +66,7 @@ def run_cleanup(ingest: Ingest, now: datetime | None = None) -> CleanupReport:
         mark_expired(ingest.catalog, partial.id)
         expired += 1
     swept = ingest.store.sweep(open_upload_ids(ingest.catalog))
-    return CleanupReport(expired, swept)
+    return CleanupReport(expired, swept, sweep_retired(ingest, now))
 
 
 async def finish_stranded(ingest: Ingest, idle_seconds: float = 60.0) -> int:
@@ -111,10 +113,12 @@ async def cleanup_forever(
             # Not a known transient failure: worth a traceback, still no reason to stop cleaning up.
             log.exception("ingest cleanup failed unexpectedly, next try in %g s", interval)
             continue
-        if report.expired or report.swept or stranded:
+        if report.expired or report.swept or report.posters or stranded:
             log.info(
-                "ingest cleanup: %d uploads expired, %d leftovers removed, %d stranded uploads finished",
+                "ingest cleanup: %d uploads expired, %d leftovers removed, %d stranded uploads finished, "
+                "%d retired poster versions deleted",
                 report.expired,
                 report.swept,
                 stranded,
+                report.posters,
             )

@@ -12,7 +12,7 @@ from catalog.settings import CatalogSettings
 from edgepurge.settings import PurgeSettings
 from importer.settings import ImportSettings
 from jobs.settings import BrokerSettings
-from media.settings import ProbeSettings
+from media.settings import PosterSettings, ProbeSettings
 from storage.settings import StorageSettings, data_dir, persistent_secret
 from traffic.clients import parse_networks
 from traffic.settings import RateLimitSettings
@@ -76,6 +76,8 @@ class IngestSettings(BaseSettings):
     probe_on_completion: bool = True
     # ... in a sandboxed child with these limits (VODSTACK_PROBE_*).
     probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    # Creator posters (VODSTACK_POSTER_*): body size, pixel limit, widths, their child's limits.
+    poster: PosterSettings = Field(default_factory=PosterSettings)
     # Rate limits (env VODSTACK_RATELIMIT_*, traffic/settings.py); off when rate_limits_enabled is false.
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     rate_limits_enabled: bool = True

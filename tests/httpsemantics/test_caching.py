@@ -27,6 +27,11 @@ POLICY = CachePolicy()
         ("a/360p/seg_00001.m4s", Kind.SEGMENT, "video/iso.segment"),
         ("a/poster.jpg", Kind.IMAGE, "image/jpeg"),
         ("a/thumbs/t_0001.jpg", Kind.IMAGE, "image/jpeg"),
+        ("a/posters/0123abcd/640.webp", Kind.POSTER, "image/webp"),
+        ("a/posters/0123abcd/640.avif", Kind.POSTER, "image/avif"),
+        ("a/posters/0123abcd/640.jpg", Kind.POSTER, "image/jpeg"),
+        ("a/posters/640.jpg", Kind.IMAGE, "image/jpeg"),  # not a version's folder: not immutable
+        ("a/b/posters/x/640.jpg", Kind.IMAGE, "image/jpeg"),
         ("a/storyboard.vtt", Kind.TEXT_TRACK, "text/vtt; charset=utf-8"),
         ("a/blob", Kind.OTHER, "application/octet-stream"),
         ("a/a1/downloads/clip-720p.mp4", Kind.DOWNLOAD, "video/mp4"),
@@ -49,6 +54,7 @@ MASTER = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n"
 def test_playlist_cache_control() -> None:
     assert cache_control(Kind.SEGMENT, POLICY) == "public, max-age=31536000, immutable"
     assert cache_control(Kind.INIT, POLICY) == "public, max-age=31536000, immutable"
+    assert cache_control(Kind.POSTER, POLICY) == "public, max-age=31536000, immutable"
     finished = cache_control(Kind.PLAYLIST, POLICY, hls_state(FINISHED))
     assert finished == "public, max-age=60, stale-while-revalidate=60, stale-if-error=86400"
     assert cache_control(Kind.PLAYLIST, POLICY, hls_state(EVENT_VOD)) == finished

@@ -169,6 +169,8 @@ async function main() {
   }
   asset = await resp.json();
   $("title").textContent = asset.title || asset.id;
+  // The creator's poster when there is one (the asset API puts it first), else the generated one.
+  if (asset.playback.poster) video.poster = asset.playback.poster;
   const mode = new URLSearchParams(location.search).get("mode") === "dash" ? "dash" : "hls";
   $("mode").value = mode;
   $("mode").addEventListener("change", () => start($("mode").value));
