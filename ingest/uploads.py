@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Upload, UploadState
 from catalog.session import Catalog
+from ingest.admission import loudnorm_option
 from ingest.store import UploadInfo
 from webhooks import events, outbox
 
@@ -83,7 +84,12 @@ def create_upload(
             # Upload-Metadata "visibility: private" makes playback need a signed URL.
             public = str(meta.get("visibility") or "public").lower() != "private"
             asset = Asset(
-                state=AssetState.UPLOADING, title=title_of(meta), upload_id=upload_id, public=public, owner=owner
+                state=AssetState.UPLOADING,
+                title=title_of(meta),
+                upload_id=upload_id,
+                public=public,
+                owner=owner,
+                loudnorm=loudnorm_option(meta),
             )
             session.add(asset)
             session.flush()

@@ -219,7 +219,7 @@ def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) ->
     parent_id, asset_id, spec = claim.parent_id, claim.asset_id, claim.spec
     out = work / "out"
     ladder = spec.encoded_ladder()
-    names = [r.name for r in ladder.rungs] + ([commands.AUDIO_NAME] if ladder.audio_bitrate is not None else [])
+    names = [r.name for r in ladder.rungs] + [audio.name for audio in ladder.audio_renditions()]
     previews = plan_previews(spec.source_duration, *spec.display_size) if spec.chunk is None else None
     plan = commands.EncodePlan(
         source=source,
