@@ -308,7 +308,8 @@ def _audio_tracks(container: av.container.InputContainer) -> list[AudioTrackInfo
                 channels=a.channels if a is not None else 0,
                 sample_rate=a.sample_rate if a is not None else 0,
                 language=(metadata.get("language") or "").strip()[:35] or None,
-                title=(metadata.get("title") or "").strip()[:120] or None,
+                # Matroska and most containers say "title"; MP4's mov demuxer reports its udta name as "name".
+                title=(metadata.get("title") or metadata.get("name") or "").strip()[:120] or None,
                 default=bool(stream.disposition & flags.default),
                 commentary=bool(stream.disposition & flags.comment),
                 descriptive=bool(stream.disposition & flags.visual_impaired),

@@ -215,7 +215,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     if split is SplitOutcome.WAITING:
         return
     streamed = False
-    measured: dict[int, Loudness] = {}
+    measured: dict[str, Loudness] = {}
     if split is SplitOutcome.JOINED:
         # The parts made the ladder, the previews and the poster: nothing is left to encode or to
         # publish early, nothing to read from the original.
@@ -297,12 +297,12 @@ def _loudness_target(settings: TranscoderSettings) -> LoudnessTarget:
     return LoudnessTarget(settings.loudness_integrated, settings.loudness_true_peak, settings.loudness_lra)
 
 
-def _measure_source(ctx: PipelineContext, source: str, ladder: Ladder, duration: float) -> dict[int, Loudness]:
-    streams = sorted({a.source_index for a in ladder.audio})
+def _measure_source(ctx: PipelineContext, source: str, ladder: Ladder, duration: float) -> dict[str, Loudness]:
+    streams = [(a.source_index, a.channels) for a in ladder.audio]
     values = audio_measure.measure_source(
         source, streams, _loudness_target(ctx.settings), ctx.settings.ffmpeg_path(), duration=duration
     )
-    return dict(zip(streams, values, strict=True))
+    return {a.name: value for a, value in zip(ladder.audio, values, strict=True)}
 
 
 def _record_audio(
@@ -311,7 +311,7 @@ def _record_audio(
     out: Path,
     ladder: Ladder,
     audios: list[Track],
-    measured: dict[int, Loudness],
+    measured: dict[str, Loudness],
     duration: float,
 ) -> None:
     """Measure the loudness of every written audio rendition and record the tracks on the asset."""

@@ -174,11 +174,12 @@ def plan_audio(
 
 
 def with_loudnorm(
-    renditions: Sequence[AudioRendition], measured: dict[int, Loudness], target: LoudnessTarget
+    renditions: Sequence[AudioRendition], measured: dict[str, Loudness], target: LoudnessTarget
 ) -> tuple[AudioRendition, ...]:
-    """The renditions with loudnorm's second-pass options from their source stream's measurement."""
+    """The renditions with loudnorm's second-pass options from their measurement (by rendition name:
+    the source stream downmixed as the rendition carries it)."""
     return tuple(
-        replace(r, loudnorm=normalise_options(measured[r.source_index], target)) if r.source_index in measured else r
+        replace(r, loudnorm=normalise_options(measured[r.name], target)) if r.name in measured else r
         for r in renditions
     )
 
@@ -190,7 +191,7 @@ def _loudness_record(value: Loudness | None) -> dict[str, float | None] | None:
 
 
 def track_records(
-    renditions: Sequence[AudioRendition], measured: dict[int, Loudness], output: Sequence[Loudness]
+    renditions: Sequence[AudioRendition], measured: dict[str, Loudness], output: Sequence[Loudness]
 ) -> list[dict[str, Any]]:
     """What the asset records of each published audio track (the asset API's audio_tracks)."""
     return [
@@ -202,7 +203,7 @@ def track_records(
             "default": r.default,
             "role": r.role,
             "normalised": bool(r.loudnorm),
-            "input_loudness": _loudness_record(measured.get(r.source_index)),
+            "input_loudness": _loudness_record(measured.get(r.name)),
             "output_loudness": _loudness_record(out),
         }
         for r, out in zip(renditions, output, strict=True)

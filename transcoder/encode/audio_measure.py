@@ -25,13 +25,20 @@ def _timeout(duration: float) -> float:
 
 
 def measure_source(
-    source: str, streams: Sequence[int], target: loudness.LoudnessTarget, ffmpeg_exe: str, *, duration: float
+    source: str,
+    streams: Sequence[tuple[int, int]],
+    target: loudness.LoudnessTarget,
+    ffmpeg_exe: str,
+    *,
+    duration: float,
 ) -> list[loudness.Loudness]:
-    """Integrated loudness, true peak and range of each of the source's audio streams (0:a:N), in one
-    read of the source. EncodeFailed ("bad_audio") when a stream cannot be decoded."""
+    """Integrated loudness, true peak and range of each (audio stream 0:a:N, channels) of the source as
+    a rendition will carry it, in one read of the source. EncodeFailed ("bad_audio") when a stream
+    cannot be decoded."""
     if not streams:
         return []
-    argv = loudness.measure_argv([(source, f"a:{n}") for n in streams], target, ffmpeg_exe)
+    inputs = [(source, f"a:{n}", loudness.channel_layout(channels)) for n, channels in streams]
+    argv = loudness.measure_argv(inputs, target, ffmpeg_exe)
     if source.startswith(("http://", "https://")):
         # The same resilient HTTP reading as the encode's (a presigned URL of the original).
         options = [item for key, value in REMOTE_INPUT_OPTIONS.items() for item in (f"-{key}", str(value))]
@@ -58,7 +65,7 @@ def measure_renditions(
                 with (directory / name).open("rb") as part:
                     shutil.copyfileobj(part, out)
         joined.append(str(path))
-    argv = loudness.measure_argv([(path, "a:0") for path in joined], loudness.LoudnessTarget(), ffmpeg_exe)
+    argv = loudness.measure_argv([(path, "a:0", None) for path in joined], loudness.LoudnessTarget(), ffmpeg_exe)
     lines: list[str] = []
     try:
         run_ffmpeg(argv, timeout=_timeout(duration), stderr_lines=lines)

@@ -14,6 +14,7 @@ import ffmpeg
 from transcoder.encode import previews as pv
 from transcoder.encode.audio import AudioRendition
 from transcoder.encode.ladder import Ladder
+from transcoder.encode.loudness import channel_layout
 
 # Input options for a source read over HTTP (an S3 presigned URL, see storage.read_url): ffmpeg
 # reconnects after a dropped connection or a 5xx and resumes by byte range where it stopped; it gives
@@ -167,7 +168,9 @@ def _audio_output(
 ) -> ffmpeg.nodes.OutputStream:
     """One audio rendition: one source stream (`0:a` would map them all into one rendition of several
     tracks), normalised when the plan says so, as AAC-LC on the segment grid."""
-    stream = src[f"a:{audio.source_index}"]
+    # Downmixed (by the resampler the format negotiation inserts) before loudnorm, which then normalises
+    # what the rendition carries; also a filter chain of its own per rendition of a shared source stream.
+    stream = src[f"a:{audio.source_index}"].filter("aformat", channel_layouts=channel_layout(audio.channels))
     if audio.loudnorm:
         stream = stream.filter("loudnorm", **dict(audio.loudnorm))
     if plan.audio_duration is not None:

@@ -56,19 +56,32 @@ def measure_filter(index: int, target: LoudnessTarget) -> str:
     return f"loudnorm@t{index}={options}:print_format=json"
 
 
-def measure_argv(inputs: Sequence[tuple[str, str]], target: LoudnessTarget, ffmpeg_exe: str) -> list[str]:
-    """argv of one ffmpeg run measuring each (input file or URL, stream specifier) pair, e.g.
-    [(source, "a:0"), (source, "a:1")]: each distinct input is opened once, nothing is written.
-    -loglevel info: loudnorm logs its measurement at that level."""
-    files = list(dict.fromkeys(path for path, _ in inputs))
+def measure_argv(inputs: Sequence[tuple[str, str, str | None]], target: LoudnessTarget, ffmpeg_exe: str) -> list[str]:
+    """argv of one ffmpeg run measuring each (input file or URL, stream specifier, channel layout)
+    triple, e.g. [(source, "a:0", "stereo"), (source, "a:0", "5.1")]: each stream as a rendition will
+    carry it (a downmix is louder or quieter than its source), each distinct input opened once, nothing
+    written. -loglevel info: loudnorm logs its measurement at that level."""
+    files = list(dict.fromkeys(path for path, _, _ in inputs))
     argv = [ffmpeg_exe, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]
     for path in files:
         argv += ["-i", path]
-    chains = [f"[{files.index(path)}:{spec}]{measure_filter(n, target)}[m{n}]" for n, (path, spec) in enumerate(inputs)]
+    chains = [
+        f"[{files.index(path)}:{spec}]{_layout(layout)}{measure_filter(n, target)}[m{n}]"
+        for n, (path, spec, layout) in enumerate(inputs)
+    ]
     argv += ["-filter_complex", ";".join(chains)]
     for n in range(len(inputs)):
         argv += ["-map", f"[m{n}]", "-f", "null", "-"]
     return argv
+
+
+def channel_layout(channels: int) -> str:
+    """ffmpeg's layout name of a rendition's channel count."""
+    return {1: "mono", 2: "stereo", 6: "5.1"}.get(channels, f"{channels}c")
+
+
+def _layout(layout: str | None) -> str:
+    return f"aformat=channel_layouts={layout}," if layout else ""
 
 
 def _number(value: object) -> float | None:
