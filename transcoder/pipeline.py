@@ -229,10 +229,12 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             stream=attempt.number <= 1,
             deadline_seconds=job_deadline_seconds(info.duration),
         )
-        if normalise and ladder.audio:
-            # loudnorm's first pass, over every audio stream in one read of the source.
-            measured = _measure_source(ctx, source, ladder, info.duration)
-            ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, _loudness_target(ctx.settings)))
+        if ladder.audio:
+            # loudnorm's first pass (also the input loudness recorded on the asset), every audio stream in
+            # one read of the source; a track that does not decode is left out, not the whole asset.
+            measured, ladder = _measure_source(ctx, source, ladder, info.duration)
+            if normalise:
+                ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, _loudness_target(ctx.settings)))
         plan = replace(plan, source=source, ladder=ladder)
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, attempt)
@@ -297,12 +299,19 @@ def _loudness_target(settings: TranscoderSettings) -> LoudnessTarget:
     return LoudnessTarget(settings.loudness_integrated, settings.loudness_true_peak, settings.loudness_lra)
 
 
-def _measure_source(ctx: PipelineContext, source: str, ladder: Ladder, duration: float) -> dict[str, Loudness]:
+def _measure_source(
+    ctx: PipelineContext, source: str, ladder: Ladder, duration: float
+) -> tuple[dict[str, Loudness], Ladder]:
+    """Each audio rendition's source loudness, and the ladder without the tracks that do not decode."""
     streams = [(a.source_index, a.channels) for a in ladder.audio]
     values = audio_measure.measure_source(
         source, streams, _loudness_target(ctx.settings), ctx.settings.ffmpeg_path(), duration=duration
     )
-    return {a.name: value for a, value in zip(ladder.audio, values, strict=True)}
+    measured = {a.name: value for a, value in zip(ladder.audio, values, strict=True) if value is not None}
+    broken = sorted({a.source_index for a in ladder.audio if a.name not in measured})
+    if broken:
+        log.warning("audio track(s) %s of the source do not decode: left out", [i + 1 for i in broken])
+    return measured, replace(ladder, audio=audio.without_tracks(ladder.audio, broken))
 
 
 def _record_audio(

@@ -13,9 +13,16 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from catalog.models import Asset
+from catalog.models import Asset, AssetState, JobState
 from tests.media import assert_plays_whole, ffmpeg_exe, integrated_loudness, make_clip, pitch
-from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
+from tests.transcoder.harness import (
+    assert_succeeded,
+    job_outcome,
+    pipeline_context,
+    published_prefix,
+    published_tracks,
+    submit,
+)
 from transcoder.pipeline import run_job
 
 pytestmark = pytest.mark.ffmpeg
@@ -122,12 +129,45 @@ def test_a_5_1_source_gets_a_stereo_and_a_multichannel_group(tmp_path: Path) -> 
     # Normalisation off for this asset: the published level is the source's, not the target.
     records = {t["name"]: t for t in asset.audio_tracks or []}
     assert set(records) == {"audio", "audio-51"} and not any(t["normalised"] for t in records.values())
-    source_level = records["audio"]["input_loudness"]
-    assert source_level is None  # not measured: the first pass is skipped altogether
-    assert records["audio"]["output_loudness"]["integrated"] < TARGET - 3
+    for record in records.values():
+        source_level, published = record["input_loudness"]["integrated"], record["output_loudness"]["integrated"]
+        assert published == pytest.approx(source_level, abs=1.0) and published < TARGET - 3, record
 
     mpd = ET.parse(media / "manifest.mpd").getroot()
     sets = [a for a in mpd.iterfind("d:Period/d:AdaptationSet", _NS) if a.get("contentType") == "audio"]
     assert len(sets) == 1
     channels = sorted(c.get("value") for c in sets[0].iterfind("d:Representation/d:AudioChannelConfiguration", _NS))
     assert channels == ["2", "6"]
+
+
+def _broken_second_track(path: Path, *, both: bool = False) -> Path:
+    """4 s of video, a 440 Hz track and a 880 Hz one whose every packet is garbage (the noise bitstream
+    filter): the latter decodes to nothing. `both`: the first is garbage too."""
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    argv += ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=4"]
+    argv += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4"]
+    argv += ["-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000:duration=4"]
+    argv += ["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]
+    argv += ["-bsf:a" if both else "-bsf:a:1", "noise=amount=1"]
+    subprocess.run([*argv, str(path)], check=True)
+    return path
+
+
+def test_an_audio_track_that_does_not_decode_is_left_out(tmp_path: Path) -> None:
+    ctx = pipeline_context(tmp_path)
+    asset_id, job_id = submit(ctx, _broken_second_track(tmp_path / "broken.mp4"))
+    run_job(ctx, job_id)
+    asset = assert_succeeded(ctx, asset_id, job_id)
+    media = _media_dir(ctx, asset_id)
+    assert [t["name"] for t in asset.audio_tracks or []] == ["audio"]
+    assert pitch(media / "audio/index.m3u8") == pytest.approx(440, rel=0.03)
+    assert_plays_whole(str(media / "master.m3u8"), 4, tolerance=0.05)
+
+
+def test_a_source_whose_audio_all_fails_to_decode_fails_with_that_reason(tmp_path: Path) -> None:
+    ctx = pipeline_context(tmp_path)
+    asset_id, job_id = submit(ctx, _broken_second_track(tmp_path / "broken.mp4", both=True))
+    run_job(ctx, job_id)
+    asset, job = job_outcome(ctx, asset_id, job_id)
+    assert job.state == JobState.FAILED and asset.state == AssetState.FAILED
+    assert job.error is not None and job.error.startswith("none of the source's audio tracks could be decoded")

@@ -173,6 +173,21 @@ def plan_audio(
     return (*stereo, *multi)
 
 
+def without_tracks(renditions: Sequence[AudioRendition], sources: Sequence[int]) -> tuple[AudioRendition, ...]:
+    """The renditions but those of the source streams `sources` (which do not decode). The default
+    passes to the first remaining stereo rendition when its track is one of them, named "audio" then."""
+    kept = [r for r in renditions if r.source_index not in sources]
+    if not kept or any(r.default for r in kept):
+        return tuple(kept)
+    first = kept[0].source_index
+    return tuple(
+        replace(r, default=True, autoselect=True, name=STEREO_NAME + r.name.removeprefix(f"{STEREO_NAME}-{first}"))
+        if r.source_index == first
+        else r
+        for r in kept
+    )
+
+
 def with_loudnorm(
     renditions: Sequence[AudioRendition], measured: dict[str, Loudness], target: LoudnessTarget
 ) -> tuple[AudioRendition, ...]:
@@ -191,7 +206,7 @@ def _loudness_record(value: Loudness | None) -> dict[str, float | None] | None:
 
 
 def track_records(
-    renditions: Sequence[AudioRendition], measured: dict[str, Loudness], output: Sequence[Loudness]
+    renditions: Sequence[AudioRendition], measured: dict[str, Loudness], output: Sequence[Loudness | None]
 ) -> list[dict[str, Any]]:
     """What the asset records of each published audio track (the asset API's audio_tracks)."""
     return [

@@ -14,6 +14,7 @@ from pathlib import Path
 from transcoder.encode import loudness
 from transcoder.encode.commands import INIT_NAME, REMOTE_INPUT_OPTIONS
 from transcoder.encode.runner import run_ffmpeg
+from transcoder.errors import EncodeFailed
 
 # The measuring pass decodes audio only (every video packet is demuxed and dropped): far quicker than
 # real time, but a long source over a slow link still takes a while.
@@ -31,10 +32,10 @@ def measure_source(
     ffmpeg_exe: str,
     *,
     duration: float,
-) -> list[loudness.Loudness]:
+) -> list[loudness.Loudness | None]:
     """Integrated loudness, true peak and range of each (audio stream 0:a:N, channels) of the source as
-    a rendition will carry it, in one read of the source. EncodeFailed ("bad_audio") when a stream
-    cannot be decoded."""
+    a rendition will carry it, in one read of the source; None for a stream that does not decode (ffmpeg
+    then fails the run, which says which streams did: the others' measurements are still good)."""
     if not streams:
         return []
     inputs = [(source, f"a:{n}", loudness.channel_layout(channels)) for n, channels in streams]
@@ -45,13 +46,21 @@ def measure_source(
         at = argv.index("-i")
         argv[at:at] = options
     lines: list[str] = []
-    run_ffmpeg(argv, timeout=_timeout(duration), stderr_lines=lines)
+    try:
+        run_ffmpeg(argv, timeout=_timeout(duration), stderr_lines=lines)
+    except EncodeFailed as exc:
+        measured = loudness.parse_measurements("".join(lines), len(streams))
+        if exc.reason != EncodeFailed.reason:
+            raise  # stopped, timed out: not the audio's fault
+        if not any(measured):
+            raise EncodeFailed(f"none of the source's audio tracks could be decoded ({exc.message})") from exc
+        return measured
     return loudness.parse_measurements("".join(lines), len(streams))
 
 
 def measure_renditions(
     directories: Sequence[Path], segments: Sequence[Sequence[str]], scratch: Path, ffmpeg_exe: str, *, duration: float
-) -> list[loudness.Loudness]:
+) -> list[loudness.Loudness | None]:
     """The loudness of written renditions (each directory's init segment and media segments, joined
     into one fragmented MP4 as a player reads them), in one ffmpeg run."""
     if not directories:
@@ -71,4 +80,8 @@ def measure_renditions(
         run_ffmpeg(argv, timeout=_timeout(duration), stderr_lines=lines)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return loudness.parse_measurements("".join(lines), len(joined))
+    measured = loudness.parse_measurements("".join(lines), len(joined))
+    if None in measured:
+        # Our own output, verified as fMP4 already: a rendition that does not decode is not published.
+        raise EncodeFailed(f"audio rendition {directories[measured.index(None)].name} does not decode")
+    return measured

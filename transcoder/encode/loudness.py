@@ -15,11 +15,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from transcoder.errors import EncodeFailed
-
 # Each loudnorm instance is named "loudnorm@t<N>"; with print_format=json it logs its result at the end
 # under that name, a JSON object over the following lines.
 _RESULT = re.compile(r"\[loudnorm@t(\d+) @ [^\]]*\]\s*(\{[^{}]*\})", re.DOTALL)
+# ffmpeg names an output that received nothing (its stream did not decode at all); loudnorm still logs
+# a measurement for it, of silence.
+_EMPTY = re.compile(r"\[out#(\d+)/null @ [^\]]*\] (?:Nothing was written|Output file is empty)")
 # Below this integrated loudness a track is silence (or nearly): there is nothing to normalise, and
 # loudnorm would amplify noise by 50 dB or more.
 SILENCE_LUFS = -70.0
@@ -92,9 +93,9 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def parse_measurements(stderr: str, count: int) -> list[Loudness]:
-    """The `count` measurements of a measure_argv run, in its input order. EncodeFailed when one is
-    missing or unreadable (the stream did not decode, say)."""
+def parse_measurements(stderr: str, count: int) -> list[Loudness | None]:
+    """The `count` measurements of a measure_argv run, in its input order; None for a stream that gave
+    none (it did not decode)."""
     found: dict[int, Loudness] = {}
     for match in _RESULT.finditer(stderr):
         try:
@@ -107,14 +108,9 @@ def parse_measurements(stderr: str, count: int) -> list[Loudness]:
             lra=_number(data.get("input_lra")),
             threshold=_number(data.get("input_thresh")),
         )
-    missing = [n for n in range(count) if n not in found]
-    if missing:
-        raise EncodeFailed(
-            f"the loudness of audio track(s) {', '.join(str(n + 1) for n in missing)} could not be measured: "
-            "the audio does not decode",
-            reason="bad_audio",
-        )
-    return [found[n] for n in range(count)]
+    for match in _EMPTY.finditer(stderr):
+        found.pop(int(match.group(1)), None)
+    return [found.get(n) for n in range(count)]
 
 
 def normalise_options(measured: Loudness, target: LoudnessTarget) -> tuple[tuple[str, str], ...]:
