@@ -232,7 +232,12 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         if ladder.audio:
             # loudnorm's first pass (also the input loudness recorded on the asset), every audio stream in
             # one read of the source; a track that does not decode is left out, not the whole asset.
-            measured, ladder = _measure_source(ctx, source, ladder, info.duration)
+            try:
+                measured, ladder = _measure_source(ctx, source, ladder, info.duration)
+            except EncodeFailed as exc:
+                if streamed and not attempt.lost.is_set():
+                    raise retry_with_download(exc) from exc  # as for the encode: the URL may be at fault
+                raise
             if normalise:
                 ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, _loudness_target(ctx.settings)))
         plan = replace(plan, source=source, ladder=ladder)
