@@ -60,19 +60,19 @@ def run(source: Path, work: Path, preset: str, *, audio_work: bool) -> tuple[flo
     ctx = pipeline.PipelineContext(settings, store, Catalog(settings.catalog))
     store.put_file("staging", "originals/source.mp4", source)
     asset_id, job_id = queue_asset(ctx.catalog, "originals/source.mp4")
-    saved = pipeline._measure_source, pipeline._record_audio
+    saved = pipeline.measure_audio, pipeline._record_audio
     if not audio_work:
 
         def no_measure(_ctx: Any, _source: str, ladder: Ladder, _duration: float) -> tuple[dict[str, Any], Ladder]:
             return {}, ladder
 
-        pipeline._measure_source = no_measure  # type: ignore[assignment]
+        pipeline.measure_audio = no_measure  # type: ignore[assignment]
         pipeline._record_audio = lambda *args, **kwargs: None  # type: ignore[assignment]
     cpu, wall = _cpu_seconds(), time.monotonic()
     try:
         pipeline.run_job(ctx, job_id)
     finally:
-        pipeline._measure_source, pipeline._record_audio = saved  # type: ignore[assignment]
+        pipeline.measure_audio, pipeline._record_audio = saved  # type: ignore[assignment]
     wall, cpu = time.monotonic() - wall, _cpu_seconds() - cpu
     with ctx.catalog.session() as s:
         asset, job = s.get(Asset, asset_id), s.get(Job, job_id)

@@ -233,13 +233,13 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             # loudnorm's first pass (also the input loudness recorded on the asset), every audio stream in
             # one read of the source; a track that does not decode is left out, not the whole asset.
             try:
-                measured, ladder = _measure_source(ctx, source, ladder, info.duration)
+                measured, ladder = measure_audio(ctx, source, ladder, info.duration)
             except EncodeFailed as exc:
                 if streamed and not attempt.lost.is_set():
                     raise retry_with_download(exc) from exc  # as for the encode: the URL may be at fault
                 raise
             if normalise:
-                ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, _loudness_target(ctx.settings)))
+                ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, loudness_target(ctx.settings)))
         plan = replace(plan, source=source, ladder=ladder)
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, attempt)
@@ -300,17 +300,17 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=attempt.prefix)
 
 
-def _loudness_target(settings: TranscoderSettings) -> LoudnessTarget:
+def loudness_target(settings: TranscoderSettings) -> LoudnessTarget:
     return LoudnessTarget(settings.loudness_integrated, settings.loudness_true_peak, settings.loudness_lra)
 
 
-def _measure_source(
+def measure_audio(
     ctx: PipelineContext, source: str, ladder: Ladder, duration: float
 ) -> tuple[dict[str, Loudness], Ladder]:
     """Each audio rendition's source loudness, and the ladder without the tracks that do not decode."""
     streams = [(a.source_index, a.channels) for a in ladder.audio]
     values = audio_measure.measure_source(
-        source, streams, _loudness_target(ctx.settings), ctx.settings.ffmpeg_path(), duration=duration
+        source, streams, loudness_target(ctx.settings), ctx.settings.ffmpeg_path(), duration=duration
     )
     measured = {a.name: value for a, value in zip(ladder.audio, values, strict=True) if value is not None}
     broken = sorted({a.source_index for a in ladder.audio if a.name not in measured})
