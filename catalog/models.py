@@ -96,6 +96,11 @@ class Asset(Base):
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     probe: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Loudness normalisation of this asset's audio: None follows the workers' setting, False turns it off
+    # (upload metadata "loudnorm: off").
+    loudnorm: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # The published audio tracks with their measured loudness (transcoder.encode.audio_report).
+    audio_tracks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # Key of the multivariant playlist in the media bucket, once something is playable.
     master_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     dash_key: Mapped[str | None] = mapped_column(String(512), nullable=True)

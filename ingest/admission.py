@@ -18,11 +18,25 @@ VIDEO_APPLICATION_TYPES = {
     "application/vnd.rn-realmedia",
 }
 MAX_NAME = 255
+# Upload-Metadata "loudnorm": whether the asset's audio is normalised (EBU R128); absent: the workers' setting.
+LOUDNORM_KEY = "loudnorm"
+_SWITCH = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+
+
+def loudnorm_option(meta: dict[str, str | None]) -> bool | None:
+    """The asset's loudness option from Upload-Metadata; TusError (400) for a value that is not on/off."""
+    if LOUDNORM_KEY not in meta:
+        return None
+    value = (meta[LOUDNORM_KEY] or "").strip().lower()
+    if value not in _SWITCH:
+        raise TusError("invalid-metadata", f"metadata {LOUDNORM_KEY!r} must be 'on' or 'off', not {value[:20]!r}")
+    return _SWITCH[value]
 
 
 def admit(meta: dict[str, str | None]) -> None:
     """Raise TusError (400 or 415) for metadata that announces a non-video or is unusable."""
     switch(meta, DOWNLOADS_KEY)
+    loudnorm_option(meta)
     for key in NAME_KEYS:
         if key in meta:
             name = meta[key]

@@ -49,6 +49,25 @@ class PosterOut(BaseModel):
     height: int
 
 
+class LoudnessOut(BaseModel):
+    integrated: float | None  # LUFS; None: silence
+    true_peak: float | None  # dBTP
+    lra: float | None  # LU
+
+
+class AudioTrackOut(BaseModel):
+    name: str  # rendition id
+    language: str  # BCP 47
+    label: str
+    channels: int
+    default: bool
+    role: str  # main | alternate | commentary | description
+    # EBU R128: the source track as uploaded, and the published rendition.
+    normalised: bool
+    input_loudness: LoudnessOut | None
+    output_loudness: LoudnessOut | None
+
+
 class PlaybackOut(BaseModel):
     hls: str | None
     dash: str | None
@@ -163,6 +182,10 @@ class AssetOut(BaseModel):
     # Published with the complete ladder; empty when downloads are off for the asset.
     downloads: list[DownloadOut] = []
     source_colour: SourceColourOut | None = None  # once the original was probed by the transcoder
+    # Every published audio track with its measured loudness (empty until ready, or without audio).
+    audio_tracks: list[AudioTrackOut] = []
+    # Whether the audio is normalised to the target loudness: None follows the workers' setting.
+    loudnorm: bool | None = None
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -238,6 +261,8 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
             )
             for r in asset.renditions
         ],
+        audio_tracks=[AudioTrackOut.model_validate(t) for t in asset.audio_tracks or []],
+        loudnorm=asset.loudnorm,
         playback=PlaybackOut(
             hls=playback_url(ingest, asset, asset.master_key),
             dash=playback_url(ingest, asset, asset.dash_key),

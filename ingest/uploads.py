@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Upload, UploadState
 from catalog.session import Catalog
-from ingest.admission import DOWNLOADS_KEY, switch
+from ingest.admission import DOWNLOADS_KEY, loudnorm_option, switch
 from ingest.store import UploadInfo
 from webhooks import events, outbox
 
@@ -90,6 +90,7 @@ def create_upload(
                 public=public,
                 owner=owner,
                 mp4_downloads=switch(meta, DOWNLOADS_KEY),
+                loudnorm=loudnorm_option(meta),
             )
             session.add(asset)
             session.flush()

@@ -25,6 +25,7 @@ MEDIA_TEMPLATE = "$RepresentationID$/seg_$Number%05d$.m4s"
 START_NUMBER = 1
 _CHANNELS_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
 _ROLE_SCHEME = "urn:mpeg:dash:role:2011"
+_AUDIO_PURPOSE_SCHEME = "urn:tva:metadata:cs:AudioPurposeCS:2007"
 
 
 def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: float) -> str:
@@ -79,8 +80,12 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
             attributes["frameRate"] = _frame_rate(track.frame_rate)
         _add_template(ET.SubElement(video_set, "Representation", attributes), track)
 
-    by_language = groupby(sorted(audios, key=lambda t: t.language), key=lambda t: t.language)
-    for index, (language, group) in enumerate(by_language, start=1):
+    # One AdaptationSet per source track (its stereo and multichannel renditions are the same content):
+    # a language of one track is one set; a second language, a commentary or a description its own.
+    by_track = groupby(sorted(audios, key=lambda t: (t.language, t.source)), key=lambda t: (t.language, t.source))
+    for index, ((language, _source), tracks) in enumerate(by_track, start=1):
+        group = list(tracks)
+        first = next((t for t in group if t.group == "audio"), group[0])
         audio_set = ET.SubElement(
             period,
             "AdaptationSet",
@@ -93,7 +98,12 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
                 "startWithSAP": "1",
             },
         )
-        ET.SubElement(audio_set, "Role", {"schemeIdUri": _ROLE_SCHEME, "value": "main"})
+        if first.label:
+            ET.SubElement(audio_set, "Label").text = first.label
+        if first.role == "description":
+            # DASH-IF IOP: audio description is also signalled as an accessibility feature.
+            ET.SubElement(audio_set, "Accessibility", {"schemeIdUri": _AUDIO_PURPOSE_SCHEME, "value": "1"})
+        ET.SubElement(audio_set, "Role", {"schemeIdUri": _ROLE_SCHEME, "value": first.role})
         for track in group:
             attributes = {"id": track.name, "bandwidth": str(_peak(track)), "codecs": track.codecs}
             if track.sample_rate:

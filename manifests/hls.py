@@ -138,57 +138,41 @@ def render_master(
         raise TrackUnrenderable("a multivariant playlist needs at least one video track")
     playlist = m3u8.M3U8()
     playlist.is_independent_segments = True
-    audio_peak = audio_average = 0
-    audio_codecs: list[str] = []
-    names: set[str] = set()
-    for index, audio in enumerate(audios):
-        _require_segments(audio)
-        peak, average = bandwidth.measure(audio.segments, _measure_target(audio, target_duration))
-        audio_peak, audio_average = max(audio_peak, peak), max(audio_average, average)
-        if audio.codecs not in audio_codecs:
-            audio_codecs.append(audio.codecs)
-        name = _LANGUAGE_NAMES.get(audio.language, audio.language)
-        if name in names:
-            name = f"{name} ({audio.name})"
-        names.add(name)
-        playlist.add_media(
-            m3u8.Media(
-                uri=audio.playlist_uri,
-                type="AUDIO",
-                group_id=AUDIO_GROUP,
-                language=audio.language,
-                name=name,
-                default="YES" if index == 0 else "NO",
-                autoselect="YES",
-                channels=str(audio.channels) if audio.channels else None,
-            )
-        )
+    groups = audio_groups(audios)
+    group_rates: dict[str, tuple[int, int, list[str]]] = {}  # group -> (peak, average, codecs)
+    for group_id, members in groups.items():
+        group_rates[group_id] = _add_audio_group(playlist, group_id, members, target_duration)
 
     variants = []
     for video in videos:
         _require_segments(video)
         target = _measure_target(video, target_duration)
         peak, average = bandwidth.measure(video.segments, target)
-        info: dict[str, object] = {
-            "bandwidth": peak + audio_peak,
-            "average_bandwidth": average + audio_average,
-            "codecs": ",".join([video.codecs, *audio_codecs]),
-        }
-        if video.width and video.height:
-            info["resolution"] = f"{video.width}x{video.height}"
-        if video.frame_rate:
-            info["frame_rate"] = video.frame_rate
-        if audios:
-            info["audio"] = AUDIO_GROUP
-        variants.append((peak + audio_peak, video, info))
+        # One variant per audio group (Apple: variants duplicated for a multichannel group).
+        for group_id in groups or {"": []}:
+            audio_peak, audio_average, audio_codecs = group_rates.get(group_id, (0, 0, []))
+            info: dict[str, object] = {
+                "bandwidth": peak + audio_peak,
+                "average_bandwidth": average + audio_average,
+                "codecs": ",".join([video.codecs, *audio_codecs]),
+            }
+            if video.width and video.height:
+                info["resolution"] = f"{video.width}x{video.height}"
+            if video.frame_rate:
+                info["frame_rate"] = video.frame_rate
+            if group_id:
+                info["audio"] = group_id
+            variants.append((peak + audio_peak, video, info))
     variants.sort(key=lambda v: (v[0], v[1].height or 0))
     for _, video, info in variants:
         playlist.add_playlist(m3u8.Playlist(video.playlist_uri, info, playlist.media, None))
 
     if complete:
+        listed: set[str] = set()
         for _, video, _ in variants:
-            if not video.has_iframe_ranges:
+            if not video.has_iframe_ranges or video.name in listed:
                 continue
+            listed.add(video.name)
             peak, average = iframe_bandwidth(video, target_duration)
             iframe_info: dict[str, object] = {
                 "bandwidth": peak,
@@ -201,6 +185,54 @@ def render_master(
     else:
         playlist.session_data.append(SessionData(PROGRESS_DATA_ID, value="partial"))
     return str(playlist.dumps())
+
+
+def audio_groups(audios: Sequence[Track]) -> dict[str, list[Track]]:
+    """The AUDIO groups over `audios`: the stereo group (every track of group AUDIO_GROUP), then each other
+    group (multichannel) holding, per source track of the stereo group, its own rendition where it has
+    one and the stereo one otherwise, so that every group offers every language (Apple's authoring spec)."""
+    main = [a for a in audios if a.group == AUDIO_GROUP]
+    groups: dict[str, list[Track]] = {AUDIO_GROUP: main} if main else {}
+    for group_id in dict.fromkeys(a.group for a in audios if a.group != AUDIO_GROUP):
+        own = {a.source: a for a in audios if a.group == group_id}
+        groups[group_id] = [own.pop(a.source, a) for a in main] + list(own.values())
+    return groups
+
+
+def _add_audio_group(
+    playlist: m3u8.M3U8, group_id: str, members: Sequence[Track], target_duration: int | None
+) -> tuple[int, int, list[str]]:
+    """EXT-X-MEDIA entries of one AUDIO group; its peak and average bandwidth (the largest member's, as
+    a player may pick any) and its codecs."""
+    peak_max = average_max = 0
+    codecs: list[str] = []
+    names: set[str] = set()
+    default = next((a for a in members if a.default), members[0])
+    for audio in members:
+        _require_segments(audio)
+        peak, average = bandwidth.measure(audio.segments, _measure_target(audio, target_duration))
+        peak_max, average_max = max(peak_max, peak), max(average_max, average)
+        if audio.codecs not in codecs:
+            codecs.append(audio.codecs)
+        name = audio.label or _LANGUAGE_NAMES.get(audio.language, audio.language)
+        if name in names:
+            name = f"{name} ({audio.name})"
+        names.add(name)
+        playlist.add_media(
+            m3u8.Media(
+                uri=audio.playlist_uri,
+                type="AUDIO",
+                group_id=group_id,
+                language=audio.language,
+                name=name,
+                default="YES" if audio is default else "NO",
+                # RFC 8216 4.4.6.1: AUTOSELECT must be YES when DEFAULT is.
+                autoselect="YES" if audio.autoselect or audio is default else "NO",
+                characteristics=audio.characteristics,
+                channels=str(audio.channels) if audio.channels else None,
+            )
+        )
+    return peak_max, average_max, codecs
 
 
 def iframe_bandwidth(video: Track, target_duration: int | None = None) -> tuple[int, int]:

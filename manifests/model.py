@@ -39,6 +39,15 @@ class Track:
     language: str = "und"
     channels: int | None = None
     sample_rate: int | None = None
+    # Audio renditions: how players list them (HLS EXT-X-MEDIA, DASH AdaptationSet). `group` is the HLS
+    # audio group; `source` pairs a multichannel rendition with the stereo one of the same source track.
+    label: str | None = None  # NAME / Label; None: from the language
+    default: bool = False
+    autoselect: bool = True
+    role: str = "main"  # DASH Role: main | alternate | commentary | description
+    characteristics: str | None = None  # HLS CHARACTERISTICS
+    group: str = "audio"
+    source: int = 0
     # Media playlist file name; the growing (EVENT) form of progressive publishing uses its own name,
     # because RFC 8216 forbids a playlist's type changing under the same URI.
     playlist_name: str = "index.m3u8"

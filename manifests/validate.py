@@ -15,7 +15,7 @@ from typing import Any
 
 import m3u8
 
-from manifests import bandwidth
+from manifests import bandwidth, validate_audio
 from manifests.errors import ManifestInvalid
 from manifests.hls import iframe_bandwidth
 from manifests.model import Track
@@ -102,6 +102,7 @@ def validate_package(
         for uri, parsed in media.items():
             problems += [f"{uri}: {p}" for p in _missing_objects(uri, parsed, known_uris)]
     problems += _alignment_problems(master, media)
+    problems += validate_audio.timing_problems(master, media)
     if tracks is not None:
         problems += _measurement_problems(master, media, tracks)
     if mpd_text is not None:
@@ -128,6 +129,7 @@ def check_master(text: str) -> list[str]:
             audio_groups.add(media.get("group_id"))
             if not media.get("language"):
                 problems.append(f"{label} lacks LANGUAGE")
+    problems += validate_audio.group_problems(master)
     for variant in master["playlists"]:
         info, label = variant["stream_info"], f"variant {variant['uri']!r}"
         for attribute in ("bandwidth", "average_bandwidth", "codecs"):

@@ -81,6 +81,22 @@ class AudioInfo:
 
 
 @dataclass(frozen=True)
+class AudioTrackInfo:
+    """One audio stream of the source, as the transcoder's audio plan needs it (each becomes a rendition)."""
+
+    index: int  # ffmpeg's 0:a:N
+    codec: str
+    channels: int
+    sample_rate: int
+    language: str | None = None  # the stream's language tag as written (often ISO 639-2, "eng")
+    title: str | None = None
+    default: bool = False
+    commentary: bool = False  # disposition "comment"
+    descriptive: bool = False  # disposition "visual_impaired": audio description
+    hearing_impaired: bool = False
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     format: str
     duration: float
@@ -88,6 +104,7 @@ class MediaInfo:
     video: VideoInfo
     audio: AudioInfo | None
     extra_streams: list[str] = field(default_factory=list)
+    audio_tracks: list[AudioTrackInfo] = field(default_factory=list)  # every audio stream, in order
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -249,7 +266,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     )
     _check_display(video, limits)
     extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
-    return MediaInfo(container.format.name, duration, size, video, audio, extra)
+    return MediaInfo(container.format.name, duration, size, video, audio, extra, _audio_tracks(container))
 
 
 def _colour(frame: av.VideoFrame, cc: av.video.codeccontext.VideoCodecContext) -> ColourInfo:
@@ -304,6 +321,30 @@ def _check_display(video: VideoInfo, limits: ProbeLimits) -> None:
             f"handle ({MIN_SHORT_SIDE} pixels) it would be {scaled_long} pixels long, over the limit of {max_long}",
             reason="bad_aspect",
         )
+
+
+def _audio_tracks(container: av.container.InputContainer) -> list[AudioTrackInfo]:
+    flags = av.stream.Disposition
+    tracks = []
+    for index, stream in enumerate(container.streams.audio):
+        a = stream.codec_context
+        metadata = stream.metadata or {}
+        tracks.append(
+            AudioTrackInfo(
+                index=index,
+                codec=a.name if a is not None else "",
+                channels=a.channels if a is not None else 0,
+                sample_rate=a.sample_rate if a is not None else 0,
+                language=(metadata.get("language") or "").strip()[:35] or None,
+                # Matroska and most containers say "title"; MP4's mov demuxer reports its udta name as "name".
+                title=(metadata.get("title") or metadata.get("name") or "").strip()[:120] or None,
+                default=bool(stream.disposition & flags.default),
+                commentary=bool(stream.disposition & flags.comment),
+                descriptive=bool(stream.disposition & flags.visual_impaired),
+                hearing_impaired=bool(stream.disposition & flags.hearing_impaired),
+            )
+        )
+    return tracks
 
 
 def _audio(container: av.container.InputContainer) -> AudioInfo | None:

@@ -3,11 +3,13 @@ with ffmpeg as the player: every rendition, every stream, no error message toler
 
 from __future__ import annotations
 
+import array
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import httpx
 import imageio_ffmpeg
 import m3u8
@@ -137,3 +139,38 @@ def assert_plays_whole(master: str, seconds: float, *, audio: bool = True, toler
         if not all(s.lasts(seconds, tolerance) for s in streams)
     }
     assert not wrong, f"renditions not {seconds} s (+-{tolerance}) long when decoded: {wrong}"
+
+
+def pitch(media: str | Path, seconds: float | None = None, channel: int = 0) -> float:
+    """Frequency of a pure tone in the first channel of a decoded audio rendition (or file), by zero
+    crossings: tells a published track's sine from another's, so tracks cannot be swapped unnoticed.
+    `seconds`: over the first that many seconds only (a track padded with silence after its tone);
+    `channel`: which channel (a mono tone upmixed to 5.1 is in the centre, channel 2)."""
+    samples = array.array("f")
+    rate = 48000
+    with av.open(str(media)) as container:
+        for frame in container.decode(audio=0):
+            assert frame.format.name == "fltp"  # AAC decodes to planar float
+            samples.frombytes(bytes(frame.planes[channel])[: frame.samples * 4])
+            rate = frame.sample_rate
+    # Leave out 10 ms at either end: the decoder's ramp-in and the last partial frame.
+    body = samples[rate // 100 : -rate // 100]
+    if seconds is not None:
+        body = body[: int(seconds * rate)]
+    crossings = sum(1 for a, b in zip(body, body[1:], strict=False) if a < 0 <= b)
+    return crossings * rate / len(body)
+
+
+def integrated_loudness(media: str | Path) -> float:
+    """Integrated loudness (LUFS) of the first audio stream, measured by ffmpeg's ebur128 filter."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(media), "-map", "0:a:0",
+         "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = proc.stderr.rpartition("Summary:")[2]
+    for line in summary.splitlines():
+        if line.strip().startswith("I:"):
+            return float(line.split()[1])
+    raise AssertionError(f"no integrated loudness in ebur128's summary of {media}: {summary[-500:]}")

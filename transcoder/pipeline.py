@@ -34,8 +34,10 @@ from media.probe_sandbox import probe_stored
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
 from transcoder import metrics
-from transcoder.encode import commands
+from transcoder.encode import audio, audio_measure, commands
+from transcoder.encode.audio import plan_audio, with_loudnorm
 from transcoder.encode.ladder import Ladder, plan_ladder
+from transcoder.encode.loudness import Loudness, LoudnessTarget
 from transcoder.encode.previews import (
     STORYBOARD_IMAGE,
     THUMBNAIL_DIR,
@@ -188,6 +190,9 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         has_audio=info.audio is not None,
         audio_stream=info.audio.index if info.audio else 0,
     )
+    if info.audio is not None:
+        ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
+    normalise = ctx.settings.loudnorm
     with ctx.catalog.session() as s:
         if rows_updated(
             s,
@@ -198,6 +203,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             asset = s.get(Asset, asset_id)
             if asset is not None:
                 asset.probe, asset.duration = info.as_dict(), info.duration
+                normalise = normalise if asset.loudnorm is None else asset.loudnorm
                 asset.width, asset.height = display_w, display_h
 
     out = work / "out"
@@ -212,6 +218,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         previews=previews,
         pad_video=commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate),
         colour=info.video.colour,
+        audio_duration=info.duration,
     )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)
@@ -219,6 +226,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     if split is SplitOutcome.WAITING:
         return
     streamed = False
+    measured: dict[str, Loudness] = {}
     if split is SplitOutcome.JOINED:
         # The parts made the ladder, the previews and the poster: nothing is left to encode or to
         # publish early, nothing to read from the original.
@@ -232,7 +240,18 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             stream=attempt.number <= 1,
             deadline_seconds=job_deadline_seconds(info.duration),
         )
-        plan = replace(plan, source=source)
+        if ladder.audio:
+            # loudnorm's first pass (also the input loudness recorded on the asset), every audio stream in
+            # one read of the source; a track that does not decode is left out, not the whole asset.
+            try:
+                measured, ladder = measure_audio(ctx, source, ladder, info.duration)
+            except EncodeFailed as exc:
+                if streamed and not attempt.lost.is_set():
+                    raise retry_with_download(exc) from exc  # as for the encode: the URL may be at fault
+                raise
+            if normalise:
+                ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, loudness_target(ctx.settings)))
+        plan = replace(plan, source=source, ladder=ladder)
     ffmpeg = ctx.settings.ffmpeg_path()
     reporter = _ProgressReporter(ctx, attempt)
     publisher = progressive_publisher(ctx, attempt, out, plan.ladder)
@@ -275,6 +294,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         )
         downloads = build_downloads(ctx, asset_id, out, videos, audios)  # remuxed from what was verified
         attempt.check(ctx.catalog)  # superseded while encoding: stop here, publish nothing
+        _record_audio(ctx, attempt, out, ladder, audios, measured, info.duration)
         if not is_cancelled(ctx, asset_id):  # deleted while encoding: publish nothing (raised below)
             publish_package(
                 ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded, downloads=downloads
@@ -296,6 +316,53 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=attempt.prefix)
 
 
+def loudness_target(settings: TranscoderSettings) -> LoudnessTarget:
+    return LoudnessTarget(settings.loudness_integrated, settings.loudness_true_peak, settings.loudness_lra)
+
+
+def measure_audio(
+    ctx: PipelineContext, source: str, ladder: Ladder, duration: float
+) -> tuple[dict[str, Loudness], Ladder]:
+    """Each audio rendition's source loudness, and the ladder without the tracks that do not decode."""
+    streams = [(a.source_index, a.channels) for a in ladder.audio]
+    values = audio_measure.measure_source(
+        source, streams, loudness_target(ctx.settings), ctx.settings.ffmpeg_path(), duration=duration
+    )
+    measured = {a.name: value for a, value in zip(ladder.audio, values, strict=True) if value is not None}
+    broken = sorted({a.source_index for a in ladder.audio if a.name not in measured})
+    if broken:
+        log.warning("audio track(s) %s of the source do not decode: left out", [i + 1 for i in broken])
+    return measured, replace(ladder, audio=audio.without_tracks(ladder.audio, broken))
+
+
+def _record_audio(
+    ctx: PipelineContext,
+    attempt: Attempt,
+    out: Path,
+    ladder: Ladder,
+    audios: list[Track],
+    measured: dict[str, Loudness],
+    duration: float,
+) -> None:
+    """Measure the loudness of every written audio rendition and record the tracks on the asset."""
+    renditions = ladder.audio_renditions()
+    by_name = {t.name: t for t in audios}
+    output = audio_measure.measure_renditions(
+        [out / r.name for r in renditions],
+        [[s.uri for s in by_name[r.name].segments] for r in renditions],
+        out.parent / "loudness",
+        ctx.settings.ffmpeg_path(),
+        duration=duration,
+    )
+    records = audio.track_records(renditions, measured, output)
+    with ctx.catalog.session() as s:
+        fence = update(Job).where(current_attempt(attempt.job_id, attempt.number)).values(heartbeat_at=utcnow())
+        if rows_updated(s, fence):
+            asset = s.get(Asset, attempt.asset_id)
+            if asset is not None:
+                asset.audio_tracks = records
+
+
 def _run_fenced(attempt: Attempt, argv: list[str], **options: Any) -> None:
     """run_ffmpeg, with a stop on a lost heartbeat reported as Superseded rather than a failure."""
     try:
@@ -313,7 +380,7 @@ def _preview_files(out: Path) -> list[str]:
 
 def _read_outputs(out: Path, ladder: Ladder) -> tuple[list[Track], list[Track]]:
     videos = [read_track(out / rung.name, rung=rung) for rung in ladder.rungs]
-    audios = [read_track(out / commands.AUDIO_NAME, rung=None)] if ladder.audio_bitrate is not None else []
+    audios = [read_track(out / a.name, rung=None, audio=a) for a in ladder.audio_renditions()]
     return videos, audios
 
 

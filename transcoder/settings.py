@@ -40,6 +40,13 @@ class TranscoderSettings(BaseSettings):
     # MP4 downloads (highest and lowest rung, and an M4A of the audio), remuxed from the published
     # segments; an asset's Upload-Metadata "mp4_downloads" ("true"/"false") overrides it.
     mp4_downloads: bool = True
+    # EBU R128 loudness normalisation of every audio track (two-pass loudnorm), unless the asset turns it
+    # off (upload metadata "loudnorm: off"): integrated loudness (LUFS), true-peak ceiling (dBTP) and the
+    # loudness range loudnorm keeps when it has to fall back to dynamic mode (LU). Within loudnorm's ranges.
+    loudnorm: bool = True
+    loudness_integrated: float = Field(default=-16.0, ge=-70.0, le=-5.0)
+    loudness_true_peak: float = Field(default=-1.0, ge=-9.0, le=0.0)
+    loudness_lra: float = Field(default=11.0, ge=1.0, le=50.0)
     # Split-and-stitch: a long source is cut into chunks on the segment grid, encoded in parallel by
     # whichever workers share the broker, and joined. Off by default: on one machine a single ffmpeg
     # run already uses every core, and splitting only pays when several machines share the work.

@@ -6,17 +6,15 @@ interval, a container that declares another size than its stream. Each becomes a
 
 from __future__ import annotations
 
-import array
 import struct
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import pytest
 
-from tests.media import assert_plays_whole, ffmpeg_exe, make_clip
+from tests.media import assert_plays_whole, ffmpeg_exe, integrated_loudness, make_clip, pitch
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
 from transcoder.package.fmp4 import parse_init
 from transcoder.pipeline import run_job
@@ -76,14 +74,16 @@ class Odd:
     seconds: float
     display: tuple[int, int]  # the asset's display size (the source's)
     rungs: list[tuple[int, int]]  # every rung's size
-    tone: int | None = 440  # pitch of the published audio (make_clip's sine); None: no audio
+    tones: tuple[int, ...] = (440,)  # pitch of each published audio track, in playlist order (make_clip's sine)
 
 
 ODD: dict[str, Odd] = {
-    # Only the default-flagged track (the muxer flags the first) becomes the audio rendition.
-    "8-audio-tracks": Odd(lambda p: _tracks(p, 8), 2, (320, 180), [(320, 180)], TONE_STEP),
+    # Every track becomes its own audio rendition, in the source's order, none swapped.
+    "8-audio-tracks": Odd(
+        lambda p: _tracks(p, 8), 2, (320, 180), [(320, 180)], tuple((i + 1) * TONE_STEP for i in range(8))
+    ),
     "2-audio-tracks-second-default": Odd(
-        lambda p: _tracks(p, 2, default=1), 2, (320, 180), [(320, 180)], 2 * TONE_STEP
+        lambda p: _tracks(p, 2, default=1), 2, (320, 180), [(320, 180)], (TONE_STEP, 2 * TONE_STEP)
     ),
     # Tiny pictures are scaled up to one macroblock on the short side, display aspect kept.
     "16x16": Odd(lambda p: make_clip(p, seconds=2, size="16x16"), 2, (16, 16), [(16, 16)]),
@@ -98,7 +98,7 @@ ODD: dict[str, Odd] = {
     # A cover image over a song: one frame, then 3 s of audio. The picture is held to the end.
     "cover-image-over-audio": Odd(_cover_image, 3, (320, 180), [(320, 180)]),
     # The decoder's size counts, not what the container claims.
-    "declared-20000x20000-over-16x16": Odd(_declared_20000, 2, (16, 16), [(16, 16)], None),
+    "declared-20000x20000-over-16x16": Odd(_declared_20000, 2, (16, 16), [(16, 16)], ()),
 }
 
 
@@ -116,28 +116,19 @@ def test_odd_source_becomes_a_playable_ladder(name: str, tmp_path: Path) -> None
     for video in videos:
         assert all(s.starts_with_idr for s in video.segments), video.name
         assert video.end == pytest.approx(odd.seconds, abs=1 / 30 + 0.001), video.name
-    assert len(audios) == (0 if odd.tone is None else 1)
+    assert len(audios) == len(odd.tones)
     media = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
-    assert_plays_whole(str(media / "master.m3u8"), odd.seconds, audio=odd.tone is not None, tolerance=0.05)
-    if odd.tone is not None:
-        assert audios[0].init.channels == 2
-        assert _pitch(media / audios[0].name / "index.m3u8") == pytest.approx(odd.tone, rel=0.05)
+    assert_plays_whole(str(media / "master.m3u8"), odd.seconds, audio=bool(odd.tones), tolerance=0.05)
+    for audio, tone in zip(audios, odd.tones, strict=True):
+        assert audio.init.channels == 2
+        assert pitch(media / audio.name / "index.m3u8") == pytest.approx(tone, rel=0.05), audio.name
+        # Normalised (EBU R128, the default -16 LUFS), each track on its own; a clip under one 400 ms
+        # gating block has no integrated loudness to measure or normalise.
+        if odd.seconds >= 0.4:
+            loudness = integrated_loudness(media / audio.name / "index.m3u8")
+            assert loudness == pytest.approx(-16, abs=1.0), audio.name
     # The stills are there too: poster, thumbnails (fewer when the clip has fewer frames), storyboard.
     assert (media / "poster.jpg").stat().st_size > 0 and (media / "storyboard.jpg").stat().st_size > 0
     thumbnails = sorted((media / "thumbnails").glob("*.jpg"))
     assert 1 <= len(thumbnails) <= 5 and all(t.stat().st_size > 0 for t in thumbnails)
     assert "storyboard.jpg#xywh=" in (media / "storyboard.vtt").read_text()
-
-
-def _pitch(playlist: Path) -> float:
-    """Frequency of a pure tone in the first channel of a decoded audio rendition, by zero crossings."""
-    samples = array.array("f")
-    with av.open(str(playlist)) as container:
-        for frame in container.decode(audio=0):
-            assert frame.format.name == "fltp"  # AAC decodes to planar float
-            samples.frombytes(bytes(frame.planes[0])[: frame.samples * 4])
-            rate = frame.sample_rate
-    # Leave out 10 ms at either end: the decoder's ramp-in and the last partial frame.
-    body = samples[rate // 100 : -rate // 100]
-    crossings = sum(1 for a, b in zip(body, body[1:], strict=False) if a < 0 <= b)
-    return crossings * rate / len(body)

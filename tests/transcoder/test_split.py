@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.settings import CatalogSettings
-from tests.media import ffmpeg_exe, make_clip
+from tests.media import ffmpeg_exe, integrated_loudness, make_clip
 from tests.transcoder.harness import ListQueue, pipeline_context, published_prefix, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog  # noqa: F401  (a fixture)
@@ -84,6 +84,9 @@ def test_joined_ladder_is_the_one_run_ladder(ctx: PipelineContext, queue: ListQu
     videos, audios = check_published_ladder(
         ctx, asset_id, source_seconds=SECONDS, source_size=SIZE, segment_seconds=2.0
     )
+    # The whole part normalised the audio (loudnorm's first pass over the source it reads).
+    media = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
+    assert integrated_loudness(media / "audio/index.m3u8") == pytest.approx(-16, abs=1.0)
 
     # The same source in one ffmpeg run: the same grid, the same samples, the same init segments.
     whole_ctx = replace(ctx, settings=ctx.settings.model_copy(update={"split_enabled": False}))

@@ -46,7 +46,9 @@ def _good() -> tuple[list[Track], list[Track]]:
         )
         for rung in LADDER.rungs
     ]
-    audio = Track("audio", "audio", "mp4a.40.2", "init.mp4", _segments([2.005, 1.995, 2.0, 2.0, 2.0]), 48000)
+    audio = Track(
+        "audio", "audio", "mp4a.40.2", "init.mp4", _segments([2.005, 1.995, 2.0, 2.0, 2.0]), 48000, channels=2
+    )
     return videos, [audio]
 
 
@@ -74,6 +76,8 @@ CASES: dict[str, tuple[Change, str]] = {
         "differ in segment count",
     ),
     "audio not AAC-LC": (lambda v, a: (v, [replace(a[0], codecs="mp4a.40.5")]), "codecs"),
+    "audio in mono": (lambda v, a: (v, [replace(a[0], channels=1)]), "1 channels, expected 2"),
+    "audio under another name": (lambda v, a: (v, [replace(a[0], name="audio-1")]), "audio renditions"),
 }
 
 

@@ -14,7 +14,9 @@ import ffmpeg
 from media.colour import ColourInfo
 from transcoder.encode import colour
 from transcoder.encode import previews as pv
+from transcoder.encode.audio import AudioRendition
 from transcoder.encode.ladder import Ladder
+from transcoder.encode.loudness import channel_layout
 
 # Input options for a source read over HTTP (an S3 presigned URL, see storage.read_url): ffmpeg
 # reconnects after a dropped connection or a 5xx and resumes by byte range where it stopped; it gives
@@ -55,6 +57,9 @@ class EncodePlan:
     pad_video: float = 0.0
     # The source's colour (probe): an HDR or wide-gamut one is converted to BT.709 SDR (encode.colour).
     colour: ColourInfo | None = None
+    # Every audio track is padded with silence to this many seconds (the source's duration): a track
+    # that ends early still lasts as long as the video and the others, on the same segments. None: no pad.
+    audio_duration: float | None = None
 
 
 def video_padding(duration: float, last_frame_time: float | None, frame_rate: float) -> float:
@@ -104,8 +109,7 @@ def _hls_options(out_dir: Path, name: str, segment_seconds: float) -> dict[str, 
 def output_dirs(plan: EncodePlan) -> list[Path]:
     """Every directory encode_ladder and finish_previews write into: the caller creates them."""
     names = [rung.name for rung in plan.ladder.rungs]
-    if plan.ladder.audio_bitrate is not None:
-        names.append(AUDIO_NAME)
+    names += [audio.name for audio in plan.ladder.audio_renditions()]
     if plan.previews is not None:
         names += [pv.THUMBNAIL_DIR, pv.STORYBOARD_TILES_DIR]
     return [plan.out_dir / name for name in names]
@@ -165,26 +169,40 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     if plan.previews is not None:
         board_input = branches.stream(len(rungs)) if branches is not None else video
         outputs.append(_storyboard_tiles(plan.previews, board_input, plan.out_dir))
-    if plan.ladder.audio_bitrate is not None:
-        opts = _hls_options(plan.out_dir, AUDIO_NAME, plan.segment_seconds)
-        opts.update(
-            {
-                "c:a": "aac",
-                "profile:a": "aac_low",
-                "b:a": plan.ladder.audio_bitrate,
-                # Stereo for every player; 5.1 and other layouts are downmixed by the resampler.
-                "ac": 2,
-                "ar": 48000,
-                "vn": None,
-            }
-        )
-        # One audio stream, not every one (`0:a` maps them all into one rendition of several tracks).
-        audio = src[f"a:{plan.ladder.audio_stream}"]
-        outputs.append(ffmpeg.output(audio, str(plan.out_dir / AUDIO_NAME / PLAYLIST_NAME), **opts))
+    outputs += [_audio_output(src, audio, plan) for audio in plan.ladder.audio_renditions()]
     graph = ffmpeg.merge_outputs(*outputs).global_args(
         "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
     )
     return [ffmpeg_exe, *graph.overwrite_output().get_args()]
+
+
+def _audio_output(
+    src: ffmpeg.nodes.FilterableStream, audio: AudioRendition, plan: EncodePlan
+) -> ffmpeg.nodes.OutputStream:
+    """One audio rendition: one source stream (`0:a` would map them all into one rendition of several
+    tracks), normalised when the plan says so, as AAC-LC on the segment grid."""
+    # Downmixed (by the resampler the format negotiation inserts) before loudnorm, which then normalises
+    # what the rendition carries; also a filter chain of its own per rendition of a shared source stream.
+    stream = src[f"a:{audio.source_index}"].filter("aformat", channel_layouts=channel_layout(audio.channels))
+    if audio.loudnorm:
+        stream = stream.filter("loudnorm", **dict(audio.loudnorm))
+    if plan.audio_duration is not None:
+        stream = stream.filter("apad", whole_dur=plan.audio_duration)
+    opts = _hls_options(plan.out_dir, audio.name, plan.segment_seconds)
+    opts.update(
+        {
+            "c:a": "aac",
+            "profile:a": "aac_low",
+            "b:a": audio.bitrate,
+            # Stereo for every player, downmixed by the resampler; 5.1 for the multichannel group
+            # (a 7.1 source is downmixed to it).
+            "ac": audio.channels,
+            # loudnorm works (and outputs) at 192 kHz: back to 48 kHz like every other rendition.
+            "ar": 48000,
+            "vn": None,
+        }
+    )
+    return ffmpeg.output(stream, str(plan.out_dir / audio.name / PLAYLIST_NAME), **opts)
 
 
 def _storyboard_tiles(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from media.probe import MIN_SHORT_SIDE
+from transcoder.encode.audio import STEREO_NAME, AudioRendition
 
 # (width, height, video bits/s) for 16:9 landscape at up to 30 fps.
 APPLE_LADDER: tuple[tuple[int, int, int], ...] = (
@@ -70,6 +71,29 @@ class Ladder:
     frame_rate: float
     audio_bitrate: int | None  # None: the source has no audio
     audio_stream: int = 0  # which of the source's audio streams (ffmpeg's 0:a:N) the audio rendition is made from
+    # Every audio rendition (transcoder.encode.audio.plan_audio); empty: the one stereo rendition above.
+    audio: tuple[AudioRendition, ...] = ()
+
+    def audio_renditions(self) -> tuple[AudioRendition, ...]:
+        """What the encode writes for audio: the planned renditions, else one stereo rendition of
+        audio_stream (a ladder planned without the source's track list), else none."""
+        if self.audio_bitrate is None:
+            return ()
+        if self.audio:
+            return self.audio
+        return (
+            AudioRendition(
+                name=STEREO_NAME,
+                source_index=self.audio_stream,
+                channels=2,
+                bitrate=self.audio_bitrate,
+                language="und",
+                label="Audio",
+                default=True,
+                autoselect=True,
+                role="main",
+            ),
+        )
 
 
 def even(value: float) -> int:

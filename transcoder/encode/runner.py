@@ -19,6 +19,7 @@ from transcoder.encode.progress import Progress, ProgressParser
 from transcoder.errors import EncodeFailed
 
 STDERR_TAIL_LINES = 20
+MAX_STDERR_LINES = 20_000  # kept for a caller that reads stderr: bounds a run that floods it
 CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
 # Address space of one ffmpeg run unless the caller says otherwise. Measured: a 4K source's whole
 # ladder (7 rungs, veryfast) on 2 cores fails at 2 GiB and runs at 4 GiB; x264's threads (and their
@@ -46,13 +47,23 @@ def run_ffmpeg(
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     limits: Limits | None = None,
+    stderr_lines: list[str] | None = None,
 ) -> None:
     """Run ffmpeg to completion in the sandbox; `timeout` is its wall-clock limit, `limits` its CPU
-    and memory ones. Raises EncodeFailed (with its stderr summarised), on timeout or when stopped."""
+    and memory ones. Raises EncodeFailed (with its stderr summarised), on timeout or when stopped.
+    `stderr_lines`, when given, receives ffmpeg's stderr (up to MAX_STDERR_LINES lines): what a run
+    reports there (loudnorm's measurements) is read by the caller."""
     limits = replace(limits or Limits(memory_bytes=FFMPEG_MEMORY_BYTES), wall_seconds=timeout)
     child = SandboxedProcess(argv, limits, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-    reader = threading.Thread(target=lambda: tail.extend(child.proc.stderr or ()), daemon=True)
+
+    def read_stderr() -> None:
+        for line in child.proc.stderr or ():
+            tail.append(line)
+            if stderr_lines is not None and len(stderr_lines) < MAX_STDERR_LINES:
+                stderr_lines.append(line)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     parser = ProgressParser(duration)
     cancelled = finished = False

@@ -96,7 +96,9 @@ def safe_basename(title: str | None, fallback: str) -> str:
 def plan_downloads(videos: Sequence[Track], audios: Sequence[Track], basename: str) -> list[DownloadPlan]:
     """The highest and the lowest video rung as MP4 (one file when they are the same size: the higher
     bit rate then) with the first audio rendition muxed in, and that audio alone as M4A. Pure."""
-    audio = audios[0].name if audios else None
+    # The track players pick by default, stereo (a 5.1 rendition sits in its own group).
+    stereo = [a for a in audios if a.group == "audio"] or list(audios)
+    audio = next((a.name for a in stereo if a.default), stereo[0].name if stereo else None)
     plans: list[DownloadPlan] = []
     ranked = sorted(videos, key=lambda t: (t.height or 0, t.width or 0, _bytes(t)))
     for track in [ranked[-1], ranked[0]] if ranked else []:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import m3u8
 
 from manifests.model import Segment, Track
+from transcoder.encode.audio import AudioRendition
 from transcoder.encode.commands import INIT_NAME, PLAYLIST_NAME
 from transcoder.encode.ladder import Rung
 from transcoder.errors import EncodeFailed
 from transcoder.package import fmp4
 
 
-def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:
+def read_track(rendition_dir: Path, *, rung: Rung | None, audio: AudioRendition | None = None) -> Track:
     """Describe one rendition directory (init.mp4 + seg_*.m4s + ffmpeg's index.m3u8)."""
     playlist_path = rendition_dir / PLAYLIST_NAME
     init_path = rendition_dir / INIT_NAME
@@ -27,7 +29,7 @@ def read_track(rendition_dir: Path, *, rung: Rung | None) -> Track:
     listed = m3u8.loads(playlist_path.read_text())
     init = fmp4.parse_init(init_path.read_bytes())
     segments = [read_segment(rendition_dir / entry.uri, init) for entry in listed.segments]
-    return describe_track(rendition_dir.name, init, segments, rung=rung)
+    return describe_track(rendition_dir.name, init, segments, rung=rung, audio=audio)
 
 
 def read_segment(path: Path, init: fmp4.InitInfo) -> Segment:
@@ -44,7 +46,14 @@ def read_segment(path: Path, init: fmp4.InitInfo) -> Segment:
     )
 
 
-def describe_track(name: str, init: fmp4.InitInfo, segments: Sequence[Segment], *, rung: Rung | None) -> Track:
+def describe_track(
+    name: str,
+    init: fmp4.InitInfo,
+    segments: Sequence[Segment],
+    *,
+    rung: Rung | None,
+    audio: AudioRendition | None = None,
+) -> Track:
     """The manifest model of rendition `name` from its init segment and measured media segments."""
     if not segments:
         raise EncodeFailed(f"ffmpeg wrote no segments for {name}")
@@ -71,5 +80,19 @@ def describe_track(name: str, init: fmp4.InitInfo, segments: Sequence[Segment], 
         timescale=init.timescale,
         channels=init.channels,
         sample_rate=init.sample_rate,
-        language="und",
+        **(audio_fields(audio) if audio is not None else {}),
     )
+
+
+def audio_fields(audio: AudioRendition) -> dict[str, Any]:
+    """The manifest model's fields of an audio rendition: how players list it."""
+    return {
+        "language": audio.language,
+        "label": audio.label,
+        "default": audio.default,
+        "autoselect": audio.autoselect,
+        "role": audio.role,
+        "characteristics": audio.characteristics,
+        "group": audio.group,
+        "source": audio.source_index,
+    }

@@ -79,6 +79,8 @@ class ProgressivePublisher:
         self.poll_seconds = poll_seconds
         self.lowest: Rung | None = ladder.rungs[0] if ladder.rungs else None
         self.has_audio = ladder.audio_bitrate is not None
+        # Of several audio tracks only the default one is published early; the rest come with the ladder.
+        self.audio = next((a for a in ladder.audio_renditions() if a.name == AUDIO_NAME), None)
         # The lowest rung and the audio gate the first publish and are the growing playlists.
         self.gating = [r.name for r in ladder.rungs[:1]] + ([AUDIO_NAME] if self.has_audio else [])
         self.names = self.gating + [r.name for r in ladder.rungs[1:]]
@@ -162,7 +164,9 @@ class ProgressivePublisher:
         video = replace(video, playlist_name=EVENT_PLAYLIST_NAME)
         audios = []
         if self.has_audio:
-            audio = describe_track(AUDIO_NAME, self._init(AUDIO_NAME), self._segments[AUDIO_NAME], rung=None)
+            audio = describe_track(
+                AUDIO_NAME, self._init(AUDIO_NAME), self._segments[AUDIO_NAME], rung=None, audio=self.audio
+            )
             audios = [replace(audio, playlist_name=EVENT_PLAYLIST_NAME)]
         # Media playlists first, the multivariant playlist naming them last.
         for track in [*audios, video]:

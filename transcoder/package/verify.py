@@ -55,9 +55,10 @@ def check_outputs(
     found = {t.name for t in videos}
     if found != set(rungs):
         problems.append(f"renditions {sorted(found)} where the ladder planned {sorted(rungs)}")
-    planned_audio = 1 if ladder.audio_bitrate is not None else 0
-    if len(audios) != planned_audio:
-        problems.append(f"{len(audios)} audio renditions where {planned_audio} was planned")
+    planned_audio = {audio.name: audio for audio in ladder.audio_renditions()}
+    found_audio = sorted(t.name for t in audios)
+    if found_audio != sorted(planned_audio):
+        problems.append(f"audio renditions {found_audio} where the plan made {sorted(planned_audio)}")
     expected = expected_segments(duration, segment_seconds)
     for track in videos:
         rung = rungs.get(track.name)
@@ -68,10 +69,17 @@ def check_outputs(
     for track in audios:
         if track.codecs != AUDIO_CODECS:
             problems.append(f"{track.name}: codecs {track.codecs!r}, expected {AUDIO_CODECS!r}")
+        planned = planned_audio.get(track.name)
+        if planned is not None and track.channels != planned.channels:
+            problems.append(f"{track.name}: {track.channels} channels, expected {planned.channels}")
         problems += _timing_problems(track, expected, segment_seconds, AUDIO_SLACK_SECONDS)
     counts = {len(t.segments) for t in videos}
     if len(counts) > 1:
         problems.append(f"video renditions differ in segment count: {sorted(counts)}")
+    audio_counts = {len(t.segments) for t in audios}
+    if len(audio_counts) > 1:
+        # Players switch audio tracks at segment boundaries: every track is cut on the same grid.
+        problems.append(f"audio renditions differ in segment count: {sorted(audio_counts)}")
     return problems
 
 

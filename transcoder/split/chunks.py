@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from media.colour import ColourInfo
+from transcoder.encode.audio import AudioRendition
 from transcoder.encode.ladder import Ladder, Rung
 
 WHOLE_PART = "whole"  # the audio and the previews, over the whole source
@@ -99,7 +100,9 @@ class PartSpec:
     def encoded_ladder(self) -> Ladder:
         """The ladder this part's ffmpeg run writes: video rungs without audio, or the audio alone."""
         if self.chunk is None:
-            return Ladder((), self.ladder.frame_rate, self.ladder.audio_bitrate, self.ladder.audio_stream)
+            return Ladder(
+                (), self.ladder.frame_rate, self.ladder.audio_bitrate, self.ladder.audio_stream, self.ladder.audio
+            )
         return Ladder(self.ladder.rungs, self.ladder.frame_rate, None)
 
     def as_json(self) -> dict[str, Any]:
@@ -115,6 +118,7 @@ class PartSpec:
                 frame_rate=ladder["frame_rate"],
                 audio_bitrate=ladder["audio_bitrate"],
                 audio_stream=ladder.get("audio_stream", 0),
+                audio=tuple(AudioRendition.from_json(a) for a in ladder.get("audio", ())),
             ),
             segment_seconds=data["segment_seconds"],
             interlaced=data["interlaced"],

@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -29,11 +30,12 @@ from media.errors import InvalidMedia
 from storage.errors import ObjectMissing, StorageError
 from transcoder import metrics
 from transcoder.encode import commands
+from transcoder.encode.audio import with_loudnorm
 from transcoder.encode.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.encode.runner import CANCELLED, run_ffmpeg
 from transcoder.encode.source import original_for_ffmpeg, retry_with_download
 from transcoder.errors import EncodeFailed, TransientError
-from transcoder.pipeline import POSTER_NAME, PipelineContext, make_poster
+from transcoder.pipeline import POSTER_NAME, PipelineContext, loudness_target, make_poster, measure_audio
 from transcoder.split import chunks
 from transcoder.worker.bookkeeping import job_deadline_seconds
 from transcoder.worker.sweeper import Heartbeat
@@ -215,11 +217,23 @@ def _encode_part(ctx: PipelineContext, claim: Claim, work: Path) -> None:
         raise retry_with_download(exc) from exc
 
 
+def _normalise(ctx: PipelineContext, asset_id: str) -> bool:
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        option = asset.loudnorm if asset is not None else None
+    return ctx.settings.loudnorm if option is None else option
+
+
 def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) -> None:
     parent_id, asset_id, spec = claim.parent_id, claim.asset_id, claim.spec
     out = work / "out"
     ladder = spec.encoded_ladder()
-    names = [r.name for r in ladder.rungs] + ([commands.AUDIO_NAME] if ladder.audio_bitrate is not None else [])
+    if spec.chunk is None and ladder.audio and _normalise(ctx, asset_id):
+        # The whole part makes the audio: loudnorm's first pass here, over the source it reads anyway. A
+        # track that does not decode is not left out here (the join expects every planned rendition).
+        measured, _ = measure_audio(ctx, source, ladder, spec.source_duration)
+        ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, loudness_target(ctx.settings)))
+    names = [r.name for r in ladder.rungs] + [audio.name for audio in ladder.audio_renditions()]
     previews = plan_previews(spec.source_duration, *spec.display_size) if spec.chunk is None else None
     plan = commands.EncodePlan(
         source=source,

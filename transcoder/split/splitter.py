@@ -181,12 +181,14 @@ def _join(ctx: PipelineContext, job_id: str, specs: list[chunks.PartSpec], out: 
     for spec in whole:
         prefix = chunks.part_prefix(job_id, spec.name)
         listing = listings[spec.name]
-        if commands.AUDIO_NAME in listing:
-            dest = out / commands.AUDIO_NAME
+        for audio in spec.ladder.audio_renditions():
+            if audio.name not in listing:
+                continue
+            dest = out / audio.name
             dest.mkdir(parents=True, exist_ok=True)
-            segments = listing[commands.AUDIO_NAME]
+            segments = listing[audio.name]
             for name in [commands.INIT_NAME, *segments]:
-                ctx.store.download(ctx.staging, f"{prefix}{commands.AUDIO_NAME}/{name}", dest / name)
+                ctx.store.download(ctx.staging, f"{prefix}{audio.name}/{name}", dest / name)
             (dest / commands.PLAYLIST_NAME).write_text(stitch.listing_playlist(segments, spec.segment_seconds))
         for file in listing.get(parts.PREVIEWS, []):
             (out / file).parent.mkdir(parents=True, exist_ok=True)

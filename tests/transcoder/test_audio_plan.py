@@ -1,0 +1,239 @@
+"""Table tests of the pure audio planning: languages, names, dispositions, loudnorm's options and results."""
+
+from __future__ import annotations
+
+import pytest
+
+from media.probe import AudioTrackInfo
+from transcoder.encode.audio import (
+    DESCRIBES_VIDEO,
+    AudioRendition,
+    bcp47,
+    plan_audio,
+    track_records,
+    with_loudnorm,
+    without_tracks,
+)
+from transcoder.encode.loudness import (
+    Loudness,
+    LoudnessTarget,
+    measure_argv,
+    normalise_options,
+    parse_measurements,
+)
+
+
+def _track(index: int, language: str | None = None, **flags: object) -> AudioTrackInfo:
+    channels = int(flags.pop("channels", 2))  # type: ignore[call-overload]
+    return AudioTrackInfo(index=index, codec="aac", channels=channels, sample_rate=48000, language=language, **flags)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("eng", "en"),
+        ("fre", "fr"),  # ISO 639-2/B
+        ("fra", "fr"),  # ISO 639-2/T
+        ("ger", "de"),
+        ("pt-BR", "pt-BR"),
+        ("zh-Hant", "zh-Hant"),
+        ("und", "und"),
+        (None, "und"),
+        ("", "und"),
+        ("  ", "und"),
+        ("xyz", "und"),  # not a language
+        ("english please", "und"),
+        ("e\x00n", "und"),
+    ],
+)
+def test_stream_language_tags_become_bcp47(tag: str | None, expected: str) -> None:
+    assert bcp47(tag) == expected
+
+
+def _attributes(renditions: tuple[AudioRendition, ...]) -> list[tuple[object, ...]]:
+    return [
+        (r.name, r.source_index, r.language, r.label, r.default, r.autoselect, r.role, r.characteristics)
+        for r in renditions
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tracks", "expected"),
+    [
+        # One untagged track: the single "audio" rendition every source had.
+        ([_track(0)], [("audio", 0, "und", "Audio", True, True, "main", None)]),
+        # Two languages, the second flagged default: it is "audio" and the default.
+        (
+            [_track(0, "eng"), _track(1, "fre", default=True)],
+            [
+                ("audio-0", 0, "en", "English", False, True, "main", None),
+                ("audio", 1, "fr", "Français", True, True, "main", None),
+            ],
+        ),
+        # A commentary flagged default is not the default (nor autoselected); the first plain track is.
+        (
+            [_track(0, "eng", commentary=True, default=True), _track(1, "eng")],
+            [
+                ("audio-0", 0, "en", "English (commentary)", False, False, "commentary", None),
+                ("audio", 1, "en", "English", True, True, "main", None),
+            ],
+        ),
+        # Audio description: its own characteristic; a second plain track of a language is "alternate".
+        (
+            [_track(0, "spa"), _track(1, "spa", descriptive=True), _track(2, "spa")],
+            [
+                ("audio", 0, "es", "Español 1", True, True, "main", None),
+                ("audio-1", 1, "es", "Español (audio description)", False, True, "description", DESCRIBES_VIDEO),
+                ("audio-2", 2, "es", "Español 2", False, True, "alternate", None),
+            ],
+        ),
+        # Titles win over language names, and are made unique.
+        (
+            [_track(0, "eng", title="Original"), _track(1, "eng", title="Original"), _track(2, title="  ")],
+            [
+                ("audio", 0, "en", "Original 1", True, True, "main", None),
+                ("audio-1", 1, "en", "Original 2", False, True, "alternate", None),
+                ("audio-2", 2, "und", "Audio", False, True, "main", None),
+            ],
+        ),
+        # Only extras: the first is the default anyway.
+        (
+            [_track(0, "eng", commentary=True)],
+            [("audio", 0, "en", "English (commentary)", True, False, "commentary", None)],
+        ),
+        ([], []),
+    ],
+)
+def test_tracks_and_dispositions_become_renditions(
+    tracks: list[AudioTrackInfo], expected: list[tuple[object, ...]]
+) -> None:
+    renditions = plan_audio(tracks)
+    assert _attributes(renditions) == expected
+    assert all((r.channels, r.group) == (2, "audio") for r in renditions)
+    assert sum(r.default for r in renditions) == (1 if tracks else 0)
+
+
+def test_a_multichannel_track_also_gets_a_5_1_rendition_in_its_own_group() -> None:
+    renditions = plan_audio([_track(0, "eng", channels=8), _track(1, "fra"), _track(2, "deu", channels=6)])
+    assert [(r.name, r.source_index, r.channels, r.group, r.label) for r in renditions] == [
+        ("audio", 0, 2, "audio", "English"),
+        ("audio-1", 1, 2, "audio", "Français"),
+        ("audio-2", 2, 2, "audio", "Deutsch"),
+        ("audio-51", 0, 6, "audio-mc", "English 5.1"),
+        ("audio-2-51", 2, 6, "audio-mc", "Deutsch 5.1"),
+    ]
+    assert renditions[3].bitrate > renditions[0].bitrate
+
+
+def test_leaving_out_the_default_track_passes_the_default_on() -> None:
+    renditions = plan_audio([_track(0, "eng", channels=6), _track(1, "fra", channels=6)])
+    kept = without_tracks(renditions, [0])
+    assert [(r.name, r.source_index, r.default) for r in kept] == [("audio", 1, True), ("audio-51", 1, True)]
+    assert without_tracks(renditions, [1]) == tuple(r for r in renditions if r.source_index == 0)
+    assert without_tracks(renditions, [0, 1]) == ()
+
+
+TARGET = LoudnessTarget()
+
+
+@pytest.mark.parametrize(
+    ("measured", "expected"),
+    [
+        (
+            Loudness(-23.456, -4.0, 6.5, -33.5),
+            (
+                ("I", "-16"),
+                ("TP", "-1"),
+                ("LRA", "11"),
+                ("measured_I", "-23.46"),
+                ("measured_TP", "-4.00"),
+                ("measured_LRA", "6.50"),
+                ("measured_thresh", "-33.50"),
+                ("linear", "true"),
+            ),
+        ),
+        (Loudness(None, None, 0.0, -70.0), ()),  # silence: nothing to normalise
+        (Loudness(-75.0, -60.0, 0.0, -85.0), ()),  # below the absolute gate: noise, left alone
+        (Loudness(-20.0, None, 1.0, -30.0), ()),
+    ],
+)
+def test_loudnorm_second_pass_options(measured: Loudness, expected: tuple[tuple[str, str], ...]) -> None:
+    assert normalise_options(measured, TARGET) == expected
+
+
+def test_targets_from_settings_reach_loudnorm() -> None:
+    options = dict(normalise_options(Loudness(-30.0, -10.0, 3.0, -40.0), LoudnessTarget(-23.0, -2.0, 7.0)))
+    assert (options["I"], options["TP"], options["LRA"]) == ("-23", "-2", "7")
+    renditions = with_loudnorm(
+        plan_audio([_track(0), _track(1)]), {"audio": Loudness(-30.0, -10.0, 3.0, -40.0)}, TARGET
+    )
+    assert dict(renditions[0].loudnorm)["measured_I"] == "-30.00" and renditions[1].loudnorm == ()
+
+
+def test_the_measuring_pass_reads_each_input_once_and_names_each_measurement() -> None:
+    argv = measure_argv(
+        [("src.mp4", "a:0", "stereo"), ("src.mp4", "a:0", "5.1"), ("src.mp4", "a:3", None)], TARGET, "ffmpeg"
+    )
+    assert argv.count("-i") == 1 and argv[argv.index("-i") + 1] == "src.mp4"
+    graph = argv[argv.index("-filter_complex") + 1].split(";")
+    assert graph == [
+        "[0:a:0]aformat=channel_layouts=stereo,loudnorm@t0=I=-16:TP=-1:LRA=11:print_format=json[m0]",
+        "[0:a:0]aformat=channel_layouts=5.1,loudnorm@t1=I=-16:TP=-1:LRA=11:print_format=json[m1]",
+        "[0:a:3]loudnorm@t2=I=-16:TP=-1:LRA=11:print_format=json[m2]",
+    ]
+    assert argv[argv.index("-loglevel") + 1] == "info"  # where loudnorm logs its measurement
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-map"] == ["[m0]", "[m1]", "[m2]"]
+
+
+_STDERR = """\
+[loudnorm@t1 @ 0x7f00]
+{
+\t"input_i" : "-inf",
+\t"input_tp" : "-inf",
+\t"input_lra" : "0.00",
+\t"input_thresh" : "-70.00",
+\t"output_i" : "-inf",
+\t"target_offset" : "inf"
+}
+[loudnorm@t0 @ 0x7f01]
+{
+\t"input_i" : "-21.82",
+\t"input_tp" : "-19.09",
+\t"input_lra" : "0.00",
+\t"input_thresh" : "-31.82",
+\t"target_offset" : "0.01"
+}
+[out#1/null @ 0x55e7] Nothing was written into output file, because at least one of its streams received no packets.
+"""
+
+
+def test_measurements_are_read_back_in_input_order_and_an_empty_output_is_no_measurement() -> None:
+    assert parse_measurements(_STDERR, 3) == [Loudness(-21.82, -19.09, 0.0, -31.82), None, None]
+    silent = _STDERR.replace("[out#1/null", "[out#7/null")
+    assert parse_measurements(silent, 2) == [Loudness(-21.82, -19.09, 0.0, -31.82), Loudness(None, None, 0.0, -70.0)]
+    assert parse_measurements("garbage { not json }", 1) == [None]
+
+
+def test_track_records_say_what_was_measured_and_published() -> None:
+    renditions = with_loudnorm(plan_audio([_track(0, "eng")]), {"audio": Loudness(-30.0, -10.0, 3.0, -40.0)}, TARGET)
+    records = track_records(
+        renditions, {"audio": Loudness(-30.0, -10.0, 3.0, -40.0)}, [Loudness(-16.1, -9.0, 2.0, -26.0)]
+    )
+    assert records == [
+        {
+            "name": "audio",
+            "language": "en",
+            "label": "English",
+            "channels": 2,
+            "default": True,
+            "role": "main",
+            "normalised": True,
+            "input_loudness": {"integrated": -30.0, "true_peak": -10.0, "lra": 3.0},
+            "output_loudness": {"integrated": -16.1, "true_peak": -9.0, "lra": 2.0},
+        }
+    ]
+
+
+def test_renditions_round_trip_through_a_split_jobs_json() -> None:
+    rendition = with_loudnorm(plan_audio([_track(0)]), {"audio": Loudness(-30.0, -10.0, 3.0, -40.0)}, TARGET)[0]
+    assert AudioRendition.from_json(rendition.as_json()) == rendition
