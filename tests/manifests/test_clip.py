@@ -85,7 +85,9 @@ def test_dash_window(start: float, end: float | None, expected: list[int]) -> No
             assert entries[0].t == round(track.segments[expected[0] - 1].start * track.timescale)
             assert sum((s.r or 0) + 1 for s in entries) == len(expected)
             ticks = sum(s.d * ((s.r or 0) + 1) for s in entries)
-            assert ticks == sum(round(s.duration * track.timescale) for s in track.segments[expected[0] - 1 : expected[-1]])
+            assert ticks == sum(
+                round(s.duration * track.timescale) for s in track.segments[expected[0] - 1 : expected[-1]]
+            )
             ends.append(Fraction(entries[0].t + ticks, track.timescale))
     seconds = float(max(ends) - origin)
     assert mpd.media_presentation_duration == f"PT{seconds:.3f}S"
