@@ -40,7 +40,7 @@ class Grant:
 
 
 def _signature(secret: bytes, asset_id: str, expires_at: int, client_ip: str | None, clip: str | None = None) -> str:
-    fields = (VERSION, asset_id, str(expires_at), client_ip or "")
+    fields: tuple[str, ...] = (VERSION, asset_id, str(expires_at), client_ip or "")
     if clip is not None:
         fields = (CLIP_VERSION, asset_id, str(expires_at), client_ip or "", clip)
     message = "\n".join(fields).encode()
