@@ -10,6 +10,8 @@
 //   3. a seek to the middle lands there and playback continues.
 // With --hls-start URL instead, only where hls.js starts playing a stream (a growing playlist of a
 // video still encoding should start at its beginning) and that it then advances.
+// With --clip-hls URL / --clip-dash URL, a clip (a playlist cut to ?start=&end=) is played to its end at
+// 4x: where playback started, the duration the player reports, and where it ended.
 // Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Results go to stdout as JSON.
 //
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
@@ -93,7 +95,7 @@ window.startDash = (src) => {
 </script></body></html>`;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--hls-start URL] [--step-timeout-ms 30000]\n`);
+  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--step-timeout-ms 30000]\n`);
   process.exit(2);
 }
 
@@ -212,16 +214,46 @@ async function startOne(browser, pageUrl, src, stepMs) {
   return result;
 }
 
+async function clipOne(browser, pageUrl, kind, src, stepMs) {
+  // A clip plays from its first frame to its end, and the player's duration is the clip's.
+  const result = { player: kind === "hls" ? "hls.js" : "dash.js", url: src, ok: false, checks: {}, errors: [] };
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const failedRequests = [];
+  page.on("requestfailed", (r) => failedRequests.push(`${r.url()}: ${r.failure()?.errorText}`));
+  page.on("console", (m) => { if (m.type() === "error") result.errors.push("console: " + m.text()); });
+  try {
+    await page.goto(pageUrl);
+    await page.evaluate(([k, s]) => (k === "hls" ? startHls(s) : startDash(s)), [kind, src]);
+    await until(page, "return state.firstPlaying !== null", null, stepMs);
+    await page.evaluate(() => { video.playbackRate = 4; });
+    await until(page, "return video.ended", null, stepMs * 2);
+    const { t, d } = await now(page);
+    result.checks = { start_position: await page.evaluate(() => state.firstPlaying), duration: d, ended_at: t };
+    result.ok = result.errors.length === 0 && failedRequests.length === 0;
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+  } finally {
+    if (failedRequests.length) result.failed_requests = failedRequests;
+    await context.close();
+  }
+  return result;
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
       hls: { type: "string" },
       dash: { type: "string" },
       "hls-start": { type: "string" },
+      "clip-hls": { type: "string" },
+      "clip-dash": { type: "string" },
       "step-timeout-ms": { type: "string", default: "30000" },
     },
   });
-  if (!values.hls && !values.dash && !values["hls-start"]) usage("give --hls and/or --dash, or --hls-start");
+  if (!values.hls && !values.dash && !values["hls-start"] && !values["clip-hls"] && !values["clip-dash"]) {
+    usage("give --hls and/or --dash, or --hls-start, or --clip-hls / --clip-dash");
+  }
   const stepMs = Number(values["step-timeout-ms"]);
   const server = await servePage();
   const pageUrl = `http://127.0.0.1:${server.address().port}/`;
@@ -232,6 +264,8 @@ async function main() {
     if (values.hls) results.push(await playOne(browser, pageUrl, "hls", values.hls, stepMs));
     if (values.dash) results.push(await playOne(browser, pageUrl, "dash", values.dash, stepMs));
     if (values["hls-start"]) results.push(await startOne(browser, pageUrl, values["hls-start"], stepMs));
+    if (values["clip-hls"]) results.push(await clipOne(browser, pageUrl, "hls", values["clip-hls"], stepMs));
+    if (values["clip-dash"]) results.push(await clipOne(browser, pageUrl, "dash", values["clip-dash"], stepMs));
   } finally {
     await browser.close();
     server.close();
