@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import m3u8
 
 from manifests.dash import NAMESPACE, iso_duration
 from manifests.errors import ClipOutsideMedia
+from manifests.rewrite import map_master_uris, with_query
 
 # Seconds a boundary may be off between the playlists of one package (well above one AAC frame, 21-23 ms,
 # well below a video frame at 20 fps).
@@ -79,26 +79,10 @@ def clip_hls_media(text: str, window: Window) -> str:
     return str(playlist.dumps(infspec="milliseconds"))
 
 
-def with_query(uri: str, params: dict[str, str]) -> str:
-    """`uri` with `params` set in its query (replacing the same names, keeping the others)."""
-    parts = urlsplit(uri)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query.extend(params.items())
-    return urlunsplit(parts._replace(query=urlencode(query, safe="$")))
-
-
 def clip_hls_master(text: str, params: dict[str, str]) -> str:
     """The multivariant playlist whose every playlist URI (variants, audio renditions, I-frame
     playlists) carries the clip's query: each of them is then cut by the same window."""
-    playlist = m3u8.loads(text)
-    for variant in playlist.playlists:
-        variant.uri = with_query(variant.uri, params)
-    for media in playlist.media:
-        if media.uri:
-            media.uri = with_query(media.uri, params)
-    for iframe in playlist.iframe_playlists:
-        iframe.uri = with_query(iframe.uri, params)
-    return str(playlist.dumps())
+    return map_master_uris(text, lambda uri: with_query(uri, params))
 
 
 def clip_dash(text: str, window: Window) -> str:

@@ -133,13 +133,19 @@ async function until(page, predicate, arg, timeoutMs) {
 
 const now = (page) => page.evaluate(() => ({ t: video.currentTime, h: video.videoHeight, d: video.duration }));
 
-async function playOne(browser, pageUrl, kind, src, stepMs) {
+async function openPlayer(browser, kind, src) {
+  // A fresh page whose failed requests and console errors are collected for the report.
   const result = { player: kind === "hls" ? "hls.js" : "dash.js", url: src, ok: false, checks: {}, errors: [] };
   const context = await browser.newContext();
   const page = await context.newPage();
   const failedRequests = [];
   page.on("requestfailed", (r) => failedRequests.push(`${r.url()}: ${r.failure()?.errorText}`));
   page.on("console", (m) => { if (m.type() === "error") result.errors.push("console: " + m.text()); });
+  return { result, context, page, failedRequests };
+}
+
+async function playOne(browser, pageUrl, kind, src, stepMs) {
+  const { result, context, page, failedRequests } = await openPlayer(browser, kind, src);
   try {
     if (new URL(src).origin === new URL(pageUrl).origin) throw new Error("stream and page share an origin: CORS untested");
     await page.goto(pageUrl);
@@ -216,12 +222,7 @@ async function startOne(browser, pageUrl, src, stepMs) {
 
 async function clipOne(browser, pageUrl, kind, src, stepMs) {
   // A clip plays from its first frame to its end, and the player's duration is the clip's.
-  const result = { player: kind === "hls" ? "hls.js" : "dash.js", url: src, ok: false, checks: {}, errors: [] };
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const failedRequests = [];
-  page.on("requestfailed", (r) => failedRequests.push(`${r.url()}: ${r.failure()?.errorText}`));
-  page.on("console", (m) => { if (m.type() === "error") result.errors.push("console: " + m.text()); });
+  const { result, context, page, failedRequests } = await openPlayer(browser, kind, src);
   try {
     await page.goto(pageUrl);
     await page.evaluate(([k, s]) => (k === "hls" ? startHls(s) : startDash(s)), [kind, src]);

@@ -5,8 +5,6 @@ the same token refuses another range and the whole asset."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from origin.app import create_app as create_origin
 from playback.clips import ClipRange
 from playback.signing import sign_token
 from storage.filesystem import FilesystemObjectStore
-from tests.browser.test_playback import HERE, node_modules
+from tests.browser.test_playback import run_players
 from tests.cdn_edge.conftest import serving
 from tests.cdn_edge.edge_stack import edge_settings, origin_settings
 from tests.manifests.cmaf_package import build_package
@@ -89,19 +87,7 @@ def test_the_bound_token_refuses_other_ranges(clip: Clip) -> None:
 @pytest.mark.browser
 @pytest.mark.ffmpeg
 def test_hls_js_and_dash_js_play_the_clip_to_its_end(clip: Clip) -> None:
-    node_modules()
-    proc = subprocess.run(
-        ["node", "play.mjs", "--clip-hls", clip.hls, "--clip-dash", clip.dash],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"play.mjs printed no report (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
-    assert report["ok"], json.dumps(report, indent=2) + proc.stderr[-2000:]
+    report = run_players("--clip-hls", clip.hls, "--clip-dash", clip.dash)
     for result in report["results"]:
         checks = result["checks"]
         assert _within_a_segment(checks["duration"]), result
