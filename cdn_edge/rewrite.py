@@ -7,10 +7,10 @@ a URI inside an attribute, a comment or a tag we do not know must not be touched
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import m3u8
 
+from manifests.rewrite import map_master_uris, with_query
 from playback.signing import TOKEN_PARAM
 
 DASH_NS = "urn:mpeg:dash:schema:mpd:2011"
@@ -18,23 +18,13 @@ DASH_NS = "urn:mpeg:dash:schema:mpd:2011"
 
 def with_token(uri: str, token: str) -> str:
     """`uri` with its `token` query parameter set (replacing any other token)."""
-    parts = urlsplit(uri)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != TOKEN_PARAM]
-    query.append((TOKEN_PARAM, token))
-    return urlunsplit(parts._replace(query=urlencode(query, safe="$")))
+    return with_query(uri, {TOKEN_PARAM: token})
 
 
 def sign_hls(text: str, token: str) -> str:
     playlist = m3u8.loads(text)
     if playlist.is_variant:
-        for variant in playlist.playlists:
-            variant.uri = with_token(variant.uri, token)
-        for media in playlist.media:
-            if media.uri:
-                media.uri = with_token(media.uri, token)
-        for iframe in playlist.iframe_playlists:
-            iframe.uri = with_token(iframe.uri, token)
-        return playlist.dumps()
+        return map_master_uris(text, lambda uri: with_token(uri, token))
     seen_maps: set[int] = set()
     for segment in playlist.segments:
         segment.uri = with_token(segment.uri, token)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from cdn_edge.cache import Entry, Hit, TieredCache
+from cdn_edge.clips import cache_key, object_key, requested_clip
 from cdn_edge.collapse import Collapser, Fetch, Head
 from cdn_edge.errors import UpstreamError
 from cdn_edge.fill import Filler
@@ -149,6 +150,8 @@ async def serve_object(request: Request) -> Response:
         check_key(key)
     except InvalidKey:
         raise NotFound(key) from None
+    clip = requested_clip(key, request.query_params)  # ClipInvalid: 400, never sent upstream
+    key = cache_key(key, clip)
     answer = await _lookup(node, key)
     try:
         response = await _respond(node, request, key, answer)
@@ -185,7 +188,14 @@ async def _respond(node: Node, request: Request, key: str, answer: Answer) -> Re
             # Fail closed: serving it would hand out what the origin says needs a token.
             raise TokenUnverifiable("this edge has no signing secret to verify playback tokens")
         grant = check_access(
-            access, node.secrets, token, key, now=node.clock(), client_ip=client_ip(request, node.proxies)
+            access,
+            node.secrets,
+            token,
+            object_key(key),
+            now=node.clock(),
+            client_ip=client_ip(request, node.proxies),
+            clip=requested_clip(object_key(key), request.query_params),
+            manifest=_is_playlist(answer.header("content-type")),
         )
         if grant is not None and token is not None and _is_playlist(answer.header("content-type")):
             signed = sign_playlist(answer.header("content-type"), await _full_body(answer), token)

@@ -4,11 +4,11 @@ in tests, the network in production) behind a circuit breaker, with errors mappe
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import quote
 
 import httpx
 
 from cdn_edge.breaker import BreakerState, CircuitBreaker
+from cdn_edge.clips import upstream_target
 from cdn_edge.errors import CircuitOpen, UpstreamTimeout, UpstreamUnavailable
 from cdn_edge.settings import EdgeSettings
 
@@ -47,11 +47,12 @@ class Upstream:
         return self.breaker.state is not BreakerState.CLOSED
 
     async def open(self, key: str, headers: dict[str, str]) -> httpx.Response:
-        """A streaming GET of `key`; the caller reads and closes it. Raises UpstreamError subclasses."""
+        """A streaming GET of `key` (a cache key: with a clip range, cdn_edge.clips); the caller reads and
+        closes it. Raises UpstreamError subclasses."""
         now = self.clock()
         if not self.breaker.allow(now):
             raise CircuitOpen(self.breaker.retry_after(now))
-        request = self.client.build_request("GET", "/" + quote(key, safe="/"), headers=headers)
+        request = self.client.build_request("GET", upstream_target(key), headers=headers)
         try:
             response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:

@@ -10,5 +10,6 @@ dash.py           render_mpd: static isoff-live MPD, SegmentTemplate + SegmentTi
 validate.py       validate_package: RFC 8216 + Apple rules -> ManifestInvalid(.problems)
 validate_dash.py  check_mpd: the MPD's share of the same pre-publish check
 rewrite.py        delivery-time rung selection on the parsed model
+clip.py           delivery-time clips: a package listed over a time window (segment-accurate)
 mime.py           content_type_for(key), for origin
 """

@@ -5,6 +5,7 @@ ManifestError              base class
  |                         (no segments, target duration below a segment, uri off the DASH template)
  +-- ManifestInvalid       a rendered package broke a publishing rule; `.problems` lists every one
  +-- EmptySelection        a delivery-time rung filter would leave no video variant to play
+ +-- ClipOutsideMedia      a clip window that overlaps no segment (it starts past the end)
 """
 
 from __future__ import annotations
@@ -26,4 +27,8 @@ class ManifestInvalid(ManifestError):
 
 
 class EmptySelection(ManifestError):
+    pass
+
+
+class ClipOutsideMedia(ManifestError):
     pass

@@ -1,4 +1,5 @@
-"""Delivery-time edits of published manifests: list a subset of the rungs, without re-transcoding.
+"""Delivery-time edits of published manifests: list a subset of the rungs, without re-transcoding,
+and the URI edits other delivery rewrites share (clip.py, the edge's token signing).
 
 Done on the parsed model (m3u8 for HLS, ElementTree for DASH), never by regex: a URI inside an
 attribute or a tag we do not know must survive untouched. Signing URIs with the viewer's token
@@ -11,6 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import m3u8
 
@@ -66,6 +68,28 @@ def select_dash_rungs(mpd_text: str, keep: Callable[[Rung], bool]) -> str:
             if adaptation.get(f"max{attribute.title()}"):
                 adaptation.set(f"max{attribute.title()}", str(max(_int(r.get(attribute)) or 0 for r in kept)))
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def with_query(uri: str, params: dict[str, str]) -> str:
+    """`uri` with `params` set in its query (replacing the same names, keeping the others)."""
+    parts = urlsplit(uri)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query, safe="$")))
+
+
+def map_master_uris(master_text: str, edit: Callable[[str], str]) -> str:
+    """The multivariant playlist with `edit` applied to every playlist URI it lists: variants, audio
+    renditions (those with a URI) and I-frame playlists."""
+    playlist = m3u8.loads(master_text)
+    for variant in playlist.playlists:
+        variant.uri = edit(variant.uri)
+    for media in playlist.media:
+        if media.uri:
+            media.uri = edit(media.uri)
+    for iframe in playlist.iframe_playlists:
+        iframe.uri = edit(iframe.uri)
+    return str(playlist.dumps())
 
 
 def _hls_rung(uri: str, info: object) -> Rung:

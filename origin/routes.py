@@ -26,9 +26,11 @@ from httpsemantics.caching import (
 from httpsemantics.conditional import evaluate_preconditions, http_date, quote_etag, range_applies
 from httpsemantics.errors import MalformedRange, MultipleRanges, NotFound
 from httpsemantics.ranges import parse_range
+from origin.clips import clipped
 from origin.metrics import OriginMetrics
 from origin.rungs import TRIMMED_MAX_AGE, hot_rungs_only
 from playback.access import ACCESS_HEADER, AccessClassifier, asset_of, check_access
+from playback.clips import ClipRange, parse_clip
 from playback.signing import TOKEN_PARAM
 from storage.errors import InvalidKey, ObjectMissing
 from storage.objects import ObjectInfo, ObjectStore, check_key
@@ -71,8 +73,11 @@ def _playlist_state(store: ObjectStore, bucket: str, key: str, kind: Kind, body:
     return state
 
 
-def _load(state: OriginState, key: str, kind: Kind) -> tuple[ObjectInfo, bytes | None, PlaylistState | None, str]:
-    """Blocking: stat the object; for playlists also read it (small) to learn whether it still grows."""
+def _load(
+    state: OriginState, key: str, kind: Kind, clip: ClipRange | None = None
+) -> tuple[ObjectInfo, bytes | None, PlaylistState | None, str]:
+    """Blocking: stat the object; for playlists also read it (small) to learn whether it still grows,
+    and cut it to `clip` when one is asked for (origin.clips)."""
     info = state.store.stat(state.bucket, key)
     access = state.access.classify(asset_of(key))
     if kind not in (Kind.PLAYLIST, Kind.MANIFEST):
@@ -82,6 +87,8 @@ def _load(state: OriginState, key: str, kind: Kind) -> tuple[ObjectInfo, bytes |
     trimmed = hot_rungs_only(state.store, state.bucket, key, kind, body, state.clock())
     if trimmed is not None:
         body, playlist = trimmed, PlaylistState(growing=False, max_age=TRIMMED_MAX_AGE)
+    if clip is not None:
+        body = clipped(state.store, state.bucket, key, kind, body, playlist, clip)
     # A content hash, not the stat etag: the playlist may be replaced between stat and read.
     info = ObjectInfo(info.bucket, key, len(body), hashlib.sha1(body).hexdigest()[:20], info.last_modified)
     return info, body, playlist, access
@@ -99,9 +106,11 @@ async def serve_object(request: Request) -> Response:
     except InvalidKey:
         raise NotFound(key) from None
     kind, content_type = classify(key)
+    # Only playlists and MPDs are cut; the segments a clipped playlist lists are plain objects.
+    clip = parse_clip(request.query_params) if kind in (Kind.PLAYLIST, Kind.MANIFEST) else None
     started = time.perf_counter()
     try:
-        info, body, playlist, access = await run_in_threadpool(_load, state, key, kind)
+        info, body, playlist, access = await run_in_threadpool(_load, state, key, kind, clip)
     except (ObjectMissing, InvalidKey, NotADirectoryError):
         raise NotFound(key) from None
     except OSError as exc:
@@ -119,6 +128,8 @@ async def serve_object(request: Request) -> Response:
         key,
         now=time.time(),
         client_ip=client_ip,
+        clip=clip,
+        manifest=kind in (Kind.PLAYLIST, Kind.MANIFEST),
     )
 
     etag = quote_etag(info.etag)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 
 from cachetools import TTLCache
 
+from playback.clips import ClipRange
+from playback.errors import TokenClipMismatch
 from playback.signing import Grant, verify_token
 
 log = logging.getLogger(__name__)
@@ -39,18 +41,27 @@ def check_access(
     *,
     now: float,
     client_ip: str | None,
+    clip: ClipRange | None = None,
+    manifest: bool = False,
 ) -> Grant | None:
     """None for a public object; the grant for a signed one; a TokenError (403) otherwise.
 
     A token that is present is always verified, even on a public object: a bad token is a client bug
     or an attack, and answering 403 for it keeps the behaviour independent of the asset's class.
+    A token bound to a clip range plays playlists and MPDs (`manifest`) only over exactly that range
+    (`clip`, the request's): another range or the whole asset is TokenClipMismatch. Segments are not
+    checked against the range: they carry no time, and a clipped playlist lists only its own.
     """
     secrets = [s for s in secrets if s]
     if not secrets:
         return None
     if token is None and access != SIGNED:
         return None
-    return verify_token(secrets, token, asset_of(key), now=now, client_ip=client_ip)
+    grant = verify_token(secrets, token, asset_of(key), now=now, client_ip=client_ip)
+    if manifest and grant.clip is not None and grant.clip != clip:
+        wanted = "the whole asset" if clip is None else f"the range {clip.query()}"
+        raise TokenClipMismatch(f"this token plays only the range {grant.clip.query()}, not {wanted}")
+    return grant
 
 
 class AccessClassifier:

@@ -12,6 +12,8 @@
 // it loads, plays 1 s, seeks to the middle (a Range request) and plays to its end.
 // With --hls-start URL instead, only where hls.js starts playing a stream (a growing playlist of a
 // video still encoding should start at its beginning) and that it then advances.
+// With --clip-hls URL / --clip-dash URL, a clip (a playlist cut to ?start=&end=) is played to its end at
+// 4x: where playback started, the duration the player reports, and where it ended.
 // Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Results go to stdout as JSON.
 //
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
@@ -95,7 +97,7 @@ window.startDash = (src) => {
 </script></body></html>`;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--step-timeout-ms 30000]\n`);
+  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--step-timeout-ms 30000]\n`);
   process.exit(2);
 }
 
@@ -133,13 +135,19 @@ async function until(page, predicate, arg, timeoutMs) {
 
 const now = (page) => page.evaluate(() => ({ t: video.currentTime, h: video.videoHeight, d: video.duration }));
 
-async function playOne(browser, pageUrl, kind, src, stepMs) {
+async function openPlayer(browser, kind, src) {
+  // A fresh page whose failed requests and console errors are collected for the report.
   const result = { player: kind === "hls" ? "hls.js" : "dash.js", url: src, ok: false, checks: {}, errors: [] };
   const context = await browser.newContext();
   const page = await context.newPage();
   const failedRequests = [];
   page.on("requestfailed", (r) => failedRequests.push(`${r.url()}: ${r.failure()?.errorText}`));
   page.on("console", (m) => { if (m.type() === "error") result.errors.push("console: " + m.text()); });
+  return { result, context, page, failedRequests };
+}
+
+async function playOne(browser, pageUrl, kind, src, stepMs) {
+  const { result, context, page, failedRequests } = await openPlayer(browser, kind, src);
   try {
     if (new URL(src).origin === new URL(pageUrl).origin) throw new Error("stream and page share an origin: CORS untested");
     await page.goto(pageUrl);
@@ -243,6 +251,27 @@ async function playFile(browser, pageUrl, src, stepMs) {
   return result;
 }
 
+async function clipOne(browser, pageUrl, kind, src, stepMs) {
+  // A clip plays from its first frame to its end, and the player's duration is the clip's.
+  const { result, context, page, failedRequests } = await openPlayer(browser, kind, src);
+  try {
+    await page.goto(pageUrl);
+    await page.evaluate(([k, s]) => (k === "hls" ? startHls(s) : startDash(s)), [kind, src]);
+    await until(page, "return state.firstPlaying !== null", null, stepMs);
+    await page.evaluate(() => { video.playbackRate = 4; });
+    await until(page, "return video.ended", null, stepMs * 2);
+    const { t, d } = await now(page);
+    result.checks = { start_position: await page.evaluate(() => state.firstPlaying), duration: d, ended_at: t };
+    result.ok = result.errors.length === 0 && failedRequests.length === 0;
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+  } finally {
+    if (failedRequests.length) result.failed_requests = failedRequests;
+    await context.close();
+  }
+  return result;
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
@@ -250,10 +279,14 @@ async function main() {
       dash: { type: "string" },
       "hls-start": { type: "string" },
       file: { type: "string", multiple: true },
+      "clip-hls": { type: "string" },
+      "clip-dash": { type: "string" },
       "step-timeout-ms": { type: "string", default: "30000" },
     },
   });
-  if (!values.hls && !values.dash && !values["hls-start"] && !values.file) usage("give --hls and/or --dash, --file, or --hls-start");
+  if (!values.hls && !values.dash && !values["hls-start"] && !values.file && !values["clip-hls"] && !values["clip-dash"]) {
+    usage("give --hls and/or --dash, --file, --hls-start, or --clip-hls / --clip-dash");
+  }
   const stepMs = Number(values["step-timeout-ms"]);
   const server = await servePage();
   const pageUrl = `http://127.0.0.1:${server.address().port}/`;
@@ -265,6 +298,8 @@ async function main() {
     if (values.dash) results.push(await playOne(browser, pageUrl, "dash", values.dash, stepMs));
     if (values["hls-start"]) results.push(await startOne(browser, pageUrl, values["hls-start"], stepMs));
     for (const file of values.file || []) results.push(await playFile(browser, pageUrl, file, stepMs));
+    if (values["clip-hls"]) results.push(await clipOne(browser, pageUrl, "hls", values["clip-hls"], stepMs));
+    if (values["clip-dash"]) results.push(await clipOne(browser, pageUrl, "dash", values["clip-dash"], stepMs));
   } finally {
     await browser.close();
     server.close();

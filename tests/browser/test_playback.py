@@ -80,22 +80,22 @@ def node_modules() -> None:
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=600)
 
 
-@pytest.mark.browser
-@pytest.mark.ffmpeg
-def test_hls_js_and_dash_js_play_every_rung_and_seek(stream_url: str) -> None:
+def run_players(*args: str) -> dict:  # type: ignore[type-arg]
+    """play.mjs with `args` (npm ci first if needed): its report, asserted ok."""
     node_modules()
-    proc = subprocess.run(
-        ["node", "play.mjs", "--hls", f"{stream_url}/master.m3u8", "--dash", f"{stream_url}/manifest.mpd"],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = subprocess.run(["node", "play.mjs", *args], cwd=HERE, capture_output=True, text=True, timeout=600)
     try:
-        report = json.loads(proc.stdout)
+        report: dict = json.loads(proc.stdout)  # type: ignore[type-arg]
     except json.JSONDecodeError:
         raise AssertionError(f"play.mjs printed no report (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
     assert report["ok"], json.dumps(report, indent=2) + proc.stderr[-2000:]
+    return report
+
+
+@pytest.mark.browser
+@pytest.mark.ffmpeg
+def test_hls_js_and_dash_js_play_every_rung_and_seek(stream_url: str) -> None:
+    report = run_players("--hls", f"{stream_url}/master.m3u8", "--dash", f"{stream_url}/manifest.mpd")
     for result in report["results"]:
         assert result["checks"]["advanced_5s"]
         assert [r["height"] for r in result["checks"]["rungs"]] == [180, 360, 540]
