@@ -93,6 +93,8 @@ class Asset(Base):
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     probe: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The content-aware ladder's sample measurements (transcoder.encode.fitted); None: the fixed ladder.
+    ladder_analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Key of the multivariant playlist in the media bucket, once something is playable.
     master_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     dash_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
@@ -125,6 +127,9 @@ class Rendition(Base):
     # Measured: peak per RFC 8216 4.3.4.2 and average, bits per second.
     bandwidth: Mapped[int | None] = mapped_column(Integer, nullable=True)
     average_bandwidth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Content-aware ladders: the VMAF step the rung was chosen for, and what its samples measured.
+    target_vmaf: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sampled_vmaf: Mapped[float | None] = mapped_column(Float, nullable=True)
     playlist_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

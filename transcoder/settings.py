@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,17 @@ class TranscoderSettings(BaseSettings):
     segment_seconds: float = 4.0
     # x264 preset: the speed/quality trade-off of every encode.
     x264_preset: str = "veryfast"
+    # The ladder: "content_aware" fits rungs to each source from VMAF-scored samples (transcoder.encode.fitted);
+    # "fixed" is Apple's authoring ladder capped by resolution (transcoder.encode.ladder).
+    ladder: Literal["content_aware", "fixed"] = "content_aware"
+    # Sources shorter than this keep the fixed ladder (their encode costs about what an analysis would).
+    ladder_min_duration_seconds: float = 30.0
+    # VMAF steps the content-aware ladder's rungs aim at, top first ...
+    ladder_vmaf_targets: tuple[float, ...] = (95.0, 93.0, 88.0, 80.0, 70.0)
+    # ... no two rungs closer than this bit rate ratio ...
+    ladder_min_step: float = 1.5
+    # ... and no rung's peak above the source's own bit rate times this.
+    ladder_source_margin: float = 1.0
     # Split-and-stitch: a long source is cut into chunks on the segment grid, encoded in parallel by
     # whichever workers share the broker, and joined. Off by default: on one machine a single ffmpeg
     # run already uses every core, and splitting only pays when several machines share the work.
