@@ -101,6 +101,8 @@ class Asset(Base):
     loudnorm: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # The published audio tracks with their measured loudness (transcoder.encode.audio_report).
     audio_tracks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # The content-aware ladder's sample measurements (transcoder.encode.fitted); None: the fixed ladder.
+    ladder_analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Key of the multivariant playlist in the media bucket, once something is playable.
     master_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     dash_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
@@ -146,6 +148,9 @@ class Rendition(Base):
     # Measured: peak per RFC 8216 4.3.4.2 and average, bits per second.
     bandwidth: Mapped[int | None] = mapped_column(Integer, nullable=True)
     average_bandwidth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Content-aware ladders: the VMAF step the rung was chosen for, and what its samples measured.
+    target_vmaf: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sampled_vmaf: Mapped[float | None] = mapped_column(Float, nullable=True)
     playlist_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

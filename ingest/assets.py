@@ -40,6 +40,10 @@ class RenditionOut(BaseModel):
     bandwidth: int | None
     average_bandwidth: int | None
     codecs: str | None
+    # Content-aware ladders: the VMAF step the rung was chosen for (None: the best the source allows, or
+    # the fixed ladder) and the VMAF its samples measured at its size and bit rate.
+    target_vmaf: float | None = None
+    sampled_vmaf: float | None = None
 
 
 class PosterOut(BaseModel):
@@ -258,6 +262,8 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
                 bandwidth=r.bandwidth,
                 average_bandwidth=r.average_bandwidth,
                 codecs=r.codecs,
+                target_vmaf=r.target_vmaf,
+                sampled_vmaf=r.sampled_vmaf,
             )
             for r in asset.renditions
         ],

@@ -112,6 +112,18 @@ class WorkerMetrics:
             buckets=FIRST_PLAYABLE_BUCKETS,
             registry=r,
         )
+        self.ladder_analysis = Histogram(
+            "vodstack_transcoder_ladder_analysis_seconds",
+            "Time spent measuring a source's samples for its content-aware ladder.",
+            buckets=(1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640),
+            registry=r,
+        )
+        self.ladder_rungs = Histogram(
+            "vodstack_transcoder_ladder_rungs",
+            "Rungs of each content-aware ladder (simple content gets fewer).",
+            buckets=(1, 2, 3, 4, 5, 6, 7, 8, 9),
+            registry=r,
+        )
         # Zero-initialised series: rate() and ratios work before the first event of each kind.
         for kind in JOB_KINDS:
             self.started.labels(kind)
@@ -181,6 +193,12 @@ def record_failure(kind: str, reason: str) -> None:
 
 def record_first_playable(seconds: float) -> None:
     worker_metrics().first_playable.observe(max(0.0, seconds))
+
+
+def record_ladder_analysis(seconds: float, rungs: int) -> None:
+    m = worker_metrics()
+    m.ladder_analysis.observe(max(0.0, seconds))
+    m.ladder_rungs.observe(rungs)
 
 
 def elapsed_seconds(start: datetime, end: datetime) -> float:

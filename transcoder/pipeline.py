@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
@@ -34,8 +34,9 @@ from media.probe_sandbox import probe_stored
 from storage.errors import ObjectMissing, StorageError
 from storage.objects import ObjectStore
 from transcoder import metrics
-from transcoder.encode import audio, audio_measure, commands
+from transcoder.encode import audio, audio_measure, commands, fitted
 from transcoder.encode.audio import plan_audio, with_loudnorm
+from transcoder.encode.hull import HullPolicy, Measurement
 from transcoder.encode.ladder import Ladder, plan_ladder
 from transcoder.encode.loudness import Loudness, LoudnessTarget
 from transcoder.encode.previews import (
@@ -175,6 +176,57 @@ def make_poster(
     run_ffmpeg(argv, timeout=120)
 
 
+def _plan_ladder(
+    ctx: PipelineContext, attempt: Attempt, staging_key: str, info: MediaInfo, work: Path
+) -> tuple[Ladder, dict[str, Any] | None]:
+    """The ladder of this source, and what the content-aware analysis measured (None: the fixed ladder).
+
+    Measurements recorded by an earlier attempt (or before a split job's parts) are reused: the rungs are
+    a pure function of them, so every part and the join agree on the ladder.
+    """
+    settings = ctx.settings
+    display_w, display_h = info.video.display_size
+    has_audio, audio_stream = info.audio is not None, info.audio.index if info.audio else 0
+    fixed = plan_ladder(display_w, display_h, info.video.frame_rate, has_audio=has_audio, audio_stream=audio_stream)
+    if settings.ladder != "content_aware" or info.duration < settings.ladder_min_duration_seconds:
+        return fixed, None
+    policy = HullPolicy(
+        targets=settings.ladder_vmaf_targets,
+        min_step=settings.ladder_min_step,
+        source_margin=settings.ladder_source_margin,
+    )
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, attempt.asset_id)
+        recorded = asset.ladder_analysis if asset is not None else None
+    try:
+        if recorded:
+            measurements = [Measurement(**m) for m in recorded["measurements"]]
+            ladder = fitted.ladder_from_measurements(measurements, info, source_bytes=info.size, policy=policy)
+            return ladder, recorded
+        source, _streamed = original_for_ffmpeg(
+            ctx.store,
+            ctx.staging,
+            staging_key,
+            work,
+            stream=attempt.number <= 1,
+            deadline_seconds=job_deadline_seconds(info.duration),
+        )
+        started = time.monotonic()
+        measurements = fitted.measure_source(
+            source, info, work / "analysis", settings.ffmpeg_path(), preset=settings.x264_preset
+        )
+        ladder = fitted.ladder_from_measurements(measurements, info, source_bytes=info.size, policy=policy)
+    except EncodeFailed as exc:
+        if exc.reason == CANCELLED:
+            raise
+        log.warning("job %s: ladder analysis failed (%s); the fixed ladder is used", attempt.job_id, exc.message)
+        return fixed, None
+    finally:
+        shutil.rmtree(work / "analysis", ignore_errors=True)
+    metrics.record_ladder_analysis(time.monotonic() - started, len(ladder.rungs))
+    return ladder, {"measurements": [asdict(m) for m in measurements]}
+
+
 def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: Path) -> None:
     job_id, asset_id = attempt.job_id, attempt.asset_id
     # In a sandboxed child, by path or presigned URL (a copy it had to download stays in `work` for the
@@ -183,13 +235,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     limits = _limits(ctx.settings)
     info = probe_stored(ctx.store, ctx.staging, staging_key, ctx.settings.probe, limits, scratch=work)
     display_w, display_h = info.video.display_size
-    ladder = plan_ladder(
-        display_w,
-        display_h,
-        info.video.frame_rate,
-        has_audio=info.audio is not None,
-        audio_stream=info.audio.index if info.audio else 0,
-    )
+    ladder, analysis = _plan_ladder(ctx, attempt, staging_key, info, work)
     if info.audio is not None:
         ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
     normalise = ctx.settings.loudnorm
@@ -204,6 +250,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             if asset is not None:
                 asset.probe, asset.duration = info.as_dict(), info.duration
                 normalise = normalise if asset.loudnorm is None else asset.loudnorm
+                asset.ladder_analysis = analysis
                 asset.width, asset.height = display_w, display_h
 
     out = work / "out"
@@ -296,8 +343,18 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         attempt.check(ctx.catalog)  # superseded while encoding: stop here, publish nothing
         _record_audio(ctx, attempt, out, ladder, audios, measured, info.duration)
         if not is_cancelled(ctx, asset_id):  # deleted while encoding: publish nothing (raised below)
+            quality = {r.name: (r.target_vmaf, r.sampled_vmaf) for r in ladder.rungs}
             publish_package(
-                ctx, attempt, out, videos, audios, info, previews, skip=publisher.uploaded, downloads=downloads
+                ctx,
+                attempt,
+                out,
+                videos,
+                audios,
+                info,
+                previews,
+                skip=publisher.uploaded,
+                downloads=downloads,
+                quality=quality,
             )
         publisher.finish([*videos, *audios])
         if is_cancelled(ctx, asset_id):

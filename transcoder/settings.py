@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,17 @@ class TranscoderSettings(BaseSettings):
     loudness_integrated: float = Field(default=-16.0, ge=-70.0, le=-5.0)
     loudness_true_peak: float = Field(default=-1.0, ge=-9.0, le=0.0)
     loudness_lra: float = Field(default=11.0, ge=1.0, le=50.0)
+    # The ladder: "content_aware" fits rungs to each source from VMAF-scored samples (transcoder.encode.fitted);
+    # "fixed" is Apple's authoring ladder capped by resolution (transcoder.encode.ladder).
+    ladder: Literal["content_aware", "fixed"] = "content_aware"
+    # Sources shorter than this keep the fixed ladder (their encode costs about what an analysis would).
+    ladder_min_duration_seconds: float = 30.0
+    # VMAF steps the content-aware ladder's rungs aim at, top first ...
+    ladder_vmaf_targets: tuple[float, ...] = (95.0, 93.0, 88.0, 80.0, 70.0)
+    # ... no two rungs closer than this bit rate ratio ...
+    ladder_min_step: float = 1.5
+    # ... and no rung's peak above the source's own bit rate times this.
+    ladder_source_margin: float = 1.0
     # Split-and-stitch: a long source is cut into chunks on the segment grid, encoded in parallel by
     # whichever workers share the broker, and joined. Off by default: on one machine a single ffmpeg
     # run already uses every core, and splitting only pays when several machines share the work.

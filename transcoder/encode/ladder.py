@@ -63,6 +63,10 @@ class Rung:
     bufsize: int
     profile: str  # H.264 profile
     level: str
+    # Content-aware ladders (transcoder.encode.fitted): the VMAF step this rung was chosen for (None: the
+    # best the source allows) and the VMAF its samples measured at this size and bit rate.
+    target_vmaf: float | None = None
+    sampled_vmaf: float | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,18 @@ def plan_ladder(
         picked.append((short, long_side, bitrate))
     picked = [(short, long_side, max(bitrate, MIN_VIDEO_BITRATE)) for short, long_side, bitrate in picked]
 
+    rungs = build_rungs(picked, portrait=portrait, frame_rate=rate)
+    return Ladder(rungs, rate, audio_bitrate if has_audio else None, audio_stream)
+
+
+def _nearest_rung(ladder: Sequence[tuple[int, int, int]], short: int) -> tuple[int, int, int]:
+    return min(ladder, key=lambda r: (abs(min(r[0], r[1]) - short), -r[2]))
+
+
+def build_rungs(picked: Sequence[tuple[int, int, int]], *, portrait: bool, frame_rate: float) -> tuple[Rung, ...]:
+    """Rungs from (short side, long side, video bits/s), lowest first: named by short side (with the
+    bit rate when a short side is used twice), VBV caps and the H.264 level that fits."""
+    rate = frame_rate
     names: dict[int, int] = {}
     for short, _long, _b in picked:
         names[short] = names.get(short, 0) + 1
@@ -181,8 +197,4 @@ def plan_ladder(
                 level=h264_level(width, height, rate, maxrate),
             )
         )
-    return Ladder(tuple(rungs), rate, audio_bitrate if has_audio else None, audio_stream)
-
-
-def _nearest_rung(ladder: Sequence[tuple[int, int, int]], short: int) -> tuple[int, int, int]:
-    return min(ladder, key=lambda r: (abs(min(r[0], r[1]) - short), -r[2]))
+    return tuple(rungs)

@@ -9,7 +9,7 @@ and a partial master while the encode runs) writes under the same prefix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,7 @@ def publish_package(
     *,
     skip: set[str] | frozenset[str] = frozenset(),
     downloads: Sequence[Download] = (),
+    quality: Mapping[str, tuple[float | None, float | None]] | None = None,
 ) -> None:
     """Validate the package, upload it under the attempt's prefix (media, media playlists, the DASH
     manifest, the multivariant playlist last) and make the asset ready. Raises Superseded when the
@@ -111,6 +112,9 @@ def publish_package(
                     average_bandwidth=average,
                     playlist_key=prefix + track.playlist_uri,
                     state="ready",
+                    # Content-aware ladders: (target, sampled) VMAF of the rung (transcoder.encode.fitted).
+                    target_vmaf=(quality or {}).get(track.name, (None, None))[0],
+                    sampled_vmaf=(quality or {}).get(track.name, (None, None))[1],
                 )
             )
         asset.master_key, asset.dash_key = prefix + MASTER_NAME, prefix + MPD_NAME

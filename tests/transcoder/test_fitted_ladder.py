@@ -1,0 +1,102 @@
+"""The content-aware ladder with real ffmpeg: samples scored with VMAF (transcoder.encode.analysis), and a
+job that fits its ladder to the source, records why, and publishes it like any other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from catalog.models import Asset
+from tests.media import ffmpeg_exe, make_clip
+from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
+from tests.transcoder.ladder_checks import check_published_ladder
+from transcoder import pipeline
+from transcoder.encode import analysis, fitted
+from transcoder.encode.ladder import plan_ladder
+from transcoder.errors import EncodeFailed
+from transcoder.pipeline import run_job
+
+pytestmark = pytest.mark.ffmpeg
+
+# Film grain over the test pattern: detail that costs bits, as camera footage does.
+GRAIN = ["-vf", "noise=alls=24:allf=t"]
+
+
+def test_samples_are_scored_against_the_source_frame_for_frame(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "grain.mp4", seconds=3, size="640x360", audio=False, extra_video_args=GRAIN)
+    plan = analysis.plan_analysis(str(source), 3.0, 640, 360, 30.0, crfs=(0.0, 26.0, 38.0))
+    assert plan.shorts == (234, 360) and plan.windows == ((0.5, 2.0),)
+    by_point = {(m.short, m.crf): m for m in analysis.measure(plan, tmp_path / "work", ffmpeg_exe(), timeout=300)}
+    assert len(by_point) == 6
+    # Lossless at the source's size scores as the source itself: reference and sample are the same
+    # frames, in step (one frame of offset costs tens of points on moving grain).
+    assert by_point[360, 0.0].vmaf >= 97.0
+    for short in (234, 360):
+        points = [by_point[short, crf] for crf in (0.0, 26.0, 38.0)]
+        assert [p.bitrate for p in points] == sorted((p.bitrate for p in points), reverse=True)
+        assert [p.vmaf for p in points] == sorted((p.vmaf for p in points), reverse=True)
+        assert all(0.0 <= p.vmaf <= 100.0 for p in points)
+    # A smaller picture upscaled loses detail that bits cannot buy back.
+    assert by_point[234, 0.0].vmaf < by_point[360, 0.0].vmaf - 3
+
+
+def test_job_fits_its_ladder_records_it_and_reuses_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = pipeline_context(tmp_path, ladder_min_duration_seconds=0.0)
+    source = make_clip(tmp_path / "grain.mp4", seconds=6, size="640x360", extra_video_args=GRAIN)
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    asset = assert_succeeded(ctx, asset_id, job_id)
+
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        assert asset is not None and asset.ladder_analysis is not None
+        measurements = asset.ladder_analysis["measurements"]
+        videos = sorted((r for r in asset.renditions if r.kind == "video"), key=lambda r: r.bandwidth or 0)
+        quality = [(r.name, r.target_vmaf, r.sampled_vmaf) for r in videos]
+    assert {(m["short"], m["crf"]) for m in measurements} == {(s, c) for s in (234, 360) for c in analysis.CRFS}
+    assert videos and all(sampled is not None for _n, _t, sampled in quality), quality
+    assert [sampled for _n, _t, sampled in quality] == sorted(sampled for _n, _t, sampled in quality)  # type: ignore[type-var]
+    source_bits = source.stat().st_size * 8 / 6.0
+    for rendition in videos:
+        assert (rendition.bandwidth or 0) <= source_bits * 1.25, rendition.name  # measured peak, container included
+    if len(videos) >= 2:
+        check_published_ladder(ctx, asset_id, source_seconds=6.0, source_size=(640, 360), segment_seconds=2.0)
+
+    # Another attempt (or a split job's join) plans from the recorded measurements, running nothing.
+    def no_analysis(*_args: object, **_kwargs: object) -> list[object]:
+        raise AssertionError("the analysis ran again")
+
+    monkeypatch.setattr(fitted, "measure_source", no_analysis)
+    from media.probe_sandbox import probe_stored
+    from transcoder.worker.attempt import Attempt
+
+    info = probe_stored(
+        ctx.store, ctx.staging, f"originals/{source.name}", ctx.settings.probe, pipeline._limits(ctx.settings)
+    )
+    again, recorded = pipeline._plan_ladder(
+        ctx, Attempt(job_id, asset_id, 2), f"originals/{source.name}", info, tmp_path / "w2"
+    )
+    assert recorded is not None and recorded["measurements"] == measurements
+    assert [r.name for r in again.rungs] == [r.name for r in videos]
+    assert [(r.target_vmaf, r.sampled_vmaf) for r in again.rungs] == [(t, v) for _n, t, v in quality]
+    # Not Apple's ladder: the rungs are where the samples said the steps are.
+    fixed = plan_ladder(640, 360, 30.0, has_audio=True)
+    assert [(r.height, r.bitrate) for r in fixed.rungs] != [(r.height, r.bitrate) for r in again.rungs]
+
+
+def test_a_failed_analysis_falls_back_to_the_fixed_ladder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = pipeline_context(tmp_path, ladder_min_duration_seconds=0.0)
+    source = make_clip(tmp_path / "clip.mp4", seconds=2, size="640x360")
+
+    def broken(*_args: object, **_kwargs: object) -> list[object]:
+        raise EncodeFailed("ffmpeg failed (exit 1): libvmaf missing")
+
+    monkeypatch.setattr(fitted, "measure_source", broken)
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    assert_succeeded(ctx, asset_id, job_id)
+    with ctx.catalog.session() as s:
+        asset = s.get(Asset, asset_id)
+        assert asset is not None and asset.ladder_analysis is None
+        assert sorted(r.name for r in asset.renditions) == ["234p", "360p", "audio"]

@@ -1,0 +1,134 @@
+"""The content-aware ladder's choice of rungs from measured points (transcoder.encode.hull): table tests."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from transcoder.encode.hull import Curve, HullPolicy, Measurement, choose_rungs, curves, max_bitrate
+
+
+def curve_points(
+    short: int, bits: int, gain_per_doubling: float, top: float, *, start: float = 60.0
+) -> list[Measurement]:
+    """Points of a synthetic rate-quality curve: VMAF `start` at `bits`, +gain per doubling of bits,
+    saturating at `top` (four CRFs, as the analysis measures)."""
+    return [
+        Measurement(short, crf, bits * 2**i, min(top, start + gain_per_doubling * i))
+        for i, crf in enumerate((38.0, 32.0, 26.0, 20.0))
+    ]
+
+
+# A detailed source: larger pictures win at high quality, small ones at low quality.
+HARD = [
+    *curve_points(234, 100_000, 8, 74),
+    *curve_points(360, 200_000, 10, 84),
+    *curve_points(540, 400_000, 11, 92),
+    *curve_points(720, 700_000, 12, 97),
+]
+# A static slide deck: every size reaches high quality for few bits.
+EASY = [
+    *curve_points(234, 40_000, 3, 90, start=82),
+    *curve_points(360, 60_000, 3, 96, start=86),
+    *curve_points(540, 90_000, 3, 98, start=89),
+    *curve_points(720, 120_000, 3, 99, start=90),
+]
+
+
+def test_curve_reads_both_ways_in_log_bits() -> None:
+    curve = Curve(360, [Measurement(360, 30, 100_000, 70.0), Measurement(360, 24, 400_000, 90.0)])
+    assert curve.bitrate_for(80.0) == 200_000  # halfway in log(bits): the geometric mean
+    assert curve.vmaf_at(200_000) == pytest.approx(80.0)
+    assert curve.bitrate_for(95.0) is None and curve.bitrate_for(60.0) is None
+    assert curve.vmaf_at(10_000) == 70.0 and curve.vmaf_at(10_000_000) == 90.0
+
+
+def test_points_that_cost_more_for_no_more_quality_are_dropped() -> None:
+    curve = Curve(
+        360,
+        [
+            Measurement(360, 38, 100_000, 60.0),
+            Measurement(360, 36, 110_000, 59.0),  # more bits, worse: off the curve
+            Measurement(360, 30, 200_000, 75.0),
+        ],
+    )
+    assert curve.cheapest == 100_000 and curve.best == 75.0
+    assert curve.bitrate_for(60.0) == 100_000
+
+
+def test_hard_content_gets_a_rung_per_step_on_the_cheapest_size() -> None:
+    rungs = choose_rungs(HARD, source_bitrate=None)
+    # 93 lies within 1.5x of 95 on the 720p curve (+12 per doubling): one rung serves both.
+    assert [r.target_vmaf for r in rungs] == [70.0, 80.0, 88.0, 95.0]
+    assert [r.short for r in rungs] == [234, 360, 540, 720]
+    # Lowest first; sizes never shrink going up; each rung at least 1.5x the one below.
+    assert [r.short for r in rungs] == sorted(r.short for r in rungs)
+    for low, high in zip(rungs, rungs[1:], strict=False):
+        assert high.bitrate >= 1.5 * low.bitrate
+    # Each rung sits where the cheapest curve reaches its step.
+    table = curves(HARD)
+    for rung in rungs:
+        assert rung.target_vmaf is not None
+        cheapest = min(
+            bits
+            for c in table.values()
+            if (bits := c.bitrate_for(rung.target_vmaf)) is not None and c.short <= rung.short
+        )
+        assert rung.bitrate == min(cheapest, max_bitrate(rung.short))
+        if rung.bitrate == cheapest:
+            assert rung.predicted_vmaf == pytest.approx(rung.target_vmaf, abs=0.05)
+        else:  # capped at what a 360p rung may spend: the quality its curve gives there
+            assert rung.predicted_vmaf < rung.target_vmaf
+    assert rungs[-1].short == 720 and rungs[0].short <= 360
+
+
+def test_easy_content_gets_fewer_rungs_and_far_fewer_bits() -> None:
+    easy, hard = choose_rungs(EASY, source_bitrate=None), choose_rungs(HARD, source_bitrate=None)
+    assert len(easy) < len(hard)
+    assert easy[-1].bitrate < hard[-1].bitrate / 10
+    assert easy[-1].target_vmaf == 95.0
+    assert easy[0].target_vmaf == 88.0  # every curve starts above 80: the cheapest point serves the lower steps
+
+
+def test_no_rung_peaks_above_the_source() -> None:
+    policy = HullPolicy()
+    rungs = choose_rungs(HARD, source_bitrate=1_200_000, policy=policy)
+    for rung in rungs:
+        assert rung.bitrate * policy.peak_factor <= 1_200_000
+    # The capped top rung reports the quality its curve gives at the cap, below its step.
+    assert rungs[-1].predicted_vmaf < 95.0
+    # Rungs squeezed together by the cap are dropped, not duplicated.
+    for low, high in zip(rungs, rungs[1:], strict=False):
+        assert high.bitrate >= 1.5 * low.bitrate
+
+
+def test_unreachable_top_step_keeps_the_best_point_measured() -> None:
+    capped = [*curve_points(360, 300_000, 10, 84), *curve_points(540, 300_000, 9, 85)]
+    rungs = choose_rungs(capped, source_bitrate=None)
+    top = rungs[-1]
+    assert top.target_vmaf is None
+    assert top.predicted_vmaf == pytest.approx(85.0)
+    assert top.short == 540
+
+
+def test_a_source_above_every_step_gets_its_cheapest_point_at_the_bottom() -> None:
+    rungs = choose_rungs(EASY, source_bitrate=None, policy=HullPolicy(targets=(95.0, 50.0)))
+    assert rungs[0].target_vmaf == 50.0
+    assert rungs[0].bitrate == min(m.bitrate for m in EASY)
+    assert rungs[0].predicted_vmaf == 82.0
+
+
+def test_rungs_stay_within_bounds() -> None:
+    huge = [Measurement(1080, 20, 80_000_000, 96.0), Measurement(1080, 26, 40_000_000, 90.0)]
+    rungs = choose_rungs(huge, source_bitrate=None)
+    assert all(r.bitrate <= max_bitrate(1080) for r in rungs)
+    tiny = [Measurement(234, 38, 5_000, 60.0), Measurement(234, 20, 9_000, 99.0)]
+    assert all(r.bitrate >= HullPolicy().min_bitrate for r in choose_rungs(tiny, source_bitrate=None))
+
+
+def test_garbage_measurements_are_refused() -> None:
+    with pytest.raises(ValueError):
+        choose_rungs([], source_bitrate=None)
+    with pytest.raises(ValueError):
+        choose_rungs([Measurement(360, 20, 0, 90.0), Measurement(360, 26, 100, math.nan)], source_bitrate=None)

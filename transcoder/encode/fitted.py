@@ -1,0 +1,90 @@
+"""The content-aware ladder of one source: measure samples (transcoder.encode.analysis), choose rungs
+on the hull (transcoder.encode.hull), make them rungs like the fixed ladder's (transcoder.encode.ladder).
+
+`fitted_ladder` and `ladder_from_measurements` are pure; `measure_source` runs the analysis. The
+pipeline keeps the fixed ladder for sources shorter than its setting: their whole encode costs little
+more than the analysis would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from media.probe import MIN_SHORT_SIDE, MediaInfo
+from transcoder.encode import analysis, hull
+from transcoder.encode.ladder import (
+    HIGH_FPS_BITRATE_FACTOR,
+    MIN_VIDEO_BITRATE,
+    Ladder,
+    build_rungs,
+    even,
+    output_frame_rate,
+)
+
+# Wall-clock limit of each of the analysis's ffmpeg runs.
+ANALYSIS_TIMEOUT_SECONDS = 900.0
+
+
+def fitted_ladder(
+    choices: list[hull.Choice],
+    display_width: int,
+    display_height: int,
+    source_frame_rate: float,
+    *,
+    has_audio: bool,
+    audio_bitrate: int = 128_000,
+    audio_stream: int = 0,
+) -> Ladder:
+    """A Ladder from the hull's choices (lowest first), sized for the source's display aspect."""
+    if not choices:
+        raise ValueError("a ladder needs at least one rung")
+    portrait = display_height > display_width
+    src_short, src_long = sorted((display_width, display_height))
+    aspect = src_long / max(src_short, MIN_SHORT_SIDE)
+    rate = output_frame_rate(source_frame_rate)
+    picked = [
+        (even(c.short), min(even(c.short * aspect), even(max(src_long, c.short))), max(c.bitrate, MIN_VIDEO_BITRATE))
+        for c in choices
+    ]
+    rungs = build_rungs(picked, portrait=portrait, frame_rate=rate)
+    rungs = tuple(
+        replace(rung, target_vmaf=choice.target_vmaf, sampled_vmaf=choice.predicted_vmaf)
+        for rung, choice in zip(rungs, choices, strict=True)
+    )
+    return Ladder(rungs, rate, audio_bitrate if has_audio else None, audio_stream)
+
+
+def ladder_from_measurements(
+    measurements: list[hull.Measurement], info: MediaInfo, *, source_bytes: int | None, policy: hull.HullPolicy
+) -> Ladder:
+    """The fitted ladder of a source from its measurements. The source's own bit rate (its whole file
+    over its duration, audio included: an upper bound of what its video spends) caps every rung's peak."""
+    display_w, display_h = info.video.display_size
+    duration = info.duration
+    source_bitrate = round(source_bytes * 8 / duration) if source_bytes and duration > 0 else None
+    fps_factor = HIGH_FPS_BITRATE_FACTOR if output_frame_rate(info.video.frame_rate) > 31 else 1.0
+    choices = hull.choose_rungs(measurements, source_bitrate=source_bitrate, policy=policy, fps_factor=fps_factor)
+    return fitted_ladder(
+        choices,
+        display_w,
+        display_h,
+        info.video.frame_rate,
+        has_audio=info.audio is not None,
+        audio_stream=info.audio.index if info.audio else 0,
+    )
+
+
+def measure_source(source: str, info: MediaInfo, work: Path, ffmpeg_exe: str, *, preset: str) -> list[hull.Measurement]:
+    """Run the analysis of `source` (probed as `info`) in `work`."""
+    display_w, display_h = info.video.display_size
+    plan = analysis.plan_analysis(
+        source,
+        info.duration,
+        display_w,
+        display_h,
+        info.video.frame_rate,
+        interlaced=info.video.interlaced,
+        preset=preset,
+    )
+    return analysis.measure(plan, work, ffmpeg_exe, timeout=ANALYSIS_TIMEOUT_SECONDS)

@@ -1,0 +1,207 @@
+"""Content-aware ladder: rungs chosen from measured rate-quality points of the source. Pure; table-tested.
+
+The analysis (transcoder/encode/analysis.py) encodes short samples of the source at several
+resolutions and CRFs and measures what each spends (bits/s) and what it looks like (VMAF against
+the source shown at its display size). Here those points become a ladder:
+
+1. Per resolution, the rate-quality curve: its points in bit rate order, each better than the one
+   before (a point that costs more for no more quality is dropped), read piecewise-linearly in
+   log(bit rate), the axis on which VMAF grows almost linearly.
+2. The hull: for a quality, the cheapest resolution that reaches it. Where a smaller picture
+   upscaled looks as good for fewer bits (soft or static content), it wins; detailed content
+   makes the larger pictures cheaper at high quality. This is the lower envelope of the curves,
+   the per-title convex hull of Netflix's per-title encoding.
+3. Rungs at the target qualities (e.g. VMAF 95 / 93 / 88 / 80 / 70), from the top down, each at
+   most as large as the one above, at least `min_step` times cheaper than it (neighbours closer
+   than that buy players nothing and cost an encode), none above what the source itself spends,
+   and none below a rung that is already as cheap as the slowest networks need (`floor_bitrate`).
+
+Content that is easy gets few rungs: its lower targets collapse onto its cheapest point, and its
+rungs reach the floor after a step or two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# What a rung may spend, by short side: twice the Apple ladder's highest bit rate at that size
+# (bits per pixel of the 1080p top rung for other sizes), so a hard source gets more than the
+# fixed ladder would give it, within reason; never under x264's usable floor.
+_APPLE_TOP_BY_SHORT: dict[int, int] = {
+    234: 145_000,
+    360: 365_000,
+    432: 1_100_000,
+    540: 2_000_000,
+    720: 4_500_000,
+    1080: 7_800_000,
+}
+MAX_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One sample encode: a resolution (by its short side), the CRF, what it spent, how it looked."""
+
+    short: int
+    crf: float
+    bitrate: int  # bits/s over the samples
+    vmaf: float  # mean VMAF against the source at display size
+
+
+@dataclass(frozen=True)
+class HullPolicy:
+    targets: tuple[float, ...] = (95.0, 93.0, 88.0, 80.0, 70.0)  # VMAF steps, top first
+    min_step: float = 1.5  # a rung is at least this many times cheaper than the rung above
+    # A rung's peak (its bit rate x the VBV factor) stays under what the source spends times this margin.
+    source_margin: float = 1.0
+    peak_factor: float = 1.10  # transcoder.encode.ladder.MAXRATE_FACTOR
+    min_bitrate: int = 32_000  # transcoder.encode.ladder.MIN_VIDEO_BITRATE
+    # Once a rung spends this little, no rung goes below it: Apple's lowest rung (145 kbit/s) is the floor
+    # a ladder has to reach for the slowest networks, and a cheaper one serves no network it does not.
+    floor_bitrate: int = 150_000
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A rung of the content-aware ladder."""
+
+    short: int
+    bitrate: int
+    target_vmaf: float | None  # the step it was chosen for; None: the best the hull offers, under the top step
+    predicted_vmaf: float  # the curve's VMAF at this short side and bit rate
+
+
+class Curve:
+    """One resolution's rate-quality curve: bit rate -> VMAF and back, piecewise linear in log(bits)."""
+
+    def __init__(self, short: int, points: Iterable[Measurement]) -> None:
+        self.short = short
+        kept: list[tuple[float, float]] = []
+        for m in sorted(points, key=lambda m: (m.bitrate, -m.vmaf)):
+            if m.bitrate <= 0 or not math.isfinite(m.vmaf):
+                continue
+            if kept and m.vmaf <= kept[-1][1]:
+                continue  # more bits for no more quality: never on the curve
+            kept.append((math.log(m.bitrate), m.vmaf))
+        if not kept:
+            raise ValueError(f"no usable measurement at {short}p")
+        self._points = kept
+
+    @property
+    def best(self) -> float:
+        return self._points[-1][1]
+
+    @property
+    def worst(self) -> float:
+        return self._points[0][1]
+
+    @property
+    def cheapest(self) -> int:
+        return round(math.exp(self._points[0][0]))
+
+    def bitrate_for(self, vmaf: float) -> int | None:
+        """The bit rate this resolution needs for `vmaf`, None outside what was measured."""
+        pts = self._points
+        if vmaf > pts[-1][1] or vmaf < pts[0][1]:
+            return None
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+            if y0 <= vmaf <= y1:
+                return round(math.exp(x0 + (x1 - x0) * (vmaf - y0) / (y1 - y0)))
+        return round(math.exp(pts[0][0]))  # a single point, exactly at its quality
+
+    def vmaf_at(self, bitrate: int) -> float:
+        """VMAF at `bitrate`, held flat beyond the measured range."""
+        x = math.log(max(bitrate, 1))
+        pts = self._points
+        if x <= pts[0][0]:
+            return pts[0][1]
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+            if x0 <= x <= x1:
+                return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        return pts[-1][1]
+
+
+def curves(measurements: Iterable[Measurement]) -> dict[int, Curve]:
+    by_short: dict[int, list[Measurement]] = {}
+    for m in measurements:
+        by_short.setdefault(m.short, []).append(m)
+    return {short: Curve(short, points) for short, points in sorted(by_short.items())}
+
+
+def max_bitrate(short: int, fps_factor: float = 1.0) -> int:
+    """The most a rung of this short side may spend (see _APPLE_TOP_BY_SHORT)."""
+    ref_short = min(_APPLE_TOP_BY_SHORT, key=lambda s: abs(s - short))
+    scaled = _APPLE_TOP_BY_SHORT[ref_short] * (short / ref_short) ** 2
+    return int(scaled * MAX_FACTOR * fps_factor)
+
+
+def cheapest_for(table: dict[int, Curve], vmaf: float, max_short: int) -> tuple[int, int] | None:
+    """(short side, bit rate) of the cheapest resolution up to `max_short` that reaches `vmaf`."""
+    best: tuple[int, int] | None = None
+    for short, curve in table.items():
+        if short > max_short:
+            continue
+        bits = curve.bitrate_for(vmaf)
+        if bits is not None and (best is None or bits < best[1] or (bits == best[1] and short > best[0])):
+            best = (short, bits)
+    return best
+
+
+def choose_rungs(
+    measurements: Sequence[Measurement],
+    *,
+    source_bitrate: int | None,
+    policy: HullPolicy = HullPolicy(),
+    fps_factor: float = 1.0,
+) -> list[Choice]:
+    """The content-aware ladder's rungs, lowest first (see the module docstring)."""
+    table = curves(measurements)
+    if not table:
+        raise ValueError("no measurements")
+    cap = None
+    if source_bitrate is not None and source_bitrate > 0:
+        cap = max(policy.min_bitrate, int(source_bitrate * policy.source_margin / policy.peak_factor))
+
+    def bounded(short: int, bits: int) -> int:
+        bits = min(bits, max_bitrate(short, fps_factor))
+        if cap is not None:
+            bits = min(bits, cap)
+        return max(bits, policy.min_bitrate)
+
+    # The top rung: the first target the hull reaches; when none is reached, the best point measured
+    # at the largest resolution (more bits would not have bought the step either).
+    candidates: list[tuple[float | None, int, int]] = []  # (target, short, bits), top first
+    top_short = max(table)
+    for target in sorted(policy.targets, reverse=True):
+        found = cheapest_for(table, target, top_short)
+        if found is not None:
+            candidates.append((target, *found))
+    best_short = max(table, key=lambda s: (table[s].best, s))
+    if not candidates or candidates[0][0] != max(policy.targets):
+        best = table[best_short]
+        best_bits = best.bitrate_for(best.best) or best.cheapest
+        if not candidates or best_bits > candidates[0][2]:
+            candidates.insert(0, (None, best_short, best_bits))
+    # The lowest step not reached (every curve already better there): the cheapest point measured.
+    lowest_target: float = min(policy.targets)
+    if all(curve.worst > lowest_target for curve in table.values()):
+        short = min(table, key=lambda s: table[s].cheapest)
+        candidates.append((lowest_target, short, table[short].cheapest))
+
+    chosen: list[Choice] = []
+    for step, short, bits in candidates:
+        if chosen:
+            above = chosen[-1]
+            if short > above.short:
+                # Never a larger picture below a smaller one: the same quality on the smaller curve.
+                refit = cheapest_for(table, step, above.short) if step is not None else None
+                if refit is None:
+                    continue
+                short, bits = refit
+        bits = bounded(short, bits)
+        if chosen and (bits * policy.min_step > chosen[-1].bitrate or chosen[-1].bitrate <= policy.floor_bitrate):
+            continue  # too close to the rung above, or the rung above already serves the slowest networks
+        chosen.append(Choice(short, bits, step, round(table[short].vmaf_at(bits), 2)))
+    return chosen[::-1]
