@@ -82,27 +82,40 @@ try {
   await page.waitForLoadState("domcontentloaded");
   await page.waitForFunction(() => document.body && document.body.dataset.playing === "1" && document.getElementById("video").currentTime > 1, null, { timeout: 60_000 });
   await page.waitForFunction(() => document.body.dataset.bitrate, null, { timeout: 30_000 });
+  // The quality menu (media-chrome) lists "Auto" and every rung of the ladder.
+  const qualityItems = page.locator("#quality-menu media-chrome-menu-item");
   result.hls = {
     bitrate: Number(await page.evaluate(() => document.body.dataset.bitrate)),
-    renditions: await page.locator("#rendition option").allTextContents(),
+    renditions: await qualityItems.allTextContents(),
     storyboardCues: Number(await page.evaluate(() => document.body.dataset.storyboard || "0")),
   };
-  // Scrubbing shows the storyboard thumbnail of the time under the pointer.
+  // Hovering the seek bar shows the storyboard thumbnail of the time under the pointer.
   if (result.hls.storyboardCues > 0) {
     await page.waitForFunction(() => document.body.dataset.storyboardLoaded === "1", null, { timeout: 15_000 });
-    const bar = await page.locator("#scrub").boundingBox();
-    await page.mouse.move(bar.x + bar.width * 0.6, bar.y + bar.height / 2);
-    await page.waitForSelector("#thumb:not([hidden])", { timeout: 5_000 });
-    result.thumbnail = await page.evaluate(() => ({
-      image: document.querySelector("#thumb .thumb-image").style.backgroundImage,
-      time: document.querySelector("#thumb .thumb-time").textContent,
-    }));
+    const bar = await page.locator("#time-range").boundingBox();
+    await page.mouse.move(bar.x + bar.width * 0.3, bar.y + bar.height / 2);
+    await page.mouse.move(bar.x + bar.width * 0.6, bar.y + bar.height / 2, { steps: 5 });
+    const thumb = page.locator("media-preview-thumbnail");
+    await page.waitForFunction(() => {
+      const range = document.getElementById("time-range");
+      const t = range.shadowRoot && range.shadowRoot.querySelector("media-preview-thumbnail");
+      return t && t.getAttribute("mediapreviewimage") && t.getAttribute("mediapreviewcoords");
+    }, null, { timeout: 5_000 });
+    result.thumbnail = {
+      image: await thumb.getAttribute("mediapreviewimage"),
+      coords: await thumb.getAttribute("mediapreviewcoords"),
+      time: Number(await thumb.getAttribute("mediapreviewtime")),
+      visible: await thumb.isVisible(),
+    };
     await page.screenshot({ path: join(artifacts, "web-player-storyboard.png") });
     await page.mouse.move(0, 0);
   }
-  // Pick the lowest rendition by hand and see the player switch to it.
-  const values = await page.locator("#rendition option").evaluateAll((opts) => opts.map((o) => o.value));
-  await page.selectOption("#rendition", values[1]);
+  // Pick the lowest rendition by hand through the quality menu and see the player switch to it.
+  await page.click("#quality-button");
+  await qualityItems.last().click();
+  result.hls.picked = await page.evaluate(() => document.body.dataset.quality);
+  await page.waitForFunction(() => document.getElementById("quality-label").textContent !== "Auto", null, { timeout: 5_000 });
+  result.hls.qualityLabel = await page.textContent("#quality-label");
   await page.screenshot({ path: join(artifacts, "web-player-hls.png") });
   step("played hls");
 

@@ -66,7 +66,12 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path) -> None:
     assert len(seen["hls"]["renditions"]) >= 3  # auto + at least two rungs
     # The transcoder publishes a storyboard; hovering the scrub bar shows a sprite tile.
     assert seen["hls"]["storyboardCues"] > 0
-    assert "url(" in seen["thumbnail"]["image"] and ":" in seen["thumbnail"]["time"]
+    assert "storyboard.jpg" in seen["thumbnail"]["image"] and seen["thumbnail"]["visible"], seen["thumbnail"]
+    # The pointer at 60% of the bar of an 8 s clip: the preview is of a time around 4.8 s.
+    assert len(seen["thumbnail"]["coords"].split()) == 4 and 3 < seen["thumbnail"]["time"] < 7, seen["thumbnail"]
+    # The quality menu: Auto first, then the rungs; picking the lowest labels the button with it.
+    assert seen["hls"]["renditions"][0] == "Auto", seen["hls"]["renditions"]
+    assert seen["hls"]["picked"] != "auto" and seen["hls"]["qualityLabel"] == seen["hls"]["renditions"][-1]
     # The page's own scripts never throw. Failed requests the page recovered from (tus-js-client
     # retries a 5xx) are kept in the artifact for whoever owns the server side, not failed on here.
     assert seen["pageErrors"] == [], seen["pageErrors"]
