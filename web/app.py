@@ -1,13 +1,15 @@
-"""The web page as a Starlette app: two HTML pages with their configuration inlined, and static files.
+"""The web page as a Starlette app: three HTML pages with their configuration inlined, and static files.
 
     create_web_app(WebSettings())  ->  mount at "/" on the ingest app
 
-Pages: `/` (upload with tus-js-client, the asset list with live state, progress, failure reasons and
-delete) `/watch/{asset_id}` (hls.js or dash.js inside media-chrome's controls: quality, audio and captions
-menus, storyboard thumbnails on the seek bar, poster, an error overlay) and `/embed/{asset_id}`
-(the same player alone, for an `<iframe>` on other sites: no key, `?token=` for private assets). Both call the ingest API from the browser; nothing here touches the
-catalog, so the page can be served from anywhere that reaches the API. The pages hold no secret: the
-operator signs in by pasting an API key, which stays in the browser (static/auth.js).
+Pages: `/` (the creator page: drag-and-drop uploads with tus-js-client, the asset list with live state,
+search, filters, edit, copy URL / embed code, delete after confirming), `/watch/{asset_id}` (hls.js or
+dash.js inside media-chrome's controls: quality, audio and captions menus, storyboard thumbnails on
+the seek bar, poster, an error overlay) and `/embed/{asset_id}` (the same player alone, for an
+`<iframe>` on other sites: no key, `?token=` for private assets). All call the ingest API from the
+browser; nothing here touches the catalog, so the page can be served from anywhere that reaches the
+API. The pages hold no secret: the operator signs in by pasting an API key, which stays in the
+browser (static/auth.js).
 """
 
 from __future__ import annotations
