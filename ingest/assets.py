@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import object_session, selectinload
 from starlette.concurrency import run_in_threadpool
 
-from catalog.models import Asset, AssetState
+from catalog.models import Asset, AssetState, Upload
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from playback.signing import sign_token
@@ -75,6 +75,8 @@ class AssetOut(BaseModel):
     first_playable_at: datetime | None = None
     renditions: list[RenditionOut]
     playback: PlaybackOut
+    owner: str | None = None  # the principal whose key created it (admin keys see every owner's)
+    size: int | None = None  # bytes of the original, as declared by its upload
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -94,15 +96,24 @@ def playback_url(ingest: Ingest, asset: Asset, key: str | None) -> str | None:
     return url
 
 
+def _upload_of(asset: Asset) -> Upload | None:
+    session = object_session(asset)
+    return session.get(Upload, asset.upload_id) if session is not None and asset.upload_id else None
+
+
 def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
     ready = asset.state == AssetState.READY
+    upload = _upload_of(asset)
+    progress = asset.progress or 0.0
+    if asset.state == AssetState.UPLOADING and upload is not None and upload.length:
+        progress = upload.offset / upload.length  # the bytes received: what the uploader's own bar shows
     # Previews sit beside the master playlist (under the prefix of the attempt that published it).
     folder = asset.master_key.rpartition("/")[0] if asset.master_key else asset.id
     return AssetOut(
         id=asset.id,
         state=asset.state,
         title=asset.title,
-        progress=asset.progress or 0.0,
+        progress=progress,
         speed=asset.speed,
         eta_seconds=asset.eta_seconds,
         error=asset.error,
@@ -130,6 +141,8 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
             poster=playback_url(ingest, asset, f"{folder}/poster.jpg" if ready else None),
             storyboard=playback_url(ingest, asset, f"{folder}/storyboard.vtt" if ready else None),
         ),
+        owner=asset.owner,
+        size=upload.length if upload is not None else None,
     )
 
 

@@ -7,12 +7,18 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from catalog.models import Asset, AssetState
 from ingest.embed import may_embed
 from playback.signing import sign_token, verify_token
 from tests.ingest.harness import Tus
 from tests.ingest.test_assets import _publish
+
+
+@pytest.fixture
+def backend() -> str:
+    return "filesystem"
 
 
 def test_rule_for_keyless_callers() -> None:
@@ -62,3 +68,12 @@ def test_embed_endpoint_without_a_key(tmp_path) -> None:  # type: ignore[no-unty
             signed = ok.json()["playback"]["hls"].partition("?token=")[2]
             grant = verify_token(b"s3cret", signed, private_id, now=datetime.now(UTC).timestamp())
             assert grant.asset_id == private_id
+
+
+def test_list_rows_carry_size_owner_and_the_uploads_own_progress(tus: Tus) -> None:
+    path = tus.new(10, headers={"Upload-Metadata": "filename dGVuLm1wNA=="})
+    assert tus.patch(path, 0, b"abcd").status_code == 204
+    (row,) = tus.get("/assets").json()
+    # The row's bar is the bytes received (what the uploader's own bar shows), not an empty 0.
+    assert row["state"] == "uploading" and row["progress"] == 0.4 and row["size"] == 10, row
+    assert row["owner"], row
