@@ -52,7 +52,10 @@ def page_config(settings: WebSettings, missing: list[str]) -> dict[str, object]:
 def render_page(template: str, config: dict[str, object]) -> str:
     # "</" is escaped so no value can close the <script> element it is inlined in.
     blob = json.dumps(config).replace("</", "<\\/")
-    return (TEMPLATES / template).read_text().replace("{{config}}", blob)
+    page = (TEMPLATES / template).read_text()
+    if "{{player}}" in page:  # the player fragment shared by the watch and embed pages
+        page = page.replace("{{player}}", (TEMPLATES / "player.html").read_text())
+    return page.replace("{{config}}", blob)
 
 
 def create_web_app(settings: WebSettings, static_dir: Path = STATIC_DIR) -> Starlette:

@@ -109,7 +109,7 @@ try {
   result.state = await finalRow.getAttribute("data-state");
   if (result.state !== "ready") throw new Error(`asset ended ${result.state}: ${await finalRow.textContent()}`);
   result.readyRow = await finalRow.locator("td").allTextContents();
-  result.poster = await finalRow.locator("img.poster").evaluate((img) => img.complete && img.naturalWidth);
+  result.poster = await finalRow.locator("img.poster").evaluate((img) => img.decode().then(() => img.naturalWidth, () => 0));
   await page.screenshot({ path: join(artifacts, "web-assets.png"), fullPage: true });
   await axe("creator page, list");
   step("ready");
@@ -138,6 +138,7 @@ try {
       const t = range.shadowRoot && range.shadowRoot.querySelector("media-preview-thumbnail");
       return t && t.getAttribute("mediapreviewimage") && t.getAttribute("mediapreviewcoords");
     }, null, { timeout: 5_000 });
+    await thumb.waitFor({ state: "visible", timeout: 5_000 }).catch(() => {}); // the box fades in; asserted below
     result.thumbnail = {
       image: await thumb.getAttribute("mediapreviewimage"),
       coords: await thumb.getAttribute("mediapreviewcoords"),

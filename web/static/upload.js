@@ -277,7 +277,8 @@ $("edit-form").addEventListener("submit", async (event) => {
   }
   const problem = resp ? await resp.json().catch(() => ({})) : {};
   $("edit-error").textContent =
-    resp && resp.status === 405
+    // No PATCH route: 405, or the page's own catch-all 404 (not the API's JSON "not_found").
+    resp && (resp.status === 405 || (resp.status === 404 && problem.error !== "not_found"))
       ? "This server cannot edit videos yet (its asset API has no PATCH /assets)."
       : `Not saved: ${problem.message || problem.detail?.[0]?.msg || (resp ? `HTTP ${resp.status}` : "the server did not answer")}`;
 });
