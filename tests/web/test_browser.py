@@ -58,6 +58,7 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path, tmp_path_f
         lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
         assert lines, f"driver printed no result:\n{run.stdout}\n{run.stderr}"
         seen = json.loads(lines[-1])
+        (artifacts / "web-run.json").write_text(json.dumps(seen, indent=2))
         assert run.returncode == 0 and seen["ok"], json.dumps(seen, indent=2) + run.stderr
     finally:
         stop_stack(stack, tmp_path)
@@ -112,6 +113,5 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path, tmp_path_f
     # axe-core: no serious or critical violation on any page.
     assert len(seen["axe"]) == 6, seen["axe"]
     assert all(found == [] for name, found in seen["axe"].items() if "(minor)" not in name), seen["axe"]
-    (artifacts / "web-run.json").write_text(json.dumps(seen, indent=2))
     for name in ("web-assets.png", "web-player-hls.png", "web-player-dash.png", "web-embed.png", "web-share.png"):
         assert (artifacts / name).stat().st_size > 10_000, name

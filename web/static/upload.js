@@ -72,13 +72,6 @@ drop.addEventListener("drop", (e) => {
   drop.classList.remove("over");
   upload(e.dataTransfer ? e.dataTransfer.files : []);
 });
-drop.addEventListener("keydown", (e) => {
-  if (e.target === drop && (e.key === "Enter" || e.key === " ")) {
-    e.preventDefault();
-    $("file").click();
-  }
-});
-
 // The list: first page plus the pages "Show more" loaded (GET /assets with cursor pagination where
 // the server has it: Link rel="next"; without it, one page).
 let assets = [];
