@@ -244,12 +244,13 @@ $("more").addEventListener("click", () => {
 
 // Edit: PATCH /assets/{id} with title, description, visibility.
 let editing = null;
+// A private asset's playback URLs carry a signed token (the query parameter "token").
+const signed = (asset) => Boolean(asset.playback && asset.playback.hls && new URL(asset.playback.hls).searchParams.has("token"));
 function edit(asset) {
   editing = asset;
   $("edit-title").value = asset.title || "";
   $("edit-description").value = asset.description || "";
-  const hlsToken = asset.playback && asset.playback.hls && asset.playback.hls.includes("token=");
-  $("edit-visibility").value = asset.visibility || (hlsToken ? "private" : "public");
+  $("edit-visibility").value = asset.visibility || (signed(asset) ? "private" : "public");
   $("edit-error").textContent = "";
   $("edit-dialog").showModal();
 }
@@ -279,7 +280,7 @@ $("edit-form").addEventListener("submit", async (event) => {
 function share(asset) {
   $("share-url").value = asset.playback.hls;
   $("share-embed").value = embedSnippet(location.origin, asset);
-  $("share-status").textContent = asset.playback.hls.includes("token=")
+  $("share-status").textContent = signed(asset)
     ? "This video is private: these links carry a signed token and stop working when it expires."
     : "";
   $("share-dialog").showModal();
