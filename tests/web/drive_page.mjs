@@ -31,9 +31,9 @@ await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: 
 const page = await context.newPage();
 
 // axe-core in the page: every violation of impact serious or critical, by rule id and target.
-async function axe(name) {
-  await page.addScriptTag({ content: axeSource });
-  const found = await page.evaluate(async () => {
+async function axe(name, target = page) {
+  await target.addScriptTag({ content: axeSource });
+  const found = await target.evaluate(async () => {
     const run = await window.axe.run(document, { resultTypes: ["violations"] });
     return run.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => String(n.target)).slice(0, 5) }));
   });
@@ -181,6 +181,7 @@ try {
   await embedPage.waitForFunction(() => document.body.dataset.playing === "1" && document.getElementById("video").currentTime > 1, null, { timeout: 60_000 });
   result.embed.played = await embedPage.evaluate(() => document.getElementById("video").currentTime);
   await embedPage.screenshot({ path: join(artifacts, "web-embed.png") });
+  await axe("embed page", embedPage);
   await embedPage.close();
   step("played embed");
 

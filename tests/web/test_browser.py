@@ -111,7 +111,7 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path, tmp_path_f
     assert seen["edit"]["patch"] or "cannot edit" in seen["edit"]["message"], seen["edit"]
     assert clip.name in seen["deleteQuestion"] and seen["keptAfterCancel"] == 1, seen
     # axe-core: no serious or critical violation on any page.
-    assert len(seen["axe"]) == 6, seen["axe"]
+    assert len(seen["axe"]) == 8, seen["axe"]
     assert all(found == [] for name, found in seen["axe"].items() if "(minor)" not in name), seen["axe"]
     for name in ("web-assets.png", "web-player-hls.png", "web-player-dash.png", "web-embed.png", "web-share.png"):
         assert (artifacts / name).stat().st_size > 10_000, name
