@@ -20,7 +20,8 @@ import { absoluteStoryboard } from "%(static)s/storyboard.js";
 import { qualityItems, audioItems } from "%(static)s/menus.js";
 const vtt = "WEBVTT\\n\\n00:00:00.000 --> 00:00:01.000\\nstoryboard.jpg#xywh=0,0,160,90\\n\\n" +
   "00:00:01.000 --> 00:00:02.000\\nstoryboard.jpg#xywh=160,0,160,90\\n";
-const asset = { id: "a1", title: 'My "show" <b>', playback: { hls: "https://edge.example/a1/a1/master.m3u8?token=v1.9.a.sig" } };
+const hls = "https://edge.example/a1/a1/master.m3u8?token=v1.9.a.sig";
+const asset = { id: "a1", title: 'My "show" <b>', playback: { hls } };
 console.log(JSON.stringify({
   left: [timeLeft(3199), timeLeft(30), timeLeft(120), timeLeft(3900), timeLeft(null), timeLeft(-1)],
   durations: [humanDuration(8), humanDuration(3725.4), humanDuration(null)],
