@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from catalog.models import Asset, AssetState, Upload
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
+from ingest.queue_position import queue_position
 from playback.signing import sign_token
 from webhooks import events, outbox
 
@@ -77,6 +78,7 @@ class AssetOut(BaseModel):
     playback: PlaybackOut
     owner: str | None = None  # the principal whose key created it (admin keys see every owner's)
     size: int | None = None  # bytes of the original, as declared by its upload
+    queue_position: int | None = None  # queued: 1 is the next job a free worker takes
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -99,6 +101,11 @@ def playback_url(ingest: Ingest, asset: Asset, key: str | None) -> str | None:
 def _upload_of(asset: Asset) -> Upload | None:
     session = object_session(asset)
     return session.get(Upload, asset.upload_id) if session is not None and asset.upload_id else None
+
+
+def _position(asset: Asset) -> int | None:
+    session = object_session(asset)
+    return queue_position(session, asset.id) if session is not None and asset.state == AssetState.QUEUED else None
 
 
 def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
@@ -143,6 +150,7 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         ),
         owner=asset.owner,
         size=upload.length if upload is not None else None,
+        queue_position=_position(asset),
     )
 
 

@@ -4,12 +4,13 @@ valid playback token for that very asset; everything else the same 404."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from catalog.models import Asset, AssetState
+from catalog.models import Asset, AssetState, Job, JobState
+from catalog.session import Catalog
 from ingest.embed import may_embed
 from playback.signing import sign_token, verify_token
 from tests.ingest.harness import Tus
@@ -77,3 +78,24 @@ def test_list_rows_carry_size_owner_and_the_uploads_own_progress(tus: Tus) -> No
     # The row's bar is the bytes received (what the uploader's own bar shows), not an empty 0.
     assert row["state"] == "uploading" and row["progress"] == 0.4 and row["size"] == 10, row
     assert row["owner"], row
+
+
+def test_queued_rows_say_their_place_in_line(tus: Tus, settings) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(3):
+        tus.new(5)
+    newest, middle, oldest = (a["id"] for a in tus.get("/assets").json())
+    catalog = Catalog(settings.catalog, apply_migrations=False)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    with catalog.session() as s:
+        for i, asset_id in enumerate((oldest, middle, newest)):
+            s.get(Asset, asset_id).state = AssetState.QUEUED
+            s.add(Job(asset_id=asset_id, state=JobState.QUEUED, created_at=base + timedelta(seconds=i)))
+        # Neither a running job nor a split job's part stands in the line.
+        earlier = base - timedelta(seconds=9)
+        s.add(Job(asset_id=oldest, state=JobState.RUNNING, created_at=earlier))
+        s.add(Job(asset_id=oldest, kind="transcode_part", state=JobState.QUEUED, created_at=earlier))
+    with catalog.session() as s:
+        s.get(Asset, newest).state = AssetState.PROCESSING
+    catalog.dispose()
+    rows = {a["id"]: a for a in tus.get("/assets").json()}
+    assert [rows[i]["queue_position"] for i in (oldest, middle, newest)] == [1, 2, None]

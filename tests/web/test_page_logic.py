@@ -30,6 +30,7 @@ console.log(JSON.stringify({
     stateText({ state: "processing", progress: 0.37, eta_seconds: 125 }),
     stateText({ state: "uploading", progress: 0.199 }),
     stateText({ state: "queued" }),
+    stateText({ state: "queued", queue_position: 3 }),
   ],
   embed: embedSnippet("https://vod.example", asset),
   storyboard: absoluteStoryboard(vtt, "https://edge.example/a1/a1/storyboard.vtt?token=v1.9.a.sig"),
@@ -50,7 +51,12 @@ def test_words_snippet_storyboard_and_menus(tmp_path: Path) -> None:
     assert seen["left"] == ["53 min left", "less than a minute left", "2 min left", "1 h 5 min left", "", ""]
     assert seen["durations"] == ["0:08", "1:02:05", ""]
     assert seen["sizes"] == ["2.1 MB", "206 KB", "12 bytes", "3.2 GB"]
-    assert seen["states"] == ["encoding 37% · 2 min left", "uploading 19%", "waiting for a worker"]
+    assert seen["states"] == [
+        "encoding 37% · 2 min left",
+        "uploading 19%",
+        "waiting for a worker",
+        "waiting: 2 ahead in line",
+    ]
     # The snippet carries the private asset's token and cannot be broken out of by the title.
     assert seen["embed"] == (
         '<iframe src="https://vod.example/embed/a1?token=v1.9.a.sig" width="640" height="360" '

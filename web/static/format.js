@@ -44,7 +44,7 @@ export function stateText(asset) {
     case "uploading":
       return `uploading ${pct(asset.progress)}`;
     case "queued":
-      return "waiting for a worker";
+      return asset.queue_position > 1 ? `waiting: ${asset.queue_position - 1} ahead in line` : "waiting for a worker";
     case "processing": {
       const left = timeLeft(asset.eta_seconds);
       return `encoding ${pct(asset.progress)}${left ? ` · ${left}` : ""}`;
