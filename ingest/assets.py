@@ -15,16 +15,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import object_session, selectinload
 from starlette.concurrency import run_in_threadpool
 
-from catalog.models import Asset, AssetState
+from catalog.models import Asset, AssetState, Upload
 from ingest.asset_query import AssetFilter, Position, decode_cursor, encode_cursor, list_query
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from ingest.errors import TusError
 from ingest.poster_versions import variant_key
 from ingest.purging import purge_now, record_purge
+from ingest.queue_position import queue_position
 from media.colour import ColourInfo
 from playback.signing import sign_token
 from webhooks import events, outbox
@@ -190,6 +191,9 @@ class AssetOut(BaseModel):
     audio_tracks: list[AudioTrackOut] = []
     # Whether the audio is normalised to the target loudness: None follows the workers' setting.
     loudnorm: bool | None = None
+    owner: str | None = None  # the principal whose key created it (admin keys see every owner's)
+    size: int | None = None  # bytes of the original, as declared by its upload
+    queue_position: int | None = None  # queued: 1 is the next job a free worker takes
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -230,8 +234,22 @@ def _main_poster(posters: list[PosterOut]) -> str | None:
     return min(jpegs, key=lambda p: (abs(p.width - 640), p.width)).url if jpegs else None
 
 
+def _upload_of(asset: Asset) -> Upload | None:
+    session = object_session(asset)
+    return session.get(Upload, asset.upload_id) if session is not None and asset.upload_id else None
+
+
+def _position(asset: Asset) -> int | None:
+    session = object_session(asset)
+    return queue_position(session, asset.id) if session is not None and asset.state == AssetState.QUEUED else None
+
+
 def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
     ready = asset.state == AssetState.READY
+    upload = _upload_of(asset)
+    progress = asset.progress or 0.0
+    if asset.state == AssetState.UPLOADING and upload is not None and upload.length:
+        progress = upload.offset / upload.length  # the bytes received: what the uploader's own bar shows
     # Previews sit beside the master playlist (under the prefix of the attempt that published it).
     folder = asset.master_key.rpartition("/")[0] if asset.master_key else asset.id
     posters = creator_posters(ingest, asset)
@@ -243,7 +261,7 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         tags=[str(tag) for tag in asset.tags or []],
         visibility="public" if asset.public else "private",
         source_url=asset.source_url,
-        progress=asset.progress or 0.0,
+        progress=progress,
         speed=asset.speed,
         eta_seconds=asset.eta_seconds,
         error=asset.error,
@@ -291,6 +309,9 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
             if ready
         ],
         source_colour=_source_colour(asset.probe),
+        owner=asset.owner,
+        size=upload.length if upload is not None else None,
+        queue_position=_position(asset),
     )
 
 

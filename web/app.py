@@ -1,12 +1,15 @@
-"""The web page as a Starlette app: two HTML pages with their configuration inlined, and static files.
+"""The web page as a Starlette app: three HTML pages with their configuration inlined, and static files.
 
     create_web_app(WebSettings())  ->  mount at "/" on the ingest app
 
-Pages: `/` (upload with tus-js-client, the asset list with live state, progress, failure reasons and
-delete) and `/watch/{asset_id}` (hls.js or dash.js, rendition picker, current bitrate, storyboard
-thumbnails when scrubbing). Both call the ingest API from the browser; nothing here touches the
-catalog, so the page can be served from anywhere that reaches the API. The pages hold no secret: the
-operator signs in by pasting an API key, which stays in the browser (static/auth.js).
+Pages: `/` (the creator page: drag-and-drop uploads with tus-js-client, the asset list with live state,
+search, filters, edit, copy URL / embed code, delete after confirming), `/watch/{asset_id}` (hls.js or
+dash.js inside media-chrome's controls: quality, audio and captions menus, storyboard thumbnails on
+the seek bar, poster, an error overlay) and `/embed/{asset_id}` (the same player alone, for an
+`<iframe>` on other sites: no key, `?token=` for private assets). All call the ingest API from the
+browser; nothing here touches the catalog, so the page can be served from anywhere that reaches the
+API. The pages hold no secret: the operator signs in by pasting an API key, which stays in the
+browser (static/auth.js).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATES = HERE / "templates"
-VENDOR_FILES = ("tus.min.js", "hls.min.js", "dash.all.min.js")
+VENDOR_FILES = ("tus.min.js", "hls.min.js", "dash.all.min.js", "media-chrome.js")
 
 
 def missing_vendor_files(static_dir: Path = STATIC_DIR) -> list[str]:
@@ -49,7 +52,10 @@ def page_config(settings: WebSettings, missing: list[str]) -> dict[str, object]:
 def render_page(template: str, config: dict[str, object]) -> str:
     # "</" is escaped so no value can close the <script> element it is inlined in.
     blob = json.dumps(config).replace("</", "<\\/")
-    return (TEMPLATES / template).read_text().replace("{{config}}", blob)
+    page = (TEMPLATES / template).read_text()
+    if "{{player}}" in page:  # the player fragment shared by the watch and embed pages
+        page = page.replace("{{player}}", (TEMPLATES / "player.html").read_text())
+    return page.replace("{{config}}", blob)
 
 
 def create_web_app(settings: WebSettings, static_dir: Path = STATIC_DIR) -> Starlette:
@@ -70,10 +76,16 @@ def create_web_app(settings: WebSettings, static_dir: Path = STATIC_DIR) -> Star
     async def watch_page(request: Request) -> Response:
         return page("watch.html")
 
+    async def embed_page(request: Request) -> Response:
+        # Shown in other sites' <iframe>s: no framing restriction here (the player page keeps none
+        # either); it holds no key and reads the keyless embed endpoint (ingest/embed.py).
+        return page("embed.html")
+
     return Starlette(
         routes=[
             Route("/", index_page),
             Route("/watch/{asset_id}", watch_page),
+            Route("/embed/{asset_id}", embed_page),
             Mount("/static", StaticFiles(directory=static_dir), name="static"),
         ]
     )

@@ -11,9 +11,12 @@ const files = {
   "tus.min.js": "tus-js-client/dist/tus.min.js",
   "hls.min.js": "hls.js/dist/hls.min.js",
   "dash.all.min.js": "dashjs/dist/modern/umd/dash.all.min.js",
+  // media-chrome (Mux): framework-free web components around any <video>, here driven by hls.js/dash.js.
+  "media-chrome.js": "media-chrome/dist/iife/all.js",
   "LICENSE.tus-js-client": "tus-js-client/LICENSE",
   "LICENSE.hls.js": "hls.js/LICENSE",
   "LICENSE.dashjs": "dashjs/LICENSE.md",
+  "LICENSE.media-chrome": "media-chrome/LICENSE",
 };
 
 mkdirSync(vendor, { recursive: true });

@@ -251,7 +251,7 @@ def test_the_admin_sees_every_owner_and_deletions_are_audited(service: Service, 
 
 
 def test_no_key_in_the_page(service: Service) -> None:
-    for path in ("/", "/watch/abc", "/static/upload.js", "/static/auth.js"):
+    for path in ("/", "/watch/abc", "/embed/abc", "/static/upload.js", "/static/uploads.js", "/static/auth.js"):
         body = service.call("anonymous", "GET", path).text
         assert not any(key in body for key in service.keys.values()), path
         assert not re.search(r"vsk_[\w-]{20,}", body), path  # no key of any principal either

@@ -1,7 +1,10 @@
 // Drives the vodstack web page in Debian's Chromium (playwright-core from web/node_modules, never a
-// downloaded browser): upload through the page, wait for "ready", play with hls.js then dash.js,
-// screenshot, delete. Usage: node drive_page.mjs <page url> <video file> <artifact dir> <api key>
+// downloaded browser): drop two files on the page, pause and resume, wait for "ready", play with
+// hls.js (quality menu, storyboard on the seek bar) then dash.js, share and play the embed page,
+// edit a title, delete after confirming, axe-core on every page; screenshots.
+// Usage: node drive_page.mjs <page url> <video file> <second video file> <artifact dir> <api key>
 // Prints one JSON line with what it saw; exits non-zero on failure.
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,8 +13,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, "..", "..", "web", "package.json"));
 const { chromium } = require("playwright-core");
 
-const [pageUrl, videoFile, artifacts, apiKey] = process.argv.slice(2);
-const result = { steps: [] };
+const [pageUrl, videoFile, secondFile, artifacts, apiKey] = process.argv.slice(2);
+const result = { steps: [], axe: {} };
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const step = (name) => result.steps.push(name);
 
 const browser = await chromium.launch({
@@ -22,7 +26,20 @@ const browser = await chromium.launch({
     "--autoplay-policy=no-user-gesture-required",
   ],
 });
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(pageUrl).origin });
+const page = await context.newPage();
+
+// axe-core in the page: every violation of impact serious or critical, by rule id and target.
+async function axe(name, target = page) {
+  await target.addScriptTag({ content: axeSource });
+  const found = await target.evaluate(async () => {
+    const run = await window.axe.run(document, { resultTypes: ["violations"] });
+    return run.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => String(n.target)).slice(0, 5) }));
+  });
+  result.axe[name] = found.filter((v) => v.impact === "serious" || v.impact === "critical");
+  result.axe[`${name} (minor)`] = found.filter((v) => v.impact !== "serious" && v.impact !== "critical").map((v) => v.id);
+}
 const consoleErrors = [];
 const pageErrors = [];
 page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(`${msg.text()} ${msg.location().url || ""}`));
@@ -35,31 +52,48 @@ try {
   await page.click("#sign-in");
   await page.waitForSelector("#signed-in:not([hidden])");
   step("loaded");
-  await page.setInputFiles("#file", resolve(videoFile));
+  await axe("creator page, signed in");
   // A slow uplink (Chromium's own throttling), so there is time to pause mid-upload.
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Network.enable");
   const throttle = (bytesPerSecond) =>
     cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond });
   await throttle(512 * 1024);
-  await page.click("#start");
+  // Two files dropped on the drop zone at once, as a file manager's drag does.
+  const files = [videoFile, secondFile].map((path) => ({ name: path.split("/").pop(), b64: readFileSync(path).toString("base64") }));
+  const dataTransfer = await page.evaluateHandle((list) => {
+    const dt = new DataTransfer();
+    for (const f of list) dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name, { type: "video/mp4" }));
+    return dt;
+  }, files);
+  await page.dispatchEvent("#drop", "drop", { dataTransfer });
   const progress = () => page.evaluate(() => Number(document.getElementById("upload-progress").value));
   await page.waitForFunction(() => Number(document.getElementById("upload-progress").value) > 0.1, null, { timeout: 60_000 });
+  // One row per file, each with its own bar moving; the list's row agrees with the upload's own bar.
+  result.uploadRows = await page.locator("#uploads li").evaluateAll((lis) => lis.map((li) => ({ name: li.dataset.file, value: li.querySelector("progress").value })));
   await page.click("#pause");
-  await page.waitForTimeout(500); // the chunk in flight is aborted
+  await page.waitForTimeout(500); // the chunks in flight are aborted
   const paused = await progress();
+  result.pausedRows = await page.locator("#uploads li").evaluateAll((lis) => lis.map((li) => li.querySelector(".upload-text").textContent));
+  const listRow = page.locator('#assets tbody tr[data-state="uploading"]', { has: page.locator(`td.title:text-is("${files[0].name}")`) });
+  await listRow.waitFor({ timeout: 10_000 });
+  result.listRowWhileUploading = {
+    state: await listRow.locator("td.state").textContent(),
+    value: Number(await listRow.locator("progress").evaluate((p) => p.value)),
+    upload: Number(await page.locator(`#uploads li[data-file="${files[0].name}"] progress`).evaluate((p) => p.value)),
+  };
   await page.waitForTimeout(2000);
   result.pause = { at: paused, after2s: await progress() };
   if (result.pause.after2s !== paused || paused >= 1) throw new Error(`pause did not hold: ${JSON.stringify(result.pause)}`);
   step("paused");
   await page.click("#resume");
   await throttle(-1);
-  await page.waitForFunction(() => document.querySelector("#upload-status").textContent.includes("uploaded"), null, { timeout: 120_000 });
+  await page.waitForFunction(() => document.querySelector("#upload-status").textContent.includes("2 of 2 uploaded"), null, { timeout: 120_000 });
   result.uploadStatus = await page.textContent("#upload-status");
   step("uploaded");
   // Our row is the one titled with our file name (the catalog may hold other tests' assets).
-  const title = videoFile.split("/").pop();
-  const row = page.locator("#assets tbody tr", { has: page.locator(`td:text-is("${title}")`) }).first();
+  const title = files[0].name;
+  const row = page.locator("#assets tbody tr", { has: page.locator(`td.title:text-is("${title}")`) }).first();
   await row.waitFor({ timeout: 30_000 });
   result.assetId = await row.getAttribute("data-asset-id");
   const seen = new Set();
@@ -74,7 +108,10 @@ try {
   const finalRow = page.locator(`tr[data-asset-id="${result.assetId}"]`);
   result.state = await finalRow.getAttribute("data-state");
   if (result.state !== "ready") throw new Error(`asset ended ${result.state}: ${await finalRow.textContent()}`);
+  result.readyRow = await finalRow.locator("td").allTextContents();
+  result.poster = await finalRow.locator("img.poster").evaluate((img) => img.decode().then(() => img.naturalWidth, () => 0));
   await page.screenshot({ path: join(artifacts, "web-assets.png"), fullPage: true });
+  await axe("creator page, list");
   step("ready");
 
   await finalRow.locator("a.watch").click();
@@ -82,28 +119,43 @@ try {
   await page.waitForLoadState("domcontentloaded");
   await page.waitForFunction(() => document.body && document.body.dataset.playing === "1" && document.getElementById("video").currentTime > 1, null, { timeout: 60_000 });
   await page.waitForFunction(() => document.body.dataset.bitrate, null, { timeout: 30_000 });
+  // The quality menu (media-chrome) lists "Auto" and every rung of the ladder.
+  const qualityItems = page.locator("#quality-menu media-chrome-menu-item");
   result.hls = {
     bitrate: Number(await page.evaluate(() => document.body.dataset.bitrate)),
-    renditions: await page.locator("#rendition option").allTextContents(),
+    renditions: await qualityItems.allTextContents(),
     storyboardCues: Number(await page.evaluate(() => document.body.dataset.storyboard || "0")),
   };
-  // Scrubbing shows the storyboard thumbnail of the time under the pointer.
+  // Hovering the seek bar shows the storyboard thumbnail of the time under the pointer.
   if (result.hls.storyboardCues > 0) {
     await page.waitForFunction(() => document.body.dataset.storyboardLoaded === "1", null, { timeout: 15_000 });
-    const bar = await page.locator("#scrub").boundingBox();
-    await page.mouse.move(bar.x + bar.width * 0.6, bar.y + bar.height / 2);
-    await page.waitForSelector("#thumb:not([hidden])", { timeout: 5_000 });
-    result.thumbnail = await page.evaluate(() => ({
-      image: document.querySelector("#thumb .thumb-image").style.backgroundImage,
-      time: document.querySelector("#thumb .thumb-time").textContent,
-    }));
+    const bar = await page.locator("#time-range").boundingBox();
+    await page.mouse.move(bar.x + bar.width * 0.3, bar.y + bar.height / 2);
+    await page.mouse.move(bar.x + bar.width * 0.6, bar.y + bar.height / 2, { steps: 5 });
+    const thumb = page.locator("media-preview-thumbnail");
+    await page.waitForFunction(() => {
+      const range = document.getElementById("time-range");
+      const t = range.shadowRoot && range.shadowRoot.querySelector("media-preview-thumbnail");
+      return t && t.getAttribute("mediapreviewimage") && t.getAttribute("mediapreviewcoords");
+    }, null, { timeout: 5_000 });
+    await thumb.waitFor({ state: "visible", timeout: 5_000 }).catch(() => {}); // the box fades in; asserted below
+    result.thumbnail = {
+      image: await thumb.getAttribute("mediapreviewimage"),
+      coords: await thumb.getAttribute("mediapreviewcoords"),
+      time: Number(await page.locator("#time-range").getAttribute("mediapreviewtime")),
+      visible: await thumb.isVisible(),
+    };
     await page.screenshot({ path: join(artifacts, "web-player-storyboard.png") });
     await page.mouse.move(0, 0);
   }
-  // Pick the lowest rendition by hand and see the player switch to it.
-  const values = await page.locator("#rendition option").evaluateAll((opts) => opts.map((o) => o.value));
-  await page.selectOption("#rendition", values[1]);
+  // Pick the lowest rendition by hand through the quality menu and see the player switch to it.
+  await page.click("#quality-button");
+  await qualityItems.last().click();
+  result.hls.picked = await page.evaluate(() => document.body.dataset.quality);
+  await page.waitForFunction(() => document.getElementById("quality-label").textContent !== "Auto", null, { timeout: 5_000 });
+  result.hls.qualityLabel = await page.textContent("#quality-label");
   await page.screenshot({ path: join(artifacts, "web-player-hls.png") });
+  await axe("player");
   step("played hls");
 
   await page.goto(`${new URL(pageUrl).origin}/watch/${result.assetId}?mode=dash`);
@@ -116,7 +168,50 @@ try {
   await page.goto(pageUrl);
   const again = page.locator(`tr[data-asset-id="${result.assetId}"]`);
   await again.waitFor();
+  // Share: the embed snippet is copied to the clipboard, and its page plays without any key.
+  await again.locator("button.share").click();
+  await page.click("#copy-embed");
+  await page.waitForFunction(() => document.getElementById("share-status").textContent.includes("copied"), null, { timeout: 5_000 });
+  result.embed = { snippet: await page.evaluate(() => navigator.clipboard.readText()), url: await page.inputValue("#share-url") };
+  await page.screenshot({ path: join(artifacts, "web-share.png") });
+  await page.keyboard.press("Escape");
+  const embedSrc = result.embed.snippet.match(/src="([^"]+)"/)[1];
+  const embedPage = await (await browser.newContext()).newPage(); // a fresh browser: no API key anywhere
+  await embedPage.goto(embedSrc);
+  await embedPage.waitForFunction(() => document.body.dataset.playing === "1" && document.getElementById("video").currentTime > 1, null, { timeout: 60_000 });
+  result.embed.played = await embedPage.evaluate(() => document.getElementById("video").currentTime);
+  await embedPage.screenshot({ path: join(artifacts, "web-embed.png") });
+  await axe("embed page", embedPage);
+  await embedPage.close();
+  step("played embed");
+
+  // Edit the second video's title (PATCH /assets/{id}; a server without it says so in the dialog).
+  const second = page.locator("#assets tbody tr", { has: page.locator(`td.title:text-is("${files[1].name}")`) }).first();
+  await second.locator("button.edit").click();
+  const newTitle = `Edited ${Date.now()}`;
+  await page.fill("#edit-title", newTitle);
+  await page.click("#edit-save");
+  const hasPatch = await page.evaluate(async () => Boolean((await (await fetch("/openapi.json")).json()).paths["/assets/{asset_id}"].patch));
+  if (hasPatch) {
+    await page.locator("#assets tbody tr", { has: page.locator(`td.title:text-is("${newTitle}")`) }).waitFor({ timeout: 10_000 });
+    result.edit = { patch: true, title: newTitle };
+  } else {
+    await page.waitForFunction(() => document.getElementById("edit-error").textContent, null, { timeout: 5_000 });
+    result.edit = { patch: false, message: await page.textContent("#edit-error") };
+    await page.click("#edit-cancel");
+  }
+  step("edited");
+
+  // Delete asks first: Cancel keeps the row, Delete removes it.
   await again.locator("button.delete").click();
+  await page.waitForSelector("#delete-dialog[open]");
+  result.deleteQuestion = await page.textContent("#delete-text");
+  await page.screenshot({ path: join(artifacts, "web-delete-confirm.png") });
+  await page.click("#delete-cancel");
+  await page.waitForTimeout(2 * 1500); // two polls of the list
+  result.keptAfterCancel = await again.count();
+  await again.locator("button.delete").click();
+  await page.click("#delete-confirm");
   await again.waitFor({ state: "detached", timeout: 15_000 });
   step("deleted");
 
@@ -126,8 +221,8 @@ try {
   for (let i = 0; i < junk.length; i++) junk[i] = (i * 7919) % 251;
   await page.setInputFiles("#file", { name: junkName, mimeType: "video/mp4", buffer: junk });
   await page.click("#start");
-  const junkRow = page.locator("#assets tbody tr", { has: page.locator(`td:text-is("${junkName}")`) });
-  await page.locator(`tr[data-state="failed"]`, { has: page.locator(`td:text-is("${junkName}")`) }).waitFor({ timeout: 120_000 });
+  const junkRow = page.locator("#assets tbody tr", { has: page.locator(`td.title:text-is("${junkName}")`) });
+  await page.locator(`tr[data-state="failed"]`, { has: page.locator(`td.title:text-is("${junkName}")`) }).waitFor({ timeout: 120_000 });
   result.failureReason = await junkRow.locator("td.error").textContent();
   await page.screenshot({ path: join(artifacts, "web-failed.png"), fullPage: true });
   step("failure shown");

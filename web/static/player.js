@@ -1,55 +1,87 @@
-// The player page: hls.js or dash.js over the edge URLs the asset API hands out, a rendition
-// picker, the current bitrate, and storyboard thumbnails (WebVTT + sprite) while scrubbing.
+// The player page (and the embed page): hls.js or dash.js drive the <video>, media-chrome draws the
+// controls around it (web/templates/watch.html, embed.html). This module fills the quality and audio
+// menus from the stream, adds the storyboard thumbnails, shows the poster, keeps the duration right
+// while a stream still grows, and says what happened when playback fails.
 import { authHeaders } from "./auth.js";
+import { audioItems, fillMenu, qualityItems, renditionLabel, watchCaptions } from "./menus.js";
 import { dashCmcd, hlsCmcd, newSessionId, reportFatal, watchStartup } from "./qoe.js";
+import { attachStoryboard } from "./storyboard.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
 const video = $("video");
-const picker = $("rendition");
 const assetId = decodeURIComponent(location.pathname.split("/").pop());
-let player = null; // { destroy(), pick(value) }
+let player = null; // { destroy() }
 let asset = null;
 let stopWatching = null;
 
-const status = (text) => ($("player-status").textContent = text);
-const kbps = (bps) => `${Math.round(bps / 1000)} kb/s`;
+const status = (text) => ($("player-status") ? ($("player-status").textContent = text) : null);
 
 function showBitrate(bandwidth, height) {
-  $("bitrate").textContent = `${height ? height + "p " : ""}${kbps(bandwidth)}`;
+  if ($("bitrate")) $("bitrate").textContent = renditionLabel({ height, bandwidth });
   document.body.dataset.bitrate = String(bandwidth);
 }
 
-function fillRenditions(options) {
-  picker.replaceChildren(new Option("auto", "auto"));
-  for (const { value, label } of options) picker.appendChild(new Option(label, value));
+// What the viewer reads when playback fails: what happened, in words, not a library's error code.
+export function describeFailure(kind, httpStatus) {
+  if (httpStatus === 401 || httpStatus === 403) return "This video's playback link is not valid (expired or not allowed). Reload the page for a new one.";
+  if (httpStatus === 404) return "This video is not (or no longer) available at the edge.";
+  if (kind === "network") return "The video could not be loaded: the network or the edge did not answer.";
+  if (kind === "media") return "The video could not be decoded by this browser.";
+  return "Playback stopped because of an error.";
+}
+
+function showError(message, detail) {
+  const overlay = $("error-overlay");
+  overlay.textContent = message;
+  overlay.hidden = false;
+  overlay.title = detail || "";
+  document.body.dataset.error = detail || message;
+  status(message);
+}
+
+function qualityMenu(rungs, onPick) {
+  fillMenu($("quality-menu"), $("quality-button"), qualityItems(rungs), "auto", (value) => {
+    $("quality-label").textContent = value === "auto" ? "Auto" : renditionLabel(rungs.find((r) => String(r.value) === value));
+    document.body.dataset.quality = value;
+    onPick(value);
+  });
 }
 
 function playHls(url, sid) {
-  if (window.Hls && Hls.isSupported()) {
-    const hls = new Hls({ capLevelToPlayerSize: false, cmcd: hlsCmcd(sid, assetId) });
-    hls.on(Hls.Events.MANIFEST_PARSED, () => {
-      fillRenditions(hls.levels.map((l, i) => ({ value: String(i), label: `${l.height}p ${kbps(l.bitrate)}` })));
-      video.play().catch(() => status("press play"));
-    });
-    hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
-      const level = hls.levels[data.level];
-      showBitrate(level.bitrate, level.height);
-    });
-    hls.on(Hls.Events.ERROR, (_, data) => {
-      if (!data.fatal) return;
-      status(`playback error: ${data.details}`);
-      reportFatal(url, sid, data.details);
-    });
-    hls.loadSource(url);
-    hls.attachMedia(video);
-    return {
-      destroy: () => hls.destroy(),
-      pick: (value) => (hls.currentLevel = value === "auto" ? -1 : Number(value)),
-    };
+  if (!(window.Hls && Hls.isSupported())) {
+    video.src = url; // Safari plays HLS natively
+    return { destroy: () => video.removeAttribute("src") };
   }
-  video.src = url; // Safari plays HLS natively
-  return { destroy: () => video.removeAttribute("src"), pick: () => {} };
+  const hls = new Hls({ capLevelToPlayerSize: false, cmcd: hlsCmcd(sid, assetId) });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    const rungs = hls.levels.map((l, i) => ({ value: i, height: l.height, bandwidth: l.bitrate }));
+    qualityMenu(rungs, (value) => (hls.currentLevel = value === "auto" ? -1 : Number(value)));
+    video.play().catch(() => status("press play"));
+  });
+  const audio = () => {
+    const tracks = hls.audioTracks.map((t, i) => ({ value: i, name: t.name, lang: t.lang }));
+    fillMenu($("audio-menu"), $("audio-button"), audioItems(tracks), String(hls.audioTrack), (v) => (hls.audioTrack = Number(v)));
+  };
+  hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, audio);
+  hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
+    const level = hls.levels[data.level];
+    showBitrate(level.bitrate, level.height);
+  });
+  hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => {
+    // An EVENT playlist still being published: the duration is what is known so far, and grows.
+    document.body.dataset.growing = data.details.live ? "1" : "0";
+    if (data.details.live && asset.duration) status(`still encoding: ${Math.floor(data.details.totalduration)} s of ${Math.round(asset.duration)} s published`);
+  });
+  hls.on(Hls.Events.ERROR, (_, data) => {
+    if (!data.fatal) return;
+    const code = data.response && data.response.code;
+    showError(describeFailure(data.type === "mediaError" ? "media" : "network", code), data.details);
+    reportFatal(url, sid, data.details);
+  });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  return { destroy: () => hls.destroy() };
 }
 
 function playDash(url, sid) {
@@ -58,35 +90,43 @@ function playDash(url, sid) {
   const events = dashjs.MediaPlayer.events;
   dash.on(events.STREAM_INITIALIZED, () => {
     const reps = dash.getRepresentationsByType("video");
-    fillRenditions(reps.map((r) => ({ value: r.id, label: `${r.height}p ${kbps(r.bandwidth)}` })));
-    const current = dash.getCurrentRepresentationForType("video");
-    if (current) showBitrate(current.bandwidth, current.height);
+    const rungs = reps.map((r) => ({ value: r.id, height: r.height, bandwidth: r.bandwidth }));
+    qualityMenu(rungs, (value) => {
+      const auto = value === "auto";
+      dash.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: auto } } } });
+      if (!auto) dash.setRepresentationForTypeById("video", value, true);
+    });
+    const tracks = dash.getTracksFor("audio");
+    const current = dash.getCurrentTrackFor("audio");
+    fillMenu(
+      $("audio-menu"),
+      $("audio-button"),
+      audioItems(tracks.map((t, i) => ({ value: i, name: t.labels && t.labels[0] && t.labels[0].text, lang: t.lang }))),
+      String(tracks.indexOf(current)),
+      (v) => dash.setCurrentTrack(tracks[Number(v)]),
+    );
+    const rep = dash.getCurrentRepresentationForType("video");
+    if (rep) showBitrate(rep.bandwidth, rep.height);
   });
   dash.on(events.QUALITY_CHANGE_RENDERED, (e) => {
     if (e.mediaType === "video" && e.newRepresentation) showBitrate(e.newRepresentation.bandwidth, e.newRepresentation.height);
   });
   dash.on(events.ERROR, (e) => {
     const reason = e.error && e.error.message ? e.error.message : "dash.js";
-    status(`playback error: ${reason}`);
+    const code = e.error && e.error.data && e.error.data.response ? e.error.data.response.status : undefined;
+    showError(describeFailure(/download|manifest|fragment/i.test(reason) ? "network" : "media", code), reason);
     reportFatal(url, sid, reason);
   });
   dash.initialize(video, url, true);
-  return {
-    destroy: () => dash.destroy(),
-    pick: (value) => {
-      const auto = value === "auto";
-      dash.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: auto } } } });
-      if (!auto) dash.setRepresentationForTypeById("video", value, true);
-    },
-  };
+  return { destroy: () => dash.destroy() };
 }
 
 function start(mode) {
   if (player) player.destroy();
-  $("bitrate").textContent = "-";
+  $("error-overlay").hidden = true;
   const url = mode === "dash" ? asset.playback.dash : asset.playback.hls;
   if (!url) {
-    status(`no ${mode.toUpperCase()} playback for this asset (${asset.state})`);
+    showError(`This video cannot be played yet (${asset.state}).`, `no ${mode} playback`);
     return;
   }
   document.body.dataset.mode = mode;
@@ -96,101 +136,44 @@ function start(mode) {
   player = mode === "dash" ? playDash(url, sid) : playHls(url, sid);
 }
 
-// Storyboard: <asset>/storyboard.vtt next to the master playlist, cues "sprite.jpg#xywh=x,y,w,h".
-function parseTime(text) {
-  const parts = text.trim().split(":").map(Number);
-  return parts.reduce((total, part) => total * 60 + part, 0);
-}
-
-async function loadStoryboard(hlsUrl) {
-  const url = new URL("storyboard.vtt", hlsUrl);
-  url.search = new URL(hlsUrl).search; // keep a playback token if there is one
-  const resp = await fetch(url).catch(() => null);
-  if (!resp || !resp.ok) return [];
-  const cues = [];
-  for (const block of (await resp.text()).split(/\r?\n\r?\n/)) {
-    const lines = block.split(/\r?\n/).filter(Boolean);
-    const timing = lines.findIndex((l) => l.includes("-->"));
-    if (timing < 0 || !lines[timing + 1]) continue;
-    const [from, to] = lines[timing].split("-->").map((t) => parseTime(t.split(" ").filter(Boolean)[0] || t));
-    const [image, fragment] = lines[timing + 1].split("#xywh=");
-    const [x, y, w, h] = (fragment || "0,0,160,90").split(",").map(Number);
-    const src = new URL(image, url);
-    src.search = url.search;
-    cues.push({ from, to, src: src.href, x, y, w, h });
-  }
-  return cues;
-}
-
-function wireScrubber(cues) {
-  const scrub = $("scrub");
-  const thumb = $("thumb");
-  const image = thumb.querySelector(".thumb-image");
-  video.addEventListener("timeupdate", () => {
-    if (video.duration) scrub.value = String(Math.round((1000 * video.currentTime) / video.duration));
-  });
-  const timeAt = (clientX) => {
-    const box = scrub.getBoundingClientRect();
-    return Math.max(0, Math.min(1, (clientX - box.left) / box.width)) * (video.duration || 0);
-  };
-  const preview = (t, clientX) => {
-    const cue = cues.find((c) => t >= c.from && t < c.to);
-    if (!cue) {
-      thumb.hidden = true;
-      return;
-    }
-    thumb.hidden = false;
-    image.style.width = `${cue.w}px`;
-    image.style.height = `${cue.h}px`;
-    image.style.backgroundImage = `url("${cue.src}")`;
-    image.style.backgroundPosition = `-${cue.x}px -${cue.y}px`;
-    thumb.querySelector(".thumb-time").textContent = `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, "0")}`;
-    thumb.style.left = `${clientX - scrub.getBoundingClientRect().left}px`;
-  };
-  scrub.addEventListener("mousemove", (e) => preview(timeAt(e.clientX), e.clientX));
-  scrub.addEventListener("mouseleave", () => (thumb.hidden = true));
-  scrub.addEventListener("input", () => {
-    if (!video.duration) return;
-    video.currentTime = (Number(scrub.value) / 1000) * video.duration;
-    const box = scrub.getBoundingClientRect();
-    preview(video.currentTime, box.left + (Number(scrub.value) / 1000) * box.width);
-  });
-}
-
 async function main() {
-  const resp = await fetch(`${config.api}/assets/${encodeURIComponent(assetId)}`, { headers: authHeaders() });
-  if (resp.status === 401) {
-    status("sign in with an API key on the upload page first");
-    return;
+  if (config.missing && config.missing.length) {
+    $("notice").textContent = `The player's libraries are missing: ${config.missing.join(", ")}.`;
+    $("notice").hidden = false;
   }
-  if (!resp.ok) {
-    status(`no asset ${assetId} (HTTP ${resp.status})`);
-    return;
-  }
+  // The embed page holds no key: it asks the keyless embed endpoint (ingest/embed.py), passing on the
+  // playback token of its own URL (private assets); the player page asks the asset API with the key.
+  const embed = document.body.dataset.embed === "1";
+  const token = new URLSearchParams(location.search).get("token");
+  const url = embed
+    ? `${config.api}/embeds/${encodeURIComponent(assetId)}${token ? `?token=${encodeURIComponent(token)}` : ""}`
+    : `${config.api}/assets/${encodeURIComponent(assetId)}`;
+  const resp = await fetch(url, { headers: embed ? {} : authHeaders() }).catch(() => null);
+  if (!resp) return showError("The video platform did not answer.", "api unreachable");
+  if (resp.status === 401) return showError("Sign in with an API key on the upload page first.", "401");
+  if (resp.status === 404 && embed) return showError("This video is not available, or its embed link has expired.", "404");
+  if (!resp.ok) return showError(`There is no video ${assetId} here.`, `HTTP ${resp.status}`);
   asset = await resp.json();
-  $("title").textContent = asset.title || asset.id;
-  // The creator's poster when there is one (the asset API puts it first), else the generated one.
-  if (asset.playback.poster) video.poster = asset.playback.poster;
-  const mode = new URLSearchParams(location.search).get("mode") === "dash" ? "dash" : "hls";
-  $("mode").value = mode;
-  $("mode").addEventListener("change", () => start($("mode").value));
-  picker.addEventListener("change", () => player && player.pick(picker.value));
+  if ($("title")) $("title").textContent = asset.title || asset.id;
+  document.title = `${asset.title || asset.id} · vodstack`;
+  if (asset.playback.poster) $("poster").setAttribute("src", asset.playback.poster);
   video.addEventListener("playing", () => {
     status("playing");
     document.body.dataset.playing = "1";
   });
-  start(mode);
-  if (asset.playback.hls) {
-    const cues = await loadStoryboard(asset.playback.hls);
-    document.body.dataset.storyboard = String(cues.length);
-    wireScrubber(cues);
-    // Fetch the sprites now, so the first hover shows a picture, not an empty frame.
-    const sprites = [...new Set(cues.map((c) => c.src))].map(
-      (src) => new Promise((done) => Object.assign(new Image(), { onload: done, onerror: done, src })),
-    );
-    await Promise.all(sprites);
-    document.body.dataset.storyboardLoaded = "1";
+  video.addEventListener("error", () => {
+    if (video.error) showError(describeFailure(video.error.code === 2 ? "network" : "media"), video.error.message || `code ${video.error.code}`);
+  });
+  watchCaptions(video, $("captions-button"));
+  const mode = new URLSearchParams(location.search).get("mode") === "dash" ? "dash" : "hls";
+  if ($("mode")) {
+    $("mode").value = mode;
+    $("mode").addEventListener("change", () => start($("mode").value));
   }
+  start(mode);
+  const cues = await attachStoryboard(video, asset.playback.storyboard);
+  document.body.dataset.storyboard = String(cues);
+  document.body.dataset.storyboardLoaded = "1";
 }
 
 main();

@@ -1,5 +1,9 @@
-// The upload page: sign-in with an API key, a resumable TUS upload (tus-js-client), the live asset list.
+// The creator page: sign-in with an API key, drag-and-drop uploads (static/uploads.js), and the list
+// of videos: poster, title, state in words, duration, size, date, owner; search, state filter, more
+// pages; edit, share (playback URL and embed code), delete after confirming.
 import { authHeaders, saveKey, storedKey } from "./auth.js";
+import { embedSnippet, humanDate, humanDuration, humanSize, stateText } from "./format.js";
+import { UploadQueue } from "./uploads.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -31,74 +35,78 @@ $("sign-out").addEventListener("click", () => {
 });
 showSignedIn();
 
-let upload = null;
-
-function setUploadStatus(text, fraction) {
-  $("upload-status").textContent = text;
-  if (fraction !== undefined) $("upload-progress").value = fraction;
-}
-
-function buttons(uploading) {
-  $("start").disabled = uploading;
-  $("pause").disabled = !uploading;
-  $("resume").disabled = true;
-}
-
-function startUpload() {
-  const file = $("file").files[0];
-  if (!file) {
-    setUploadStatus("choose a file first");
-    return;
-  }
-  if (!storedKey()) {
-    setUploadStatus("sign in with an API key first");
-    return;
-  }
-  upload = new tus.Upload(file, {
-    endpoint: `${config.api}/files/`,
-    headers: authHeaders(),
-    metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
-    chunkSize: config.chunkBytes || 8 * 1024 * 1024,
-    retryDelays: [0, 1000, 3000, 5000, 10000],
-    // Resumable across page reloads: the upload URL is remembered by file fingerprint.
-    storeFingerprintForResuming: true,
-    removeFingerprintOnSuccess: true,
-    onProgress(sent, total) {
-      const pct = total ? (100 * sent) / total : 0;
-      setUploadStatus(`${file.name}: ${pct.toFixed(1)}% (${(sent / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB)`, total ? sent / total : 0);
-    },
-    onSuccess() {
-      setUploadStatus(`${file.name}: uploaded, transcoding`, 1);
-      buttons(false);
-      refreshAssets();
-    },
-    onError(error) {
-      setUploadStatus(`upload failed: ${error.message || error}`);
-      buttons(false);
-    },
-  });
-  buttons(true);
-  setUploadStatus(`${file.name}: starting`, 0);
-  upload.findPreviousUploads().then((previous) => {
-    if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
-    upload.start();
-  });
-}
-
-$("start").addEventListener("click", startUpload);
-$("pause").addEventListener("click", () => {
-  if (!upload) return;
-  upload.abort();
-  $("pause").disabled = true;
-  $("resume").disabled = false;
-  setUploadStatus(`${$("upload-status").textContent} (paused)`);
+// Uploads: one row per file; the summary bar and line cover them all.
+const queue = new UploadQueue({
+  api: config.api,
+  chunkBytes: config.chunkBytes,
+  list: $("uploads"),
+  onChange({ fraction, done, count, running }) {
+    $("upload-progress").value = fraction;
+    const paused = queue.items.some((i) => i.state === "paused");
+    $("pause").disabled = running === 0;
+    $("resume").disabled = !paused;
+    $("upload-status").textContent = count === 1 ? `${queue.items[0].file.name}: ${queue.text(queue.items[0])}` : `${done} of ${count} uploaded`;
+    if (done === count && count > 1) $("upload-status").textContent += " (all uploaded, transcoding)";
+    mergeLocalProgress();
+  },
+  onDone: () => refreshAssets(),
 });
-$("resume").addEventListener("click", () => {
-  if (!upload) return;
-  upload.start();
-  $("pause").disabled = false;
-  $("resume").disabled = true;
+
+function upload(files) {
+  if (!files.length) return ($("upload-status").textContent = "choose a file first");
+  if (!storedKey()) return ($("upload-status").textContent = "sign in with an API key first");
+  queue.add([...files]);
+}
+$("start").addEventListener("click", () => upload($("file").files));
+$("pause").addEventListener("click", () => queue.pause());
+$("resume").addEventListener("click", () => queue.resume());
+
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => {
+  e.preventDefault();
+  drop.classList.add("over");
 });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  upload(e.dataTransfer ? e.dataTransfer.files : []);
+});
+// The list: first page plus the pages "Show more" loaded (GET /assets with cursor pagination where
+// the server has it: Link rel="next"; without it, one page).
+let assets = [];
+let pages = 1;
+let hasMore = false;
+const PAGE = 25;
+
+function nextLink(resp) {
+  const link = resp.headers.get("link") || "";
+  const match = link.match(/<([^>]+)>\s*;\s*rel="?next"?/);
+  return match ? new URL(match[1], location.href).href : null;
+}
+
+async function fetchPages() {
+  const state = $("state-filter").value;
+  let url = `${config.api}/assets?limit=${PAGE}${state ? `&state=${encodeURIComponent(state)}` : ""}`;
+  const rows = [];
+  let next = null;
+  for (let page = 0; page < pages && url; page++) {
+    const resp = await fetch(url, { headers: authHeaders() });
+    if (resp.status === 401) throw new Error("the key was refused: sign out and paste a valid one");
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+    rows.push(...(await resp.json()));
+    next = nextLink(resp);
+    url = next;
+  }
+  return { rows, next };
+}
+
+function visible() {
+  const q = $("search").value.trim().toLowerCase();
+  const state = $("state-filter").value;
+  // Also filtered here: a server without the state filter answers every state.
+  return assets.filter((a) => (!q || (a.title || a.id).toLowerCase().includes(q)) && (!state || a.state === state));
+}
 
 function cell(row, text, className) {
   const td = document.createElement("td");
@@ -108,72 +116,202 @@ function cell(row, text, className) {
   return td;
 }
 
+function button(text, className, label, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.className = className;
+  b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
 function details(asset) {
-  if (asset.state === "failed") return asset.error || "failed";
+  if (asset.state === "failed") return asset.error || "the transcode failed";
   const parts = [];
-  if (asset.state === "processing" && asset.speed) parts.push(`${asset.speed.toFixed(2)}x`);
-  if (asset.state === "processing" && asset.eta_seconds != null) parts.push(`eta ${Math.round(asset.eta_seconds)} s`);
-  if (asset.duration) parts.push(`${asset.duration.toFixed(1)} s`);
-  if (asset.width && asset.height) parts.push(`${asset.width}x${asset.height}`);
-  if (asset.renditions.length) parts.push(asset.renditions.filter((r) => r.kind === "video").map((r) => r.name).join(" "));
+  if (asset.width && asset.height) parts.push(`${asset.width}×${asset.height}`);
+  const heights = asset.renditions.filter((r) => r.kind === "video" && r.height).map((r) => r.height);
+  if (heights.length) parts.push(`${heights.length} qualities up to ${Math.max(...heights)}p`);
+  if (asset.visibility === "private") parts.push("private");
   return parts.join(", ");
 }
 
-async function deleteAsset(id) {
-  const resp = await fetch(`${config.api}/assets/${encodeURIComponent(id)}`, { method: "DELETE", headers: authHeaders() });
-  $("assets-status").textContent = resp.ok ? `deleted ${id}` : `delete failed: ${resp.status}`;
-  refreshAssets();
+function buildRow(asset) {
+  const row = document.createElement("tr");
+  row.dataset.assetId = asset.id;
+  row.dataset.state = asset.state;
+  const name = asset.title || asset.id;
+  const poster = cell(row);
+  if (asset.playback && asset.playback.poster) {
+    const img = document.createElement("img");
+    img.className = "poster";
+    img.src = asset.playback.poster;
+    img.alt = `poster of ${name}`;
+    img.loading = "lazy";
+    poster.appendChild(img);
+  }
+  cell(row, name, "title");
+  cell(row, stateText(asset), `state state-${asset.state}`);
+  const progress = document.createElement("progress");
+  progress.max = 1;
+  progress.value = asset.state === "ready" ? 1 : asset.progress || 0;
+  progress.setAttribute("aria-label", `progress of ${name}`);
+  cell(row).appendChild(progress);
+  cell(row, humanDuration(asset.duration));
+  cell(row, humanSize(asset.size));
+  cell(row, humanDate(asset.created_at));
+  cell(row, asset.owner || "", "owner-col");
+  cell(row, details(asset), asset.state === "failed" ? "error" : "muted");
+  const actions = cell(row);
+  actions.className = "actions";
+  if (asset.playback && asset.playback.hls) {
+    const watch = document.createElement("a");
+    watch.href = `/watch/${encodeURIComponent(asset.id)}`;
+    watch.textContent = "Watch";
+    watch.className = "watch";
+    watch.setAttribute("aria-label", `watch ${name}`);
+    actions.appendChild(watch);
+    actions.appendChild(button("Share", "share", `share ${name}`, () => share(asset)));
+  }
+  actions.appendChild(button("Edit", "edit", `edit ${name}`, () => edit(asset)));
+  actions.appendChild(button("Delete", "delete", `delete ${name}`, () => confirmDelete(asset)));
+  return row;
 }
 
-function renderAssets(assets) {
+// Rows are rebuilt only when their asset changed, so focus and a click in progress survive the poll.
+function renderAssets() {
   const body = document.querySelector("#assets tbody");
-  body.replaceChildren();
-  for (const asset of assets) {
-    const row = document.createElement("tr");
-    row.dataset.assetId = asset.id;
-    row.dataset.state = asset.state;
-    cell(row, asset.title || asset.id);
-    cell(row, asset.state, `state state-${asset.state}`);
-    const progress = document.createElement("progress");
-    progress.max = 1;
-    progress.value = asset.state === "ready" ? 1 : asset.progress || 0;
-    cell(row).appendChild(progress);
-    cell(row, details(asset), asset.state === "failed" ? "error" : "muted");
-    const actions = cell(row);
-    if (asset.playback && asset.playback.hls) {
-      const watch = document.createElement("a");
-      watch.href = `/watch/${encodeURIComponent(asset.id)}`;
-      watch.textContent = "Watch";
-      watch.className = "watch";
-      actions.appendChild(watch);
-      actions.append(" ");
+  const old = new Map([...body.children].map((tr) => [tr.dataset.assetId, tr]));
+  const rows = visible().map((asset) => {
+    const sig = JSON.stringify({ ...asset, playback: asset.playback && Object.keys(asset.playback).filter((k) => asset.playback[k]) });
+    const existing = old.get(asset.id);
+    if (existing && existing.dataset.sig === sig) return existing;
+    const row = buildRow(asset);
+    row.dataset.sig = sig;
+    if (existing && existing.contains(document.activeElement)) {
+      const cls = document.activeElement.className;
+      queueMicrotask(() => row.querySelector(`.${cls}`)?.focus());
     }
-    const del = document.createElement("button");
-    del.type = "button";
-    del.textContent = "Delete";
-    del.className = "delete";
-    del.addEventListener("click", () => deleteAsset(asset.id));
-    actions.appendChild(del);
-    body.appendChild(row);
+    return row;
+  });
+  body.replaceChildren(...rows);
+  // The owner column is for admin keys, which see several owners.
+  const owners = new Set(assets.map((a) => a.owner).filter(Boolean));
+  document.querySelector("#assets").classList.toggle("one-owner", owners.size < 2);
+  $("more").hidden = !hasMore;
+  mergeLocalProgress();
+}
+
+// An uploading row shows this browser's own upload progress when it has it (the same file name).
+function mergeLocalProgress() {
+  for (const tr of document.querySelectorAll('#assets tbody tr[data-state="uploading"]')) {
+    const title = tr.querySelector("td.title").textContent;
+    const item = queue.items.find((i) => i.file.name === title && i.total);
+    if (!item) continue;
+    const fraction = item.sent / item.total;
+    tr.querySelector("progress").value = fraction;
+    tr.querySelector("td.state").textContent = stateText({ state: "uploading", progress: fraction });
   }
 }
 
 async function refreshAssets() {
   if (!storedKey()) {
-    renderAssets([]);
-    $("assets-status").textContent = "sign in with an API key to see your assets";
+    assets = [];
+    renderAssets();
+    $("assets-status").textContent = "sign in with an API key to see your videos";
     return;
   }
   try {
-    const resp = await fetch(`${config.api}/assets?limit=50`, { headers: authHeaders() });
-    if (resp.status === 401) throw new Error("the key was refused: sign out and paste a valid one");
-    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-    renderAssets(await resp.json());
-    $("assets-status").textContent = "";
+    const { rows, next } = await fetchPages();
+    assets = rows;
+    hasMore = Boolean(next);
+    renderAssets();
+    $("assets-status").textContent = assets.length ? "" : "no videos yet: drop one above";
   } catch (error) {
-    $("assets-status").textContent = `asset list unavailable: ${error.message}`;
+    $("assets-status").textContent = `video list unavailable: ${error.message}`;
   }
 }
+
+$("search").addEventListener("input", renderAssets);
+$("state-filter").addEventListener("change", () => {
+  pages = 1;
+  refreshAssets();
+});
+$("more").addEventListener("click", () => {
+  pages++;
+  refreshAssets();
+});
+
+// Edit: PATCH /assets/{id} with title, description, visibility.
+let editing = null;
+// A private asset's playback URLs carry a signed token (the query parameter "token").
+const signed = (asset) => Boolean(asset.playback && asset.playback.hls && new URL(asset.playback.hls).searchParams.has("token"));
+function edit(asset) {
+  editing = asset;
+  $("edit-title").value = asset.title || "";
+  $("edit-description").value = asset.description || "";
+  $("edit-visibility").value = asset.visibility || (signed(asset) ? "private" : "public");
+  $("edit-error").textContent = "";
+  $("edit-dialog").showModal();
+}
+$("edit-form").addEventListener("submit", async (event) => {
+  if (event.submitter && event.submitter.value !== "save") return;
+  event.preventDefault();
+  const body = { title: $("edit-title").value.trim() || null, description: $("edit-description").value.trim() || null, visibility: $("edit-visibility").value };
+  const resp = await fetch(`${config.api}/assets/${encodeURIComponent(editing.id)}`, {
+    method: "PATCH",
+    headers: { ...authHeaders(), "content-type": "application/json" },
+    body: JSON.stringify(body),
+  }).catch(() => null);
+  if (resp && resp.ok) {
+    $("edit-dialog").close();
+    $("assets-status").textContent = `saved ${body.title || editing.id}`;
+    refreshAssets();
+    return;
+  }
+  const problem = resp ? await resp.json().catch(() => ({})) : {};
+  $("edit-error").textContent =
+    // No PATCH route: 405, or the page's own catch-all 404 (not the API's JSON "not_found").
+    resp && (resp.status === 405 || (resp.status === 404 && problem.error !== "not_found"))
+      ? "This server cannot edit videos yet (its asset API has no PATCH /assets)."
+      : `Not saved: ${problem.message || problem.detail?.[0]?.msg || (resp ? `HTTP ${resp.status}` : "the server did not answer")}`;
+});
+
+function share(asset) {
+  $("share-url").value = asset.playback.hls;
+  $("share-embed").value = embedSnippet(location.origin, asset);
+  $("share-status").textContent = signed(asset)
+    ? "This video is private: these links carry a signed token and stop working when it expires."
+    : "";
+  $("share-dialog").showModal();
+}
+async function copy(id, what) {
+  try {
+    await navigator.clipboard.writeText($(id).value);
+    $("share-status").textContent = `${what} copied`;
+  } catch {
+    $(id).select(); // no clipboard permission: selected, ready for Ctrl+C
+    $("share-status").textContent = `${what} selected: press Ctrl+C to copy`;
+  }
+}
+$("copy-url").addEventListener("click", () => copy("share-url", "playback URL"));
+$("copy-embed").addEventListener("click", () => copy("share-embed", "embed code"));
+
+let deleting = null;
+function confirmDelete(asset) {
+  deleting = asset;
+  $("delete-text").textContent = `“${asset.title || asset.id}” and all its published streams will be deleted. This cannot be undone.`;
+  $("delete-dialog").returnValue = ""; // Escape keeps the last value: never a stale "delete"
+  $("delete-dialog").showModal();
+}
+$("delete-dialog").addEventListener("close", async () => {
+  if ($("delete-dialog").returnValue !== "delete" || !deleting) return;
+  const { id, title } = deleting;
+  deleting = null;
+  const resp = await fetch(`${config.api}/assets/${encodeURIComponent(id)}`, { method: "DELETE", headers: authHeaders() }).catch(() => null);
+  $("assets-status").textContent = resp && resp.ok ? `deleted ${title || id}` : `delete failed: ${resp ? `HTTP ${resp.status}` : "no answer"}`;
+  refreshAssets();
+});
 
 refreshAssets();
 setInterval(refreshAssets, config.pollMs || 1500);

@@ -1,0 +1,72 @@
+"""The page's pure logic (web/static/format.js, storyboard.js, menus.js) run under Node.js: the words a
+creator reads, the embed snippet, the storyboard rewrite that keeps a private asset's token."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.node]
+
+STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
+
+SCRIPT = """
+import { timeLeft, humanDuration, humanSize, stateText, embedSnippet } from "%(static)s/format.js";
+import { absoluteStoryboard } from "%(static)s/storyboard.js";
+import { qualityItems, audioItems } from "%(static)s/menus.js";
+const vtt = "WEBVTT\\n\\n00:00:00.000 --> 00:00:01.000\\nstoryboard.jpg#xywh=0,0,160,90\\n\\n" +
+  "00:00:01.000 --> 00:00:02.000\\nstoryboard.jpg#xywh=160,0,160,90\\n";
+const hls = "https://edge.example/a1/a1/master.m3u8?token=v1.9.a.sig";
+const asset = { id: "a1", title: 'My "show" <b>', playback: { hls } };
+console.log(JSON.stringify({
+  left: [timeLeft(3199), timeLeft(30), timeLeft(120), timeLeft(3900), timeLeft(null), timeLeft(-1)],
+  durations: [humanDuration(8), humanDuration(3725.4), humanDuration(null)],
+  sizes: [humanSize(2100000), humanSize(206000), humanSize(12), humanSize(3.2e9)],
+  states: [
+    stateText({ state: "processing", progress: 0.37, eta_seconds: 125 }),
+    stateText({ state: "uploading", progress: 0.199 }),
+    stateText({ state: "queued" }),
+    stateText({ state: "queued", queue_position: 3 }),
+  ],
+  embed: embedSnippet("https://vod.example", asset),
+  storyboard: absoluteStoryboard(vtt, "https://edge.example/a1/a1/storyboard.vtt?token=v1.9.a.sig"),
+  quality: qualityItems([{ value: 0, height: 180, bandwidth: 300000 }, { value: 1, height: 360, bandwidth: 900000 }]),
+  audio: audioItems([{ value: 0, name: "English" }, { value: 1, lang: "fr" }]),
+}));
+"""
+
+
+def test_words_snippet_storyboard_and_menus(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node, "node is needed"
+    script = tmp_path / "check.mjs"
+    script.write_text(SCRIPT % {"static": STATIC.as_uri()})
+    run = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["left"] == ["53 min left", "less than a minute left", "2 min left", "1 h 5 min left", "", ""]
+    assert seen["durations"] == ["0:08", "1:02:05", ""]
+    assert seen["sizes"] == ["2.1 MB", "206 KB", "12 bytes", "3.2 GB"]
+    assert seen["states"] == [
+        "encoding 37% · 2 min left",
+        "uploading 19%",
+        "waiting for a worker",
+        "waiting: 2 ahead in line",
+    ]
+    # The snippet carries the private asset's token and cannot be broken out of by the title.
+    assert seen["embed"] == (
+        '<iframe src="https://vod.example/embed/a1?token=v1.9.a.sig" width="640" height="360" '
+        'title="My &#34;show&#34; &#60;b&#62;" allow="fullscreen; picture-in-picture" allowfullscreen '
+        'style="border:0"></iframe>'
+    )
+    # Every sprite made absolute with the map's token (media-chrome would resolve it without).
+    board = seen["storyboard"]
+    assert board["cues"] == 2 and board["sprites"] == ["https://edge.example/a1/a1/storyboard.jpg?token=v1.9.a.sig"]
+    assert "https://edge.example/a1/a1/storyboard.jpg?token=v1.9.a.sig#xywh=160,0,160,90" in board["text"]
+    assert [i["text"] for i in seen["quality"]] == ["Auto", "360p · 900 kb/s", "180p · 300 kb/s"]
+    assert [i["value"] for i in seen["quality"]] == ["auto", "1", "0"]
+    assert [i["text"] for i in seen["audio"]] == ["English", "fr"]
