@@ -11,6 +11,7 @@ import httpx
 from cdn_edge.breaker import BreakerState, CircuitBreaker
 from cdn_edge.errors import CircuitOpen, UpstreamTimeout, UpstreamUnavailable
 from cdn_edge.settings import EdgeSettings
+from httpsemantics.variants import split_variant
 
 
 def counts_as_failure(status: int, headers: httpx.Headers) -> bool:
@@ -51,7 +52,9 @@ class Upstream:
         now = self.clock()
         if not self.breaker.allow(now):
             raise CircuitOpen(self.breaker.retry_after(now))
-        request = self.client.build_request("GET", "/" + quote(key, safe="/"), headers=headers)
+        path, query = split_variant(key)  # a key with a query: an image made on demand
+        target = "/" + quote(path, safe="/") + (f"?{query}" if query else "")
+        request = self.client.build_request("GET", target, headers=headers)
         try:
             response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:

@@ -17,6 +17,8 @@ from httpsemantics.caching import CachePolicy, Kind, PlaylistState, cache_contro
 from httpsemantics.conditional import evaluate_preconditions, http_date, quote_etag, range_applies
 from httpsemantics.errors import MalformedRange, MultipleRanges, NotFound
 from httpsemantics.ranges import parse_range
+from httpsemantics.variants import is_generated
+from origin.images import serve_image
 from origin.metrics import OriginMetrics
 from origin.rungs import TRIMMED_MAX_AGE, hot_rungs_only
 from playback.access import ACCESS_HEADER, AccessClassifier, asset_of, check_access
@@ -89,6 +91,8 @@ async def serve_object(request: Request) -> Response:
         check_key(key)
     except InvalidKey:
         raise NotFound(key) from None
+    if is_generated(key):
+        return await serve_image(request, key)
     kind, content_type = classify(key)
     started = time.perf_counter()
     try:
