@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from images.errors import BadParameter
 
@@ -49,8 +49,8 @@ class Animated:
 
     @property
     def frames(self) -> int:
-        """Frames the preview holds: one every 1/fps second of [start, end)."""
-        return max(1, int((self.end - self.start) * self.fps + Decimal("0.5")))
+        """Frames the preview holds: those at start + k/fps within [start, end); it lasts frames/fps."""
+        return max(1, int(((self.end - self.start) * self.fps).to_integral_value(rounding=ROUND_CEILING)))
 
 
 ImageRequest = Thumbnail | Animated
