@@ -6,7 +6,9 @@ ImageError                base class
  +-- UnknownAsset         no such asset, or nothing published for it (404)
  +-- NotReady             the asset exists but its ladder is not complete yet (409)
  +-- Busy                 every generation slot of this origin is taken (503 + Retry-After)
- +-- RenderFailed         ffmpeg failed or ran out of its limits on published media (502)
+ +-- RenderFailed         ffmpeg failed or ran out of its limits (503 + Retry-After: not a 5xx that
+                          would trip the caches' circuit breakers, since the origin itself works and a
+                          client could otherwise trip them with the URL of one image)
 """
 
 from __future__ import annotations
@@ -39,13 +41,17 @@ class Busy(ImageError):
 class RenderFailed(ImageError):
     code = "render_failed"
 
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 STATUS: dict[type[ImageError], int] = {
     BadParameter: 400,
     UnknownAsset: 404,
     NotReady: 409,
     Busy: 503,
-    RenderFailed: 502,
+    RenderFailed: 503,
 }
 
 

@@ -85,9 +85,10 @@ class Renderer:
             why = failure(outcome, tail)
             if why is not None or not out.is_file() or out.stat().st_size == 0:
                 log.warning("image of %s (%s) failed: %s %s", asset_id, request, why or "no output", tail)
-                raise RenderFailed(f"the image could not be made: ffmpeg {why or 'made no picture'}")
+                reason = f"the image could not be made: ffmpeg {why or 'made no picture'}"
+                raise RenderFailed(reason, self.settings.retry_after)
             if out.stat().st_size > self.settings.max_bytes:
-                raise RenderFailed("the image is larger than this origin makes")
+                raise RenderFailed("the image is larger than this origin makes", self.settings.retry_after)
             return out.read_bytes()
 
     def _text(self, key: str) -> str:

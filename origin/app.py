@@ -15,7 +15,7 @@ from httpsemantics.caching import Kind, not_found_cache_control
 from httpsemantics.cors import CORSEverywhere
 from httpsemantics.errors import HTTPSemanticsError, NotFound, RangeNotSatisfiable
 from httpsemantics.ranges import unsatisfied_range
-from images.errors import Busy, ImageError
+from images.errors import Busy, ImageError, RenderFailed
 from images.errors import status_of as image_status
 from images.published import Lookup
 from images.published import catalog_lookup as image_catalog_lookup
@@ -76,7 +76,7 @@ def create_app(
     async def image_error(request: Request, exc: ImageError) -> Response:
         status = image_status(exc)
         headers = {"cache-control": "no-store"}
-        if isinstance(exc, Busy):
+        if isinstance(exc, Busy | RenderFailed):
             headers["retry-after"] = str(exc.retry_after)
         state.metrics.requests.labels(Kind.IMAGE.value, str(status)).inc()
         return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=status, headers=headers)
