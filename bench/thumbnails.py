@@ -10,8 +10,8 @@ A 1080p30 test pattern goes through the real pipeline (x264 ultrafast, 4 s segme
               the edge forwards it, the origin reads the catalog, the playlists, the 1080p init and
               segment, runs ffmpeg in the sandbox and answers (target: median < 0.5 s)
   bare        the anchor, alternated with cold: `ffmpeg -ss T -i <published 1080p segment, init
-              prepended> -frames:v 1 out.jpg` for the same times (the segment alone is not decodable: its init is cat'ed on first,
-              outside the timing)
+              prepended> -frames:v 1 out.jpg` for the same times (the segment alone is not
+              decodable: its init is cat'ed on first, outside the timing)
   cold 640    the same at width=640 (another rung, other times: also misses)
   warm        the same thumbnail URLs again: edge hits
   segment hit the anchor of warm: an edge hit of a 1080p segment
