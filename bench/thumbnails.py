@@ -20,6 +20,7 @@ A 1080p30 test pattern goes through the real pipeline (x264 ultrafast, 4 s segme
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-thumbs-") as tmp_dir:
         tmp = Path(tmp_dir)
         started = time.perf_counter()
+        load_before = os.getloadavg()[0]
         asset_id, master_key = publish(tmp, args.seconds, args.size)
         print(f"published {args.size} {args.seconds:g} s in {time.perf_counter() - started:.1f} s")
         objects = tmp / "objects" / "media"
@@ -171,6 +173,7 @@ def main() -> int:
     def ms(values: list[float]) -> str:
         return f"{statistics.median(values) * 1000:8.1f} ms"
 
+    print(f"load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} (1 min)")
     print(f"cold thumbnail (width {width}), median of {len(cold)}: {ms(cold)}   max {max(cold) * 1000:.0f} ms")
     print(f"bare ffmpeg seek in the segment, median:        {ms(bare)}")
     print(f"cold / bare:                                    {statistics.median(cold) / statistics.median(bare):8.2f}")

@@ -22,7 +22,7 @@ from httpsemantics.caching import Kind
 from httpsemantics.conditional import evaluate_preconditions, quote_etag
 from images.params import content_type, parse
 from images.render import Gate, Renderer
-from playback.access import ACCESS_HEADER, check_access
+from playback.access import ACCESS_HEADER
 from playback.signing import TOKEN_PARAM
 
 # Last-Modified of every made image: they carry a strong ETag, which is what caches revalidate with.
@@ -39,15 +39,7 @@ async def serve_image(request: Request, key: str) -> Response:
     pairs = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != TOKEN_PARAM]
     wanted = parse(name, pairs)
     access = await run_in_threadpool(state.access.classify, asset_id)
-    peer = request.client.host if request.client else None
-    check_access(
-        access,
-        state.secrets,
-        request.query_params.get(TOKEN_PARAM),
-        key,
-        now=time.time(),
-        client_ip=state.proxies.client_address(peer, request.headers.getlist("x-forwarded-for")),
-    )
+    state.check_token(request, key, access)
     gate.enter()
     started = time.perf_counter()
     try:

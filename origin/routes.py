@@ -41,6 +41,13 @@ class OriginState:
     clock: Callable[[], float]
     proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
+    def check_token(self, request: Request, key: str, access: str) -> None:
+        """The playback token check of every object of an asset (TokenError: 403)."""
+        peer = request.client.host if request.client else None
+        client_ip = self.proxies.client_address(peer, request.headers.getlist("x-forwarded-for"))
+        token = request.query_params.get(TOKEN_PARAM)
+        check_access(access, self.secrets, token, key, now=time.time(), client_ip=client_ip)
+
 
 def _playlist_state(store: ObjectStore, bucket: str, key: str, kind: Kind, body: bytes) -> PlaylistState:
     """Blocking. A master is growing while any variant playlist it lists is (progressive publish)."""
@@ -105,16 +112,7 @@ async def serve_object(request: Request) -> Response:
         raise
     finally:
         state.metrics.storage_seconds.observe(time.perf_counter() - started)
-    peer = request.client.host if request.client else None
-    client_ip = state.proxies.client_address(peer, request.headers.getlist("x-forwarded-for"))
-    check_access(
-        access,
-        state.secrets,
-        request.query_params.get(TOKEN_PARAM),
-        key,
-        now=time.time(),
-        client_ip=client_ip,
-    )
+    state.check_token(request, key, access)
 
     etag = quote_etag(info.etag)
     headers = {
