@@ -17,18 +17,27 @@ from images.errors import NotReady, UnknownAsset
 Lookup = Callable[[str], "tuple[str, str | None] | None"]
 
 
-def catalog_lookup(settings: CatalogSettings) -> Lookup:
-    """A lookup over the catalog, opened on first use (an origin that never makes an image never connects)."""
-    opened: list[Catalog] = []
+class CatalogLookup:
+    """A Lookup over the catalog, opened on first use (an origin that never makes an image never connects)."""
 
-    def lookup(asset_id: str) -> tuple[str, str | None] | None:
-        if not opened:
-            opened.append(Catalog(settings, apply_migrations=False))
-        with opened[0].session() as session:
+    def __init__(self, settings: CatalogSettings) -> None:
+        self.settings = settings
+        self._catalog: Catalog | None = None
+
+    def __call__(self, asset_id: str) -> tuple[str, str | None] | None:
+        if self._catalog is None:
+            self._catalog = Catalog(self.settings, apply_migrations=False)
+        with self._catalog.session() as session:
             asset = session.get(Asset, asset_id)
             return None if asset is None else (asset.state, asset.master_key)
 
-    return lookup
+    def dispose(self) -> None:
+        if self._catalog is not None:
+            self._catalog.dispose()
+
+
+def catalog_lookup(settings: CatalogSettings) -> CatalogLookup:
+    return CatalogLookup(settings)
 
 
 def published_prefix(lookup: Lookup, asset_id: str) -> str:

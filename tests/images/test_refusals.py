@@ -128,16 +128,18 @@ def test_a_full_origin_answers_503_with_retry_after(published: Published) -> Non
 
 
 def test_signed_assets_need_their_token_at_the_edge_even_when_cached(published: Published, tmp_path: Path) -> None:
+    lookup = catalog_lookup(published.origin_settings().catalog)
     origin = create_origin(
         published.origin_settings(access="catalog"),
         store=FilesystemObjectStore(published.root / "objects"),
-        image_lookup=catalog_lookup(published.origin_settings().catalog),
+        image_lookup=lookup,
     )
     _make_private(published)
     try:
         _signed_at_the_edge(published, origin, tmp_path)
     finally:
         _make_private(published, public=True)
+        lookup.dispose()
 
 
 def _signed_at_the_edge(published: Published, origin: object, tmp_path: Path) -> None:
