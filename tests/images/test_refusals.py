@@ -167,3 +167,20 @@ def _make_private(published: Published, public: bool = False) -> None:
         assert asset is not None
         asset.public = public
     catalog.dispose()
+
+
+def test_head_and_revalidation(published: Published) -> None:
+    app = create_origin(published.origin_settings(), store=FilesystemObjectStore(published.root / "objects"))
+    path = f"/{published.asset_id}/thumbnail.webp?time=4&width=160"
+    full = _get(app, path)
+    assert full.status_code == 200 and full.headers["etag"].startswith('"')  # strong
+
+    async def head() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as client:
+            return await client.head(path)
+
+    headed = anyio.run(head)
+    assert (headed.status_code, headed.content) == (200, b"")
+    assert headed.headers["content-length"] == str(len(full.content)) and headed.headers["etag"] == full.headers["etag"]
+    again = _get(app, path, headers={"if-none-match": full.headers["etag"]})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", full.headers["etag"])
