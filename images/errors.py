@@ -13,6 +13,8 @@ ImageError                base class
 
 from __future__ import annotations
 
+from httpsemantics.errors import status_in
+
 
 class ImageError(Exception):
     code = "image_error"
@@ -46,7 +48,7 @@ class RenderFailed(ImageError):
         self.retry_after = retry_after
 
 
-STATUS: dict[type[ImageError], int] = {
+STATUS: dict[type[Exception], int] = {
     BadParameter: 400,
     UnknownAsset: 404,
     NotReady: 409,
@@ -56,7 +58,4 @@ STATUS: dict[type[ImageError], int] = {
 
 
 def status_of(exc: ImageError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+    return status_in(STATUS, exc)
