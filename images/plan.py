@@ -176,7 +176,9 @@ def argv(ffmpeg: str, source: str, out: str, request: ImageRequest, win: Window,
     head += ["-i", source, "-map", "0:v:0", "-an", "-sn", "-dn"]
     tail = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
     if isinstance(request, Animated):
-        # fps: frames on a 1/fps grid from the start; -frames:v caps them at the count asked.
+        # fps (round=near): frame k is the last source frame before start + (k + 1/2)/fps (not before
+        # start: the seek dropped those), the last one in the slot centred on start + k/fps; -frames:v
+        # caps them at the count.
         vf = f"fps={request.fps},{scale}"
         return [*head, "-vf", vf, "-frames:v", str(request.frames), *tail, *_ENCODERS["animated"], out]
     return [*head, "-vf", scale, "-frames:v", "1", *tail, *_ENCODERS[request.format], out]
