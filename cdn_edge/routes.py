@@ -25,6 +25,7 @@ from cdn_edge.rewrite import sign_playlist
 from httpsemantics.conditional import evaluate_preconditions, parse_http_date, range_applies
 from httpsemantics.errors import MalformedRange, MultipleRanges, NotFound
 from httpsemantics.ranges import parse_range
+from httpsemantics.variants import variant_key
 from playback.access import ACCESS_HEADER, SIGNED, check_access
 from playback.errors import TokenUnverifiable
 from playback.signing import TOKEN_PARAM
@@ -152,6 +153,8 @@ async def serve_object(request: Request) -> Response:
         raise NotFound(key) from None
     clip = requested_clip(key, request.query_params)  # ClipInvalid: 400, never sent upstream
     key = cache_key(key, clip)
+    # Images made on demand are one object per parameters: their query is in the key (and sent up).
+    key = variant_key(key, request.url.query)
     answer = await _lookup(node, key)
     try:
         response = await _respond(node, request, key, answer)

@@ -11,10 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from catalog.session import Catalog
-from httpsemantics.caching import not_found_cache_control
+from httpsemantics.caching import Kind, not_found_cache_control
 from httpsemantics.cors import CORSEverywhere
 from httpsemantics.errors import HTTPSemanticsError, NotFound, RangeNotSatisfiable
 from httpsemantics.ranges import unsatisfied_range
+from images.errors import Busy, ImageError, RenderFailed
+from images.errors import status_of as image_status
+from images.published import Lookup
+from images.published import catalog_lookup as image_catalog_lookup
+from images.render import Gate, Renderer
 from origin.errors import status_for
 from origin.metrics import OriginMetrics
 from origin.routes import OriginState, serve_object
@@ -33,7 +38,11 @@ from traffic.paths import PathGuard
 
 
 def create_app(
-    settings: OriginSettings, *, store: ObjectStore | None = None, clock: Callable[[], float] = time.time
+    settings: OriginSettings,
+    *,
+    store: ObjectStore | None = None,
+    clock: Callable[[], float] = time.time,
+    image_lookup: Lookup | None = None,
 ) -> FastAPI:
     if store is None:
         store = open_store(settings.storage)
@@ -57,6 +66,20 @@ def create_app(
         state.metrics.registry.register(TieringCollector(store.index, store.settings))
     app = FastAPI(title="vodstack origin", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.origin = state
+    images = settings.images
+    app.state.image_renderer = Renderer(
+        store, state.bucket, image_lookup or image_catalog_lookup(settings.catalog), images
+    )
+    app.state.image_gate = Gate(images.max_concurrent, images.retry_after)
+
+    @app.exception_handler(ImageError)
+    async def image_error(request: Request, exc: ImageError) -> Response:
+        status = image_status(exc)
+        headers = {"cache-control": "no-store"}
+        if isinstance(exc, Busy | RenderFailed):
+            headers["retry-after"] = str(exc.retry_after)
+        state.metrics.requests.labels(Kind.IMAGE.value, str(status)).inc()
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(HTTPSemanticsError)
     async def semantics_error(request: Request, exc: HTTPSemanticsError) -> Response:

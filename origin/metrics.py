@@ -26,3 +26,9 @@ class OriginMetrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        self.image_seconds = Histogram(
+            "vodstack_origin_image_seconds",
+            "Time to make an image on demand (read the segments, run ffmpeg), successful or not.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
+            registry=self.registry,
+        )

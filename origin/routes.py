@@ -26,7 +26,9 @@ from httpsemantics.caching import (
 from httpsemantics.conditional import evaluate_preconditions, http_date, quote_etag, range_applies
 from httpsemantics.errors import MalformedRange, MultipleRanges, NotFound
 from httpsemantics.ranges import parse_range
+from httpsemantics.variants import is_generated
 from origin.clips import clipped
+from origin.images import serve_image
 from origin.metrics import OriginMetrics
 from origin.rungs import TRIMMED_MAX_AGE, hot_rungs_only
 from playback.access import ACCESS_HEADER, AccessClassifier, asset_of, check_access
@@ -49,6 +51,18 @@ class OriginState:
     metrics: OriginMetrics
     clock: Callable[[], float]
     proxies: TrustedProxies = field(default_factory=TrustedProxies)
+
+    def check_token(
+        self, request: Request, key: str, access: str, *, clip: ClipRange | None = None, manifest: bool = False
+    ) -> None:
+        """The playback token check of every object of an asset (TokenError: 403); `clip` and `manifest`:
+        a range-bound token plays only its range of a playlist or MPD (playback.clips)."""
+        peer = request.client.host if request.client else None
+        client_ip = self.proxies.client_address(peer, request.headers.getlist("x-forwarded-for"))
+        token = request.query_params.get(TOKEN_PARAM)
+        check_access(
+            access, self.secrets, token, key, now=time.time(), client_ip=client_ip, clip=clip, manifest=manifest
+        )
 
 
 def _playlist_state(store: ObjectStore, bucket: str, key: str, kind: Kind, body: bytes) -> PlaylistState:
@@ -105,6 +119,8 @@ async def serve_object(request: Request) -> Response:
         check_key(key)
     except InvalidKey:
         raise NotFound(key) from None
+    if is_generated(key):
+        return await serve_image(request, key)
     kind, content_type = classify(key)
     # Only playlists and MPDs are cut; the segments a clipped playlist lists are plain objects.
     clip = parse_clip(request.query_params) if kind in (Kind.PLAYLIST, Kind.MANIFEST) else None
@@ -119,18 +135,7 @@ async def serve_object(request: Request) -> Response:
         raise
     finally:
         state.metrics.storage_seconds.observe(time.perf_counter() - started)
-    peer = request.client.host if request.client else None
-    client_ip = state.proxies.client_address(peer, request.headers.getlist("x-forwarded-for"))
-    check_access(
-        access,
-        state.secrets,
-        request.query_params.get(TOKEN_PARAM),
-        key,
-        now=time.time(),
-        client_ip=client_ip,
-        clip=clip,
-        manifest=kind in (Kind.PLAYLIST, Kind.MANIFEST),
-    )
+    state.check_token(request, key, access, clip=clip, manifest=kind in (Kind.PLAYLIST, Kind.MANIFEST))
 
     etag = quote_etag(info.etag)
     headers = {

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from catalog.settings import CatalogSettings
 from httpsemantics.caching import CachePolicy
+from images.settings import ImageSettings
 from storage.settings import StorageSettings
 from tiering.settings import TieringSettings
 from traffic.clients import parse_networks
@@ -47,6 +48,8 @@ class OriginSettings(BaseSettings):
     growing_default_max_age: int = 1  # growing playlist without a target duration
     # Seconds in Retry-After when the store is unavailable.
     unavailable_retry_after: int = 2
+    # Images made on demand from the published ladder (thumbnail.jpg?time=, animated.webp?start=).
+    images: ImageSettings = Field(default_factory=ImageSettings)
 
     @field_validator("trusted_proxies")
     @classmethod
