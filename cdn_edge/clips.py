@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 from httpsemantics.caching import Kind, classify
-from httpsemantics.variants import split_variant
+from httpsemantics.variants import is_generated, split_variant
 from playback.clips import ClipRange, parse_clip
 
 SEPARATOR = "\n"
@@ -40,7 +40,7 @@ def object_key(cache_key: str) -> str:
 def upstream_target(cache_key: str) -> str:
     """The path and query a cache key is fetched from upstream with: a clip's canonical range, or the
     parameters of an image made on demand (httpsemantics.variants keeps them in its key after a `?`)."""
-    key, _, clip_query = cache_key.partition(SEPARATOR)
-    path, image_query = split_variant(key)
-    query = clip_query or image_query
-    return "/" + quote(path, safe="/") + (f"?{query}" if query else "")
+    key, _, query = cache_key.partition(SEPARATOR)
+    if not query and is_generated(split_variant(key)[0]):
+        key, query = split_variant(key)  # only these keys hold a query: elsewhere a `?` is the path's own
+    return "/" + quote(key, safe="/") + (f"?{query}" if query else "")
