@@ -43,7 +43,6 @@ from storage.errors import ObjectMissing
 from storage.objects import ObjectStore
 from webhooks import events, outbox
 
-
 CAPTIONS_DIR = "captions/"
 GRID_NAME = "captions/grid.json"
 
