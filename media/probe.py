@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import av
 
 from media.errors import InvalidMedia
+from media.text_streams import TextStream, text_streams
 
 PROBE_USER_AGENT = "vodstack-probe"
 # Over HTTP (a presigned URL) it says who reads: storage logs tell the probe's reads from the encode's.
@@ -84,6 +85,7 @@ class MediaInfo:
     video: VideoInfo
     audio: AudioInfo | None
     extra_streams: list[str] = field(default_factory=list)
+    text_streams: list[TextStream] = field(default_factory=list)  # subtitles to publish as caption tracks
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -244,7 +246,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     )
     _check_display(video, limits)
     extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
-    return MediaInfo(container.format.name, duration, size, video, audio, extra)
+    return MediaInfo(container.format.name, duration, size, video, audio, extra, text_streams(container))
 
 
 def _check_size(width: int, height: int, limits: ProbeLimits) -> None:

@@ -50,6 +50,7 @@ from transcoder.package.progressive import forget_playable
 from transcoder.package.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
 from transcoder.package.verify import verify_outputs
 from transcoder.settings import TranscoderSettings
+from transcoder.text_tracks import extract_source_tracks, publish_tracks
 from transcoder.worker.attempt import Attempt, remove_prefix
 from transcoder.worker.bookkeeping import (
     JOB_KIND,
@@ -249,6 +250,15 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                 )[0]
             )
             make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time)
+        if info.text_streams:  # the source's subtitles become caption tracks (transcoder.text_tracks)
+            deadline = job_deadline_seconds(info.duration)
+            text_source = (
+                plan.source
+                or original_for_ffmpeg(
+                    ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
+                )[0]
+            )
+            extract_source_tracks(ctx, asset_id, info, text_source, work)
         videos, audios = _read_outputs(out, ladder)
         # Nothing is published that was not checked: a failed check fails the attempt.
         verify_outputs(
@@ -276,6 +286,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         if streamed and isinstance(exc, EncodeFailed) and not attempt.lost.is_set():
             raise retry_with_download(exc) from exc
         raise
+    publish_tracks(ctx, asset_id, videos)  # captions: uploaded ones and the source's, now the ladder is ready
     # The asset now plays this attempt's objects: whatever earlier attempts left is unreachable.
     remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=attempt.prefix)
 
