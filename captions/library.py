@@ -17,7 +17,7 @@ from captions.cues import Cue
 from captions.publish import lock_asset, tracks_of
 from captions.tracks import TrackOptions
 from captions.webvtt import render_file
-from catalog.captions import CaptionTrack
+from catalog.captions import CaptionSettings, CaptionTrack
 from catalog.models import Asset, AssetState, utcnow
 from catalog.session import Catalog
 
@@ -108,6 +108,27 @@ def delete(catalog: Catalog, asset_id: str, language: str, source: str) -> bool:
             return False
         session.delete(row)
         return True
+
+
+def generate_setting(catalog: Catalog, asset_id: str) -> bool:
+    """Whether the asset wants captions generated from speech (the default: yes)."""
+    with catalog.session() as session:
+        options = session.get(CaptionSettings, asset_id)
+        return True if options is None else options.generate
+
+
+def set_generate(catalog: Catalog, asset_id: str, generate: bool) -> bool:
+    """Record the setting; whether the asset is ready (then turning it on should queue the job now)."""
+    with catalog.session() as session:
+        asset = lock_asset(session, asset_id)
+        if asset is None or asset.state == AssetState.DELETED:
+            raise AssetGone(asset_id)
+        options = session.get(CaptionSettings, asset_id)
+        if options is None:
+            session.add(CaptionSettings(asset_id=asset_id, generate=generate))
+        else:
+            options.generate = generate
+        return asset.state == AssetState.READY
 
 
 def listing(catalog: Catalog, asset_id: str) -> list[TrackInfo]:

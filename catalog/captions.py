@@ -39,3 +39,13 @@ class CaptionTrack(Base):
     published_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CaptionSettings(Base):
+    """Per-asset caption options; an asset without a row has the defaults."""
+
+    __tablename__ = "caption_settings"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    # Generate a track from speech once the ladder is ready (where a model is installed).
+    generate: Mapped[bool] = mapped_column(Boolean, default=True)

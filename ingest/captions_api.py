@@ -1,5 +1,6 @@
 """The caption API of an asset: `PUT /assets/{id}/captions/{lang}`, `GET /assets/{id}/captions`,
-`DELETE /assets/{id}/captions/{lang}`.
+`DELETE /assets/{id}/captions/{lang}`, and `GET`/`PUT /assets/{id}/caption-settings` (`{"generate": bool}`:
+captions generated from speech, on by default where the workers have a model).
 
 PUT takes the WebVTT or SRT file as the body (any Content-Type but JSON), with label, kind
 (captions|subtitles), default and forced as query parameters; or a JSON envelope
@@ -27,6 +28,7 @@ from captions.tracks import UPLOADED, canonical_language, track_options
 from ingest.assets import ERROR_RESPONSES, NOT_FOUND, ErrorOut
 from ingest.auth import Principal
 from ingest.deps import Ingest, IngestDep, bearer_scheme
+from jobs.celery_app import enqueue_speech_captions
 from storage.errors import StorageError
 
 router = APIRouter(dependencies=[Depends(bearer_scheme)])
@@ -180,3 +182,38 @@ async def delete_captions(
         return _error(404, "not_found", f"asset {asset_id[:80]!r} has no {source[:32]} captions in {tag!r}")
     published = await _republish(ingest, asset_id)
     return published or Response(status_code=204)
+
+
+class CaptionSettingsBody(BaseModel):
+    generate: bool  # a track generated from speech once the ladder is ready
+
+
+@router.get(
+    "/assets/{asset_id}/caption-settings",
+    response_model=CaptionSettingsBody,
+    responses={**ERROR_RESPONSES, **NOT_FOUND},
+)
+async def get_caption_settings(asset_id: str, request: Request, ingest: IngestDep) -> Any:
+    principal = await ingest.authenticate(request, "read")
+    if not await _owned(ingest, principal, asset_id):
+        return _error(404, "not_found", f"no asset {asset_id[:80]!r}")
+    return CaptionSettingsBody(generate=await run_in_threadpool(library.generate_setting, ingest.catalog, asset_id))
+
+
+@router.put(
+    "/assets/{asset_id}/caption-settings",
+    response_model=CaptionSettingsBody,
+    responses={**ERROR_RESPONSES, **NOT_FOUND},
+)
+async def put_caption_settings(asset_id: str, body: CaptionSettingsBody, request: Request, ingest: IngestDep) -> Any:
+    principal = await ingest.authenticate(request, "upload")
+    if not await _owned(ingest, principal, asset_id):
+        return _error(404, "not_found", f"no asset {asset_id[:80]!r}")
+    try:
+        ready = await run_in_threadpool(library.set_generate, ingest.catalog, asset_id, body.generate)
+    except library.AssetGone:
+        return _error(404, "not_found", f"no asset {asset_id[:80]!r}")
+    if ready and body.generate:
+        # Turned on after the job: a worker generates it now (nothing happens without a model, or twice).
+        await run_in_threadpool(enqueue_speech_captions, ingest.celery, asset_id)
+    return body

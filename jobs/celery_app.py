@@ -15,6 +15,8 @@ TRANSCODE_TASK = "transcoder.transcode"
 PART_TASK = "transcoder.transcode_part"
 # Requeues jobs orphaned by a dead worker (transcoder.worker.sweeper); light, so never behind an encode.
 SWEEP_TASK = "transcoder.sweep_jobs"
+# Captions generated from speech once an asset is ready (transcoder.speech_captions); light: never behind encodes.
+SPEECH_TASK = "transcoder.speech_captions"
 TRANSCODE_QUEUE = "transcode"
 LIGHT_QUEUE = "light"  # probes, thumbnails, sweeps: never stuck behind long encodes
 
@@ -34,6 +36,7 @@ def make_celery(broker: BrokerSettings) -> Celery:
             TRANSCODE_TASK: {"queue": TRANSCODE_QUEUE},
             PART_TASK: {"queue": TRANSCODE_QUEUE},
             SWEEP_TASK: {"queue": LIGHT_QUEUE},
+            SPEECH_TASK: {"queue": LIGHT_QUEUE},
         },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
@@ -65,6 +68,11 @@ def make_celery(broker: BrokerSettings) -> Celery:
 def enqueue_transcode(app: Celery, job_id: str) -> None:
     """Queue one transcode job; call after the transaction that created the job has committed."""
     app.send_task(TRANSCODE_TASK, args=[job_id], queue=TRANSCODE_QUEUE)
+
+
+def enqueue_speech_captions(app: Celery, asset_id: str) -> None:
+    """Queue speech recognition for a ready asset (the task does nothing when it is not wanted)."""
+    app.send_task(SPEECH_TASK, args=[asset_id], queue=LIGHT_QUEUE)
 
 
 def enqueue_part(app: Celery, job_id: str) -> None:

@@ -157,3 +157,23 @@ def test_owners_and_scopes(tus: Tus, server) -> None:  # type: ignore[no-untyped
     assert tus.http.put(f"/assets/{asset_id}/captions/en", content=SRT, headers=as_reader).status_code == 403
     assert tus.http.put(f"/assets/{asset_id}/captions/en", content=SRT).status_code == 401
     assert tus.http.put("/assets/nope/captions/en", content=SRT, headers=tus.auth).status_code == 404
+
+
+def test_generation_setting(tus: Tus, server, settings, queue) -> None:  # type: ignore[no-untyped-def]
+    ingest = server.server.config.app.state.ingest
+    tus.new(5)
+    asset_id = tus.get("/assets").json()[0]["id"]
+    path = f"/assets/{asset_id}/caption-settings"
+    assert tus.get(path).json() == {"generate": True}
+    assert tus.http.put(path, json={"generate": False}, headers=tus.auth).json() == {"generate": False}
+    assert tus.get(path).json() == {"generate": False}
+    assert tus.http.put(path, json={"generate": "perhaps"}, headers=tus.auth).status_code == 422
+    _, other = create_key(ingest.catalog, "eve-key", frozenset({"upload", "read"}), "eve")
+    assert tus.http.put(path, json={"generate": True}, headers={"Authorization": f"Bearer {other}"}).status_code == 404
+    before = [m for m in queue() if m["task"] == "transcoder.speech_captions"]
+    _make_ready(settings, ingest, asset_id)
+    assert tus.http.put(path, json={"generate": True}, headers=tus.auth).status_code == 200
+    # Turned on once the asset is ready: the job is queued on the light queue now.
+    queued = [m for m in queue() if m["task"] == "transcoder.speech_captions"]
+    assert (before, [m["args"] for m in queued]) == ([], [[asset_id]])
+    assert queued[0]["envelope"]["properties"]["delivery_info"]["routing_key"] == "light"

@@ -1,4 +1,4 @@
-"""caption tracks of assets
+"""caption tracks of assets and their per-asset settings
 
 Revision ID: 0011
 Revises: 0007
@@ -37,8 +37,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("asset_id", "language", "source", name="uq_caption_tracks_asset_language_source"),
     )
     op.create_index("ix_caption_tracks_asset_id", "caption_tracks", ["asset_id"])
+    op.create_table(
+        "caption_settings",
+        sa.Column("asset_id", sa.String(length=64), nullable=False),
+        sa.Column("generate", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("asset_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("caption_settings")
     op.drop_index("ix_caption_tracks_asset_id", table_name="caption_tracks")
     op.drop_table("caption_tracks")
