@@ -55,6 +55,7 @@ def test_embedded_and_uploaded_tracks_are_published(tmp_path: Path) -> None:
     run_job(ctx, job_id)
     asset = assert_succeeded(ctx, asset_id, job_id)
     root = ctx.settings.storage.root / "media"
+    assert asset.master_key is not None and asset.dash_key is not None
     master_path = root / asset.master_key
     master = m3u8.loads(master_path.read_text())
     subs = {m.language: m for m in master.media if m.type == "SUBTITLES"}
