@@ -241,24 +241,17 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             _run_fenced(
                 attempt, commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg), timeout=300
             )
+        deadline = job_deadline_seconds(info.duration)
+
+        def original() -> str:  # a split job's join has no plan.source: the original, downloaded once
+            return original_for_ffmpeg(
+                ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
+            )[0]
+
         if not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
-            deadline = job_deadline_seconds(info.duration)
-            source = (
-                plan.source
-                or original_for_ffmpeg(
-                    ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
-                )[0]
-            )
-            make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time)
+            make_poster(plan.source or original(), out, info.duration, ffmpeg, info.video.last_frame_time)
         if info.text_streams:  # the source's subtitles become caption tracks (transcoder.text_tracks)
-            deadline = job_deadline_seconds(info.duration)
-            text_source = (
-                plan.source
-                or original_for_ffmpeg(
-                    ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
-                )[0]
-            )
-            extract_source_tracks(ctx, asset_id, info, text_source, work)
+            extract_source_tracks(ctx, asset_id, info, plan.source or original(), work)
         videos, audios = _read_outputs(out, ladder)
         # Nothing is published that was not checked: a failed check fails the attempt.
         verify_outputs(
