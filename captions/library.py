@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -129,6 +130,12 @@ def set_generate(catalog: Catalog, asset_id: str, generate: bool) -> bool:
         else:
             options.generate = generate
         return asset.state == AssetState.READY
+
+
+def forget(session: Session, asset_id: str) -> None:
+    """Remove the asset's tracks (their text is the creator's) in the caller's transaction: its deletion."""
+    session.execute(sa_delete(CaptionTrack).where(CaptionTrack.asset_id == asset_id))
+    session.execute(sa_delete(CaptionSettings).where(CaptionSettings.asset_id == asset_id))
 
 
 def listing(catalog: Catalog, asset_id: str) -> list[TrackInfo]:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
+from captions import library as captions
 from catalog.models import Asset, AssetState
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
@@ -167,6 +168,7 @@ def _delete(ingest: Ingest, principal: Principal, asset_id: str) -> bool:
             " (admin)" if principal.admin else "",
         )
         asset.state = AssetState.DELETED
+        captions.forget(session, asset_id)
         outbox.record_asset(session, asset, events.ASSET_DELETED)
         staging_key = asset.staging_key
     # Marked deleted first: the origin stops serving it even if removing objects takes a while.

@@ -10,6 +10,7 @@ import m3u8
 import pytest
 from sqlalchemy import select
 
+from catalog.captions import CaptionTrack
 from catalog.keys import create_key
 from catalog.models import Asset, AssetState
 from catalog.session import Catalog
@@ -177,3 +178,15 @@ def test_generation_setting(tus: Tus, server, settings, queue) -> None:  # type:
     queued = [m for m in queue() if m["task"] == "transcoder.speech_captions"]
     assert (before, [m["args"] for m in queued]) == ([], [[asset_id]])
     assert queued[0]["envelope"]["properties"]["delivery_info"]["routing_key"] == "light"
+
+
+def test_deleting_the_asset_forgets_its_tracks(tus: Tus, server) -> None:  # type: ignore[no-untyped-def]
+    ingest = server.server.config.app.state.ingest
+    tus.new(5)
+    asset_id = tus.get("/assets").json()[0]["id"]
+    assert _put(tus, asset_id, "en", SRT).status_code == 201
+    assert tus.http.delete(f"/assets/{asset_id}", headers=tus.auth).status_code == 204
+    with ingest.catalog.session() as s:
+        assert s.scalars(select(CaptionTrack).where(CaptionTrack.asset_id == asset_id)).all() == []
+    assert tus.http.get(f"/assets/{asset_id}/captions", headers=tus.auth).status_code == 404
+    assert _put(tus, asset_id, "en", SRT).status_code == 404
