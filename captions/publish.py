@@ -92,11 +92,14 @@ def republish(catalog: Catalog, media: MediaBucket, asset_id: str, grid: Segment
         listed: list[SubtitleTrack] = []
         for row in rows:
             folder = f"{prefix}{CAPTIONS_DIR}{row.id}/v{row.version}/"
-            cues = cue_reader.parse(row.vtt.encode())  # stored normalised: cannot fail but for a bug
-            for index, text in enumerate(render_segments(cues, grid), start=1):
-                media.put_text(folder + SEGMENT_PATTERN.format(index), text)
-            media.put_text(folder + FULL_NAME, render_file(cues))
-            media.put_text(folder + PLAYLIST_NAME, render_playlist(grid))
+            # A version's objects never change: written once per attempt prefix (an asset with a long ladder
+            # has thousands of segments per track, and every change of one track republishes the list).
+            if row.published_key != folder + PLAYLIST_NAME:
+                cues = cue_reader.parse(row.vtt.encode())  # stored normalised: cannot fail but for a bug
+                for index, text in enumerate(render_segments(cues, grid), start=1):
+                    media.put_text(folder + SEGMENT_PATTERN.format(index), text)
+                media.put_text(folder + FULL_NAME, render_file(cues))
+                media.put_text(folder + PLAYLIST_NAME, render_playlist(grid))
             relative = folder.removeprefix(prefix)
             listed.append(
                 SubtitleTrack(
