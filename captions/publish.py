@@ -37,8 +37,10 @@ from captions.webvtt import (
 from catalog.captions import CaptionTrack
 from catalog.models import Asset, AssetState, utcnow
 from catalog.session import Catalog
+from manifests.errors import ManifestInvalid
 from manifests.mime import content_type_for
 from manifests.subtitles import SubtitleTrack, add_to_master, add_to_mpd
+from manifests.validate import check_master
 from storage.errors import ObjectMissing
 from storage.objects import ObjectStore
 from webhooks import events, outbox
@@ -116,10 +118,14 @@ def republish(catalog: Catalog, media: MediaBucket, asset_id: str, grid: Segment
             if row.published_key != folder + PLAYLIST_NAME:
                 row.published_key = folder + PLAYLIST_NAME
                 outbox.record(session, asset.owner, events.CAPTIONS_READY, _event_data(asset, row))
+        master = add_to_master(media.get_text(asset.master_key), listed)
+        problems = check_master(master)
+        if problems:  # never publish a master a player would refuse; the previous one stays
+            raise ManifestInvalid(problems)
         # The MPD first, the multivariant playlist last (the playback URL players open first).
         if asset.dash_key:
             media.put_text(asset.dash_key, add_to_mpd(media.get_text(asset.dash_key), listed))
-        media.put_text(asset.master_key, add_to_master(media.get_text(asset.master_key), listed))
+        media.put_text(asset.master_key, master)
         keep = {f"{prefix}{CAPTIONS_DIR}{row.id}/v{row.version}/" for row in rows}
         _remove_unlisted(media, prefix, keep)
         return len(listed)

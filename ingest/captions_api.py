@@ -29,6 +29,7 @@ from ingest.assets import ERROR_RESPONSES, NOT_FOUND, ErrorOut
 from ingest.auth import Principal
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from jobs.celery_app import enqueue_speech_captions
+from manifests.errors import ManifestError
 from storage.errors import StorageError
 
 router = APIRouter(dependencies=[Depends(bearer_scheme)])
@@ -146,6 +147,8 @@ async def _republish(ingest: Ingest, asset_id: str) -> JSONResponse | None:
     except StorageError as exc:
         # The track is saved: the next change or a new job publishes it.
         return _error(503, "storage_unavailable", f"saved, but not yet published: {exc}")
+    except ManifestError as exc:  # a bug of ours: the published manifests are left as they were
+        return _error(500, "not_published", f"saved, but the manifests with it failed validation: {exc}")
     return None
 
 

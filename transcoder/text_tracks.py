@@ -18,6 +18,7 @@ from captions.cues import parse
 from captions.errors import CaptionError
 from captions.publish import MediaBucket, grid_of, republish
 from captions.tracks import EMBEDDED, canonical_language, track_options
+from manifests.errors import ManifestError
 from manifests.model import Track
 from media.probe import MediaInfo
 from media.text_streams import TextStream
@@ -85,7 +86,7 @@ def publish_tracks(ctx: PipelineContext, asset_id: str, videos: list[Track]) -> 
     grid = grid_of([s.duration for s in lowest.segments], lowest.segments[0].start)
     try:
         return republish(ctx.catalog, MediaBucket(ctx.store, ctx.media), asset_id, grid)
-    except StorageError as exc:
+    except (StorageError, ManifestError) as exc:
         log.warning("asset %s: caption tracks not published: %s", asset_id, exc)
         return 0
 
