@@ -38,7 +38,8 @@ def text_streams(container: av.container.InputContainer) -> list[TextStream]:
                 index=position,
                 codec=codec,
                 language=(stream.metadata.get("language") or "und")[:35],
-                title=stream.metadata.get("title") or None,  # not handler_name: muxers fill it with "SubtitleHandler"
+                # Matroska says "title", MP4 "name"; not handler_name: muxers fill it with "SubtitleHandler"
+                title=stream.metadata.get("title") or stream.metadata.get("name") or None,
                 default=bool(disposition & av.stream.Disposition.default),
                 forced=bool(disposition & av.stream.Disposition.forced),
                 hearing_impaired=bool(disposition & av.stream.Disposition.hearing_impaired),

@@ -17,7 +17,7 @@ from captions import library
 from captions.cues import parse
 from captions.errors import CaptionError
 from captions.publish import MediaBucket, grid_of, republish
-from captions.tracks import EMBEDDED, canonical_language, track_options
+from captions.tracks import EMBEDDED, MAX_LABEL, canonical_language, track_options
 from manifests.errors import ManifestError
 from manifests.model import Track
 from media.probe import MediaInfo
@@ -66,7 +66,9 @@ def extract_source_tracks(ctx: PipelineContext, asset_id: str, info: MediaInfo, 
             language = _language(stream.language)
             cues = parse((out / f"{stream.index}.vtt").read_bytes())
             kind = "captions" if stream.hearing_impaired else "subtitles"
-            options = track_options(language, label=stream.title, kind=kind, forced=stream.forced)
+            # A source's title is whatever its muxer wrote: kept as far as a label can carry it.
+            title = "".join(c for c in stream.title or "" if c.isprintable() and c != '"').strip()[:MAX_LABEL]
+            options = track_options(language, label=title or None, kind=kind, forced=stream.forced)
             library.save(ctx.catalog, asset_id, language, f"{EMBEDDED}-{stream.index}", options, cues)
         except (CaptionError, OSError, library.AssetFailed) as exc:
             log.warning("asset %s: text stream %d (%s) not kept: %s", asset_id, stream.index, stream.codec, exc)

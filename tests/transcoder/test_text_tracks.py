@@ -23,10 +23,12 @@ EMBEDDED_SRT = "1\n00:00:00,500 --> 00:00:01,800\nBonjour du fichier\n\n2\n00:00
 UPLOADED_SRT = b"1\n00:00:01,000 --> 00:00:03,000\nHello from the upload\n\n2\n00:00:04,500 --> 00:00:05,500\nBye\n"
 
 
-def with_subtitles(clip: Path, srt: Path, dest: Path) -> Path:
+def with_subtitles(clip: Path, srt: Path, dest: Path, title: str | None = None) -> Path:
     """`clip` with `srt` muxed in as a French mov_text stream (what phones and editors write in MP4)."""
     argv = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-i", str(clip), "-i", str(srt)]
-    argv += ["-map", "0", "-map", "1", "-c", "copy", "-c:s", "mov_text", "-metadata:s:s:0", "language=fre", str(dest)]
+    argv += ["-map", "0", "-map", "1", "-c", "copy", "-c:s", "mov_text", "-metadata:s:s:0", "language=fre"]
+    argv += ["-metadata:s:s:0", f"title={title}"] if title else []
+    argv += [str(dest)]
     subprocess.run(argv, check=True)
     return dest
 
@@ -45,9 +47,9 @@ def read_cues(playlist: str) -> list[tuple[float, float, str]]:
 def test_embedded_and_uploaded_tracks_are_published(tmp_path: Path) -> None:
     ctx = pipeline_context(tmp_path)
     (tmp_path / "fr.srt").write_text(EMBEDDED_SRT)
-    source = with_subtitles(
-        make_clip(tmp_path / "plain.mp4", seconds=6, size="320x180"), tmp_path / "fr.srt", tmp_path / "clip.mp4"
-    )
+    plain = make_clip(tmp_path / "plain.mp4", seconds=6, size="320x180")
+    # A title with quotes (they cannot stand in an HLS NAME) is kept without them.
+    source = with_subtitles(plain, tmp_path / "fr.srt", tmp_path / "clip.mp4", title='Le "vrai" texte')
     asset_id, job_id = submit(ctx, source)
     options = track_options("en", label="English", kind="captions", default=True)
     library.save(ctx.catalog, asset_id, "en", UPLOADED, options, parse(UPLOADED_SRT))
@@ -61,6 +63,7 @@ def test_embedded_and_uploaded_tracks_are_published(tmp_path: Path) -> None:
     subs = {m.language: m for m in master.media if m.type == "SUBTITLES"}
     assert set(subs) == {"en", "fr"}
     assert subs["en"].default == "YES" and subs["fr"].default == "NO"
+    assert (subs["en"].name, subs["fr"].name) == ("English", "Le vrai texte")
     assert all(v.stream_info.subtitles == "subs" for v in master.playlists)
 
     video = m3u8.loads((master_path.parent / master.playlists[0].uri).read_text())
