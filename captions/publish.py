@@ -20,6 +20,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import m3u8
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -86,11 +87,13 @@ def republish(catalog: Catalog, media: MediaBucket, asset_id: str, grid: Segment
         if asset is None or asset.state != AssetState.READY or not asset.master_key:
             return 0
         prefix = asset.master_key.rpartition("/")[0] + "/"
+        rows = tracks_of(session, asset_id)
+        if grid is not None and not rows:
+            return 0  # the job's new package has no tracks to list: left exactly as the job published it
         if grid is None:
-            grid = _read_grid(media, prefix, asset.duration)
+            grid = _read_grid(media, prefix, asset.master_key)
         else:
             media.put_text(prefix + GRID_NAME, json.dumps({"durations": grid.durations, "start": grid.start}))
-        rows = tracks_of(session, asset_id)
         listed: list[SubtitleTrack] = []
         for row in rows:
             folder = f"{prefix}{CAPTIONS_DIR}{row.id}/v{row.version}/"
@@ -143,13 +146,15 @@ def _event_data(asset: Asset, row: CaptionTrack) -> dict[str, object]:
     }
 
 
-def _read_grid(media: MediaBucket, prefix: str, duration: float | None) -> SegmentGrid:
+def _read_grid(media: MediaBucket, prefix: str, master_key: str) -> SegmentGrid:
     try:
         kept = json.loads(media.get_text(prefix + GRID_NAME))
         return SegmentGrid(tuple(float(d) for d in kept["durations"]), float(kept["start"]))
     except ObjectMissing:
-        # Published before captions existed: one segment over the whole asset still plays everywhere.
-        return SegmentGrid((round(duration or 1.0, 3),))
+        # The job kept no grid (it had no tracks): the first variant's EXTINFs; our CMAF media start at 0.
+        master = m3u8.loads(media.get_text(master_key))
+        variant = m3u8.loads(media.get_text(prefix + master.playlists[0].uri))
+        return SegmentGrid(tuple(float(s.duration) for s in variant.segments))
 
 
 def _remove_unlisted(media: MediaBucket, prefix: str, keep: set[str]) -> None:

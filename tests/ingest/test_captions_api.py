@@ -34,6 +34,8 @@ def _make_ready(settings, ingest, asset_id: str) -> None:  # type: ignore[no-unt
     videos, audios = ladder()
     media = settings.storage.media_bucket
     ingest.objects.put_bytes(media, f"{asset_id}/a1/master.m3u8", hls.render_master(videos, audios).encode())
+    for track in videos:  # the caption grid is read from the first variant's EXTINFs
+        ingest.objects.put_bytes(media, f"{asset_id}/a1/{track.playlist_uri}", hls.render_media(track).encode())
     ingest.objects.put_bytes(
         media, f"{asset_id}/a1/manifest.mpd", dash.render_mpd(videos, audios, duration=9.5).encode()
     )
