@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 
 from catalog.session import Catalog
-from ingest import asset_changes, assets, clips, embed, posters, routes
+from ingest import asset_changes, assets, captions_api, clips, embed, posters, routes
 from ingest.allocator import keep_large_buffers_in_heap
 from ingest.auth import KeyRing
 from ingest.cleanup import cleanup_forever
@@ -166,6 +166,7 @@ def create_app(settings: IngestSettings, *, celery_app: Any = None) -> FastAPI:
     app.include_router(posters.router)
     app.include_router(clips.router)
     app.include_router(embed.router)
+    app.include_router(captions_api.router)
     app.include_router(webhooks_api.router)
     app.add_exception_handler(TusError, _error_handler)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)

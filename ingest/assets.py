@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import object_session, selectinload
 from starlette.concurrency import run_in_threadpool
 
+from captions import library as captions
 from catalog.models import Asset, AssetState, Upload
 from ingest.asset_query import AssetFilter, Position, decode_cursor, encode_cursor, list_query
 from ingest.auth import Principal, audit
@@ -367,6 +368,7 @@ def _delete(ingest: Ingest, principal: Principal, asset_id: str) -> bool:
             " (admin)" if principal.admin else "",
         )
         asset.state = AssetState.DELETED
+        captions.forget(session, asset_id)
         outbox.record_asset(session, asset, events.ASSET_DELETED)
         # With the deletion: a committed deletion always has its purge, retried until every node confirmed.
         purge_id = record_purge(session, ingest.settings, asset_id)

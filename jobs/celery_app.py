@@ -17,6 +17,8 @@ PART_TASK = "transcoder.transcode_part"
 SWEEP_TASK = "transcoder.sweep_jobs"
 # Downloads the source of an asset imported from a URL (importer.tasks), then queues its transcode.
 IMPORT_TASK = "importer.import_url"
+# Captions generated from speech once an asset is ready (transcoder.speech_captions); light: never behind encodes.
+SPEECH_TASK = "transcoder.speech_captions"
 TRANSCODE_QUEUE = "transcode"
 LIGHT_QUEUE = "light"  # probes, thumbnails, sweeps: never stuck behind long encodes
 
@@ -37,6 +39,7 @@ def make_celery(broker: BrokerSettings) -> Celery:
             PART_TASK: {"queue": TRANSCODE_QUEUE},
             SWEEP_TASK: {"queue": LIGHT_QUEUE},
             IMPORT_TASK: {"queue": LIGHT_QUEUE},
+            SPEECH_TASK: {"queue": LIGHT_QUEUE},
         },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
@@ -68,6 +71,11 @@ def make_celery(broker: BrokerSettings) -> Celery:
 def enqueue_transcode(app: Celery, job_id: str) -> None:
     """Queue one transcode job; call after the transaction that created the job has committed."""
     app.send_task(TRANSCODE_TASK, args=[job_id], queue=TRANSCODE_QUEUE)
+
+
+def enqueue_speech_captions(app: Celery, asset_id: str) -> None:
+    """Queue speech recognition for a ready asset (the task does nothing when it is not wanted)."""
+    app.send_task(SPEECH_TASK, args=[asset_id], queue=LIGHT_QUEUE)
 
 
 def enqueue_part(app: Celery, job_id: str) -> None:

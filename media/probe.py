@@ -17,6 +17,7 @@ import av
 
 from media.colour import ColourInfo, describe_colour
 from media.errors import InvalidMedia
+from media.text_streams import TextStream, text_streams
 
 PROBE_USER_AGENT = "vodstack-probe"
 # Over HTTP (a presigned URL) it says who reads: storage logs tell the probe's reads from the encode's.
@@ -105,6 +106,7 @@ class MediaInfo:
     audio: AudioInfo | None
     extra_streams: list[str] = field(default_factory=list)
     audio_tracks: list[AudioTrackInfo] = field(default_factory=list)  # every audio stream, in order
+    text_streams: list[TextStream] = field(default_factory=list)  # subtitles to publish as caption tracks
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -266,7 +268,9 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     )
     _check_display(video, limits)
     extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
-    return MediaInfo(container.format.name, duration, size, video, audio, extra, _audio_tracks(container))
+    return MediaInfo(
+        container.format.name, duration, size, video, audio, extra, _audio_tracks(container), text_streams(container)
+    )
 
 
 def _colour(frame: av.VideoFrame, cc: av.video.codeccontext.VideoCodecContext) -> ColourInfo:

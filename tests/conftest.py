@@ -12,6 +12,11 @@ import os
 
 import pytest
 
+# The test extra installs the speech model, so every stack and worker started by a test would transcribe each
+# asset's test tone after its ladder (seconds of CPU each, and a track other tests do not expect). Off for
+# them all; tests/transcoder/test_speech_captions.py runs the speech job itself.
+os.environ.setdefault("VODSTACK_TRANSCODER_SPEECH_CAPTIONS", "false")
+
 EXTERNAL = {
     "redis": "VODSTACK_TEST_REDIS_URL",
     "postgres": "VODSTACK_TEST_POSTGRES_URL",

@@ -55,6 +55,7 @@ from transcoder.package.progressive import forget_playable
 from transcoder.package.publish import MASTER_NAME, POSTER_NAME, progressive_publisher, publish_package
 from transcoder.package.verify import verify_outputs
 from transcoder.settings import TranscoderSettings
+from transcoder.text_tracks import extract_source_tracks, publish_tracks
 from transcoder.worker.attempt import Attempt, remove_prefix
 from transcoder.worker.bookkeeping import (
     JOB_KIND,
@@ -319,15 +320,19 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                 commands.finish_previews(plan.previews, plan.source, out, plan.interlaced, ffmpeg, plan.colour),
                 timeout=300,
             )
+        deadline = job_deadline_seconds(info.duration)
+
+        def original() -> str:  # a split job's join has no plan.source: the original, downloaded once
+            return original_for_ffmpeg(
+                ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
+            )[0]
+
         if not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
-            deadline = job_deadline_seconds(info.duration)
-            source = (
-                plan.source
-                or original_for_ffmpeg(
-                    ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
-                )[0]
+            make_poster(
+                plan.source or original(), out, info.duration, ffmpeg, info.video.last_frame_time, info.video.colour
             )
-            make_poster(source, out, info.duration, ffmpeg, info.video.last_frame_time, info.video.colour)
+        if info.text_streams:  # the source's subtitles become caption tracks (transcoder.text_tracks)
+            extract_source_tracks(ctx, asset_id, info, plan.source or original(), work)
         videos, audios = _read_outputs(out, ladder)
         # Nothing is published that was not checked: a failed check fails the attempt.
         verify_outputs(
@@ -369,6 +374,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         if streamed and isinstance(exc, EncodeFailed) and not attempt.lost.is_set():
             raise retry_with_download(exc) from exc
         raise
+    publish_tracks(ctx, asset_id, videos)  # captions: uploaded ones and the source's, now the ladder is ready
     # The asset now plays this attempt's objects: whatever earlier attempts left is unreachable.
     remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=attempt.prefix)
 

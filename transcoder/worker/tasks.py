@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_ready, worker_shutdown
 
+from captions import speech
 from catalog.session import Catalog
 from edgepurge.tasks import register as register_purges
 from importer.pipeline import ImportContext
@@ -16,9 +17,11 @@ from importer.tasks import register as register_imports
 from jobs.celery_app import (
     LIGHT_QUEUE,
     PART_TASK,
+    SPEECH_TASK,
     SWEEP_TASK,
     TRANSCODE_TASK,
     enqueue_part,
+    enqueue_speech_captions,
     enqueue_transcode,
     make_celery,
 )
@@ -26,6 +29,8 @@ from storage.factory import open_store
 from transcoder.errors import TransientError
 from transcoder.pipeline import PipelineContext, run_job
 from transcoder.settings import TranscoderSettings
+from transcoder.speech_captions import asset_of
+from transcoder.speech_captions import generate as generate_speech_captions
 from transcoder.split.splitter import SplitAndStitch
 from transcoder.worker.bookkeeping import fail_exhausted
 from transcoder.worker.sweeper import SweeperThread, SweepPolicy, sweep
@@ -95,6 +100,20 @@ def create_worker_app(settings: TranscoderSettings) -> Celery:
     @app.task(name=TRANSCODE_TASK, base=TranscodeTask, bind=True)
     def transcode(self: Task, job_id: str) -> None:
         run_job(context(), job_id)
+        if settings.speech_captions and speech.available():
+            asset_id = asset_of(context().catalog, job_id)
+            if asset_id is not None:
+                enqueue_speech_captions(app, asset_id)
+
+    @cache
+    def recognizer() -> speech.Recognizer:
+        # One model per worker process, loaded on its first use (seconds), never at import.
+        directory = speech.model_dir(settings.model_cache)
+        return speech.Recognizer(directory, threads=settings.speech_threads)
+
+    @app.task(name=SPEECH_TASK, ignore_result=True)
+    def speech_captions(asset_id: str) -> int:
+        return generate_speech_captions(context(), asset_id, recognizer)
 
     # Idempotent like the job itself: a part re-run overwrites its own staging prefix.
     @app.task(name=PART_TASK, base=PartTask, bind=True)
