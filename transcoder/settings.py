@@ -49,8 +49,11 @@ class TranscoderSettings(BaseSettings):
     loudness_true_peak: float = Field(default=-1.0, ge=-9.0, le=0.0)
     loudness_lra: float = Field(default=11.0, ge=1.0, le=50.0)
     # The ladder: "content_aware" fits rungs to each source from VMAF-scored samples (transcoder.encode.fitted);
-    # "fixed" is Apple's authoring ladder capped by resolution (transcoder.encode.ladder).
-    ladder: Literal["content_aware", "fixed"] = "content_aware"
+    # "fixed" is Apple's authoring ladder capped by resolution (transcoder.encode.ladder). Fixed by default
+    # until rungs are encoded with capped CRF: at a low bit rate (a static source spending 0.1 Mbit/s) the
+    # fitted rung's ABR target with its tight VBV gave VMAF 60 where the fixed ladder's 1080p rung, spending
+    # as little, gave 97 (bench/ladder.py, BENCHMARKS.md).
+    ladder: Literal["content_aware", "fixed"] = "fixed"
     # Sources shorter than this keep the fixed ladder (their encode costs about what an analysis would).
     ladder_min_duration_seconds: float = 30.0
     # VMAF steps the content-aware ladder's rungs aim at, top first ...

@@ -42,7 +42,7 @@ def test_samples_are_scored_against_the_source_frame_for_frame(tmp_path: Path) -
 
 
 def test_job_fits_its_ladder_records_it_and_reuses_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = pipeline_context(tmp_path, ladder_min_duration_seconds=0.0)
+    ctx = pipeline_context(tmp_path, ladder="content_aware", ladder_min_duration_seconds=0.0)
     source = make_clip(tmp_path / "grain.mp4", seconds=6, size="640x360", extra_video_args=GRAIN)
     asset_id, job_id = submit(ctx, source)
     run_job(ctx, job_id)
@@ -86,7 +86,7 @@ def test_job_fits_its_ladder_records_it_and_reuses_it(tmp_path: Path, monkeypatc
 
 
 def test_a_failed_analysis_falls_back_to_the_fixed_ladder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = pipeline_context(tmp_path, ladder_min_duration_seconds=0.0)
+    ctx = pipeline_context(tmp_path, ladder="content_aware", ladder_min_duration_seconds=0.0)
     source = make_clip(tmp_path / "clip.mp4", seconds=2, size="640x360")
 
     def broken(*_args: object, **_kwargs: object) -> list[object]:
