@@ -3,6 +3,7 @@ job that fits its ladder to the source, records why, and publishes it like any o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,28 @@ pytestmark = pytest.mark.ffmpeg
 GRAIN = ["-vf", "noise=alls=24:allf=t"]
 
 
-def test_samples_are_scored_against_the_source_frame_for_frame(tmp_path: Path) -> None:
-    source = make_clip(tmp_path / "grain.mp4", seconds=3, size="640x360", audio=False, extra_video_args=GRAIN)
-    plan = analysis.plan_analysis(str(source), 3.0, 640, 360, 30.0, crfs=(0.0, 26.0, 38.0))
-    assert plan.shorts == (234, 360) and plan.windows == ((0.5, 2.0),)
+def test_windows_start_just_before_a_frame() -> None:
+    assert analysis.on_frame_grid(26.562, 24.0) == pytest.approx(636.75 / 24)
+    assert analysis.on_frame_grid(26.565, 24.0) == pytest.approx(637.75 / 24)
+    assert analysis.on_frame_grid(0.0, 30.0) == 0.0 and analysis.on_frame_grid(0.004, 30.0) == 0.0
+
+
+@pytest.mark.parametrize("start", [0.5, 0.5203])  # on a frame; about half a frame after one (24 fps)
+def test_samples_are_scored_against_the_source_frame_for_frame(tmp_path: Path, start: float) -> None:
+    # 24 fps with B-frames, as camera and web uploads are: a window starting between frames is cut
+    # differently by the encode's and the reference's decodes unless it is moved onto the frame grid
+    # (without it, the lossless sample from 0.5203 s scored 37.5 against its own reference).
+    source = make_clip(
+        tmp_path / "grain.mp4",
+        seconds=3,
+        size="640x360",
+        rate="24",
+        audio=False,
+        extra_video_args=[*GRAIN, "-bf", "3", "-preset", "medium"],
+    )
+    plan = analysis.plan_analysis(str(source), 3.0, 640, 360, 24.0, crfs=(0.0, 26.0, 38.0))
+    assert plan.shorts == (234, 360) and plan.windows == ((analysis.on_frame_grid(0.5, 24.0), 2.0),)
+    plan = replace(plan, windows=((analysis.on_frame_grid(start, 24.0), 2.0),))
     by_point = {(m.short, m.crf): m for m in analysis.measure(plan, tmp_path / "work", ffmpeg_exe(), timeout=300)}
     assert len(by_point) == 6
     # Lossless at the source's size scores as the source itself: reference and sample are the same

@@ -62,6 +62,16 @@ def sample_windows(duration: float, *, window: float = WINDOW_SECONDS) -> tuple[
     return tuple((round(part * i + (part - window) / 2, 3), window) for i in range(count))
 
 
+def on_frame_grid(start: float, frame_rate: float) -> float:
+    """`start` moved to a quarter of a frame before the nearest frame time. A window starting about
+    half a frame after a frame is cut differently by the encode's and the reference's decodes (the
+    fps filter rounds that first frame to one slot or the next): with the BBB trailer at 24 fps, a
+    window from 26.562 s scored a lossless sample VMAF 75.7 against its own reference, from 26.565 s 99.0."""
+    if frame_rate <= 0 or start <= 0:
+        return max(0.0, start)
+    return max(0.0, round((round(start * frame_rate) - 0.25) / frame_rate, 6))
+
+
 def sample_shorts(display_width: int, display_height: int) -> tuple[int, ...]:
     """Short sides to try: each of SHORT_SIDES that fits, and the source's own when well above them."""
     src_short = min(display_width, display_height)
@@ -88,7 +98,7 @@ def plan_analysis(
         display_height=even(display_height),
         frame_rate=frame_rate,
         interlaced=interlaced,
-        windows=sample_windows(duration),
+        windows=tuple((on_frame_grid(start, frame_rate), length) for start, length in sample_windows(duration)),
         shorts=sample_shorts(display_width, display_height),
         crfs=crfs,
         preset=preset,
