@@ -209,6 +209,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if down:
         print(f"vodstack is not running properly: no answer from {', '.join(down)}", *lines, sep="\n", file=sys.stderr)
         return 1
+    if args.json:
+        print(text)  # for scripts: services.json as `vodstack up` wrote it, once every service answered
+        return 0
     # Workers are restarted by `vodstack up` when they die: shown, not part of the exit status.
     workers = [
         f"  {name:<{width}}  {url:<28} {'up' if ok else 'DOWN (restarting?)'}" for name, url, ok in workers_health(info)
@@ -305,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser(
         "status", help="print where the running stack listens; exit 1 when it is not running", parents=[common]
     )
+    status.add_argument("--json", action="store_true", help="print services.json (for scripts) instead of the table")
     status.set_defaults(func=cmd_status)
 
     keys = sub.add_parser(

@@ -112,7 +112,7 @@ def _assert_reachable_objects_whole(media: Path, asset: Asset) -> None:
 
 
 def _status(data: Path) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "vodstack", "--data-dir", str(data), "status"]
+    argv = [sys.executable, "-m", "vodstack", "--data-dir", str(data), "status", "--json"]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
