@@ -12,6 +12,9 @@ export function fillMenu(menu, button, items, picked, onPick) {
   const entries = items.map(({ value, text }) => {
     const item = document.createElement("media-chrome-menu-item");
     item.setAttribute("type", "radio");
+    // The role media-chrome gives an item once it is connected and upgraded, set from the start: a menu
+    // read (by a screen reader, or axe-core) while its items are being replaced must still be a menu of items.
+    item.setAttribute("role", "menuitemradio");
     item.setAttribute("value", value);
     item.textContent = text;
     if (value === picked) item.setAttribute("checked", "");
