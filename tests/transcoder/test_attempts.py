@@ -10,18 +10,19 @@ first segment) or at the very end (its DASH manifest, the last object before the
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
 from catalog.models import AssetState, JobState, utcnow
-from storage.objects import ObjectInfo, ObjectStore
+from storage.objects import ObjectStore
 from tests.media import make_clip
 from tests.transcoder.harness import job_outcome, pipeline_context, published_prefix, submit
 from tests.transcoder.ladder_checks import check_published_ladder
+from tests.transcoder.stalling import WAIT, StallingStore, in_thread
 from transcoder.pipeline import run_job
 from transcoder.worker.sweeper import SweepPolicy, sweep
 
@@ -29,49 +30,6 @@ pytestmark = [pytest.mark.ffmpeg, pytest.mark.timeout(300)]
 
 SECONDS = 6
 SIZE = (640, 360)
-WAIT = 120.0
-
-
-@dataclass
-class StallingStore:
-    """The store of the test, except that the first write of a key under `prefix` ending in
-    `stall_on` (the first attempt's) waits until `release` is set."""
-
-    inner: ObjectStore
-    prefix: str
-    stall_on: str
-    stalled: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    def _gate(self, key: str) -> None:
-        if key.startswith(self.prefix) and key.endswith(self.stall_on) and not self.stalled.is_set():
-            self.stalled.set()
-            assert self.release.wait(WAIT), "never released"
-
-    def put_file(self, bucket: str, key: str, path: Path, content_type: str | None = None) -> ObjectInfo:
-        self._gate(key)
-        return self.inner.put_file(bucket, key, path, content_type)
-
-    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
-        self._gate(key)
-        return self.inner.put_bytes(bucket, key, data, content_type)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def _in_thread(target: Any, *args: Any) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            target(*args)
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, errors
 
 
 @pytest.mark.parametrize("stall_on", ["seg_00001.m4s", "manifest.mpd"], ids=["mid-encode", "before-publishing"])
@@ -82,7 +40,7 @@ def test_a_stale_attempt_that_wakes_up_publishes_nothing_and_deletes_nothing(tmp
     # (its DASH manifest), so that the first one wakes up while the second one holds the job.
     first_store = StallingStore(ctx.store, f"{asset_id}/", stall_on)
     second_store = StallingStore(ctx.store, f"{asset_id}/", "manifest.mpd")
-    first, first_errors = _in_thread(run_job, replace(ctx, store=cast(ObjectStore, first_store)), job_id)
+    first, first_errors = in_thread(run_job, replace(ctx, store=cast(ObjectStore, first_store)), job_id)
     second: threading.Thread | None = None
     try:
         assert first_store.stalled.wait(WAIT), "the first attempt never reached its stalling write"
@@ -90,7 +48,7 @@ def test_a_stale_attempt_that_wakes_up_publishes_nothing_and_deletes_nothing(tmp
         # (another worker) takes it.
         policy = SweepPolicy(heartbeat_timeout_seconds=60)
         assert sweep(ctx.catalog, lambda _: None, policy, now=utcnow() + timedelta(seconds=120)).requeued == [job_id]
-        second, second_errors = _in_thread(run_job, replace(ctx, store=cast(ObjectStore, second_store)), job_id)
+        second, second_errors = in_thread(run_job, replace(ctx, store=cast(ObjectStore, second_store)), job_id)
         assert second_store.stalled.wait(WAIT), "the second attempt never reached its publishing"
 
         first_store.release.set()  # the first attempt wakes up, and ends

@@ -113,6 +113,6 @@ def test_parts_are_chunks_then_the_whole_part_and_survive_json() -> None:
     assert whole.name == "whole" and whole.encoded_ladder() == Ladder((), 30.0, None)
 
 
-def test_part_prefix_is_deterministic() -> None:
-    assert part_prefix("job1", Chunk(3, 12.0, 4.0).name) == "parts/job1/chunk-0003/"
-    assert part_prefix("job1", "whole") == "parts/job1/whole/"
+def test_part_prefix_is_deterministic_per_attempt() -> None:
+    assert part_prefix("job1", Chunk(3, 12.0, 4.0).name, 1) == "parts/job1/chunk-0003/a1/"
+    assert part_prefix("job1", "whole", 2) == "parts/job1/whole/a2/"

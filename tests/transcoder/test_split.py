@@ -6,24 +6,30 @@ here: reversed, duplicated, after the asset is gone.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import select
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
 from catalog.settings import CatalogSettings
+from storage.objects import ObjectStore
 from tests.media import ffmpeg_exe, integrated_loudness, make_clip
 from tests.transcoder.harness import ListQueue, pipeline_context, published_prefix, published_tracks, submit
 from tests.transcoder.ladder_checks import check_published_ladder
 from tests.transcoder.services import postgres_catalog  # noqa: F401  (a fixture)
+from tests.transcoder.stalling import WAIT, StallingStore, in_thread
 from transcoder.pipeline import PipelineContext, run_job
+from transcoder.split.chunks import PartSpec, part_prefix
 from transcoder.split.parts import PART_KIND
 from transcoder.split.splitter import SplitAndStitch
+from transcoder.worker.sweeper import SweepPolicy, sweep
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -236,3 +242,49 @@ def test_on_postgres(tmp_path: Path, queue: ListQueue, source: Path, request: py
         check_published_ladder(ctx, asset_id, source_seconds=SECONDS, source_size=SIZE, segment_seconds=2.0)
     finally:
         ctx.catalog.dispose()
+
+
+@pytest.mark.parametrize("stall_on", ["seg_00001.m4s", "done.json"], ids=["mid-upload", "before-marking-done"])
+def test_a_stale_attempt_at_a_part_marks_nothing_and_leaves_nothing(
+    ctx: PipelineContext, queue: ListQueue, source: Path, stall_on: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Attempt 1 at a chunk pauses inside one of its uploads; the sweeper finds its heartbeat stale and
+    # requeues the part, attempt 2 (another worker) encodes and marks it; then attempt 1 wakes up.
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    part_ids = queue.take("part")
+    part = next(p for p in parts_of(ctx, job_id) if p.id == part_ids[0])
+    first_prefix = part_prefix(job_id, PartSpec.from_json(part.params or {}).name, 1)
+    first_store = StallingStore(ctx.store, first_prefix, stall_on)
+    first_ctx = replace(ctx, store=cast(ObjectStore, first_store))
+    assert ctx.splitter is not None and first_ctx.splitter is not None
+    first, first_errors = in_thread(first_ctx.splitter.run_part, first_ctx, part.id)
+    try:
+        assert first_store.stalled.wait(WAIT), "attempt 1 never reached its stalling write"
+        later = utcnow() + timedelta(seconds=ctx.settings.heartbeat_timeout_seconds + 60)
+        assert sweep(ctx.catalog, lambda _: None, SweepPolicy(), now=later).requeued == [part.id]
+        ctx.splitter.run_part(ctx, part.id, worker="second@host")
+        assert state_of(ctx, job_id, part.id) == (JobState.SUCCEEDED, "second@host")
+        with caplog.at_level(logging.WARNING, logger="transcoder.split.parts"):
+            first_store.release.set()
+            first.join(WAIT)
+    finally:
+        first_store.release.set()
+        first.join(WAIT)
+    assert not first.is_alive() and first_errors == []
+    # Attempt 1 changed nothing: the row is attempt 2's, and nothing it uploaded remains.
+    (row,) = [p for p in parts_of(ctx, job_id) if p.id == part.id]
+    assert (row.state, row.attempts, row.worker, row.error) == (JobState.SUCCEEDED, 2, "second@host", None)
+    assert list(ctx.store.list("staging", first_prefix)) == []
+    assert list(ctx.store.list("staging", first_prefix.replace("/a1/", "/a2/")))
+    assert any("attempt 1 was superseded" in r.getMessage() for r in caplog.records), caplog.text
+    assert queue.items == []
+
+    for part_id in part_ids[1:]:
+        ctx.splitter.run_part(ctx, part_id)
+    assert queue.take("job") == [job_id]
+    run_job(ctx, job_id)
+    with ctx.catalog.session() as s:
+        assert s.get(Job, job_id).state == JobState.SUCCEEDED and s.get(Asset, asset_id).state == AssetState.READY
+    assert list(ctx.store.list("staging", "parts/")) == []
+    check_published_ladder(ctx, asset_id, source_seconds=SECONDS, source_size=SIZE, segment_seconds=2.0)

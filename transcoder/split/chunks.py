@@ -22,7 +22,7 @@ from transcoder.encode.audio import AudioRendition
 from transcoder.encode.ladder import Ladder, Rung
 
 WHOLE_PART = "whole"  # the audio and the previews, over the whole source
-# Staging prefix of the parts of one job: parts/<parent job id>/<part name>/<rendition>/<file>.
+# Staging prefix of the parts of one job: parts/<parent job id>/<part name>/a<attempt>/<rendition>/<file>.
 PARTS_PREFIX = "parts"
 # A last chunk shorter than this fraction of a chunk joins the one before it: a few seconds of
 # video are not worth a worker's source fetch and process start.
@@ -148,6 +148,9 @@ def plan_parts(
     )
 
 
-def part_prefix(parent_job_id: str, part_name: str) -> str:
-    """Deterministic staging prefix of one part's output: a re-run overwrites, never duplicates."""
-    return f"{PARTS_PREFIX}/{parent_job_id}/{part_name}/"
+def part_prefix(parent_job_id: str, part_name: str, attempt: int) -> str:
+    """Deterministic staging prefix of one attempt at a part: the attempt number (the part row's
+    `attempts`, its fencing token) keeps two attempts' files apart, so a stale attempt that wakes up
+    can never overwrite what its successor uploaded, and the join reads exactly the attempt the
+    part row says succeeded."""
+    return f"{PARTS_PREFIX}/{parent_job_id}/{part_name}/a{attempt}/"

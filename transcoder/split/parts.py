@@ -6,6 +6,13 @@ staging prefix with a `done.json` listing written last, and marks itself done. T
 itself the last one unfinished, holding the parent's row, puts the job back to QUEUED: the caller
 then queues it to join. A failed part fails its job and asset; a part whose asset or job is gone
 ends quietly; a part a live worker holds is left to it.
+
+Parts are fenced by attempt like jobs (transcoder.worker.attempt): a claim increments the part row's
+`attempts`, the attempt uploads only under its own `a<n>/` staging prefix, and every catalog write it
+makes (done, failed, cancelled, released) is conditional on the part still running under that number.
+A stale attempt (the sweeper requeued its part while it was paused, say, and another worker took it)
+stops its ffmpeg once its heartbeat matches no row; whatever it still tries to mark is refused and
+logged, and it removes its own prefix. The join reads each part from the attempt its row recorded.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from catalog.models import Asset, AssetState, Job, JobState, utcnow
+from catalog.session import rows_updated
 from media.errors import InvalidMedia
 from storage.errors import ObjectMissing, StorageError
 from transcoder import metrics
@@ -34,11 +42,12 @@ from transcoder.encode.audio import with_loudnorm
 from transcoder.encode.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.encode.runner import CANCELLED, run_ffmpeg
 from transcoder.encode.source import original_for_ffmpeg, retry_with_download
-from transcoder.errors import EncodeFailed, TransientError
+from transcoder.errors import EncodeFailed, Superseded, TransientError
 from transcoder.pipeline import POSTER_NAME, PipelineContext, loudness_target, make_poster, measure_audio
 from transcoder.split import chunks
+from transcoder.worker.attempt import Attempt, remove_prefix
 from transcoder.worker.bookkeeping import job_deadline_seconds
-from transcoder.worker.sweeper import Heartbeat
+from transcoder.worker.sweeper import Heartbeat, current_attempt
 from webhooks import events, outbox
 
 log = logging.getLogger(__name__)
@@ -63,7 +72,7 @@ def run(ctx: PipelineContext, job_id: str, worker: str | None = None) -> str | N
     claimed = _claim_part(ctx, job_id, worker or worker_identity())
     if claimed is None:
         return None
-    parent_id, asset_id, spec = claimed.parent_id, claimed.asset_id, claimed.spec
+    parent_id, spec = claimed.parent_id, claimed.spec
     if not claimed.done:
         started = time.monotonic()
         metrics.record_job_started(PART_KIND)
@@ -76,17 +85,19 @@ def run(ctx: PipelineContext, job_id: str, worker: str | None = None) -> str | N
             metrics.record_job_finished(PART_KIND, outcome, reason, elapsed, spec.media_seconds)
         if reason:
             return None
-    return parent_id if _complete_part(ctx, job_id, parent_id, asset_id) else None
+    attempt = None if claimed.done else claimed.attempt
+    return parent_id if _complete_part(ctx, job_id, claimed, attempt) else None
 
 
 def fail_exhausted(ctx: PipelineContext, job_id: str, message: str) -> None:
     """A part whose transient errors outlasted its retries fails its job."""
     with ctx.catalog.session() as s:
         part = s.get(Job, job_id)
-        if part is None or part.parent_id is None:
+        # Only a part no live attempt vouches for: the last attempt released it before the retry.
+        if part is None or part.parent_id is None or part.heartbeat_at is not None:
             return
-        parent_id, asset_id = part.parent_id, part.asset_id
-    _fail(ctx, job_id, parent_id, asset_id, message, "retries_exhausted")
+        parent_id, asset_id, number = part.parent_id, part.asset_id, part.attempts
+    _fail(ctx, Attempt(job_id, asset_id, number), parent_id, message, "retries_exhausted")
 
 
 def worker_identity() -> str:
@@ -112,10 +123,11 @@ def held(part: Job, heartbeat_timeout: float) -> bool:
     )
 
 
-def _release(ctx: PipelineContext, job_id: str) -> None:
-    """An attempt that leaves the part running (a retry is coming) stops vouching for it."""
+def _release(ctx: PipelineContext, attempt: Attempt) -> None:
+    """An attempt that leaves the part running (a retry is coming) stops vouching for it; a stale
+    attempt touches nothing (the part is its successor's)."""
     with ctx.catalog.session() as s:
-        s.execute(update(Job).where(Job.id == job_id, Job.state == JobState.RUNNING).values(heartbeat_at=None))
+        s.execute(update(Job).where(current_attempt(attempt.job_id, attempt.number)).values(heartbeat_at=None))
 
 
 def set_parent_state(ctx: PipelineContext, parent_id: str, expected: str, state: str) -> None:
@@ -165,40 +177,63 @@ def _attempt(ctx: PipelineContext, job_id: str, claim: Claim) -> str | None:
 
     Raises TransientError when a retry could help.
     """
-    parent_id, asset_id, spec = claim.parent_id, claim.asset_id, claim.spec
-    work = ctx.settings.work_dir / job_id
+    parent_id, spec = claim.parent_id, claim.spec
+    # Scratch per attempt: a stale attempt still running here never shares files with its successor.
+    work = ctx.settings.work_dir / f"{job_id}-{claim.attempt}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     heartbeat = Heartbeat(ctx.catalog, job_id, ctx.settings.heartbeat_seconds, attempt=claim.attempt).start()
+    attempt = Attempt(job_id, claim.asset_id, claim.attempt, heartbeat.lost)
     try:
-        _encode_part(ctx, claim, work)
+        _encode_part(ctx, claim, attempt, work)
         return None
+    except Superseded:
+        return _end_stale(ctx, attempt, parent_id, spec.name)
     except (InvalidMedia, EncodeFailed) as exc:
+        if exc.reason == CANCELLED and attempt.lost.is_set():
+            return _end_stale(ctx, attempt, parent_id, spec.name)  # stopped because it lost the part
         if exc.reason == CANCELLED:  # the asset was deleted: end quietly, like the job would
             with ctx.catalog.session() as s:
-                s.execute(update(Job).where(Job.id == job_id).values(state=JobState.CANCELLED, finished_at=utcnow()))
+                s.execute(
+                    update(Job)
+                    .where(current_attempt(job_id, attempt.number))
+                    .values(state=JobState.CANCELLED, finished_at=utcnow())
+                )
             return CANCELLED
-        return _fail(ctx, job_id, parent_id, asset_id, f"{spec.name}: {exc.message}", exc.reason)
+        return _fail(ctx, attempt, parent_id, f"{spec.name}: {exc.message}", exc.reason)
     except ObjectMissing as exc:
-        return _fail(ctx, job_id, parent_id, asset_id, f"the original is gone from storage: {exc}", "original_missing")
+        return _fail(ctx, attempt, parent_id, f"the original is gone from storage: {exc}", "original_missing")
     except StorageError as exc:
         if exc.retryable:
             raise TransientError(str(exc)) from exc
-        return _fail(ctx, job_id, parent_id, asset_id, f"storage error: {exc}", "storage")
+        return _fail(ctx, attempt, parent_id, f"storage error: {exc}", "storage")
     except OperationalError as exc:
         raise TransientError(f"catalog unavailable: {exc.orig}") from exc
     except TransientError:
         raise
     except Exception as exc:  # a bug must not leave the parent waiting forever
         log.exception("part %s crashed", job_id)
-        return _fail(ctx, job_id, parent_id, asset_id, f"internal error in {spec.name}: {exc}", "internal")
+        return _fail(ctx, attempt, parent_id, f"internal error in {spec.name}: {exc}", "internal")
     finally:
         heartbeat.stop()
-        _release(ctx, job_id)
+        _release(ctx, attempt)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _encode_part(ctx: PipelineContext, claim: Claim, work: Path) -> None:
+def _end_stale(ctx: PipelineContext, attempt: Attempt, parent_id: str, part_name: str) -> str:
+    """A superseded attempt publishes nothing: it removes what it uploaded and leaves the row alone."""
+    log.warning(
+        "part %s (%s of job %s): attempt %d was superseded; its output is discarded",
+        attempt.job_id,
+        part_name,
+        parent_id,
+        attempt.number,
+    )
+    remove_prefix(ctx.store, ctx.staging, chunks.part_prefix(parent_id, part_name, attempt.number))
+    return Superseded.reason
+
+
+def _encode_part(ctx: PipelineContext, claim: Claim, attempt: Attempt, work: Path) -> None:
     # A first attempt streams the original (see transcoder.encode.source): a chunk reads its own stretch of
     # it, the whole part (audio, storyboard, thumbnails, poster) all of it once plus a GOP per seek.
     source, streamed = original_for_ffmpeg(
@@ -210,7 +245,7 @@ def _encode_part(ctx: PipelineContext, claim: Claim, work: Path) -> None:
         deadline_seconds=job_deadline_seconds(claim.spec.media_seconds),
     )
     try:
-        _encode_from(ctx, claim, work, source)
+        _encode_from(ctx, claim, attempt, work, source)
     except EncodeFailed as exc:
         if not streamed:
             raise
@@ -224,7 +259,7 @@ def _normalise(ctx: PipelineContext, asset_id: str) -> bool:
     return ctx.settings.loudnorm if option is None else option
 
 
-def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) -> None:
+def _encode_from(ctx: PipelineContext, claim: Claim, attempt: Attempt, work: Path, source: str) -> None:
     parent_id, asset_id, spec = claim.parent_id, claim.asset_id, claim.spec
     out = work / "out"
     ladder = spec.encoded_ladder()
@@ -254,14 +289,16 @@ def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) ->
         commands.encode_ladder(plan, ffmpeg_exe),
         duration=spec.media_seconds,
         timeout=job_deadline_seconds(spec.media_seconds),
-        should_stop=lambda: _asset_gone(ctx, asset_id),
+        # A stale attempt stops at once: its successor encodes the part.
+        should_stop=lambda: attempt.lost.is_set() or _asset_gone(ctx, asset_id),
     )
     if previews is not None:
         run_ffmpeg(
             commands.finish_previews(previews, source, out, spec.interlaced, ffmpeg_exe, spec.colour), timeout=300
         )
         make_poster(source, out, spec.source_duration, ffmpeg_exe, colour=spec.colour)
-    prefix = chunks.part_prefix(parent_id, spec.name)
+    attempt.check(ctx.catalog)  # Superseded: nothing of a stale attempt is uploaded from here on
+    prefix = chunks.part_prefix(parent_id, spec.name, attempt.number)
     listing: dict[str, list[str]] = {}
     for name in names:
         segments = sorted(p.name for p in (out / name).glob("seg_*.m4s"))
@@ -278,7 +315,8 @@ def _encode_from(ctx: PipelineContext, claim: Claim, work: Path, source: str) ->
                 raise EncodeFailed(f"ffmpeg wrote no {file}")
             ctx.store.put_file(ctx.staging, prefix + file, out / file)
         listing[PREVIEWS] = files
-    # Written last: a part's output counts only once its listing exists.
+    # Written last: a part's output counts only once its listing exists (and its row says this attempt).
+    attempt.check(ctx.catalog)
     ctx.store.put_bytes(ctx.staging, prefix + DONE_NAME, json.dumps(listing).encode(), "application/json")
 
 
@@ -288,16 +326,15 @@ def _asset_gone(ctx: PipelineContext, asset_id: str) -> bool:
         return asset is None or asset.state == AssetState.DELETED
 
 
-def _complete_part(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str) -> bool:
-    """Mark the part done; True when it was the last one and the parent must be queued to join."""
+def _complete_part(ctx: PipelineContext, job_id: str, claim: Claim, attempt: int | None) -> bool:
+    """Mark the part done by `attempt` (None: done already, a duplicate delivery); True when it was the
+    last one and the parent must be queued to join. A stale attempt's mark is refused and logged."""
+    parent_id, asset_id = claim.parent_id, claim.asset_id
+    if attempt is not None and not _mark_done(ctx, job_id, parent_id, attempt):
+        _end_stale(ctx, Attempt(job_id, asset_id, attempt), parent_id, claim.spec.name)
+        return False
     with ctx.catalog.session() as s:
         lock_parent(s, parent_id)
-        part = s.get(Job, job_id)
-        if part is None:
-            return False
-        if part.state != JobState.SUCCEEDED:
-            part.state, part.finished_at = JobState.SUCCEEDED, utcnow()
-        s.flush()
         states = list(s.scalars(select(Job.state).where(Job.parent_id == parent_id)))
         done, total = states.count(JobState.SUCCEEDED), len(states)
         asset = s.get(Asset, asset_id)
@@ -311,17 +348,40 @@ def _complete_part(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: 
         return False
 
 
-def _fail(ctx: PipelineContext, job_id: str, parent_id: str, asset_id: str, message: str, reason: str) -> str:
-    """A failed part fails its job and asset: nothing is published from a partial encode. Returns `reason`."""
-    log.warning("part %s of job %s failed (%s): %s", job_id, parent_id, reason, message)
+def _mark_done(ctx: PipelineContext, job_id: str, parent_id: str, attempt: int) -> bool:
+    """SUCCEEDED, if `attempt` still holds the part (its row then names the attempt the join reads)."""
+    with ctx.catalog.session() as s:
+        lock_parent(s, parent_id)  # the parent first, as in every transaction over parts
+        marked = update(Job).where(current_attempt(job_id, attempt))
+        return rows_updated(s, marked.values(state=JobState.SUCCEEDED, finished_at=utcnow())) > 0
+
+
+def _fail(ctx: PipelineContext, attempt: Attempt, parent_id: str, message: str, reason: str) -> str:
+    """A failed part fails its job and asset: nothing is published from a partial encode. Returns `reason`.
+
+    Only while the attempt still holds the part: a stale attempt's failure is its own (its successor
+    may well succeed), so it is logged and changes nothing."""
     now = utcnow()
     with ctx.catalog.session() as s:
         lock_parent(s, parent_id)
-        for row_id in (job_id, parent_id):
-            job = s.get(Job, row_id)
-            if job is not None and job.state != JobState.CANCELLED:
-                job.state, job.error, job.error_reason, job.finished_at = JobState.FAILED, message, reason, now
-        asset = s.get(Asset, asset_id)
+        failed = update(Job).where(current_attempt(attempt.job_id, attempt.number))
+        if not rows_updated(
+            s, failed.values(state=JobState.FAILED, error=message, error_reason=reason, finished_at=now)
+        ):
+            log.warning(
+                "part %s of job %s: attempt %d failed (%s) after losing the part: %s",
+                attempt.job_id,
+                parent_id,
+                attempt.number,
+                reason,
+                message,
+            )
+            return reason
+        log.warning("part %s of job %s failed (%s): %s", attempt.job_id, parent_id, reason, message)
+        parent = s.get(Job, parent_id)
+        if parent is not None and parent.state != JobState.CANCELLED:
+            parent.state, parent.error, parent.error_reason, parent.finished_at = JobState.FAILED, message, reason, now
+        asset = s.get(Asset, attempt.asset_id)
         if asset is not None and asset.state != AssetState.DELETED:
             asset.state, asset.error, asset.speed, asset.eta_seconds = AssetState.FAILED, message, None, None
             outbox.record_asset(s, asset, events.ASSET_FAILED)

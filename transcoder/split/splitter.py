@@ -15,9 +15,10 @@ The flow, with the catalog as the only coordinator (no result backend, no chord,
    directory layout one ffmpeg run writes (previews included: the whole part made them), and the
    pipeline, with nothing left to encode, reads back, validates and publishes it.
 
-Everything may run twice: part outputs overwrite themselves, the WAITING -> QUEUED flip happens once,
-a job found with unfinished parts queues again those not visibly in progress, and parts whose
-files went missing are encoded again.
+Everything may run twice: an attempt at a part writes under its own prefix (fenced by the part
+row's attempt number, see transcoder.split.parts) and the join reads the attempt the row recorded,
+the WAITING -> QUEUED flip happens once, a job found with unfinished parts queues again those not
+visibly in progress, and parts whose files went missing are encoded again.
 """
 
 from __future__ import annotations
@@ -121,8 +122,9 @@ class SplitAndStitch:
 
 def _dispatch_state(
     ctx: PipelineContext, job_id: str, asset_id: str, specs: tuple[chunks.PartSpec, ...], *, redo: bool = False
-) -> tuple[list[chunks.PartSpec] | None, list[str]]:
-    """(recorded specs, []) when every part has finished; else (None, part ids to queue).
+) -> tuple[list[tuple[chunks.PartSpec, int]] | None, list[str]]:
+    """([(recorded spec, the attempt that finished it)], []) when every part has finished; else
+    (None, part ids to queue).
 
     Creates the part rows on the first call and marks the job WAITING before anything is queued,
     so that no part can finish before its parent is ready to be woken.
@@ -137,7 +139,7 @@ def _dispatch_state(
                 rows.append(row)
             s.flush()
         elif not redo and all(row.state == JobState.SUCCEEDED for row in rows):
-            return [chunks.PartSpec.from_json(row.params or {}) for row in rows], []
+            return [(chunks.PartSpec.from_json(row.params or {}), row.attempts) for row in rows], []
         to_queue = []
         for row in rows:
             in_progress = parts.held(row, ctx.settings.heartbeat_timeout_seconds)
@@ -150,14 +152,19 @@ def _dispatch_state(
         return None, to_queue
 
 
-def _join(ctx: PipelineContext, job_id: str, specs: list[chunks.PartSpec], out: Path) -> None:
-    """Download the parts and write the joined renditions into `out` (init + seg_NNNNN + index.m3u8)."""
+def _join(ctx: PipelineContext, job_id: str, finished: list[tuple[chunks.PartSpec, int]], out: Path) -> None:
+    """Download the parts and write the joined renditions into `out` (init + seg_NNNNN + index.m3u8).
+
+    Each part is read from the prefix of the attempt its row recorded as done: never a mix of two
+    attempts, whatever a stale one left or still writes beside it."""
+    part_prefixes = {spec.name: chunks.part_prefix(job_id, spec.name, attempt) for spec, attempt in finished}
+    specs = [spec for spec, _ in finished]
     video = [(spec, spec.chunk) for spec in specs if spec.chunk is not None]
     whole = [spec for spec in specs if spec.chunk is None]
-    listings = {spec.name: _listing(ctx, job_id, spec) for spec in specs}
+    listings = {spec.name: _listing(ctx, part_prefixes[spec.name]) for spec in specs}
     first = video[0][0]
     for rung in first.ladder.rungs:
-        prefixes = [chunks.part_prefix(job_id, spec.name) + rung.name + "/" for spec, _ in video]
+        prefixes = [part_prefixes[spec.name] + rung.name + "/" for spec, _ in video]
         inits = [ctx.store.get_bytes(ctx.staging, prefix + commands.INIT_NAME) for prefix in prefixes]
         init = stitch.check_same_init(rung.name, inits)
         timescale = fmp4.parse_init(init).timescale
@@ -179,7 +186,7 @@ def _join(ctx: PipelineContext, job_id: str, specs: list[chunks.PartSpec], out: 
             fragments += chunk_fragments
         (dest / commands.PLAYLIST_NAME).write_text(stitch.listing_playlist(names, first.segment_seconds))
     for spec in whole:
-        prefix = chunks.part_prefix(job_id, spec.name)
+        prefix = part_prefixes[spec.name]
         listing = listings[spec.name]
         for audio in spec.ladder.audio_renditions():
             if audio.name not in listing:
@@ -198,8 +205,8 @@ def _join(ctx: PipelineContext, job_id: str, specs: list[chunks.PartSpec], out: 
     _remove_parts(ctx, job_id)
 
 
-def _listing(ctx: PipelineContext, job_id: str, spec: chunks.PartSpec) -> dict[str, list[str]]:
-    data = json.loads(ctx.store.get_bytes(ctx.staging, chunks.part_prefix(job_id, spec.name) + parts.DONE_NAME))
+def _listing(ctx: PipelineContext, prefix: str) -> dict[str, list[str]]:
+    data = json.loads(ctx.store.get_bytes(ctx.staging, prefix + parts.DONE_NAME))
     return {str(k): [str(n) for n in v] for k, v in data.items()}
 
 
