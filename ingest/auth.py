@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import MutableMapping
 from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from catalog.keys import find_key
 from catalog.session import Catalog
@@ -21,6 +25,9 @@ from ingest.errors import TusError
 audit = logging.getLogger("vodstack.audit")
 
 OPERATOR = "operator"  # owner of whatever the configured tokens create
+# Where a request keeps the key it resolved and its principal (the ASGI scope's "state", which
+# Starlette's request.state reads): the rate limiter and the route look a key up once between them.
+RESOLVED = "vodstack.principal"
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,17 @@ class KeyRing:
         """The principal of a live catalog key, or None (blocking: call from a worker thread)."""
         record = find_key(self.catalog, key)
         return None if record is None else Principal(record.owner, record.name, record.scopes)
+
+    async def resolve(self, scope: MutableMapping[str, Any], key: str) -> Principal | None:
+        """The principal of `key` (None: not a valid key), resolved once per request: the answer,
+        invalid keys' included, is kept in the request's ASGI state for whoever asks next."""
+        state = scope.setdefault("state", {})
+        resolved = state.get(RESOLVED)
+        if resolved is not None and secrets.compare_digest(resolved[0].encode(), key.encode()):
+            return resolved[1]  # type: ignore[no-any-return]
+        principal = self.configured(key) or await run_in_threadpool(self.stored, key)
+        state[RESOLVED] = (key, principal)
+        return principal
 
 
 def bearer_key(authorization: str | None) -> str:

@@ -45,7 +45,7 @@ class Ingest:
     async def authenticate(self, request: Request, scope: str) -> Principal:
         """The caller's principal, holding `scope`; TusError 401 (no valid key) or 403 (scope missing)."""
         key = bearer_key(request.headers.get("authorization"))
-        principal = self.keys.configured(key) or await run_in_threadpool(self.keys.stored, key)
+        principal = await self.keys.resolve(request.scope, key)  # once per request (see KeyRing.resolve)
         if principal is None:
             raise TusError("unauthorized", "the bearer token is not valid")
         require(principal, scope)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,7 +33,7 @@ def key_or_address(keys: KeyRing, proxies: TrustedProxies) -> Identify:
     """The default Identify: a valid key is the caller (by its hash: one budget per key, whatever
     replica answers), anything else is its client address ("anonymous": invalid keys do not buy a
     fresh budget each). Configured tokens resolve in memory; catalog keys cost one indexed lookup
-    in a worker thread, the same the route's own authentication makes."""
+    in a worker thread, kept in the request's state for the route's own authentication."""
 
     async def identify(scope: Scope) -> tuple[str, str]:
         authorization = Headers(scope=scope).get("authorization")
@@ -43,10 +42,7 @@ def key_or_address(keys: KeyRing, proxies: TrustedProxies) -> Identify:
                 key = bearer_key(authorization)
             except TusError:
                 key = ""
-            principal = keys.configured(key) if key else None
-            if key and principal is None:
-                principal = await run_in_threadpool(keys.stored, key)
-            if principal is not None:
+            if key and await keys.resolve(scope, key) is not None:
                 # The key's hash, not its name: configured tokens have names only within one deployment.
                 return "key:" + hashlib.sha256(key.encode()).hexdigest()[:32], "key"
         return "ip:" + client_of(scope, proxies), ANONYMOUS

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import event
 
+from catalog.keys import KEY_PREFIX, create_key
 from ingest.app import create_app
 from ingest.settings import IngestSettings
 from jobs.celery_app import make_celery
@@ -181,3 +183,39 @@ def test_chunked_body_is_charged_as_it_arrives(tmp_path: Path, serve) -> None:  
     assert chunked.status_code == 204 and "content-length" not in chunked.request.headers
     _assert_refused(tus.patch(path, 900, b"c" * 200), "upload-bytes")
     tus.close()
+
+
+def test_a_catalog_key_is_looked_up_once_per_request(tmp_path: Path) -> None:
+    # The rate limiter (who is calling: which budget) and the route (may it: which owner and scopes)
+    # both need the caller's principal; the catalog is asked once per request, whatever the answer.
+    app = create_app(_limited(tmp_path), celery_app=make_celery(_limited(tmp_path).broker))
+    catalog = app.state.ingest.catalog
+    _, key = create_key(catalog, "alice-key", frozenset({"upload", "read"}), "alice")
+    lookups: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "FROM api_keys" in statement:
+            lookups.append(statement)
+
+    event.listen(catalog.engine, "before_cursor_execute", count)
+    try:
+        with ServerThread(app) as server:
+            tus = Tus(server.url, key)
+            for request, status in [
+                (lambda: tus.create(100), 201),
+                (lambda: httpx.get(f"{server.url}/assets", headers={"Authorization": f"Bearer {key}"}), 200),
+                (
+                    lambda: httpx.get(
+                        f"{server.url}/assets", headers={"Authorization": f"Bearer {KEY_PREFIX}not-a-key"}
+                    ),
+                    401,
+                ),
+            ]:
+                before = len(lookups)
+                response = request()
+                assert response.status_code == status, response.text
+                assert "ratelimit" in response.headers  # the limiter did run, and identified the caller
+                assert len(lookups) - before == 1, lookups[before:]
+            tus.close()
+    finally:
+        event.remove(catalog.engine, "before_cursor_execute", count)
