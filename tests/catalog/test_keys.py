@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,7 @@ from sqlalchemy import select
 from catalog.keys import KeyRefused, create_key, find_key, list_keys, parse_scopes, revoke_key
 from catalog.models import ApiKey
 from catalog.session import Catalog
-from catalog.settings import CatalogSettings
-from tests.transcoder.services import postgres_catalog  # noqa: F401 - fixture
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
-    if request.param == "postgres":
-        settings = request.getfixturevalue("postgres_catalog")
-    else:
-        settings = CatalogSettings(url=f"sqlite:///{tmp_path / 'catalog.db'}")
-    catalog = Catalog(settings)
-    yield catalog
-    catalog.dispose()
+from tests.catalogs import catalog_fixture, postgres_catalog  # noqa: F401 - fixtures
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,9 @@ and connections it drops part-way through a body, as a flaky origin does."""
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -21,7 +20,7 @@ class FileServer:
     def __enter__(self) -> FileServer:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -56,12 +55,7 @@ class FileServer:
                     self.close_connection = True
                     self.connection.shutdown(2)  # the peer sees the body end early
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.loopback = LoopbackServer(Handler).__enter__()
         return self
 
     @property
@@ -69,9 +63,7 @@ class FileServer:
         return f'"v{len(self.body)}"'
 
     def url(self, path: str = "/video.mp4") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        return self.loopback.url(path)
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self.loopback.__exit__(*exc)

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from catalog.session import Catalog
-from catalog.settings import CatalogSettings
-from tests.transcoder.services import postgres_catalog  # noqa: F401 - fixture
+from tests.catalogs import catalog_fixture, postgres_catalog  # noqa: F401 - fixtures
 from webhooks.events import EVENT_TYPES
 from webhooks.models import WebhookEndpoint
 from webhooks.signing import new_secret
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
-    if request.param == "postgres":
-        settings = request.getfixturevalue("postgres_catalog")
-    else:
-        settings = CatalogSettings(url=f"sqlite:///{tmp_path / 'catalog.db'}")
-    catalog = Catalog(settings)
-    yield catalog
-    catalog.dispose()
 
 
 def as_utc(value: datetime) -> datetime:
