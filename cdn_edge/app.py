@@ -19,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 
 from cdn_edge.beacon import MAX_BEACON_BYTES, parse_beacon
 from cdn_edge.cache import DiskTier, MemoryTier, TieredCache
-from cdn_edge.clips import SEPARATOR as CLIP_SEPARATOR
 from cdn_edge.collapse import Collapser
 from cdn_edge.errors import (
     BeaconDisabled,
@@ -42,6 +41,7 @@ from cdn_edge.upstream import Upstream
 from httpsemantics.cors import CORS_HEADERS, CORSEverywhere
 from httpsemantics.errors import HTTPSemanticsError, RangeNotSatisfiable
 from httpsemantics.ranges import unsatisfied_range
+from httpsemantics.variants import variants_prefix
 from traffic.bearer import CHALLENGE, bearer_matches
 from traffic.clients import TrustedProxies
 from traffic.errors import TrafficError
@@ -198,7 +198,7 @@ def create_app(
         if not hmac.compare_digest(given.encode(), node.purge_token.encode()):
             raise PurgeUnauthorized("bad purge token")
         prefixes = [p for p in body.prefixes if p]  # an empty prefix would empty the cache: not by accident
-        prefixes += [k + CLIP_SEPARATOR for k in body.keys if k]  # a playlist's clips go with it
+        prefixes += [variants_prefix(k) for k in body.keys if k]  # a playlist's clips, an image's sizes
         # Fetches in flight first: a write racing this purge then either sees the flag or gets removed.
         for key in body.keys:
             node.collapser.discard(key)

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from cdn_edge.cache import Entry, Hit, TieredCache
-from cdn_edge.clips import cache_key, object_key, requested_clip
+from cdn_edge.clips import request_cache_key, requested_clip
 from cdn_edge.collapse import Collapser, Fetch, Head
 from cdn_edge.errors import UpstreamError
 from cdn_edge.fill import Filler
@@ -25,7 +25,7 @@ from cdn_edge.rewrite import sign_playlist
 from httpsemantics.conditional import evaluate_preconditions, parse_http_date, range_applies
 from httpsemantics.errors import MalformedRange, MultipleRanges, NotFound
 from httpsemantics.ranges import parse_range
-from httpsemantics.variants import variant_key
+from httpsemantics.variants import object_key
 from playback.access import ACCESS_HEADER, SIGNED, check_access
 from playback.errors import TokenUnverifiable
 from playback.signing import TOKEN_PARAM
@@ -152,9 +152,8 @@ async def serve_object(request: Request) -> Response:
     except InvalidKey:
         raise NotFound(key) from None
     clip = requested_clip(key, request.query_params)  # ClipInvalid: 400, never sent upstream
-    key = cache_key(key, clip)
-    # Images made on demand are one object per parameters: their query is in the key (and sent up).
-    key = variant_key(key, request.url.query)
+    # A clip's range and an image's parameters are in the key (and sent up); any other query is not.
+    key = request_cache_key(key, request.query_params.multi_items(), clip)
     answer = await _lookup(node, key)
     try:
         response = await _respond(node, request, key, answer)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import httpx
 
 from cdn_edge.breaker import BreakerState, CircuitBreaker
-from cdn_edge.clips import upstream_target
 from cdn_edge.errors import CircuitOpen, UpstreamTimeout, UpstreamUnavailable
 from cdn_edge.settings import EdgeSettings
+from httpsemantics.variants import upstream_target
 
 
 def counts_as_failure(status: int, headers: httpx.Headers) -> bool:
@@ -47,8 +47,8 @@ class Upstream:
         return self.breaker.state is not BreakerState.CLOSED
 
     async def open(self, key: str, headers: dict[str, str]) -> httpx.Response:
-        """A streaming GET of `key` (a cache key: with a clip range, cdn_edge.clips); the caller reads and
-        closes it. Raises UpstreamError subclasses."""
+        """A streaming GET of `key` (a cache key, with its query variant: httpsemantics.variants); the
+        caller reads and closes it. Raises UpstreamError subclasses."""
         now = self.clock()
         if not self.breaker.allow(now):
             raise CircuitOpen(self.breaker.retry_after(now))
