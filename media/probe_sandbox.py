@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from media.errors import InvalidMedia, SourceUnreachable
 from media.probe import MediaInfo, ProbeLimits
+from media.relay import RELAY
 from media.sandbox import URL_QUERY, Limits, Outcome, failure, run
 from media.settings import ProbeSettings
 from storage.objects import ObjectStore
@@ -85,10 +86,12 @@ def probe_stored(
     local = store.local_path(bucket, key)
     if local is not None:
         return probe_isolated(local, settings, limits)
-    url = store.read_url(bucket, key, timedelta(seconds=settings.wall_seconds) + URL_MARGIN)
+    validity = timedelta(seconds=settings.wall_seconds) + URL_MARGIN
+    url = store.read_url(bucket, key, validity)
     if url is not None:
         try:
-            return probe_isolated(url, settings, limits)
+            # Through the loopback relay: the presigned URL never reaches the child's command line.
+            return probe_isolated(RELAY.register(url, validity), settings, limits)
         except SourceUnreachable as exc:
             log.warning("probe of %s/%s by URL failed (%s); probing a downloaded copy", bucket, key, exc.message)
     if scratch is not None:

@@ -10,6 +10,10 @@ the SDK), its Range and the bytes it carried.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ from catalog.models import Asset, AssetState, Job, JobState
 from catalog.session import Catalog
 from media.probe import PROBE_USER_AGENT
 from media.probe_sandbox import probe_stored
+from media.relay import RELAY
 from media.settings import ProbeSettings
 from storage.factory import open_store
 from storage.settings import StorageSettings
@@ -181,7 +186,10 @@ def test_a_whole_job_streams_the_original_into_its_encode(s3_whole: S3Jobs, sour
     assert sum(g.sent for g in streamed) >= source.stat().st_size  # the encode read all of it
 
 
-def test_a_whole_job_whose_streamed_read_fails_is_retried_with_a_download(s3_whole: S3Jobs, source: Path) -> None:
+def test_a_whole_job_whose_streamed_read_fails_is_retried_with_a_download(
+    s3_whole: S3Jobs, source: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     asset_id, job_id = submit(s3_whole.ctx, source)
     key = f"originals/{source.name}"
     s3_whole.proxy.refuse = lambda get: get.agent == "ffmpeg"
@@ -189,6 +197,7 @@ def test_a_whole_job_whose_streamed_read_fails_is_retried_with_a_download(s3_who
         run_job(s3_whole.ctx, job_id)
     assert raised.value.reason == "source_stream"
     assert "403" in raised.value.message and "X-Amz-" not in raised.value.message  # no credentials in errors
+    assert "X-Amz-" not in ours(caplog)
     with s3_whole.ctx.catalog.session() as s:
         assert s.get(Job, job_id).state == JobState.RUNNING  # left for the retry, not failed
     assert list(s3_whole.ctx.store.list("media", f"{asset_id}/")) == []  # nothing half published
@@ -206,3 +215,65 @@ def test_a_job_whose_urls_are_all_refused_is_encoded_from_one_download(s3_whole:
     assert s3_whole.proxy.reads_of(key, PROBE_USER_AGENT)  # it tried its URL first
     assert s3_whole.proxy.reads_of(key, "ffmpeg") == []
     finish(s3_whole, asset_id, job_id)
+
+
+def ours(caplog: pytest.LogCaptureFixture) -> str:
+    """What the pipeline logged: every record but those of moto's server (werkzeug), the S3 side."""
+    records = [r for r in caplog.records if not r.name.startswith("werkzeug")]
+    return "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in records)
+
+
+class CommandLines:
+    """Collects the command lines of this process's descendants (ffmpeg, the probe's child) while they
+    run, from /proc, as any local user could read them."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CommandLines:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            parents: dict[int, int] = {}
+            for entry in Path("/proc").iterdir():
+                try:
+                    if entry.name.isdigit():
+                        stat = (entry / "stat").read_text()
+                        parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+                except (OSError, ValueError):
+                    continue  # gone meanwhile
+            for pid in parents:
+                ancestor = parents.get(pid)
+                while ancestor is not None and ancestor != os.getpid():
+                    ancestor = parents.get(ancestor)
+                if ancestor is None:
+                    continue
+                with contextlib.suppress(OSError):
+                    self.seen.add(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+
+
+def test_presigned_urls_are_never_on_a_command_line_nor_in_a_log(
+    s3_whole: S3Jobs, source: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    asset_id, job_id = submit(s3_whole.ctx, source)
+    caplog.set_level(logging.DEBUG)
+    with CommandLines() as commands:
+        run_job(s3_whole.ctx, job_id)  # the probe's child and ffmpeg read the original by its URL
+    finish(s3_whole, asset_id, job_id)
+    assert s3_whole.proxy.reads_of(f"originals/{source.name}", "ffmpeg")  # the encode did stream it
+    ffmpeg = [c for c in commands.seen if "ffmpeg" in c and " -i " in c]
+    probes = [c for c in commands.seen if "media.probe_cli" in c]
+    assert ffmpeg and probes, commands.seen  # the watcher saw them run
+    for line in commands.seen:
+        assert "X-Amz-" not in line and s3_whole.proxy.endpoint not in line, line
+    assert "X-Amz-" not in ours(caplog)
+    # The relay's names answer this user's processes only while their URL is valid: nothing secret.
+    assert any(f"http://127.0.0.1:{RELAY.port}/" in c for c in ffmpeg), ffmpeg

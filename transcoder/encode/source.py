@@ -1,6 +1,7 @@
 """Where ffmpeg reads a job's original.
 
-In place on the filesystem backend. Elsewhere (S3) the first attempt hands ffmpeg a presigned URL
+In place on the filesystem backend. Elsewhere (S3) the first attempt hands ffmpeg a presigned URL,
+through the loopback relay (media.relay: the URL, a credential, is never on ffmpeg's command line),
 and it reads by byte ranges as it goes: the encode starts at once instead of after a multi-GB
 download, nothing is copied to the worker's disk, and a split job's chunk transfers only its own
 stretch of the file. Should a streamed attempt fail, for whatever reason, the retry downloads the
@@ -13,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from media.probe_sandbox import ORIGINAL_NAME, download_original
+from media.relay import RELAY
 from storage.objects import ObjectStore
 from transcoder.encode.runner import CANCELLED
 from transcoder.errors import EncodeFailed, TransientError
@@ -32,9 +34,10 @@ def original_for_ffmpeg(
     if dest.is_file():  # the probe downloaded it already (its URL could not be read)
         return str(dest), False
     if stream:
-        url = store.read_url(bucket, key, timedelta(seconds=deadline_seconds) + URL_MARGIN)
+        validity = timedelta(seconds=deadline_seconds) + URL_MARGIN
+        url = store.read_url(bucket, key, validity)
         if url is not None:
-            return url, True
+            return RELAY.register(url, validity), True
     return str(download_original(store, bucket, key, work)), False
 
 
