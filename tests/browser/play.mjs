@@ -18,31 +18,11 @@
 //
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
 
-import { readFile } from "node:fs/promises";
-import http from "node:http";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { chromium } from "playwright-core";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--autoplay-policy=no-user-gesture-required",
-];
-const SCRIPTS = {
-  "/hls.js": path.join(here, "node_modules/hls.js/dist/hls.min.js"),
-  "/dash.js": path.join(here, "node_modules/dashjs/dist/modern/umd/dash.all.min.js"),
-};
+import { LAUNCH, servePage, until } from "./harness.mjs";
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>vodstack playback</title>
@@ -99,38 +79,6 @@ window.startDash = (src) => {
 function usage(message) {
   process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--step-timeout-ms 30000]\n`);
   process.exit(2);
-}
-
-function servePage() {
-  const server = http.createServer(async (req, res) => {
-    const file = SCRIPTS[req.url];
-    if (file) {
-      res.writeHead(200, { "content-type": "text/javascript" });
-      res.end(await readFile(file));
-    } else if (req.url === "/" || req.url.startsWith("/?")) {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(PAGE);
-    } else if (req.url === "/favicon.ico") {
-      res.writeHead(204).end(); // keeps a 404 out of the console errors we report
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
-
-async function until(page, predicate, arg, timeoutMs) {
-  // Polls in the page; throws with the player's fatal errors if one occurs first.
-  const handle = await page.waitForFunction(
-    ([source, value]) => {
-      if (state.fatal.length) return { fatal: state.fatal };
-      return new Function("value", source)(value) ? { ok: true } : false;
-    },
-    [predicate, arg],
-    { timeout: timeoutMs, polling: 100 },
-  );
-  const outcome = await handle.jsonValue();
-  if (outcome.fatal) throw new Error("fatal player error: " + outcome.fatal.join("; "));
 }
 
 const now = (page) => page.evaluate(() => ({ t: video.currentTime, h: video.videoHeight, d: video.duration }));
@@ -290,9 +238,8 @@ async function main() {
     usage("give --hls and/or --dash, --file, --hls-start, or --clip-hls / --clip-dash");
   }
   const stepMs = Number(values["step-timeout-ms"]);
-  const server = await servePage();
-  const pageUrl = `http://127.0.0.1:${server.address().port}/`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  const { server, url: pageUrl } = await servePage(PAGE);
+  const browser = await chromium.launch(LAUNCH);
   const results = [];
   const version = browser.version();
   try {

@@ -6,9 +6,7 @@ slowed down under a small player buffer, the video stalls and the edge counts th
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +19,8 @@ from cdn_edge.app import create_app as create_edge
 from cdn_edge.qoe import RUNGS, TOP_RUNG
 from origin.app import create_app as create_origin
 from storage.filesystem import FilesystemObjectStore
+from tests.browser.harness import node_modules, run_script
 from tests.browser.test_playback import RUNGS as PACKAGE_RUNGS
-from tests.browser.test_playback import node_modules
 from tests.cdn_edge.conftest import serving
 from tests.cdn_edge.edge_stack import edge_settings, origin_settings
 from tests.cdn_edge.test_metrics import scrape, value
@@ -30,7 +28,6 @@ from tests.manifests.cmaf_package import build_package
 
 pytestmark = [pytest.mark.browser, pytest.mark.ffmpeg, pytest.mark.timeout(600)]
 
-HERE = Path(__file__).parent
 ASSET = "qoe0asset"
 NODE = {"node": "edge"}
 LATE_SEGMENT = re.compile(r"/seg_0000([4-9])\.m4s$")  # segments from 6 s on (2 s each)
@@ -73,16 +70,10 @@ def edge(package: Path, tmp_path: Path) -> Iterator[tuple[str, Slowed]]:
 
 
 def play(url: str, until: float, max_buffer: float | None = None, player: str = "hls") -> dict[str, Any]:
-    argv = ["node", "qoe.mjs", "--src", url, "--until", str(until), "--player", player]
+    argv = ["--src", url, "--until", str(until), "--player", player]
     if max_buffer is not None:
         argv += ["--max-buffer", str(max_buffer)]
-    proc = subprocess.run(argv, cwd=HERE, capture_output=True, text=True, timeout=300)
-    try:
-        report: dict[str, Any] = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"qoe.mjs printed no report (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
-    assert report["ok"], json.dumps(report, indent=2) + proc.stderr[-2000:]
-    return report
+    return run_script("qoe.mjs", *argv, timeout=300)
 
 
 def settled_metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
