@@ -22,6 +22,11 @@ function showBitrate(bandwidth, height) {
   document.body.dataset.bitrate = String(bandwidth);
 }
 
+// The language of the audio track that plays now (hls.js and dash.js tracks both carry `lang`).
+function showAudio(track) {
+  if (track) document.body.dataset.audioTrack = track.lang || "";
+}
+
 // What the viewer reads when playback fails: what happened, in words, not a library's error code.
 export function describeFailure(kind, httpStatus) {
   if (httpStatus === 401 || httpStatus === 403) return "This video's playback link is not valid (expired or not allowed). Reload the page for a new one.";
@@ -64,6 +69,7 @@ function playHls(url, sid) {
     fillMenu($("audio-menu"), $("audio-button"), audioItems(tracks), String(hls.audioTrack), (v) => (hls.audioTrack = Number(v)));
   };
   hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, audio);
+  hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => showAudio(hls.audioTracks[data.id]));
   hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
     const level = hls.levels[data.level];
     showBitrate(level.bitrate, level.height);
@@ -107,6 +113,9 @@ function playDash(url, sid) {
     );
     const rep = dash.getCurrentRepresentationForType("video");
     if (rep) showBitrate(rep.bandwidth, rep.height);
+  });
+  dash.on(events.TRACK_CHANGE_RENDERED, (e) => {
+    if (e.mediaType === "audio") showAudio(e.newMediaInfo);
   });
   dash.on(events.QUALITY_CHANGE_RENDERED, (e) => {
     if (e.mediaType === "video" && e.newRepresentation) showBitrate(e.newRepresentation.bandwidth, e.newRepresentation.height);
