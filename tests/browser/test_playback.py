@@ -31,6 +31,11 @@ def stream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for track in growing:
         (root / track.playlist_uri).write_text(hls.render_event(track, target_duration=2))
     (root / "growing.m3u8").write_text(hls.render_master(growing[:1], growing[1:], complete=False, target_duration=2))
+    # Early in such an encode: 6 s of the 16 published so far.
+    partial = [replace(t, segments=t.segments[:3], playlist_name="partial.m3u8") for t in growing]
+    for track in partial:
+        (root / track.playlist_uri).write_text(hls.render_event(track, target_duration=2))
+    (root / "partial.m3u8").write_text(hls.render_master(partial[:1], partial[1:], complete=False, target_duration=2))
     with serving_directory(root) as url:
         yield url
 
@@ -57,3 +62,15 @@ def test_hls_js_starts_a_video_still_encoding_at_its_beginning(stream_url: str) 
     # end, as for live: 10 s into these 16 s.
     report = run_script("play.mjs", "--hls-start", f"{stream_url}/growing.m3u8", timeout=300)
     assert report["results"][0]["checks"]["start_position"] < 1.0, report
+
+
+@pytest.mark.browser
+@pytest.mark.ffmpeg
+def test_a_video_still_encoding_has_its_whole_duration_from_the_start(stream_url: str) -> None:
+    # The web page attaches hls.js with the source's probed duration while the asset is not ready
+    # (web/static/growing.js): the video's duration is 16 s from the first frame, never the 6 s published
+    # so far (hls.js' own figure, which then grows with the playlist).
+    report = run_script("play.mjs", "--hls-growing", f"{stream_url}/partial.m3u8", "--source-duration", "16")
+    checks = report["results"][0]["checks"]
+    assert checks["duration"] == 16, report
+    assert {d for d in checks["durations"] if d is not None} == {16}, report  # each change it reported

@@ -3,6 +3,7 @@
 // menus from the stream, adds the storyboard thumbnails, shows the poster, keeps the duration right
 // while a stream still grows, and says what happened when playback fails.
 import { authHeaders } from "./auth.js";
+import { hlsMedia } from "./growing.js";
 import { audioItems, fillMenu, qualityItems, renditionLabel, watchCaptions } from "./menus.js";
 import { dashCmcd, hlsCmcd, newSessionId, reportFatal, watchStartup } from "./qoe.js";
 import { attachStoryboard } from "./storyboard.js";
@@ -86,7 +87,7 @@ function playHls(url, sid) {
     reportFatal(url, sid, data.details);
   });
   hls.loadSource(url);
-  hls.attachMedia(video);
+  hls.attachMedia(hlsMedia(video, asset));
   return { destroy: () => hls.destroy() };
 }
 
