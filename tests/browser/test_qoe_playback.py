@@ -118,10 +118,13 @@ def test_dash_js_sends_cmcd_and_a_healthy_playback_counts_no_rebuffer(edge: tupl
     assert value(samples, "vodstack_qoe_startup_seconds_count", **NODE, source="player") == 1
     assert sum(media_by_rung(samples).values()) >= 3
     # dash.js 5.2 flags `bs` (with `su`) on the first segments after an ABR switch and on audio segments,
-    # with 1.6 to 3.2 s buffered, while the video never waited: the edge does not count those.
-    assert report["waitingAfterStart"] == 0, report
-    assert value(samples, "vodstack_qoe_rebuffer_events_total", **NODE) == 0
-    assert value(samples, "vodstack_qoe_rebuffer_seconds_total", **NODE) == 0
+    # with 1.6 to 3.2 s buffered, while the video never waited: the edge does not count those (it counted
+    # 2 or 3 before). The edge never counts more rebuffers than the video had; nearly always that is none,
+    # but on a loaded machine dash.js' switch to a higher rung can make the video wait once (seen 2 in ~20).
+    waited = report["waitingAfterStart"]
+    assert value(samples, "vodstack_qoe_rebuffer_events_total", **NODE) <= waited, report
+    if waited == 0:
+        assert value(samples, "vodstack_qoe_rebuffer_seconds_total", **NODE) == 0
 
 
 def test_a_slow_edge_stalls_the_player_and_the_rebuffers_are_counted(edge: tuple[str, Slowed]) -> None:
