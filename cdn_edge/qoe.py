@@ -7,11 +7,20 @@ by session, asset or path. What is measured, and how:
 - startup: from a session's first request to its first media object (CMCD `ot` a, v or av, else a
   segment path), as the edge sees it (`source="edge"`); the player's own time to `playing`, from the
   beacon (`source="player"`).
-- rebuffer events: requests flagged `bs` (the buffer ran dry since the previous request), once the
-  session is past startup (a media object requested without `su`): dash.js flags its first segments.
-- estimated rebuffer time: for a `bs` request, how much longer the gap since the session's previous
-  request was than the buffer (`bl`) it reported then (playing at 1x, that buffer ran out first);
-  watch time: the gaps between a session's requests, each capped at MAX_GAP (pauses are not
+- rebuffer events: media requests flagged `bs` (the buffer ran dry since the previous request) that
+  could be a stall the viewer saw. Buffers are per stream (audio, video: a player fills them apart), and
+  a `bs` counts when its stream is past startup (a media object of it requested without `su`) and the
+  time since that stream's previous request is longer than the buffer (`bl`) that request reported
+  (playing at 1x, the buffer cannot have run dry sooner; without a `bl` the flag is trusted). dash.js
+  5.2 flags `bs` (with `su`) after every seek and on a stream's own "buffer empty" state, which it also
+  enters at startup and after an ABR switch with seconds still buffered and no `waiting` on the video
+  (tests/browser/test_qoe_playback.py): none of those is a rebuffer. hls.js flags `bs` on `waiting`,
+  which also fires on a seek: the player asks at once, well within what it had buffered, and is not
+  counted either.
+- estimated rebuffer time: for a counted `bs` request, how much longer the gap since its stream's
+  previous request was than the buffer (`bl`) reported then (that buffer ran out first); hls.js may
+  flag `bs` on an init segment (a switch to a lower rung after a stall): it counts for the video.
+  Watch time: the gaps between a session's requests, each capped at MAX_GAP (pauses are not
   watching). Ratio = rebuffer / (watch + rebuffer), computed in PromQL over any window.
 - bitrate by rung: media requests by CMCD `br`, labelled by the ladder rung it falls in (RUNGS).
 - start failures: a session that ends (idle past the TTL) or reports a fatal error (beacon) without
@@ -49,14 +58,23 @@ def rung_label(kbps: int) -> str:
 
 
 @dataclass
+class Stream:
+    """One buffer of a session's player: its audio, or its video (or muxed) media."""
+
+    last: float  # time of its latest media request
+    buffer_ms: int | None = None  # `bl` of that request
+    playing: bool = False  # a media object of it was requested without `su`: past startup
+
+
+@dataclass
 class Session:
     first: float  # time of its first request
     last: float  # time of its latest request
     refreshed: float = 0.0  # when its TTL was last restarted
-    buffer_ms: int | None = None  # `bl` of its latest request
     started: bool = False  # a media object was requested (edge) or the player said it plays
-    playing: bool = False  # a media object was requested without `su`: past startup
     failed: bool = False  # a start failure was counted
+    audio: Stream | None = None
+    video: Stream | None = None  # video, muxed, or a segment path without `ot`
 
 
 class QoeMetrics:
@@ -169,12 +187,7 @@ class QoeTracker:
         gap = now - session.last
         if gap > 0:
             self.pending_watch += gap if gap < MAX_GAP else MAX_GAP
-        if cmcd.bs and session.playing:  # dash.js flags bs on its first segments: startup, not a stall
-            self._rebuffers.inc()
-            if session.buffer_ms is not None and gap > 0:
-                self._rebuffer_seconds.inc(min(max(0.0, gap - session.buffer_ms / 1000), MAX_GAP))
         session.last = now
-        session.buffer_ms = cmcd.bl
         if now - session.refreshed > self.refresh_after:
             session.refreshed = now
             self._keep(sid, session)
@@ -182,14 +195,44 @@ class QoeTracker:
             self.pending_throughput.append(cmcd.mtp)
         ot = cmcd.ot
         if not (ot in MEDIA_TYPES if ot is not None else path.endswith(SEGMENT_SUFFIXES)):
+            if cmcd.bs and ot == "i" and session.video is not None:
+                self._starved(session.video, now)
             return
         if cmcd.br is not None:
             self.pending_rungs[rung_label(cmcd.br)] += 1
-        if not cmcd.su:
-            session.playing = True
+        self._buffer(session, cmcd, now)
         if not session.started:
             session.started = True
             self._startup_edge.observe(now - session.first)
+
+    def _buffer(self, session: Session, cmcd: Cmcd, now: float) -> None:
+        """A media request of one of the session's streams: a rebuffer if it is flagged `bs` and the
+        stream's buffer may have run dry since its previous request (see the module docstring)."""
+        audio = cmcd.ot == "a"
+        stream = session.audio if audio else session.video
+        if stream is None:
+            stream = Stream(now)
+            if audio:
+                session.audio = stream
+            else:
+                session.video = stream
+        elif cmcd.bs:
+            self._starved(stream, now)
+        stream.last = now
+        stream.buffer_ms = cmcd.bl
+        if not cmcd.su:
+            stream.playing = True
+
+    def _starved(self, stream: Stream, now: float) -> None:
+        """A request flagged `bs` for `stream`: counted when the stream is past startup and its buffer may
+        have run dry since its previous media request."""
+        if not stream.playing:
+            return
+        stalled = None if stream.buffer_ms is None else now - stream.last - stream.buffer_ms / 1000
+        if stalled is None or stalled > 0:
+            self._rebuffers.inc()
+            if stalled is not None:
+                self._rebuffer_seconds.inc(min(stalled, MAX_GAP))
 
     def beacon(self, sid: str, event: str, startup_seconds: float | None) -> None:
         """A player's report: "start" (playing, `startup_seconds` after it began loading) or "error"

@@ -45,6 +45,21 @@ def make_clip(
     return dest
 
 
+def make_language_clip(dest: Path, tones: dict[str, float], *, seconds: float = 8.0, size: str = "320x180") -> Path:
+    """A test pattern with one audio stream per language (ISO 639-2 code: tone in Hz, in that order), each
+    a pure tone of its own so that a player's switch is heard; H.264/AAC in MP4."""
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    argv += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}"]
+    for tone in tones.values():
+        argv += ["-f", "lavfi", "-i", f"sine=frequency={tone:g}:sample_rate=48000:duration={seconds}"]
+    argv += ["-map", "0:v", *(arg for i in range(len(tones)) for arg in ("-map", f"{i + 1}:a"))]
+    argv += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    for i, language in enumerate(tones):
+        argv += [f"-metadata:s:a:{i}", f"language={language}"]
+    subprocess.run([*argv, str(dest)], check=True)
+    return dest
+
+
 @dataclass(frozen=True)
 class PlayedStream:
     """One stream as ffmpeg decoded it, in seconds: the span from its first frame's start to its last

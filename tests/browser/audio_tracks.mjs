@@ -9,19 +9,11 @@
 // heard, 1 otherwise. The page is served from its own loopback origin (every request is CORS).
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
 
-import { readFile } from "node:fs/promises";
-import http from "node:http";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { chromium } from "playwright-core";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const SCRIPTS = {
-  "/hls.js": path.join(here, "node_modules/hls.js/dist/hls.min.js"),
-  "/dash.js": path.join(here, "node_modules/dashjs/dist/modern/umd/dash.all.min.js"),
-};
+import { LAUNCH, servePage, until } from "./harness.mjs";
 
 // Not muted: a muted element feeds silence to Web Audio. Autoplay is allowed by a Chromium flag.
 const PAGE = `<!doctype html>
@@ -82,16 +74,6 @@ window.startDash = (src) => {
 };
 </script></body></html>`;
 
-async function until(page, predicate, arg, timeoutMs) {
-  const handle = await page.waitForFunction(
-    ([source, value]) => (state.fatal.length ? { fatal: state.fatal } : new Function("value", source)(value) && { ok: true }),
-    [predicate, arg],
-    { timeout: timeoutMs, polling: 100 },
-  );
-  const outcome = await handle.jsonValue();
-  if (outcome.fatal) throw new Error("fatal player error: " + outcome.fatal.join("; "));
-}
-
 async function heard(page) {
   // The loudest bin over a few reads (a read may fall on a segment's first AAC frames).
   let best = { hz: 0, db: -Infinity };
@@ -137,19 +119,8 @@ async function main() {
     process.stderr.write("usage: node audio_tracks.mjs [--hls URL] [--dash URL]\n");
     process.exit(2);
   }
-  const server = http.createServer(async (req, res) => {
-    const file = SCRIPTS[req.url];
-    if (file) res.writeHead(200, { "content-type": "text/javascript" }).end(await readFile(file));
-    else if (req.url === "/") res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PAGE);
-    else res.writeHead(404).end();
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const pageUrl = `http://127.0.0.1:${server.address().port}/`;
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--autoplay-policy=no-user-gesture-required"],
-  });
+  const { server, url: pageUrl } = await servePage(PAGE);
+  const browser = await chromium.launch(LAUNCH);
   const results = [];
   try {
     const step = Number(values["step-timeout-ms"]);

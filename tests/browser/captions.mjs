@@ -9,21 +9,11 @@
 // The page is served from an origin of its own, so every request to the stream is cross-origin.
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
 
-import { readFile } from "node:fs/promises";
-import http from "node:http";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { chromium } from "playwright-core";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--autoplay-policy=no-user-gesture-required"];
-const SCRIPTS = {
-  "/hls.js": path.join(here, "node_modules/hls.js/dist/hls.min.js"),
-  "/dash.js": path.join(here, "node_modules/dashjs/dist/modern/umd/dash.all.min.js"),
-};
+import { LAUNCH, servePage, until as waitFor } from "./harness.mjs";
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>captions</title>
@@ -91,39 +81,6 @@ window.activeCues = (language) => {
 };
 </script></body></html>`;
 
-function servePage() {
-  const server = http.createServer(async (req, res) => {
-    const file = SCRIPTS[req.url];
-    if (file) {
-      res.writeHead(200, { "content-type": "text/javascript" });
-      res.end(await readFile(file));
-    } else if (req.url === "/") {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(PAGE);
-    } else if (req.url === "/favicon.ico") {
-      res.writeHead(204).end(); // keeps a 404 out of the console errors reported
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
-
-async function waitFor(page, fn, arg, timeoutMs) {
-  const handle = await page.waitForFunction(
-    ([source, value]) => {
-      if (state.fatal.length) return { fatal: state.fatal };
-      const out = new Function("value", source)(value);
-      return out ? { ok: out } : false;
-    },
-    [fn, arg],
-    { timeout: timeoutMs, polling: 100 },
-  );
-  const outcome = await handle.jsonValue();
-  if (outcome.fatal) throw new Error("fatal player error: " + outcome.fatal.join("; "));
-  return outcome.ok;
-}
-
 async function inspect(browser, pageUrl, kind, src, probes, stepMs) {
   const result = { player: kind === "hls" ? "hls.js" : "dash.js", ok: false, tracks: [], cues: [], errors: [] };
   const context = await browser.newContext();
@@ -178,9 +135,8 @@ async function main() {
   });
   const probes = JSON.parse(values.probe);
   const stepMs = Number(values["step-timeout-ms"]);
-  const server = await servePage();
-  const pageUrl = `http://127.0.0.1:${server.address().port}/`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const { server, url: pageUrl } = await servePage(PAGE);
+  const browser = await chromium.launch(LAUNCH);
   const results = [];
   try {
     if (values.hls) results.push(await inspect(browser, pageUrl, "hls", values.hls, probes, stepMs));

@@ -12,52 +12,42 @@
 // it loads, plays 1 s, seeks to the middle (a Range request) and plays to its end.
 // With --hls-start URL instead, only where hls.js starts playing a stream (a growing playlist of a
 // video still encoding should start at its beginning) and that it then advances.
+// With --hls-growing URL --source-duration S, a growing playlist (a video still encoding, fewer seconds
+// published than the source has) attached as the web page attaches it (web/static/growing.js): every
+// duration the video reported until it has played 1 s.
 // With --clip-hls URL / --clip-dash URL, a clip (a playlist cut to ?start=&end=) is played to its end at
 // 4x: where playback started, the duration the player reports, and where it ended.
 // Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Results go to stdout as JSON.
 //
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
 
-import { readFile } from "node:fs/promises";
-import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { chromium } from "playwright-core";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--autoplay-policy=no-user-gesture-required",
-];
-const SCRIPTS = {
-  "/hls.js": path.join(here, "node_modules/hls.js/dist/hls.min.js"),
-  "/dash.js": path.join(here, "node_modules/dashjs/dist/modern/umd/dash.all.min.js"),
-};
+import { LAUNCH, PLAYER_SCRIPTS, servePage, until } from "./harness.mjs";
+
+const GROWING = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../web/static/growing.js");
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>vodstack playback</title>
-<script src="/hls.js"></script><script src="/dash.js"></script></head>
+<script src="/hls.js"></script><script src="/dash.js"></script>
+<script type="module">import { hlsMedia } from "/growing.js"; window.hlsMedia = hlsMedia;</script></head>
 <body><video id="v" muted playsinline width="640" height="360"></video>
 <script>
 const video = document.getElementById("v");
-window.state = { fatal: [], warnings: [], rendered: null, firstPlaying: null };
+window.state = { fatal: [], warnings: [], rendered: null, firstPlaying: null, durations: [] };
+video.addEventListener("durationchange", () => state.durations.push(video.duration));
 video.addEventListener("playing", () => { if (state.firstPlaying === null) state.firstPlaying = video.currentTime; });
 video.addEventListener("error", () => {
   const e = video.error;
   state.fatal.push("video element: " + (e ? e.code + " " + e.message : "unknown"));
 });
 
-window.startHls = (src) => {
+// sourceDuration: attach as the web page does a video still encoding whose probed duration that is.
+window.startHls = (src, sourceDuration) => {
   if (!Hls.isSupported()) { state.fatal.push("hls.js: MSE unsupported"); return; }
   const hls = new Hls({ capLevelToPlayerSize: false, startLevel: 0 });
   window.player = {
@@ -71,7 +61,7 @@ window.startHls = (src) => {
   hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => { state.rendered = d.level; });
   hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch((e) => state.fatal.push("play(): " + e)); });
   hls.loadSource(src);
-  hls.attachMedia(video);
+  hls.attachMedia(sourceDuration ? hlsMedia(video, { state: "processing", duration: sourceDuration }) : video);
 };
 
 window.startDash = (src) => {
@@ -97,40 +87,8 @@ window.startDash = (src) => {
 </script></body></html>`;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--step-timeout-ms 30000]\n`);
+  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--hls-growing URL --source-duration S] [--step-timeout-ms 30000]\n`);
   process.exit(2);
-}
-
-function servePage() {
-  const server = http.createServer(async (req, res) => {
-    const file = SCRIPTS[req.url];
-    if (file) {
-      res.writeHead(200, { "content-type": "text/javascript" });
-      res.end(await readFile(file));
-    } else if (req.url === "/" || req.url.startsWith("/?")) {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(PAGE);
-    } else if (req.url === "/favicon.ico") {
-      res.writeHead(204).end(); // keeps a 404 out of the console errors we report
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
-
-async function until(page, predicate, arg, timeoutMs) {
-  // Polls in the page; throws with the player's fatal errors if one occurs first.
-  const handle = await page.waitForFunction(
-    ([source, value]) => {
-      if (state.fatal.length) return { fatal: state.fatal };
-      return new Function("value", source)(value) ? { ok: true } : false;
-    },
-    [predicate, arg],
-    { timeout: timeoutMs, polling: 100 },
-  );
-  const outcome = await handle.jsonValue();
-  if (outcome.fatal) throw new Error("fatal player error: " + outcome.fatal.join("; "));
 }
 
 const now = (page) => page.evaluate(() => ({ t: video.currentTime, h: video.videoHeight, d: video.duration }));
@@ -222,6 +180,24 @@ async function startOne(browser, pageUrl, src, stepMs) {
   return result;
 }
 
+async function growingOne(browser, pageUrl, src, sourceDuration, stepMs) {
+  const { result, context, page } = await openPlayer(browser, "hls", src);
+  try {
+    await page.goto(pageUrl);
+    await page.waitForFunction(() => window.hlsMedia, null, { timeout: stepMs });
+    await page.evaluate(([s, d]) => startHls(s, d), [src, sourceDuration]);
+    await until(page, "return video.currentTime >= 1", null, stepMs);
+    // JSON has no NaN: the durations before the first known one come out as null.
+    result.checks = { durations: await page.evaluate(() => state.durations), duration: (await now(page)).d };
+    result.ok = result.errors.length === 0;
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+  } finally {
+    await context.close();
+  }
+  return result;
+}
+
 async function playFile(browser, pageUrl, src, stepMs) {
   const result = { player: "video element", url: src, ok: false, checks: {}, errors: [] };
   const context = await browser.newContext();
@@ -283,16 +259,18 @@ async function main() {
       file: { type: "string", multiple: true },
       "clip-hls": { type: "string" },
       "clip-dash": { type: "string" },
+      "hls-growing": { type: "string" },
+      "source-duration": { type: "string" },
       "step-timeout-ms": { type: "string", default: "30000" },
     },
   });
-  if (!values.hls && !values.dash && !values["hls-start"] && !values.file && !values["clip-hls"] && !values["clip-dash"]) {
+  const modes = ["hls", "dash", "hls-start", "file", "clip-hls", "clip-dash", "hls-growing"];
+  if (!modes.some((mode) => values[mode])) {
     usage("give --hls and/or --dash, --file, --hls-start, or --clip-hls / --clip-dash");
   }
   const stepMs = Number(values["step-timeout-ms"]);
-  const server = await servePage();
-  const pageUrl = `http://127.0.0.1:${server.address().port}/`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  const { server, url: pageUrl } = await servePage(PAGE, { ...PLAYER_SCRIPTS, "/growing.js": GROWING });
+  const browser = await chromium.launch(LAUNCH);
   const results = [];
   const version = browser.version();
   try {
@@ -302,6 +280,10 @@ async function main() {
     for (const file of values.file || []) results.push(await playFile(browser, pageUrl, file, stepMs));
     if (values["clip-hls"]) results.push(await clipOne(browser, pageUrl, "hls", values["clip-hls"], stepMs));
     if (values["clip-dash"]) results.push(await clipOne(browser, pageUrl, "dash", values["clip-dash"], stepMs));
+    if (values["hls-growing"]) {
+      const duration = Number(values["source-duration"]);
+      results.push(await growingOne(browser, pageUrl, values["hls-growing"], duration, stepMs));
+    }
   } finally {
     await browser.close();
     server.close();

@@ -8,21 +8,16 @@
 // Exit status 0 when it played to --until with no fatal player error, 1 otherwise, 2 on bad usage.
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
 
-import { readFile } from "node:fs/promises";
-import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { chromium } from "playwright-core";
 
+import { LAUNCH, PLAYER_SCRIPTS, servePage } from "./harness.mjs";
+
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const FILES = {
-  "/hls.js": path.join(here, "node_modules/hls.js/dist/hls.min.js"),
-  "/dash.js": path.join(here, "node_modules/dashjs/dist/modern/umd/dash.all.min.js"),
-  "/qoe.js": path.join(here, "../../web/static/qoe.js"),
-};
+const FILES = { ...PLAYER_SCRIPTS, "/qoe.js": path.join(here, "../../web/static/qoe.js") };
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>vodstack qoe</title><script src="/hls.js"></script><script src="/dash.js"></script></head>
 <body><video id="v" muted playsinline width="640" height="360"></video>
@@ -65,28 +60,13 @@ if (!values.src) {
   process.exit(2);
 }
 
-const server = http.createServer(async (req, res) => {
-  const file = FILES[req.url];
-  if (file) {
-    res.writeHead(200, { "content-type": "text/javascript" });
-    res.end(await readFile(file));
-  } else if (req.url === "/") {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(PAGE);
-  } else {
-    res.writeHead(req.url === "/favicon.ico" ? 204 : 404).end();
-  }
-});
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--autoplay-policy=no-user-gesture-required"],
-});
+const { server, url: pageUrl } = await servePage(PAGE, FILES);
+const browser = await chromium.launch(LAUNCH);
 const result = { ok: false, errors: [] };
 try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => result.errors.push("page: " + e.message));
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  await page.goto(pageUrl);
   await page.waitForFunction(() => window.ready === true, null, { timeout: 30000 });
   const overrides = {};
   if (values["max-buffer"]) {

@@ -4,9 +4,6 @@ uploaded as SRT) and show the expected cue text at the expected time on the sele
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,7 @@ import pytest
 from captions import library
 from captions.cues import parse
 from captions.tracks import UPLOADED, track_options
-from tests.browser.test_playback import HERE, CorsHandler, QuietServer, node_modules
+from tests.browser.harness import run_script, serving_directory
 from tests.media import make_clip
 from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
 from tests.transcoder.test_text_tracks import EMBEDDED_SRT, UPLOADED_SRT, with_subtitles
@@ -36,31 +33,14 @@ def test_players_list_both_tracks_and_show_their_cues(tmp_path: Path) -> None:
     run_job(ctx, job_id)
     asset = assert_succeeded(ctx, asset_id, job_id)
 
-    root = ctx.settings.storage.root / "media"
-    server = QuietServer(("127.0.0.1", 0), partial(CorsHandler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        node_modules()
-        probes = [{"language": language, "at": at} for language, at, *_ in PROBES]
-        proc = subprocess.run(
-            ["node", "captions.mjs", "--hls", f"{base}/{asset.master_key}", "--dash", f"{base}/{asset.dash_key}"]
-            + ["--probe", json.dumps(probes)],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
+    probes = [{"language": language, "at": at} for language, at, *_ in PROBES]
+    with serving_directory(ctx.settings.storage.root / "media") as base:
+        report = run_script(
+            "captions.mjs",
+            *("--hls", f"{base}/{asset.master_key}", "--dash", f"{base}/{asset.dash_key}"),
+            *("--probe", json.dumps(probes)),
             timeout=300,
         )
-    finally:
-        server.shutdown()
-        server.server_close()
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(
-            f"captions.mjs printed no report (exit {proc.returncode}): {proc.stderr[-3000:]}"
-        ) from None
-    assert report["ok"], json.dumps(report, indent=2) + proc.stderr[-2000:]
     for result in report["results"]:
         tracks = sorted((t["language"], t["label"]) for t in result["tracks"])
         assert tracks == [("en", "English"), ("fr", "fr")], result

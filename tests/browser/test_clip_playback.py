@@ -17,7 +17,7 @@ from origin.app import create_app as create_origin
 from playback.clips import ClipRange
 from playback.signing import sign_token
 from storage.filesystem import FilesystemObjectStore
-from tests.browser.test_playback import run_players
+from tests.browser.harness import run_script
 from tests.cdn_edge.conftest import serving
 from tests.cdn_edge.edge_stack import edge_settings, origin_settings
 from tests.manifests.cmaf_package import build_package
@@ -87,7 +87,7 @@ def test_the_bound_token_refuses_other_ranges(clip: Clip) -> None:
 @pytest.mark.browser
 @pytest.mark.ffmpeg
 def test_hls_js_and_dash_js_play_the_clip_to_its_end(clip: Clip) -> None:
-    report = run_players("--clip-hls", clip.hls, "--clip-dash", clip.dash)
+    report = run_script("play.mjs", "--clip-hls", clip.hls, "--clip-dash", clip.dash)
     for result in report["results"]:
         checks = result["checks"]
         assert _within_a_segment(checks["duration"]), result

@@ -6,9 +6,7 @@ slowed down under a small player buffer, the video stalls and the edge counts th
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +19,8 @@ from cdn_edge.app import create_app as create_edge
 from cdn_edge.qoe import RUNGS, TOP_RUNG
 from origin.app import create_app as create_origin
 from storage.filesystem import FilesystemObjectStore
+from tests.browser.harness import node_modules, run_script
 from tests.browser.test_playback import RUNGS as PACKAGE_RUNGS
-from tests.browser.test_playback import node_modules
 from tests.cdn_edge.conftest import serving
 from tests.cdn_edge.edge_stack import edge_settings, origin_settings
 from tests.cdn_edge.test_metrics import scrape, value
@@ -30,7 +28,6 @@ from tests.manifests.cmaf_package import build_package
 
 pytestmark = [pytest.mark.browser, pytest.mark.ffmpeg, pytest.mark.timeout(600)]
 
-HERE = Path(__file__).parent
 ASSET = "qoe0asset"
 NODE = {"node": "edge"}
 LATE_SEGMENT = re.compile(r"/seg_0000([4-9])\.m4s$")  # segments from 6 s on (2 s each)
@@ -73,16 +70,10 @@ def edge(package: Path, tmp_path: Path) -> Iterator[tuple[str, Slowed]]:
 
 
 def play(url: str, until: float, max_buffer: float | None = None, player: str = "hls") -> dict[str, Any]:
-    argv = ["node", "qoe.mjs", "--src", url, "--until", str(until), "--player", player]
+    argv = ["--src", url, "--until", str(until), "--player", player]
     if max_buffer is not None:
         argv += ["--max-buffer", str(max_buffer)]
-    proc = subprocess.run(argv, cwd=HERE, capture_output=True, text=True, timeout=300)
-    try:
-        report: dict[str, Any] = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"qoe.mjs printed no report (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
-    assert report["ok"], json.dumps(report, indent=2) + proc.stderr[-2000:]
-    return report
+    return run_script("qoe.mjs", *argv, timeout=300)
 
 
 def settled_metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -118,17 +109,22 @@ def test_a_real_playback_shows_startup_bitrate_by_rung_and_no_rebuffer(edge: tup
     assert value(samples, "vodstack_qoe_active_sessions", **NODE) == 1
 
 
-def test_dash_js_sends_cmcd_as_the_web_page_configures_it(edge: tuple[str, Slowed]) -> None:
+def test_dash_js_sends_cmcd_and_a_healthy_playback_counts_no_rebuffer(edge: tuple[str, Slowed]) -> None:
     url, _ = edge
-    play(f"{url}/{ASSET}/manifest.mpd", until=6, player="dash")
+    report = play(f"{url}/{ASSET}/manifest.mpd", until=8, player="dash")
     samples = settled_metrics(url)
     assert value(samples, "vodstack_qoe_sessions_total", **NODE) == 1
     assert value(samples, "vodstack_qoe_startup_seconds_count", **NODE, source="edge") == 1
     assert value(samples, "vodstack_qoe_startup_seconds_count", **NODE, source="player") == 1
     assert sum(media_by_rung(samples).values()) >= 3
-    # Not asserted: zero rebuffers. dash.js 5.2 flags `bs` (with `su`) on the first segment after an
-    # ABR switch and on a later audio segment, with 1.9 and 3.7 s buffered and no `waiting` on the
-    # video: its "buffer empty" is per media type and per representation, not a stall the viewer saw.
+    # dash.js 5.2 flags `bs` (with `su`) on the first segments after an ABR switch and on audio segments,
+    # with 1.6 to 3.2 s buffered, while the video never waited: the edge does not count those (it counted
+    # 2 or 3 before). The edge never counts more rebuffers than the video had; nearly always that is none,
+    # but on a loaded machine dash.js' switch to a higher rung can make the video wait once (seen 2 in ~20).
+    waited = report["waitingAfterStart"]
+    assert value(samples, "vodstack_qoe_rebuffer_events_total", **NODE) <= waited, report
+    if waited == 0:
+        assert value(samples, "vodstack_qoe_rebuffer_seconds_total", **NODE) == 0
 
 
 def test_a_slow_edge_stalls_the_player_and_the_rebuffers_are_counted(edge: tuple[str, Slowed]) -> None:

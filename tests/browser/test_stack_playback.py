@@ -6,13 +6,11 @@ started: every manifest and segment request crosses origins, as on a customer's 
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_playback import HERE, node_modules
+from tests.browser.harness import run_script
 from tests.media import make_clip
 from tests.vodstack.test_stack import start_stack, stop_stack, tus_upload, wait_for_terminal
 
@@ -20,7 +18,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.ffmpeg, pytest
 
 
 def test_players_play_what_the_pipeline_published_through_the_edge(tmp_path: Path) -> None:
-    node_modules()
     stack = start_stack(tmp_path, {})
     try:
         clip = make_clip(tmp_path / "clip.mp4", seconds=16, size="960x540")
@@ -29,20 +26,9 @@ def test_players_play_what_the_pipeline_published_through_the_edge(tmp_path: Pat
         playback = asset["playback"]
         # The MP4 and M4A downloads, in a plain <video> from the same edge (Range requests to seek).
         files = [arg for d in asset["downloads"] for arg in ("--file", str(d["url"]))]  # type: ignore[index]
-        proc = subprocess.run(
-            ["node", "play.mjs", "--hls", str(playback["hls"]), "--dash", str(playback["dash"]), *files],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        report = run_script("play.mjs", "--hls", str(playback["hls"]), "--dash", str(playback["dash"]), *files)
     finally:
         stop_stack(stack, tmp_path)
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"play.mjs printed no report (exit {proc.returncode}): {proc.stderr[-3000:]}") from None
-    assert report["ok"], json.dumps(report, indent=2)
     renditions = sorted(r["height"] for r in asset["renditions"] if r["kind"] == "video")  # type: ignore[index]
     streams = [r for r in report["results"] if r["player"] != "video element"]
     for result in streams:

@@ -77,6 +77,51 @@ def test_a_starved_buffer_during_startup_is_not_a_rebuffer() -> None:
     assert q.value("vodstack_qoe_rebuffer_seconds_total") == pytest.approx(2.0)
 
 
+def test_dash_js_starved_flags_while_its_buffer_held_are_not_rebuffers() -> None:
+    # What dash.js 5.2 sent in a healthy playback (tests/browser/test_qoe_playback.py, no `waiting`): `bs`
+    # on the audio before the audio was past startup, and on the video 0.28 s after it reported 2 s buffered.
+    q = Qoe()
+    q.request(0, "a/360p/seg_00001.m4s", sid="s", ot="v", su=True, br=755)
+    q.request(0.3, "a/audio/seg_00001.m4s", sid="s", ot="a", su=True, br=131)
+    q.request(0.48, "a/audio/seg_00002.m4s", sid="s", ot="a", su=True, bs=True, bl=1900, br=131)
+    q.request(0, "a/540p/seg_00001.m4s", sid="s", ot="v", bl=2000, br=1497)
+    q.request(0.28, "a/540p/seg_00002.m4s", sid="s", ot="v", su=True, bs=True, bl=1600, br=1497)
+    q.request(0.48, "a/audio/seg_00003.m4s", sid="s", ot="a", su=True, bs=True, bl=3200, br=131)
+    q.request(0.02, "a/audio/seg_00004.m4s", sid="s", ot="a", bl=5100, br=131)
+    # A seek: both players flag the first request after it, sent at once, within what was buffered.
+    q.request(1, "a/540p/seg_00005.m4s", sid="s", ot="v", su=True, bs=True, bl=0, br=1497)
+    q.request(0, "a/audio/seg_00005.m4s", sid="s", ot="a", su=True, bs=True, bl=0, br=131)
+    assert q.value("vodstack_qoe_rebuffer_events_total") == 0
+    assert q.value("vodstack_qoe_rebuffer_seconds_total") == 0
+
+
+def test_each_stream_is_judged_by_its_own_buffer() -> None:
+    # Video requests in between do not hide that the audio went 5 s on 3 s of buffer.
+    q = Qoe()
+    q.request(0, "a/audio/seg_00001.m4s", sid="s", ot="a", bl=3000)
+    for _ in range(5):
+        q.request(1, "a/360p/seg_00001.m4s", sid="s", ot="v", bl=8000)
+    q.request(0, "a/audio/seg_00002.m4s", sid="s", ot="a", su=True, bs=True, bl=0)
+    assert q.value("vodstack_qoe_rebuffer_events_total") == 1
+    assert q.value("vodstack_qoe_rebuffer_seconds_total") == pytest.approx(2.0)
+
+
+def test_hls_js_flags_a_stall_on_the_init_segment_of_a_lower_rung() -> None:
+    q = Qoe()
+    q.request(0, "a/540p/seg_00001.m4s", sid="s", ot="v", bl=2000)
+    q.request(4, "a/180p/init.mp4", sid="s", ot="i", su=True, bs=True)
+    assert q.value("vodstack_qoe_rebuffer_events_total") == 1
+    assert q.value("vodstack_qoe_rebuffer_seconds_total") == pytest.approx(2.0)
+
+
+def test_without_a_buffer_length_the_starved_flag_is_trusted() -> None:
+    q = Qoe()
+    q.request(0, "a/360p/seg_00001.m4s", sid="s")
+    q.request(0.1, "a/360p/seg_00002.m4s", sid="s", bs=True)
+    assert q.value("vodstack_qoe_rebuffer_events_total") == 1
+    assert q.value("vodstack_qoe_rebuffer_seconds_total") == 0
+
+
 @pytest.mark.parametrize(
     ("kbps", "label"), [(0, "le400k"), (400, "le400k"), (401, "le800k"), (1500, "le1500k"), (6001, "gt6000k")]
 )

@@ -2,30 +2,27 @@
 // downloaded browser): drop two files on the page, pause and resume, wait for "ready", play with
 // hls.js (quality menu, storyboard on the seek bar) then dash.js, share and play the embed page,
 // edit a title, delete after confirming, axe-core on every page; screenshots.
-// Usage: node drive_page.mjs <page url> <video file> <second video file> <artifact dir> <api key>
+// The first video has two audio languages (en, fr); once it is ready an SRT track (en) is uploaded, and the
+// player's audio and captions menus are driven with them.
+// Usage: node drive_page.mjs <page url> <video file> <second video file> <artifact dir> <api key> <srt file>
 // Prints one JSON line with what it saw; exits non-zero on failure.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { LAUNCH } from "../browser/harness.mjs";
+
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, "..", "..", "web", "package.json"));
 const { chromium } = require("playwright-core");
 
-const [pageUrl, videoFile, secondFile, artifacts, apiKey] = process.argv.slice(2);
+const [pageUrl, videoFile, secondFile, artifacts, apiKey, srtFile] = process.argv.slice(2);
 const result = { steps: [], axe: {} };
 const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const step = (name) => result.steps.push(name);
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await chromium.launch(LAUNCH);
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(pageUrl).origin });
 const page = await context.newPage();
@@ -40,6 +37,41 @@ async function axe(name, target = page) {
   result.axe[name] = found.filter((v) => v.impact === "serious" || v.impact === "critical");
   result.axe[`${name} (minor)`] = found.filter((v) => v.impact !== "serious" && v.impact !== "critical").map((v) => v.id);
 }
+// What Chromium itself exposes to assistive technology for the menu labelled `label` (the browser's
+// accessibility tree, not axe's model of it): the role and name of each item under it.
+async function menuTree(label) {
+  const cdp = await page.context().newCDPSession(page);
+  const { nodes } = await cdp.send("Accessibility.getFullAXTree");
+  await cdp.detach();
+  const byId = new Map(nodes.map((n) => [n.nodeId, n]));
+  const menu = nodes.find((n) => !n.ignored && n.role?.value === "menu" && n.name?.value === label);
+  if (!menu) return null;
+  const items = [];
+  const walk = (node) => {
+    for (const id of node.childIds || []) {
+      const child = byId.get(id);
+      if (!child) continue;
+      // Ignored and generic nodes (the shadow root's container, slots) only hold what is under them.
+      if (child.ignored || ["generic", "none"].includes(child.role?.value)) walk(child);
+      else items.push({ role: child.role?.value, name: child.name?.value });
+    }
+  };
+  walk(menu);
+  return items;
+}
+
+// Every media-chrome menu has finished closing (its fade-out transition keeps it rendered for 150 ms after
+// `hidden` is set). axe-core runs on a closed player: axe 4.11 leaves <slot> elements out of its tree
+// (dequelabs/axe-core#4507), so in an open menu it sees the back button of media-chrome's hidden header
+// slot as a child of role=menu (aria-required-children); Chromium does not expose that button. Open
+// menus are checked in Chromium's own accessibility tree instead (menuTree).
+const menusClosed = (target = page) =>
+  target.waitForFunction(
+    () => [...document.querySelectorAll("media-chrome-menu, media-captions-menu")].every((m) => !m.checkVisibility({ visibilityProperty: true })),
+    null,
+    { timeout: 5_000 },
+  );
+
 const consoleErrors = [];
 const pageErrors = [];
 page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(`${msg.text()} ${msg.location().url || ""}`));
@@ -110,6 +142,13 @@ try {
   if (result.state !== "ready") throw new Error(`asset ended ${result.state}: ${await finalRow.textContent()}`);
   result.readyRow = await finalRow.locator("td").allTextContents();
   result.poster = await finalRow.locator("img.poster").evaluate((img) => img.decode().then(() => img.naturalWidth, () => 0));
+  // A caption track (SRT) for it, uploaded as a creator does through the API; it is published at once.
+  const put = await page.request.put(`${new URL(pageUrl).origin}/assets/${result.assetId}/captions/en?label=English`, {
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "text/plain" },
+    data: readFileSync(srtFile),
+  });
+  result.captionsPut = put.status();
+  if (!put.ok()) throw new Error(`captions upload: ${put.status()} ${await put.text()}`);
   await page.screenshot({ path: join(artifacts, "web-assets.png"), fullPage: true });
   await axe("creator page, list");
   step("ready");
@@ -150,10 +189,45 @@ try {
   }
   // Pick the lowest rendition by hand through the quality menu and see the player switch to it.
   await page.click("#quality-button");
+  await page.locator("#quality-menu").waitFor({ state: "visible" });
+  result.hls.qualityTree = await menuTree("Quality");
   await qualityItems.last().click();
   result.hls.picked = await page.evaluate(() => document.body.dataset.quality);
   await page.waitForFunction(() => document.getElementById("quality-label").textContent !== "Auto", null, { timeout: 5_000 });
   result.hls.qualityLabel = await page.textContent("#quality-label");
+
+  // The audio menu lists both languages; picking the other one switches hls.js' audioTrack.
+  await page.waitForSelector("#audio-button:not([hidden])", { timeout: 15_000 });
+  const audioItems = page.locator("#audio-menu media-chrome-menu-item");
+  result.audio = { before: await page.evaluate(() => document.body.dataset.audioTrack), items: await audioItems.allTextContents() };
+  await page.click("#audio-button");
+  await page.locator("#audio-menu").waitFor({ state: "visible" });
+  result.audio.tree = await menuTree("Audio track");
+  await audioItems.filter({ hasText: "Français" }).click();
+  await page.waitForFunction(() => document.body.dataset.audioTrack === "fr", null, { timeout: 15_000 });
+  result.audio.after = await page.evaluate(() => document.body.dataset.audioTrack);
+  await menusClosed();
+
+  // The captions menu (media-chrome's, over the video's text tracks) lists the uploaded track; picking it
+  // shows it, and at 1.5 s its first cue is active.
+  await page.waitForSelector("#captions-button:not([hidden])", { timeout: 15_000 });
+  const captionItems = page.locator("#captions-menu media-chrome-menu-item");
+  await page.click("#captions-button");
+  await page.locator("#captions-menu").waitFor({ state: "visible" });
+  result.captions = { items: await captionItems.allTextContents(), tree: await menuTree("Captions") };
+  await captionItems.filter({ hasText: "English" }).click();
+  await page.waitForFunction(() => [...document.getElementById("video").textTracks].some((t) => t.mode === "showing" && t.language === "en" && t.cues && t.cues.length), null, { timeout: 15_000 });
+  await page.evaluate(() => { const v = document.getElementById("video"); v.pause(); v.currentTime = 1.5; });
+  const cues = await page.waitForFunction(() => {
+    const v = document.getElementById("video");
+    if (v.seeking) return false;
+    const track = [...v.textTracks].find((t) => t.mode === "showing");
+    const active = track && track.activeCues ? [...track.activeCues] : [];
+    return active.length && active.map((c) => ({ text: c.text, start: c.startTime, end: c.endTime, language: track.language }));
+  }, null, { timeout: 15_000 });
+  result.captions.cues = await cues.jsonValue();
+  await page.evaluate(() => document.getElementById("video").play());
+  await menusClosed();
   await page.screenshot({ path: join(artifacts, "web-player-hls.png") });
   await axe("player");
   step("played hls");
@@ -181,6 +255,7 @@ try {
   await embedPage.waitForFunction(() => document.body.dataset.playing === "1" && document.getElementById("video").currentTime > 1, null, { timeout: 60_000 });
   result.embed.played = await embedPage.evaluate(() => document.getElementById("video").currentTime);
   await embedPage.screenshot({ path: join(artifacts, "web-embed.png") });
+  await menusClosed(embedPage);
   await axe("embed page", embedPage);
   await embedPage.close();
   step("played embed");

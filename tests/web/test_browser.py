@@ -1,9 +1,11 @@
 """The web page in Debian's headless Chromium (playwright-core): sign in, drop two clips on the
 creator page, pause and resume them, watch them become ready in the list, play one with the
-media-chrome player over hls.js (quality menu, storyboard thumbnail on the seek bar) and dash.js,
+media-chrome player over hls.js (quality menu, storyboard thumbnail on the seek bar, the audio menu
+switching between the clip's two languages, the captions menu showing an uploaded SRT's cue) and dash.js,
 copy the embed snippet and play the embed page without a key, edit a title, delete after
 confirming; then a file that is not a video, whose failure and reason the list shows. axe-core
-checks every page for serious or critical accessibility violations.
+checks every page for serious or critical accessibility violations (none is allowed); open menus are
+checked in Chromium's own accessibility tree.
 
 Screenshots are kept under the pytest basetemp, in artifacts/ (web-assets.png, web-player-*.png,
 web-share.png, web-embed.png, web-delete-confirm.png; web-failure.png when it fails).
@@ -19,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import make_clip
+from tests.media import make_clip, make_language_clip
+from tests.transcoder.test_text_tracks import UPLOADED_SRT
 from tests.vodstack.test_stack import start_stack, stop_stack
 from tests.web.npm_assets import ensure_web_assets
 
@@ -35,7 +38,11 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path, tmp_path_f
     ensure_web_assets()
     artifacts = tmp_path_factory.getbasetemp() / "artifacts"
     artifacts.mkdir(exist_ok=True)
-    clip = make_clip(tmp_path / f"page-clip-{secrets.token_hex(4)}.mp4", seconds=8, size="640x360")
+    # Two audio languages (a tone each), for the audio menu; the captions come as an SRT once it is ready.
+    tones = {"eng": 440.0, "fra": 1000.0}
+    clip = make_language_clip(tmp_path / f"page-clip-{secrets.token_hex(4)}.mp4", tones, seconds=8, size="640x360")
+    srt = tmp_path / "en.srt"
+    srt.write_bytes(UPLOADED_SRT)
     second = make_clip(tmp_path / f"second-{secrets.token_hex(4)}.mp4", seconds=2, size="320x180")
     # Small upload chunks, so that pausing mid-upload is observable on a 2 MB clip.
     stack = start_stack(tmp_path, {"VODSTACK_WEB_UPLOAD_CHUNK_BYTES": str(128 * 1024)})
@@ -50,6 +57,7 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path, tmp_path_f
                 str(second),
                 str(artifacts),
                 stack.info["token"],
+                str(srt),
             ],
             capture_output=True,
             text=True,
@@ -110,14 +118,27 @@ def test_upload_wait_play_and_delete_through_the_page(tmp_path: Path, tmp_path_f
     # Editing: saved where the server has PATCH /assets/{id}; otherwise the dialog says why.
     assert seen["edit"]["patch"] or "cannot edit" in seen["edit"]["message"], seen["edit"]
     assert clip.name in seen["deleteQuestion"] and seen["keptAfterCancel"] == 1, seen
-    # axe-core: no serious or critical violation on any page.
+    # axe-core: no serious or critical violation on any page, none allowed.
     assert len(seen["axe"]) == 8, seen["axe"]
-    # One known violation is allowed, exactly: media-chrome's quality menu (#quality-menu) is flagged
-    # aria-required-children (critical) in some runs and not others, though its items carry role
-    # menuitemradio (seen in its DOM at the same moment). Open on issue 16: fix or report it upstream;
-    # any other violation, on any page, fails.
-    known = {"player": [{"id": "aria-required-children", "impact": "critical", "targets": ["#quality-menu"]}]}
     serious = {name: found for name, found in seen["axe"].items() if "(minor)" not in name}
-    assert all(found in ([], known.get(name)) for name, found in serious.items()), seen["axe"]
+    assert all(found == [] for found in serious.values()), seen["axe"]
+    # Each open menu, as Chromium exposes it: only radio items, those the page put there (a menu with
+    # no items, or items without their role, is what aria-required-children is about).
+    assert seen["hls"]["qualityTree"] == [{"role": "menuitemradio", "name": n} for n in seen["hls"]["renditions"]]
+    audio = seen["audio"]
+    assert sorted(audio["items"]) == ["English", "Français"], audio
+    assert audio["tree"] == [{"role": "menuitemradio", "name": n} for n in audio["items"]], audio
+    # Picking "Français" switched hls.js' audioTrack from the English one.
+    assert (audio["before"], audio["after"]) == ("en", "fr"), audio
+    captions = seen["captions"]
+    assert [t.strip() for t in captions["items"]] == ["Off", "English"], captions
+    assert [(i["role"], i["name"].strip()) for i in captions["tree"]] == [
+        ("menuitemradio", "Off"),
+        ("menuitemradio", "English"),
+    ], captions
+    # The SRT's first cue (1.0 s to 3.0 s), active at 1.5 s on the shown English track.
+    (cue,) = captions["cues"]
+    assert (cue["text"], cue["language"]) == ("Hello from the upload", "en"), captions
+    assert abs(cue["start"] - 1.0) < 0.05 and abs(cue["end"] - 3.0) < 0.05, captions
     for name in ("web-assets.png", "web-player-hls.png", "web-player-dash.png", "web-embed.png", "web-share.png"):
         assert (artifacts / name).stat().st_size > 10_000, name

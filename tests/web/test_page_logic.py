@@ -1,5 +1,6 @@
-"""The page's pure logic (web/static/format.js, storyboard.js, menus.js) run under Node.js: the words a
-creator reads, the embed snippet, the storyboard rewrite that keeps a private asset's token."""
+"""The page's pure logic (web/static/format.js, storyboard.js, menus.js, growing.js) run under Node.js: the
+words a creator reads, the embed snippet, the storyboard rewrite that keeps a private asset's token, what
+hls.js is attached with."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ SCRIPT = """
 import { timeLeft, humanDuration, humanSize, stateText, embedSnippet } from "%(static)s/format.js";
 import { absoluteStoryboard } from "%(static)s/storyboard.js";
 import { qualityItems, audioItems } from "%(static)s/menus.js";
+import { hlsMedia } from "%(static)s/growing.js";
 const vtt = "WEBVTT\\n\\n00:00:00.000 --> 00:00:01.000\\nstoryboard.jpg#xywh=0,0,160,90\\n\\n" +
   "00:00:01.000 --> 00:00:02.000\\nstoryboard.jpg#xywh=160,0,160,90\\n";
 const hls = "https://edge.example/a1/a1/master.m3u8?token=v1.9.a.sig";
@@ -36,6 +38,11 @@ console.log(JSON.stringify({
   storyboard: absoluteStoryboard(vtt, "https://edge.example/a1/a1/storyboard.vtt?token=v1.9.a.sig"),
   quality: qualityItems([{ value: 0, height: 180, bandwidth: 300000 }, { value: 1, height: 360, bandwidth: 900000 }]),
   audio: audioItems([{ value: 0, name: "English" }, { value: 1, lang: "fr" }]),
+  growing: [
+    hlsMedia("video", { state: "processing", duration: 16 }),
+    hlsMedia("video", { state: "ready", duration: 16 }),
+    hlsMedia("video", { state: "processing", duration: null }),
+  ],
 }));
 """
 
@@ -70,3 +77,5 @@ def test_words_snippet_storyboard_and_menus(tmp_path: Path) -> None:
     assert [i["text"] for i in seen["quality"]] == ["Auto", "360p · 900 kb/s", "180p · 300 kb/s"]
     assert [i["value"] for i in seen["quality"]] == ["auto", "1", "0"]
     assert [i["text"] for i in seen["audio"]] == ["English", "fr"]
+    # Still encoding: hls.js gets the probed duration; ready, or with none probed, the bare <video>.
+    assert seen["growing"] == [{"media": "video", "overrides": {"duration": 16}}, "video", "video"]

@@ -3,6 +3,7 @@
 // menus from the stream, adds the storyboard thumbnails, shows the poster, keeps the duration right
 // while a stream still grows, and says what happened when playback fails.
 import { authHeaders } from "./auth.js";
+import { hlsMedia } from "./growing.js";
 import { audioItems, fillMenu, qualityItems, renditionLabel, watchCaptions } from "./menus.js";
 import { dashCmcd, hlsCmcd, newSessionId, reportFatal, watchStartup } from "./qoe.js";
 import { attachStoryboard } from "./storyboard.js";
@@ -20,6 +21,11 @@ const status = (text) => ($("player-status") ? ($("player-status").textContent =
 function showBitrate(bandwidth, height) {
   if ($("bitrate")) $("bitrate").textContent = renditionLabel({ height, bandwidth });
   document.body.dataset.bitrate = String(bandwidth);
+}
+
+// The language of the audio track that plays now (hls.js and dash.js tracks both carry `lang`).
+function showAudio(track) {
+  if (track) document.body.dataset.audioTrack = track.lang || "";
 }
 
 // What the viewer reads when playback fails: what happened, in words, not a library's error code.
@@ -64,6 +70,7 @@ function playHls(url, sid) {
     fillMenu($("audio-menu"), $("audio-button"), audioItems(tracks), String(hls.audioTrack), (v) => (hls.audioTrack = Number(v)));
   };
   hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, audio);
+  hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => showAudio(hls.audioTracks[data.id]));
   hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
     const level = hls.levels[data.level];
     showBitrate(level.bitrate, level.height);
@@ -80,7 +87,7 @@ function playHls(url, sid) {
     reportFatal(url, sid, data.details);
   });
   hls.loadSource(url);
-  hls.attachMedia(video);
+  hls.attachMedia(hlsMedia(video, asset));
   return { destroy: () => hls.destroy() };
 }
 
@@ -107,6 +114,9 @@ function playDash(url, sid) {
     );
     const rep = dash.getCurrentRepresentationForType("video");
     if (rep) showBitrate(rep.bandwidth, rep.height);
+  });
+  dash.on(events.TRACK_CHANGE_RENDERED, (e) => {
+    if (e.mediaType === "audio") showAudio(e.newMediaInfo);
   });
   dash.on(events.QUALITY_CHANGE_RENDERED, (e) => {
     if (e.mediaType === "video" && e.newRepresentation) showBitrate(e.newRepresentation.bandwidth, e.newRepresentation.height);
