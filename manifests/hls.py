@@ -134,14 +134,19 @@ def render_master(
     Variants are ordered by ascending peak bandwidth: players that start on the first entry
     start fast, and ABR climbs from there.
     """
-    if not videos:
-        raise TrackUnrenderable("a multivariant playlist needs at least one video track")
+    if not videos and not audios:
+        raise TrackUnrenderable("a multivariant playlist needs at least one video or audio track")
     playlist = m3u8.M3U8()
     playlist.is_independent_segments = True
     groups = audio_groups(audios)
     group_rates: dict[str, tuple[int, int, list[str]]] = {}  # group -> (peak, average, codecs)
     for group_id, members in groups.items():
         group_rates[group_id] = _add_audio_group(playlist, group_id, members, target_duration)
+    if not videos:
+        _add_audio_variants(playlist, groups, group_rates)
+        if not complete:
+            playlist.session_data.append(SessionData(PROGRESS_DATA_ID, value="partial"))
+        return str(playlist.dumps())
 
     variants = []
     for video in videos:
@@ -185,6 +190,29 @@ def render_master(
     else:
         playlist.session_data.append(SessionData(PROGRESS_DATA_ID, value="partial"))
     return str(playlist.dumps())
+
+
+def _add_audio_variants(
+    playlist: m3u8.M3U8, groups: dict[str, list[Track]], group_rates: dict[str, tuple[int, int, list[str]]]
+) -> None:
+    """An audio-only package: one variant per AUDIO group (a bit rate of every track: 64k, 128k, 5.1),
+    its URI the group's default rendition, its rate the group's largest member (a viewer may switch to
+    any track of the group), CODECS the audio's alone and no RESOLUTION (RFC 8216 4.3.4.2: a variant
+    whose media playlist holds only audio). Ascending bandwidth, like video variants."""
+    variants = []
+    for group_id, members in groups.items():
+        peak, average, codecs = group_rates[group_id]
+        default = next((a for a in members if a.default), members[0])
+        info: dict[str, object] = {
+            "bandwidth": peak,
+            "average_bandwidth": average,
+            "codecs": ",".join(codecs),
+            "audio": group_id,
+        }
+        variants.append((peak, default, info))
+    variants.sort(key=lambda v: v[0])
+    for _, default, info in variants:
+        playlist.add_playlist(m3u8.Playlist(default.playlist_uri, info, playlist.media, None))
 
 
 def audio_groups(audios: Sequence[Track]) -> dict[str, list[Track]]:

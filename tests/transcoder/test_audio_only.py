@@ -1,0 +1,121 @@
+"""Audio-only sources (a song, a podcast): real encodes of generated mp3, flac and ogg files, played by ffmpeg.
+
+Each ends ready with an audio-only ladder (every track at 128 and 64 kbit/s AAC-LC stereo), HLS and DASH
+that decode whole, loudness at the target, the M4A download and a waveform picture; no video output, no
+poster, no previews.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import av
+import m3u8
+import pytest
+
+from tests.media import assert_plays_whole, ffmpeg_exe, integrated_loudness, pitch, play_every_stream
+from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
+from transcoder.encode.commands import WAVEFORM_NAME, WAVEFORM_SIZE
+from transcoder.pipeline import run_job
+
+pytestmark = pytest.mark.ffmpeg
+
+TARGET = -16.0
+_NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
+
+
+def _song(path: Path, seconds: float, codec: list[str], *, tones: tuple[int, ...] = (440,), mono: bool = False) -> Path:
+    """`seconds` of one tone per audio stream, quiet (-24 dB), as the given codec and container."""
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    for tone in tones:
+        argv += ["-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=44100:duration={seconds},volume=-24dB"]
+    for index in range(len(tones)):
+        argv += ["-map", f"{index}:a"]
+    argv += ["-ac", "1" if mono else "2", *codec]
+    subprocess.run([*argv, str(path)], check=True)
+    return path
+
+
+def _duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        return float(container.duration or 0) / av.time_base
+
+
+CASES = {
+    # An mp3 with an ID3 tag, stereo; a mono FLAC; an Ogg Vorbis file with two tracks.
+    "mp3": ("song.mp3", 5.0, ["-c:a", "libmp3lame", "-b:a", "128k"], (440,), False),
+    "flac": ("song.flac", 4.0, ["-c:a", "flac"], (660,), True),
+    "ogg": ("song.ogg", 3.0, ["-c:a", "libvorbis"], (440, 1000), False),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_an_audio_only_source_becomes_an_audio_ladder(name: str, tmp_path: Path) -> None:
+    filename, seconds, codec, tones, mono = CASES[name]
+    source = _song(tmp_path / filename, seconds, codec, tones=tones, mono=mono)
+    source_seconds = _duration(source)
+    ctx = pipeline_context(tmp_path)
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    asset = assert_succeeded(ctx, asset_id, job_id)
+    media = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
+
+    # HLS: one audio-only variant per rate (no RESOLUTION, audio CODECS only), every track in each group.
+    master = m3u8.load(str(media / "master.m3u8"))
+    assert [(p.stream_info.audio, p.stream_info.codecs, p.stream_info.resolution) for p in master.playlists] == [
+        ("audio-64k", "mp4a.40.2", None),
+        ("audio", "mp4a.40.2", None),
+    ]
+    low, high = master.playlists
+    assert (low.uri, high.uri) == ("audio-64k/index.m3u8", "audio/index.m3u8")
+    assert low.stream_info.bandwidth < high.stream_info.bandwidth
+    groups = {(m.group_id, m.uri) for m in master.media if m.type == "AUDIO"}
+    suffixes = ["", *(f"-{i}" for i in range(1, len(tones)))]
+    assert groups == {("audio", f"audio{s}/index.m3u8") for s in suffixes} | {
+        ("audio-64k", f"audio{s}-64k/index.m3u8") for s in suffixes
+    }
+    assert not master.iframe_playlists
+    # Every rendition decodes whole, as long as the source (to a few AAC frames).
+    assert_plays_whole(str(media / "master.m3u8"), source_seconds, video=False, tolerance=0.05)
+    videos, audios = published_tracks(ctx, asset_id)
+    assert videos == [] and {a.init.channels for a in audios} == {2}
+    assert len({len(a.segments) for a in audios}) == 1
+    for index, tone in enumerate(tones):
+        for rate in ("", "-64k"):
+            uri = f"audio{suffixes[index]}{rate}/index.m3u8"
+            assert pitch(media / uri) == pytest.approx(tone, rel=0.03), uri
+            assert integrated_loudness(media / uri) == pytest.approx(TARGET, abs=1.0), uri
+
+    # DASH: audio AdaptationSets only, one per track with both rates; decodes whole.
+    mpd = ET.parse(media / "manifest.mpd").getroot()
+    sets = list(mpd.iterfind("d:Period/d:AdaptationSet", _NS))
+    assert [a.get("contentType") for a in sets] == ["audio"] * len(tones)
+    assert all(len(a.findall("d:Representation", _NS)) == 2 for a in sets)
+    played = play_every_stream(str(media / "manifest.mpd"))
+    assert [s.kind for s in played] == ["audio"] * (2 * len(tones))
+    assert all(s.lasts(source_seconds, 0.05) for s in played), played
+
+    # Catalog: audio renditions only, each track's loudness recorded, no picture size.
+    assert {r.kind for r in asset.renditions} == {"audio"} and asset.width is None and asset.height is None
+    records = {t["name"]: t for t in asset.audio_tracks or []}
+    assert set(records) == {f"audio{s}{rate}" for s in suffixes for rate in ("", "-64k")}
+    for record in records.values():
+        assert record["normalised"] and record["input_loudness"]["integrated"] < -20
+        assert record["output_loudness"]["integrated"] == pytest.approx(TARGET, abs=1.0)
+
+    # The M4A download, and no video MP4.
+    downloads = {d["kind"]: d for d in asset.downloads or []}
+    assert set(downloads) == {"audio"}
+    m4a = ctx.settings.storage.root / "media" / downloads["audio"]["key"]
+    [stream] = play_every_stream(str(m4a))
+    assert stream.kind == "audio" and stream.lasts(source_seconds, 0.05)
+
+    # The waveform instead of a poster; no storyboard, no thumbnails.
+    with av.open(str(media / WAVEFORM_NAME)) as png:
+        frame = next(png.decode(video=0))
+        assert png.streams.video[0].codec_context.name == "png"
+        assert (frame.width, frame.height) == WAVEFORM_SIZE
+    assert not (media / "poster.jpg").exists() and not (media / "storyboard.vtt").exists()
+    assert not (media / "thumbnails").exists()
