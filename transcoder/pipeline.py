@@ -392,7 +392,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         if streamed and isinstance(exc, EncodeFailed) and not attempt.lost.is_set():
             raise retry_with_download(exc) from exc
         raise
-    publish_tracks(ctx, asset_id, videos)  # captions: uploaded ones and the source's, now the ladder is ready
+    publish_tracks(ctx, asset_id, videos or audios)  # captions: uploaded ones and the source's, now the ladder is ready
     # The asset now plays this attempt's objects: whatever earlier attempts left is unreachable.
     remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=attempt.prefix)
 

@@ -15,8 +15,12 @@ import av
 import m3u8
 import pytest
 
+from captions import library
+from captions.cues import parse
+from captions.tracks import UPLOADED, track_options
 from tests.media import assert_plays_whole, ffmpeg_exe, integrated_loudness, pitch, play_every_stream
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
+from tests.transcoder.test_text_tracks import EMBEDDED_SRT, UPLOADED_SRT, read_cues
 from transcoder.encode.commands import WAVEFORM_NAME, WAVEFORM_SIZE
 from transcoder.pipeline import run_job
 
@@ -119,3 +123,38 @@ def test_an_audio_only_source_becomes_an_audio_ladder(name: str, tmp_path: Path)
         assert (frame.width, frame.height) == WAVEFORM_SIZE
     assert not (media / "poster.jpg").exists() and not (media / "storyboard.vtt").exists()
     assert not (media / "thumbnails").exists()
+
+
+def test_an_audio_only_asset_gets_its_uploaded_and_embedded_captions(tmp_path: Path) -> None:
+    """A podcast in Matroska audio with a French subtitle stream, and an uploaded English track: both are
+    published on the audio's segment grid and listed with the audio-only variants."""
+    srt = tmp_path / "fr.srt"
+    srt.write_text(EMBEDDED_SRT)
+    source = tmp_path / "podcast.mka"
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
+    argv += ["-i", "sine=frequency=440:sample_rate=48000:duration=6", "-i", str(srt)]
+    argv += ["-map", "0:a", "-map", "1", "-c:a", "flac", "-c:s", "srt", "-metadata:s:s:0", "language=fre"]
+    subprocess.run([*argv, str(source)], check=True)
+    ctx = pipeline_context(tmp_path)
+    asset_id, job_id = submit(ctx, source)
+    options = track_options("en", label="English", kind="captions", default=True)
+    library.save(ctx.catalog, asset_id, "en", UPLOADED, options, parse(UPLOADED_SRT))
+
+    run_job(ctx, job_id)
+    asset = assert_succeeded(ctx, asset_id, job_id)
+    assert asset.master_key is not None
+    master_path = ctx.settings.storage.root / "media" / asset.master_key
+    master = m3u8.loads(master_path.read_text())
+    subs = {m.language: m for m in master.media if m.type == "SUBTITLES"}
+    assert set(subs) == {"en", "fr"}
+    assert len(master.playlists) == 2 and all(v.stream_info.subtitles == "subs" for v in master.playlists)
+    audio = m3u8.loads((master_path.parent / master.playlists[0].uri).read_text())
+    for language, expected in {
+        "en": [(1.0, 3.0, "Hello from the upload"), (4.5, 5.5, "Bye")],
+        "fr": [(0.5, 1.8, "Bonjour du fichier"), (4.2, 5.0, "Fin")],
+    }.items():
+        playlist = master_path.parent / subs[language].uri
+        text = m3u8.loads(playlist.read_text())
+        assert [s.duration for s in text.segments] == pytest.approx([s.duration for s in audio.segments], abs=0.002)
+        assert read_cues(str(playlist)) == expected
+    assert_plays_whole(str(master_path), 6.0, video=False, tolerance=0.05)
