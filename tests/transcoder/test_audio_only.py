@@ -18,6 +18,7 @@ import pytest
 from captions import library
 from captions.cues import parse
 from captions.tracks import UPLOADED, track_options
+from media.probe import probe_source
 from tests.media import assert_plays_whole, ffmpeg_exe, integrated_loudness, pitch, play_every_stream
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
 from tests.transcoder.test_text_tracks import EMBEDDED_SRT, UPLOADED_SRT, read_cues
@@ -158,3 +159,25 @@ def test_an_audio_only_asset_gets_its_uploaded_and_embedded_captions(tmp_path: P
         assert [s.duration for s in text.segments] == pytest.approx([s.duration for s in audio.segments], abs=0.002)
         assert read_cues(str(playlist)) == expected
     assert_plays_whole(str(master_path), 6.0, video=False, tolerance=0.05)
+
+
+def test_a_song_with_cover_art_is_audio_only(tmp_path: Path) -> None:
+    """An mp3's cover art is a one-picture video stream flagged attached_pic: the probe calls the file
+    audio-only (no one-frame video ladder held over the song) and keeps the picture as an extra stream."""
+    cover = tmp_path / "cover.png"
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=red:size=64x64"]
+        + ["-frames:v", "1", str(cover)],
+        check=True,
+    )
+    song = _song(tmp_path / "plain.mp3", 2.0, ["-c:a", "libmp3lame"])
+    tagged = tmp_path / "song.mp3"
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(song), "-i", str(cover)]
+    argv += ["-map", "0:a", "-map", "1:v", "-c", "copy", "-id3v2_version", "3", "-disposition:v", "attached_pic"]
+    subprocess.run([*argv, str(tagged)], check=True)
+
+    info = probe_source(tagged)
+    assert info.video is None and info.audio_only and info.extra_streams == ["video"]
+    assert info.audio is not None and info.duration == pytest.approx(2.0, abs=0.1)
+    with pytest.raises(ValueError, match="no video stream"):
+        info.picture()
