@@ -11,7 +11,9 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import anyio
 import av
+import httpx
 import m3u8
 import pytest
 
@@ -19,6 +21,8 @@ from captions import library
 from captions.cues import parse
 from captions.tracks import UPLOADED, track_options
 from media.probe import probe_source
+from origin.app import create_app as create_origin
+from origin.settings import OriginSettings
 from tests.media import assert_plays_whole, ffmpeg_exe, integrated_loudness, pitch, play_every_stream
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
 from tests.transcoder.test_text_tracks import EMBEDDED_SRT, UPLOADED_SRT, read_cues
@@ -124,6 +128,27 @@ def test_an_audio_only_source_becomes_an_audio_ladder(name: str, tmp_path: Path)
         assert (frame.width, frame.height) == WAVEFORM_SIZE
     assert not (media / "poster.jpg").exists() and not (media / "storyboard.vtt").exists()
     assert not (media / "thumbnails").exists()
+
+    # Images on demand: a clear 404 from the origin, before any ffmpeg; the waveform itself is served.
+    origin = create_origin(
+        OriginSettings(storage=ctx.settings.storage, catalog=ctx.settings.catalog),
+        store=ctx.store,
+    )
+    for image in ("thumbnail.jpg?time=1", "animated.webp?start=0&end=1"):
+        r = _get(origin, f"/{asset_id}/{image}")
+        assert (r.status_code, r.json()["error"]) == (404, "no_video"), r.text
+        assert "audio-only" in r.json()["detail"]
+    r = _get(origin, f"/{asset.master_key.rpartition('/')[0]}/{WAVEFORM_NAME}")  # type: ignore[union-attr]
+    assert (r.status_code, r.headers["content-type"]) == (200, "image/png")
+
+
+def _get(app: object, path: str) -> httpx.Response:
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://o") as client:
+            return await client.get(path)
+
+    return anyio.run(get)
 
 
 def test_an_audio_only_asset_gets_its_uploaded_and_embedded_captions(tmp_path: Path) -> None:
