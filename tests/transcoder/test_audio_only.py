@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -16,18 +17,28 @@ import av
 import httpx
 import m3u8
 import pytest
+from sqlalchemy import select
 
 from captions import library
 from captions.cues import parse
 from captions.tracks import UPLOADED, track_options
+from catalog.models import Job
 from media.probe import probe_source
 from origin.app import create_app as create_origin
 from origin.settings import OriginSettings
 from tests.media import assert_plays_whole, ffmpeg_exe, integrated_loudness, pitch, play_every_stream
-from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, published_tracks, submit
+from tests.transcoder.harness import (
+    ListQueue,
+    assert_succeeded,
+    pipeline_context,
+    published_prefix,
+    published_tracks,
+    submit,
+)
 from tests.transcoder.test_text_tracks import EMBEDDED_SRT, UPLOADED_SRT, read_cues
 from transcoder.encode.commands import WAVEFORM_NAME, WAVEFORM_SIZE
 from transcoder.pipeline import run_job
+from transcoder.split.splitter import SplitAndStitch
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -206,3 +217,18 @@ def test_a_song_with_cover_art_is_audio_only(tmp_path: Path) -> None:
     assert info.audio is not None and info.duration == pytest.approx(2.0, abs=0.1)
     with pytest.raises(ValueError, match="no video stream"):
         info.picture()
+
+
+def test_a_long_audio_only_source_is_encoded_whole_with_split_and_stitch_on(tmp_path: Path) -> None:
+    """Split-and-stitch spreads x264's work over video chunks; a source past its threshold with no video
+    is one run: no part queued, ready after the first pass."""
+    ctx = pipeline_context(tmp_path, split_enabled=True, split_min_duration_seconds=2.0, chunk_seconds=2.0)
+    queue = ListQueue()
+    ctx = replace(ctx, splitter=SplitAndStitch(queue))
+    source = _song(tmp_path / "long.ogg", 6.0, ["-c:a", "libvorbis"])
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    assert_succeeded(ctx, asset_id, job_id)
+    assert queue.items == []
+    with ctx.catalog.session() as s:
+        assert s.scalars(select(Job).where(Job.parent_id == job_id)).all() == []
