@@ -322,13 +322,14 @@ def _measurement_problems(
             continue
         info = variant["stream_info"]
         peak, average = bandwidth.measure(video.segments, target(video.playlist_uri))
-        if video.kind == "audio":
-            # An audio-only variant plays a rendition of its AUDIO group: only the group's rate counts.
-            peak = average = 0
         group = info.get("audio")
-        if group and group not in audio_by_group:
-            continue  # an unresolved group is check_master's finding; no measurement to compare
         audios = audio_by_group.get(group or "", [])
+        if video.kind == "audio":
+            # An audio-only variant plays its own rendition or another of its AUDIO group (whose default
+            # has no URI: it is this one): the largest of them, counted once.
+            audios, peak, average = [video, *audios], 0, 0
+        elif group and group not in audio_by_group:
+            continue  # an unresolved group is check_master's finding; no measurement to compare
         measured = [bandwidth.measure(a.segments, target(a.playlist_uri) or 1) for a in audios]
         peak += max((m[0] for m in measured), default=0)
         average += max((m[1] for m in measured), default=0)

@@ -31,11 +31,23 @@ def _two_languages(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def stream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _two_languages_audio_only(path: Path) -> Path:
+    """The same two tones with no video (an audio-only asset: its master's variants are audio-only)."""
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    for tone in TONES.values():
+        argv += ["-f", "lavfi", "-i", f"sine=frequency={tone:g}:sample_rate=48000:duration=8"]
+    argv += ["-map", "0:a", "-map", "1:a", "-c:a", "flac"]
+    argv += ["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra"]
+    subprocess.run([*argv, str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module", params=["video", "audio-only"])
+def stream_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("audio-tracks")
     ctx = pipeline_context(tmp)
-    asset_id, job_id = submit(ctx, _two_languages(tmp / "two.mp4"))
+    source = _two_languages(tmp / "two.mp4") if request.param == "video" else _two_languages_audio_only(tmp / "two.mka")
+    asset_id, job_id = submit(ctx, source)
     run_job(ctx, job_id)
     assert_succeeded(ctx, asset_id, job_id)
     root = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)

@@ -56,12 +56,13 @@ def test_the_master_lists_one_audio_only_variant_per_group_lowest_first() -> Non
     # BANDWIDTH is the group's largest member, counted once (the variant's own rendition is one of them).
     assert high.stream_info.bandwidth == pytest.approx(2 * low.stream_info.bandwidth, rel=0.01)
     assert high.stream_info.bandwidth == pytest.approx(16_000 * 8 * 1.0, rel=0.1)
-    groups = {(m.group_id, m.uri, m.default) for m in master.media}
+    # Each group's default is the variant's own media: listed without a URI (RFC 8216 4.4.6.1).
+    groups = {(m.group_id, m.uri, m.name, m.default) for m in master.media}
     assert groups == {
-        ("audio", "audio/index.m3u8", "YES"),
-        ("audio", "audio-1/index.m3u8", "NO"),
-        ("audio-64k", "audio-64k/index.m3u8", "YES"),
-        ("audio-64k", "audio-1-64k/index.m3u8", "NO"),
+        ("audio", None, "English", "YES"),
+        ("audio", "audio-1/index.m3u8", "Français", "NO"),
+        ("audio-64k", None, "English", "YES"),
+        ("audio-64k", "audio-1-64k/index.m3u8", "Français", "NO"),
     }
     assert not master.iframe_playlists
 
