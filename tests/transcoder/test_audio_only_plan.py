@@ -12,6 +12,7 @@ from media.probe import AudioTrackInfo
 from transcoder.encode import commands
 from transcoder.encode.audio import LOW_GROUP, MAIN_GROUP, MULTICHANNEL_GROUP, without_tracks
 from transcoder.encode.ladder import plan_audio_only
+from transcoder.encode.previews import plan_previews
 
 
 def _track(index: int, channels: int = 2, language: str | None = None, **flags: bool) -> AudioTrackInfo:
@@ -126,3 +127,19 @@ def test_the_waveform_argv(tmp_path: Path) -> None:
 )
 def test_audio_containers_pass_the_magic_bytes(head: bytes, expected: str | None) -> None:
     assert sniff_container(head) == expected
+
+
+def test_a_split_jobs_whole_part_still_maps_the_video_for_its_storyboard(tmp_path: Path) -> None:
+    """No rungs is not audio-only by itself: the whole part of a split job has no rungs but makes the
+    storyboard tiles from the video (tests/transcoder/test_split.py runs it)."""
+    ladder = plan_audio_only([_track(0)])
+    plan = commands.EncodePlan(
+        source="clip.mp4",
+        out_dir=tmp_path,
+        ladder=ladder,
+        segment_seconds=4.0,
+        interlaced=False,
+        previews=plan_previews(20.0, 320, 180),
+    )
+    graph = commands.encode_ladder(plan, "ffmpeg")
+    assert any("[0:v]" in a for a in graph) and "libx264" not in graph

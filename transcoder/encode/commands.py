@@ -126,8 +126,9 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     if plan.duration is not None:
         seek["t"] = plan.duration
     src = source_input(plan.source, **seek)
-    # An audio-only source (no rungs) maps no video at all: `0:v` would fail the run ("matches no streams").
-    outputs = _video_outputs(src, plan) if plan.ladder.rungs else []
+    # An audio-only source (no rungs, no previews) maps no video at all: `0:v` would fail the run ("matches
+    # no streams"). A split job's whole part has no rungs either but makes the storyboard from the video.
+    outputs = _video_outputs(src, plan) if plan.ladder.rungs or plan.previews is not None else []
     outputs += _audio_outputs(src, plan)
     graph = ffmpeg.merge_outputs(*outputs).global_args(
         "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
