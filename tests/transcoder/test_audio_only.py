@@ -64,10 +64,13 @@ def _duration(path: Path) -> float:
 
 
 CASES = {
-    # An mp3 with an ID3 tag, stereo; a mono FLAC; an Ogg Vorbis file with two tracks.
+    # An mp3 (ID3 tag), stereo; a mono FLAC; an Ogg Vorbis file with two tracks.
     "mp3": ("song.mp3", 5.0, ["-c:a", "libmp3lame", "-b:a", "128k"], (440,), False),
     "flac": ("song.flac", 4.0, ["-c:a", "flac"], (660,), True),
     "ogg": ("song.ogg", 3.0, ["-c:a", "libvorbis"], (440, 1000), False),
+    # AAC in MP4 (what phones' voice memos write) and PCM in WAV, short.
+    "m4a": ("memo.m4a", 2.0, ["-c:a", "aac"], (550,), True),
+    "wav": ("take.wav", 3.0, ["-c:a", "pcm_s16le"], (330,), False),
 }
 
 
