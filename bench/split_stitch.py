@@ -156,8 +156,8 @@ def ffmpeg_cpu(source: Path, args: argparse.Namespace, base: Path) -> tuple[floa
     from transcoder.split import chunks
 
     info = probe_source(source, ProbeLimits(7680, 4320, 6 * 3600, 240))
-    width, height = info.video.display_size
-    ladder = plan_ladder(width, height, info.video.frame_rate, has_audio=info.audio is not None)
+    width, height = info.picture().display_size
+    ladder = plan_ladder(width, height, info.picture().frame_rate, has_audio=info.audio is not None)
     previews = plan_previews(info.duration, width, height)
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
 

@@ -4,6 +4,7 @@ the origin's one exception handler with the message, written for the developer w
 ImageError                base class
  +-- BadParameter         a parameter unknown, repeated, malformed or out of bounds (400)
  +-- UnknownAsset         no such asset, or nothing published for it (404)
+ |    +-- NoPictures      an audio-only asset: it has no video to make images from (404)
  +-- NotReady             the asset exists but its ladder is not complete yet (409)
  +-- Busy                 every generation slot of this origin is taken (503 + Retry-After)
  +-- RenderFailed         ffmpeg failed or ran out of its limits (503 + Retry-After: not a 5xx that
@@ -26,6 +27,10 @@ class BadParameter(ImageError):
 
 class UnknownAsset(ImageError):
     code = "not_found"
+
+
+class NoPictures(UnknownAsset):
+    code = "no_video"
 
 
 class NotReady(ImageError):

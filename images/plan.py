@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import m3u8
 
-from images.errors import BadParameter, NotReady
+from images.errors import BadParameter, NoPictures, NotReady
 from images.params import DEFAULT_ANIMATED_WIDTH, DEFAULT_WIDTH, Animated, ImageRequest, Thumbnail
 
 # Frame duration assumed when the master playlist states no FRAME-RATE (the ladder always does).
@@ -68,8 +68,9 @@ class Window:
 
 
 def video_rungs(master_text: str) -> list[Rung]:
-    """The video rungs a multivariant playlist lists, narrowest first. Raises NotReady when it lists
-    none with a resolution (not the ladder this stack publishes)."""
+    """The video rungs a multivariant playlist lists, narrowest first. Raises NoPictures when its variants
+    are all audio-only (an audio-only asset: never any image), NotReady when it lists none with a
+    resolution otherwise (not the ladder this stack publishes)."""
     master = m3u8.loads(master_text)
     rungs = []
     for variant in master.playlists:
@@ -78,6 +79,8 @@ def video_rungs(master_text: str) -> list[Rung]:
             continue
         width, height = info.resolution
         rungs.append(Rung(variant.uri, int(width), int(height), info.frame_rate))
+    if not rungs and master.playlists and all(_audio_only(v.stream_info.codecs) for v in master.playlists):
+        raise NoPictures("the asset is audio-only: it has no video to make images from (its picture is its waveform)")
     if not rungs:
         raise NotReady("the asset has no published video rendition")
     return sorted(rungs, key=lambda r: (r.width, r.height))
@@ -182,3 +185,9 @@ def argv(ffmpeg: str, source: str, out: str, request: ImageRequest, win: Window,
         vf = f"fps={request.fps},{scale}"
         return [*head, "-vf", vf, "-frames:v", str(request.frames), *tail, *_ENCODERS["animated"], out]
     return [*head, "-vf", scale, "-frames:v", "1", *tail, *_ENCODERS[request.format], out]
+
+
+def _audio_only(codecs: str | None) -> bool:
+    """CODECS of an audio-only variant (RFC 6381: AAC "mp4a.*", or another audio codec without video)."""
+    names = [c.strip().split(".")[0] for c in (codecs or "").split(",") if c.strip()]
+    return bool(names) and all(n in {"mp4a", "ac-3", "ec-3", "opus", "fLaC"} for n in names)

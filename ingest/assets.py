@@ -31,6 +31,10 @@ from media.colour import ColourInfo
 from playback.signing import sign_token
 from webhooks import events, outbox
 
+# Published beside the master of an audio-only asset (transcoder.encode.commands.WAVEFORM_NAME; the ingest
+# does not import the transcoder, tests/ingest/test_audio_only_api.py holds the two equal).
+WAVEFORM_FILE = "waveform.png"
+
 router = APIRouter(dependencies=[Depends(bearer_scheme)])
 
 
@@ -82,7 +86,10 @@ class PlaybackOut(BaseModel):
     poster: str | None = None
     # The creator's poster in every format and width, for <picture>/srcset ([]: none, the generated one).
     posters: list[PosterOut] = []
-    storyboard: str | None = None  # WebVTT map into the storyboard sprite, for scrubbing previews
+    storyboard: str | None = None  # WebVTT map into the storyboard sprite, for scrubbing previews (video only)
+    # An audio-only asset's picture: its default track drawn as a waveform (PNG, 1280x240), published with
+    # the ladder; it is also the `poster` unless the creator set one. None for a video.
+    waveform: str | None = None
 
 
 class DownloadOut(BaseModel):
@@ -132,6 +139,7 @@ EXAMPLE_ASSET: dict[str, Any] = {
     "tags": ["keynote", "2026"],
     "visibility": "public",
     "source_url": None,
+    "kind": "video",
     "progress": 1.0,
     "speed": None,
     "eta_seconds": None,
@@ -158,6 +166,7 @@ EXAMPLE_ASSET: dict[str, Any] = {
         "dash": f"https://edge.example/{EXAMPLE_ID}/a1/manifest.mpd",
         "poster": f"https://edge.example/{EXAMPLE_ID}/a1/poster.jpg",
         "storyboard": f"https://edge.example/{EXAMPLE_ID}/a1/storyboard.vtt",
+        "waveform": None,
     },
 }
 
@@ -172,6 +181,9 @@ class AssetOut(BaseModel):
     tags: list[str] = []
     visibility: str = "public"  # "public" or "private" (playback URLs then carry a signed token)
     source_url: str | None = None  # imported assets: where the original came from
+    # "video", or "audio" for a source without video (an audio-only ladder, a waveform instead of a poster
+    # and previews, no video renditions or MP4 downloads); None until a worker has probed the original.
+    kind: str | None = None
     progress: float
     speed: float | None
     eta_seconds: float | None
@@ -254,6 +266,8 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
     # Previews sit beside the master playlist (under the prefix of the attempt that published it).
     folder = asset.master_key.rpartition("/")[0] if asset.master_key else asset.id
     posters = creator_posters(ingest, asset)
+    kind = asset_kind(asset.probe)
+    picture = f"{folder}/{WAVEFORM_FILE if kind == 'audio' else 'poster.jpg'}" if ready else None
     return AssetOut(
         id=asset.id,
         state=asset.state,
@@ -262,6 +276,7 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         tags=[str(tag) for tag in asset.tags or []],
         visibility="public" if asset.public else "private",
         source_url=asset.source_url,
+        kind=kind,
         progress=progress,
         speed=asset.speed,
         eta_seconds=asset.eta_seconds,
@@ -292,9 +307,10 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
             hls=playback_url(ingest, asset, asset.master_key),
             dash=playback_url(ingest, asset, asset.dash_key),
             # A creator's poster takes precedence over the generated one.
-            poster=_main_poster(posters) or playback_url(ingest, asset, f"{folder}/poster.jpg" if ready else None),
+            poster=_main_poster(posters) or playback_url(ingest, asset, picture),
             posters=posters,
-            storyboard=playback_url(ingest, asset, f"{folder}/storyboard.vtt" if ready else None),
+            storyboard=playback_url(ingest, asset, f"{folder}/storyboard.vtt" if ready and kind != "audio" else None),
+            waveform=playback_url(ingest, asset, picture) if kind == "audio" else None,
         ),
         downloads=[
             DownloadOut(
@@ -314,6 +330,14 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
         size=upload.length if upload is not None else None,
         queue_position=_position(asset),
     )
+
+
+def asset_kind(probe: dict[str, Any] | None) -> str | None:
+    """ "audio" when the probed original has no video (media.probe.MediaInfo.video is None), "video" when it
+    has, None before any probe."""
+    if not probe:
+        return None
+    return "audio" if probe.get("video") is None else "video"
 
 
 def _source_colour(probe: dict[str, Any] | None) -> SourceColourOut | None:

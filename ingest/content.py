@@ -32,6 +32,14 @@ def sniff_container(head: bytes) -> str | None:
         return "asf"
     if head.startswith(b"OggS"):
         return "ogg"
+    # Audio-only containers (transcoded to an audio-only ladder).
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    # MP3: an ID3v2 tag, or straight into an MPEG audio frame (11 sync bits, then a layer that is not 0).
+    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06):
+        return "mp3"
     if head.startswith(b"\x00\x00\x01\xba") or head.startswith(b"\x00\x00\x01\xb3"):
         return "mpeg-ps"
     if head.startswith(b"\x06\x0e\x2b\x34"):
@@ -59,11 +67,13 @@ def check_original(store: ObjectStore, bucket: str, key: str, *, probe: ProbeSet
     head = b"".join(store.read_range(bucket, key, 0, SNIFF_BYTES - 1))
     container = sniff_container(head)
     if container is None:
-        raise ContentRejected("not a video file: its first bytes match no known video container")
+        raise ContentRejected("not a video or audio file: its first bytes match no known container")
     if probe is None:
         return ContentReport(container)
     try:
         info = probe_stored(store, bucket, key, probe)
     except InvalidMedia as exc:
         raise ContentRejected(exc.message) from exc
+    if info.video is None:  # audio-only: no picture size
+        return ContentReport(container, info.duration)
     return ContentReport(container, info.duration, info.video.width, info.video.height)

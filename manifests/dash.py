@@ -29,9 +29,10 @@ _AUDIO_PURPOSE_SCHEME = "urn:tva:metadata:cs:AudioPurposeCS:2007"
 
 
 def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: float) -> str:
-    """A static isoff-live MPD: one video AdaptationSet, one audio AdaptationSet per language."""
-    if not videos:
-        raise TrackUnrenderable("an MPD needs at least one video track")
+    """A static isoff-live MPD: one video AdaptationSet (none for audio-only), one audio AdaptationSet
+    per language."""
+    if not videos and not audios:
+        raise TrackUnrenderable("an MPD needs at least one video or audio track")
     for track in (*videos, *audios):
         _check_template(track)
     buffer_seconds = max(bandwidth.target_duration(t.segments) for t in (*videos, *audios))
@@ -48,6 +49,14 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
     )
     period = ET.SubElement(mpd, "Period", {"id": "0", "start": "PT0S"})
 
+    if videos:
+        _add_video_set(period, videos)
+    _add_audio_sets(period, audios)
+    ET.indent(mpd)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
+
+
+def _add_video_set(period: ET.Element, videos: Sequence[Track]) -> None:
     ordered = sorted(videos, key=lambda t: (t.height or 0, _peak(t)))
     video_set = ET.SubElement(
         period,
@@ -80,6 +89,8 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
             attributes["frameRate"] = _frame_rate(track.frame_rate)
         _add_template(ET.SubElement(video_set, "Representation", attributes), track)
 
+
+def _add_audio_sets(period: ET.Element, audios: Sequence[Track]) -> None:
     # One AdaptationSet per source track (its stereo and multichannel renditions are the same content):
     # a language of one track is one set; a second language, a commentary or a description its own.
     by_track = groupby(sorted(audios, key=lambda t: (t.language, t.source)), key=lambda t: (t.language, t.source))
@@ -116,9 +127,6 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
                     {"schemeIdUri": _CHANNELS_SCHEME, "value": str(track.channels)},
                 )
             _add_template(representation, track)
-
-    ET.indent(mpd)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
 
 
 def timeline(track: Track) -> list[tuple[int | None, int, int]]:

@@ -134,14 +134,21 @@ def render_master(
     Variants are ordered by ascending peak bandwidth: players that start on the first entry
     start fast, and ABR climbs from there.
     """
-    if not videos:
-        raise TrackUnrenderable("a multivariant playlist needs at least one video track")
+    if not videos and not audios:
+        raise TrackUnrenderable("a multivariant playlist needs at least one video or audio track")
     playlist = m3u8.M3U8()
     playlist.is_independent_segments = True
     groups = audio_groups(audios)
     group_rates: dict[str, tuple[int, int, list[str]]] = {}  # group -> (peak, average, codecs)
     for group_id, members in groups.items():
-        group_rates[group_id] = _add_audio_group(playlist, group_id, members, target_duration)
+        # Audio only: each group's default rendition is its variant's own media (no URI, RFC 8216 4.4.6.1).
+        in_variant = _group_default(members) if not videos else None
+        group_rates[group_id] = _add_audio_group(playlist, group_id, members, target_duration, in_variant)
+    if not videos:
+        _add_audio_variants(playlist, groups, group_rates)
+        if not complete:
+            playlist.session_data.append(SessionData(PROGRESS_DATA_ID, value="partial"))
+        return str(playlist.dumps())
 
     variants = []
     for video in videos:
@@ -187,6 +194,35 @@ def render_master(
     return str(playlist.dumps())
 
 
+def _add_audio_variants(
+    playlist: m3u8.M3U8, groups: dict[str, list[Track]], group_rates: dict[str, tuple[int, int, list[str]]]
+) -> None:
+    """An audio-only package: one variant per AUDIO group (a bit rate of every track: 64k, 128k, 5.1),
+    its URI the group's default rendition (listed in the group without a URI: its media is the variant's,
+    RFC 8216 4.4.6.1), its rate the group's largest member (a viewer may switch to any track of the
+    group), CODECS the audio's alone and no RESOLUTION (RFC 8216 4.3.4.2: a variant whose media playlist
+    holds only audio). Ascending bandwidth, like video variants.
+
+    Why no URI on the default: hls.js (1.7) takes a rendition with a URI for alternate audio; switching
+    from the variant's own audio to another track then leaves the buffered audio of the first in place
+    (the new track is heard only past it). Without a URI it is the variant's own audio, and a switch
+    flushes it, as for a video with muxed audio."""
+    variants = []
+    for group_id, members in groups.items():
+        peak, average, codecs = group_rates[group_id]
+        default = _group_default(members)
+        info: dict[str, object] = {
+            "bandwidth": peak,
+            "average_bandwidth": average,
+            "codecs": ",".join(codecs),
+            "audio": group_id,
+        }
+        variants.append((peak, default, info))
+    variants.sort(key=lambda v: v[0])
+    for _, default, info in variants:
+        playlist.add_playlist(m3u8.Playlist(default.playlist_uri, info, playlist.media, None))
+
+
 def audio_groups(audios: Sequence[Track]) -> dict[str, list[Track]]:
     """The AUDIO groups over `audios`: the stereo group (every track of group AUDIO_GROUP), then each other
     group (multichannel) holding, per source track of the stereo group, its own rendition where it has
@@ -199,15 +235,23 @@ def audio_groups(audios: Sequence[Track]) -> dict[str, list[Track]]:
     return groups
 
 
+def _group_default(members: Sequence[Track]) -> Track:
+    return next((a for a in members if a.default), members[0])
+
+
 def _add_audio_group(
-    playlist: m3u8.M3U8, group_id: str, members: Sequence[Track], target_duration: int | None
+    playlist: m3u8.M3U8,
+    group_id: str,
+    members: Sequence[Track],
+    target_duration: int | None,
+    in_variant: Track | None = None,
 ) -> tuple[int, int, list[str]]:
-    """EXT-X-MEDIA entries of one AUDIO group; its peak and average bandwidth (the largest member's, as
-    a player may pick any) and its codecs."""
+    """EXT-X-MEDIA entries of one AUDIO group (`in_variant`, the variant's own media, without a URI); its
+    peak and average bandwidth (the largest member's, as a player may pick any) and its codecs."""
     peak_max = average_max = 0
     codecs: list[str] = []
     names: set[str] = set()
-    default = next((a for a in members if a.default), members[0])
+    default = _group_default(members)
     for audio in members:
         _require_segments(audio)
         peak, average = bandwidth.measure(audio.segments, _measure_target(audio, target_duration))
@@ -220,7 +264,7 @@ def _add_audio_group(
         names.add(name)
         playlist.add_media(
             m3u8.Media(
-                uri=audio.playlist_uri,
+                uri=None if audio is in_variant else audio.playlist_uri,
                 type="AUDIO",
                 group_id=group_id,
                 language=audio.language,

@@ -139,6 +139,9 @@ def check_master(text: str) -> list[str]:
             for attribute in ("resolution", "frame_rate"):
                 if not info.get(attribute):
                     problems.append(f"{label} lacks {_attr(attribute)}")
+        if info.get("codecs") and not _video_codecs(info) and (info.get("resolution") or info.get("frame_rate")):
+            # An audio-only variant (RFC 8216 4.3.4.2) has no picture to size or time.
+            problems.append(f"{label} has RESOLUTION or FRAME-RATE but CODECS {info['codecs']!r} name no video codec")
         group = info.get("audio")
         if group and group not in audio_groups:
             problems.append(f"{label} names AUDIO group {group!r}, which no EXT-X-MEDIA TYPE=AUDIO defines")
@@ -320,9 +323,13 @@ def _measurement_problems(
         info = variant["stream_info"]
         peak, average = bandwidth.measure(video.segments, target(video.playlist_uri))
         group = info.get("audio")
-        if group and group not in audio_by_group:
-            continue  # an unresolved group is check_master's finding; no measurement to compare
         audios = audio_by_group.get(group or "", [])
+        if video.kind == "audio":
+            # An audio-only variant plays its own rendition or another of its AUDIO group (whose default
+            # has no URI: it is this one): the largest of them, counted once.
+            audios, peak, average = [video, *audios], 0, 0
+        elif group and group not in audio_by_group:
+            continue  # an unresolved group is check_master's finding; no measurement to compare
         measured = [bandwidth.measure(a.segments, target(a.playlist_uri) or 1) for a in audios]
         peak += max((m[0] for m in measured), default=0)
         average += max((m[1] for m in measured), default=0)
@@ -378,8 +385,10 @@ def _has_float_extinf(text: str) -> bool:
 
 
 def _is_video(info: dict[str, Any]) -> bool:
-    if info.get("resolution"):
-        return True
+    return bool(info.get("resolution")) or _video_codecs(info)
+
+
+def _video_codecs(info: dict[str, Any]) -> bool:
     codecs = str(info.get("codecs") or "")
     return any(c.strip().split(".")[0] in {"avc1", "avc3", "hvc1", "hev1", "av01", "vp09"} for c in codecs.split(","))
 

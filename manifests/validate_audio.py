@@ -38,21 +38,22 @@ def group_problems(master: dict[str, Any]) -> list[str]:
 
 
 def timing_problems(master: dict[str, Any], media: Mapping[str, dict[str, Any]]) -> list[str]:
-    """Every audio rendition against the first video variant: same segment count, same duration."""
-    video_uri = next((v["uri"] for v in master["playlists"] if v["uri"] in media), None)
-    if video_uri is None:
+    """Every audio rendition against the first variant: same segment count, same duration. In an
+    audio-only package (variants without RESOLUTION) the first variant is itself an audio rendition."""
+    variant = next((v for v in master["playlists"] if v["uri"] in media), None)
+    if variant is None:
         return []
+    video_uri = variant["uri"]
     video = media[video_uri]["segments"]
     video_seconds = sum(s["duration"] for s in video)
+    reference = len(video) if variant["stream_info"].get("resolution") else _counted(video)
     problems = []
     for uri in dict.fromkeys(m["uri"] for m in master["media"] if m.get("type") == "AUDIO" and m.get("uri")):
         if uri not in media:
             continue  # an unlisted playlist is the reference check's finding
         segments = media[uri]["segments"]
         seconds = sum(s["duration"] for s in segments)
-        # AAC's last frames may spill a few milliseconds past the video's end into a segment of their own.
-        counted = len(segments) - (1 if segments and segments[-1]["duration"] <= DURATION_TOLERANCE_SECONDS else 0)
-        if counted != len(video):
+        if _counted(segments) != reference:
             problems.append(
                 f"{uri}: {len(segments)} segments where {video_uri} has {len(video)}: "
                 "audio is not cut on the video's segments"
@@ -60,3 +61,9 @@ def timing_problems(master: dict[str, Any], media: Mapping[str, dict[str, Any]])
         if abs(seconds - video_seconds) > DURATION_TOLERANCE_SECONDS:
             problems.append(f"{uri}: lasts {seconds:.3f} s where {video_uri} lasts {video_seconds:.3f} s")
     return problems
+
+
+def _counted(segments: list[dict[str, Any]]) -> int:
+    """Segments of an audio rendition on the grid: AAC's last frames may spill a few milliseconds past
+    the video's end into a segment of their own, which does not count."""
+    return len(segments) - (1 if segments and segments[-1]["duration"] <= DURATION_TOLERANCE_SECONDS else 0)

@@ -38,6 +38,8 @@ def check_mpd(text: str, *, tracks: Sequence[Track] | None = None, known_uris: s
     if _seconds(root.get("minBufferTime")) is None:
         problems.append("minBufferTime missing or not PTnHnMnS")
     by_name = {t.name: t for t in tracks or ()}
+    if root.find("d:Period/d:AdaptationSet", _NS) is None:
+        problems.append("no AdaptationSet: nothing to play")
     for adaptation in root.iterfind("d:Period/d:AdaptationSet", _NS):
         kind = adaptation.get("contentType") or (adaptation.get("mimeType") or "").split("/")[0]
         label = f"AdaptationSet {adaptation.get('id')} ({kind})"

@@ -102,7 +102,7 @@ class MediaInfo:
     format: str
     duration: float
     size: int | None
-    video: VideoInfo
+    video: VideoInfo | None  # None: an audio-only source (a song, a podcast); then audio is never None
     audio: AudioInfo | None
     extra_streams: list[str] = field(default_factory=list)
     audio_tracks: list[AudioTrackInfo] = field(default_factory=list)  # every audio stream, in order
@@ -110,11 +110,23 @@ class MediaInfo:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["video"]["display_width"], data["video"]["display_height"] = self.video.display_size
+        if self.video is not None:
+            data["video"]["display_width"], data["video"]["display_height"] = self.video.display_size
         return data
 
+    @property
+    def audio_only(self) -> bool:
+        return self.video is None
 
-def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    def picture(self) -> VideoInfo:
+        """The video stream, where only a source with one can get (the content-aware ladder's analysis);
+        ValueError for an audio-only source."""
+        if self.video is None:
+            raise ValueError("the source has no video stream")
+        return self.video
+
+
+def _duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
     if container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
     if stream.duration is not None and stream.time_base is not None:
@@ -145,7 +157,7 @@ def _is_vfr(container: av.container.InputContainer, stream: av.video.stream.Vide
     return hi > lo * 1.25
 
 
-def _reaches_end(container: av.container.InputContainer, stream: av.video.stream.VideoStream, duration: float) -> bool:
+def _reaches_end(container: av.container.InputContainer, stream: av.stream.Stream, duration: float) -> bool:
     """False when the announced end of the video cannot be read: the file was cut after its index.
 
     An MP4 with its moov first (faststart) parses completely even when half the media data is
@@ -207,10 +219,17 @@ def probe_source(source: str | os.PathLike[str] | BinaryIO, limits: ProbeLimits 
 
 
 def _describe(container: av.container.InputContainer, size: int | None, limits: ProbeLimits) -> MediaInfo:
-    if not container.streams.video:
+    # An mp3's or m4a's cover art is a one-picture "video" stream flagged attached_pic: a song with
+    # its cover is audio-only (the picture is not a video to encode).
+    pictures = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not pictures:
+        if container.streams.audio:
+            return _describe_audio_only(container, size, limits)
         kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
-        raise InvalidMedia(f"the file has no video stream (streams found: {kinds})", reason="no_video")
-    vstream = container.streams.video[0]
+        raise InvalidMedia(
+            f"the file has neither a video nor an audio stream (streams found: {kinds})", reason="no_media_stream"
+        )
+    vstream = pictures[0]
     cc = vstream.codec_context
     if cc is None:
         raise InvalidMedia("the video stream's codec is unknown; the file is damaged", reason="corrupt")
@@ -270,6 +289,33 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(
         container.format.name, duration, size, video, audio, extra, _audio_tracks(container), text_streams(container)
+    )
+
+
+def _describe_audio_only(container: av.container.InputContainer, size: int | None, limits: ProbeLimits) -> MediaInfo:
+    """An audio-only source (mp3, wav, flac, m4a, ogg): the same duration limits, its first audio frame
+    decoded and its end reachable, as a video's."""
+    audio = _audio(container)
+    if audio is None:  # pragma: no cover - the caller saw an audio stream
+        raise InvalidMedia("the file has no audio stream", reason="no_media_stream")
+    stream = container.streams.audio[audio.index]
+    duration = _duration(container, stream)
+    if duration > limits.max_duration_seconds:
+        raise InvalidMedia(
+            f"audio lasts {duration:.0f} s; the limit is {limits.max_duration_seconds:.0f} s", reason="too_long"
+        )
+    if duration < limits.min_duration_seconds:
+        raise InvalidMedia(f"audio lasts only {duration:.2f} s", reason="too_short")
+    if next(iter(container.decode(stream)), None) is None:
+        raise InvalidMedia("no audio frame could be decoded; the file is damaged or truncated", reason="corrupt")
+    if not _reaches_end(container, stream, duration):
+        raise InvalidMedia(
+            f"the file is truncated: its index announces {duration:.1f} s but the media data stops short",
+            reason="truncated",
+        )
+    extra: list[str] = [s.type for s in container.streams if s.type != "audio"]
+    return MediaInfo(
+        container.format.name, duration, size, None, audio, extra, _audio_tracks(container), text_streams(container)
     )
 
 

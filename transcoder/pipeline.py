@@ -36,8 +36,9 @@ from storage.objects import ObjectStore
 from transcoder import metrics
 from transcoder.encode import audio, audio_measure, commands, fitted
 from transcoder.encode.audio import plan_audio, with_loudnorm
+from transcoder.encode.commands import WAVEFORM_NAME
 from transcoder.encode.hull import HullPolicy, Measurement
-from transcoder.encode.ladder import Ladder, plan_ladder
+from transcoder.encode.ladder import Ladder, plan_audio_only, plan_ladder
 from transcoder.encode.loudness import Loudness, LoudnessTarget
 from transcoder.encode.previews import (
     STORYBOARD_IMAGE,
@@ -177,6 +178,18 @@ def make_poster(
     run_ffmpeg(argv, timeout=120)
 
 
+def make_waveform(source: str, out: Path, audio_stream: int, ffmpeg: str) -> None:
+    """The waveform of an audio-only asset's default track (commands.waveform), its picture for players
+    and lists."""
+    run_ffmpeg(commands.waveform(source, out / WAVEFORM_NAME, audio_stream, ffmpeg), timeout=120)
+
+
+def _waveform_stream(ladder: Ladder) -> int:
+    """The source stream players start with: the default rendition's."""
+    renditions = ladder.audio_renditions()
+    return next((a.source_index for a in renditions if a.default), renditions[0].source_index if renditions else 0)
+
+
 def _plan_ladder(
     ctx: PipelineContext, attempt: Attempt, staging_key: str, info: MediaInfo, work: Path
 ) -> tuple[Ladder, dict[str, Any] | None]:
@@ -186,6 +199,8 @@ def _plan_ladder(
     a pure function of them, so every part and the join agree on the ladder.
     """
     settings = ctx.settings
+    if info.video is None:  # audio only: no picture to fit rungs to (transcoder.encode.ladder.plan_audio_only)
+        return plan_audio_only(info.audio_tracks), None
     display_w, display_h = info.video.display_size
     has_audio, audio_stream = info.audio is not None, info.audio.index if info.audio else 0
     fixed = plan_ladder(display_w, display_h, info.video.frame_rate, has_audio=has_audio, audio_stream=audio_stream)
@@ -235,9 +250,10 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     # join never reads it (the parts made it all).
     limits = _limits(ctx.settings)
     info = probe_stored(ctx.store, ctx.staging, staging_key, ctx.settings.probe, limits, scratch=work)
-    display_w, display_h = info.video.display_size
+    video = info.video  # None: an audio-only source (a song, a podcast)
+    display_w, display_h = video.display_size if video is not None else (None, None)
     ladder, analysis = _plan_ladder(ctx, attempt, staging_key, info, work)
-    if info.audio is not None:
+    if info.audio is not None and video is not None:
         ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
     normalise = ctx.settings.loudnorm
     with ctx.catalog.session() as s:
@@ -255,17 +271,19 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                 asset.width, asset.height = display_w, display_h
 
     out = work / "out"
-    previews = plan_previews(info.duration, display_w, display_h, info.video.last_frame_time)
+    previews = None
+    if video is not None and display_w and display_h:
+        previews = plan_previews(info.duration, display_w, display_h, video.last_frame_time)
     plan = commands.EncodePlan(
         source="",  # known once the split decision is made
         out_dir=out,
         ladder=ladder,
         segment_seconds=ctx.settings.segment_seconds,
-        interlaced=info.video.interlaced,
+        interlaced=video is not None and video.interlaced,
         preset=ctx.settings.x264_preset,
         previews=previews,
-        pad_video=commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate),
-        colour=info.video.colour,
+        pad_video=commands.video_padding(info.duration, video.last_frame_time, ladder.frame_rate) if video else 0.0,
+        colour=video.colour if video is not None else None,
         audio_duration=info.duration,
     )
     for directory in commands.output_dirs(plan):
@@ -327,10 +345,10 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
                 ctx.store, ctx.staging, staging_key, work, stream=False, deadline_seconds=deadline
             )[0]
 
-        if not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
-            make_poster(
-                plan.source or original(), out, info.duration, ffmpeg, info.video.last_frame_time, info.video.colour
-            )
+        if video is None:  # a picture of the sound instead of a poster
+            make_waveform(plan.source or original(), out, _waveform_stream(ladder), ffmpeg)
+        elif not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
+            make_poster(plan.source or original(), out, info.duration, ffmpeg, video.last_frame_time, video.colour)
         if info.text_streams:  # the source's subtitles become caption tracks (transcoder.text_tracks)
             extract_source_tracks(ctx, asset_id, info, plan.source or original(), work)
         videos, audios = _read_outputs(out, ladder)
@@ -342,7 +360,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             ladder,
             duration=info.duration,
             segment_seconds=ctx.settings.segment_seconds,
-            extra_files=[POSTER_NAME, *_preview_files(out)],
+            extra_files=[WAVEFORM_NAME] if video is None else [POSTER_NAME, *_preview_files(out)],
         )
         downloads = build_downloads(ctx, asset_id, out, videos, audios)  # remuxed from what was verified
         attempt.check(ctx.catalog)  # superseded while encoding: stop here, publish nothing
@@ -374,7 +392,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         if streamed and isinstance(exc, EncodeFailed) and not attempt.lost.is_set():
             raise retry_with_download(exc) from exc
         raise
-    publish_tracks(ctx, asset_id, videos)  # captions: uploaded ones and the source's, now the ladder is ready
+    publish_tracks(ctx, asset_id, videos or audios)  # captions: uploaded ones and the source's, now the ladder is ready
     # The asset now plays this attempt's objects: whatever earlier attempts left is unreachable.
     remove_prefix(ctx.store, ctx.media, f"{asset_id}/", keep=attempt.prefix)
 
@@ -387,11 +405,13 @@ def measure_audio(
     ctx: PipelineContext, source: str, ladder: Ladder, duration: float
 ) -> tuple[dict[str, Loudness], Ladder]:
     """Each audio rendition's source loudness, and the ladder without the tracks that do not decode."""
-    streams = [(a.source_index, a.channels) for a in ladder.audio]
+    # Renditions of one stream at one channel count (an audio-only asset's 64k and 128k) share a measurement.
+    streams = list(dict.fromkeys((a.source_index, a.channels) for a in ladder.audio))
     values = audio_measure.measure_source(
         source, streams, loudness_target(ctx.settings), ctx.settings.ffmpeg_path(), duration=duration
     )
-    measured = {a.name: value for a, value in zip(ladder.audio, values, strict=True) if value is not None}
+    by_stream = dict(zip(streams, values, strict=True))
+    measured = {a.name: value for a in ladder.audio if (value := by_stream[(a.source_index, a.channels)]) is not None}
     broken = sorted({a.source_index for a in ladder.audio if a.name not in measured})
     if broken:
         log.warning("audio track(s) %s of the source do not decode: left out", [i + 1 for i in broken])

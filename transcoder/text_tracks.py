@@ -79,12 +79,13 @@ def extract_source_tracks(ctx: PipelineContext, asset_id: str, info: MediaInfo, 
     return saved
 
 
-def publish_tracks(ctx: PipelineContext, asset_id: str, videos: list[Track]) -> int:
-    """Publish every track of the now ready asset on the grid of its video; how many are listed.
+def publish_tracks(ctx: PipelineContext, asset_id: str, tracks: list[Track]) -> int:
+    """Publish every track of the now ready asset on the grid of its first rendition (the lowest video
+    rung; an audio-only asset's first audio rendition); how many are listed.
 
     A storage failure here does not undo the ready asset: the tracks stay in the catalog and the next
     change through the API publishes them."""
-    lowest = videos[0]
+    lowest = tracks[0]
     grid = grid_of([s.duration for s in lowest.segments], lowest.segments[0].start)
     try:
         return republish(ctx.catalog, MediaBucket(ctx.store, ctx.media), asset_id, grid)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from images.errors import BadParameter, Busy, NotReady
+from images.errors import BadParameter, Busy, NoPictures, NotReady, status_of
 from images.params import Animated, Thumbnail, parse
 from images.plan import Rung, argv, choose_rung, output_width, parse_media, video_rungs, window
 from images.render import Gate
@@ -29,8 +29,18 @@ def test_rungs_from_the_master_narrowest_first() -> None:
     assert [(r.playlist_uri, r.width) for r in rungs] == [("234p/index.m3u8", 416), ("480p/index.m3u8", 854),
                                                           ("1080p/index.m3u8", 1920)]  # fmt: skip
     assert rungs[0].frame == FRAME
-    with pytest.raises(NotReady):
-        video_rungs('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="mp4a.40.2"\naudio/index.m3u8\n')
+    with pytest.raises(NotReady):  # a variant without RESOLUTION that is not audio: not our ladder
+        video_rungs('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="avc1.64001e"\nvideo/index.m3u8\n')
+
+
+def test_an_audio_only_master_has_no_pictures_for_good() -> None:
+    master = (
+        '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=70000,CODECS="mp4a.40.2",AUDIO="audio-64k"\naudio-64k/index.m3u8\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=140000,CODECS="mp4a.40.2",AUDIO="audio"\naudio/index.m3u8\n'
+    )
+    with pytest.raises(NoPictures, match="audio-only") as refused:
+        video_rungs(master)
+    assert status_of(refused.value) == 404 and refused.value.code == "no_video"
 
 
 @pytest.mark.parametrize(("width", "rung"), [(16, 416), (416, 416), (417, 854), (640, 854), (1000, 1920), (1920, 1920)])

@@ -59,6 +59,7 @@ def test_list_get_and_delete(tus: Tus, server, settings) -> None:
         "dash": f"http://127.0.0.1:8703/{asset_id}/manifest.mpd",
         "poster": f"http://127.0.0.1:8703/{asset_id}/poster.jpg",
         "storyboard": f"http://127.0.0.1:8703/{asset_id}/storyboard.vtt",
+        "waveform": None,
         "posters": [],  # no creator poster (tests/ingest/test_posters.py)
     }
     assert body["renditions"] == [

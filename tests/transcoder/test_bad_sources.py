@@ -42,9 +42,12 @@ def _empty(path: Path) -> Path:
     return path
 
 
-def _audio_only(path: Path) -> Path:
-    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
-    subprocess.run([*argv, "-i", "sine=duration=2", "-c:a", "aac", str(path)], check=True)
+def _subtitles_only(path: Path) -> Path:
+    # A Matroska file that opens and holds one stream, a subtitle: neither audio nor video to encode.
+    srt = path.with_suffix(".srt")
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nhello\n", encoding="utf-8")
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(srt), "-c:s", "srt"]
+    subprocess.run([*argv, "-f", "matroska", str(path)], check=True)
     return path
 
 
@@ -60,7 +63,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, str, dict[str, object]]] = {
     "truncated": (_truncated, "truncated", "truncated", {}),
     "corrupt": (_corrupt, "corrupt", "damaged", {}),
     "zero-length": (_empty, "empty", "empty", {}),
-    "audio-only": (_audio_only, "no_video", "no video stream", {}),
+    "no-audio-no-video": (_subtitles_only, "no_media_stream", "neither a video nor an audio stream", {}),
     "huge-frame": (_huge, "too_large", "8192x4608", {}),
     "too-long": (lambda p: make_clip(p, seconds=3), "too_long", "limit is 2 s", {"max_duration_seconds": 2.0}),
     # 640x360 stored, but its pixel aspect ratio of 20:1 displays it 12800 wide.

@@ -29,7 +29,7 @@ from catalog.session import Catalog
 from catalog.settings import CatalogSettings
 from storage.factory import open_store
 from storage.settings import StorageSettings
-from tests.media import assert_plays_whole, make_clip
+from tests.media import assert_plays_whole, ffmpeg_exe, make_clip
 from tests.s3 import moto_server
 from vodstack.supervisor import SERVICES_FILE, free_port
 
@@ -154,8 +154,39 @@ def test_embedded_defaults(tmp_path: Path) -> None:
     stack = start_stack(tmp_path, {})
     try:
         check_upload_play_and_reject(stack, tmp_path)
+        check_audio_only(stack, tmp_path)
     finally:
         stop_stack(stack, tmp_path)
+
+
+def check_audio_only(stack: Stack, tmp_path: Path) -> None:
+    """An uploaded mp3 (issue 14: it failed "no video stream") ends ready with its audio-only ladder,
+    played whole through the edge, its waveform and its M4A; a file with neither audio nor video fails
+    with a reason."""
+    song = tmp_path / "song.mp3"
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
+    argv += ["-i", "sine=frequency=440:sample_rate=44100:duration=4", "-ac", "2", "-c:a", "libmp3lame", str(song)]
+    subprocess.run(argv, check=True)
+    asset = wait_for_terminal(stack, tus_upload(stack, song))
+    assert asset["state"] == "ready", asset
+    assert asset["kind"] == "audio" and asset["width"] is None
+    assert sorted((r["name"], r["kind"]) for r in asset["renditions"]) == [("audio", "audio"), ("audio-64k", "audio")]
+    assert [t["name"] for t in asset["audio_tracks"]] == ["audio", "audio-64k"]
+    playback = asset["playback"]
+    assert_plays_whole(playback["hls"], 4.0, video=False, tolerance=0.1)
+    assert_plays_whole(playback["dash"], 4.0, video=False, tolerance=0.1)
+    waveform = httpx.get(playback["waveform"])
+    assert waveform.status_code == 200 and waveform.headers["content-type"] == "image/png"
+    assert playback["poster"] == playback["waveform"] and playback["storyboard"] is None
+    assert [d["kind"] for d in asset["downloads"]] == ["audio"]
+    assert httpx.get(asset["downloads"][0]["url"]).status_code == 200
+
+    subtitles = tmp_path / "only-subtitles.mkv"
+    (tmp_path / "s.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(tmp_path / "s.srt")]
+    subprocess.run([*argv, "-c:s", "srt", str(subtitles)], check=True)
+    bad = wait_for_terminal(stack, tus_upload(stack, subtitles))
+    assert bad["state"] == "failed" and "neither a video nor an audio stream" in str(bad["error"]), bad
 
 
 @pytest.mark.s3

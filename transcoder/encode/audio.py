@@ -25,6 +25,15 @@ MULTICHANNEL_BITRATE = 384_000  # AAC-LC 5.1: ~64 kbit/s per full-band channel
 MULTICHANNEL_CHANNELS = 6
 MAIN_GROUP = "audio"
 MULTICHANNEL_GROUP = "audio-mc"
+# Audio-only assets (no picture to adapt): a lower rung of every track, its own HLS group and variant,
+# for listeners on a poor connection. AAC-LC stereo at 64 kbit/s is the lowest rate at which music still
+# sounds clean with ffmpeg's native encoder (its own docs place transparency near 128 kbit/s stereo);
+# HE-AAC would go lower but the bundled ffmpeg has no libfdk_aac to encode it. A mono source is carried
+# as stereo with both channels equal: every player handles stereo, and joint (M/S) coding spends
+# next to nothing on the empty side channel.
+LOW_BITRATE = 64_000
+LOW_GROUP = "audio-64k"
+LOW_SUFFIX = "-64k"
 # HLS CHARACTERISTICS (Apple) for audio description of the picture.
 DESCRIBES_VIDEO = "public.accessibility.describes-video"
 MAX_LABEL = 80
@@ -131,9 +140,11 @@ def plan_audio(
     *,
     stereo_bitrate: int = STEREO_BITRATE,
     multichannel_bitrate: int = MULTICHANNEL_BITRATE,
+    low_bitrate: int | None = None,
 ) -> tuple[AudioRendition, ...]:
     """The audio renditions of a source with these audio streams: stereo ones in source order (the
-    default track's named "audio"), then the 5.1 ones."""
+    default track's named "audio"), then the 5.1 ones; with `low_bitrate` (audio-only assets), then a
+    stereo rendition of every track at that rate ("audio-64k", "audio-1-64k"), in group LOW_GROUP."""
     if not tracks:
         return ()
     default = _default_index(tracks)
@@ -146,7 +157,7 @@ def plan_audio(
         if not extra:
             seen.add(language)
     labels = _labels(tracks, languages, roles)
-    stereo, multi = [], []
+    stereo, multi, low = [], [], []
     for track, language, role, label in zip(tracks, languages, roles, labels, strict=True):
         name = STEREO_NAME if track.index == default else f"{STEREO_NAME}-{track.index}"
         common: dict[str, Any] = {
@@ -170,7 +181,18 @@ def plan_audio(
                     **common,
                 )
             )
-    return (*stereo, *multi)
+        if low_bitrate is not None:
+            low.append(
+                AudioRendition(
+                    name=f"{name}{LOW_SUFFIX}",
+                    channels=2,
+                    bitrate=low_bitrate,
+                    label=label,
+                    group=LOW_GROUP,
+                    **common,
+                )
+            )
+    return (*stereo, *multi, *low)
 
 
 def without_tracks(renditions: Sequence[AudioRendition], sources: Sequence[int]) -> tuple[AudioRendition, ...]:

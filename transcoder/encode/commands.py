@@ -126,6 +126,18 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     if plan.duration is not None:
         seek["t"] = plan.duration
     src = source_input(plan.source, **seek)
+    # An audio-only source (no rungs, no previews) maps no video at all: `0:v` would fail the run ("matches
+    # no streams"). A split job's whole part has no rungs either but makes the storyboard from the video.
+    outputs = _video_outputs(src, plan) if plan.ladder.rungs or plan.previews is not None else []
+    outputs += _audio_outputs(src, plan)
+    graph = ffmpeg.merge_outputs(*outputs).global_args(
+        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
+    )
+    return [ffmpeg_exe, *graph.overwrite_output().get_args()]
+
+
+def _video_outputs(src: ffmpeg.nodes.FilterableStream, plan: EncodePlan) -> list[ffmpeg.nodes.OutputStream]:
+    """Every rung (and the storyboard tiles) from one decode of the source's video, split."""
     video = src.video
     if plan.interlaced:
         # bwdif: motion-adaptive deinterlacer; send_frame keeps the frame rate (one frame per frame).
@@ -169,25 +181,46 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
     if plan.previews is not None:
         board_input = branches.stream(len(rungs)) if branches is not None else video
         outputs.append(_storyboard_tiles(plan.previews, board_input, plan.out_dir))
-    outputs += [_audio_output(src, audio, plan) for audio in plan.ladder.audio_renditions()]
-    graph = ffmpeg.merge_outputs(*outputs).global_args(
-        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
-    )
-    return [ffmpeg_exe, *graph.overwrite_output().get_args()]
+    return outputs
 
 
-def _audio_output(
+def _audio_outputs(src: ffmpeg.nodes.FilterableStream, plan: EncodePlan) -> list[ffmpeg.nodes.OutputStream]:
+    """Every audio rendition. Renditions that differ only in bit rate (an audio-only asset's 64k and 128k
+    of one track) share one filter chain, split (`asplit`): loudnorm runs once, and ffmpeg-python, which
+    merges identical filter nodes, would otherwise see one node with two unsplit outputs."""
+    chains: dict[tuple[int, int, tuple[tuple[str, str], ...]], list[AudioRendition]] = {}
+    for audio in plan.ladder.audio_renditions():
+        chains.setdefault((audio.source_index, audio.channels, audio.loudnorm), []).append(audio)
+    outputs = []
+    for renditions in chains.values():
+        stream = _audio_chain(src, renditions[0], plan)
+        if len(renditions) == 1:
+            outputs.append(_audio_output(stream, renditions[0], plan))
+            continue
+        branches = stream.filter_multi_output("asplit", len(renditions))
+        outputs += [_audio_output(branches.stream(i), audio, plan) for i, audio in enumerate(renditions)]
+    return outputs
+
+
+def _audio_chain(
     src: ffmpeg.nodes.FilterableStream, audio: AudioRendition, plan: EncodePlan
-) -> ffmpeg.nodes.OutputStream:
-    """One audio rendition: one source stream (`0:a` would map them all into one rendition of several
-    tracks), normalised when the plan says so, as AAC-LC on the segment grid."""
+) -> ffmpeg.nodes.FilterableStream:
+    """One source stream (`0:a` would map them all into one rendition of several tracks), normalised when
+    the plan says so, padded to the source's duration."""
     # Downmixed (by the resampler the format negotiation inserts) before loudnorm, which then normalises
-    # what the rendition carries; also a filter chain of its own per rendition of a shared source stream.
+    # what the rendition carries; also a filter chain of its own per channel count of a shared source stream.
     stream = src[f"a:{audio.source_index}"].filter("aformat", channel_layouts=channel_layout(audio.channels))
     if audio.loudnorm:
         stream = stream.filter("loudnorm", **dict(audio.loudnorm))
     if plan.audio_duration is not None:
         stream = stream.filter("apad", whole_dur=plan.audio_duration)
+    return stream
+
+
+def _audio_output(
+    stream: ffmpeg.nodes.FilterableStream, audio: AudioRendition, plan: EncodePlan
+) -> ffmpeg.nodes.OutputStream:
+    """One audio rendition as AAC-LC on the segment grid."""
     opts = _hls_options(plan.out_dir, audio.name, plan.segment_seconds)
     opts.update(
         {
@@ -270,6 +303,28 @@ def poster(
         .filter("scale", width, -2)
         .filter("setsar", "1")
         .output(str(dest), vframes=1, **{"q:v": 3})
+        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+        .overwrite_output()
+    )
+    return [ffmpeg_exe, *stream.get_args()]
+
+
+WAVEFORM_NAME = "waveform.png"
+WAVEFORM_SIZE = (1280, 240)  # 16:3, a strip for a player or a list; twice the size the page shows it at
+WAVEFORM_COLOUR = "0x3b82f6"
+
+
+def waveform(
+    source: str, dest: Path, audio_stream: int, ffmpeg_exe: str, size: tuple[int, int] = WAVEFORM_SIZE
+) -> list[str]:
+    """argv that draws one audio stream of the source (0:a:N) as a PNG of `size`: the picture an
+    audio-only asset has instead of a poster. Downmixed to mono first, so one wave fills the height
+    whatever the channel count."""
+    stream = (
+        source_input(source)[f"a:{audio_stream}"]
+        .filter("aformat", channel_layouts="mono")
+        .filter("showwavespic", s=f"{size[0]}x{size[1]}", colors=WAVEFORM_COLOUR)
+        .output(str(dest), **{"frames:v": 1})
         .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
         .overwrite_output()
     )

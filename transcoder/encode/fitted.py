@@ -60,16 +60,16 @@ def ladder_from_measurements(
 ) -> Ladder:
     """The fitted ladder of a source from its measurements. The source's own bit rate (its whole file
     over its duration, audio included: an upper bound of what its video spends) caps every rung's peak."""
-    display_w, display_h = info.video.display_size
+    display_w, display_h = info.picture().display_size
     duration = info.duration
     source_bitrate = round(source_bytes * 8 / duration) if source_bytes and duration > 0 else None
-    fps_factor = HIGH_FPS_BITRATE_FACTOR if output_frame_rate(info.video.frame_rate) > 31 else 1.0
+    fps_factor = HIGH_FPS_BITRATE_FACTOR if output_frame_rate(info.picture().frame_rate) > 31 else 1.0
     choices = hull.choose_rungs(measurements, source_bitrate=source_bitrate, policy=policy, fps_factor=fps_factor)
     return fitted_ladder(
         choices,
         display_w,
         display_h,
-        info.video.frame_rate,
+        info.picture().frame_rate,
         has_audio=info.audio is not None,
         audio_stream=info.audio.index if info.audio else 0,
     )
@@ -77,14 +77,14 @@ def ladder_from_measurements(
 
 def measure_source(source: str, info: MediaInfo, work: Path, ffmpeg_exe: str, *, preset: str) -> list[hull.Measurement]:
     """Run the analysis of `source` (probed as `info`) in `work`."""
-    display_w, display_h = info.video.display_size
+    display_w, display_h = info.picture().display_size
     plan = analysis.plan_analysis(
         source,
         info.duration,
         display_w,
         display_h,
-        info.video.frame_rate,
-        interlaced=info.video.interlaced,
+        info.picture().frame_rate,
+        interlaced=info.picture().interlaced,
         preset=preset,
     )
     return analysis.measure(plan, work, ffmpeg_exe, timeout=ANALYSIS_TIMEOUT_SECONDS)

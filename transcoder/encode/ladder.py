@@ -10,8 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from media.probe import MIN_SHORT_SIDE
-from transcoder.encode.audio import STEREO_NAME, AudioRendition
+from media.probe import MIN_SHORT_SIDE, AudioTrackInfo
+from transcoder.encode.audio import LOW_BITRATE, STEREO_BITRATE, STEREO_NAME, AudioRendition, plan_audio
 
 # (width, height, video bits/s) for 16:9 landscape at up to 30 fps.
 APPLE_LADDER: tuple[tuple[int, int, int], ...] = (
@@ -166,6 +166,14 @@ def plan_ladder(
 
     rungs = build_rungs(picked, portrait=portrait, frame_rate=rate)
     return Ladder(rungs, rate, audio_bitrate if has_audio else None, audio_stream)
+
+
+def plan_audio_only(tracks: Sequence[AudioTrackInfo]) -> Ladder:
+    """The ladder of a source without video: no picture rungs; every audio track at 128 and 64 kbit/s
+    stereo (+ 5.1 for a multichannel track), each rate its own HLS variant (transcoder.encode.audio)."""
+    if not tracks:
+        raise ValueError("an audio-only ladder needs at least one audio track")
+    return Ladder((), 0.0, STEREO_BITRATE, tracks[0].index, plan_audio(tracks, low_bitrate=LOW_BITRATE))
 
 
 def _nearest_rung(ladder: Sequence[tuple[int, int, int]], short: int) -> tuple[int, int, int]:

@@ -22,6 +22,7 @@ from manifests.mime import content_type_for
 from manifests.model import Track
 from media.probe import MediaInfo
 from transcoder import metrics
+from transcoder.encode.commands import WAVEFORM_NAME
 from transcoder.encode.ladder import Ladder
 from transcoder.encode.previews import STORYBOARD_IMAGE, STORYBOARD_VTT, THUMBNAIL_DIR, Previews, render_vtt
 from transcoder.errors import EncodeFailed, Superseded
@@ -46,7 +47,7 @@ def publish_package(
     videos: list[Track],
     audios: list[Track],
     info: MediaInfo,
-    previews: Previews,
+    previews: Previews | None,
     *,
     skip: set[str] | frozenset[str] = frozenset(),
     downloads: Sequence[Download] = (),
@@ -58,14 +59,15 @@ def publish_package(
     media_texts = {t.playlist_uri: hls.render_media(t) for t in [*videos, *audios]}
     iframe_texts = {t.iframe_playlist_uri: hls.render_iframes(t) for t in videos if t.has_iframe_ranges}
     master = hls.render_master(videos, audios)
-    mpd = dash.render_mpd(videos, audios, duration=max(t.duration for t in videos))
+    mpd = dash.render_mpd(videos, audios, duration=max(t.duration for t in videos or audios))
     known = {f"{t.name}/{u}" for t in [*videos, *audios] for u in [t.init_uri, *(s.uri for s in t.segments)]}
     known |= set(media_texts) | set(iframe_texts)
     validate.validate_package(
         master, {**media_texts, **iframe_texts}, tracks=[*videos, *audios], known_uris=known, mpd_text=mpd
     )
     asset_id, prefix = attempt.asset_id, attempt.prefix
-    _publish_previews(ctx, prefix, out, previews, info.duration)
+    if previews is not None:
+        _publish_previews(ctx, prefix, out, previews, info.duration)
     # Media first, then media playlists, then the entry points: a player never sees a playlist
     # that names an object not yet stored.
     for track in [*audios, *videos]:
@@ -73,7 +75,9 @@ def publish_package(
             if f"{track.name}/{name}" in skip:
                 continue  # uploaded while the encode ran (transcoder.package.progressive)
             put_file(ctx, prefix + f"{track.name}/{name}", out / track.name / name)
-    put_file(ctx, prefix + POSTER_NAME, out / POSTER_NAME)
+    # The picture of the asset: a frame of the video, or the waveform of an audio-only one.
+    picture = POSTER_NAME if videos else WAVEFORM_NAME
+    put_file(ctx, prefix + picture, out / picture)
     for download in downloads:
         put_file(ctx, prefix + download.key, download.path)
     for uri, text in {**media_texts, **iframe_texts}.items():

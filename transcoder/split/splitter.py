@@ -64,6 +64,10 @@ class SplitAndStitch:
     ) -> SplitOutcome:
         """Dispatch the parts of a long source, or join them once all have finished."""
         settings = ctx.settings
+        if info.video is None:
+            # Audio only: encoding it is quicker than real time many times over (no picture), and the
+            # parts' split exists to spread x264's work; one run makes every rendition.
+            return SplitOutcome.WHOLE
         if commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate) > 0:
             # The video stops early (a cover image over a song): chunks past its end would have no
             # frame to encode. One run holds the last frame to the end instead.
