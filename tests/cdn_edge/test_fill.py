@@ -183,7 +183,7 @@ def test_a_thread_holding_the_disk_tier_lock_never_blocks_the_event_loop(tmp_pat
             entered[name].clear()
             thread = threading.Thread(target=run)
             thread.start()
-            assert entered[name].wait(10)  # the request reached the disk tier (and its lock)
+            assert entered[name].wait(60)  # the request reached the disk tier (and its lock)
             return thread
 
         with cache.disk.lock:

@@ -27,7 +27,7 @@ def _start_patch(url: str, path: str, offset: int, total: int, first: bytes) -> 
 
 
 def _wait_offset(tus: Tus, path: str, expected: int) -> int:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while True:
         offset = int(tus.head(path).headers["upload-offset"])
         if offset == expected or time.monotonic() > deadline:
