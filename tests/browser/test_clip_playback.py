@@ -87,8 +87,8 @@ def test_the_bound_token_refuses_other_ranges(clip: Clip) -> None:
 @pytest.mark.browser
 @pytest.mark.ffmpeg
 def test_hls_js_and_dash_js_play_the_clip_to_its_end(clip: Clip) -> None:
-    # Each step exits as soon as it is reached; 90 s (not play.mjs's 30) is for a loaded machine, where
-    # dash.js took longer than 60 s to reach the clip's end: within run_players' 600 s for both players.
+    # Each step exits as soon as it is reached; 90 s (not play.mjs's 30) is room for a loaded machine,
+    # where dash.js's run of the clip was seen to time out; within run_players' 600 s for both players.
     report = run_players("--step-timeout-ms", "90000", "--clip-hls", clip.hls, "--clip-dash", clip.dash)
     for result in report["results"]:
         checks = result["checks"]
