@@ -4,7 +4,12 @@ with ffmpeg as the player: every rendition, every stream, no error message toler
 from __future__ import annotations
 
 import array
+import atexit
+import hashlib
+import json
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,19 +35,53 @@ def make_clip(
     extra_video_args: list[str] | None = None,
     input_args: list[str] | None = None,
 ) -> Path:
-    """A test pattern (testsrc2) with a sine tone, H.264/AAC in MP4."""
+    """A test pattern (testsrc2) with a sine tone, H.264/AAC in MP4 (or what `dest`'s suffix names).
+
+    Encoded once per test run for each set of arguments and copied to `dest` after that: many tests
+    ask for the same short clip (parametrised over backends, stores, players), and the encode is the
+    same bytes every time. `dest` is a fresh copy, so a test may change or truncate it."""
+    argv = _clip_argv(seconds, size, rate, audio, channels, extra_video_args or [], input_args or [])
+    key = hashlib.sha256(json.dumps([argv, dest.suffix]).encode()).hexdigest()[:32]
+    encoded = _clip_cache() / f"{key}{dest.suffix}"
+    if not encoded.exists():
+        partial = encoded.with_name(f"partial-{encoded.name}")
+        subprocess.run([*argv, str(partial)], check=True)
+        partial.rename(encoded)
+    shutil.copyfile(encoded, dest)
+    return dest
+
+
+_CLIP_CACHE: list[Path] = []
+
+
+def _clip_cache() -> Path:
+    """This process's encoded clips, removed when it exits."""
+    if not _CLIP_CACHE:
+        folder = Path(tempfile.mkdtemp(prefix="vodstack-test-clips-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _CLIP_CACHE.append(folder)
+    return _CLIP_CACHE[0]
+
+
+def _clip_argv(
+    seconds: float,
+    size: str,
+    rate: str,
+    audio: bool,
+    channels: int,
+    extra_video_args: list[str],
+    input_args: list[str],
+) -> list[str]:
     argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     argv += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
     if audio:
         layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
         argv += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
         argv += ["-filter_complex", f"[1:a]aformat=channel_layouts={layout}[a]", "-map", "0:v", "-map", "[a]"]
-    argv += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", *(extra_video_args or [])]
+    argv += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", *extra_video_args]
     if audio:
         argv += ["-c:a", "aac", "-b:a", "96k"]
-    argv += [*(input_args or []), str(dest)]
-    subprocess.run(argv, check=True)
-    return dest
+    return [*argv, *input_args]
 
 
 def make_language_clip(dest: Path, tones: dict[str, float], *, seconds: float = 8.0, size: str = "320x180") -> Path:

@@ -116,11 +116,13 @@ async def test_a_body_no_tier_keeps_is_served_and_leaves_nothing(
     tmp_path: Path, overrides: dict[str, object], cache_control: str | None
 ) -> None:
     upstream = Generated(cache_control=cache_control or "public, max-age=3600")
-    async with _edge(tmp_path, upstream, **overrides) as c:
+    app = _edge_app(tmp_path, upstream, **overrides)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as c:
         answers = await asyncio.gather(*(c.get(f"/{KEY}") for _ in range(5)))
         assert {(a.status_code, a.content == body(SIZE)) for a in answers} == {(200, True)}
         await c.get(f"/{KEY}")
         assert upstream.requests == 2  # collapsed, not stored
+        await asyncio.gather(*app.state.node.tasks)  # the fills clean up after their waiters are answered
     assert [p for p in _files(tmp_path / "cache") if p.suffix == ".body" or "fill" in p.parts] == []
 
 
@@ -181,7 +183,7 @@ def test_a_thread_holding_the_disk_tier_lock_never_blocks_the_event_loop(tmp_pat
             entered[name].clear()
             thread = threading.Thread(target=run)
             thread.start()
-            assert entered[name].wait(10)  # the request reached the disk tier (and its lock)
+            assert entered[name].wait(60)  # the request reached the disk tier (and its lock)
             return thread
 
         with cache.disk.lock:
@@ -200,7 +202,8 @@ def test_a_thread_holding_the_disk_tier_lock_never_blocks_the_event_loop(tmp_pat
 async def test_a_large_fill_purged_in_flight_is_served_but_not_kept(tmp_path: Path) -> None:
     gate = asyncio.Event()
     upstream = Generated(gate)
-    async with _edge(tmp_path, upstream, purge_token="t") as c:
+    app = _edge_app(tmp_path, upstream, purge_token="t")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as c:
         waiting = asyncio.create_task(c.get(f"/{KEY}"))
         while upstream.active < 1:
             await asyncio.sleep(0)
@@ -208,6 +211,8 @@ async def test_a_large_fill_purged_in_flight_is_served_but_not_kept(tmp_path: Pa
         assert purged.json() == {"purged": 0}
         gate.set()
         assert (await waiting).content == body(SIZE)
+        # The fill removes its file after its waiters have their bodies: wait for the fill, not a guess.
+        await asyncio.gather(*app.state.node.tasks)
         assert _files(tmp_path / "cache" / "edge") == []  # neither in the disk tier nor left in fill/
         await c.get(f"/{KEY}")
         assert upstream.requests == 2

@@ -211,7 +211,7 @@ def test_keep_alive_and_pipelining(edge: Edge, connect: Callable[[], Conn]) -> N
     assert edge.hits.direct >= direct + 4
     conn.send(get(PLAYLIST))  # still open and in order
     assert conn.read().body == MEDIA_PLAYLIST
-    deadline = time.monotonic() + 2  # uvicorn counts a request once its answer is written
+    deadline = time.monotonic() + 60  # uvicorn counts a request once its answer is written
     while state.total_requests < total + 7 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert state.total_requests == total + 7
@@ -340,9 +340,8 @@ def test_private_asset_on_a_signing_edge_goes_to_the_app(signing_edge: Edge) -> 
     token = sign_token(SECRET.encode(), ASSET, int(time.time()) + 300, None)
     signed = httpx.get(f"{edge.server.url}/{SEGMENT}", params={"token": token})
     assert signed.status_code == 200
-    for _ in range(100):
-        if SEGMENT in edge.app.state.node.cache.memory.entries:
-            break
+    deadline = time.monotonic() + 60  # the store completes after the answer: early exit, room for a loaded machine
+    while SEGMENT not in edge.app.state.node.cache.memory.entries and time.monotonic() < deadline:
         time.sleep(0.01)
     assert SEGMENT in edge.app.state.node.cache.memory.entries
     conn = Conn(edge.server.url)

@@ -30,7 +30,7 @@ class ServerThread:
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
@@ -42,6 +42,39 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+
+
+def _tcp_address(address: tuple[str, int]) -> str:
+    """An IPv4 socket address as /proc/net/tcp writes it: "0100007F:1F90" for 127.0.0.1:8080."""
+    host, port = address[:2]
+    return f"{int.from_bytes(socket.inet_aton(host), 'little'):08X}:{port:04X}"
+
+
+def wait_body_received(url: str, sock: socket.socket, seconds: float = 60.0) -> None:
+    """Return once the ingest server at `url` is reading the request body sent on loopback TCP `sock`
+    and has read every byte of it: its /metrics counts an upload receiving data, our send queue and its
+    receive queue are empty (/proc/net/tcp: tx_queue, rx_queue). A request taking the upload over from
+    then on finds all of those bytes in the holder's hands, however loaded the machine is (a sleep
+    guessed how long the holder needs to get there; on a loaded machine it had not started reading).
+    Raises AssertionError after `seconds`."""
+    here, there = _tcp_address(sock.getsockname()), _tcp_address(sock.getpeername())
+    deadline = time.monotonic() + seconds
+    while True:
+        metrics = httpx.get(f"{url}/metrics", timeout=30).raise_for_status().text
+        receiving = "vodstack_ingest_active_uploads 1.0" in metrics.splitlines()
+        queues: dict[tuple[str, str], tuple[int, int]] = {}
+        with open("/proc/net/tcp") as table:
+            for line in table.readlines()[1:]:  # "sl local rem st tx_queue:rx_queue ..."
+                fields = line.split()
+                tx, _, rx = fields[4].partition(":")
+                queues[fields[1], fields[2]] = (int(tx, 16), int(rx, 16))
+        unsent, _ = queues.get((here, there), (-1, -1))
+        _, unread = queues.get((there, here), (-1, -1))
+        if receiving and unsent == 0 and unread == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} is not reading the body ({receiving=}, {unsent} unsent, {unread} unread)")
+        time.sleep(0.01)
 
 
 def queued_messages(folder: Path) -> list[dict[str, Any]]:

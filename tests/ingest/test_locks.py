@@ -29,15 +29,17 @@ def test_holder_hands_over_when_asked(backend) -> None:  # type: ignore[no-untyp
     async def scenario() -> list[str]:
         locker = Locker(backend, lease_seconds=5, takeover_seconds=5)
         events: list[str] = []
+        held = asyncio.Event()
 
         async def holder() -> None:
             async with locker.hold("u1") as lease:
                 events.append("held")
+                held.set()
                 await lease.stop.wait()  # a PATCH stopping at its next chunk boundary
                 events.append("asked")
 
         task = asyncio.create_task(holder())
-        await asyncio.sleep(0.1)
+        await held.wait()  # however long the backend takes to grant it on a loaded machine
         async with locker.hold("u1") as lease:
             events.append("taken")
             assert not lease.stop.is_set()
@@ -64,10 +66,15 @@ def test_wedged_holder_is_taken_over(backend) -> None:  # type: ignore[no-untype
 
 def test_dead_holder_lease_runs_out(backend) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> bool:
-        assert await backend.try_acquire("u3", "dead", 0.2)
+        # A lease long enough that the second call comes within it on a loaded machine, then polled:
+        # the holder is dead, so the new request gets the upload as soon as its lease runs out.
+        assert await backend.try_acquire("u3", "dead", 1.0)
         assert not await backend.try_acquire("u3", "new", 5)
-        await asyncio.sleep(0.3)
-        ok = await backend.try_acquire("u3", "new", 5)
+        deadline = asyncio.get_running_loop().time() + 30
+        while not (ok := await backend.try_acquire("u3", "new", 5)):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
         await backend.close()
         return ok
 

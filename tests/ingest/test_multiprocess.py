@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from catalog.models import Upload
 from catalog.session import Catalog
 from tests.ingest.conftest import AUTH, TOKEN, make_settings
-from tests.ingest.harness import IngestProcess, Tus, queued_messages
+from tests.ingest.harness import IngestProcess, Tus, queued_messages, wait_body_received
 from tests.ingest.test_takeover import _start_patch
 from tests.media import make_clip
 
@@ -66,8 +65,9 @@ def test_interleaved_requests_across_processes(pair) -> None:  # type: ignore[no
         assert int(reader.head(path).headers["upload-offset"]) == start
         if i == 2:
             # A stalled PATCH on one process; the other one gets the upload without a 423.
-            sock = _start_patch(b.url if writer is tb else a.url, path, start, end - start, data[start : start + MIB])
-            time.sleep(0.3)
+            holder = b.url if writer is tb else a.url
+            sock = _start_patch(holder, path, start, end - start, data[start : start + MIB])
+            wait_body_received(holder, sock)  # the holder has the first MiB: a HEAD now must keep all of it
             head = reader.head(path)
             assert head.status_code == 200
             start = int(head.headers["upload-offset"])

@@ -29,8 +29,11 @@ pytestmark = pytest.mark.redis
 MIB = 1024 * 1024
 UPLOADS = 6
 ROUNDS = 3
-# Far below lock_takeover_seconds (30 s): a lock its request never lets go of shows up as a timeout.
-REQUEST_TIMEOUT = 20.0
+# Far below the takeover deadline: a lock its request never lets go of shows up as a timeout. Both are
+# generous (a request answered in milliseconds may take seconds on a loaded machine); a passing run
+# never waits for either.
+TAKEOVER_SECONDS = 120.0
+REQUEST_TIMEOUT = 90.0
 
 
 @pytest.fixture(scope="module", params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
@@ -45,7 +48,7 @@ def replicas(
         endpoint,
         lock_backend="redis",
         redis_url=os.environ["VODSTACK_TEST_REDIS_URL"],
-        lock_takeover_seconds=30.0,
+        lock_takeover_seconds=TAKEOVER_SECONDS,
     )
     a = IngestProcess(settings).start()  # one after the other: the first one migrates the catalog
     b = IngestProcess(settings)

@@ -90,6 +90,20 @@ def wait_for_targets(prom: Prometheus) -> None:
     raise AssertionError(json.dumps(targets, indent=2))
 
 
+def wait_for_scrapes(prom: Prometheus, count: int) -> None:
+    """Return once Prometheus has scraped every target `count` more times (each target's lastScrape has
+    moved on that often): the scrapes themselves, which a loaded machine delays, not a guess in seconds."""
+    first = {t["scrapeUrl"]: t["lastScrape"] for t in prom.get("/api/v1/targets")["activeTargets"]}
+    later: dict[str, set[str]] = {url: set() for url in first}
+    deadline = time.monotonic() + 120
+    while not all(len(scrapes) >= count for scrapes in later.values()):
+        assert time.monotonic() < deadline, f"targets not scraped {count} times in 120 s: {later}"
+        time.sleep(0.2)
+        for target in prom.get("/api/v1/targets")["activeTargets"]:
+            if target["scrapeUrl"] in later and target["lastScrape"] != first[target["scrapeUrl"]]:
+                later[target["scrapeUrl"]].add(target["lastScrape"])
+
+
 def play_through_edge(hls_url: str) -> None:
     assert_plays_whole(hls_url, 8.0)  # ffmpeg plays every rung and the audio, whole
     master = m3u8.loads(httpx.get(hls_url).raise_for_status().text, uri=hls_url)
@@ -155,7 +169,7 @@ def test_every_panel_returns_data_and_every_alert_evaluates(tmp_path: Path) -> N
         assert wait_for_terminal(stack, tus_upload(stack, junk))["state"] == "failed"
         play_through_edge(str(asset["playback"]["hls"]))  # type: ignore[index]
         viewer_session(str(asset["playback"]["hls"]))  # type: ignore[index]
-        time.sleep(4)  # a few more scrapes after the workload
+        wait_for_scrapes(prom, 3)  # a few more scrapes after the workload
 
         empty: list[str] = []
         for board, panel, expr in all_queries():

@@ -98,7 +98,7 @@ def test_readers_racing_on_two_origins_start_one_restore(tmp_path: Path, catalog
     start = threading.Barrier(readers)
 
     def read(store: TieredObjectStore) -> float:
-        start.wait(10)
+        start.wait(60)
         try:
             store.stat("media", KEY)
         except ObjectArchived as archived:
