@@ -38,7 +38,7 @@ from transcoder.encode import audio, audio_measure, commands, fitted
 from transcoder.encode.audio import plan_audio, with_loudnorm
 from transcoder.encode.hull import HullPolicy, Measurement
 from transcoder.encode.ladder import Ladder, plan_ladder
-from transcoder.encode.loudness import Loudness, LoudnessTarget
+from transcoder.encode.loudness import Loudness, LoudnessTarget, load_measured
 from transcoder.encode.previews import (
     STORYBOARD_IMAGE,
     THUMBNAIL_DIR,
@@ -79,6 +79,11 @@ class SplitOutcome(Enum):
     WHOLE = "whole"  # not split: one ffmpeg run encodes the ladder
     WAITING = "waiting"  # parts are encoding on other workers; the last to finish queues the job again
     JOINED = "joined"  # the parts are joined into the output directory, as one run would write it
+
+
+# What a join leaves beside the output directory: the source's audio loudness the whole part measured
+# (transcoder.encode.loudness.dump_measured), recorded on the asset as a single job records its own.
+JOINED_LOUDNESS_NAME = "input-loudness.json"
 
 
 class Splitter(Protocol):
@@ -279,6 +284,10 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         # The parts made the ladder, the previews and the poster: nothing is left to encode or to
         # publish early, nothing to read from the original.
         plan = replace(plan, ladder=Ladder((), ladder.frame_rate, None), previews=None)
+        if (work / JOINED_LOUDNESS_NAME).is_file():
+            measured = load_measured((work / JOINED_LOUDNESS_NAME).read_bytes())
+            if normalise:  # as the whole part decided: the asset then records its tracks as normalised
+                ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, loudness_target(ctx.settings)))
     else:
         source, streamed = original_for_ffmpeg(
             ctx.store,
