@@ -340,8 +340,8 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             make_poster(
                 plan.source or original(), out, info.duration, ffmpeg, info.video.last_frame_time, info.video.colour
             )
-        if info.text_streams:  # the source's subtitles become caption tracks (transcoder.text_tracks)
-            extract_source_tracks(ctx, asset_id, info, plan.source or original(), work)
+        if info.text_streams or info.closed_captions:  # the source's become caption tracks (transcoder.text_tracks)
+            extract_source_tracks(ctx, asset_id, info, plan.source or original(), work, original)
         videos, audios = _read_outputs(out, ladder)
         # Nothing is published that was not checked: a failed check fails the attempt.
         verify_outputs(
