@@ -91,23 +91,56 @@ def model_dir(cache: Path) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """How the recogniser decodes; the defaults are the fastest that keep the words (BENCHMARKS.md, speech)."""
+
+    # Greedy decoding (beam 1): several times faster than beam 5 on a CPU, and words are what matter.
+    beam_size: int = 1
+    # Silero VAD (shipped inside faster-whisper) drops silence before Whisper sees it: pauses cost nothing.
+    vad_filter: bool = True
+    # > 0: faster-whisper's BatchedInferencePipeline, that many VAD chunks decoded at once.
+    batch_size: int = 0
+    # CTranslate2's threads; 0: one per core (its own default of 4 oversubscribes a 2-core machine).
+    threads: int = 0
+
+    def cpu_threads(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+
 class Recognizer:
     """A loaded model (seconds to load: keep one per worker process). Blocking."""
 
-    def __init__(self, directory: Path, *, threads: int = 0) -> None:
+    def __init__(self, directory: Path, *, decoding: Decoding | None = None) -> None:
         try:
-            from faster_whisper import WhisperModel
+            from faster_whisper import BatchedInferencePipeline, WhisperModel
         except ImportError as exc:
             raise SpeechUnavailable("faster-whisper is not installed (pip install -e '.[captions]')") from exc
+        self.decoding = decoding or Decoding()
         # int8: the CPU path CTranslate2 is fastest on, with no measurable loss for Whisper base.
         self.model: Any = WhisperModel(
-            str(directory), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
+            str(directory),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=self.decoding.cpu_threads(),
+            local_files_only=True,
         )
+        self.batched: Any = BatchedInferencePipeline(self.model) if self.decoding.batch_size > 0 else None
 
     def transcribe(self, audio: Path) -> Transcript:
         """The speech of `audio` (any format ffmpeg/PyAV reads; 16 kHz mono WAV is cheapest) as cues."""
-        # Greedy decoding (beam 1): several times faster than beam 5 on a CPU, and words are what matter.
-        segments, info = self.model.transcribe(str(audio), beam_size=1, condition_on_previous_text=False)
+        d = self.decoding
+        # Timestamps stay on (without_timestamps=False): they cut a 30 s window into sentence-long cues.
+        options: dict[str, Any] = {
+            "beam_size": d.beam_size,
+            "condition_on_previous_text": False,
+            "vad_filter": d.vad_filter,
+            "without_timestamps": False,
+        }
+        if self.batched is not None:
+            segments, info = self.batched.transcribe(str(audio), batch_size=d.batch_size, **options)
+        else:
+            segments, info = self.model.transcribe(str(audio), **options)
         return Transcript(info.language, float(info.language_probability), float(info.duration), to_cues(segments))
 
 

@@ -17,7 +17,7 @@ import av
 
 from media.colour import ColourInfo, describe_colour
 from media.errors import InvalidMedia
-from media.text_streams import TextStream, text_streams
+from media.text_streams import TextStream, has_closed_captions, text_streams
 
 PROBE_USER_AGENT = "vodstack-probe"
 # Over HTTP (a presigned URL) it says who reads: storage logs tell the probe's reads from the encode's.
@@ -107,6 +107,7 @@ class MediaInfo:
     extra_streams: list[str] = field(default_factory=list)
     audio_tracks: list[AudioTrackInfo] = field(default_factory=list)  # every audio stream, in order
     text_streams: list[TextStream] = field(default_factory=list)  # subtitles to publish as caption tracks
+    closed_captions: bool = False  # CEA-608 inside the video (media.text_streams.has_closed_captions)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -288,7 +289,15 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
     _check_display(video, limits)
     extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]
     return MediaInfo(
-        container.format.name, duration, size, video, audio, extra, _audio_tracks(container), text_streams(container)
+        container.format.name,
+        duration,
+        size,
+        video,
+        audio,
+        extra,
+        _audio_tracks(container),
+        text_streams(container),
+        has_closed_captions(container, vstream),
     )
 
 

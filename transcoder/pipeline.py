@@ -39,7 +39,7 @@ from transcoder.encode.audio import plan_audio, with_loudnorm
 from transcoder.encode.commands import WAVEFORM_NAME
 from transcoder.encode.hull import HullPolicy, Measurement
 from transcoder.encode.ladder import Ladder, plan_audio_only, plan_ladder
-from transcoder.encode.loudness import Loudness, LoudnessTarget
+from transcoder.encode.loudness import Loudness, LoudnessTarget, load_measured
 from transcoder.encode.previews import (
     STORYBOARD_IMAGE,
     THUMBNAIL_DIR,
@@ -80,6 +80,11 @@ class SplitOutcome(Enum):
     WHOLE = "whole"  # not split: one ffmpeg run encodes the ladder
     WAITING = "waiting"  # parts are encoding on other workers; the last to finish queues the job again
     JOINED = "joined"  # the parts are joined into the output directory, as one run would write it
+
+
+# What a join leaves beside the output directory: the source's audio loudness the whole part measured
+# (transcoder.encode.loudness.dump_measured), recorded on the asset as a single job records its own.
+JOINED_LOUDNESS_NAME = "input-loudness.json"
 
 
 class Splitter(Protocol):
@@ -297,6 +302,10 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         # The parts made the ladder, the previews and the poster: nothing is left to encode or to
         # publish early, nothing to read from the original.
         plan = replace(plan, ladder=Ladder((), ladder.frame_rate, None), previews=None)
+        if (work / JOINED_LOUDNESS_NAME).is_file():
+            measured = load_measured((work / JOINED_LOUDNESS_NAME).read_bytes())
+            if normalise:  # as the whole part decided: the asset then records its tracks as normalised
+                ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, loudness_target(ctx.settings)))
     else:
         source, streamed = original_for_ffmpeg(
             ctx.store,
@@ -349,8 +358,8 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             make_waveform(plan.source or original(), out, _waveform_stream(ladder), ffmpeg)
         elif not (out / POSTER_NAME).is_file():  # a split job's whole part brings its own
             make_poster(plan.source or original(), out, info.duration, ffmpeg, video.last_frame_time, video.colour)
-        if info.text_streams:  # the source's subtitles become caption tracks (transcoder.text_tracks)
-            extract_source_tracks(ctx, asset_id, info, plan.source or original(), work)
+        if info.text_streams or info.closed_captions:  # the source's become caption tracks (transcoder.text_tracks)
+            extract_source_tracks(ctx, asset_id, info, plan.source or original(), work, original)
         videos, audios = _read_outputs(out, ladder)
         # Nothing is published that was not checked: a failed check fails the attempt.
         verify_outputs(

@@ -91,7 +91,7 @@ class TranscoderSettings(BaseSettings):
     speech_captions: bool = True
     # Where the speech model is unpacked from its packages, once per machine.
     model_cache: Path = Field(default_factory=lambda: data_dir() / "models")
-    # CPU threads of one recognition (0: CTranslate2's default, 4).
+    # CPU threads of one recognition (0: one per core; CTranslate2's own default of 4 oversubscribes 2 cores).
     speech_threads: int = 0
 
     def ffmpeg_path(self) -> str:

@@ -17,6 +17,8 @@ from transcoder.encode.audio import (
 from transcoder.encode.loudness import (
     Loudness,
     LoudnessTarget,
+    dump_measured,
+    load_measured,
     measure_argv,
     normalise_options,
     parse_measurements,
@@ -237,3 +239,14 @@ def test_track_records_say_what_was_measured_and_published() -> None:
 def test_renditions_round_trip_through_a_split_jobs_json() -> None:
     rendition = with_loudnorm(plan_audio([_track(0)]), {"audio": Loudness(-30.0, -10.0, 3.0, -40.0)}, TARGET)[0]
     assert AudioRendition.from_json(rendition.as_json()) == rendition
+
+
+def test_measurements_survive_the_split_jobs_hand_over() -> None:
+    measured = {"audio": Loudness(-27.5, -8.25, 4.0, -38.0), "audio-1": Loudness(None, None, None, None)}
+    assert load_measured(dump_measured(measured)) == measured
+
+
+@pytest.mark.parametrize("data", [b"", b"[]", b'{"audio": 1}', b'{"audio": {"integrated": -1}}', b'{"a": {"x": 1}}'])
+def test_a_damaged_hand_over_is_refused(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        load_measured(data)

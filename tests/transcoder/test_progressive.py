@@ -8,19 +8,23 @@ publisher is polled by hand, so every intermediate state is checked without timi
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import m3u8
 import pytest
 
 from catalog.models import Asset, AssetState, JobState
+from media.probe import probe_source
 from storage.filesystem import FilesystemObjectStore
-from tests.media import ffmpeg_exe, make_clip
+from tests.media import ffmpeg_exe, make_clip, pitch
 from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, published_prefix, submit
 from transcoder.encode import commands
-from transcoder.encode.ladder import plan_ladder
+from transcoder.encode.audio import plan_audio
+from transcoder.encode.ladder import Ladder, plan_ladder
 from transcoder.encode.runner import run_ffmpeg
 from transcoder.package.progressive import ProgressivePublisher
 from transcoder.pipeline import run_job
@@ -44,9 +48,9 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def replay(finished: Path, out: Path, segments: int) -> None:
+def replay(finished: Path, out: Path, segments: int, names: tuple[str, ...] = NAMES) -> None:
     """The output directory as it was when ffmpeg had finished `segments` segments of every rendition."""
-    for name in NAMES:
+    for name in names:
         listed = m3u8.load(str(finished / name / "index.m3u8"))
         (out / name).mkdir(parents=True, exist_ok=True)
         shutil.copy(finished / name / "init.mp4", out / name / "init.mp4")
@@ -59,13 +63,8 @@ def replay(finished: Path, out: Path, segments: int) -> None:
         (out / name / "index.m3u8").write_text(playlist.dumps())
 
 
-def test_lowest_rung_is_published_growing_then_withdrawn(finished: Path, tmp_path: Path) -> None:
-    store = FilesystemObjectStore(tmp_path / "objects")
-    store.ensure_bucket("media")
-    playable: list[int] = []
-    ladder = plan_ladder(640, 360, 30, has_audio=True)
-    out = tmp_path / "out"
-    publisher = ProgressivePublisher(
+def _publisher(ladder: Ladder, out: Path, store: FilesystemObjectStore, playable: list[int]) -> ProgressivePublisher:
+    return ProgressivePublisher(
         out,
         ladder,
         segment_seconds=1.0,
@@ -76,8 +75,20 @@ def test_lowest_rung_is_published_growing_then_withdrawn(finished: Path, tmp_pat
         min_segments=2,
     )
 
+
+def _keys(store: FilesystemObjectStore) -> set[str]:
+    return {o.key for o in store.list("media", "")}
+
+
+def test_lowest_rung_is_published_growing_then_withdrawn(finished: Path, tmp_path: Path) -> None:
+    store = FilesystemObjectStore(tmp_path / "objects")
+    store.ensure_bucket("media")
+    playable: list[int] = []
+    out = tmp_path / "out"
+    publisher = _publisher(plan_ladder(640, 360, 30, has_audio=True), out, store, playable)
+
     def keys() -> set[str]:
-        return {o.key for o in store.list("media", "")}
+        return _keys(store)
 
     publisher.poll()  # ffmpeg has written nothing yet
     assert keys() == set() and not publisher.playable
@@ -112,6 +123,63 @@ def test_lowest_rung_is_published_growing_then_withdrawn(finished: Path, tmp_pat
 
     publisher.withdraw()
     assert keys() == set() and not publisher.playable
+
+
+def _two_languages(path: Path) -> Path:
+    """4 s of 320x180 video with an English (440 Hz, default) and a French (1000 Hz) track."""
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    argv += ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=4"]
+    argv += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4"]
+    argv += ["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=4"]
+    argv += ["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]
+    argv += ["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre"]
+    argv += ["-disposition:a:0", "default", "-disposition:a:1", "0"]
+    subprocess.run([*argv, str(path)], check=True)
+    return path
+
+
+def test_growing_master_lists_every_audio_track(tmp_path: Path) -> None:
+    """A viewer who starts while it encodes can pick any language: the partial master lists every audio
+    rendition, each as its own growing playlist, as the final master will."""
+    source = _two_languages(tmp_path / "languages.mp4")
+    info = probe_source(source)
+    ladder = plan_ladder(320, 180, 25, has_audio=True)
+    ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
+    names = (ladder.rungs[0].name, *(a.name for a in ladder.audio_renditions()))
+    assert names[1:] == ("audio", "audio-1")
+    finished = tmp_path / "finished"
+    plan = commands.EncodePlan(str(source), finished, ladder, segment_seconds=1.0, interlaced=False, preset="ultrafast")
+    for directory in commands.output_dirs(plan):
+        directory.mkdir(parents=True)
+    run_ffmpeg(commands.encode_ladder(plan, ffmpeg_exe()))
+
+    store = FilesystemObjectStore(tmp_path / "objects")
+    store.ensure_bucket("media")
+    playable: list[int] = []
+    out = tmp_path / "out"
+    publisher = _publisher(ladder, out, store, playable)
+    # The video and the default track are ready, the French one a segment behind: not yet playable.
+    replay(finished, out, 2, names[:2])
+    replay(finished, out, 1, names[2:])
+    publisher.poll()
+    assert not playable and "master.m3u8" not in _keys(store)
+
+    replay(finished, out, 2, names)
+    publisher.poll()
+    assert playable == [1]
+    master = m3u8.loads(store.get_bytes("media", "master.m3u8").decode())
+    assert any(d.value == "partial" for d in master.session_data)
+    audio = [(m.uri, m.language, m.default, m.group_id) for m in master.media if m.type == "AUDIO"]
+    assert audio == [("audio/event.m3u8", "en", "YES", "audio"), ("audio-1/event.m3u8", "fr", "NO", "audio")]
+    assert [p.stream_info.audio for p in master.playlists] == ["audio"]
+    for uri in ("audio/event.m3u8", "audio-1/event.m3u8"):
+        media = m3u8.loads(store.get_bytes("media", uri).decode())
+        assert media.playlist_type == "event" and not media.is_endlist
+        assert [s.uri for s in media.segments] == ["seg_00001.m4s", "seg_00002.m4s"]
+    # Each growing audio playlist plays its own track, whole so far (decoded, not just listed).
+    for uri, tone in (("audio/event.m3u8", 440), ("audio-1/event.m3u8", 1000)):
+        local = tmp_path / "objects" / "media" / uri
+        assert pitch(local, seconds=1.5) == pytest.approx(tone, rel=0.03), uri
 
 
 def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(tmp_path: Path) -> None:

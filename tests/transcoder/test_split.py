@@ -109,6 +109,12 @@ def test_joined_ladder_is_the_one_run_ladder(ctx: PipelineContext, queue: ListQu
         assert [(s.base_media_decode_time, s.sample_durations) for s in joined.segments] == [
             (s.base_media_decode_time, s.sample_durations) for s in whole.segments
         ]
+    # The source's loudness is recorded on the asset as the one run records it: the same measurement.
+    with ctx.catalog.session() as s:
+        joined_tracks, whole_tracks = s.get(Asset, asset_id).audio_tracks, s.get(Asset, whole_asset).audio_tracks
+    assert joined_tracks and [t["name"] for t in joined_tracks] == ["audio"]
+    assert joined_tracks[0]["input_loudness"]["integrated"] < -16 - 3  # make_clip's tone is quieter than the target
+    assert joined_tracks == whole_tracks
     # The whole-source part made the previews: the same pictures as the one run's.
     previews = [f"thumbnails/{n:02d}.jpg" for n in range(1, 6)] + ["storyboard.jpg", "storyboard.vtt"]
     for key in previews:

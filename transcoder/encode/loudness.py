@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 # Each loudnorm instance is named "loudnorm@t<N>"; with print_format=json it logs its result at the end
 # under that name, a JSON object over the following lines.
@@ -49,6 +49,23 @@ class Loudness:
     @property
     def silent(self) -> bool:
         return self.integrated is None or self.integrated < SILENCE_LUFS
+
+
+def dump_measured(measured: Mapping[str, Loudness]) -> bytes:
+    """Measurements by rendition name as JSON: how a split job's whole part hands them to the join."""
+    return json.dumps({name: asdict(value) for name, value in measured.items()}, sort_keys=True).encode()
+
+
+def load_measured(data: bytes) -> dict[str, Loudness]:
+    """The inverse of `dump_measured`. Raises ValueError on anything else."""
+    try:
+        raw = json.loads(data)
+        return {
+            str(name): Loudness(**{k: None if v is None else float(v) for k, v in value.items()})
+            for name, value in raw.items()
+        }
+    except (AttributeError, TypeError) as exc:  # not an object of objects, or other fields
+        raise ValueError(f"not a loudness listing: {exc}") from exc
 
 
 def measure_filter(index: int, target: LoudnessTarget) -> str:

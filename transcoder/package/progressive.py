@@ -3,7 +3,7 @@
 Every rung of the single run advances together, so "finish the lowest rung first" is not available;
 instead a thread watches the output directory, uploads each segment as soon as ffmpeg finishes it
 (ffmpeg's own EVENT playlist lists only complete segments, and `temp_file` makes them appear whole),
-and once the lowest rung and the audio have `min_segments` each, publishes them as EVENT media
+and once the lowest rung and every audio rendition have `min_segments` each, publishes them as EVENT media
 playlists (no ENDLIST: players and the origin treat them as growing) under a partial multivariant
 playlist (`render_master(complete=False)`). The pipeline then publishes the complete VOD set over it,
 skipping every segment already uploaded here.
@@ -31,7 +31,7 @@ from manifests.errors import ManifestError
 from manifests.model import Segment, Track
 from storage.errors import StorageError
 from transcoder import metrics
-from transcoder.encode.commands import AUDIO_NAME, INIT_NAME, PLAYLIST_NAME
+from transcoder.encode.commands import INIT_NAME, PLAYLIST_NAME
 from transcoder.encode.ladder import Ladder, Rung
 from transcoder.errors import EncodeFailed
 from transcoder.package import fmp4
@@ -78,11 +78,12 @@ class ProgressivePublisher:
         self.min_segments = min_segments
         self.poll_seconds = poll_seconds
         self.lowest: Rung | None = ladder.rungs[0] if ladder.rungs else None
-        self.has_audio = ladder.audio_bitrate is not None
-        # Of several audio tracks only the default one is published early; the rest come with the ladder.
-        self.audio = next((a for a in ladder.audio_renditions() if a.name == AUDIO_NAME), None)
-        # The lowest rung and the audio gate the first publish and are the growing playlists.
-        self.gating = [r.name for r in ladder.rungs[:1]] + ([AUDIO_NAME] if self.has_audio else [])
+        # Every audio rendition is published early, as the final master lists them: a viewer who starts
+        # while it encodes can pick any language or the 5.1 group. One ffmpeg run writes them all in
+        # step with the video, so waiting for each costs no time.
+        self.audios = list(ladder.audio_renditions())
+        # The lowest rung and every audio rendition gate the first publish and are the growing playlists.
+        self.gating = [r.name for r in ladder.rungs[:1]] + [a.name for a in self.audios]
         self.names = self.gating + [r.name for r in ladder.rungs[1:]]
         # Fixed for the life of the EVENT playlists (RFC 8216 6.2.1: the target must not change).
         self.target_duration = max(1, bandwidth.round_half_up(segment_seconds))
@@ -162,12 +163,13 @@ class ProgressivePublisher:
             self.lowest.name, self._init(self.lowest.name), self._segments[self.lowest.name], rung=self.lowest
         )
         video = replace(video, playlist_name=EVENT_PLAYLIST_NAME)
-        audios = []
-        if self.has_audio:
-            audio = describe_track(
-                AUDIO_NAME, self._init(AUDIO_NAME), self._segments[AUDIO_NAME], rung=None, audio=self.audio
+        audios = [
+            replace(
+                describe_track(a.name, self._init(a.name), self._segments[a.name], rung=None, audio=a),
+                playlist_name=EVENT_PLAYLIST_NAME,
             )
-            audios = [replace(audio, playlist_name=EVENT_PLAYLIST_NAME)]
+            for a in self.audios
+        ]
         # Media playlists first, the multivariant playlist naming them last.
         for track in [*audios, video]:
             self.put_text(track.playlist_uri, hls.render_event(track, target_duration=self.target_duration))

@@ -39,6 +39,7 @@ from storage.errors import ObjectMissing, StorageError
 from transcoder import metrics
 from transcoder.encode import commands
 from transcoder.encode.audio import with_loudnorm
+from transcoder.encode.loudness import Loudness, dump_measured
 from transcoder.encode.previews import STORYBOARD_IMAGE, THUMBNAIL_DIR, plan_previews
 from transcoder.encode.runner import CANCELLED, run_ffmpeg
 from transcoder.encode.source import original_for_ffmpeg, retry_with_download
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 PART_KIND = "transcode_part"
 DONE_NAME = "done.json"
+LOUDNESS_NAME = "loudness.json"  # the whole part's measurement of the source's audio, before done.json
 PREVIEWS = "previews"  # done.json key of the whole part's thumbnails, storyboard sprite and poster
 # Share of the asset's progress the parts account for; the join and publish take the rest.
 PARTS_PROGRESS_SHARE = 0.9
@@ -263,11 +265,14 @@ def _encode_from(ctx: PipelineContext, claim: Claim, attempt: Attempt, work: Pat
     parent_id, asset_id, spec = claim.parent_id, claim.asset_id, claim.spec
     out = work / "out"
     ladder = spec.encoded_ladder()
-    if spec.chunk is None and ladder.audio and _normalise(ctx, asset_id):
-        # The whole part makes the audio: loudnorm's first pass here, over the source it reads anyway. A
+    measured: dict[str, Loudness] = {}
+    if spec.chunk is None and ladder.audio:
+        # The whole part makes the audio: loudnorm's first pass here, over the source it reads anyway; the
+        # join records it on the asset as the source's loudness, as a single job does, normalised or not. A
         # track that does not decode is not left out here (the join expects every planned rendition).
         measured, _ = measure_audio(ctx, source, ladder, spec.source_duration)
-        ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, loudness_target(ctx.settings)))
+        if _normalise(ctx, asset_id):
+            ladder = replace(ladder, audio=with_loudnorm(ladder.audio, measured, loudness_target(ctx.settings)))
     names = [r.name for r in ladder.rungs] + [audio.name for audio in ladder.audio_renditions()]
     previews = plan_previews(spec.source_duration, *spec.display_size) if spec.chunk is None else None
     plan = commands.EncodePlan(
@@ -315,6 +320,8 @@ def _encode_from(ctx: PipelineContext, claim: Claim, attempt: Attempt, work: Pat
                 raise EncodeFailed(f"ffmpeg wrote no {file}")
             ctx.store.put_file(ctx.staging, prefix + file, out / file)
         listing[PREVIEWS] = files
+    if measured:
+        ctx.store.put_bytes(ctx.staging, prefix + LOUDNESS_NAME, dump_measured(measured), "application/json")
     # Written last: a part's output counts only once its listing exists (and its row says this attempt).
     attempt.check(ctx.catalog)
     ctx.store.put_bytes(ctx.staging, prefix + DONE_NAME, json.dumps(listing).encode(), "application/json")

@@ -37,7 +37,7 @@ from transcoder.encode import commands
 from transcoder.encode.ladder import Ladder
 from transcoder.errors import TransientError
 from transcoder.package import fmp4
-from transcoder.pipeline import PipelineContext, SplitOutcome
+from transcoder.pipeline import JOINED_LOUDNESS_NAME, PipelineContext, SplitOutcome
 from transcoder.split import chunks, parts, stitch
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,11 @@ def _join(ctx: PipelineContext, job_id: str, finished: list[tuple[chunks.PartSpe
         for file in listing.get(parts.PREVIEWS, []):
             (out / file).parent.mkdir(parents=True, exist_ok=True)
             ctx.store.download(ctx.staging, prefix + file, out / file)
+        try:
+            measured = ctx.store.get_bytes(ctx.staging, prefix + parts.LOUDNESS_NAME)
+        except ObjectMissing:  # no audio, or a part written before parts recorded it: nothing to record
+            continue
+        (out.parent / JOINED_LOUDNESS_NAME).write_bytes(measured)
     # The joined copy is local now. Should the publish that follows fail and the job run again, the
     # missing part outputs send it back to encoding them (see SplitAndStitch.encode).
     _remove_parts(ctx, job_id)

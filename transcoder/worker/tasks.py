@@ -109,7 +109,7 @@ def create_worker_app(settings: TranscoderSettings) -> Celery:
     def recognizer() -> speech.Recognizer:
         # One model per worker process, loaded on its first use (seconds), never at import.
         directory = speech.model_dir(settings.model_cache)
-        return speech.Recognizer(directory, threads=settings.speech_threads)
+        return speech.Recognizer(directory, decoding=speech.Decoding(threads=settings.speech_threads))
 
     @app.task(name=SPEECH_TASK, ignore_result=True)
     def speech_captions(asset_id: str) -> int:
