@@ -1,7 +1,11 @@
 """Content-aware ladder against the fixed (Apple) ladder, same sources, same run.
 
     .venv/bin/python bench/ladder.py [--clips easy,hard,trailer] [--bbb PATH] [--seconds 40]
-        [--preset veryfast] [--vmaf-subsample 4] [--keep DIR]
+        [--preset veryfast] [--vmaf-subsample 4] [--keep DIR] [--ladders fixed,content_aware]
+
+With --keep, each (source, ladder) result is saved in DIR as <source>-<ladder>.json and reused by the
+next run with the same DIR (delete it to measure again): the fixed ladder, which does not depend on the
+content-aware code, can run first (--ladders fixed) while that code is still changing.
 
 Sources (made here, or taken from a package that ships them):
   easy     a static slide: SMPTE HD bars with a slowly moving box (1080p30): little to encode
@@ -33,7 +37,7 @@ import resource
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,6 +215,7 @@ def main() -> None:
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--vmaf-subsample", type=int, default=4)
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--ladders", default="fixed,content_aware")
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-ladder-"))
@@ -233,10 +238,20 @@ def main() -> None:
         source_bits = source.stat().st_size * 8 / duration
         results = {}
         cpu = {}
-        for ladder in ("fixed", "content_aware"):
+        for ladder in args.ladders.split(","):
+            saved = root / f"{name}-{ladder}.json"
+            if args.keep and saved.exists():
+                doc = json.loads(saved.read_text())
+                cpu[ladder], results[ladder] = doc["cpu"], [RungResult(**r) for r in doc["rungs"]]
+                continue
             media, prefix, seconds = run(source, root / f"{name}-{ladder}", ladder, args.preset)
             cpu[ladder] = seconds
             results[ladder] = rung_results(media, prefix, source, (width, height), args.vmaf_subsample)
+            if args.keep:
+                saved.write_text(json.dumps({"cpu": seconds, "rungs": [asdict(r) for r in results[ladder]]}))
+        if set(results) != {"fixed", "content_aware"}:
+            print(f"{name}: {', '.join(f'{k} CPU {v:.1f} s' for k, v in cpu.items())} (saved)")
+            continue
         cpu_fixed += cpu["fixed"]
         cpu_fitted += cpu["content_aware"]
         print(f"\n{name}: {width}x{height}, {duration:.1f} s, source {source_bits / 1e6:.2f} Mbit/s")
