@@ -1,7 +1,12 @@
 """Content-aware ladder against the fixed (Apple) ladder, same sources, same run.
 
     .venv/bin/python bench/ladder.py [--clips easy,hard,trailer] [--bbb PATH] [--seconds 40]
-        [--preset veryfast] [--vmaf-subsample 4] [--keep DIR]
+        [--preset veryfast] [--vmaf-subsample 4] [--keep DIR] [--ladders fixed,content_aware]
+        [--source-preset medium]
+
+With --keep, each (source, ladder) result is saved in DIR as <source>-<ladder>.json and reused by the
+next run with the same DIR (delete it to measure again): the fixed ladder, which does not depend on the
+content-aware code, can run first (--ladders fixed) while that code is still changing.
 
 Sources (made here, or taken from a package that ships them):
   easy     a static slide: SMPTE HD bars with a slowly moving box (1080p30): little to encode
@@ -33,7 +38,7 @@ import resource
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,22 +62,22 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def make_easy(dest: Path, seconds: float) -> Path:
+def make_easy(dest: Path, seconds: float, preset: str = "medium") -> Path:
     box = "drawbox=x='mod(t*40,1700)':y=800:w=120:h=120:color=white:t=fill"
     graph = f"smptehdbars=size=1920x1080:rate=30:duration={seconds},{box}"
-    return _encode(dest, graph, seconds)
+    return _encode(dest, graph, seconds, preset)
 
 
-def make_hard(dest: Path, seconds: float) -> Path:
-    return _encode(dest, f"testsrc2=size=1280x720:rate=30:duration={seconds},noise=alls=18:allf=t", seconds)
+def make_hard(dest: Path, seconds: float, preset: str = "medium") -> Path:
+    return _encode(dest, f"testsrc2=size=1280x720:rate=30:duration={seconds},noise=alls=18:allf=t", seconds, preset)
 
 
-def _encode(dest: Path, graph: str, seconds: float) -> Path:
+def _encode(dest: Path, graph: str, seconds: float, preset: str) -> Path:
     if not dest.exists():
         subprocess.run(
             [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", graph,
              "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-             "-c:v", "libx264", "-preset", "medium", "-crf", "16", "-pix_fmt", "yuv420p", "-c:a", "aac", str(dest)],
+             "-c:v", "libx264", "-preset", preset, "-crf", "16", "-pix_fmt", "yuv420p", "-c:a", "aac", str(dest)],
             check=True,
         )  # fmt: skip
     return dest
@@ -211,6 +216,9 @@ def main() -> None:
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--vmaf-subsample", type=int, default=4)
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--ladders", default="fixed,content_aware")
+    # x264 preset of the generated sources (CRF 16): medium took over 20 min for the grainy one on a loaded machine.
+    parser.add_argument("--source-preset", default="medium")
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-ladder-"))
@@ -218,9 +226,9 @@ def main() -> None:
     sources: dict[str, Path] = {}
     for name in args.clips.split(","):
         if name == "easy":
-            sources[name] = make_easy(root / "easy.mp4", args.seconds)
+            sources[name] = make_easy(root / "easy.mp4", args.seconds, args.source_preset)
         elif name == "hard":
-            sources[name] = make_hard(root / "hard.mp4", args.seconds)
+            sources[name] = make_hard(root / "hard.mp4", args.seconds, args.source_preset)
     if args.trailer:
         sources["trailer"] = args.trailer
     if args.bbb:
@@ -233,10 +241,20 @@ def main() -> None:
         source_bits = source.stat().st_size * 8 / duration
         results = {}
         cpu = {}
-        for ladder in ("fixed", "content_aware"):
+        for ladder in args.ladders.split(","):
+            saved = root / f"{name}-{ladder}.json"
+            if args.keep and saved.exists():
+                doc = json.loads(saved.read_text())
+                cpu[ladder], results[ladder] = doc["cpu"], [RungResult(**r) for r in doc["rungs"]]
+                continue
             media, prefix, seconds = run(source, root / f"{name}-{ladder}", ladder, args.preset)
             cpu[ladder] = seconds
             results[ladder] = rung_results(media, prefix, source, (width, height), args.vmaf_subsample)
+            if args.keep:
+                saved.write_text(json.dumps({"cpu": seconds, "rungs": [asdict(r) for r in results[ladder]]}))
+        if set(results) != {"fixed", "content_aware"}:
+            print(f"{name}: {', '.join(f'{k} CPU {v:.1f} s' for k, v in cpu.items())} (saved)")
+            continue
         cpu_fixed += cpu["fixed"]
         cpu_fitted += cpu["content_aware"]
         print(f"\n{name}: {width}x{height}, {duration:.1f} s, source {source_bits / 1e6:.2f} Mbit/s")

@@ -50,9 +50,9 @@ class TranscoderSettings(BaseSettings):
     loudness_lra: float = Field(default=11.0, ge=1.0, le=50.0)
     # The ladder: "content_aware" fits rungs to each source from VMAF-scored samples (transcoder.encode.fitted);
     # "fixed" is Apple's authoring ladder capped by resolution (transcoder.encode.ladder). Fixed by default
-    # until rungs are encoded with capped CRF: at a low bit rate (a static source spending 0.1 Mbit/s) the
-    # fitted rung's ABR target with its tight VBV gave VMAF 60 where the fixed ladder's 1080p rung, spending
-    # as little, gave 97 (bench/ladder.py, BENCHMARKS.md).
+    # until bench/ladder.py shows issue 17's targets met over its whole set (BENCHMARKS.md): the fitted
+    # rungs are capped CRF now (a static source's rung went from VMAF 60 to 95 at the same bits), but the
+    # set was only partly re-measured.
     ladder: Literal["content_aware", "fixed"] = "fixed"
     # Sources shorter than this keep the fixed ladder (their encode costs about what an analysis would).
     ladder_min_duration_seconds: float = 30.0

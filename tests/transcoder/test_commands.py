@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from transcoder.encode import commands, fitted
 from transcoder.encode.commands import video_padding
+from transcoder.encode.hull import Choice
+from transcoder.encode.ladder import h264_level, plan_ladder
 
 
 @pytest.mark.parametrize(
@@ -17,3 +22,36 @@ from transcoder.encode.commands import video_padding
 )
 def test_video_padding(duration: float, last_frame: float | None, rate: float, padding: float) -> None:
     assert video_padding(duration, last_frame, rate) == pytest.approx(padding)
+
+
+def _rung_options(argv: list[str], name: str) -> dict[str, str]:
+    """The options of the output written to out/<name>/index.m3u8 (those between it and the output before)."""
+    end = argv.index(str(Path("out") / name / commands.PLAYLIST_NAME))
+    start = max([i for i, arg in enumerate(argv[:end]) if arg.endswith(commands.PLAYLIST_NAME)], default=0)
+    part = argv[start + 1 : end]
+    return {part[i]: part[i + 1] for i in range(len(part) - 1) if part[i].startswith("-")}
+
+
+def test_a_fitted_rung_is_capped_crf_and_a_fixed_rung_abr() -> None:
+    choices = [
+        Choice(234, 200_000, None, 70.0, crf=31.5, peak=400_000),
+        Choice(360, 600_000, 95.0, 95.0, crf=23.25, peak=900_000),
+    ]
+    fitted_ladder = fitted.fitted_ladder(choices, 640, 360, 30.0, has_audio=False)
+    fixed_ladder = plan_ladder(640, 360, 30.0, has_audio=False)
+    for ladder in (fitted_ladder, fixed_ladder):
+        argv = commands.encode_ladder(
+            commands.EncodePlan("in.mp4", Path("out"), ladder, 2.0, interlaced=False), "ffmpeg"
+        )
+        for i, rung in enumerate(ladder.rungs):
+            opts = _rung_options(argv, rung.name)
+            assert opts["-maxrate"] == str(rung.maxrate) and opts["-bufsize"] == str(rung.bufsize)
+            if ladder is fitted_ladder:
+                assert "-b:v" not in opts and float(opts["-crf"]) == choices[i].crf
+                # The peak only as a ceiling, with a buffer a keyframe can borrow from.
+                assert rung.maxrate == choices[i].peak and rung.bufsize == 2 * choices[i].peak
+            else:
+                assert "-crf" not in opts and opts["-b:v"] == str(rung.bitrate)
+                assert rung.crf is None and rung.bufsize == int(rung.bitrate * 1.5)
+    # The level fits the peak the rung may reach.
+    assert fitted_ladder.rungs[1].level == h264_level(640, 360, 30.0, 900_000)

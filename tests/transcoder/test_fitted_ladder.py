@@ -119,3 +119,34 @@ def test_a_failed_analysis_falls_back_to_the_fixed_ladder(tmp_path: Path, monkey
         asset = s.get(Asset, asset_id)
         assert asset is not None and asset.ladder_analysis is None
         assert sorted(r.name for r in asset.renditions) == ["234p", "360p", "audio"]
+
+
+def test_sources_of_very_different_complexity_get_different_ladders(tmp_path: Path) -> None:
+    """Issue 17: the same job on a soft, easy source and on a grainy, hard one (same size, length and
+    frame rate) publishes two different ladders, each from its own analysis."""
+    ctx = pipeline_context(tmp_path, ladder="content_aware", ladder_min_duration_seconds=0.0)
+    sources = {
+        "easy": make_clip(tmp_path / "easy.mp4", size="640x360", extra_video_args=["-vf", "boxblur=10:3"]),
+        "hard": make_clip(tmp_path / "hard.mp4", size="640x360", extra_video_args=GRAIN),
+    }
+    ladders = {}
+    for name, source in sources.items():
+        asset_id, job_id = submit(ctx, source)
+        run_job(ctx, job_id)
+        assert_succeeded(ctx, asset_id, job_id)
+        with ctx.catalog.session() as s:
+            asset = s.get(Asset, asset_id)
+            assert asset is not None and asset.ladder_analysis is not None
+            videos = sorted((r for r in asset.renditions if r.kind == "video"), key=lambda r: r.bandwidth or 0)
+            ladders[name] = [(r.height, r.bandwidth or 0, r.sampled_vmaf) for r in videos]
+        if len(videos) >= 2:
+            check_published_ladder(ctx, asset_id, source_seconds=6.0, source_size=(640, 360), segment_seconds=2.0)
+    easy, hard = ladders["easy"], ladders["hard"]
+    assert easy != hard, ladders
+    # Rung for rung, the hard source spends more (peaks measured from the published segments) and its
+    # samples promise less (grain is capped by what the source itself spends; the soft one reaches 90+).
+    assert len(hard) >= len(easy)
+    for (_h, easy_bits, easy_vmaf), (_h2, hard_bits, hard_vmaf) in zip(easy, hard[-len(easy) :], strict=True):
+        assert hard_bits > 1.5 * easy_bits, ladders
+        assert (hard_vmaf or 0) < (easy_vmaf or 0) - 10, ladders
+    assert (easy[-1][2] or 0) >= 90, ladders

@@ -132,3 +132,90 @@ def test_garbage_measurements_are_refused() -> None:
         choose_rungs([], source_bitrate=None)
     with pytest.raises(ValueError):
         choose_rungs([Measurement(360, 20, 0, 90.0), Measurement(360, 26, 100, math.nan)], source_bitrate=None)
+
+
+@pytest.mark.parametrize(
+    ("bitrate", "crf"),
+    [
+        (100_000, 36.0),  # a measured point: its own CRF
+        (400_000, 22.0),
+        (200_000, 29.0),  # halfway in log(bits): halfway in CRF
+        (50_000, 36.0),  # below the cheapest point: its CRF (the rung's peak caps it)
+        (800_000, 22.0),  # above the best: its CRF
+    ],
+)
+def test_crf_is_read_off_the_curve_in_log_bits(bitrate: int, crf: float) -> None:
+    curve = Curve(360, [Measurement(360, 36, 100_000, 70.0), Measurement(360, 22, 400_000, 90.0)])
+    assert curve.crf_at(bitrate) == pytest.approx(crf)
+
+
+def test_a_dropped_point_takes_its_crf_with_it() -> None:
+    curve = Curve(
+        360,
+        [
+            Measurement(360, 38, 100_000, 60.0),
+            Measurement(360, 36, 110_000, 59.0),  # off the curve
+            Measurement(360, 30, 200_000, 75.0),
+        ],
+    )
+    assert curve.crf_at(110_000) == pytest.approx(38 - 8 * math.log(1.1) / math.log(2), abs=0.01)
+
+
+@pytest.mark.parametrize("source_bitrate", [None, 1_200_000, 90_000])
+def test_rungs_are_capped_crf_at_their_curves_point(source_bitrate: int | None) -> None:
+    policy = HullPolicy()
+    table = curves(HARD)
+    for rung in choose_rungs(HARD, source_bitrate=source_bitrate, policy=policy):
+        assert rung.crf == table[rung.short].crf_at(rung.bitrate)
+        assert 20.0 <= rung.crf <= 38.0
+        # The peak: room above the prediction, within the rung's bounds (the source, the size's top).
+        assert rung.bitrate <= rung.peak <= 2 * rung.bitrate
+        assert rung.peak <= max_bitrate(rung.short)
+        if source_bitrate is not None:
+            assert rung.peak <= max(policy.min_bitrate, source_bitrate / policy.peak_factor)
+
+
+# The BBB trailer's shape: every step needs 0.7 Mbit/s or more at its best size, and the source spends
+# 1.1 Mbit/s; small pictures reach mid VMAF cheaply.
+TRAILER = [
+    *curve_points(234, 120_000, 9, 72, start=55),
+    *curve_points(360, 250_000, 9, 84, start=62),
+    *curve_points(540, 500_000, 8, 93, start=80),
+    *curve_points(720, 700_000, 7, 98, start=88),
+]
+
+
+def test_a_ladder_whose_steps_all_cost_more_gets_a_rung_for_slow_networks() -> None:
+    policy = HullPolicy(targets=(95.0, 93.0, 88.0))
+    rungs = choose_rungs(TRAILER, source_bitrate=1_140_000, policy=policy)
+    assert rungs[0].bitrate <= policy.low_bitrate < rungs[1].bitrate
+    assert rungs[0].target_vmaf is None and rungs[0].short <= rungs[1].short
+    assert rungs[1].bitrate >= policy.min_step * rungs[0].bitrate
+    # The best the hull measured for that budget: 360p (69.6 at 0.45 Mbit/s) beats 234p (66 at its 0.29 Mbit/s top).
+    table = curves(TRAILER)
+    assert rungs[0].short == 360
+    assert rungs[0].predicted_vmaf == pytest.approx(table[360].vmaf_at(policy.low_bitrate), abs=0.01)
+    assert table[234].vmaf_at(max_bitrate(234)) < rungs[0].predicted_vmaf
+    assert min(table[540].cheapest, table[720].cheapest) > policy.low_bitrate
+
+
+def test_a_low_rung_needs_no_more_than_where_its_curve_saturates() -> None:
+    flat = [*curve_points(234, 60_000, 9, 70, start=60), *curve_points(720, 2_000_000, 3, 97, start=90)]
+    rungs = choose_rungs(flat, source_bitrate=None, policy=HullPolicy(targets=(95.0,)))
+    assert [r.short for r in rungs] == [234, 720]
+    assert rungs[0].bitrate == 240_000 and rungs[0].predicted_vmaf == 70.0  # 234p saturates at 0.24 Mbit/s
+
+
+def test_no_low_rung_when_the_lowest_already_serves_slow_networks() -> None:
+    policy = HullPolicy()
+    for measured in (HARD, EASY):
+        rungs = choose_rungs(measured, source_bitrate=None, policy=policy)
+        assert rungs[0].bitrate <= policy.low_bitrate
+        assert [r for r in rungs if r.target_vmaf is None] == []
+
+
+def test_with_nothing_that_cheap_the_low_rung_is_the_cheapest_point() -> None:
+    costly = [*curve_points(540, 900_000, 6, 90, start=80), *curve_points(720, 1_500_000, 5, 97, start=85)]
+    rungs = choose_rungs(costly, source_bitrate=None, policy=HullPolicy(targets=(95.0,)))
+    assert (rungs[0].short, rungs[0].bitrate) == (540, 900_000)
+    assert rungs[0].crf == 38.0

@@ -163,7 +163,8 @@ def _video_outputs(src: ffmpeg.nodes.FilterableStream, plan: EncodePlan) -> list
                 "profile:v": rung.profile,
                 "level:v": rung.level,
                 "pix_fmt": "yuv420p",
-                "b:v": rung.bitrate,
+                # Capped CRF (content-aware rungs): the quality the samples chose, the peak only as a ceiling.
+                **({"b:v": rung.bitrate} if rung.crf is None else {"crf": rung.crf}),
                 "maxrate": rung.maxrate,
                 "bufsize": rung.bufsize,
                 # Same keyframe grid in every rung: a closed GOP of exactly one segment, no scene-cut

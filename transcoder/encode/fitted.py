@@ -17,13 +17,17 @@ from transcoder.encode.ladder import (
     HIGH_FPS_BITRATE_FACTOR,
     MIN_VIDEO_BITRATE,
     Ladder,
+    Rung,
     build_rungs,
     even,
+    h264_level,
     output_frame_rate,
 )
 
 # Wall-clock limit of each of the analysis's ffmpeg runs.
 ANALYSIS_TIMEOUT_SECONDS = 900.0
+# A capped-CRF rung's VBV buffer, in multiples of its maxrate.
+CRF_BUFSIZE_FACTOR = 2.0
 
 
 def fitted_ladder(
@@ -48,11 +52,25 @@ def fitted_ladder(
         for c in choices
     ]
     rungs = build_rungs(picked, portrait=portrait, frame_rate=rate)
-    rungs = tuple(
-        replace(rung, target_vmaf=choice.target_vmaf, sampled_vmaf=choice.predicted_vmaf)
-        for rung, choice in zip(rungs, choices, strict=True)
-    )
+    rungs = tuple(capped_crf(rung, choice, rate) for rung, choice in zip(rungs, choices, strict=True))
     return Ladder(rungs, rate, audio_bitrate if has_audio else None, audio_stream)
+
+
+def capped_crf(rung: Rung, choice: hull.Choice, frame_rate: float) -> Rung:
+    """`rung` encoded with capped CRF: the choice's CRF, its peak as maxrate, and a VBV buffer of
+    CRF_BUFSIZE_FACTOR times it. The fixed ladder's tight buffer (1.5x a target) starved keyframes of a
+    rung capped low (VMAF 60 where CRF at the same average gave 97): a looser buffer only lets a keyframe
+    borrow from the frames after it; the average stays under maxrate."""
+    maxrate = max(choice.peak, MIN_VIDEO_BITRATE)
+    return replace(
+        rung,
+        target_vmaf=choice.target_vmaf,
+        sampled_vmaf=choice.predicted_vmaf,
+        crf=choice.crf,
+        maxrate=maxrate,
+        bufsize=int(maxrate * CRF_BUFSIZE_FACTOR),
+        level=h264_level(rung.width, rung.height, frame_rate, maxrate),
+    )
 
 
 def ladder_from_measurements(

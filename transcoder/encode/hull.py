@@ -23,7 +23,7 @@ rungs reach the floor after a step or two.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 # What a rung may spend, by short side: twice the Apple ladder's highest bit rate at that size
@@ -61,6 +61,12 @@ class HullPolicy:
     # Once a rung spends this little, no rung goes below it: Apple's lowest rung (145 kbit/s) is the floor
     # a ladder has to reach for the slowest networks, and a cheaper one serves no network it does not.
     floor_bitrate: int = 150_000
+    # A ladder whose lowest rung spends more than this gets one more rung at most this: players on slow
+    # networks (a 3G link, ~0.5-1 Mbit/s) need a rung, audio included, they can sustain.
+    low_bitrate: int = 450_000
+    # A capped-CRF rung's peak (maxrate) is at most this times what its curve predicts it spends (and
+    # within its bounds): room for the content's harder moments, not for a different rung.
+    peak_over_predicted: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,10 @@ class Choice:
 
     short: int
     bitrate: int
-    target_vmaf: float | None  # the step it was chosen for; None: the best the hull offers, under the top step
+    target_vmaf: float | None  # the step it was chosen for; None: the best point measured, or the slow-network rung
     predicted_vmaf: float  # the curve's VMAF at this short side and bit rate
+    crf: float  # the curve's CRF at this bit rate: what the rung is encoded with
+    peak: int  # the most the rung may spend (its bounds): the encode's maxrate
 
 
 class Curve:
@@ -79,15 +87,18 @@ class Curve:
     def __init__(self, short: int, points: Iterable[Measurement]) -> None:
         self.short = short
         kept: list[tuple[float, float]] = []
+        crfs: list[float] = []
         for m in sorted(points, key=lambda m: (m.bitrate, -m.vmaf)):
-            if m.bitrate <= 0 or not math.isfinite(m.vmaf):
+            if m.bitrate <= 0 or not math.isfinite(m.vmaf) or not math.isfinite(m.crf):
                 continue
             if kept and m.vmaf <= kept[-1][1]:
                 continue  # more bits for no more quality: never on the curve
             kept.append((math.log(m.bitrate), m.vmaf))
+            crfs.append(m.crf)
         if not kept:
             raise ValueError(f"no usable measurement at {short}p")
         self._points = kept
+        self._crfs = crfs
 
     @property
     def best(self) -> float:
@@ -121,6 +132,18 @@ class Curve:
             if x0 <= x <= x1:
                 return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
         return pts[-1][1]
+
+    def crf_at(self, bitrate: int) -> float:
+        """The CRF that spends `bitrate`, linear in log(bits) between the measured CRFs; the measured
+        extremes beyond them (a rung capped under the cheapest point keeps its CRF; its peak caps it)."""
+        x = math.log(max(bitrate, 1))
+        pts, crfs = self._points, self._crfs
+        if x <= pts[0][0]:
+            return crfs[0]
+        for (x0, _y0), (x1, _y1), c0, c1 in zip(pts, pts[1:], crfs, crfs[1:], strict=False):
+            if x0 <= x <= x1:
+                return round(c0 + (c1 - c0) * (x - x0) / (x1 - x0), 2)
+        return crfs[-1]
 
 
 def curves(measurements: Iterable[Measurement]) -> dict[int, Curve]:
@@ -164,11 +187,17 @@ def choose_rungs(
     if source_bitrate is not None and source_bitrate > 0:
         cap = max(policy.min_bitrate, int(source_bitrate * policy.source_margin / policy.peak_factor))
 
-    def bounded(short: int, bits: int) -> int:
-        bits = min(bits, max_bitrate(short, fps_factor))
+    def limit(short: int) -> int:
+        bits = max_bitrate(short, fps_factor)
         if cap is not None:
             bits = min(bits, cap)
         return max(bits, policy.min_bitrate)
+
+    def choice(step: float | None, short: int, bits: int) -> Choice:
+        bits = max(min(bits, limit(short)), policy.min_bitrate)
+        curve = table[short]
+        peak = min(limit(short), max(round(bits * policy.peak_over_predicted), policy.min_bitrate))
+        return Choice(short, bits, step, round(curve.vmaf_at(bits), 2), curve.crf_at(bits), peak)
 
     # The top rung: the first target the hull reaches; when none is reached, the best point measured
     # at the largest resolution (more bits would not have bought the step either).
@@ -200,8 +229,38 @@ def choose_rungs(
                 if refit is None:
                     continue
                 short, bits = refit
-        bits = bounded(short, bits)
-        if chosen and (bits * policy.min_step > chosen[-1].bitrate or chosen[-1].bitrate <= policy.floor_bitrate):
+        rung = choice(step, short, bits)
+        if chosen and (
+            rung.bitrate * policy.min_step > chosen[-1].bitrate or chosen[-1].bitrate <= policy.floor_bitrate
+        ):
             continue  # too close to the rung above, or the rung above already serves the slowest networks
-        chosen.append(Choice(short, bits, step, round(table[short].vmaf_at(bits), 2)))
+        chosen.append(rung)
+    low = low_rung(table, chosen[-1], policy, limit)
+    if low is not None:
+        chosen.append(choice(None, *low))
     return chosen[::-1]
+
+
+def low_rung(
+    table: dict[int, Curve], lowest: Choice, policy: HullPolicy, limit: Callable[[int], int]
+) -> tuple[int, int] | None:
+    """(short side, bit rate) of a rung for slow networks under `lowest`, None when `lowest` already is
+    one: the best VMAF the hull measured at `policy.low_bitrate` or less (at least `min_step` under
+    `lowest`, within each size's `limit`), on a picture no larger than its; the cheapest point measured
+    when none is that cheap."""
+    if lowest.bitrate <= policy.low_bitrate:
+        return None
+    budget = min(policy.low_bitrate, int(lowest.bitrate / policy.min_step))
+    sizes = {short: curve for short, curve in table.items() if short <= lowest.short}
+    reach = [
+        (curve.vmaf_at(bits), short, bits)
+        for short, curve in sizes.items()
+        if curve.cheapest <= (bits := min(budget, limit(short)))
+    ]
+    if reach:
+        vmaf, short, bits = max(reach)
+        # A curve saturated under the budget needs no more than where it saturates.
+        return short, min(bits, sizes[short].bitrate_for(vmaf) or bits)
+    short = min(sizes, key=lambda s: (sizes[s].cheapest, s))
+    bits = sizes[short].cheapest
+    return (short, bits) if bits * policy.min_step <= lowest.bitrate else None

@@ -67,6 +67,9 @@ class Rung:
     # best the source allows) and the VMAF its samples measured at this size and bit rate.
     target_vmaf: float | None = None
     sampled_vmaf: float | None = None
+    # Capped CRF (content-aware rungs): encoded at this CRF with `maxrate`/`bufsize` only as a ceiling, and
+    # `bitrate` is what the samples predict it spends. None: ABR at `bitrate` under the tight VBV above.
+    crf: float | None = None
 
 
 @dataclass(frozen=True)
