@@ -29,7 +29,8 @@ _AUDIO_PURPOSE_SCHEME = "urn:tva:metadata:cs:AudioPurposeCS:2007"
 
 
 def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: float) -> str:
-    """A static isoff-live MPD: one video AdaptationSet, one audio AdaptationSet per language."""
+    """A static isoff-live MPD: one video AdaptationSet per codec family (H.264 first, its id "0" as
+    before), one audio AdaptationSet per language."""
     if not videos:
         raise TrackUnrenderable("an MPD needs at least one video track")
     for track in (*videos, *audios):
@@ -48,42 +49,16 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
     )
     period = ET.SubElement(mpd, "Period", {"id": "0", "start": "PT0S"})
 
-    ordered = sorted(videos, key=lambda t: (t.height or 0, _peak(t)))
-    video_set = ET.SubElement(
-        period,
-        "AdaptationSet",
-        {
-            "id": "0",
-            "contentType": "video",
-            "mimeType": "video/mp4",
-            # every rung is cut at the same instants with an IDR first: players may switch
-            # at any segment boundary without overlap or gap
-            "segmentAlignment": "true",
-            "startWithSAP": "1",
-            "maxWidth": str(max(t.width or 0 for t in ordered)),
-            "maxHeight": str(max(t.height or 0 for t in ordered)),
-        },
-    )
-    rates = {_frame_rate(t.frame_rate) for t in ordered if t.frame_rate}
-    if len(rates) == 1:
-        video_set.set("maxFrameRate", rates.pop())
-    for track in ordered:
-        attributes = {
-            "id": track.name,
-            "bandwidth": str(_peak(track)),
-            "codecs": track.codecs,
-            "width": str(track.width or 0),
-            "height": str(track.height or 0),
-            "sar": f"{track.sar[0]}:{track.sar[1]}",
-        }
-        if track.frame_rate:
-            attributes["frameRate"] = _frame_rate(track.frame_rate)
-        _add_template(ET.SubElement(video_set, "Representation", attributes), track)
+    # One video AdaptationSet per codec family (avc1, av01, ...): a player switches only within a set,
+    # so it picks the family it decodes (DASH-IF IOP) and never switches codecs mid-stream.
+    families = sorted({codec_family(t.codecs) for t in videos}, key=lambda f: (f != "avc1", f))
+    for set_id, family in enumerate(families):
+        _add_video_set(period, set_id, [t for t in videos if codec_family(t.codecs) == family])
 
     # One AdaptationSet per source track (its stereo and multichannel renditions are the same content):
     # a language of one track is one set; a second language, a commentary or a description its own.
     by_track = groupby(sorted(audios, key=lambda t: (t.language, t.source)), key=lambda t: (t.language, t.source))
-    for index, ((language, _source), tracks) in enumerate(by_track, start=1):
+    for index, ((language, _source), tracks) in enumerate(by_track, start=len(families)):
         group = list(tracks)
         first = next((t for t in group if t.group == "audio"), group[0])
         audio_set = ET.SubElement(
@@ -119,6 +94,45 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
 
     ET.indent(mpd)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
+
+
+def codec_family(codecs: str) -> str:
+    """The sample entry of an RFC 6381 codecs string: "avc1" of "avc1.64001f", "av01" of "av01.0.04M.08"."""
+    return codecs.split(".", 1)[0]
+
+
+def _add_video_set(period: ET.Element, set_id: int, videos: Sequence[Track]) -> None:
+    ordered = sorted(videos, key=lambda t: (t.height or 0, _peak(t)))
+    video_set = ET.SubElement(
+        period,
+        "AdaptationSet",
+        {
+            "id": str(set_id),
+            "contentType": "video",
+            "mimeType": "video/mp4",
+            # every rung is cut at the same instants with an IDR first: players may switch
+            # at any segment boundary without overlap or gap
+            "segmentAlignment": "true",
+            "startWithSAP": "1",
+            "maxWidth": str(max(t.width or 0 for t in ordered)),
+            "maxHeight": str(max(t.height or 0 for t in ordered)),
+        },
+    )
+    rates = {_frame_rate(t.frame_rate) for t in ordered if t.frame_rate}
+    if len(rates) == 1:
+        video_set.set("maxFrameRate", rates.pop())
+    for track in ordered:
+        attributes = {
+            "id": track.name,
+            "bandwidth": str(_peak(track)),
+            "codecs": track.codecs,
+            "width": str(track.width or 0),
+            "height": str(track.height or 0),
+            "sar": f"{track.sar[0]}:{track.sar[1]}",
+        }
+        if track.frame_rate:
+            attributes["frameRate"] = _frame_rate(track.frame_rate)
+        _add_template(ET.SubElement(video_set, "Representation", attributes), track)
 
 
 def timeline(track: Track) -> list[tuple[int | None, int, int]]:

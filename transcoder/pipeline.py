@@ -37,7 +37,7 @@ from transcoder import metrics
 from transcoder.encode import audio, audio_measure, commands, fitted
 from transcoder.encode.audio import plan_audio, with_loudnorm
 from transcoder.encode.hull import HullPolicy, Measurement
-from transcoder.encode.ladder import Ladder, plan_ladder
+from transcoder.encode.ladder import Ladder, add_av1_rungs, plan_ladder
 from transcoder.encode.loudness import Loudness, LoudnessTarget
 from transcoder.encode.previews import (
     STORYBOARD_IMAGE,
@@ -237,6 +237,8 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     info = probe_stored(ctx.store, ctx.staging, staging_key, ctx.settings.probe, limits, scratch=work)
     display_w, display_h = info.video.display_size
     ladder, analysis = _plan_ladder(ctx, attempt, staging_key, info, work)
+    if ctx.settings.av1:
+        ladder = add_av1_rungs(ladder)
     if info.audio is not None:
         ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
     normalise = ctx.settings.loudnorm
@@ -263,6 +265,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         segment_seconds=ctx.settings.segment_seconds,
         interlaced=info.video.interlaced,
         preset=ctx.settings.x264_preset,
+        av1_preset=ctx.settings.av1_preset,
         previews=previews,
         pad_video=commands.video_padding(info.duration, info.video.last_frame_time, ladder.frame_rate),
         colour=info.video.colour,

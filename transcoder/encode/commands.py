@@ -15,7 +15,7 @@ from media.colour import ColourInfo
 from transcoder.encode import colour
 from transcoder.encode import previews as pv
 from transcoder.encode.audio import AudioRendition
-from transcoder.encode.ladder import Ladder
+from transcoder.encode.ladder import CODEC_AV1, Ladder, Rung
 from transcoder.encode.loudness import channel_layout
 
 # Input options for a source read over HTTP (an S3 presigned URL, see storage.read_url): ffmpeg
@@ -48,6 +48,8 @@ class EncodePlan:
     segment_seconds: float
     interlaced: bool
     preset: str = "veryfast"
+    # SVT-AV1 preset of the AV1 rungs (0 slowest .. 13 fastest): TranscoderSettings.av1_preset.
+    av1_preset: int = 10
     # Storyboard tiles as an extra branch of the same decode (then finish_previews); None: no previews.
     previews: pv.Previews | None = None
     # Encode only [start, start + duration) of the source (split-and-stitch chunks); None: all of it.
@@ -165,6 +167,8 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
                 **colour.output_tags(plan.colour),
             }
         )
+        if rung.codec == CODEC_AV1:
+            opts = av1_options(opts, rung, plan.av1_preset)
         outputs.append(ffmpeg.output(stream, str(plan.out_dir / rung.name / PLAYLIST_NAME), **opts))
     if plan.previews is not None:
         board_input = branches.stream(len(rungs)) if branches is not None else video
@@ -174,6 +178,30 @@ def encode_ladder(plan: EncodePlan, ffmpeg_exe: str) -> list[str]:
         "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"
     )
     return [ffmpeg_exe, *graph.overwrite_output().get_args()]
+
+
+# x264's own options (and its VBV, which SVT-AV1 does not have in VBR mode) that an AV1 rung drops.
+_X264_ONLY = ("preset", "profile:v", "level:v", "maxrate", "bufsize", "keyint_min", "sc_threshold", "x264-params")
+
+
+def av1_options(h264: dict[str, object], rung: Rung, preset: int) -> dict[str, object]:
+    """An AV1 rung's output options from the H.264 ones built for it: the same HLS/CMAF muxing, size,
+    pixel format, GOP length, forced keyframes on the segment grid and colour tags (so both families are
+    cut at the same instants), with libsvtav1 at `preset` in place of x264."""
+    opts = {key: value for key, value in h264.items() if key not in _X264_ONLY}
+    opts.update(
+        {
+            "c:v": "libsvtav1",
+            "preset": preset,
+            # SVT-AV1's VBR at the rung's target. It has no VBV: the manifests declare the peak the
+            # segments measure, never the target, so a burst is declared as it is.
+            "b:v": rung.bitrate,
+            # scd=0: no scene-change keyframes off the grid (SVT-AV1's default, stated so it stays).
+            # ffmpeg's forced keyframes become SVT-AV1 key frames, so each segment decodes on its own.
+            "svtav1-params": "scd=0",
+        }
+    )
+    return opts
 
 
 def _audio_output(
