@@ -48,8 +48,6 @@ class EncodePlan:
     segment_seconds: float
     interlaced: bool
     preset: str = "veryfast"
-    # SVT-AV1 preset of the AV1 rungs (0 slowest .. 13 fastest): TranscoderSettings.av1_preset.
-    av1_preset: int = 10
     # Storyboard tiles as an extra branch of the same decode (then finish_previews); None: no previews.
     previews: pv.Previews | None = None
     # Encode only [start, start + duration) of the source (split-and-stitch chunks); None: all of it.
@@ -62,6 +60,8 @@ class EncodePlan:
     # Every audio track is padded with silence to this many seconds (the source's duration): a track
     # that ends early still lasts as long as the video and the others, on the same segments. None: no pad.
     audio_duration: float | None = None
+    # SVT-AV1 preset of the AV1 rungs (0 slowest .. 13 fastest): TranscoderSettings.av1_preset.
+    av1_preset: int = 10
 
 
 def video_padding(duration: float, last_frame_time: float | None, frame_rate: float) -> float:
