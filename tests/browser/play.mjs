@@ -14,6 +14,10 @@
 // video still encoding should start at its beginning) and that it then advances.
 // With --clip-hls URL / --clip-dash URL, a clip (a playlist cut to ?start=&end=) is played to its end at
 // 4x: where playback started, the duration the player reports, and where it ended.
+// With --codec-hls URL, which codec hls.js picks on its own in a master listing several codec families (an
+// AV1 rung beside each H.264 one): the levels it kept, the current level's videoCodec once 2 s have
+// played, every media segment it fetched and the frames decoded; with --refuse-codec FOURCC also a second
+// run whose MediaSource.isTypeSupported refuses that codec, as a browser without its decoder does.
 // Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Results go to stdout as JSON.
 //
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
@@ -57,13 +61,19 @@ video.addEventListener("error", () => {
   state.fatal.push("video element: " + (e ? e.code + " " + e.message : "unknown"));
 });
 
-window.startHls = (src) => {
+// startLevel 0: the first (lowest) variant, so every check starts alike; codecOne passes {} instead, to
+// see where hls.js starts on its own (its start codec choice is skipped when a start level is given).
+window.startHls = (src, options = { startLevel: 0 }) => {
   if (!Hls.isSupported()) { state.fatal.push("hls.js: MSE unsupported"); return; }
-  const hls = new Hls({ capLevelToPlayerSize: false, startLevel: 0 });
+  const hls = new Hls({ capLevelToPlayerSize: false, ...options });
   window.player = {
     levels: () => hls.levels.map((l, i) => ({ index: i, height: l.height, bitrate: l.bitrate })),
     force: (i) => { hls.currentLevel = i; },
     rendered: () => state.rendered,
+    codecs: () => ({
+      levels: hls.levels.map((l) => ({ height: l.height, videoCodec: l.videoCodec })),
+      current: hls.currentLevel >= 0 ? hls.levels[hls.currentLevel].videoCodec : null,
+    }),
   };
   hls.on(Hls.Events.ERROR, (_, d) => {
     (d.fatal ? state.fatal : state.warnings).push("hls.js " + d.type + ": " + d.details);
@@ -97,7 +107,7 @@ window.startDash = (src) => {
 </script></body></html>`;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--step-timeout-ms 30000]\n`);
+  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--codec-hls URL [--refuse-codec FOURCC]] [--step-timeout-ms 30000]\n`);
   process.exit(2);
 }
 
@@ -222,6 +232,41 @@ async function startOne(browser, pageUrl, src, stepMs) {
   return result;
 }
 
+async function codecOne(browser, pageUrl, src, refuse, stepMs) {
+  // hls.js left to choose: which codec family it plays, and from which rungs it fetched segments.
+  const { result, context, page, failedRequests } = await openPlayer(browser, "hls", src);
+  result.refused = refuse || null;
+  if (refuse) {
+    // Before any page script: what a browser without the decoder answers (hls.js filters levels on it).
+    await context.addInitScript((fourcc) => {
+      const original = MediaSource.isTypeSupported.bind(MediaSource);
+      MediaSource.isTypeSupported = (type) => !type.includes(fourcc) && original(type);
+    }, refuse);
+  }
+  const segments = [];
+  page.on("request", (r) => { if (r.url().endsWith(".m4s")) segments.push(new URL(r.url()).pathname); });
+  try {
+    await page.goto(pageUrl);
+    // What this browser (patched or not) says of AV1 main profile, 8-bit: the test asserts on it.
+    result.checks.av1_type_supported = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="av01.0.00M.08"'));
+    await page.evaluate((s) => startHls(s, {}), src);
+    await until(page, "return video.currentTime >= 2", null, stepMs * 2);
+    const played = await page.evaluate(() => ({
+      ...player.codecs(),
+      height: video.videoHeight,
+      frames: video.getVideoPlaybackQuality().totalVideoFrames,
+    }));
+    result.checks = { ...result.checks, ...played, segments };
+    result.ok = result.errors.length === 0 && played.frames > 0 && failedRequests.length === 0;
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+  } finally {
+    if (failedRequests.length) result.failed_requests = failedRequests;
+    await context.close();
+  }
+  return result;
+}
+
 async function playFile(browser, pageUrl, src, stepMs) {
   const result = { player: "video element", url: src, ok: false, checks: {}, errors: [] };
   const context = await browser.newContext();
@@ -283,11 +328,14 @@ async function main() {
       file: { type: "string", multiple: true },
       "clip-hls": { type: "string" },
       "clip-dash": { type: "string" },
+      "codec-hls": { type: "string" },
+      "refuse-codec": { type: "string" },
       "step-timeout-ms": { type: "string", default: "30000" },
     },
   });
-  if (!values.hls && !values.dash && !values["hls-start"] && !values.file && !values["clip-hls"] && !values["clip-dash"]) {
-    usage("give --hls and/or --dash, --file, --hls-start, or --clip-hls / --clip-dash");
+  const modes = ["hls", "dash", "hls-start", "file", "clip-hls", "clip-dash", "codec-hls"];
+  if (!modes.some((mode) => values[mode])) {
+    usage("give --hls and/or --dash, --file, --hls-start, --clip-hls / --clip-dash, or --codec-hls");
   }
   const stepMs = Number(values["step-timeout-ms"]);
   const server = await servePage();
@@ -302,6 +350,12 @@ async function main() {
     for (const file of values.file || []) results.push(await playFile(browser, pageUrl, file, stepMs));
     if (values["clip-hls"]) results.push(await clipOne(browser, pageUrl, "hls", values["clip-hls"], stepMs));
     if (values["clip-dash"]) results.push(await clipOne(browser, pageUrl, "dash", values["clip-dash"], stepMs));
+    if (values["codec-hls"]) {
+      results.push(await codecOne(browser, pageUrl, values["codec-hls"], null, stepMs));
+      if (values["refuse-codec"]) {
+        results.push(await codecOne(browser, pageUrl, values["codec-hls"], values["refuse-codec"], stepMs));
+      }
+    }
   } finally {
     await browser.close();
     server.close();
