@@ -7,10 +7,11 @@ Sources as in bench/ladder.py (easy: 1080p bars with a moving box; hard: 720p te
 grain; the Big Buck Bunny trailer, 720p24, 55 s, from moviepy 2.1.2's source distribution: --trailer).
 For each source the real job (`run_job`, filesystem store, SQLite, the fixed ladder, x264 veryfast) runs
 once with VODSTACK_TRANSCODER_AV1=false (the anchor: its CPU time) and once per SVT-AV1 preset with it on.
-Printed per rung: measured average bit rate of the published rendition and its VMAF against the source at
-display size (bench/ladder.py's vmaf); per source and preset: BD-rate of the AV1 rungs against the H.264
-rungs of the same package (negative = fewer bits at equal VMAF), and what the AV1 rungs cost: the job's
-CPU seconds with them minus without, per minute of video, and as a ratio to the H.264 job's.
+Printed per rung: the video bit rate of the published rendition (its segments' bytes, no audio) and its
+VMAF against the source at display size (bench/ladder.py's vmaf); per source and preset: BD-rate of the
+AV1 rungs against the H.264 rungs of the same package (negative = fewer bits at equal VMAF), and what the
+AV1 rungs cost: the job's CPU seconds with them minus without, per minute of video, and as a ratio to the
+H.264 job's.
 Target (issue 17): BD-rate <= -30 %.
 """
 
@@ -18,9 +19,16 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ladder import bd_rate, make_easy, make_hard, probe_size, run, rung_results
+
+
+def video_bitrate(rendition: Path, duration: float) -> int:
+    """The rendition's own bits per second (its segments over the source's duration): the master's
+    AVERAGE-BANDWIDTH includes the audio group's, which would hide the codecs' difference on easy sources."""
+    return int(sum(p.stat().st_size for p in rendition.glob("seg_*.m4s")) * 8 / duration)
 
 
 def main() -> None:
@@ -53,7 +61,10 @@ def main() -> None:
             media, prefix, cpu = run(
                 source, root / f"{name}-av1-p{preset}", "fixed", "veryfast", av1=True, av1_preset=preset
             )
-            rungs = rung_results(media, prefix, source, (width, height), args.vmaf_subsample)
+            rungs = [
+                replace(r, bitrate=video_bitrate(media / prefix / r.name, duration))
+                for r in rung_results(media, prefix, source, (width, height), args.vmaf_subsample)
+            ]
             h264 = [r for r in rungs if not r.name.endswith("-av1")]
             av1 = [r for r in rungs if r.name.endswith("-av1")]
             extra = cpu - anchor_cpu

@@ -161,6 +161,7 @@ EXAMPLE_ASSET: dict[str, Any] = {
             "bandwidth": 6_000_000,
             "average_bandwidth": 4_800_000,
             "codecs": "avc1.640028",
+            "codec": "h264",
         }
     ],
     "playback": {

@@ -232,9 +232,24 @@ async function startOne(browser, pageUrl, src, stepMs) {
   return result;
 }
 
+async function settle(session, checks) {
+  // Runs one session's checks: an error fails its result, its failed requests are reported, the page closes.
+  const { result, context, failedRequests } = session;
+  try {
+    await checks();
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+  } finally {
+    if (failedRequests.length) result.failed_requests = failedRequests;
+    await context.close();
+  }
+  return result;
+}
+
 async function codecOne(browser, pageUrl, src, refuse, stepMs) {
   // hls.js left to choose: which codec family it plays, and from which rungs it fetched segments.
-  const { result, context, page, failedRequests } = await openPlayer(browser, "hls", src);
+  const session = await openPlayer(browser, "hls", src);
+  const { result, context, page, failedRequests } = session;
   result.refused = refuse || null;
   if (refuse) {
     // Before any page script: what a browser without the decoder answers (hls.js filters levels on it).
@@ -245,7 +260,7 @@ async function codecOne(browser, pageUrl, src, refuse, stepMs) {
   }
   const segments = [];
   page.on("request", (r) => { if (r.url().endsWith(".m4s")) segments.push(new URL(r.url()).pathname); });
-  try {
+  return settle(session, async () => {
     await page.goto(pageUrl);
     // What this browser (patched or not) says of AV1 main profile, 8-bit: the test asserts on it.
     result.checks.av1_type_supported = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="av01.0.00M.08"'));
@@ -258,13 +273,7 @@ async function codecOne(browser, pageUrl, src, refuse, stepMs) {
     }));
     result.checks = { ...result.checks, ...played, segments };
     result.ok = result.errors.length === 0 && played.frames > 0 && failedRequests.length === 0;
-  } catch (error) {
-    result.errors.push(String(error.message || error));
-  } finally {
-    if (failedRequests.length) result.failed_requests = failedRequests;
-    await context.close();
-  }
-  return result;
+  });
 }
 
 async function playFile(browser, pageUrl, src, stepMs) {
@@ -298,8 +307,9 @@ async function playFile(browser, pageUrl, src, stepMs) {
 
 async function clipOne(browser, pageUrl, kind, src, stepMs) {
   // A clip plays from its first frame to its end, and the player's duration is the clip's.
-  const { result, context, page, failedRequests } = await openPlayer(browser, kind, src);
-  try {
+  const session = await openPlayer(browser, kind, src);
+  const { result, page, failedRequests } = session;
+  return settle(session, async () => {
     await page.goto(pageUrl);
     await page.evaluate(([k, s]) => (k === "hls" ? startHls(s) : startDash(s)), [kind, src]);
     await until(page, "return state.firstPlaying !== null", null, stepMs);
@@ -310,13 +320,7 @@ async function clipOne(browser, pageUrl, kind, src, stepMs) {
     // A request the player itself cancels (net::ERR_ABORTED: dash.js drops a download it no longer needs
     // at the clip's end or on a switch) is no failure of ours; any other failed request is.
     result.ok = result.errors.length === 0 && failedRequests.every((f) => f.endsWith("net::ERR_ABORTED"));
-  } catch (error) {
-    result.errors.push(String(error.message || error));
-  } finally {
-    if (failedRequests.length) result.failed_requests = failedRequests;
-    await context.close();
-  }
-  return result;
+  });
 }
 
 async function main() {

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_playback import HERE, CorsHandler, QuietServer, node_modules
+from tests.browser.test_playback import HERE, node_modules, serving
 from tests.media import ffmpeg_exe
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, submit
 from transcoder.pipeline import run_job
@@ -39,14 +37,8 @@ def stream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     run_job(ctx, job_id)
     assert_succeeded(ctx, asset_id, job_id)
     root = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
-    server = QuietServer(("127.0.0.1", 0), partial(CorsHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(root) as url:
+        yield url
 
 
 @pytest.mark.browser

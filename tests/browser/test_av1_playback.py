@@ -5,13 +5,11 @@ families, and falls back to the H.264 rungs when the browser says it cannot deco
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from functools import partial
 
 import pytest
 
-from tests.browser.test_playback import CorsHandler, QuietServer, run_players
+from tests.browser.test_playback import run_players, serving
 from tests.media import make_clip
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, submit
 from transcoder.pipeline import run_job
@@ -25,14 +23,8 @@ def stream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     run_job(ctx, job_id)
     assert_succeeded(ctx, asset_id, job_id)
     root = ctx.settings.storage.root / "media" / published_prefix(ctx, asset_id)
-    server = QuietServer(("127.0.0.1", 0), partial(CorsHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(root) as url:
+        yield url
 
 
 def video_rungs(segments: list[str]) -> set[str]:

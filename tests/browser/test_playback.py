@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +58,13 @@ def stream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for track in growing:
         (root / track.playlist_uri).write_text(hls.render_event(track, target_duration=2))
     (root / "growing.m3u8").write_text(hls.render_master(growing[:1], growing[1:], complete=False, target_duration=2))
+    with serving(root) as url:
+        yield url
+
+
+@contextmanager
+def serving(root: Path) -> Iterator[str]:
+    """`root` served over HTTP with CORS (standing in for the edge) on a loopback port: its base URL."""
     server = QuietServer(("127.0.0.1", 0), partial(CorsHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
