@@ -12,6 +12,7 @@ from ingest.assets import codec_family
 from manifests.model import Segment, Track
 from tests.media import ffmpeg_exe
 from transcoder.encode.ladder import CODEC_AV1, add_av1_rungs, plan_ladder
+from transcoder.encode.runner import run_ffmpeg
 from transcoder.errors import MalformedFmp4
 from transcoder.package.fmp4 import av1_codecs, parse_init
 from transcoder.package.verify import check_outputs
@@ -123,3 +124,13 @@ def test_verification_checks_the_av1_rungs_codec(codecs: str, problem: str | Non
 )
 def test_codec_family_shown_in_the_api(codecs: str | None, family: str | None) -> None:
     assert codec_family(codecs) == family
+
+
+@pytest.mark.ffmpeg
+def test_svtav1_keeps_its_banner_out_of_the_stderr_a_failure_is_told_from(tmp_path: Path) -> None:
+    stderr: list[str] = []
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64:duration=0.2"]
+    run_ffmpeg(
+        [*argv, "-c:v", "libsvtav1", "-preset", "13", str(tmp_path / "out.mp4")], timeout=60, stderr_lines=stderr
+    )
+    assert stderr == []
