@@ -4,6 +4,7 @@ fastest preset, 4 s at 640x360 at most), its package validated, decoded whole by
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import m3u8
@@ -12,9 +13,10 @@ import pytest
 from catalog.models import Asset
 from manifests.dash import NAMESPACE
 from tests.media import assert_plays_whole, make_clip
-from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
+from tests.transcoder.harness import ListQueue, assert_succeeded, pipeline_context, submit
 from transcoder.package.fmp4 import parse_init, parse_media_segment
 from transcoder.pipeline import PipelineContext, run_job
+from transcoder.split.splitter import SplitAndStitch
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -91,3 +93,23 @@ def test_ffmpeg_decodes_every_rendition_of_both_families_whole(
 ) -> None:
     ctx, asset_id = published
     assert_plays_whole(str(_prefix(ctx, asset_id) / entry), SECONDS, tolerance=0.05)
+
+
+def test_split_job_stitches_the_av1_rungs_too(tmp_path: Path) -> None:
+    # 12 s in 6 s chunks: two video parts and the audio one; each part encodes both families.
+    queue = ListQueue()
+    settings = {"split_enabled": True, "split_min_duration_seconds": 10.0, "chunk_seconds": 6.0}
+    ctx = replace(pipeline_context(tmp_path, av1=True, av1_preset=12, **settings), splitter=SplitAndStitch(queue))
+    source = make_clip(tmp_path / "clip.mp4", seconds=12, size="416x234")
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    assert ctx.splitter is not None
+    for part_id in queue.take("part"):
+        assert ctx.splitter.run_part(ctx, part_id, worker="test")
+    assert queue.take("job") == [job_id]
+    run_job(ctx, job_id)
+    assert_succeeded(ctx, asset_id, job_id)
+    root = _prefix(ctx, asset_id)
+    master = m3u8.loads((root / "master.m3u8").read_text())
+    assert sorted(v.uri.split("/")[0] for v in master.playlists) == ["234p", "234p-av1"]
+    assert_plays_whole(str(root / "master.m3u8"), 12.0, tolerance=0.05)

@@ -4,6 +4,7 @@ their verification, and the codec family the asset API shows."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,9 @@ def test_av1_rungs_sit_beside_every_h264_rung() -> None:
     for plain, rung in zip(h264, av1, strict=True):
         assert (rung.width, rung.height, rung.frame_rate) == (plain.width, plain.height, plain.frame_rate)
         assert rung.bitrate == plain.bitrate // 2 and rung.maxrate > rung.bitrate
+    # A content-aware rung's VMAF was measured with x264: the AV1 rung beside it claims none.
+    fitted = replace(ladder, rungs=tuple(replace(r, target_vmaf=93.0, sampled_vmaf=93.4) for r in h264))
+    assert [(r.target_vmaf, r.sampled_vmaf) for r in add_av1_rungs(fitted).rungs[2:]] == [(None, None)] * 2
     # Applied twice, nothing doubles: AV1 rungs are made from the H.264 ones only.
     assert add_av1_rungs(ladder, bitrate_factor=0.5) == ladder
 

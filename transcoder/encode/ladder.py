@@ -230,6 +230,9 @@ def add_av1_rungs(ladder: Ladder, *, bitrate_factor: float = AV1_BITRATE_FACTOR)
                 profile="main",
                 level="",
                 codec=CODEC_AV1,
+                # The H.264 rung's VMAF was measured on x264 samples: nothing was measured for this one.
+                target_vmaf=None,
+                sampled_vmaf=None,
             )
         )
     return replace(ladder, rungs=(*h264, *av1))
