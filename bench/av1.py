@@ -47,7 +47,7 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-av1-"))
     root.mkdir(parents=True, exist_ok=True)
     makers = {"easy": make_easy, "hard": make_hard}
-    sources = {name: makers[name](root / f"{name}.mp4", args.seconds) for name in args.clips.split(",")}
+    sources = {name: makers[name](root / f"{name}.mp4", args.seconds) for name in args.clips.split(",") if name}
     sources |= {"trailer": args.trailer} if args.trailer else {}
     presets = [int(p) for p in args.av1_presets.split(",")]
 
