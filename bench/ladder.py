@@ -96,8 +96,9 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(source: Path, work: Path, ladder: str, preset: str) -> tuple[Path, str, float]:
-    """Run the real job on `source` with the given ladder: (media root, asset prefix, CPU seconds)."""
+def run(source: Path, work: Path, ladder: str, preset: str, **overrides: object) -> tuple[Path, str, float]:
+    """Run the real job on `source` with the given ladder (and other TranscoderSettings `overrides`):
+    (media root, asset prefix, CPU seconds)."""
     settings = TranscoderSettings(
         storage=StorageSettings(root=work / "objects"),
         catalog=CatalogSettings(url=f"sqlite:///{work / 'catalog.db'}"),
@@ -105,6 +106,7 @@ def run(source: Path, work: Path, ladder: str, preset: str) -> tuple[Path, str, 
         work_dir=work / "work",
         x264_preset=preset,
         ladder=ladder,  # type: ignore[arg-type]
+        **overrides,  # type: ignore[arg-type]
     )
     store = FilesystemObjectStore(settings.storage.root)
     for bucket in ("staging", "media"):

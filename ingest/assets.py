@@ -38,6 +38,14 @@ WAVEFORM_FILE = "waveform.png"
 router = APIRouter(dependencies=[Depends(bearer_scheme)])
 
 
+_FAMILIES = {"avc1": "h264", "avc3": "h264", "av01": "av1", "hvc1": "hevc", "hev1": "hevc", "vp09": "vp9"}
+
+
+def codec_family(codecs: str | None) -> str | None:
+    """The video codec of an RFC 6381 codecs string ("avc1.64001f" -> "h264"); None when unknown."""
+    return _FAMILIES.get((codecs or "").split(".", 1)[0])
+
+
 class RenditionOut(BaseModel):
     name: str
     kind: str
@@ -46,6 +54,8 @@ class RenditionOut(BaseModel):
     bandwidth: int | None
     average_bandwidth: int | None
     codecs: str | None
+    # The codec family of a video rendition, from its codecs: "h264", "av1", "hevc"; None for audio.
+    codec: str | None = None
     # Content-aware ladders: the VMAF step the rung was chosen for (None: the best the source allows, or
     # the fixed ladder) and the VMAF its samples measured at its size and bit rate.
     target_vmaf: float | None = None
@@ -159,6 +169,7 @@ EXAMPLE_ASSET: dict[str, Any] = {
             "bandwidth": 6_000_000,
             "average_bandwidth": 4_800_000,
             "codecs": "avc1.640028",
+            "codec": "h264",
         }
     ],
     "playback": {
@@ -296,6 +307,7 @@ def to_out(ingest: Ingest, asset: Asset) -> AssetOut:
                 bandwidth=r.bandwidth,
                 average_bandwidth=r.average_bandwidth,
                 codecs=r.codecs,
+                codec=codec_family(r.codecs) if r.kind == "video" else None,
                 target_vmaf=r.target_vmaf,
                 sampled_vmaf=r.sampled_vmaf,
             )

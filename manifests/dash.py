@@ -29,8 +29,8 @@ _AUDIO_PURPOSE_SCHEME = "urn:tva:metadata:cs:AudioPurposeCS:2007"
 
 
 def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: float) -> str:
-    """A static isoff-live MPD: one video AdaptationSet (none for audio-only), one audio AdaptationSet
-    per language."""
+    """A static isoff-live MPD: one video AdaptationSet per codec family (H.264 first, its id "0" as
+    before; none for audio-only), one audio AdaptationSet per language."""
     if not videos and not audios:
         raise TrackUnrenderable("an MPD needs at least one video or audio track")
     for track in (*videos, *audios):
@@ -49,52 +49,22 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
     )
     period = ET.SubElement(mpd, "Period", {"id": "0", "start": "PT0S"})
 
-    if videos:
-        _add_video_set(period, videos)
-    _add_audio_sets(period, audios)
+    # One video AdaptationSet per codec family (avc1, av01, ...): a player switches only within a set,
+    # so it picks the family it decodes (DASH-IF IOP) and never switches codecs mid-stream.
+    families = sorted({codec_family(t.codecs) for t in videos}, key=lambda f: (f != "avc1", f))
+    for set_id, family in enumerate(families):
+        _add_video_set(period, set_id, [t for t in videos if codec_family(t.codecs) == family])
+    # Audio set ids follow the video sets' (from 1 when there is no video, as before AV1).
+    _add_audio_sets(period, audios, first_id=max(len(families), 1))
     ET.indent(mpd)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
 
 
-def _add_video_set(period: ET.Element, videos: Sequence[Track]) -> None:
-    ordered = sorted(videos, key=lambda t: (t.height or 0, _peak(t)))
-    video_set = ET.SubElement(
-        period,
-        "AdaptationSet",
-        {
-            "id": "0",
-            "contentType": "video",
-            "mimeType": "video/mp4",
-            # every rung is cut at the same instants with an IDR first: players may switch
-            # at any segment boundary without overlap or gap
-            "segmentAlignment": "true",
-            "startWithSAP": "1",
-            "maxWidth": str(max(t.width or 0 for t in ordered)),
-            "maxHeight": str(max(t.height or 0 for t in ordered)),
-        },
-    )
-    rates = {_frame_rate(t.frame_rate) for t in ordered if t.frame_rate}
-    if len(rates) == 1:
-        video_set.set("maxFrameRate", rates.pop())
-    for track in ordered:
-        attributes = {
-            "id": track.name,
-            "bandwidth": str(_peak(track)),
-            "codecs": track.codecs,
-            "width": str(track.width or 0),
-            "height": str(track.height or 0),
-            "sar": f"{track.sar[0]}:{track.sar[1]}",
-        }
-        if track.frame_rate:
-            attributes["frameRate"] = _frame_rate(track.frame_rate)
-        _add_template(ET.SubElement(video_set, "Representation", attributes), track)
-
-
-def _add_audio_sets(period: ET.Element, audios: Sequence[Track]) -> None:
+def _add_audio_sets(period: ET.Element, audios: Sequence[Track], *, first_id: int) -> None:
     # One AdaptationSet per source track (its stereo and multichannel renditions are the same content):
     # a language of one track is one set; a second language, a commentary or a description its own.
     by_track = groupby(sorted(audios, key=lambda t: (t.language, t.source)), key=lambda t: (t.language, t.source))
-    for index, ((language, _source), tracks) in enumerate(by_track, start=1):
+    for index, ((language, _source), tracks) in enumerate(by_track, start=first_id):
         group = list(tracks)
         first = next((t for t in group if t.group == "audio"), group[0])
         audio_set = ET.SubElement(
@@ -127,6 +97,45 @@ def _add_audio_sets(period: ET.Element, audios: Sequence[Track]) -> None:
                     {"schemeIdUri": _CHANNELS_SCHEME, "value": str(track.channels)},
                 )
             _add_template(representation, track)
+
+
+def codec_family(codecs: str) -> str:
+    """The sample entry of an RFC 6381 codecs string: "avc1" of "avc1.64001f", "av01" of "av01.0.04M.08"."""
+    return codecs.split(".", 1)[0]
+
+
+def _add_video_set(period: ET.Element, set_id: int, videos: Sequence[Track]) -> None:
+    ordered = sorted(videos, key=lambda t: (t.height or 0, _peak(t)))
+    video_set = ET.SubElement(
+        period,
+        "AdaptationSet",
+        {
+            "id": str(set_id),
+            "contentType": "video",
+            "mimeType": "video/mp4",
+            # every rung is cut at the same instants with an IDR first: players may switch
+            # at any segment boundary without overlap or gap
+            "segmentAlignment": "true",
+            "startWithSAP": "1",
+            "maxWidth": str(max(t.width or 0 for t in ordered)),
+            "maxHeight": str(max(t.height or 0 for t in ordered)),
+        },
+    )
+    rates = {_frame_rate(t.frame_rate) for t in ordered if t.frame_rate}
+    if len(rates) == 1:
+        video_set.set("maxFrameRate", rates.pop())
+    for track in ordered:
+        attributes = {
+            "id": track.name,
+            "bandwidth": str(_peak(track)),
+            "codecs": track.codecs,
+            "width": str(track.width or 0),
+            "height": str(track.height or 0),
+            "sar": f"{track.sar[0]}:{track.sar[1]}",
+        }
+        if track.frame_rate:
+            attributes["frameRate"] = _frame_rate(track.frame_rate)
+        _add_template(ET.SubElement(video_set, "Representation", attributes), track)
 
 
 def timeline(track: Track) -> list[tuple[int | None, int, int]]:

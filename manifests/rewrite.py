@@ -50,9 +50,12 @@ def select_dash_rungs(mpd_text: str, keep: Callable[[Rung], bool]) -> str:
     ET.register_namespace("", NAMESPACE)
     root = ET.fromstring(mpd_text)
     ns = {"d": NAMESPACE}
+    emptied: list[ET.Element] = []
+    videos = 0
     for adaptation in root.iterfind("d:Period/d:AdaptationSet", ns):
         if adaptation.get("contentType") != "video" and not adaptation.get("mimeType", "").startswith("video/"):
             continue
+        videos += 1
         representations = adaptation.findall("d:Representation", ns)
         kept = [
             r
@@ -60,13 +63,21 @@ def select_dash_rungs(mpd_text: str, keep: Callable[[Rung], bool]) -> str:
             if keep(Rung(r.get("id", ""), int(r.get("bandwidth", "0")), _int(r.get("height"))))
         ]
         if not kept:
-            raise EmptySelection("no video Representation passes the rung filter")
+            # A codec family (an AV1 set beside the H.264 one) may lose every rung; the MPD may not.
+            emptied.append(adaptation)
+            continue
         for representation in representations:
             if representation not in kept:
                 adaptation.remove(representation)
         for attribute in ("width", "height"):
             if adaptation.get(f"max{attribute.title()}"):
                 adaptation.set(f"max{attribute.title()}", str(max(_int(r.get(attribute)) or 0 for r in kept)))
+    if videos and len(emptied) == videos:
+        raise EmptySelection("no video Representation passes the rung filter")
+    for period in root.iterfind("d:Period", ns):
+        for adaptation in emptied:
+            if adaptation in list(period):
+                period.remove(adaptation)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 

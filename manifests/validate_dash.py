@@ -40,6 +40,7 @@ def check_mpd(text: str, *, tracks: Sequence[Track] | None = None, known_uris: s
     by_name = {t.name: t for t in tracks or ()}
     if root.find("d:Period/d:AdaptationSet", _NS) is None:
         problems.append("no AdaptationSet: nothing to play")
+    video_ends: dict[str, list[float]] = {}  # the first Representation of each video set
     for adaptation in root.iterfind("d:Period/d:AdaptationSet", _NS):
         kind = adaptation.get("contentType") or (adaptation.get("mimeType") or "").split("/")[0]
         label = f"AdaptationSet {adaptation.get('id')} ({kind})"
@@ -77,7 +78,26 @@ def check_mpd(text: str, *, tracks: Sequence[Track] | None = None, known_uris: s
                 problems += [f"{where}: {p}" for p in _measured(rep, template, entries, track)]
         if kind == "video":
             problems += _misaligned(label, ends)
+            problems += _mixed_families(label, adaptation)
+            if ends:
+                video_ends[label] = next(iter(ends.values()))
+    # Sets of different codecs (H.264, AV1) are cut at the same instants too: a player that changes
+    # family (a DASH-IF IOP switching set, or a restart on another set) lands on a segment boundary.
+    if len(video_ends) > 1 and _misaligned("video AdaptationSets", video_ends):
+        problems.append(f"video AdaptationSets {', '.join(video_ends)} are cut at different instants")
     return problems
+
+
+def _mixed_families(label: str, adaptation: ET.Element) -> list[str]:
+    """One codec family per video set: players switch freely within a set, and cannot switch decoders."""
+    families = {
+        (rep.get("codecs") or adaptation.get("codecs") or "").split(".")[0]
+        for rep in adaptation.iterfind("d:Representation", _NS)
+    }
+    families.discard("")
+    if len(families) > 1:
+        return [f"{label}: mixes codec families {sorted(families)}"]
+    return []
 
 
 def _expand(template: ET.Element) -> list[tuple[int, int]]:

@@ -38,7 +38,7 @@ from transcoder.encode import audio, audio_measure, commands, fitted
 from transcoder.encode.audio import plan_audio, with_loudnorm
 from transcoder.encode.commands import WAVEFORM_NAME
 from transcoder.encode.hull import HullPolicy, Measurement
-from transcoder.encode.ladder import Ladder, plan_audio_only, plan_ladder
+from transcoder.encode.ladder import Ladder, add_av1_rungs, plan_audio_only, plan_ladder
 from transcoder.encode.loudness import Loudness, LoudnessTarget, load_measured
 from transcoder.encode.previews import (
     STORYBOARD_IMAGE,
@@ -258,6 +258,8 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     video = info.video  # None: an audio-only source (a song, a podcast)
     display_w, display_h = video.display_size if video is not None else (None, None)
     ladder, analysis = _plan_ladder(ctx, attempt, staging_key, info, work)
+    if ctx.settings.av1 and video is not None:
+        ladder = add_av1_rungs(ladder)
     if info.audio is not None and video is not None:
         ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
     normalise = ctx.settings.loudnorm
@@ -286,6 +288,7 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
         segment_seconds=ctx.settings.segment_seconds,
         interlaced=video is not None and video.interlaced,
         preset=ctx.settings.x264_preset,
+        av1_preset=ctx.settings.av1_preset,
         previews=previews,
         pad_video=commands.video_padding(info.duration, video.last_frame_time, ladder.frame_rate) if video else 0.0,
         colour=video.colour if video is not None else None,

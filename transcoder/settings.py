@@ -38,6 +38,12 @@ class TranscoderSettings(BaseSettings):
     segment_seconds: float = 4.0
     # x264 preset: the speed/quality trade-off of every encode.
     x264_preset: str = "veryfast"
+    # AV1 rungs beside the H.264 ones (transcoder.encode.ladder.add_av1_rungs): same sizes at fewer bits,
+    # listed in the same HLS master (CODECS from each stream's av1C) and in their own DASH AdaptationSet.
+    # Off by default: they multiply the encode's CPU time (bench/av1.py, BENCHMARKS.md).
+    av1: bool = False
+    # SVT-AV1 preset of the AV1 rungs: 0 (slowest) .. 13 (fastest); chosen from bench/av1.py.
+    av1_preset: int = Field(default=10, ge=0, le=13)
     # MP4 downloads (highest and lowest rung, and an M4A of the audio), remuxed from the published
     # segments; an asset's Upload-Metadata "mp4_downloads" ("true"/"false") overrides it.
     mp4_downloads: bool = True

@@ -17,6 +17,10 @@
 // duration the video reported until it has played 1 s.
 // With --clip-hls URL / --clip-dash URL, a clip (a playlist cut to ?start=&end=) is played to its end at
 // 4x: where playback started, the duration the player reports, and where it ended.
+// With --codec-hls URL, which codec hls.js picks on its own in a master listing several codec families (an
+// AV1 rung beside each H.264 one): the levels it kept, the current level's videoCodec once 2 s have
+// played, every media segment it fetched and the frames decoded; with --refuse-codec FOURCC also a second
+// run whose MediaSource.isTypeSupported refuses that codec, as a browser without its decoder does.
 // Exit status 0 when every check passed, 1 otherwise, 2 on bad usage. Results go to stdout as JSON.
 //
 // Never `npx playwright install`: playwright-core drives the system Chromium at /usr/bin/chromium.
@@ -47,13 +51,19 @@ video.addEventListener("error", () => {
 });
 
 // sourceDuration: attach as the web page does a video still encoding whose probed duration that is.
-window.startHls = (src, sourceDuration) => {
+// startLevel 0: the first (lowest) variant, so every check starts alike; codecOne passes {} instead, to
+// see where hls.js starts on its own (its start codec choice is skipped when a start level is given).
+window.startHls = (src, sourceDuration, options = { startLevel: 0 }) => {
   if (!Hls.isSupported()) { state.fatal.push("hls.js: MSE unsupported"); return; }
-  const hls = new Hls({ capLevelToPlayerSize: false, startLevel: 0 });
+  const hls = new Hls({ capLevelToPlayerSize: false, ...options });
   window.player = {
     levels: () => hls.levels.map((l, i) => ({ index: i, height: l.height, bitrate: l.bitrate })),
     force: (i) => { hls.currentLevel = i; },
     rendered: () => state.rendered,
+    codecs: () => ({
+      levels: hls.levels.map((l) => ({ height: l.height, videoCodec: l.videoCodec })),
+      current: hls.currentLevel >= 0 ? hls.levels[hls.currentLevel].videoCodec : null,
+    }),
   };
   hls.on(Hls.Events.ERROR, (_, d) => {
     (d.fatal ? state.fatal : state.warnings).push("hls.js " + d.type + ": " + d.details);
@@ -87,7 +97,7 @@ window.startDash = (src) => {
 </script></body></html>`;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--hls-growing URL --source-duration S] [--step-timeout-ms 30000]\n`);
+  process.stderr.write(`${message}\nusage: node play.mjs [--hls URL] [--dash URL] [--file URL]... [--hls-start URL] [--clip-hls URL] [--clip-dash URL] [--hls-growing URL --source-duration S] [--codec-hls URL [--refuse-codec FOURCC]] [--step-timeout-ms 30000]\n`);
   process.exit(2);
 }
 
@@ -198,6 +208,50 @@ async function growingOne(browser, pageUrl, src, sourceDuration, stepMs) {
   return result;
 }
 
+async function settle(session, checks) {
+  // Runs one session's checks: an error fails its result, its failed requests are reported, the page closes.
+  const { result, context, failedRequests } = session;
+  try {
+    await checks();
+  } catch (error) {
+    result.errors.push(String(error.message || error));
+  } finally {
+    if (failedRequests.length) result.failed_requests = failedRequests;
+    await context.close();
+  }
+  return result;
+}
+
+async function codecOne(browser, pageUrl, src, refuse, stepMs) {
+  // hls.js left to choose: which codec family it plays, and from which rungs it fetched segments.
+  const session = await openPlayer(browser, "hls", src);
+  const { result, context, page, failedRequests } = session;
+  result.refused = refuse || null;
+  if (refuse) {
+    // Before any page script: what a browser without the decoder answers (hls.js filters levels on it).
+    await context.addInitScript((fourcc) => {
+      const original = MediaSource.isTypeSupported.bind(MediaSource);
+      MediaSource.isTypeSupported = (type) => !type.includes(fourcc) && original(type);
+    }, refuse);
+  }
+  const segments = [];
+  page.on("request", (r) => { if (r.url().endsWith(".m4s")) segments.push(new URL(r.url()).pathname); });
+  return settle(session, async () => {
+    await page.goto(pageUrl);
+    // What this browser (patched or not) says of AV1 main profile, 8-bit: the test asserts on it.
+    result.checks.av1_type_supported = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="av01.0.00M.08"'));
+    await page.evaluate((s) => startHls(s, null, {}), src);
+    await until(page, "return video.currentTime >= 2", null, stepMs * 2);
+    const played = await page.evaluate(() => ({
+      ...player.codecs(),
+      height: video.videoHeight,
+      frames: video.getVideoPlaybackQuality().totalVideoFrames,
+    }));
+    result.checks = { ...result.checks, ...played, segments };
+    result.ok = result.errors.length === 0 && played.frames > 0 && failedRequests.length === 0;
+  });
+}
+
 async function playFile(browser, pageUrl, src, stepMs) {
   const result = { player: "video element", url: src, ok: false, checks: {}, errors: [] };
   const context = await browser.newContext();
@@ -229,8 +283,9 @@ async function playFile(browser, pageUrl, src, stepMs) {
 
 async function clipOne(browser, pageUrl, kind, src, stepMs) {
   // A clip plays from its first frame to its end, and the player's duration is the clip's.
-  const { result, context, page, failedRequests } = await openPlayer(browser, kind, src);
-  try {
+  const session = await openPlayer(browser, kind, src);
+  const { result, page, failedRequests } = session;
+  return settle(session, async () => {
     await page.goto(pageUrl);
     await page.evaluate(([k, s]) => (k === "hls" ? startHls(s) : startDash(s)), [kind, src]);
     await until(page, "return state.firstPlaying !== null", null, stepMs);
@@ -241,13 +296,7 @@ async function clipOne(browser, pageUrl, kind, src, stepMs) {
     // A request the player itself cancels (net::ERR_ABORTED: dash.js drops a download it no longer needs
     // at the clip's end or on a switch) is no failure of ours; any other failed request is.
     result.ok = result.errors.length === 0 && failedRequests.every((f) => f.endsWith("net::ERR_ABORTED"));
-  } catch (error) {
-    result.errors.push(String(error.message || error));
-  } finally {
-    if (failedRequests.length) result.failed_requests = failedRequests;
-    await context.close();
-  }
-  return result;
+  });
 }
 
 async function main() {
@@ -261,12 +310,14 @@ async function main() {
       "clip-dash": { type: "string" },
       "hls-growing": { type: "string" },
       "source-duration": { type: "string" },
+      "codec-hls": { type: "string" },
+      "refuse-codec": { type: "string" },
       "step-timeout-ms": { type: "string", default: "30000" },
     },
   });
-  const modes = ["hls", "dash", "hls-start", "file", "clip-hls", "clip-dash", "hls-growing"];
+  const modes = ["hls", "dash", "hls-start", "file", "clip-hls", "clip-dash", "hls-growing", "codec-hls"];
   if (!modes.some((mode) => values[mode])) {
-    usage("give --hls and/or --dash, --file, --hls-start, or --clip-hls / --clip-dash");
+    usage("give --hls and/or --dash, --file, --hls-start, --clip-hls / --clip-dash, --hls-growing, or --codec-hls");
   }
   const stepMs = Number(values["step-timeout-ms"]);
   const { server, url: pageUrl } = await servePage(PAGE, { ...PLAYER_SCRIPTS, "/growing.js": GROWING });
@@ -283,6 +334,12 @@ async function main() {
     if (values["hls-growing"]) {
       const duration = Number(values["source-duration"]);
       results.push(await growingOne(browser, pageUrl, values["hls-growing"], duration, stepMs));
+    }
+    if (values["codec-hls"]) {
+      results.push(await codecOne(browser, pageUrl, values["codec-hls"], null, stepMs));
+      if (values["refuse-codec"]) {
+        results.push(await codecOne(browser, pageUrl, values["codec-hls"], values["refuse-codec"], stepMs));
+      }
     }
   } finally {
     await browser.close();

@@ -71,6 +71,7 @@ def test_list_get_and_delete(tus: Tus, server, settings) -> None:
             "bandwidth": 900_000,
             "average_bandwidth": 700_000,
             "codecs": "avc1.64001e",
+            "codec": "h264",  # the family, for a reader who does not parse RFC 6381
             "target_vmaf": None,  # a fixed ladder: no VMAF step (tests/transcoder/test_fitted_ladder.py)
             "sampled_vmaf": None,
         }  # fmt: skip

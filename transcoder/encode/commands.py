@@ -15,7 +15,7 @@ from media.colour import ColourInfo
 from transcoder.encode import colour
 from transcoder.encode import previews as pv
 from transcoder.encode.audio import AudioRendition
-from transcoder.encode.ladder import Ladder
+from transcoder.encode.ladder import CODEC_AV1, Ladder, Rung
 from transcoder.encode.loudness import channel_layout
 
 # Input options for a source read over HTTP (an S3 presigned URL, see storage.read_url): ffmpeg
@@ -60,6 +60,8 @@ class EncodePlan:
     # Every audio track is padded with silence to this many seconds (the source's duration): a track
     # that ends early still lasts as long as the video and the others, on the same segments. None: no pad.
     audio_duration: float | None = None
+    # SVT-AV1 preset of the AV1 rungs (0 slowest .. 13 fastest): TranscoderSettings.av1_preset.
+    av1_preset: int = 10
 
 
 def video_padding(duration: float, last_frame_time: float | None, frame_rate: float) -> float:
@@ -178,11 +180,40 @@ def _video_outputs(src: ffmpeg.nodes.FilterableStream, plan: EncodePlan) -> list
                 **colour.output_tags(plan.colour),
             }
         )
+        if rung.codec == CODEC_AV1:
+            opts = av1_options(opts, rung, plan.av1_preset)
         outputs.append(ffmpeg.output(stream, str(plan.out_dir / rung.name / PLAYLIST_NAME), **opts))
     if plan.previews is not None:
         board_input = branches.stream(len(rungs)) if branches is not None else video
         outputs.append(_storyboard_tiles(plan.previews, board_input, plan.out_dir))
     return outputs
+
+
+# x264's own options (its CRF scale, and its VBV, which SVT-AV1 does not have in VBR mode) that an AV1 rung drops.
+_X264_ONLY = (
+    *("crf", "preset", "profile:v", "level:v", "maxrate", "bufsize"),
+    *("keyint_min", "sc_threshold", "x264-params"),
+)
+
+
+def av1_options(h264: dict[str, object], rung: Rung, preset: int) -> dict[str, object]:
+    """An AV1 rung's output options from the H.264 ones built for it: the same HLS/CMAF muxing, size,
+    pixel format, GOP length, forced keyframes on the segment grid and colour tags (so both families are
+    cut at the same instants), with libsvtav1 at `preset` in place of x264."""
+    opts = {key: value for key, value in h264.items() if key not in _X264_ONLY}
+    opts.update(
+        {
+            "c:v": "libsvtav1",
+            "preset": preset,
+            # SVT-AV1's VBR at the rung's target. It has no VBV: the manifests declare the peak the
+            # segments measure, never the target, so a burst is declared as it is.
+            "b:v": rung.bitrate,
+            # scd=0: no scene-change keyframes off the grid (SVT-AV1's default, stated so it stays).
+            # ffmpeg's forced keyframes become SVT-AV1 key frames, so each segment decodes on its own.
+            "svtav1-params": "scd=0",
+        }
+    )
+    return opts
 
 
 def _audio_outputs(src: ffmpeg.nodes.FilterableStream, plan: EncodePlan) -> list[ffmpeg.nodes.OutputStream]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from media.probe import MIN_SHORT_SIDE, AudioTrackInfo
 from transcoder.encode.audio import LOW_BITRATE, STEREO_BITRATE, STEREO_NAME, AudioRendition, plan_audio
@@ -37,6 +37,13 @@ TOP_RUNG_SLACK = 0.10
 # x264 takes rates in kbit/s and reads a target under 1 kbit/s as none at all ("bitrate not
 # specified", exit 187): bits scaled down by area for a tiny picture stop at this floor.
 MIN_VIDEO_BITRATE = 32_000
+
+# AV1 rungs (add_av1_rungs): the H.264 rung's bits times this. SVT-AV1 needed 0.33-0.36 of x264's bits
+# for equal VMAF on the synthetic sources, 0.65 on the Big Buck Bunny trailer (BD-rate -35 %; at 0.6 its
+# rungs scored 2-3 VMAF below their H.264 twins): bench/av1.py, BENCHMARKS.md. Real content decides.
+AV1_BITRATE_FACTOR = 0.65
+AV1_SUFFIX = "-av1"
+CODEC_H264, CODEC_AV1 = "h264", "av1"
 
 # H.264 levels: (level, max macroblocks per second, max frame size in macroblocks, max High-profile kbit/s)
 _H264_LEVELS: tuple[tuple[str, int, int, int], ...] = (
@@ -70,6 +77,8 @@ class Rung:
     # Capped CRF (content-aware rungs): encoded at this CRF with `maxrate`/`bufsize` only as a ceiling, and
     # `bitrate` is what the samples predict it spends. None: ABR at `bitrate` under the tight VBV above.
     crf: float | None = None
+    # The codec family of the rung: "h264" (libx264, every player) or "av1" (libsvtav1, add_av1_rungs).
+    codec: str = "h264"
 
 
 @dataclass(frozen=True)
@@ -209,3 +218,34 @@ def build_rungs(picked: Sequence[tuple[int, int, int]], *, portrait: bool, frame
             )
         )
     return tuple(rungs)
+
+
+def add_av1_rungs(ladder: Ladder, *, bitrate_factor: float = AV1_BITRATE_FACTOR) -> Ladder:
+    """`ladder` with an AV1 rung beside each H.264 one: same size and frame rate (so the same keyframe
+    grid), `bitrate_factor` of its bits, named "<rung>-av1". The H.264 rungs come first and stay as
+    they are: the lowest rung (what plays while encoding) and the MP4 downloads remain H.264.
+
+    The AV1 rung's level is left to the encoder (SVT-AV1 picks the lowest that fits) and read back
+    from its av1C; profile "main" is AV1's 8-bit 4:2:0 profile (seq_profile 0)."""
+    h264 = [rung for rung in ladder.rungs if rung.codec == CODEC_H264]
+    av1 = []
+    for rung in h264:
+        bitrate = max(MIN_VIDEO_BITRATE, int(rung.bitrate * bitrate_factor))
+        av1.append(
+            replace(
+                rung,
+                name=f"{rung.name}{AV1_SUFFIX}",
+                bitrate=bitrate,
+                maxrate=int(bitrate * MAXRATE_FACTOR),
+                bufsize=int(bitrate * BUFSIZE_FACTOR),
+                profile="main",
+                level="",
+                codec=CODEC_AV1,
+                # A capped-CRF rung's CRF is on x264's scale: the AV1 twin is VBR at its share of the bits.
+                crf=None,
+                # The H.264 rung's VMAF was measured on x264 samples: nothing was measured for this one.
+                target_vmaf=None,
+                sampled_vmaf=None,
+            )
+        )
+    return replace(ladder, rungs=(*h264, *av1))

@@ -19,6 +19,9 @@ from transcoder.encode.progress import Progress, ProgressParser
 from transcoder.errors import EncodeFailed
 
 STDERR_TAIL_LINES = 20
+# SVT-AV1 (the AV1 rungs) writes its banner and settings to stderr itself, past ffmpeg's -loglevel: level 1
+# keeps only its errors, so the tail a failure is summarised from holds what went wrong.
+ENCODER_ENV = {"SVT_LOG": "1"}
 MAX_STDERR_LINES = 20_000  # kept for a caller that reads stderr: bounds a run that floods it
 CANCELLED = "cancelled"  # EncodeFailed's reason when should_stop ended the run
 # Address space of one ffmpeg run unless the caller says otherwise. Measured: a 4K source's whole
@@ -54,7 +57,7 @@ def run_ffmpeg(
     `stderr_lines`, when given, receives ffmpeg's stderr (up to MAX_STDERR_LINES lines): what a run
     reports there (loudnorm's measurements) is read by the caller."""
     limits = replace(limits or Limits(memory_bytes=FFMPEG_MEMORY_BYTES), wall_seconds=timeout)
-    child = SandboxedProcess(argv, limits, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = SandboxedProcess(argv, limits, env=ENCODER_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
 
     def read_stderr() -> None:

@@ -100,7 +100,9 @@ def plan_downloads(videos: Sequence[Track], audios: Sequence[Track], basename: s
     stereo = [a for a in audios if a.group == "audio"] or list(audios)
     audio = next((a.name for a in stereo if a.default), stereo[0].name if stereo else None)
     plans: list[DownloadPlan] = []
-    ranked = sorted(videos, key=lambda t: (t.height or 0, t.width or 0, _bytes(t)))
+    # MP4 downloads are H.264, what every device plays; AV1 rungs (beside them) are for streaming.
+    h264 = [t for t in videos if t.codecs.startswith(("avc1", "avc3"))] or list(videos)
+    ranked = sorted(h264, key=lambda t: (t.height or 0, t.width or 0, _bytes(t)))
     for track in [ranked[-1], ranked[0]] if ranked else []:
         label = f"{track.height}p" if track.height else track.name
         filename = f"{basename}-{label}.mp4"

@@ -144,6 +144,8 @@ def _visual_entry(data: bytes, entry: Box) -> dict[str, object]:
         out["nal_length_size"] = (length_byte & 0x03) + 1
     elif "hvcC" in children:
         out["codecs"] = _hevc_codecs(entry.type, data[children["hvcC"].payload : children["hvcC"].end])
+    elif "av1C" in children:
+        out["codecs"] = av1_codecs(entry.type, data[children["av1C"].payload : children["av1C"].end])
     if "pasp" in children:
         pasp = children["pasp"]
         h_spacing, v_spacing = read(U32, data, pasp.payload, pasp.end), read(U32, data, pasp.payload + 4, pasp.end)
@@ -165,6 +167,24 @@ def _hevc_codecs(fourcc: str, hvcc: bytes) -> str:
         constraints.pop()
     suffix = "".join(f".{c:x}" for c in constraints)
     return f"{fourcc}.{space}{profile}.{compat:x}.{tier}{hvcc[12]}{suffix}"
+
+
+def av1_codecs(fourcc: str, av1c: bytes) -> str:
+    """AV1 in ISOBMFF 5.3.3 (codecs parameter): av01.<profile>.<level><tier>.<bit depth>, from the
+    AV1CodecConfigurationRecord, which copies these fields from the stream's sequence header.
+
+    The short form: players choose on profile, level, tier and depth; the optional colour fields
+    would only repeat the BT.709 defaults the ladder encodes."""
+    if len(av1c) < 4:
+        raise malformed("av1C shorter than its fixed fields")
+    if av1c[0] != 0x81:  # marker bit 1, version 1: the only record the spec defines
+        raise malformed(f"av1C marker/version byte {av1c[0]:#04x}, expected 0x81")
+    profile, level = av1c[1] >> 5, av1c[1] & 0x1F
+    tier = "H" if av1c[2] & 0x80 else "M"
+    high_bitdepth, twelve_bit = bool(av1c[2] & 0x40), bool(av1c[2] & 0x20)
+    # AV1 spec 5.5.2 color_config: twelve_bit is only coded for the professional profile (2).
+    depth = (12 if twelve_bit else 10) if profile == 2 and high_bitdepth else (10 if high_bitdepth else 8)
+    return f"{fourcc}.{profile}.{level:02d}{tier}.{depth:02d}"
 
 
 def _audio_entry(data: bytes, entry: Box) -> dict[str, object]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from manifests.model import Track
-from transcoder.encode.ladder import Ladder, Rung
+from transcoder.encode.ladder import CODEC_AV1, Ladder, Rung
 from transcoder.errors import EncodeFailed
 
 # H.264 profile_idc by the profile names the ladder asks x264 for, in the order each contains the
@@ -90,6 +90,12 @@ def expected_segments(duration: float, segment_seconds: float) -> int:
 
 def _video_problems(track: Track, rung: Rung) -> list[str]:
     problems = []
+    if rung.codec == CODEC_AV1:
+        # av01.<profile>.<level><tier>.<depth> (fmp4.av1_codecs): main profile (0), 8-bit, main tier.
+        fourcc, profile, level_tier, depth = ([*track.codecs.split("."), "", "", ""])[:4]
+        if (fourcc, profile, level_tier[-1:], depth) != ("av01", "0", "M", "08"):
+            problems.append(f"{track.name}: codecs {track.codecs!r}, expected AV1 main profile, 8-bit, main tier")
+        return problems + _size_problems(track, rung)
     ceiling = _PROFILE_RANK.get(_PROFILE_IDC.get(rung.profile.lower(), 0x64), len(_PROFILE_RANK))
     fourcc, _, config = track.codecs.partition(".")
     idc, level = (int(config[:2], 16), int(config[4:], 16)) if len(config) == 6 else (None, None)
@@ -100,9 +106,13 @@ def _video_problems(track: Track, rung: Rung) -> list[str]:
         or level != round(float(rung.level) * 10)
     ):
         problems.append(f"{track.name}: codecs {track.codecs!r}, expected H.264 {rung.profile} level {rung.level}")
+    return problems + _size_problems(track, rung)
+
+
+def _size_problems(track: Track, rung: Rung) -> list[str]:
     if (track.width, track.height) != (rung.width, rung.height):
-        problems.append(f"{track.name}: {track.width}x{track.height}, expected {rung.width}x{rung.height}")
-    return problems
+        return [f"{track.name}: {track.width}x{track.height}, expected {rung.width}x{rung.height}"]
+    return []
 
 
 def _timing_problems(track: Track, expected: int, segment_seconds: float, slack: float) -> list[str]:

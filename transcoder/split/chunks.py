@@ -83,6 +83,7 @@ class PartSpec:
     chunk: Chunk | None = None
     display_size: tuple[int, int] = (0, 0)  # of the source (previews are sized from it)
     colour: ColourInfo | None = None  # of the source: each chunk is tone-mapped alike (encode.colour)
+    av1_preset: int = 10  # SVT-AV1 preset of the ladder's AV1 rungs (TranscoderSettings.av1_preset)
 
     @property
     def name(self) -> str:
@@ -127,6 +128,7 @@ class PartSpec:
             chunk=Chunk(**chunk) if chunk is not None else None,
             display_size=(int(data["display_size"][0]), int(data["display_size"][1])),
             colour=ColourInfo(**data["colour"]) if data.get("colour") else None,
+            av1_preset=int(data.get("av1_preset", 10)),  # parts recorded before AV1 rungs existed
         )
 
 
@@ -140,11 +142,13 @@ def plan_parts(
     interlaced: bool,
     preset: str,
     colour: ColourInfo | None = None,
+    av1_preset: int = 10,
 ) -> tuple[PartSpec, ...]:
     """Every part of a split job: the video chunks in time order, then the whole-source part."""
     chunks = [*plan_chunks(duration, chunk_seconds, segment_seconds), None]
     return tuple(
-        PartSpec(ladder, segment_seconds, interlaced, preset, duration, chunk, display_size, colour) for chunk in chunks
+        PartSpec(ladder, segment_seconds, interlaced, preset, duration, chunk, display_size, colour, av1_preset)
+        for chunk in chunks
     )
 
 

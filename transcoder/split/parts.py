@@ -282,6 +282,7 @@ def _encode_from(ctx: PipelineContext, claim: Claim, attempt: Attempt, work: Pat
         segment_seconds=spec.segment_seconds,
         interlaced=spec.interlaced,
         preset=spec.preset,
+        av1_preset=spec.av1_preset,
         previews=previews,
         start=spec.chunk.start if spec.chunk is not None else 0.0,
         duration=spec.chunk.duration if spec.chunk is not None else None,

@@ -89,6 +89,7 @@ class SplitAndStitch:
             interlaced=info.video.interlaced,
             preset=settings.x264_preset,
             colour=info.video.colour,
+            av1_preset=settings.av1_preset,
         )
         recorded, to_queue = _dispatch_state(ctx, job_id, asset_id, specs)
         if recorded is not None:
