@@ -1,5 +1,6 @@
-"""The page's pure logic (web/static/format.js, storyboard.js, menus.js) run under Node.js: the words a
-creator reads, the embed snippet, the storyboard rewrite that keeps a private asset's token."""
+"""The page's pure logic (web/static/format.js, storyboard.js, menus.js, listing.js) run under Node.js: the
+words a creator reads, the embed snippet, the storyboard rewrite that keeps a private asset's token, the
+list's URL."""
 
 from __future__ import annotations
 
@@ -70,3 +71,28 @@ def test_words_snippet_storyboard_and_menus(tmp_path: Path) -> None:
     assert [i["text"] for i in seen["quality"]] == ["Auto", "360p · 900 kb/s", "180p · 300 kb/s"]
     assert [i["value"] for i in seen["quality"]] == ["auto", "1", "0"]
     assert [i["text"] for i in seen["audio"]] == ["English", "fr"]
+
+
+LISTING = """
+import { assetsUrl } from "%(static)s/listing.js";
+console.log(JSON.stringify([
+  assetsUrl("https://api.example", 25, "", ""),
+  assetsUrl("https://api.example", 25, "ready", "  100%% holiday_&x=1 "),
+  assetsUrl("https://api.example", 25, "", "   "),
+  assetsUrl("https://api.example", 25, "", "y".repeat(150)),
+]));
+"""
+
+
+def test_the_list_asks_the_server_to_search(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node, "node is needed"
+    script = tmp_path / "listing.mjs"
+    script.write_text(LISTING % {"static": STATIC.as_uri()})
+    run = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    plain, searched, blank, long = json.loads(run.stdout)
+    assert plain == blank == "https://api.example/assets?limit=25"
+    # Encoded: the search's own & and = stay in q; the API's bound (100 characters) is kept.
+    assert searched == "https://api.example/assets?limit=25&state=ready&q=100%25+holiday_%26x%3D1"
+    assert long == "https://api.example/assets?limit=25&q=" + "y" * 100
