@@ -8,15 +8,23 @@ so this compares two commits on a busy machine (run it from each checkout, same 
     .venv/bin/python bench/edge_protocol_cpu.py [--requests 5000] [--rounds 7]
 
 With --cmcd, the cost of viewer QoE (cdn_edge/qoe.py) on the edge protocol's hit path instead: the
-same hit with the CMCD query hls.js sends on every segment (anchor: the hit without it), and a hit
-without CMCD on an edge with QoE on against one with QoE off (what every other request pays).
+same hit with the CMCD query hls.js sends on every segment (anchor: the hit without it), on an edge
+that follows every session (one session) and on one that samples one session in --one-in (requests
+spread over --sessions sessions); and a hit without CMCD on an edge with QoE on against one with QoE
+off (what every other request pays). CPU time moves with the machine's load; --instructions also
+counts instructions per request with valgrind's callgrind (one process per case, the slope
+between two request counts, so start-up cancels out), which a busy machine does not change.
+
+    .venv/bin/python bench/edge_protocol_cpu.py --cmcd [--one-in 16] [--sessions 1000] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,12 +73,21 @@ class CountingTransport(asyncio.Transport):
 # What hls.js 1.7 sends with a media segment (its CMCD keys, percent-encoded as it does).
 HLS_JS_CMCD = (
     "CMCD=bl%3D12000%2Cbr%3D730%2Ccid%3D%22a1b2c3%22%2Cd%3D2000%2Cdl%3D12000%2Cmtp%3D48000%2C"
-    "nor%3D%22seg_00002.m4s%22%2Cot%3Dv%2Csf%3Dh%2Csid%3D%2248c4ee54-2a2b-4a6c-9b3e-5b1f0c8d7e61%22%2Cst%3Dv%2Ctb%3D1400"
+    "nor%3D%22seg_00002.m4s%22%2Cot%3Dv%2Csf%3Dh%2Csid%3D%22{sid}%22%2Cst%3Dv%2Ctb%3D1400"
 )
+SID = "48c4ee54-2a2b-4a6c-9b3e-5b1f0c8d7e61"
 
 
-async def per_request(config: uvicorn.Config, key: str, requests: int, rounds: int, query: str = "") -> float:
-    """Median over rounds of CPU microseconds per request for `key` on one keep-alive connection."""
+def hls_js_queries(sessions: int) -> list[str]:
+    """The query of one segment request from each of `sessions` players (UUID-like sids)."""
+    return [HLS_JS_CMCD.format(sid=f"{i:08x}{SID[8:]}") for i in range(sessions)]
+
+
+async def per_request(
+    config: uvicorn.Config, key: str, requests: int, rounds: int, queries: list[str] | None = None
+) -> float:
+    """Median over rounds of CPU microseconds per request for `key` on one keep-alive connection,
+    the requests' queries taken in turn from `queries` (none: no query)."""
     if not config.loaded:
         config.load()  # resolves the http= setting to a class
     state = ServerState()
@@ -78,12 +95,14 @@ async def per_request(config: uvicorn.Config, key: str, requests: int, rounds: i
     protocol = config.http_protocol_class(config=config, server_state=state, app_state={})  # type: ignore[call-arg]
     transport = CountingTransport()
     protocol.connection_made(transport)
-    target = f"/{key}?{query}" if query else f"/{key}"
-    request = f"GET {target} HTTP/1.1\r\nHost: edge\r\nUser-Agent: wrk\r\n\r\n".encode()
+    targets = [f"/{key}?{query}" for query in queries] if queries else [f"/{key}"]
+    heads = [f"GET {target} HTTP/1.1\r\nHost: edge\r\nUser-Agent: wrk\r\n\r\n".encode() for target in targets]
+    # The same loop for every case (anchor included): one list index per request.
+    turns = [heads[i % len(heads)] for i in range(requests)]
     results = []
     for _ in range(rounds):
         started = time.process_time()
-        for _ in range(requests):
+        for request in turns:
             before = transport.written
             protocol.data_received(request)
             while transport.written == before:  # an answer through the app takes a few loop turns
@@ -109,29 +128,85 @@ async def warm_edge(tmp: Path, **settings: Any) -> Any:
     return app
 
 
+COMMON: dict[str, Any] = {"proxy_headers": False, "lifespan": "off", "access_log": False, "log_level": "warning"}
+# --cmcd's cases: (edge's QoE settings, queries of the requests); the ratios pair them as printed.
+CASES = ("plain", "cmcd-all", "plain-sampled", "cmcd-sampled", "plain-qoe-off")
+
+
+def case_setup(case: str, args: argparse.Namespace) -> tuple[dict[str, Any], list[str] | None]:
+    sampled = {"qoe_enabled": True, "qoe_sample_one_in": args.one_in}
+    return {
+        "plain": ({"qoe_enabled": True}, None),
+        "cmcd-all": ({"qoe_enabled": True}, hls_js_queries(1)),
+        "plain-sampled": (sampled, None),
+        "cmcd-sampled": (sampled, hls_js_queries(args.sessions)),
+        "plain-qoe-off": ({"qoe_enabled": False}, None),
+    }[case]
+
+
+async def run_case(case: str, args: argparse.Namespace, tmp: Path) -> float:
+    settings, queries = case_setup(case, args)
+    app = await warm_edge(tmp / case, **settings)
+    config = uvicorn.Config(app, **COMMON, **server_options(app))
+    return await per_request(config, SEGMENT, args.requests, args.rounds, queries)
+
+
+def instructions(case: str, args: argparse.Namespace) -> float:
+    """Instructions per request of `case`, counted by valgrind's callgrind (exact, whatever the load):
+    two runs in fresh processes (500 and 500 + --instr-requests requests, one round), the difference
+    divided by --instr-requests, so start-up cancels out. PYTHONHASHSEED fixed: the same sessions
+    are followed in both runs."""
+    counts = []
+    for requests in (500, 500 + args.instr_requests):
+        argv = [sys.executable, __file__, "--cmcd", "--only", case, "--rounds", "1", "--requests", str(requests),
+                "--one-in", str(args.one_in), "--sessions", str(args.sessions)]  # fmt: skip
+        grind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(grind, capture_output=True, text=True, check=True, env=env)
+        line = next(line for line in done.stderr.splitlines() if "Collected :" in line)
+        counts.append(int(line.split(":")[1]))
+    return (counts[1] - counts[0]) / args.instr_requests
+
+
+async def cmcd_cost(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    if args.only:
+        await run_case(args.only, args, tmp)
+        return
+    cpu = {case: await run_case(case, args, tmp) for case in CASES}
+    counted = {case: instructions(case, args) for case in CASES} if args.instructions else {}
+    print(f"Per fresh memory hit of a segment (edge protocol); CPU: median of {args.rounds} rounds of {args.requests}")
+    print(f"sampling edge: 1 session in {args.one_in} followed, requests spread over {args.sessions} sessions")
+    print(f"{'':<52} {'anchor':>9} {'measured':>9} {'ratio':>7}")
+    for label, measured, anchor in (
+        ("hls.js CMCD / none, every session followed", "cmcd-all", "plain"),
+        ("hls.js CMCD / none, sampling edge", "cmcd-sampled", "plain-sampled"),
+        ("no CMCD: QoE on / QoE off", "plain", "plain-qoe-off"),
+    ):
+        for unit, values, digits in (("CPU us", cpu, 2), ("instr.", counted, 0)):
+            if values:
+                a, m = values[anchor], values[measured]
+                print(f"{label + ', ' + unit:<52} {a:>9.{digits}f} {m:>9.{digits}f} {m / a:>6.3f}x")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--cmcd", action="store_true", help="the cost of CMCD / QoE on the hit path instead")
+    parser.add_argument("--one-in", type=int, default=16, help="--cmcd: the sampling edge follows 1 session in N")
+    parser.add_argument("--sessions", type=int, default=1000, help="--cmcd: players the sampling edge sees")
+    parser.add_argument("--instructions", action="store_true", help="--cmcd: also count instructions (callgrind)")
+    parser.add_argument("--instr-requests", type=int, default=2000, help="--instructions: requests counted")
+    parser.add_argument("--only", choices=CASES, help=argparse.SUPPRESS)  # one case, for --instructions
     args = parser.parse_args()
+    if args.cmcd:
+        await cmcd_cost(args)
+        return
     tmp = Path(tempfile.mkdtemp())
     app = await warm_edge(tmp, qoe_enabled=True)
-    common: dict[str, Any] = {"proxy_headers": False, "lifespan": "off", "access_log": False, "log_level": "warning"}
-    ours = uvicorn.Config(app, **common, **server_options(app))
-    if args.cmcd:
-        off = await warm_edge(tmp / "off", qoe_enabled=False)
-        without = uvicorn.Config(off, **common, **server_options(off))
-        print(f"CPU us per fresh memory hit (edge protocol), median of {args.rounds} rounds of {args.requests}")
-        print(f"{'segment hit':<34} {'anchor':>8} {'measured':>9} {'ratio':>7}")
-        anchor = await per_request(ours, SEGMENT, args.requests, args.rounds)
-        cmcd = await per_request(ours, SEGMENT, args.requests, args.rounds, HLS_JS_CMCD)
-        print(f"{'with hls.js CMCD / without':<34} {anchor:>8.2f} {cmcd:>9.2f} {cmcd / anchor:>6.2f}x")
-        anchor = await per_request(without, SEGMENT, args.requests, args.rounds)
-        plain = await per_request(ours, SEGMENT, args.requests, args.rounds)
-        print(f"{'no CMCD: QoE on / QoE off':<34} {anchor:>8.2f} {plain:>9.2f} {plain / anchor:>6.2f}x")
-        return
-    stock = uvicorn.Config(app, **common, http="httptools")
+    ours = uvicorn.Config(app, **COMMON, **server_options(app))
+    stock = uvicorn.Config(app, **COMMON, http="httptools")
     print(f"CPU us per fresh memory hit, median of {args.rounds} rounds of {args.requests} requests")
     print(f"{'object':<16} {'stock+FastHits':>15} {'edge protocol':>14} {'ratio':>7}")
     for label, key in (("playlist", PLAYLIST), ("segment", SEGMENT)):

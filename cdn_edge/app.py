@@ -112,6 +112,7 @@ def create_app(
         qoe = QoeTracker(
             QoeMetrics(node.name, node.metrics.registry), node.clock,
             ttl=settings.qoe_session_ttl_seconds, max_sessions=settings.qoe_max_sessions,
+            sample_one_in=settings.qoe_sample_one_in,
         )  # fmt: skip
     beacon_budget = ClientBudget(Policy.parse("qoe", settings.qoe_beacon_rate))
     app.state.qoe = qoe

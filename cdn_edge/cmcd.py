@@ -26,7 +26,7 @@ MAX_NUMBER = 10**9  # kbps or ms: anything larger is not a real player's
 OBJECT_TYPES = frozenset(("m", "a", "v", "av", "i", "c", "tt", "k", "o"))
 MEDIA_TYPES = frozenset(("a", "v", "av"))
 HEADER_PREFIX = b"cmcd-"
-_QUERY_KEY = b"CMCD="
+QUERY_KEY = b"CMCD="
 # (separator, key-value, quote) as sent in the query (percent-encoded, as encodeURIComponent does:
 # upper-case hex) and in headers.
 _ENCODED = (b"%2C", b"%3D", b"%22")
@@ -47,16 +47,16 @@ class Cmcd:
 def split_query(query: bytes) -> tuple[bytes | None, bytes]:
     """(the raw CMCD parameter's value or None, the query without it). Other parameters keep their
     order and bytes, so a signed URL's token still reaches the general handler as sent."""
-    if _QUERY_KEY not in query:
+    if QUERY_KEY not in query:
         return None, query
-    if query.startswith(_QUERY_KEY) and b"&" not in query:
-        return query[len(_QUERY_KEY) :], b""  # what players send: nothing but CMCD
+    if query.startswith(QUERY_KEY) and b"&" not in query:
+        return query[len(QUERY_KEY) :], b""  # what players send: nothing but CMCD
     found: bytes | None = None
     rest = []
     for part in query.split(b"&"):
-        if part.startswith(_QUERY_KEY):
+        if part.startswith(QUERY_KEY):
             if found is None:
-                found = part[len(_QUERY_KEY) :]
+                found = part[len(QUERY_KEY) :]
         elif part:
             rest.append(part)
     return found, b"&".join(rest)

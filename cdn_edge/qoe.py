@@ -25,6 +25,18 @@ by session, asset or path. What is measured, and how:
 - bitrate by rung: media requests by CMCD `br`, labelled by the ladder rung it falls in (RUNGS).
 - start failures: a session that ends (idle past the TTL) or reports a fatal error (beacon) without
   a media object answered first.
+
+Sampling (`sample_one_in` N > 1, for busy edges): the tracker follows one session in N, chosen by a
+keyed hash of its `sid` (Python's hash(), randomised per process: a client cannot pick its way in or
+out), and each followed session stands for N. Counters add N per event (Horvitz-Thompson: every
+session is followed with probability 1/N, so the expected total is the true total); histograms
+(startup, throughput) and the active-sessions gauge (times N) are those of the sample, which is a
+uniform random sample of sessions, so their distributions and every ratio (rebuffer ratio, rung
+shares) estimate the whole. Every metric keeps its meaning for a followed session: all its requests
+and beacons are seen. What N costs: with S sessions in a window, a count's relative standard error
+is about sqrt((N - 1) / S) (binomial): N=16 and 10,000 sessions, 4%; the few sessions of a quiet
+edge are better counted with N=1. A request of a session not followed costs finding its `sid` and
+one hash (see take(); bench/edge_protocol_cpu.py --cmcd).
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from cdn_edge.cmcd import MEDIA_TYPES, Cmcd, parse_cmcd, split_headers, split_query
+from cdn_edge.cmcd import MEDIA_TYPES, QUERY_KEY, Cmcd, parse_cmcd, split_headers, split_query
 
 # Longest gap between two requests of a session that still counts as watching (a player fetches a
 # segment every few seconds while it plays; longer gaps are pauses).
@@ -48,6 +60,11 @@ SOURCES = ("edge", "player")
 SEGMENT_SUFFIXES = (".m4s", ".mp4", ".ts", ".m4a", ".m4v", ".aac")
 # Throughput samples kept between two scrapes; more are dropped (the histogram is a sample anyway).
 MAX_PENDING_THROUGHPUT = 10_000
+# Where a percent-encoded CMCD query (as encodeURIComponent writes it) names its session, after
+# another key: `,sid="`. Other spellings (first key, lower-case hex) take the full parse.
+_SID_AT = b"%2Csid%3D%22"
+_QUOTE = b"%22"
+_AMPERSAND, _PERCENT, _BACKSLASH = b"&%\\"
 
 
 def rung_label(kbps: int) -> str:
@@ -139,10 +156,19 @@ class QoeTracker:
     every request: it ends between 7/8 ttl and ttl after its last request."""
 
     def __init__(
-        self, metrics: QoeMetrics, clock: Callable[[], float], *, ttl: float = 120.0, max_sessions: int = 100_000
+        self,
+        metrics: QoeMetrics,
+        clock: Callable[[], float],
+        *,
+        ttl: float = 120.0,
+        max_sessions: int = 100_000,
+        sample_one_in: int = 1,
     ) -> None:
+        if sample_one_in < 1:
+            raise ValueError(f"sample_one_in must be at least 1, not {sample_one_in}")
         self.metrics = metrics
         self.clock = clock
+        self.one_in = sample_one_in  # follow one session in this many; each counts for as many
         self.sessions: TTLCache[str, Session] = TTLCache(maxsize=max_sessions, ttl=ttl, timer=clock)
         self.refresh_after = ttl / 8
         self.pending_watch = 0.0
@@ -166,8 +192,26 @@ class QoeTracker:
         self, path: str, query: bytes, headers: list[tuple[bytes, bytes]], has_header: bool
     ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         """Observe the CMCD of one request; return its query and headers without it (CMCD is never
-        part of the cache key, nor sent upstream). `has_header`: a CMCD-* header is among `headers`."""
-        raw, query = split_query(query) if query else (None, query)
+        part of the cache key, nor sent upstream). `has_header`: a CMCD-* header is among `headers`.
+
+        When sampling, a query of nothing but CMCD (what players send) takes a short way: the cost
+        of a request is mostly scans and copies of its ~300-byte query, so a session not followed
+        is found with one scan from the end (where hls.js puts `sid`, its keys sorted), one hash,
+        and no copy. A list naming `sid` twice (the spec forbids it) may be decided by its last
+        where the full parse takes the first."""
+        one_in = self.one_in
+        # `int in bytes` tests one byte; `bytes in bytes` first tries the needle as an int and pays
+        # for the exception (about 5x the instructions, callgrind).
+        if one_in != 1 and not has_header and query.startswith(QUERY_KEY) and _AMPERSAND not in query:
+            start = query.rfind(_SID_AT) + len(_SID_AT)
+            if start >= len(_SID_AT):
+                sid = query[start : query.find(_QUOTE, start)]
+                # Without escapes these bytes are the sid parse_cmcd decodes, so tracks() agrees.
+                if hash(sid) % one_in and _PERCENT not in sid and _BACKSLASH not in sid:
+                    return b"", headers
+            self.observe(parse_cmcd(query[len(QUERY_KEY) :], encoded=True), path)
+            return b"", headers
+        raw, query = split_query(query)
         if has_header:
             values, headers = split_headers(headers)
             cmcd = parse_cmcd(b",".join(values), encoded=False)
@@ -178,10 +222,16 @@ class QoeTracker:
         self.observe(cmcd, path)
         return query, headers
 
+    def tracks(self, sid: str) -> bool:
+        """Whether the session `sid` is one this tracker follows (always, when it samples none out)."""
+        return self.one_in == 1 or hash(sid.encode()) % self.one_in == 0
+
     def observe(self, cmcd: Cmcd, path: str) -> None:
         sid = cmcd.sid
         if sid is None:
             return  # without a session nothing can be attributed; the request is served as any other
+        if self.one_in != 1 and not self.tracks(sid):
+            return
         now = self.clock()
         session = self._session(sid, now)
         gap = now - session.last
@@ -230,13 +280,15 @@ class QoeTracker:
             return
         stalled = None if stream.buffer_ms is None else now - stream.last - stream.buffer_ms / 1000
         if stalled is None or stalled > 0:
-            self._rebuffers.inc()
+            self._rebuffers.inc(self.one_in)
             if stalled is not None:
-                self._rebuffer_seconds.inc(min(stalled, MAX_GAP))
+                self._rebuffer_seconds.inc(min(stalled, MAX_GAP) * self.one_in)
 
     def beacon(self, sid: str, event: str, startup_seconds: float | None) -> None:
         """A player's report: "start" (playing, `startup_seconds` after it began loading) or "error"
         (fatal: before any media, a start failure)."""
+        if not self.tracks(sid):
+            return  # a session the sample leaves out, on its requests too
         now = self.clock()
         session = self._session(sid, now)
         self._keep(sid, session)
@@ -245,23 +297,23 @@ class QoeTracker:
                 self._startup_player.observe(startup_seconds)
             session.started = True
         elif session.started:
-            self._errors.inc()
+            self._errors.inc(self.one_in)
         elif not session.failed:
             session.failed = True
-            self._failures.inc()
+            self._failures.inc(self.one_in)
 
     def flush(self) -> None:
         """Bring the metrics up to date (call before reading them): the accumulated watch time, rungs
         and throughput, and sessions idle past the TTL (those that never started: start failures)."""
         for _, session in self.sessions.expire():
             self._ended(session)
-        self.metrics.active.labels(self.metrics.node).set(len(self.sessions))
+        self.metrics.active.labels(self.metrics.node).set(len(self.sessions) * self.one_in)
         if self.pending_watch:
-            self._watch.inc(self.pending_watch)
+            self._watch.inc(self.pending_watch * self.one_in)
             self.pending_watch = 0.0
         for label, count in self.pending_rungs.items():
             if count:
-                self._rungs[label].inc(count)
+                self._rungs[label].inc(count * self.one_in)
                 self.pending_rungs[label] = 0
         for kbps in self.pending_throughput:
             self._throughput.observe(kbps)
@@ -270,7 +322,7 @@ class QoeTracker:
     def _ended(self, session: Session) -> None:
         if not session.started and not session.failed:
             session.failed = True
-            self._failures.inc()
+            self._failures.inc(self.one_in)
 
     def _keep(self, sid: str, session: Session) -> None:
         """Store (again): a TTLCache counts the TTL from the last write, so an active session stays."""
@@ -290,5 +342,5 @@ class QoeTracker:
             self._dropped.inc()
         session = Session(now, now, now)
         self.sessions[sid] = session
-        self._sessions.inc()
+        self._sessions.inc(self.one_in)
         return session

@@ -20,6 +20,7 @@ from ingest.errors import TusError
 
 CURSOR_VERSION = 1
 MAX_CURSOR_LENGTH = 512
+MAX_SEARCH_LENGTH = 100  # characters of a title search (GET /assets?q=); titles hold at most 512
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class AssetFilter:
     created_after: datetime | None = None  # exclusive
     created_before: datetime | None = None  # exclusive
     owner: str | None = None  # None: every owner the key may see
+    search: str | None = None  # case-insensitive substring of the title or description; % and _ literal
 
 
 def _aware(value: datetime) -> datetime:
@@ -82,6 +84,17 @@ def list_query(flt: AssetFilter, after: Position | None, limit: int, *, dialect:
         query = query.where(Asset.created_at > when(flt.created_after))
     if flt.created_before is not None:
         query = query.where(Asset.created_at < when(flt.created_before))
+    if flt.search:
+        # icontains with autoescape: SQLAlchemy escapes %, _ and its escape character, so they match
+        # themselves; lower() on both sides (PostgreSQL folds all of Unicode, SQLite ASCII only).
+        # A substring needs a scan of the owner's rows (no index serves a leading wildcard): bounded
+        # by the page's LIMIT once enough rows match, by the owner's asset count when few do.
+        query = query.where(
+            or_(
+                Asset.title.icontains(flt.search, autoescape=True),
+                Asset.description.icontains(flt.search, autoescape=True),
+            )
+        )
     if after is not None:
         at = when(after.created_at)
         query = query.where(or_(Asset.created_at < at, and_(Asset.created_at == at, Asset.id < after.id)))

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from captions import library as captions
 from catalog.models import Asset, AssetState, Upload
-from ingest.asset_query import AssetFilter, Position, decode_cursor, encode_cursor, list_query
+from ingest.asset_query import MAX_SEARCH_LENGTH, AssetFilter, Position, decode_cursor, encode_cursor, list_query
 from ingest.auth import Principal, audit
 from ingest.deps import Ingest, IngestDep, bearer_scheme
 from ingest.errors import TusError
@@ -447,17 +447,26 @@ async def list_assets(
     created_after: Annotated[datetime | None, Query(examples=["2026-01-01T00:00:00Z"])] = None,
     created_before: Annotated[datetime | None, Query(examples=["2026-12-31T00:00:00Z"])] = None,
     owner: str | None = Query(None, max_length=128, description="admin keys only: one owner's assets"),
+    q: str | None = Query(
+        None,
+        max_length=MAX_SEARCH_LENGTH,
+        description="assets whose title or description contains this text (any case; % and _ match themselves)",
+        examples=["holiday"],
+    ),
 ) -> Any:
     principal = await ingest.authenticate(request, "read")
     if state is not None and state not in LISTABLE_STATES:
         raise TusError("invalid-filter", f"state must be one of {', '.join(LISTABLE_STATES)}")
     if owner is not None and not principal.admin and owner != principal.owner:
         raise TusError("forbidden", "only admin keys list other owners' assets")
+    if q is not None and not q.isprintable():  # PostgreSQL refuses NUL in text: a 500 if passed on
+        raise TusError("invalid-filter", "q must be printable text (no control characters)")
     flt = AssetFilter(
         state=state,
         created_after=created_after,
         created_before=created_before,
         owner=owner if principal.admin else principal.owner,
+        search=q.strip() if q else None,  # a cleared search box sends q=: every asset
     )
     after = decode_cursor(cursor) if cursor else None
     page, last = await run_in_threadpool(_load_page, ingest, flt, after, limit)

@@ -26,6 +26,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     listing.add_argument("--created-after", help="ISO 8601 time, e.g. 2026-01-01T00:00:00Z")
     listing.add_argument("--created-before", help="ISO 8601 time")
     listing.add_argument("--owner", help="admin keys: one owner's assets")
+    listing.add_argument("--search", help="only assets whose title or description contains this text (any case)")
     listing.add_argument("--limit", type=int, default=50, help="per page (the API's bound: 1..500)")
     listing.add_argument("--all", action="store_true", help="follow every page, not only the first")
     show = cmds.add_parser("show", help="one asset as JSON (state, renditions, playback URLs)", parents=parents)
@@ -68,6 +69,8 @@ def _list(http: httpx.Client, args: argparse.Namespace) -> None:
     for name in ("state", "created_after", "created_before", "owner"):
         if getattr(args, name):
             params[name] = getattr(args, name)
+    if args.search:
+        params["q"] = args.search
     url: str | None = "/assets"
     query: dict[str, str] | None = params
     while url is not None:

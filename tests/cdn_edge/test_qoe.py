@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -174,3 +176,79 @@ def test_beacons_report_startup_and_fatal_errors() -> None:
     assert q.value("vodstack_qoe_startup_seconds_sum", source="player") == 1.5
     assert q.value("vodstack_qoe_playback_errors_total") == 1
     assert q.value("vodstack_qoe_start_failures_total") == 1
+
+
+def cmcd_query(sid: str, **keys: str) -> bytes:
+    """A CMCD query as hls.js writes it: keys sorted, the list percent-encoded (encodeURIComponent)."""
+    pairs = {**keys, "sid": '"' + sid.replace("\\", "\\\\").replace('"', '\\"') + '"'}
+    listed = ",".join(f"{k}={v}" if v else k for k, v in sorted(pairs.items()))
+    return b"CMCD=" + quote(listed, safe="").encode()
+
+
+def test_a_sampling_tracker_follows_whole_sessions_and_counts_each_for_n() -> None:
+    q = Qoe(sample_one_in=4, ttl=10_000)  # all 400 sessions (6 s each) live to the end
+    sids = [f"{i:08x}-2a2b-4a6c-9b3e-5b1f0c8d7e61" for i in range(400)]
+    followed = [sid for sid in sids if q.tracker.tracks(sid)]
+    assert 40 < len(followed) < 160  # binomial(400, 1/4): 100 +- 8.7
+    path = "a/360p/seg_00001.m4s"
+    for sid in sids:  # each session: startup, two media requests (le800k), a stall, its beacon
+        q.clock.advance(0.01)
+        q.tracker.take("a/master.m3u8", cmcd_query(sid, ot="m", su=""), [], False)
+        q.clock.advance(1)
+        q.tracker.take(path, cmcd_query(sid, ot="v", br="730", bl="2000"), [], False)
+        q.clock.advance(5)  # 2 s of buffer, 5 s gap: 3 s stalled
+        q.tracker.take(path, cmcd_query(sid, ot="v", br="730", bl="0", bs=""), [], False)
+        q.tracker.beacon(sid, "start", 0.5)
+    n = len(followed)
+    assert sorted(q.tracker.sessions.keys()) == sorted(followed)  # whole sessions, no others
+    assert q.value("vodstack_qoe_sessions_total") == 4 * n
+    assert q.value("vodstack_qoe_active_sessions") == 4 * n
+    assert q.value("vodstack_qoe_media_requests_total", rung="le800k") == 8 * n
+    assert q.value("vodstack_qoe_rebuffer_events_total") == 4 * n
+    assert q.value("vodstack_qoe_rebuffer_seconds_total") == pytest.approx(4 * 3.0 * n)
+    assert q.value("vodstack_qoe_watch_seconds_total") == pytest.approx(4 * 6.0 * n)
+    # Histograms are the sample's: one startup (1 s) per followed session.
+    assert q.value("vodstack_qoe_startup_seconds_count", source="edge") == n
+    assert q.value("vodstack_qoe_startup_seconds_sum", source="edge") == pytest.approx(n)
+    assert q.value("vodstack_qoe_startup_seconds_count", source="player") == n
+    q.clock.advance(10_001)  # all end, none before media: no start failure
+    assert q.value("vodstack_qoe_start_failures_total") == 0
+    q.tracker.beacon(next(sid for sid in sids if sid not in followed), "error", None)
+    q.tracker.beacon(next(sid for sid in sids if sid in followed), "error", None)  # a new session, failed
+    assert q.value("vodstack_qoe_start_failures_total") == 4
+
+
+@pytest.mark.parametrize(
+    "sid",
+    ["48c4ee54-2a2b-4a6c-9b3e-5b1f0c8d7e61", "with space", "100%", 'quo"te', "back\\slash", "ünï", "a,b", "x"],
+)
+@pytest.mark.parametrize("spelling", ["hls.js", "sid first", "lower-case hex"])
+def test_the_hit_path_follows_exactly_the_sessions_tracks_names(sid: str, spelling: str) -> None:
+    # The hit path decides on the bytes as sent; a session is followed there iff tracks() says so,
+    # whatever the spelling, so its requests and its beacons agree.
+    for one_in in (2, 3, 5, 7, 11):
+        q = Qoe(sample_one_in=one_in)
+        query = cmcd_query(sid, ot="v", br="730", nor='"seg_00002.m4s"')
+        if spelling == "sid first":
+            query = cmcd_query(sid)
+        elif spelling == "lower-case hex":
+            query = query.replace(b"%2C", b"%2c").replace(b"%3D", b"%3d")
+        rest, headers = q.tracker.take("a/360p/seg_00001.m4s", query, [(b"host", b"edge")], False)
+        assert (rest, headers) == (b"", [(b"host", b"edge")])
+        if sid == "a,b":  # cut at the separator: no session (cmcd.py), followed or not
+            assert not q.tracker.sessions
+        else:
+            assert (sid in q.tracker.sessions) == q.tracker.tracks(sid), (sid, one_in)
+
+
+def test_other_query_parameters_stay_whether_or_not_the_session_is_followed() -> None:
+    q = Qoe(sample_one_in=1_000_000)
+    sid = next(f"s{i}" for i in range(1000) if not q.tracker.tracks(f"s{i}"))
+    query = b"token=abc&" + cmcd_query(sid, ot="v") + b"&x=1"
+    assert q.tracker.take("a/seg_00001.m4s", query, [], False)[0] == b"token=abc&x=1"
+    assert not q.tracker.sessions
+
+
+def test_sampling_needs_a_positive_n() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Qoe(sample_one_in=0)

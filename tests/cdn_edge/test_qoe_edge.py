@@ -101,6 +101,29 @@ def test_a_query_of_only_cmcd_is_still_answered_by_the_protocol(tmp_path: Path, 
         assert other.content == SEGMENT_BYTES and app.state.hits.direct == before + 1  # another query: the app
 
 
+def test_a_sampling_edge_counts_each_followed_session_for_n(tmp_path: Path, clock: ManualClock) -> None:
+    # Through the protocol's short way (a query of only CMCD): a followed session counts 4 times,
+    # one the sample leaves out not at all, and both are still fast hits without CMCD.
+    app = create_edge(edge_settings(tmp_path, "edge", "edge", "http://upstream", qoe_sample_one_in=4), clock=clock,
+                      transport=httpx.ASGITransport(make_origin(tmp_path)))  # fmt: skip
+    qoe = app.state.qoe
+    sids = [f"{i:08x}-2a2b-4a6c-9b3e-5b1f0c8d7e61" for i in range(64)]
+    followed = next(sid for sid in sids if qoe.tracks(sid))
+    left_out = next(sid for sid in sids if not qoe.tracks(sid))
+    with serving(app) as server, httpx.Client(base_url=server.url) as client:
+        for _ in range(3):
+            client.get(f"/{SEGMENT}").raise_for_status()
+        before = app.state.hits.direct
+        for sid in (followed, left_out):
+            reply = client.get(f"/{SEGMENT}?{cmcd_query(br='730', ot='v', sid=f'{chr(34)}{sid}{chr(34)}')}")
+            assert reply.content == SEGMENT_BYTES
+        assert app.state.hits.direct == before + 2
+        samples = scrape(server.url)
+    assert list(qoe.sessions.keys()) == [followed]
+    assert value(samples, "vodstack_qoe_sessions_total", **NODE) == 4
+    assert value(samples, "vodstack_qoe_media_requests_total", **NODE, rung="le800k") == 4
+
+
 def test_the_shield_tracks_no_qoe(tmp_path: Path) -> None:
     app = create_edge(edge_settings(tmp_path, "shield", "shield", "http://127.0.0.1:9"))
     with serving(app) as server:

@@ -193,3 +193,44 @@ def test_patch_edits_and_validates(client: httpx.Client, catalog: Catalog, keys)
         assert r.json()["detail"], patch  # says which field and why
     assert client.patch(url, json={"title": "read-only key"}, headers=keys["alice-read"]).status_code == 403
     assert client.get(url, headers=keys["alice"]).json()["title"] == "Keynote"
+
+
+def test_search_by_title_and_description(client: httpx.Client, catalog: Catalog, keys) -> None:  # type: ignore[no-untyped-def]
+    add(catalog, "alice", T0, "Holiday in Rome")
+    add(catalog, "alice", T0 + timedelta(days=1), "holiday_2026 100%")
+    add(catalog, "alice", T0 + timedelta(days=2), "holidayX2026 100 percent", AssetState.FAILED)
+    add(catalog, "alice", T0 + timedelta(days=3), "HOLIDAY gone", AssetState.DELETED)
+    add(catalog, "bob", T0 + timedelta(days=1), "bob's holiday")
+    with catalog.session() as s:
+        s.add(Asset(owner="alice", created_at=T0 + timedelta(days=4), title="Untitled", description="a HOLIDAY clip"))
+        s.add(Asset(owner="alice", created_at=T0 + timedelta(days=5), title=None, description=None))
+
+    def titles(query: str, who: str = "alice") -> list[str]:
+        r = client.get("/assets", params=query, headers=keys[who])
+        assert r.status_code == 200, r.text
+        return [a["title"] for a in r.json()]
+
+    everyone = ["Untitled", "holidayX2026 100 percent", "holiday_2026 100%", "Holiday in Rome"]
+    assert titles("q=holiday") == everyone  # any case, title or description; deleted and bob's never
+    assert titles("q=hOLIDAY") == everyone
+    assert titles("q=holiday_") == ["holiday_2026 100%"]  # _ is literal, not "any one character"
+    assert titles("q=100%25") == ["holiday_2026 100%"]  # % is literal, not "anything"
+    assert titles("q=%25") == ["holiday_2026 100%"]
+    assert titles("q=_") == ["holiday_2026 100%"]
+    assert titles("q=%5C") == []  # the escape character itself is literal too
+    assert titles("q=rome&state=ready") == ["Holiday in Rome"]
+    assert titles("q=holiday&state=failed") == ["holidayX2026 100 percent"]
+    assert titles("q=holiday&created_before=2026-03-02T12:00:00Z") == ["Holiday in Rome"]
+    assert titles("q=holiday&owner=bob", "admin") == ["bob's holiday"]
+    assert titles("q=+rome+") == ["Holiday in Rome"]  # the box's spaces around a word are not searched
+    assert len(titles("q=")) == 5  # a cleared box: every asset (one untitled)
+    assert titles("q=nothing like it") == []
+
+    # Pages: the next link keeps the search; no title repeated or skipped.
+    assert walk(client, "/assets?q=holiday&limit=3", keys["alice"], []) == [everyone[:3], everyone[3:]]
+
+    too_long = client.get("/assets", params={"q": "x" * 101}, headers=keys["alice"])
+    assert too_long.status_code == 422 and "100" in too_long.text
+    for control in ("\x00", "a\x01b", "tab\there"):
+        refused = client.get("/assets", params={"q": control}, headers=keys["alice"])
+        assert refused.status_code == 400 and "printable" in refused.json()["message"], control

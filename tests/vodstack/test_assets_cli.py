@@ -61,6 +61,8 @@ def test_list_show_clip_url_delete(catalog_and_api, capsys: pytest.CaptureFixtur
     assert [r.split()[0] for r in rows] == ["priv", "a4", "a3", "a2", "a1", "a0"]  # three pages followed
     assert main([*api, "list", "--limit", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2  # the first page only
+    assert main([*api, "list", "--search", "CLIP 3"]) == 0  # the server's title search, any case
+    assert [r.split()[0] for r in capsys.readouterr().out.splitlines()] == ["a3"]
 
     assert main([*api, "show", "a2"]) == 0
     assert '"title": "clip 2"' in capsys.readouterr().out

@@ -1,6 +1,6 @@
-"""The page's pure logic (web/static/format.js, storyboard.js, menus.js, growing.js) run under Node.js: the
-words a creator reads, the embed snippet, the storyboard rewrite that keeps a private asset's token, what
-hls.js is attached with."""
+"""The page's pure logic (web/static/format.js, storyboard.js, menus.js, growing.js, listing.js) run under
+Node.js: the words a creator reads, the embed snippet, the storyboard rewrite that keeps a private asset's
+token, what hls.js is attached with, the list's URL."""
 
 from __future__ import annotations
 
@@ -79,3 +79,28 @@ def test_words_snippet_storyboard_and_menus(tmp_path: Path) -> None:
     assert [i["text"] for i in seen["audio"]] == ["English", "fr"]
     # Still encoding: hls.js gets the probed duration; ready, or with none probed, the bare <video>.
     assert seen["growing"] == [{"media": "video", "overrides": {"duration": 16}}, "video", "video"]
+
+
+LISTING = """
+import { assetsUrl } from "%(static)s/listing.js";
+console.log(JSON.stringify([
+  assetsUrl("https://api.example", 25, "", ""),
+  assetsUrl("https://api.example", 25, "ready", "  100%% holiday_&x=1 "),
+  assetsUrl("https://api.example", 25, "", "   "),
+  assetsUrl("https://api.example", 25, "", "y".repeat(150)),
+]));
+"""
+
+
+def test_the_list_asks_the_server_to_search(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node, "node is needed"
+    script = tmp_path / "listing.mjs"
+    script.write_text(LISTING % {"static": STATIC.as_uri()})
+    run = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    plain, searched, blank, long = json.loads(run.stdout)
+    assert plain == blank == "https://api.example/assets?limit=25"
+    # Encoded: the search's own & and = stay in q; the API's bound (100 characters) is kept.
+    assert searched == "https://api.example/assets?limit=25&state=ready&q=100%25+holiday_%26x%3D1"
+    assert long == "https://api.example/assets?limit=25&q=" + "y" * 100

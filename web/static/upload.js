@@ -3,6 +3,7 @@
 // pages; edit, share (playback URL and embed code), delete after confirming.
 import { authHeaders, saveKey, storedKey } from "./auth.js";
 import { embedSnippet, humanDate, humanDuration, humanSize, stateText } from "./format.js";
+import { assetsUrl } from "./listing.js";
 import { UploadQueue } from "./uploads.js";
 
 const config = JSON.parse(document.getElementById("config").textContent);
@@ -86,8 +87,8 @@ function nextLink(resp) {
 }
 
 async function fetchPages() {
-  const state = $("state-filter").value;
-  let url = `${config.api}/assets?limit=${PAGE}${state ? `&state=${encodeURIComponent(state)}` : ""}`;
+  // The server searches titles and descriptions (GET /assets?q=), so every page is a match.
+  let url = assetsUrl(config.api, PAGE, $("state-filter").value, $("search").value);
   const rows = [];
   let next = null;
   for (let page = 0; page < pages && url; page++) {
@@ -102,10 +103,9 @@ async function fetchPages() {
 }
 
 function visible() {
-  const q = $("search").value.trim().toLowerCase();
   const state = $("state-filter").value;
   // Also filtered here: a server without the state filter answers every state.
-  return assets.filter((a) => (!q || (a.title || a.id).toLowerCase().includes(q)) && (!state || a.state === state));
+  return assets.filter((a) => !state || a.state === state);
 }
 
 function cell(row, text, className) {
@@ -214,6 +214,7 @@ function mergeLocalProgress() {
   }
 }
 
+let listRequests = 0;
 async function refreshAssets() {
   if (!storedKey()) {
     assets = [];
@@ -221,18 +222,29 @@ async function refreshAssets() {
     $("assets-status").textContent = "sign in with an API key to see your videos";
     return;
   }
+  const asked = ++listRequests;
   try {
     const { rows, next } = await fetchPages();
+    if (asked !== listRequests) return; // a later search or poll was sent meanwhile: its answer wins
     assets = rows;
     hasMore = Boolean(next);
     renderAssets();
-    $("assets-status").textContent = assets.length ? "" : "no videos yet: drop one above";
+    const searched = $("search").value.trim();
+    $("assets-status").textContent = assets.length ? "" : searched ? "no video's title or description contains that" : "no videos yet: drop one above";
   } catch (error) {
     $("assets-status").textContent = `video list unavailable: ${error.message}`;
   }
 }
 
-$("search").addEventListener("input", renderAssets);
+// Typing asks the server once the box has been still for a moment, from the first page.
+let searchTimer = null;
+$("search").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    pages = 1;
+    refreshAssets();
+  }, 250);
+});
 $("state-filter").addEventListener("change", () => {
   pages = 1;
   refreshAssets();
