@@ -169,6 +169,10 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
                 connection.request("GET" if body else "HEAD", target, headers=headers)
                 upstream = connection.getresponse()
                 self.send_response(upstream.status)
+                # One request per connection: a reader that seeks opens another (ffmpeg would otherwise
+                # send its next range on this connection while the rest of this body is still coming).
+                self.send_header("Connection", "close")
+                self.close_connection = True
                 for key in RETURNED:
                     value = upstream.getheader(key)
                     if value is not None:

@@ -9,12 +9,16 @@ import subprocess
 import sys
 from datetime import timedelta
 from http import HTTPStatus
+from pathlib import Path
 
 import httpx
 import pytest
 
+from media.probe_sandbox import probe_isolated
 from media.relay import Relay
+from media.settings import ProbeSettings
 from tests.loopback import LoopbackServer, QuietHandler
+from tests.media import make_clip
 
 BODY = bytes(range(256)) * 64
 
@@ -73,3 +77,34 @@ def test_another_local_user_is_refused() -> None:
         other = subprocess.run([python, "-c", fetch], user=65534, capture_output=True, text=True, check=True)
         assert other.stdout.strip() == "403", other
         assert httpx.get(name).content == BODY  # this user still reads it
+
+
+@pytest.mark.ffmpeg
+def test_a_probe_that_seeks_back_reads_through_the_relay(tmp_path: Path) -> None:
+    """An MP4 with its index at the end makes the probe seek to the end, back to the media, and back to
+    its first frame while the previous answer is still coming: each seek must get a connection of its
+    own (with keep-alive, ffmpeg sent the next range on the busy connection and decoded nothing)."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=8.0, size="640x360", rate="25")
+    assert clip.read_bytes()[4:8] == b"ftyp" and b"moov" not in clip.read_bytes()[:4096]  # index at the end
+    body = clip.read_bytes()
+
+    class FileOrigin(QuietHandler):
+        protocol_version = "HTTP/1.1"  # keeps connections open, as S3 does
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            start = int(self.headers.get("range", "bytes=0-").removeprefix("bytes=").rstrip("-"))
+            self.send_response(HTTPStatus.PARTIAL_CONTENT)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            self.send_header("Content-Length", str(len(body) - start))
+            self.end_headers()
+            try:
+                self.wfile.write(body[start:])
+            except OSError:
+                pass  # the reader seeked elsewhere
+
+    relay = Relay()
+    with LoopbackServer(FileOrigin) as origin:
+        name = relay.register(origin.url("/clip.mp4?X-Amz-Signature=sig"), timedelta(minutes=5))
+        info = probe_isolated(name, ProbeSettings())
+    assert info.video is not None and (info.video.width, info.video.height) == (640, 360)
+    assert info.duration == pytest.approx(8.0, abs=0.05)
