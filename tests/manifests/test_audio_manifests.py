@@ -97,9 +97,10 @@ def test_the_mpd_has_one_adaptation_set_per_track_with_its_role_and_label() -> N
     assert sum(1 for a in accessibility if a is not None and a.get("value") == "1") == 1
 
 
-def _master(*media: str) -> dict[str, object]:
+def _master(*media: str, resolution: str | None = None) -> dict[str, object]:
     text = "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n" + "".join(f"{m}\n" for m in media)
-    text += '#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="avc1.64001e",AUDIO="a"\nv.m3u8\n'
+    size = f",RESOLUTION={resolution}" if resolution else ""
+    text += f'#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="avc1.64001e"{size},AUDIO="a"\nv.m3u8\n'
     return m3u8.parse(text)
 
 
@@ -133,19 +134,21 @@ def _media(*durations: float) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("audio_durations", "problem"),
+    ("audio_durations", "problem", "video_durations"),
     [
-        ((2.005, 2.005, 1.99), None),
-        ((2.005, 2.005, 1.99, 0.005), None),  # AAC's last frames in a tiny segment of their own
-        ((2.005, 2.005), "2 segments where v.m3u8 has 3"),  # a track cut short
-        ((2.0, 2.0, 1.0), "lasts 5.000 s where v.m3u8 lasts 6.000 s"),
+        ((2.005, 2.005, 1.99), None, (2, 2, 2)),
+        ((2.005, 2.005, 1.99, 0.005), None, (2, 2, 2)),  # AAC's last frames in a tiny segment of their own
+        ((2.005, 2.005), "2 segments where v.m3u8 has 3", (2, 2, 2)),  # a track cut short
+        ((2.005, 2.005, 0.09), None, (2, 2, 0.083)),  # the video's last segment is as short as the audio's
+        ((2.005, 2.005), "2 segments where v.m3u8 has 3", (2, 2, 0.083)),  # the audio misses that segment
+        ((2.0, 2.0, 1.0), "lasts 5.000 s where v.m3u8 lasts 6.000 s", (2, 2, 2)),
     ],
 )
 def test_every_audio_rendition_lasts_as_long_as_the_video(
-    audio_durations: tuple[float, ...], problem: str | None
+    audio_durations: tuple[float, ...], problem: str | None, video_durations: tuple[float, ...]
 ) -> None:
-    master = _master(_EN)
-    found = timing_problems(master, {"v.m3u8": _media(2, 2, 2), "en.m3u8": _media(*audio_durations)})
+    master = _master(_EN, resolution="320x180")  # a video variant: the audio is cut on its segments
+    found = timing_problems(master, {"v.m3u8": _media(*video_durations), "en.m3u8": _media(*audio_durations)})
     if problem is None:
         assert found == []
     else:

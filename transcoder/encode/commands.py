@@ -242,8 +242,19 @@ def _audio_chain(
     # Downmixed (by the resampler the format negotiation inserts) before loudnorm, which then normalises
     # what the rendition carries; also a filter chain of its own per channel count of a shared source stream.
     stream = src[f"a:{audio.source_index}"].filter("aformat", channel_layouts=channel_layout(audio.channels))
+    # On the video's clock from 0: an audio stream that starts late (an edit list, a `-ss ... -c copy`
+    # cut, a muxer's offset) is preceded by silence, and a gap in it is filled (async=1; swr only fills
+    # or trims past its 0.1 s min_hard_comp, it does not stretch). loudnorm counts its output from 0
+    # whatever its input's first timestamp, so without this a late track would be moved earlier.
+    stream = stream.filter("aresample", first_pts=0, **{"async": 1})
     if audio.loudnorm:
         stream = stream.filter("loudnorm", **dict(audio.loudnorm))
+        # loudnorm's dynamic mode (a source whose true peak or loudness range the linear gain cannot
+        # keep) stamps its final flush (the last 2.9 s it holds) as if the frame before it were a whole
+        # 100 ms: a track that does not end on a 100 ms boundary gets a hole of up to 0.1 s before its
+        # last 2.9 s, out of sync and played longer than the source. Its samples are contiguous from 0
+        # (the aresample above), so their count is their time.
+        stream = stream.filter("asetpts", "N/SR/TB")
     if plan.audio_duration is not None:
         stream = stream.filter("apad", whole_dur=plan.audio_duration)
     return stream

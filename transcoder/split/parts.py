@@ -287,6 +287,9 @@ def _encode_from(ctx: PipelineContext, claim: Claim, attempt: Attempt, work: Pat
         start=spec.chunk.start if spec.chunk is not None else 0.0,
         duration=spec.chunk.duration if spec.chunk is not None else None,
         colour=spec.colour,
+        # As the one-run encode pads it (pipeline.py): a track that ends before the video still lasts
+        # as long as the joined rungs, or the join fails validation (audio shorter than the video).
+        audio_duration=spec.source_duration if spec.chunk is None else None,
     )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)
