@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import ffmpeg_exe
+from tests.media import ffmpeg_exe, loudness_and_peak
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, submit
 from transcoder.encode.loudness import Loudness, LoudnessTarget, linear_gain
 from transcoder.pipeline import run_job
@@ -38,18 +38,6 @@ def _source(path: Path) -> Path:
     return path
 
 
-def measure(media: Path) -> tuple[float, float]:
-    """(integrated loudness LUFS, true peak dBTP) of the first audio stream, by ffmpeg's ebur128 filter."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(media), "-map", "0:a:0",
-         "-af", "ebur128=peak=true", "-f", "null", "-"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    summary = proc.stderr.rpartition("Summary:")[2].split()
-    return float(summary[summary.index("I:") + 1]), float(summary[summary.index("Peak:") + 1])
-
-
 def test_every_track_reaches_the_target_by_gain_or_by_loudnorm_and_the_record_matches(tmp_path: Path) -> None:
     ctx = pipeline_context(tmp_path)
     asset_id, job_id = submit(ctx, _source(tmp_path / "source.mkv"))
@@ -69,7 +57,7 @@ def test_every_track_reaches_the_target_by_gain_or_by_loudnorm_and_the_record_ma
     assert bursts.true_peak + TARGET.integrated - bursts.integrated > TARGET.true_peak + 1  # type: ignore[operator]
 
     for name, record in records.items():
-        integrated, true_peak = measure(media / name / "index.m3u8")
+        integrated, true_peak = loudness_and_peak(media / name / "index.m3u8")
         assert integrated == pytest.approx(TARGET.integrated, abs=1.0), name
         # The ceiling, with the AAC encode's overshoot of a few tenths of a dB (loudnorm's own limit is
         # on what it outputs, before the encode).
