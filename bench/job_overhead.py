@@ -2,6 +2,7 @@
 ladder-only job of the same run.
 
     .venv/bin/python bench/job_overhead.py [--seconds 60] [--size 640x360] [--preset veryfast] [--repeat 1]
+                                           [--lines ladder,audio,all]   # a subset (the anchor always runs)
 
 The source: a testsrc2 pattern with two audio tracks (English speech, moonshine-voice's recordings looped;
 a French tone) and a French mov_text stream; an English SRT is uploaded before each job that has captions.
@@ -146,14 +147,19 @@ def main() -> int:
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--lines", default=",".join(LINES), help="comma-separated; the anchor (ladder) always runs")
     args = parser.parse_args()
+    chosen = ["ladder", *(name for name in LINES if name != "ladder" and name in args.lines.split(","))]
+    unknown = set(args.lines.split(",")) - set(LINES)
+    if unknown:
+        parser.error(f"no such line(s): {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory(prefix="bench-job-overhead-") as tmp:
         root = Path(tmp)
         source = make_source(root, args.seconds, args.size)
         loaded = speech.Recognizer(speech.model_dir(root / "models"))  # once, as a worker process does
-        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in LINES}
+        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
         for n in range(args.repeat):
-            names = list(LINES) if n % 2 == 0 else list(reversed(LINES))
+            names = chosen if n % 2 == 0 else list(reversed(chosen))
             for name in names:
                 wall, cpu, made = run(source, root / f"{name}-{n}", args.preset, LINES[name], lambda: loaded)
                 figures[name].append((wall, cpu))

@@ -222,14 +222,18 @@ def pitch(media: str | Path, seconds: float | None = None, channel: int = 0) -> 
 
 def integrated_loudness(media: str | Path) -> float:
     """Integrated loudness (LUFS) of the first audio stream, measured by ffmpeg's ebur128 filter."""
+    return loudness_and_peak(media)[0]
+
+
+def loudness_and_peak(media: str | Path) -> tuple[float, float]:
+    """(integrated loudness LUFS, true peak dBTP) of the first audio stream, by ffmpeg's ebur128 filter."""
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(media), "-map", "0:a:0",
-         "-af", "ebur128", "-f", "null", "-"],
+         "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    summary = proc.stderr.rpartition("Summary:")[2]
-    for line in summary.splitlines():
-        if line.strip().startswith("I:"):
-            return float(line.split()[1])
-    raise AssertionError(f"no integrated loudness in ebur128's summary of {media}: {summary[-500:]}")
+    summary = proc.stderr.rpartition("Summary:")[2].split()
+    if "I:" not in summary or "Peak:" not in summary:
+        raise AssertionError(f"no loudness in ebur128's summary of {media}: {proc.stderr[-500:]}")
+    return float(summary[summary.index("I:") + 1]), float(summary[summary.index("Peak:") + 1])

@@ -419,9 +419,7 @@ def measure_audio(
     """Each audio rendition's source loudness, and the ladder without the tracks that do not decode."""
     # Renditions of one stream at one channel count (an audio-only asset's 64k and 128k) share a measurement.
     streams = list(dict.fromkeys((a.source_index, a.channels) for a in ladder.audio))
-    values = audio_measure.measure_source(
-        source, streams, loudness_target(ctx.settings), ctx.settings.ffmpeg_path(), duration=duration
-    )
+    values = audio_measure.measure_source(source, streams, ctx.settings.ffmpeg_path(), duration=duration)
     by_stream = dict(zip(streams, values, strict=True))
     measured = {a.name: value for a in ladder.audio if (value := by_stream[(a.source_index, a.channels)]) is not None}
     broken = sorted({a.source_index for a in ladder.audio if a.name not in measured})
@@ -439,16 +437,23 @@ def _record_audio(
     measured: dict[str, Loudness],
     duration: float,
 ) -> None:
-    """Measure the loudness of every written audio rendition and record the tracks on the asset."""
+    """Record the tracks on the asset with the loudness of every written audio rendition: known from the
+    source's measurement where a linear gain (or nothing) was applied, measured where loudnorm's dynamic
+    mode ran (one ffmpeg run over those renditions only, none when there are none)."""
     renditions = ladder.audio_renditions()
     by_name = {t.name: t for t in audios}
-    output = audio_measure.measure_renditions(
-        [out / r.name for r in renditions],
-        [[s.uri for s in by_name[r.name].segments] for r in renditions],
-        out.parent / "loudness",
-        ctx.settings.ffmpeg_path(),
-        duration=duration,
+    output = [audio.known_output(r, measured) for r in renditions]
+    unknown = [r for r, value in zip(renditions, output, strict=True) if value is None]
+    found = iter(
+        audio_measure.measure_renditions(
+            [out / r.name for r in unknown],
+            [[s.uri for s in by_name[r.name].segments] for r in unknown],
+            out.parent / "loudness",
+            ctx.settings.ffmpeg_path(),
+            duration=duration,
+        )
     )
+    output = [next(found) if value is None else value for value in output]
     records = audio.track_records(renditions, measured, output)
     with ctx.catalog.session() as s:
         fence = update(Job).where(current_attempt(attempt.job_id, attempt.number)).values(heartbeat_at=utcnow())

@@ -9,6 +9,7 @@ from transcoder.encode.audio import (
     DESCRIBES_VIDEO,
     AudioRendition,
     bcp47,
+    known_output,
     plan_audio,
     track_records,
     with_loudnorm,
@@ -17,7 +18,9 @@ from transcoder.encode.audio import (
 from transcoder.encode.loudness import (
     Loudness,
     LoudnessTarget,
+    after_gain,
     dump_measured,
+    linear_gain,
     load_measured,
     measure_argv,
     normalise_options,
@@ -163,9 +166,61 @@ def test_loudnorm_second_pass_options(measured: Loudness, expected: tuple[tuple[
     assert normalise_options(measured, TARGET) == expected
 
 
+@pytest.mark.parametrize(
+    ("measured", "gain", "dynamic"),
+    [
+        (Loudness(-24.0, -12.0, 6.5, -34.0), 8.0, False),  # up 8 dB: the true peak reaches -4 dBTP, under -1
+        (Loudness(-10.5, -0.2, 9.0, -20.5), -5.5, False),  # down: always within the ceiling
+        (Loudness(-20.0, -5.0, 0.0, -30.0), 4.0, False),  # exactly at the ceiling; a steady tone's range of 0 LU
+        (Loudness(-20.0, -4.99, 0.0, -30.0), None, True),  # 0.01 dB over the ceiling: loudnorm's dynamic mode
+        (Loudness(-24.0, -12.0, 11.5, -34.0), None, True),  # a range wider than the target's: dynamic mode
+        (Loudness(-24.0, -12.0, 11.0, -34.0), 8.0, False),  # exactly the target's range
+        (Loudness(None, None, 0.0, -70.0), None, False),  # silence: left alone
+        (Loudness(-75.0, -60.0, 0.0, -85.0), None, False),  # under the gate: left alone
+        (Loudness(-20.0, None, 1.0, -30.0), None, False),  # no true peak measured: left alone
+    ],
+)
+def test_a_linear_gain_where_it_reaches_the_target_within_the_ceiling(
+    measured: Loudness, gain: float | None, dynamic: bool
+) -> None:
+    assert linear_gain(measured, TARGET) == (None if gain is None else pytest.approx(gain))
+    assert bool(normalise_options(measured, TARGET)) is dynamic  # never both
+
+
+def test_a_gain_moves_every_figure_but_the_range() -> None:
+    assert after_gain(Loudness(-24.0, -12.0, 6.5, -34.0), 8.0) == Loudness(-16.0, -4.0, 6.5, -26.0)
+    assert after_gain(Loudness(None, None, 0.0, None), 8.0) == Loudness(None, None, 0.0, None)
+
+
+def test_the_output_is_known_without_measuring_it_unless_loudnorm_ran() -> None:
+    measured = {
+        "audio": Loudness(-24.0, -12.0, 6.5, -34.0),  # linear gain
+        "audio-1": Loudness(-30.0, -10.0, 3.0, -40.0),  # dynamic mode
+        "audio-2": Loudness(None, None, 0.0, -70.0),  # silence, left alone
+    }
+    renditions = with_loudnorm(plan_audio([_track(0), _track(1), _track(2), _track(3)]), measured, TARGET)
+    assert [(r.gain, bool(r.loudnorm), r.normalised) for r in renditions] == [
+        (pytest.approx(8.0), False, True),
+        (None, True, True),
+        (None, False, False),
+        (None, False, False),  # no measurement (its stream did not decode)
+    ]
+    assert [known_output(r, measured) for r in renditions] == [
+        Loudness(-16.0, -4.0, 6.5, -26.0),
+        None,  # measured on the published rendition
+        measured["audio-2"],
+        None,
+    ]
+    # Normalisation off: what was measured is what is published.
+    plain = plan_audio([_track(0)])
+    assert known_output(plain[0], measured) == measured["audio"]
+
+
 def test_targets_from_settings_reach_loudnorm() -> None:
-    options = dict(normalise_options(Loudness(-30.0, -10.0, 3.0, -40.0), LoudnessTarget(-23.0, -2.0, 7.0)))
+    target = LoudnessTarget(-23.0, -2.0, 7.0)
+    options = dict(normalise_options(Loudness(-30.0, -5.0, 3.0, -40.0), target))
     assert (options["I"], options["TP"], options["LRA"]) == ("-23", "-2", "7")
+    assert linear_gain(Loudness(-30.0, -9.0, 3.0, -40.0), target) == pytest.approx(7.0)
     renditions = with_loudnorm(
         plan_audio([_track(0), _track(1)]), {"audio": Loudness(-30.0, -10.0, 3.0, -40.0)}, TARGET
     )
@@ -173,47 +228,58 @@ def test_targets_from_settings_reach_loudnorm() -> None:
 
 
 def test_the_measuring_pass_reads_each_input_once_and_names_each_measurement() -> None:
-    argv = measure_argv(
-        [("src.mp4", "a:0", "stereo"), ("src.mp4", "a:0", "5.1"), ("src.mp4", "a:3", None)], TARGET, "ffmpeg"
-    )
+    argv = measure_argv([("src.mp4", "a:0", "stereo"), ("src.mp4", "a:0", "5.1"), ("src.mp4", "a:3", None)], "ffmpeg")
     assert argv.count("-i") == 1 and argv[argv.index("-i") + 1] == "src.mp4"
     graph = argv[argv.index("-filter_complex") + 1].split(";")
     assert graph == [
-        "[0:a:0]aformat=channel_layouts=stereo,loudnorm@t0=I=-16:TP=-1:LRA=11:print_format=json[m0]",
-        "[0:a:0]aformat=channel_layouts=5.1,loudnorm@t1=I=-16:TP=-1:LRA=11:print_format=json[m1]",
-        "[0:a:3]loudnorm@t2=I=-16:TP=-1:LRA=11:print_format=json[m2]",
+        "[0:a:0]aformat=channel_layouts=stereo,ebur128@t0=peak=true:framelog=verbose[m0]",
+        "[0:a:0]aformat=channel_layouts=5.1,ebur128@t1=peak=true:framelog=verbose[m1]",
+        "[0:a:3]ebur128@t2=peak=true:framelog=verbose[m2]",
     ]
-    assert argv[argv.index("-loglevel") + 1] == "info"  # where loudnorm logs its measurement
+    assert argv[argv.index("-loglevel") + 1] == "info"  # where ebur128 logs its summary
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "-map"] == ["[m0]", "[m1]", "[m2]"]
 
 
-_STDERR = """\
-[loudnorm@t1 @ 0x7f00]
-{
-\t"input_i" : "-inf",
-\t"input_tp" : "-inf",
-\t"input_lra" : "0.00",
-\t"input_thresh" : "-70.00",
-\t"output_i" : "-inf",
-\t"target_offset" : "inf"
-}
-[loudnorm@t0 @ 0x7f01]
-{
-\t"input_i" : "-21.82",
-\t"input_tp" : "-19.09",
-\t"input_lra" : "0.00",
-\t"input_thresh" : "-31.82",
-\t"target_offset" : "0.01"
-}
+# As ffmpeg 9's ebur128 logs it (two meters, the first over silence), and an output that got nothing.
+_STDERR = """[ebur128@t1 @ 0x7fc1640032c0] Summary:
+
+  Integrated loudness:
+    I:         -70.0 LUFS
+    Threshold:   0.0 LUFS
+
+  Loudness range:
+    LRA:         0.0 LU
+    Threshold:   0.0 LUFS
+    LRA low:     0.0 LUFS
+    LRA high:    0.0 LUFS
+
+  True peak:
+    Peak:       -inf dBFS
+[ebur128@t0 @ 0x7fc164002e00] Summary:
+
+  Integrated loudness:
+    I:         -17.4 LUFS
+    Threshold: -32.6 LUFS
+
+  Loudness range:
+    LRA:        22.5 LU
+    Threshold: -43.0 LUFS
+    LRA low:   -39.0 LUFS
+    LRA high:  -16.6 LUFS
+
+  True peak:
+    Peak:       -2.8 dBFS
 [out#1/null @ 0x55e7] Nothing was written into output file, because at least one of its streams received no packets.
 """
 
 
 def test_measurements_are_read_back_in_input_order_and_an_empty_output_is_no_measurement() -> None:
-    assert parse_measurements(_STDERR, 3) == [Loudness(-21.82, -19.09, 0.0, -31.82), None, None]
+    assert parse_measurements(_STDERR, 3) == [Loudness(-17.4, -2.8, 22.5, -32.6), None, None]
     silent = _STDERR.replace("[out#1/null", "[out#7/null")
-    assert parse_measurements(silent, 2) == [Loudness(-21.82, -19.09, 0.0, -31.82), Loudness(None, None, 0.0, -70.0)]
-    assert parse_measurements("garbage { not json }", 1) == [None]
+    assert parse_measurements(silent, 2) == [Loudness(-17.4, -2.8, 22.5, -32.6), Loudness(None, None, 0.0, None)]
+    assert Loudness(None, None, 0.0, None).silent
+    assert parse_measurements("garbage Summary: I: LUFS", 1) == [None]
+    assert parse_measurements(_STDERR.replace("LRA:        22.5 LU", "LRA: gone"), 1) == [None]
 
 
 def test_track_records_say_what_was_measured_and_published() -> None:
@@ -236,9 +302,10 @@ def test_track_records_say_what_was_measured_and_published() -> None:
     ]
 
 
-def test_renditions_round_trip_through_a_split_jobs_json() -> None:
-    rendition = with_loudnorm(plan_audio([_track(0)]), {"audio": Loudness(-30.0, -10.0, 3.0, -40.0)}, TARGET)[0]
-    assert AudioRendition.from_json(rendition.as_json()) == rendition
+@pytest.mark.parametrize("measured", [Loudness(-30.0, -10.0, 3.0, -40.0), Loudness(-24.0, -12.0, 6.5, -34.0)])
+def test_renditions_round_trip_through_a_split_jobs_json(measured: Loudness) -> None:
+    rendition = with_loudnorm(plan_audio([_track(0)]), {"audio": measured}, TARGET)[0]
+    assert rendition.normalised and AudioRendition.from_json(rendition.as_json()) == rendition
 
 
 def test_measurements_survive_the_split_jobs_hand_over() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import langcodes
 
 from media.probe import AudioTrackInfo
-from transcoder.encode.loudness import Loudness, LoudnessTarget, normalise_options
+from transcoder.encode.loudness import Loudness, LoudnessTarget, after_gain, linear_gain, normalise_options
 
 STEREO_NAME = "audio"  # the default track's stereo rendition (what a single-audio source always had)
 STEREO_BITRATE = 128_000
@@ -52,8 +52,15 @@ class AudioRendition:
     role: str  # DASH Role: main | alternate | commentary | description
     characteristics: str | None = None  # HLS CHARACTERISTICS
     group: str = MAIN_GROUP
-    # loudnorm's options for this rendition (second pass, measured values in): empty = not normalised.
+    # How this rendition is normalised: by one gain (dB, the `volume` filter) where that reaches the target
+    # within the true-peak ceiling, else by loudnorm's dynamic mode with these options (measured values
+    # in). Neither (None and empty): not normalised.
     loudnorm: tuple[tuple[str, str], ...] = ()
+    gain: float | None = None
+
+    @property
+    def normalised(self) -> bool:
+        return bool(self.loudnorm) or self.gain is not None
 
     @property
     def multichannel(self) -> bool:
@@ -213,12 +220,25 @@ def without_tracks(renditions: Sequence[AudioRendition], sources: Sequence[int])
 def with_loudnorm(
     renditions: Sequence[AudioRendition], measured: dict[str, Loudness], target: LoudnessTarget
 ) -> tuple[AudioRendition, ...]:
-    """The renditions with loudnorm's second-pass options from their measurement (by rendition name:
-    the source stream downmixed as the rendition carries it)."""
+    """The renditions with their normalisation from their measurement (by rendition name: the source
+    stream downmixed as the rendition carries it): a linear gain where one does, else loudnorm's options."""
     return tuple(
-        replace(r, loudnorm=normalise_options(measured[r.name], target)) if r.name in measured else r
+        replace(r, gain=linear_gain(measured[r.name], target), loudnorm=normalise_options(measured[r.name], target))
+        if r.name in measured
+        else r
         for r in renditions
     )
+
+
+def known_output(rendition: AudioRendition, measured: dict[str, Loudness]) -> Loudness | None:
+    """The published rendition's loudness where it follows from the source's measurement: that plus the
+    linear gain applied, or the measurement itself where nothing was applied (normalisation off, silence).
+    The AAC encode moves the integrated loudness by a few hundredths of a LU (tests/transcoder/test_loudness.py
+    measures it). None where it has to be measured: after loudnorm's dynamic mode, or with no measurement."""
+    source = measured.get(rendition.name)
+    if source is None or rendition.loudnorm:
+        return None
+    return source if rendition.gain is None else after_gain(source, rendition.gain)
 
 
 def _loudness_record(value: Loudness | None) -> dict[str, float | None] | None:
@@ -239,7 +259,7 @@ def track_records(
             "channels": r.channels,
             "default": r.default,
             "role": r.role,
-            "normalised": bool(r.loudnorm),
+            "normalised": r.normalised,
             "input_loudness": _loudness_record(measured.get(r.name)),
             "output_loudness": _loudness_record(out),
         }

@@ -1,5 +1,6 @@
-"""Loudness measurements run with ffmpeg: of the source's audio streams before the encode (loudnorm's
-first pass) and of the written audio renditions after it (what is recorded on the asset).
+"""Loudness measurements run with ffmpeg: of the source's audio streams before the encode (the first
+pass of the normalisation) and of written audio renditions after it (what is recorded on the asset
+where loudnorm's dynamic mode ran).
 
 The pure parts (argv, parsing, normalisation options) are transcoder.encode.loudness; this module only
 runs them (through transcoder.encode.runner, sandboxed like every ffmpeg run).
@@ -28,7 +29,6 @@ def _timeout(duration: float) -> float:
 def measure_source(
     source: str,
     streams: Sequence[tuple[int, int]],
-    target: loudness.LoudnessTarget,
     ffmpeg_exe: str,
     *,
     duration: float,
@@ -39,7 +39,7 @@ def measure_source(
     if not streams:
         return []
     inputs = [(source, f"a:{n}", loudness.channel_layout(channels)) for n, channels in streams]
-    argv = loudness.measure_argv(inputs, target, ffmpeg_exe)
+    argv = loudness.measure_argv(inputs, ffmpeg_exe)
     if source.startswith(("http://", "https://")):
         # The same resilient HTTP reading as the encode's (a presigned URL of the original).
         options = [item for key, value in REMOTE_INPUT_OPTIONS.items() for item in (f"-{key}", str(value))]
@@ -74,7 +74,7 @@ def measure_renditions(
                 with (directory / name).open("rb") as part:
                     shutil.copyfileobj(part, out)
         joined.append(str(path))
-    argv = loudness.measure_argv([(path, "a:0", None) for path in joined], loudness.LoudnessTarget(), ffmpeg_exe)
+    argv = loudness.measure_argv([(path, "a:0", None) for path in joined], ffmpeg_exe)
     lines: list[str] = []
     try:
         run_ffmpeg(argv, timeout=_timeout(duration), stderr_lines=lines)

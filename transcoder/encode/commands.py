@@ -220,9 +220,9 @@ def _audio_outputs(src: ffmpeg.nodes.FilterableStream, plan: EncodePlan) -> list
     """Every audio rendition. Renditions that differ only in bit rate (an audio-only asset's 64k and 128k
     of one track) share one filter chain, split (`asplit`): loudnorm runs once, and ffmpeg-python, which
     merges identical filter nodes, would otherwise see one node with two unsplit outputs."""
-    chains: dict[tuple[int, int, tuple[tuple[str, str], ...]], list[AudioRendition]] = {}
+    chains: dict[tuple[int, int, tuple[tuple[str, str], ...], float | None], list[AudioRendition]] = {}
     for audio in plan.ladder.audio_renditions():
-        chains.setdefault((audio.source_index, audio.channels, audio.loudnorm), []).append(audio)
+        chains.setdefault((audio.source_index, audio.channels, audio.loudnorm, audio.gain), []).append(audio)
     outputs = []
     for renditions in chains.values():
         stream = _audio_chain(src, renditions[0], plan)
@@ -238,7 +238,7 @@ def _audio_chain(
     src: ffmpeg.nodes.FilterableStream, audio: AudioRendition, plan: EncodePlan
 ) -> ffmpeg.nodes.FilterableStream:
     """One source stream (`0:a` would map them all into one rendition of several tracks), normalised when
-    the plan says so, padded to the source's duration."""
+    the plan says so (a linear gain or loudnorm), padded to the source's duration."""
     # Downmixed (by the resampler the format negotiation inserts) before loudnorm, which then normalises
     # what the rendition carries; also a filter chain of its own per channel count of a shared source stream.
     stream = src[f"a:{audio.source_index}"].filter("aformat", channel_layouts=channel_layout(audio.channels))
@@ -247,7 +247,10 @@ def _audio_chain(
     # or trims past its 0.1 s min_hard_comp, it does not stretch). loudnorm counts its output from 0
     # whatever its input's first timestamp, so without this a late track would be moved earlier.
     stream = stream.filter("aresample", first_pts=0, **{"async": 1})
-    if audio.loudnorm:
+    if audio.gain is not None:
+        # One gain (transcoder.encode.loudness.linear_gain), at the source's sample rate.
+        stream = stream.filter("volume", volume=f"{audio.gain:.4f}dB")
+    elif audio.loudnorm:
         stream = stream.filter("loudnorm", **dict(audio.loudnorm))
         # loudnorm's dynamic mode (a source whose true peak or loudness range the linear gain cannot
         # keep) stamps its final flush (the last 2.9 s it holds) as if the frame before it were a whole
