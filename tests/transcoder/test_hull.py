@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from media.probe import AudioInfo, MediaInfo, VideoInfo
+from transcoder.encode import fitted
 from transcoder.encode.hull import Curve, HullPolicy, Measurement, choose_rungs, curves, far_enough, max_bitrate
 
 
@@ -287,3 +289,17 @@ def test_the_grainy_sources_slow_network_rung_moves_down_for_its_audio() -> None
 def test_a_negative_audio_bit_rate_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         choose_rungs(HARD, source_bitrate=None, audio_bitrate=-1)
+
+
+@pytest.mark.parametrize("with_audio", [True, False])
+def test_the_fitted_ladder_spaces_its_variants_with_the_audio_it_publishes(with_audio: bool) -> None:
+    video = VideoInfo("h264", 1280, 720, (1, 1), 0, 30.0, False, False, "yuv420p")
+    audio = AudioInfo("aac", 2, "stereo", 48_000) if with_audio else None
+    info = MediaInfo("mp4", 32.0, 367_161_584, video, audio)
+    ladder = fitted.ladder_from_measurements(GRAIN_MEASURED, info, source_bytes=info.size, policy=HullPolicy())
+    carried = ladder.audio_bitrate or 0
+    assert carried == (128_000 if with_audio else 0)
+    assert [r.height for r in ladder.rungs] == [360, 540, 720, 720]
+    for low, high in zip(ladder.rungs, ladder.rungs[1:], strict=False):
+        assert high.bitrate + carried >= 1.5 * (low.bitrate + carried)
+    assert ladder.rungs[0].bitrate == (323_195 if with_audio else 365_862)
