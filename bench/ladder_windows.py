@@ -13,7 +13,6 @@ the source needs on average.
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,13 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ladder import ffmpeg_exe, probe_size  # noqa: E402
-from bench.ladder_analysis import frame_rate  # noqa: E402
+from bench.ladder_analysis import children_cpu, frame_rate  # noqa: E402
 from transcoder.encode import analysis  # noqa: E402
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def packet_bits(encoded: Path) -> list[tuple[float, int]]:
