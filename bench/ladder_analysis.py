@@ -1,11 +1,16 @@
 """What the content-aware ladder's analysis costs, split into its sample encodes and its VMAF runs.
 
     .venv/bin/python bench/ladder_analysis.py SOURCE [--vmaf-subsample 1] [--preset veryfast]
+        [--crfs 22,25.5,29,32.5,36]
 
 Runs transcoder.encode.analysis's two ffmpeg commands per window on SOURCE (probed here) exactly as a
 job plans them, and prints the CPU seconds of each kind (this process's children) and every sample's
 bit rate and VMAF, so that a cheaper analysis (another n_subsample, preset or CRF set) can be compared
 point for point with the one the job runs.
+
+With --crfs holding the job's CRFs (analysis.CRFS) and others, each other point is also read off the curve
+the job's CRFs alone give (transcoder.encode.hull.Curve, piecewise linear in log(bits)) at its measured bit
+rate: how far the job's curve is from a point it did not measure, where it bends between its CRFs.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ladder import ffmpeg_exe, probe_size  # noqa: E402
 from transcoder.encode import analysis  # noqa: E402
+from transcoder.encode.hull import Curve, Measurement  # noqa: E402
 
 
 def children_cpu() -> float:
@@ -42,12 +48,14 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("--vmaf-subsample", type=int, default=analysis.VMAF_SUBSAMPLE)
     parser.add_argument("--preset", default="veryfast")
+    parser.add_argument("--crfs", default=",".join(f"{c:g}" for c in analysis.CRFS))
     args = parser.parse_args()
     width, height, duration = probe_size(args.source)
     plan = analysis.plan_analysis(
         str(args.source), duration, width, height, frame_rate(args.source), preset=args.preset
     )
-    plan = replace(plan, vmaf_subsample=args.vmaf_subsample)
+    crfs = tuple(sorted(float(c) for c in args.crfs.split(",")))
+    plan = replace(plan, vmaf_subsample=args.vmaf_subsample, crfs=crfs)
     encode_cpu = vmaf_cpu = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -71,8 +79,19 @@ def main() -> None:
         f" n_subsample {plan.vmaf_subsample}"
     )
     print(f"  CPU s: sample encodes {encode_cpu:.1f}, VMAF {vmaf_cpu:.1f}")
-    for (short, crf), (bits, seconds, score) in sorted(totals.items()):
-        print(f"  {short:5d}p CRF {crf:4g}: {bits / seconds / 1e3:8.0f} kbit/s  VMAF {score / seconds:6.2f}")
+    points = [
+        Measurement(short, crf, round(bits / seconds), score / seconds)
+        for (short, crf), (bits, seconds, score) in sorted(totals.items())
+    ]
+    for m in points:
+        print(f"  {m.short:5d}p CRF {m.crf:4g}: {m.bitrate / 1e3:8.0f} kbit/s  VMAF {m.vmaf:6.2f}")
+    for short in plan.shorts:
+        job_curve = Curve(short, [m for m in points if m.short == short and m.crf in analysis.CRFS])
+        for m in points:
+            if m.short == short and m.crf not in analysis.CRFS:
+                read = job_curve.vmaf_at(m.bitrate)
+                gap = read - m.vmaf
+                print(f"  {short:5d}p CRF {m.crf:4g}: the job's curve reads VMAF {read:6.2f} there ({gap:+.2f})")
 
 
 if __name__ == "__main__":

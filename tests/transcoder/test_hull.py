@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from transcoder.encode.hull import Curve, HullPolicy, Measurement, choose_rungs, curves, max_bitrate
+from media.probe import AudioInfo, MediaInfo, VideoInfo
+from transcoder.encode import fitted
+from transcoder.encode.hull import Curve, HullPolicy, Measurement, choose_rungs, curves, far_enough, max_bitrate
 
 
 def curve_points(
@@ -219,3 +221,85 @@ def test_with_nothing_that_cheap_the_low_rung_is_the_cheapest_point() -> None:
     rungs = choose_rungs(costly, source_bitrate=None, policy=HullPolicy(targets=(95.0,)))
     assert (rungs[0].short, rungs[0].bitrate) == (540, 900_000)
     assert rungs[0].crf == 38.0
+
+
+# Measured by the job on the grainy 720p30 source (bench/ladder.py's "hard", 32 s, veryfast; the analysis's
+# one window at 234/360/540/720 x CRF 22/29/36): the source whose two lowest variants were 1.32x apart.
+GRAIN_MEASURED = [
+    Measurement(short, crf, bits, vmaf)
+    for short, crf, bits, vmaf in (
+        (234, 22.0, 299_576, 62.054),
+        (234, 29.0, 113_812, 52.495),
+        (234, 36.0, 95_976, 38.18),
+        (360, 22.0, 2_118_368, 74.251),
+        (360, 29.0, 224_040, 66.27),
+        (360, 36.0, 166_792, 50.984),
+        (540, 22.0, 13_959_960, 83.74),
+        (540, 29.0, 741_868, 75.523),
+        (540, 36.0, 347_332, 61.619),
+        (720, 22.0, 36_469_744, 91.299),
+        (720, 29.0, 3_729_308, 82.456),
+        (720, 36.0, 870_420, 69.829),
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "audio", "apart"),
+    [
+        (300_000, 450_000, 0, True),
+        (300_000, 450_000, 128_000, False),  # 428k against 578k: 1.35x
+        (280_000, 484_000, 128_000, True),  # 408k against 612k: exactly 1.5x
+        (280_000, 483_000, 128_000, False),
+        (100_000, 150_000, 384_000, False),  # multichannel audio all but erases a 1.5x video step
+    ],
+)
+def test_far_enough_counts_the_audio_on_both_sides(low: int, high: int, audio: int, apart: bool) -> None:
+    assert far_enough(low, high, 1.5, audio) is apart
+
+
+@pytest.mark.parametrize("audio", [0, 64_000, 128_000, 384_000])
+@pytest.mark.parametrize(
+    ("name", "measured", "source_bitrate"),
+    [("grain", GRAIN_MEASURED, 91_790_396), ("hard", HARD, None), ("trailer", TRAILER, 1_140_000)],
+)
+def test_variants_are_min_step_apart_with_their_audio(
+    name: str, measured: list[Measurement], source_bitrate: int | None, audio: int
+) -> None:
+    policy = HullPolicy()
+    rungs = choose_rungs(measured, source_bitrate=source_bitrate, policy=policy, audio_bitrate=audio)
+    assert len(rungs) >= 2, name
+    for low, high in zip(rungs, rungs[1:], strict=False):
+        assert (high.bitrate + audio) >= policy.min_step * (low.bitrate + audio), (name, low, high)
+
+
+def test_the_grainy_sources_slow_network_rung_moves_down_for_its_audio() -> None:
+    silent = choose_rungs(GRAIN_MEASURED, source_bitrate=91_790_396)
+    with_audio = choose_rungs(GRAIN_MEASURED, source_bitrate=91_790_396, audio_bitrate=128_000)
+    # Video alone, 360p at 0.37 and 540p at 0.55 Mbit/s are 1.5x apart; with 128 kbit/s of audio
+    # on each that was 1.36x. With the audio counted, the slow-network rung spends less.
+    assert [r.short for r in silent] == [r.short for r in with_audio] == [360, 540, 720, 720]
+    assert silent[0].bitrate == 365_862 and silent[1].bitrate == with_audio[1].bitrate == 548_793
+    assert (silent[1].bitrate + 128_000) / (silent[0].bitrate + 128_000) < 1.4
+    assert with_audio[0].bitrate == (548_793 + 128_000) * 2 // 3 - 128_000
+    assert with_audio[0].predicted_vmaf < silent[0].predicted_vmaf
+    assert silent[1:] == with_audio[1:]
+
+
+def test_a_negative_audio_bit_rate_is_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        choose_rungs(HARD, source_bitrate=None, audio_bitrate=-1)
+
+
+@pytest.mark.parametrize("with_audio", [True, False])
+def test_the_fitted_ladder_spaces_its_variants_with_the_audio_it_publishes(with_audio: bool) -> None:
+    video = VideoInfo("h264", 1280, 720, (1, 1), 0, 30.0, False, False, "yuv420p")
+    audio = AudioInfo("aac", 2, "stereo", 48_000) if with_audio else None
+    info = MediaInfo("mp4", 32.0, 367_161_584, video, audio)
+    ladder = fitted.ladder_from_measurements(GRAIN_MEASURED, info, source_bytes=info.size, policy=HullPolicy())
+    carried = ladder.audio_bitrate or 0
+    assert carried == (128_000 if with_audio else 0)
+    assert [r.height for r in ladder.rungs] == [360, 540, 720, 720]
+    for low, high in zip(ladder.rungs, ladder.rungs[1:], strict=False):
+        assert high.bitrate + carried >= 1.5 * (low.bitrate + carried)
+    assert ladder.rungs[0].bitrate == (323_195 if with_audio else 365_862)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from media.probe import MIN_SHORT_SIDE, MediaInfo
 from transcoder.encode import analysis, hull
+from transcoder.encode.audio import STEREO_BITRATE
 from transcoder.encode.ladder import (
     HIGH_FPS_BITRATE_FACTOR,
     MIN_VIDEO_BITRATE,
@@ -82,13 +83,21 @@ def ladder_from_measurements(
     duration = info.duration
     source_bitrate = round(source_bytes * 8 / duration) if source_bytes and duration > 0 else None
     fps_factor = HIGH_FPS_BITRATE_FACTOR if output_frame_rate(info.picture().frame_rate) > 31 else 1.0
-    choices = hull.choose_rungs(measurements, source_bitrate=source_bitrate, policy=policy, fps_factor=fps_factor)
+    has_audio = info.audio is not None
+    choices = hull.choose_rungs(
+        measurements,
+        source_bitrate=source_bitrate,
+        policy=policy,
+        fps_factor=fps_factor,
+        audio_bitrate=STEREO_BITRATE if has_audio else 0,
+    )
     return fitted_ladder(
         choices,
         display_w,
         display_h,
         info.picture().frame_rate,
-        has_audio=info.audio is not None,
+        has_audio=has_audio,
+        audio_bitrate=STEREO_BITRATE,
         audio_stream=info.audio.index if info.audio else 0,
     )
 
