@@ -36,7 +36,7 @@ shares) estimate the whole. Every metric keeps its meaning for a followed sessio
 and beacons are seen. What N costs: with S sessions in a window, a count's relative standard error
 is about sqrt((N - 1) / S) (binomial): N=16 and 10,000 sessions, 4%; the few sessions of a quiet
 edge are better counted with N=1. A request of a session not followed costs finding its `sid` and
-one hash (see take(); bench/edge_protocol_cpu.py --cmcd).
+one hash (see observe_list(); bench/edge_protocol_cpu.py --cmcd).
 """
 
 from __future__ import annotations
