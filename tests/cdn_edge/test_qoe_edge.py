@@ -174,3 +174,62 @@ def test_beacons_count_and_are_rate_limited_per_client(edge: str) -> None:
     assert value(samples, "vodstack_qoe_startup_seconds_sum", **NODE, source="player") == pytest.approx(1.7)
     assert value(samples, "vodstack_qoe_start_failures_total", **NODE) == 1
     assert value(samples, "vodstack_qoe_beacons_total", **NODE, outcome="limited") == 1
+
+
+SID_CMCD = cmcd_query(sid=S1, ot="v", br="730")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        SID_CMCD,  # the protocol's cut: nothing but CMCD
+        f"a=1&{SID_CMCD}&b=2",  # in the middle
+        f"{SID_CMCD}&{SID_CMCD}",  # two CMCD keys
+        f"token=abc&{SID_CMCD}",
+        f"token=abc?{SID_CMCD}",  # one parameter, `token`, not CMCD
+        "CMCD%3Dbr%3D730",  # a parameter named `CMCD=br=730`: not CMCD
+        "CMCD=",  # an empty list
+    ],
+)
+def test_cmcd_anywhere_in_the_query_never_fragments_the_cache(edge: str, origin: Queries, query: str) -> None:
+    # A segment's cache key has no query: the plain request's fill serves every spelling.
+    with httpx.Client(base_url=edge) as client:
+        replies = [client.get(f"/{SEGMENT}"), *(client.get(f"/{SEGMENT}?{query}") for _ in range(2))]
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    assert all(r.content == SEGMENT_BYTES for r in replies)
+    assert [q for path, q, _ in origin.seen if path.endswith(SEGMENT)] == [b""]
+
+
+def test_cmcd_beside_a_clip_range_keeps_the_range(edge: str, origin: Queries) -> None:
+    with httpx.Client(base_url=edge) as client:
+        replies = [
+            client.get(f"/{MASTER}?{query}")
+            for query in (SID_CMCD, f"{SID_CMCD}&start=0&end=4", f"start=0&{SID_CMCD}&end=4", SID_CMCD)
+        ]
+    assert [r.status_code for r in replies] == [200] * 4
+    assert replies[0].content == replies[3].content
+    # The clip's variants carry its range (origin.clips): the whole playlist is not the clip.
+    assert replies[1].content == replies[2].content != replies[0].content
+    upstream = sorted(q for path, q, _ in origin.seen if path.endswith(MASTER))
+    # The whole playlist once, the clip once with its range and without CMCD: never one for the other.
+    assert upstream in ([b"", b"end=4&start=0"], [b"", b"start=0&end=4"]), upstream
+
+
+@pytest.mark.parametrize("sample_one_in", [1, 7])
+def test_the_protocols_cut_observes_the_session_it_follows(
+    tmp_path: Path, clock: ManualClock, sample_one_in: int
+) -> None:
+    app = create_edge(edge_settings(tmp_path, "edge", "edge", "http://upstream", qoe_sample_one_in=sample_one_in),
+                      clock=clock, transport=httpx.ASGITransport(make_origin(tmp_path)))  # fmt: skip
+    qoe = app.state.qoe
+    sid = next(f"s{i}" for i in range(10_000) if qoe.tracks(f"s{i}"))
+    left_out = [f"s{i}" for i in range(100) if not qoe.tracks(f"s{i}")][:3]  # none when every one is followed
+    with serving(app) as server, httpx.Client(base_url=server.url) as client:
+        for _ in range(3):
+            client.get(f"/{SEGMENT}").raise_for_status()
+        before = app.state.hits.direct
+        for each in [*left_out, sid]:
+            reply = client.get(f"/{SEGMENT}?{cmcd_query(sid=f'{chr(34)}{each}{chr(34)}', ot='v', br='730')}")
+            assert reply.content == SEGMENT_BYTES
+        assert app.state.hits.direct == before + len(left_out) + 1
+    assert list(qoe.sessions.keys()) == [sid]
