@@ -135,7 +135,9 @@ def viewer_session(hls_url: str) -> None:
     httpx.get(media_url, params=cmcd(ot="m", su="")).raise_for_status()
     for i in range(3):  # the 8 s clip has two 4 s segments: the third request asks for the first again
         segment = media.segments[i % len(media.segments)]
-        keys = {"ot": "v", "br": "730", "bl": "2000", "mtp": "25000", "d": "4000"}
+        # 200 ms of buffer reported, 0.5 s to the next request: the flagged third one follows a real stall
+        # (the edge counts a `bs` only when the buffer could have run dry: cdn_edge/qoe.py).
+        keys = {"ot": "v", "br": "730", "bl": "200", "mtp": "25000", "d": "4000"}
         keys |= {"su": ""} if i == 0 else {"bs": ""} if i == 2 else {}
         httpx.get(segment.absolute_uri, params=cmcd(**keys)).raise_for_status()
         time.sleep(0.5)  # the edge's clock: a gap between requests is watch time
