@@ -91,6 +91,17 @@ def _store(tmp_path: Path) -> FilesystemObjectStore:
     return store
 
 
+def _listed_media(store: FilesystemObjectStore, name: str, tmp_path: Path) -> Path:
+    """What the growing playlist of rendition `name` lists, as stored (its init, then each segment), in one
+    file: ffmpeg's HLS reader waits for more on a playlist without ENDLIST (m3u8_hold_counters, ~1000 reloads)."""
+    media = m3u8.loads(store.get_bytes("media", f"{name}/event.m3u8").decode())
+    whole = tmp_path / f"{name}-listed.mp4"
+    whole.write_bytes(
+        b"".join(store.get_bytes("media", f"{name}/{u}") for u in ("init.mp4", *(s.uri for s in media.segments)))
+    )
+    return whole
+
+
 def _keys(store: FilesystemObjectStore) -> set[str]:
     return {o.key for o in store.list("media", "")}
 
@@ -186,9 +197,8 @@ def test_growing_master_lists_every_audio_track(tmp_path: Path) -> None:
         assert media.playlist_type == "event" and not media.is_endlist
         assert [s.uri for s in media.segments] == ["seg_00001.m4s", "seg_00002.m4s"]
     # Each growing audio playlist plays its own track, whole so far (decoded, not just listed).
-    for uri, tone in (("audio/event.m3u8", 440), ("audio-1/event.m3u8", 1000)):
-        local = tmp_path / "objects" / "media" / uri
-        assert pitch(local, seconds=1.5) == pytest.approx(tone, rel=0.03), uri
+    for name, tone in (("audio", 440), ("audio-1", 1000)):
+        assert pitch(_listed_media(store, name, tmp_path), seconds=1.5) == pytest.approx(tone, rel=0.03), name
 
 
 def test_an_audio_only_asset_is_published_growing_on_its_audio_renditions(tmp_path: Path) -> None:
@@ -230,12 +240,8 @@ def test_an_audio_only_asset_is_published_growing_on_its_audio_renditions(tmp_pa
         media = m3u8.loads(store.get_bytes("media", f"{name}/event.m3u8").decode())
         assert media.playlist_type == "event" and not media.is_endlist and media.target_duration == 1
         assert [s.uri for s in media.segments] == ["seg_00001.m4s", "seg_00002.m4s"]
-        # What it lists decodes whole (its init and segments as stored, one after the other: ffmpeg's
-        # HLS reader would wait for more on a playlist without ENDLIST), as long as listed, the right tone.
-        whole = tmp_path / f"{name}.mp4"
-        whole.write_bytes(
-            b"".join(store.get_bytes("media", f"{name}/{u}") for u in ("init.mp4", *(s.uri for s in media.segments)))
-        )
+        # What it lists decodes whole, as long as listed, the right tone.
+        whole = _listed_media(store, name, tmp_path)
         (played,) = play_every_stream(str(whole))
         listed = sum(s.duration for s in media.segments)
         assert played.kind == "audio" and played.lasts(listed, 0.03) and 1.9 < listed < 2.1, (name, played, listed)
