@@ -5,7 +5,8 @@ asset answers to anyone; a private one only with `?token=` a valid playback toke
 one the asset API put in its playback URLs, so the creator's embed snippet carries it and lives as long
 as it does). Anything else (missing, deleted, private without a valid token) answers the same 404, so
 the endpoint does not tell which private assets exist. The answer carries playback URLs freshly
-signed for private assets, the title, state and duration: nothing about owners or sources.
+signed for private assets, the title, state, duration and kind (video or audio-only, for the player's
+layout): nothing about owners or sources.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class EmbedOut(BaseModel):
     title: str | None
     state: str
     duration: float | None
+    kind: str | None  # "video" | "audio" (an audio-only asset: the player's audio layout); None before probing
     playback: PlaybackOut
 
 
@@ -56,7 +58,9 @@ def _load(ingest: Ingest, asset_id: str, token: str | None) -> EmbedOut | None:
             return None
         assert asset is not None
         out = to_out(ingest, asset)
-        return EmbedOut(id=out.id, title=out.title, state=out.state, duration=out.duration, playback=out.playback)
+        return EmbedOut(
+            id=out.id, title=out.title, state=out.state, duration=out.duration, kind=out.kind, playback=out.playback
+        )
 
 
 @router.get("/embeds/{asset_id}", response_model=EmbedOut, responses=NOT_FOUND)

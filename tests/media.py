@@ -84,6 +84,19 @@ def _clip_argv(
     return [*argv, *input_args]
 
 
+def make_language_song(dest: Path, tones: dict[str, float], *, seconds: float = 8.0) -> Path:
+    """No video, one FLAC stream per language (ISO 639-2 code: tone in Hz, in that order): an audio-only
+    asset's source (a song, a podcast in two languages); `dest`'s suffix picks the container (.mka, .flac)."""
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    for tone in tones.values():
+        argv += ["-f", "lavfi", "-i", f"sine=frequency={tone:g}:sample_rate=48000:duration={seconds}"]
+    argv += [*(arg for i in range(len(tones)) for arg in ("-map", f"{i}:a")), "-c:a", "flac"]
+    for i, language in enumerate(tones):
+        argv += [f"-metadata:s:a:{i}", f"language={language}"]
+    subprocess.run([*argv, str(dest)], check=True)
+    return dest
+
+
 def make_language_clip(dest: Path, tones: dict[str, float], *, seconds: float = 8.0, size: str = "320x180") -> Path:
     """A test pattern with one audio stream per language (ISO 639-2 code: tone in Hz, in that order), each
     a pure tone of its own so that a player's switch is heard; H.264/AAC in MP4."""

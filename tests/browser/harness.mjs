@@ -1,6 +1,7 @@
-// What the browser scripts share (play.mjs, captions.mjs, audio_tracks.mjs, qoe.mjs, and ../web/drive_page.mjs):
-// how Debian's Chromium is launched, the loopback server of a test page (its own origin, so every request to
-// the stream is cross-origin, as on a customer's site) and polling the page until a predicate holds.
+// What the browser scripts share (play.mjs, captions.mjs, audio_tracks.mjs, qoe.mjs, ../web/drive_page.mjs and
+// ../web/audio_page.mjs): how Debian's Chromium is launched, the loopback server of a test page (its own origin, so
+// every request to the stream is cross-origin, as on a customer's site), polling the page until a predicate
+// holds, and axe-core's findings in a page.
 // No playwright import here: drive_page.mjs takes playwright-core from web/node_modules, the others from here.
 import { readFile } from "node:fs/promises";
 import http from "node:http";
@@ -69,4 +70,16 @@ export async function until(page, predicate, arg, timeoutMs) {
   const outcome = await handle.jsonValue();
   if (outcome.fatal) throw new Error("fatal player error: " + outcome.fatal.join("; "));
   return outcome.ok;
+}
+
+// axe-core run in `page` (its source text, read by the caller from its own node_modules): the violations of
+// impact serious or critical with their targets, the others by rule id.
+export async function axeViolations(page, axeSource) {
+  await page.addScriptTag({ content: axeSource });
+  const found = await page.evaluate(async () => {
+    const run = await window.axe.run(document, { resultTypes: ["violations"] });
+    return run.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => String(n.target)).slice(0, 5) }));
+  });
+  const serious = (v) => v.impact === "serious" || v.impact === "critical";
+  return { serious: found.filter(serious), minor: found.filter((v) => !serious(v)).map((v) => v.id) };
 }

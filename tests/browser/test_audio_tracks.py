@@ -3,29 +3,16 @@ track changes what is heard (each track a different tone, told apart by a Web Au
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.browser.harness import run_script, serving_directory
-from tests.media import ffmpeg_exe, make_language_clip
+from tests.media import make_language_clip, make_language_song
 from tests.transcoder.harness import assert_succeeded, pipeline_context, published_prefix, submit
 from transcoder.pipeline import run_job
 
 TONES = {"en": 440.0, "fr": 1000.0}
-
-
-def _two_languages_audio_only(path: Path) -> Path:
-    """The same two tones with no video (an audio-only asset: its master's variants are audio-only)."""
-    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
-    for tone in TONES.values():
-        argv += ["-f", "lavfi", "-i", f"sine=frequency={tone:g}:sample_rate=48000:duration=8"]
-    argv += ["-map", "0:a", "-map", "1:a", "-c:a", "flac"]
-    argv += ["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra"]
-    subprocess.run([*argv, str(path)], check=True)
-    return path
 
 
 @pytest.fixture(scope="module", params=["video", "audio-only"])
@@ -35,7 +22,7 @@ def stream_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     if request.param == "video":
         source = make_language_clip(tmp / "two.mp4", {"eng": TONES["en"], "fra": TONES["fr"]})
     else:
-        source = _two_languages_audio_only(tmp / "two.mka")
+        source = make_language_song(tmp / "two.mka", {"eng": TONES["en"], "fra": TONES["fr"]})
     asset_id, job_id = submit(ctx, source)
     run_job(ctx, job_id)
     assert_succeeded(ctx, asset_id, job_id)

@@ -56,7 +56,7 @@ def test_embed_endpoint_without_a_key(tmp_path) -> None:  # type: ignore[no-unty
         with httpx.Client(base_url=srv.url) as anonymous:
             shown = anonymous.get(f"/embeds/{public_id}")
             assert shown.status_code == 200, shown.text
-            assert set(shown.json()) == {"id", "title", "state", "duration", "playback"}  # no owner, no source
+            assert set(shown.json()) == {"id", "title", "state", "duration", "kind", "playback"}  # no owner, no source
             assert shown.json()["playback"]["hls"].endswith(f"{public_id}/master.m3u8")
 
             for query in ({}, {"token": "nope"}, {"token": token.replace(token[-4:], "AAAA")}):

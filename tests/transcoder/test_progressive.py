@@ -20,11 +20,11 @@ import pytest
 from catalog.models import Asset, AssetState, JobState
 from media.probe import probe_source
 from storage.filesystem import FilesystemObjectStore
-from tests.media import ffmpeg_exe, make_clip, pitch
+from tests.media import ffmpeg_exe, make_clip, make_language_song, pitch, play_every_stream
 from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, published_prefix, submit
 from transcoder.encode import commands
 from transcoder.encode.audio import plan_audio
-from transcoder.encode.ladder import Ladder, plan_ladder
+from transcoder.encode.ladder import Ladder, plan_audio_only, plan_ladder
 from transcoder.encode.runner import run_ffmpeg
 from transcoder.package.progressive import ProgressivePublisher
 from transcoder.pipeline import run_job
@@ -74,6 +74,32 @@ def _publisher(ladder: Ladder, out: Path, store: FilesystemObjectStore, playable
         on_playable=lambda: playable.append(1),
         min_segments=2,
     )
+
+
+def _encode(source: Path, ladder: Ladder, finished: Path) -> Path:
+    """`ladder` of `source` as ffmpeg leaves it, in 1 s segments."""
+    plan = commands.EncodePlan(str(source), finished, ladder, segment_seconds=1.0, interlaced=False, preset="ultrafast")
+    for directory in commands.output_dirs(plan):
+        directory.mkdir(parents=True)
+    run_ffmpeg(commands.encode_ladder(plan, ffmpeg_exe()))
+    return finished
+
+
+def _store(tmp_path: Path) -> FilesystemObjectStore:
+    store = FilesystemObjectStore(tmp_path / "objects")
+    store.ensure_bucket("media")
+    return store
+
+
+def _listed_media(store: FilesystemObjectStore, name: str, tmp_path: Path) -> Path:
+    """What the growing playlist of rendition `name` lists, as stored (its init, then each segment), in one
+    file: ffmpeg's HLS reader waits for more on a playlist without ENDLIST (m3u8_hold_counters, ~1000 reloads)."""
+    media = m3u8.loads(store.get_bytes("media", f"{name}/event.m3u8").decode())
+    whole = tmp_path / f"{name}-listed.mp4"
+    whole.write_bytes(
+        b"".join(store.get_bytes("media", f"{name}/{u}") for u in ("init.mp4", *(s.uri for s in media.segments)))
+    )
+    return whole
 
 
 def _keys(store: FilesystemObjectStore) -> set[str]:
@@ -147,14 +173,8 @@ def test_growing_master_lists_every_audio_track(tmp_path: Path) -> None:
     ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
     names = (ladder.rungs[0].name, *(a.name for a in ladder.audio_renditions()))
     assert names[1:] == ("audio", "audio-1")
-    finished = tmp_path / "finished"
-    plan = commands.EncodePlan(str(source), finished, ladder, segment_seconds=1.0, interlaced=False, preset="ultrafast")
-    for directory in commands.output_dirs(plan):
-        directory.mkdir(parents=True)
-    run_ffmpeg(commands.encode_ladder(plan, ffmpeg_exe()))
-
-    store = FilesystemObjectStore(tmp_path / "objects")
-    store.ensure_bucket("media")
+    finished = _encode(source, ladder, tmp_path / "finished")
+    store = _store(tmp_path)
     playable: list[int] = []
     out = tmp_path / "out"
     publisher = _publisher(ladder, out, store, playable)
@@ -177,14 +197,75 @@ def test_growing_master_lists_every_audio_track(tmp_path: Path) -> None:
         assert media.playlist_type == "event" and not media.is_endlist
         assert [s.uri for s in media.segments] == ["seg_00001.m4s", "seg_00002.m4s"]
     # Each growing audio playlist plays its own track, whole so far (decoded, not just listed).
-    for uri, tone in (("audio/event.m3u8", 440), ("audio-1/event.m3u8", 1000)):
-        local = tmp_path / "objects" / "media" / uri
-        assert pitch(local, seconds=1.5) == pytest.approx(tone, rel=0.03), uri
+    for name, tone in (("audio", 440), ("audio-1", 1000)):
+        assert pitch(_listed_media(store, name, tmp_path), seconds=1.5) == pytest.approx(tone, rel=0.03), name
 
 
-def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(tmp_path: Path) -> None:
+def test_an_audio_only_asset_is_published_growing_on_its_audio_renditions(tmp_path: Path) -> None:
+    """No rung to wait for: every audio rendition (128k and 64k) gates the first publish, and the partial
+    master lists them as audio-only variants, as the final master does."""
+    source = make_language_song(tmp_path / "song.mka", {"eng": 440}, seconds=5.0)
+    ladder = plan_audio_only(probe_source(source).audio_tracks)
+    names = tuple(a.name for a in ladder.audio_renditions())
+    assert names == ("audio", "audio-64k") and ladder.rungs == ()
+    finished = _encode(source, ladder, tmp_path / "finished")
+    store = _store(tmp_path)
+    playable: list[int] = []
+    out = tmp_path / "out"
+    publisher = _publisher(ladder, out, store, playable)
+    publisher.poll()  # ffmpeg has written nothing yet
+    assert _keys(store) == set() and not playable
+
+    replay(finished, out, 1, names)
+    publisher.poll()
+    assert _keys(store) == {f"{n}/{f}" for n in names for f in ("init.mp4", "seg_00001.m4s")} and not playable
+    # The 128k rendition is ready, the 64k one a segment behind: nothing is listed yet.
+    replay(finished, out, 2, names[:1])
+    publisher.poll()
+    assert not playable and "master.m3u8" not in _keys(store)
+    assert not any(key.endswith("event.m3u8") for key in _keys(store))
+
+    replay(finished, out, 2, names)
+    publisher.poll()
+    assert playable == [1]
+    master = m3u8.loads(store.get_bytes("media", "master.m3u8").decode())
+    assert any(d.value == "partial" for d in master.session_data)
+    # Audio-only variants, the lower rate first; each group's default is the variant's own media.
+    assert [(p.uri, p.stream_info.audio, p.stream_info.resolution) for p in master.playlists] == [
+        ("audio-64k/event.m3u8", "audio-64k", None),
+        ("audio/event.m3u8", "audio", None),
+    ]
+    assert {(m.group_id, m.uri) for m in master.media if m.type == "AUDIO"} == {("audio", None), ("audio-64k", None)}
+    for name in names:
+        media = m3u8.loads(store.get_bytes("media", f"{name}/event.m3u8").decode())
+        assert media.playlist_type == "event" and not media.is_endlist and media.target_duration == 1
+        assert [s.uri for s in media.segments] == ["seg_00001.m4s", "seg_00002.m4s"]
+        # What it lists decodes whole, as long as listed, the right tone.
+        whole = _listed_media(store, name, tmp_path)
+        (played,) = play_every_stream(str(whole))
+        listed = sum(s.duration for s in media.segments)
+        assert played.kind == "audio" and played.lasts(listed, 0.03) and 1.9 < listed < 2.1, (name, played, listed)
+        assert pitch(whole) == pytest.approx(440, rel=0.03), name
+
+    replay(finished, out, 4, names)
+    publisher.poll()
+    assert playable == [1]  # published once; both growing playlists are extended
+    for name in names:
+        media = m3u8.loads(store.get_bytes("media", f"{name}/event.m3u8").decode())
+        assert len(media.segments) == 4 and not media.is_endlist
+
+    publisher.withdraw()
+    assert _keys(store) == set() and not publisher.playable
+
+
+@pytest.mark.parametrize("kind", ["video", "audio-only"])
+def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(kind: str, tmp_path: Path) -> None:
     ctx = pipeline_context(tmp_path, segment_seconds=1.0)
-    asset_id, job_id = submit(ctx, make_clip(tmp_path / "clip.mp4", seconds=8, size="640x360"))
+    if kind == "video":
+        source, growing = make_clip(tmp_path / "clip.mp4", seconds=8, size="640x360"), ("234p", "audio")
+    else:  # no rung: the audio renditions alone made it playable early
+        source, growing = make_language_song(tmp_path / "song.mka", {"eng": 440}, seconds=8), ("audio", "audio-64k")
+    asset_id, job_id = submit(ctx, source)
     run_job(ctx, job_id)
     asset = assert_succeeded(ctx, asset_id, job_id)
     assert isinstance(asset, Asset)
@@ -194,13 +275,13 @@ def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(tmp_path: P
     prefix = published_prefix(ctx, asset_id)
     master = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}master.m3u8").decode())
     assert not any(d.value == "partial" for d in master.session_data)
-    assert len(master.playlists) == 2 and master.iframe_playlists
-    for uri in [p.uri for p in master.playlists] + [m.uri for m in master.media]:
+    assert len(master.playlists) == 2 and bool(master.iframe_playlists) == (kind == "video")
+    for uri in [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]:
         media = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{uri}").decode())
         assert media.playlist_type == "vod" and media.is_endlist and len(media.segments) >= 8
     # A player that started on the growing playlists plays to the end on them: still EVENT, now ended,
     # listing the same segments as the VOD playlist.
-    for name in ("234p", "audio"):
+    for name in growing:
         event = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{name}/event.m3u8").decode())
         vod = m3u8.loads(ctx.store.get_bytes("media", f"{prefix}{name}/index.m3u8").decode())
         assert event.playlist_type == "event" and event.is_endlist

@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { LAUNCH } from "../browser/harness.mjs";
+import { LAUNCH, axeViolations } from "../browser/harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, "..", "..", "web", "package.json"));
@@ -29,13 +29,9 @@ const page = await context.newPage();
 
 // axe-core in the page: every violation of impact serious or critical, by rule id and target.
 async function axe(name, target = page) {
-  await target.addScriptTag({ content: axeSource });
-  const found = await target.evaluate(async () => {
-    const run = await window.axe.run(document, { resultTypes: ["violations"] });
-    return run.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => String(n.target)).slice(0, 5) }));
-  });
-  result.axe[name] = found.filter((v) => v.impact === "serious" || v.impact === "critical");
-  result.axe[`${name} (minor)`] = found.filter((v) => v.impact !== "serious" && v.impact !== "critical").map((v) => v.id);
+  const { serious, minor } = await axeViolations(target, axeSource);
+  result.axe[name] = serious;
+  result.axe[`${name} (minor)`] = minor;
 }
 // What Chromium itself exposes to assistive technology for the menu labelled `label` (the browser's
 // accessibility tree, not axe's model of it): the role and name of each item under it.

@@ -5,8 +5,9 @@ instead a thread watches the output directory, uploads each segment as soon as f
 (ffmpeg's own EVENT playlist lists only complete segments, and `temp_file` makes them appear whole),
 and once the lowest rung and every audio rendition have `min_segments` each, publishes them as EVENT media
 playlists (no ENDLIST: players and the origin treat them as growing) under a partial multivariant
-playlist (`render_master(complete=False)`). The pipeline then publishes the complete VOD set over it,
-skipping every segment already uploaded here.
+playlist (`render_master(complete=False)`). An audio-only asset has no rung: its audio renditions alone
+gate the publish and make the partial master, whose variants are audio-only as in the final one. The
+pipeline then publishes the complete VOD set over it, skipping every segment already uploaded here.
 
 Best effort by design: a storage error stops progressive publishing (logged), never the encode; the
 final publish uploads whatever is missing. `withdraw()` deletes what was published when the job
@@ -77,13 +78,14 @@ class ProgressivePublisher:
         self.on_playable = on_playable
         self.min_segments = min_segments
         self.poll_seconds = poll_seconds
-        self.lowest: Rung | None = ladder.rungs[0] if ladder.rungs else None
+        # The lowest rung, published early; none for an audio-only asset.
+        self.early_rungs: tuple[Rung, ...] = ladder.rungs[:1]
         # Every audio rendition is published early, as the final master lists them: a viewer who starts
         # while it encodes can pick any language or the 5.1 group. One ffmpeg run writes them all in
         # step with the video, so waiting for each costs no time.
         self.audios = list(ladder.audio_renditions())
         # The lowest rung and every audio rendition gate the first publish and are the growing playlists.
-        self.gating = [r.name for r in ladder.rungs[:1]] + [a.name for a in self.audios]
+        self.gating = [r.name for r in self.early_rungs] + [a.name for a in self.audios]
         self.names = self.gating + [r.name for r in ladder.rungs[1:]]
         # Fixed for the life of the EVENT playlists (RFC 8216 6.2.1: the target must not change).
         self.target_duration = max(1, bandwidth.round_half_up(segment_seconds))
@@ -97,7 +99,7 @@ class ProgressivePublisher:
         self._thread = threading.Thread(target=self._run, name="progressive-publisher", daemon=True)
 
     def __enter__(self) -> ProgressivePublisher:
-        if self.lowest is not None:
+        if self.gating:  # none for a joined split job: its parts made everything already
             self._thread.start()
         return self
 
@@ -157,12 +159,13 @@ class ProgressivePublisher:
         return all(len(self._segments.get(name, ())) >= self.min_segments for name in self.gating)
 
     def _publish_growing(self) -> None:
-        if self.lowest is None:
-            return
-        video = describe_track(
-            self.lowest.name, self._init(self.lowest.name), self._segments[self.lowest.name], rung=self.lowest
-        )
-        video = replace(video, playlist_name=EVENT_PLAYLIST_NAME)
+        videos = [
+            replace(
+                describe_track(r.name, self._init(r.name), self._segments[r.name], rung=r),
+                playlist_name=EVENT_PLAYLIST_NAME,
+            )
+            for r in self.early_rungs
+        ]
         audios = [
             replace(
                 describe_track(a.name, self._init(a.name), self._segments[a.name], rung=None, audio=a),
@@ -171,12 +174,12 @@ class ProgressivePublisher:
             for a in self.audios
         ]
         # Media playlists first, the multivariant playlist naming them last.
-        for track in [*audios, video]:
+        for track in [*audios, *videos]:
             self.put_text(track.playlist_uri, hls.render_event(track, target_duration=self.target_duration))
             if track.playlist_uri not in self.published:
                 self.published.append(track.playlist_uri)
         if not self.playable:
-            master = hls.render_master([video], audios, complete=False, target_duration=self.target_duration)
+            master = hls.render_master(videos, audios, complete=False, target_duration=self.target_duration)
             self.put_text(MASTER_NAME, master)
             self.playable = True
             self.on_playable()
@@ -214,7 +217,8 @@ class ProgressivePublisher:
 
 
 def mark_playable(catalog: Catalog, job_id: str, attempt: int, asset_id: str, master_key: str) -> None:
-    """Record that the partial master is out: the asset plays (lowest rung) while the rest encodes.
+    """Record that the partial master is out: the asset plays (lowest rung, or the audio renditions of an
+    audio-only asset) while the rest encodes.
     Only while attempt number `attempt` still runs the job (a superseded one points nothing at its objects)."""
     with catalog.session() as s:
         asset, job = s.get(Asset, asset_id), s.get(Job, job_id, with_for_update=True)

@@ -1,7 +1,7 @@
 // The player page (and the embed page): hls.js or dash.js drive the <video>, media-chrome draws the
-// controls around it (web/templates/watch.html, embed.html). This module fills the quality and audio
-// menus from the stream, adds the storyboard thumbnails, shows the poster, keeps the duration right
-// while a stream still grows, and says what happened when playback fails.
+// controls around it (web/templates/watch.html, embed.html; its audio layout for an audio-only asset).
+// This module fills the quality and audio menus from the stream, adds the storyboard thumbnails, shows
+// the poster, keeps the duration right while a stream still grows, and says what happened when playback fails.
 import { authHeaders } from "./auth.js";
 import { hlsMedia } from "./growing.js";
 import { audioItems, fillMenu, qualityItems, renditionLabel, watchCaptions } from "./menus.js";
@@ -131,6 +131,16 @@ function playDash(url, sid) {
   return { destroy: () => dash.destroy() };
 }
 
+// An audio-only asset (a song, a podcast): media-chrome's audio layout, which hides the <video> (hls.js and
+// dash.js still play through it), keeps the controls shown and stacks the poster slot, here the waveform,
+// above the control bar instead of under it, and keeps it after playback starts. Picture-in-picture and
+// full screen have no picture to show; the audio-track, captions and quality (64k/128k) menus stay.
+function audioLayout() {
+  $("controller").setAttribute("audio", "");
+  for (const button of document.querySelectorAll("media-pip-button, media-fullscreen-button")) button.hidden = true;
+  document.body.dataset.kind = "audio";
+}
+
 function start(mode) {
   if (player) player.destroy();
   $("error-overlay").hidden = true;
@@ -166,6 +176,7 @@ async function main() {
   asset = await resp.json();
   if ($("title")) $("title").textContent = asset.title || asset.id;
   document.title = `${asset.title || asset.id} · vodstack`;
+  if (asset.kind === "audio") audioLayout();
   if (asset.playback.poster) $("poster").setAttribute("src", asset.playback.poster);
   video.addEventListener("playing", () => {
     status("playing");
