@@ -229,8 +229,22 @@ def pitch(media: str | Path, seconds: float | None = None, channel: int = 0) -> 
     body = samples[rate // 100 : -rate // 100]
     if seconds is not None:
         body = body[: int(seconds * rate)]
-    crossings = sum(1 for a, b in zip(body, body[1:], strict=False) if a < 0 <= b)
-    return crossings * rate / len(body)
+    # Rising crossings with hysteresis (from under -10 % of the peak to over +10 %), timed from the first
+    # to the last: the codec's low-level noise before an abrupt onset (AAC's pre-echo) and in padded
+    # silence crosses zero many times a millisecond, and the silence itself (the encoder's priming, the
+    # padding) is no part of the tone; either would move the reading of a short clip by several percent.
+    threshold = 0.1 * max((abs(x) for x in body), default=0.0)
+    rising: list[int] = []
+    below = False
+    for i, x in enumerate(body):
+        if x <= -threshold:
+            below = True
+        elif x >= threshold and below:
+            rising.append(i)
+            below = False
+    if len(rising) < 2:
+        return 0.0
+    return (len(rising) - 1) * rate / (rising[-1] - rising[0])
 
 
 def integrated_loudness(media: str | Path) -> float:

@@ -264,7 +264,10 @@ def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(kind: str, 
     if kind == "video":
         source, growing = make_clip(tmp_path / "clip.mp4", seconds=8, size="640x360"), ("234p", "audio")
     else:  # no rung: the audio renditions alone made it playable early
-        source, growing = make_language_song(tmp_path / "song.mka", {"eng": 440}, seconds=8), ("audio", "audio-64k")
+        # Two minutes: AAC encodes 8 s in less than the publisher's first poll (0.25 s), and the job would
+        # end before anything could be published early.
+        source = make_language_song(tmp_path / "song.mka", {"eng": 440}, seconds=120)
+        growing = ("audio", "audio-64k")
     asset_id, job_id = submit(ctx, source)
     run_job(ctx, job_id)
     asset = assert_succeeded(ctx, asset_id, job_id)
