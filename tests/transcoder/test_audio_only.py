@@ -35,7 +35,7 @@ from tests.transcoder.harness import (
     published_tracks,
     submit,
 )
-from tests.transcoder.test_text_tracks import EMBEDDED_SRT, UPLOADED_SRT, read_cues
+from tests.transcoder.test_text_tracks import EMBEDDED_SRT, UPLOADED_SRT, assert_tracks_on_the_grid
 from transcoder.encode.commands import WAVEFORM_NAME, WAVEFORM_SIZE
 from transcoder.pipeline import run_job
 from transcoder.split.splitter import SplitAndStitch
@@ -189,15 +189,7 @@ def test_an_audio_only_asset_gets_its_uploaded_and_embedded_captions(tmp_path: P
     subs = {m.language: m for m in master.media if m.type == "SUBTITLES"}
     assert set(subs) == {"en", "fr"}
     assert len(master.playlists) == 2 and all(v.stream_info.subtitles == "subs" for v in master.playlists)
-    audio = m3u8.loads((master_path.parent / master.playlists[0].uri).read_text())
-    for language, expected in {
-        "en": [(1.0, 3.0, "Hello from the upload"), (4.5, 5.5, "Bye")],
-        "fr": [(0.5, 1.8, "Bonjour du fichier"), (4.2, 5.0, "Fin")],
-    }.items():
-        playlist = master_path.parent / subs[language].uri
-        text = m3u8.loads(playlist.read_text())
-        assert [s.duration for s in text.segments] == pytest.approx([s.duration for s in audio.segments], abs=0.002)
-        assert read_cues(str(playlist)) == expected
+    assert_tracks_on_the_grid(master_path, master)  # the first variant is audio: its grid
     assert_plays_whole(str(master_path), 6.0, video=False, tolerance=0.05)
 
 

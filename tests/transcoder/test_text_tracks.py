@@ -33,6 +33,21 @@ def with_subtitles(clip: Path, srt: Path, dest: Path, title: str | None = None) 
     return dest
 
 
+def assert_tracks_on_the_grid(master_path: Path, master: m3u8.M3U8) -> None:
+    """The uploaded (en) and embedded (fr) tracks of EMBEDDED_SRT and UPLOADED_SRT, each on the grid of the
+    master's first variant (as many segments, the same durations) with its cues at their times."""
+    subs = {m.language: m for m in master.media if m.type == "SUBTITLES"}
+    grid = m3u8.loads((master_path.parent / master.playlists[0].uri).read_text())
+    for language, expected in {
+        "en": [(1.0, 3.0, "Hello from the upload"), (4.5, 5.5, "Bye")],
+        "fr": [(0.5, 1.8, "Bonjour du fichier"), (4.2, 5.0, "Fin")],
+    }.items():
+        playlist = master_path.parent / subs[language].uri
+        text = m3u8.loads(playlist.read_text())
+        assert [s.duration for s in text.segments] == pytest.approx([s.duration for s in grid.segments], abs=0.002)
+        assert read_cues(str(playlist)) == expected
+
+
 def read_cues(playlist: str) -> list[tuple[float, float, str]]:
     """The cues ffmpeg's HLS reader finds in a subtitle playlist, all streams mapped, as WebVTT."""
     proc = subprocess.run(
@@ -66,16 +81,7 @@ def test_embedded_and_uploaded_tracks_are_published(tmp_path: Path) -> None:
     assert (subs["en"].name, subs["fr"].name) == ("English", "Le vrai texte")
     assert all(v.stream_info.subtitles == "subs" for v in master.playlists)
 
-    video = m3u8.loads((master_path.parent / master.playlists[0].uri).read_text())
-    for language, expected in {
-        "en": [(1.0, 3.0, "Hello from the upload"), (4.5, 5.5, "Bye")],
-        "fr": [(0.5, 1.8, "Bonjour du fichier"), (4.2, 5.0, "Fin")],
-    }.items():
-        playlist = master_path.parent / subs[language].uri
-        text = m3u8.loads(playlist.read_text())
-        # On the video's grid: as many segments, the same durations.
-        assert [s.duration for s in text.segments] == pytest.approx([s.duration for s in video.segments], abs=0.002)
-        assert read_cues(str(playlist)) == expected
+    assert_tracks_on_the_grid(master_path, master)
 
     mpd = (root / asset.dash_key).read_text()
     assert mpd.count('contentType="text"') == 2

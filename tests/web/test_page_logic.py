@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,14 +48,18 @@ console.log(JSON.stringify({
 """
 
 
-def test_words_snippet_storyboard_and_menus(tmp_path: Path) -> None:
+def run_module(script: Path, template: str) -> Any:
+    """`template` (importing the page's modules from %(static)s) run by Node.js: the JSON it prints."""
     node = shutil.which("node")
     assert node, "node is needed"
-    script = tmp_path / "check.mjs"
-    script.write_text(SCRIPT % {"static": STATIC.as_uri()})
+    script.write_text(template % {"static": STATIC.as_uri()})
     run = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    seen = json.loads(run.stdout)
+    return json.loads(run.stdout)
+
+
+def test_words_snippet_storyboard_and_menus(tmp_path: Path) -> None:
+    seen = run_module(tmp_path / "check.mjs", SCRIPT)
     assert seen["left"] == ["53 min left", "less than a minute left", "2 min left", "1 h 5 min left", "", ""]
     assert seen["durations"] == ["0:08", "1:02:05", ""]
     assert seen["sizes"] == ["2.1 MB", "206 KB", "12 bytes", "3.2 GB"]
@@ -93,13 +98,7 @@ console.log(JSON.stringify([
 
 
 def test_the_list_asks_the_server_to_search(tmp_path: Path) -> None:
-    node = shutil.which("node")
-    assert node, "node is needed"
-    script = tmp_path / "listing.mjs"
-    script.write_text(LISTING % {"static": STATIC.as_uri()})
-    run = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    plain, searched, blank, long = json.loads(run.stdout)
+    plain, searched, blank, long = run_module(tmp_path / "listing.mjs", LISTING)
     assert plain == blank == "https://api.example/assets?limit=25"
     # Encoded: the search's own & and = stay in q; the API's bound (100 characters) is kept.
     assert searched == "https://api.example/assets?limit=25&state=ready&q=100%25+holiday_%26x%3D1"
