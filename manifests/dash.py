@@ -27,10 +27,18 @@ _CHANNELS_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
 _ROLE_SCHEME = "urn:mpeg:dash:role:2011"
 _AUDIO_PURPOSE_SCHEME = "urn:tva:metadata:cs:AudioPurposeCS:2007"
 
+# AdaptationSet ids by what the set holds, the same whatever else the MPD lists (players and caches key on
+# them: dash.js keeps a viewer's audio choice by set, a CDN's rung filter and the captions added later by
+# manifests.subtitles keep the ids they find). H.264 video is 0, audio sets 1, 2, ... by language, text after
+# audio; every other video family has an id of its own far above those (an MPD lists a handful of tracks).
+VIDEO_SET_IDS = {"avc1": 0, "av01": 1000}
+FIRST_AUDIO_SET_ID = 1
+
 
 def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: float) -> str:
-    """A static isoff-live MPD: one video AdaptationSet per codec family (H.264 first, its id "0" as
-    before; none for audio-only), one audio AdaptationSet per language."""
+    """A static isoff-live MPD: one video AdaptationSet per codec family (H.264 first; none for audio-only),
+    one audio AdaptationSet per language, with the ids of VIDEO_SET_IDS and from FIRST_AUDIO_SET_ID.
+    Raises TrackUnrenderable for a video codec family without an id there."""
     if not videos and not audios:
         raise TrackUnrenderable("an MPD needs at least one video or audio track")
     for track in (*videos, *audios):
@@ -52,10 +60,11 @@ def render_mpd(videos: Sequence[Track], audios: Sequence[Track], *, duration: fl
     # One video AdaptationSet per codec family (avc1, av01, ...): a player switches only within a set,
     # so it picks the family it decodes (DASH-IF IOP) and never switches codecs mid-stream.
     families = sorted({codec_family(t.codecs) for t in videos}, key=lambda f: (f != "avc1", f))
-    for set_id, family in enumerate(families):
-        _add_video_set(period, set_id, [t for t in videos if codec_family(t.codecs) == family])
-    # Audio set ids follow the video sets' (from 1 when there is no video, as before AV1).
-    _add_audio_sets(period, audios, first_id=max(len(families), 1))
+    for family in families:
+        if family not in VIDEO_SET_IDS:
+            raise TrackUnrenderable(f"no DASH AdaptationSet id for video codec family {family!r}")
+        _add_video_set(period, VIDEO_SET_IDS[family], [t for t in videos if codec_family(t.codecs) == family])
+    _add_audio_sets(period, audios, first_id=FIRST_AUDIO_SET_ID)
     ET.indent(mpd)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(mpd, encoding="unicode") + "\n"
 

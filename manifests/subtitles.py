@@ -92,7 +92,13 @@ def add_to_mpd(text: str, tracks: Sequence[SubtitleTrack]) -> str:
     for adaptation in period.findall("AdaptationSet"):
         if adaptation.get("contentType") == "text":
             period.remove(adaptation)
-    used = {int(a.get("id", "0")) for a in period.findall("AdaptationSet") if a.get("id", "").isdigit()}
+    # Text sets follow the audio sets: video sets have fixed ids of their own (manifests.dash.VIDEO_SET_IDS),
+    # which must not move the text ids when another codec family is listed.
+    used = {
+        int(a.get("id", "0"))
+        for a in period.findall("AdaptationSet")
+        if a.get("contentType") != "video" and a.get("id", "").isdigit()
+    }
     next_id = max(used, default=0) + 1
     for offset, track in enumerate(tracks):
         adaptation = ET.SubElement(

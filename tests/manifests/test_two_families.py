@@ -10,9 +10,10 @@ import m3u8
 import pytest
 
 from manifests import dash, hls
-from manifests.errors import ManifestInvalid
+from manifests.errors import ManifestInvalid, TrackUnrenderable
 from manifests.model import Track
 from manifests.rewrite import EmptySelection, select_dash_rungs, select_hls_rungs
+from manifests.subtitles import SubtitleTrack, add_to_mpd
 from manifests.validate import validate_package
 from manifests.validate_dash import check_mpd
 from tests.manifests.manifest_samples import audio, video
@@ -66,22 +67,49 @@ def test_master_lists_both_families_each_with_its_own_codecs_and_the_shared_audi
     assert [m.uri for m in master.media] == ["audio/index.m3u8"]
 
 
-def test_mpd_has_one_video_set_per_family_and_audio_sets_after_them() -> None:
+def test_mpd_has_one_video_set_per_family() -> None:
     videos, audios = two_families()
     root = ET.fromstring(dash.render_mpd(videos, audios, duration=9.5))
     sets = root.findall("d:Period/d:AdaptationSet", NS)
-    assert [(a.get("id"), a.get("contentType")) for a in sets] == [("0", "video"), ("1", "video"), ("2", "audio")]
     reps = [[(r.get("id"), r.get("codecs")) for r in a.findall("d:Representation", NS)] for a in sets]
-    assert reps[0] == [("360p", "avc1.64001e"), ("540p", "avc1.64001f")]  # H.264 first: id 0 as before
+    assert reps[0] == [("360p", "avc1.64001e"), ("540p", "avc1.64001f")]  # H.264 first
     assert reps[1] == [("360p-av1", "av01.0.04M.08"), ("540p-av1", "av01.0.05M.08")]
     assert [a.get("maxHeight") for a in sets[:2]] == ["540", "540"]
 
 
-def test_h264_only_mpd_is_unchanged_in_shape() -> None:
-    videos, audios = two_families()
-    root = ET.fromstring(dash.render_mpd(videos[:2], audios, duration=9.5))
-    sets = root.findall("d:Period/d:AdaptationSet", NS)
-    assert [(a.get("id"), a.get("contentType")) for a in sets] == [("0", "video"), ("1", "audio")]
+def _families(names: str) -> list[Track]:
+    h264 = [video("360p", height=360), video("540p", height=540, bytes_per_second=250_000)]
+    return {"": [], "h264": h264, "av1": [av1(t) for t in h264], "both": [*h264, *(av1(t) for t in h264)]}[names]
+
+
+@pytest.mark.parametrize(
+    ("families", "languages", "expected"),
+    [
+        ("h264", ("en",), [("0", "video"), ("1", "audio"), ("2", "text")]),
+        ("both", ("en",), [("0", "video"), ("1000", "video"), ("1", "audio"), ("2", "text")]),
+        ("av1", ("en",), [("1000", "video"), ("1", "audio"), ("2", "text")]),
+        ("h264", ("en", "fr"), [("0", "video"), ("1", "audio"), ("2", "audio"), ("3", "text")]),
+        ("both", ("en", "fr"), [("0", "video"), ("1000", "video"), ("1", "audio"), ("2", "audio"), ("3", "text")]),
+        ("", ("en", "fr"), [("1", "audio"), ("2", "audio"), ("3", "text")]),
+        ("both", (), [("0", "video"), ("1000", "video"), ("1", "text")]),
+    ],
+)
+def test_adaptation_set_ids_are_stable_whatever_video_families_are_listed(
+    families: str, languages: tuple[str, ...], expected: list[tuple[str, str]]
+) -> None:
+    """Players and caches key on the ids: a set keeps its id with AV1 on or off (audio and text too)."""
+    audios = [audio(f"audio-{lang}", language=lang) for lang in languages]
+    mpd = dash.render_mpd(_families(families), audios, duration=9.5)
+    with_text = add_to_mpd(mpd, [SubtitleTrack("sub-en-1", "en", "English", "s/index.m3u8", "s/full.vtt")])
+    sets = ET.fromstring(with_text).findall("d:Period/d:AdaptationSet", NS)
+    assert [(a.get("id"), a.get("contentType")) for a in sets] == expected
+    assert check_mpd(mpd) == []
+
+
+def test_a_video_family_without_a_set_id_is_refused() -> None:
+    hevc = replace(video("360p", height=360), codecs="hvc1.1.6.L90.B0")
+    with pytest.raises(TrackUnrenderable, match="'hvc1'"):
+        dash.render_mpd([hevc], [audio()], duration=9.5)
 
 
 def test_two_family_package_validates() -> None:
@@ -107,7 +135,7 @@ def test_dash_validator_refuses_sets_cut_at_different_instants() -> None:
     shifted = av1(video("360p", height=360, durations=(2.0, 2.5, 1.5, 2.0, 1.5)))
     mpd = dash.render_mpd([*h264, shifted], [audio()], duration=9.0)
     assert check_mpd(mpd) == [
-        "video AdaptationSets AdaptationSet 0 (video), AdaptationSet 1 (video) are cut at different instants"
+        "video AdaptationSets AdaptationSet 0 (video), AdaptationSet 1000 (video) are cut at different instants"
     ]
 
 
