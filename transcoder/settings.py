@@ -38,7 +38,8 @@ class TranscoderSettings(BaseSettings):
     segment_seconds: float = 4.0
     # x264 preset: the speed/quality trade-off of every encode.
     x264_preset: str = "veryfast"
-    # AV1 rungs beside the H.264 ones (transcoder.encode.ladder.add_av1_rungs): same sizes at fewer bits,
+    # AV1 rungs beside the H.264 ones (transcoder.encode.ladder.add_av1_rungs): same sizes at fewer bits
+    # (capped CRF under the H.264 caps of 0.65 of their bits),
     # listed in the same HLS master (CODECS from each stream's av1C) and in their own DASH AdaptationSet.
     # Off by default: they multiply the encode's CPU time (bench/av1.py, BENCHMARKS.md).
     av1: bool = False

@@ -12,7 +12,7 @@ import pytest
 from ingest.assets import codec_family
 from manifests.model import Segment, Track
 from tests.media import ffmpeg_exe
-from transcoder.encode.ladder import CODEC_AV1, add_av1_rungs, plan_ladder
+from transcoder.encode.ladder import AV1_CRF, CODEC_AV1, add_av1_rungs, plan_ladder
 from transcoder.encode.runner import run_ffmpeg
 from transcoder.errors import MalformedFmp4
 from transcoder.package.fmp4 import av1_codecs, parse_init
@@ -82,7 +82,9 @@ def test_av1_rungs_sit_beside_every_h264_rung() -> None:
     assert [r.name for r in ladder.rungs] == ["234p", "360p", "234p-av1", "360p-av1"]  # H.264 lowest stays first
     for plain, rung in zip(h264, av1, strict=True):
         assert (rung.width, rung.height, rung.frame_rate) == (plain.width, plain.height, plain.frame_rate)
-        assert rung.bitrate == plain.bitrate // 2 and rung.maxrate > rung.bitrate
+        # Capped CRF on SVT-AV1's scale under the H.264 rungs' caps of its share of the bits.
+        assert rung.bitrate == plain.bitrate // 2 and rung.crf == AV1_CRF
+        assert (rung.maxrate, rung.bufsize) == (int(rung.bitrate * 1.1), int(rung.bitrate * 1.5))
     # A content-aware rung's VMAF was measured with x264: the AV1 rung beside it claims none.
     fitted = replace(ladder, rungs=tuple(replace(r, target_vmaf=93.0, sampled_vmaf=93.4) for r in h264))
     assert [(r.target_vmaf, r.sampled_vmaf) for r in add_av1_rungs(fitted).rungs[2:]] == [(None, None)] * 2

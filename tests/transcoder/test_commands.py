@@ -7,7 +7,7 @@ import pytest
 from transcoder.encode import commands, fitted
 from transcoder.encode.commands import video_padding
 from transcoder.encode.hull import Choice
-from transcoder.encode.ladder import h264_level, plan_ladder
+from transcoder.encode.ladder import add_av1_rungs, h264_level, plan_ladder
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,18 @@ def test_a_fitted_rung_is_capped_crf_and_a_fixed_rung_abr() -> None:
                 assert rung.crf is None and rung.bufsize == int(rung.bitrate * 1.5)
     # The level fits the peak the rung may reach.
     assert fitted_ladder.rungs[1].level == h264_level(640, 360, 30.0, 900_000)
+
+
+def test_an_av1_rung_is_capped_crf_under_its_ceiling() -> None:
+    """SVT-AV1 holds a ceiling only in CRF mode (with -b:v it refuses -maxrate): no -b:v, and the rung's
+    CRF, maxrate and buffer; x264's options gone."""
+    ladder = add_av1_rungs(plan_ladder(640, 360, 30.0, has_audio=False))
+    argv = commands.encode_ladder(commands.EncodePlan("in.mp4", Path("out"), ladder, 2.0, interlaced=False), "ffmpeg")
+    for rung in ladder.rungs[2:]:
+        opts = _rung_options(argv, rung.name)
+        assert opts["-c:v"] == "libsvtav1" and "-b:v" not in opts and "-x264-params" not in opts
+        assert (opts["-crf"], opts["-maxrate"], opts["-bufsize"]) == (
+            str(rung.crf),
+            str(rung.maxrate),
+            str(rung.bufsize),
+        )

@@ -15,7 +15,7 @@ from media.colour import ColourInfo
 from transcoder.encode import colour
 from transcoder.encode import previews as pv
 from transcoder.encode.audio import AudioRendition
-from transcoder.encode.ladder import CODEC_AV1, Ladder, Rung
+from transcoder.encode.ladder import AV1_CRF, CODEC_AV1, Ladder, Rung
 from transcoder.encode.loudness import channel_layout
 
 # Input options for a source read over HTTP (an S3 presigned URL, see storage.read_url): ffmpeg
@@ -189,9 +189,10 @@ def _video_outputs(src: ffmpeg.nodes.FilterableStream, plan: EncodePlan) -> list
     return outputs
 
 
-# x264's own options (its CRF scale, and its VBV, which SVT-AV1 does not have in VBR mode) that an AV1 rung drops.
+# x264's own options (its rate control and CRF scale, its profile, level and GOP tuning) that an AV1 rung
+# replaces or drops.
 _X264_ONLY = (
-    *("crf", "preset", "profile:v", "level:v", "maxrate", "bufsize"),
+    *("b:v", "crf", "preset", "profile:v", "level:v", "maxrate", "bufsize"),
     *("keyint_min", "sc_threshold", "x264-params"),
 )
 
@@ -205,9 +206,12 @@ def av1_options(h264: dict[str, object], rung: Rung, preset: int) -> dict[str, o
         {
             "c:v": "libsvtav1",
             "preset": preset,
-            # SVT-AV1's VBR at the rung's target. It has no VBV: the manifests declare the peak the
-            # segments measure, never the target, so a burst is declared as it is.
-            "b:v": rung.bitrate,
+            # Capped CRF: SVT-AV1 takes a ceiling (its mbr, from -maxrate) only in CRF mode; in VBR it has
+            # none, and a 2 s segment peaked at 1.3-1.7x the target (ladder.AV1_CRF). The buffer (-bufsize)
+            # is how long a burst may borrow. The manifests still declare the peak the segments measure.
+            "crf": round(rung.crf if rung.crf is not None else AV1_CRF),
+            "maxrate": rung.maxrate,
+            "bufsize": rung.bufsize,
             # scd=0: no scene-change keyframes off the grid (SVT-AV1's default, stated so it stays).
             # ffmpeg's forced keyframes become SVT-AV1 key frames, so each segment decodes on its own.
             "svtav1-params": "scd=0",

@@ -42,6 +42,13 @@ MIN_VIDEO_BITRATE = 32_000
 # for equal VMAF on the synthetic sources, 0.65 on the Big Buck Bunny trailer (BD-rate -35 %; at 0.6 its
 # rungs scored 2-3 VMAF below their H.264 twins): bench/av1.py, BENCHMARKS.md. Real content decides.
 AV1_BITRATE_FACTOR = 0.65
+# SVT-AV1 has no VBV in VBR mode (ffmpeg's -maxrate with -b:v: "Max Bitrate only supported with CRF mode"),
+# so an AV1 rung is capped CRF: this CRF under the H.264 rungs' caps (MAXRATE_FACTOR and BUFSIZE_FACTOR of its
+# share of the bits). Measured on the Big Buck Bunny trailer (8 s from 0:20, preset 12, 2 s segments):
+#   540p, target 1300k: VBR averaged 1098 kbit/s, peaked at 1729 (1.33x), VMAF 94.3;
+#       CRF 28 under 1430k: 1018 kbit/s, peak 1277, VMAF 95.2 (CRF 24: peak 1.12x the cap; CRF 32: 872, 94.6)
+#   720p, target 1950k: VBR 1830 kbit/s, peak 2484 (1.27x), VMAF 94.6; CRF 28 under 2145k: 1354, peak 1772, 94.9
+AV1_CRF = 28
 AV1_SUFFIX = "-av1"
 CODEC_H264, CODEC_AV1 = "h264", "av1"
 
@@ -222,8 +229,9 @@ def build_rungs(picked: Sequence[tuple[int, int, int]], *, portrait: bool, frame
 
 def add_av1_rungs(ladder: Ladder, *, bitrate_factor: float = AV1_BITRATE_FACTOR) -> Ladder:
     """`ladder` with an AV1 rung beside each H.264 one: same size and frame rate (so the same keyframe
-    grid), `bitrate_factor` of its bits, named "<rung>-av1". The H.264 rungs come first and stay as
-    they are: the lowest rung (what plays while encoding) and the MP4 downloads remain H.264.
+    grid), named "<rung>-av1", capped CRF (AV1_CRF) under a peak of MAXRATE_FACTOR times `bitrate_factor`
+    of the H.264 rung's bits. The H.264 rungs come first and stay as they are: the lowest rung (what plays
+    while encoding) and the MP4 downloads remain H.264.
 
     The AV1 rung's level is left to the encoder (SVT-AV1 picks the lowest that fits) and read back
     from its av1C; profile "main" is AV1's 8-bit 4:2:0 profile (seq_profile 0)."""
@@ -231,18 +239,19 @@ def add_av1_rungs(ladder: Ladder, *, bitrate_factor: float = AV1_BITRATE_FACTOR)
     av1 = []
     for rung in h264:
         bitrate = max(MIN_VIDEO_BITRATE, int(rung.bitrate * bitrate_factor))
+        maxrate = int(bitrate * MAXRATE_FACTOR)
         av1.append(
             replace(
                 rung,
                 name=f"{rung.name}{AV1_SUFFIX}",
                 bitrate=bitrate,
-                maxrate=int(bitrate * MAXRATE_FACTOR),
+                maxrate=maxrate,
                 bufsize=int(bitrate * BUFSIZE_FACTOR),
                 profile="main",
                 level="",
                 codec=CODEC_AV1,
-                # A capped-CRF rung's CRF is on x264's scale: the AV1 twin is VBR at its share of the bits.
-                crf=None,
+                # SVT-AV1's CRF scale, not x264's: a content-aware rung's CRF is not carried over.
+                crf=AV1_CRF,
                 # The H.264 rung's VMAF was measured on x264 samples: nothing was measured for this one.
                 target_vmaf=None,
                 sampled_vmaf=None,
