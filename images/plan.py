@@ -1,7 +1,8 @@
 """Planning an image from what is published: which rung, which segments, where to seek, which argv. Pure.
 
 The rung is the smallest one at least as wide as the image (else the top: never upscaled from a
-lower one when a wider exists); the segments are those of its media playlist that cover the time,
+lower one when a wider exists), of the H.264 family when the master lists others beside it (AV1 rungs:
+VODSTACK_TRANSCODER_AV1); the segments are those of its media playlist that cover the time,
 found from the playlist's durations; only its init segment and those segments are read. ffmpeg reads
 them concatenated (a valid fragmented MP4: init, then moof/mdat pairs) and seeks inside that
 file with an accurate input seek: it decodes from the segment's first keyframe and drops the frames
@@ -30,6 +31,7 @@ class Rung:
     width: int
     height: int
     frame_rate: float | None
+    codecs: str = ""  # the variant's CODECS, e.g. "avc1.64001e,mp4a.40.2"
 
     @property
     def frame(self) -> Decimal:
@@ -68,9 +70,10 @@ class Window:
 
 
 def video_rungs(master_text: str) -> list[Rung]:
-    """The video rungs a multivariant playlist lists, narrowest first. Raises NoPictures when its variants
-    are all audio-only (an audio-only asset: never any image), NotReady when it lists none with a
-    resolution otherwise (not the ladder this stack publishes)."""
+    """The video rungs a multivariant playlist lists, narrowest first; only the H.264 ones when it lists
+    other codec families too. Raises NoPictures when its variants are all audio-only (an audio-only asset:
+    never any image), NotReady when it lists none with a resolution otherwise (not the ladder this stack
+    publishes)."""
     master = m3u8.loads(master_text)
     rungs = []
     for variant in master.playlists:
@@ -78,12 +81,17 @@ def video_rungs(master_text: str) -> list[Rung]:
         if info.resolution is None or not variant.uri or "://" in variant.uri or variant.uri.startswith("/"):
             continue
         width, height = info.resolution
-        rungs.append(Rung(variant.uri, int(width), int(height), info.frame_rate))
+        rungs.append(Rung(variant.uri, int(width), int(height), info.frame_rate, info.codecs or ""))
     if not rungs and master.playlists and all(_audio_only(v.stream_info.codecs) for v in master.playlists):
         raise NoPictures("the asset is audio-only: it has no video to make images from (its picture is its waveform)")
     if not rungs:
         raise NotReady("the asset has no published video rendition")
-    return sorted(rungs, key=lambda r: (r.width, r.height))
+    # An AV1 rung beside an H.264 one of the same size (listed first: fewer bits) decodes to the same frames
+    # with the bundled ffmpeg (dav1d; tests/images/test_av1_images.py measured both within 0.5-3 dB), but
+    # the origin may be given another ffmpeg (ImageSettings.ffmpeg) and AV1 costs more to decode under the
+    # sandbox's CPU limit: images come from the H.264 family, which every ffmpeg decodes, when it is listed.
+    h264 = [r for r in rungs if _video_family(r.codecs) == "avc1"]
+    return sorted(h264 or rungs, key=lambda r: (r.width, r.height))
 
 
 def parse_media(text: str) -> MediaPlaylist:
@@ -191,3 +199,9 @@ def _audio_only(codecs: str | None) -> bool:
     """CODECS of an audio-only variant (RFC 6381: AAC "mp4a.*", or another audio codec without video)."""
     names = [c.strip().split(".")[0] for c in (codecs or "").split(",") if c.strip()]
     return bool(names) and all(n in {"mp4a", "ac-3", "ec-3", "opus", "fLaC"} for n in names)
+
+
+def _video_family(codecs: str) -> str | None:
+    """The sample entry of the video codec in a variant's CODECS ("avc1" of "avc1.64001e,mp4a.40.2")."""
+    names = [c.strip().split(".")[0] for c in codecs.split(",") if c.strip()]
+    return next((n for n in names if not _audio_only(n)), None)

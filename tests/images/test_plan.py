@@ -33,6 +33,20 @@ def test_rungs_from_the_master_narrowest_first() -> None:
         video_rungs('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="avc1.64001e"\nvideo/index.m3u8\n')
 
 
+def test_only_the_h264_rungs_of_a_master_listing_av1_beside_them() -> None:
+    both = (
+        "#EXTM3U\n"
+        '#EXT-X-STREAM-INF:BANDWIDTH=250000,RESOLUTION=416x234,CODECS="av01.0.00M.08,mp4a.40.2"\n234p-av1/index.m3u8\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=416x234,CODECS="avc1.64000d,mp4a.40.2"\n234p/index.m3u8\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=600000,RESOLUTION=640x360,CODECS="av01.0.01M.08,mp4a.40.2"\n360p-av1/index.m3u8\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS="avc1.64001e,mp4a.40.2"\n360p/index.m3u8\n'
+    )
+    assert [r.playlist_uri for r in video_rungs(both)] == ["234p/index.m3u8", "360p/index.m3u8"]
+    # A master of AV1 rungs alone (not one this stack publishes) still has pictures.
+    av1_only = both.split("#EXT-X-STREAM-INF", 2)
+    assert [r.playlist_uri for r in video_rungs("#EXT-X-STREAM-INF".join(av1_only[:2]))] == ["234p-av1/index.m3u8"]
+
+
 def test_an_audio_only_master_has_no_pictures_for_good() -> None:
     master = (
         '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=70000,CODECS="mp4a.40.2",AUDIO="audio-64k"\naudio-64k/index.m3u8\n'

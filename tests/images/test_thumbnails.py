@@ -73,6 +73,19 @@ def _psnr(image: Path, reference: Path) -> float:
     return float(found.group(1))
 
 
+def assert_frame_at(
+    image: Path, source: Path, shown: float, *, width: int, floor: float, seconds: float, tmp_path: Path, what: str
+) -> None:
+    """`image` is the frame of `source` at `shown` s (PSNR at least `floor` against an ffmpeg seek of the
+    source scaled to `width`), not a frame beside it (below `floor`); frames inside the first `seconds`."""
+    right = _psnr(image, _reference(source, shown, tmp_path / "ref.png", width))
+    assert right >= floor, f"{what}: {right} dB against the source's frame at {shown} s"
+    for neighbour in (shown - FRAME, shown + FRAME):
+        if 0 <= neighbour < seconds - FRAME:
+            other = _psnr(image, _reference(source, neighbour, tmp_path / "other.png", width))
+            assert other < floor, f"{what} also matches the source's frame at {neighbour} s"
+
+
 def test_thumbnails_are_the_frames_at_their_times_and_hit_the_edge(
     edge: tuple[str, Instrumented], published: Published, tmp_path: Path
 ) -> None:
@@ -99,12 +112,8 @@ def test_thumbnails_are_the_frames_at_their_times_and_hit_the_edge(
                 frame = next(decoded.decode(video=0))
                 assert (frame.width, frame.height) == (WIDTH, 180)
             shown = min(time, SECONDS - FRAME)  # the end of the asset shows its last frame
-            right = _psnr(image, _reference(published.source, shown, tmp_path / "ref.png"))
-            assert right >= FLOOR, f"thumbnail at {time} s: {right} dB against the source's frame"
-            for neighbour in (shown - FRAME, shown + FRAME):
-                if 0 <= neighbour < SECONDS - FRAME:
-                    other = _psnr(image, _reference(published.source, neighbour, tmp_path / "other.png"))
-                    assert other < FLOOR, f"thumbnail at {time} s also matches the frame at {neighbour} s"
+            assert_frame_at(image, published.source, shown, width=WIDTH, floor=FLOOR, seconds=SECONDS,
+                            tmp_path=tmp_path, what=f"thumbnail at {time} s")  # fmt: skip
     assert len(etags) == len(TIMES)  # every time its own object
     # The origin made each image once; the repeats were answered by the edge.
     assert origin.counts[key] == len(TIMES)
@@ -157,12 +166,8 @@ def test_animated_preview_has_the_frames_asked(
     for k in sorted({0, 1, frames // 2, frames - 1}):
         shown = (math.ceil(round((start + (k + 0.5) / fps) * FPS, 6)) - 1) / FPS
         image = still / f"{k + 1:03d}.png"
-        right = _psnr(image, _reference(published.source, shown, tmp_path / "ref.png", width))
-        assert right >= ANIMATED_FLOOR, f"frame {k}: {right} dB against the source at {shown} s"
-        for neighbour in (shown - FRAME, shown + FRAME):
-            if 0 <= neighbour < SECONDS - FRAME:
-                other = _psnr(image, _reference(published.source, neighbour, tmp_path / "other.png", width))
-                assert other < ANIMATED_FLOOR, f"frame {k} also matches the source at {neighbour} s"
+        assert_frame_at(image, published.source, shown, width=width, floor=ANIMATED_FLOOR, seconds=SECONDS,
+                        tmp_path=tmp_path, what=f"frame {k}")  # fmt: skip
 
 
 @pytest.mark.parametrize(("fmt", "magic"), [("webp", (8, b"WEBP")), ("avif", (4, b"ftypavif"))])

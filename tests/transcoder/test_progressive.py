@@ -18,14 +18,16 @@ import m3u8
 import pytest
 
 from catalog.models import Asset, AssetState, JobState
+from manifests.validate import check_master
 from media.probe import probe_source
 from storage.filesystem import FilesystemObjectStore
 from tests.media import ffmpeg_exe, make_clip, make_language_song, pitch, play_every_stream
 from tests.transcoder.harness import assert_succeeded, job_outcome, pipeline_context, published_prefix, submit
 from transcoder.encode import commands
 from transcoder.encode.audio import plan_audio
-from transcoder.encode.ladder import Ladder, plan_audio_only, plan_ladder
+from transcoder.encode.ladder import Ladder, add_av1_rungs, plan_audio_only, plan_ladder
 from transcoder.encode.runner import run_ffmpeg
+from transcoder.package import fmp4
 from transcoder.package.progressive import ProgressivePublisher
 from transcoder.pipeline import run_job
 
@@ -76,9 +78,11 @@ def _publisher(ladder: Ladder, out: Path, store: FilesystemObjectStore, playable
     )
 
 
-def _encode(source: Path, ladder: Ladder, finished: Path) -> Path:
-    """`ladder` of `source` as ffmpeg leaves it, in 1 s segments."""
-    plan = commands.EncodePlan(str(source), finished, ladder, segment_seconds=1.0, interlaced=False, preset="ultrafast")
+def _encode(source: Path, ladder: Ladder, finished: Path, *, av1_preset: int = 13) -> Path:
+    """`ladder` of `source` as ffmpeg leaves it, in 1 s segments (AV1 rungs at SVT-AV1's fastest preset)."""
+    plan = commands.EncodePlan(
+        str(source), finished, ladder, segment_seconds=1.0, interlaced=False, preset="ultrafast", av1_preset=av1_preset
+    )
     for directory in commands.output_dirs(plan):
         directory.mkdir(parents=True)
     run_ffmpeg(commands.encode_ladder(plan, ffmpeg_exe()))
@@ -199,6 +203,37 @@ def test_growing_master_lists_every_audio_track(tmp_path: Path) -> None:
     # Each growing audio playlist plays its own track, whole so far (decoded, not just listed).
     for name, tone in (("audio", 440), ("audio-1", 1000)):
         assert pitch(_listed_media(store, name, tmp_path), seconds=1.5) == pytest.approx(tone, rel=0.03), name
+
+
+def test_growing_master_with_av1_on_lists_the_lowest_h264_rung_with_its_codecs(tmp_path: Path) -> None:
+    """With AV1 rungs in the ladder, what plays while it encodes is the lowest H.264 rung (every player
+    decodes it), declared with the CODECS of its own init segment; the AV1 rungs' segments go up as they are
+    finished, for the complete master."""
+    source = make_clip(tmp_path / "clip.mp4", seconds=3, size="640x360")
+    ladder = add_av1_rungs(plan_ladder(640, 360, 30, has_audio=True))
+    names = (*(r.name for r in ladder.rungs), "audio")
+    assert names == ("234p", "360p", "234p-av1", "360p-av1", "audio")
+    finished = _encode(source, ladder, tmp_path / "finished")
+    store = _store(tmp_path)
+    playable: list[int] = []
+    out = tmp_path / "out"
+    publisher = _publisher(ladder, out, store, playable)
+    replay(finished, out, 2, names)
+    publisher.poll()
+    assert playable == [1]
+    master_text = store.get_bytes("media", "master.m3u8").decode()
+    assert check_master(master_text) == []
+    master = m3u8.loads(master_text)
+    init = fmp4.parse_init(store.get_bytes("media", "234p/init.mp4"))
+    assert init.codecs.startswith("avc1.")
+    assert [(v.uri, v.stream_info.codecs) for v in master.playlists] == [
+        ("234p/event.m3u8", f"{init.codecs},mp4a.40.2")
+    ]
+    assert [m.uri for m in master.media] == ["audio/event.m3u8"]
+    assert {f"{n}/seg_0000{i}.m4s" for n in ("234p-av1", "360p-av1") for i in (1, 2)} <= publisher.uploaded
+    # The growing rung plays: its listed segments decode whole (2 s).
+    streams = play_every_stream(str(_listed_media(store, "234p", tmp_path)))
+    assert [(s.kind, round(s.decoded, 2)) for s in streams] == [("video", 2.0)]
 
 
 def test_an_audio_only_asset_is_published_growing_on_its_audio_renditions(tmp_path: Path) -> None:
