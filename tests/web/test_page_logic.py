@@ -97,6 +97,35 @@ console.log(JSON.stringify([
 """
 
 
+FAMILIES = """
+import { codecFamily, familyRungs, qualityItems } from "%(static)s/menus.js";
+// hls.js's levels of a master listing both families (sorted by bit rate: AV1 first at each height).
+const levels = [
+  ["av01.0.00M.08", 234, 90000], ["avc1.64000d", 234, 150000],
+  ["av01.0.01M.08", 360, 240000], ["avc1.64001e", 360, 370000],
+].map(([codecs, height, bandwidth], value) => ({ value, height, bandwidth, family: codecFamily(codecs) }));
+const texts = (rungs) => qualityItems(rungs).map((i) => `${i.value}:${i.text}`);
+console.log(JSON.stringify({
+  families: ["avc1.64001e", "av01.0.04M.08", "avc1.64001e,mp4a.40.2", "", undefined].map(codecFamily),
+  av1: texts(familyRungs(levels, 2)),
+  h264: texts(familyRungs(levels, 1)),
+  unknown: texts(familyRungs(levels, -1)),
+  // A browser without AV1: hls.js lists the H.264 levels alone.
+  one: texts(familyRungs(levels.filter((l) => l.family === "avc1").map((l, value) => ({ ...l, value })), 0)),
+}));
+"""
+
+
+def test_the_quality_menu_lists_the_rungs_of_the_family_playing(tmp_path: Path) -> None:
+    seen = run_module(tmp_path / "families.mjs", FAMILIES)
+    assert seen["families"] == ["avc1", "av01", "avc1", "", ""]
+    # One entry per height, of the family playing; the values are hls.js's level indexes.
+    assert seen["av1"] == ["auto:Auto", "2:360p · 240 kb/s", "0:234p · 90 kb/s"]
+    assert seen["h264"] == ["auto:Auto", "3:360p · 370 kb/s", "1:234p · 150 kb/s"]
+    assert seen["one"] == ["auto:Auto", "1:360p · 370 kb/s", "0:234p · 150 kb/s"]
+    assert len(seen["unknown"]) == 5  # nothing known to play yet: every level
+
+
 def test_the_list_asks_the_server_to_search(tmp_path: Path) -> None:
     plain, searched, blank, long = run_module(tmp_path / "listing.mjs", LISTING)
     assert plain == blank == "https://api.example/assets?limit=25"

@@ -1,5 +1,5 @@
-// Menus of the media-chrome control bar filled from what the manifests list: quality (hls.js levels /
-// dash.js representations, plus "auto"), audio tracks. Captions use media-chrome's own captions menu
+// Menus of the media-chrome control bar filled from what the manifests list: quality (hls.js levels of the
+// codec family playing / dash.js representations of the video AdaptationSet playing, plus "auto"), audio tracks. Captions use media-chrome's own captions menu
 // over the video's text tracks (hls.js and dash.js both add them); each menu and its button hide when
 // there is nothing to choose between.
 const kbps = (bps) => `${Math.round(bps / 1000)} kb/s`;
@@ -24,6 +24,19 @@ export function fillMenu(menu, button, items, picked, onPick) {
   // A menu of one choice (or none) is no choice: hide the button too.
   button.hidden = items.length < 2;
   menu.onchange = () => onPick(menu.value);
+}
+
+// The codec family of a video codecs string ("avc1" of "avc1.64001e", "av01" of "av01.0.04M.08"), as
+// hls.js's level.codecSet names it; "" when there is none.
+export const codecFamily = (codecs) => (codecs || "").split(",")[0].trim().slice(0, 4);
+
+// The rungs a viewer chooses between: those of the codec family of rungs[playing] ({ family } each). With
+// AV1 rungs beside the H.264 ones, hls.js lists a level per rung of each family a browser decodes: one
+// entry per height, of the family that plays (hls.js's ABR stays in one codec set; picking a height never
+// switches codecs). All the rungs when the one playing is not known.
+export function familyRungs(rungs, playing) {
+  const current = rungs[playing];
+  return current ? rungs.filter((r) => r.family === current.family) : rungs;
 }
 
 // Quality: "auto" first, then the rungs from the highest down.

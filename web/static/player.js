@@ -4,7 +4,7 @@
 // the poster, keeps the duration right while a stream still grows, and says what happened when playback fails.
 import { authHeaders } from "./auth.js";
 import { hlsMedia } from "./growing.js";
-import { audioItems, fillMenu, qualityItems, renditionLabel, watchCaptions } from "./menus.js";
+import { audioItems, codecFamily, familyRungs, fillMenu, qualityItems, renditionLabel, watchCaptions } from "./menus.js";
 import { dashCmcd, hlsCmcd, newSessionId, reportFatal, watchStartup } from "./qoe.js";
 import { attachStoryboard } from "./storyboard.js";
 
@@ -18,9 +18,10 @@ let stopWatching = null;
 
 const status = (text) => ($("player-status") ? ($("player-status").textContent = text) : null);
 
-function showBitrate(bandwidth, height) {
+function showBitrate(bandwidth, height, codecs) {
   if ($("bitrate")) $("bitrate").textContent = renditionLabel({ height, bandwidth });
   document.body.dataset.bitrate = String(bandwidth);
+  document.body.dataset.codec = codecFamily(codecs);
 }
 
 // The language of the audio track that plays now (hls.js and dash.js tracks both carry `lang`).
@@ -60,9 +61,17 @@ function playHls(url, sid) {
     return { destroy: () => video.removeAttribute("src") };
   }
   const hls = new Hls({ capLevelToPlayerSize: false, cmcd: hlsCmcd(sid, assetId) });
-  hls.on(Hls.Events.MANIFEST_PARSED, () => {
-    const rungs = hls.levels.map((l, i) => ({ value: i, height: l.height, bandwidth: l.bitrate }));
+  // The quality menu lists the levels of the codec family playing (one per height), refilled if hls.js
+  // ever moves to another family (a level of one failing to decode).
+  let menuFamily = null;
+  const fillQuality = (playing) => {
+    const levels = hls.levels.map((l, i) => ({ value: i, height: l.height, bandwidth: l.bitrate, family: codecFamily(l.videoCodec) }));
+    const rungs = familyRungs(levels, playing);
+    menuFamily = levels[playing] ? levels[playing].family : null;
     qualityMenu(rungs, (value) => (hls.currentLevel = value === "auto" ? -1 : Number(value)));
+  };
+  hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
+    fillQuality(data.firstLevel);
     video.play().catch(() => status("press play"));
   });
   const audio = () => {
@@ -73,7 +82,8 @@ function playHls(url, sid) {
   hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => showAudio(hls.audioTracks[data.id]));
   hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
     const level = hls.levels[data.level];
-    showBitrate(level.bitrate, level.height);
+    showBitrate(level.bitrate, level.height, level.videoCodec);
+    if (codecFamily(level.videoCodec) !== menuFamily) fillQuality(data.level);
   });
   hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => {
     // An EVENT playlist still being published: the duration is what is known so far, and grows.
@@ -113,13 +123,13 @@ function playDash(url, sid) {
       (v) => dash.setCurrentTrack(tracks[Number(v)]),
     );
     const rep = dash.getCurrentRepresentationForType("video");
-    if (rep) showBitrate(rep.bandwidth, rep.height);
+    if (rep) showBitrate(rep.bandwidth, rep.height, rep.codecs);
   });
   dash.on(events.TRACK_CHANGE_RENDERED, (e) => {
     if (e.mediaType === "audio") showAudio(e.newMediaInfo);
   });
   dash.on(events.QUALITY_CHANGE_RENDERED, (e) => {
-    if (e.mediaType === "video" && e.newRepresentation) showBitrate(e.newRepresentation.bandwidth, e.newRepresentation.height);
+    if (e.mediaType === "video" && e.newRepresentation) showBitrate(e.newRepresentation.bandwidth, e.newRepresentation.height, e.newRepresentation.codecs);
   });
   dash.on(events.ERROR, (e) => {
     const reason = e.error && e.error.message ? e.error.message : "dash.js";
