@@ -92,6 +92,16 @@ def test_av1_rungs_sit_beside_every_h264_rung() -> None:
     assert add_av1_rungs(ladder, bitrate_factor=0.5) == ladder
 
 
+def test_one_av1_rung_a_size_beside_the_h264_rung_with_the_most_bits() -> None:
+    """Capped CRF makes two AV1 rungs of one size the same bytes wherever neither cap binds: one a size."""
+    ladder = add_av1_rungs(plan_ladder(1280, 720, 30, has_audio=True))
+    h264 = [r.name for r in ladder.rungs if r.codec == "h264"]
+    assert h264 == ["234p", "360p", "432p-730k", "432p-1100k", "540p", "720p-3000k", "720p-4500k"]
+    av1 = {r.name: r.maxrate for r in ladder.rungs if r.codec == CODEC_AV1}
+    assert list(av1) == ["234p-av1", "360p-av1", "432p-1100k-av1", "540p-av1", "720p-4500k-av1"]
+    assert av1["720p-4500k-av1"] == int(int(4_500_000 * 0.65) * 1.1)
+
+
 def track(name: str, codecs: str, width: int, height: int) -> Track:
     segments = tuple(Segment(f"seg_{i:05d}.m4s", 2.0, 1000, 2.0 * (i - 1)) for i in (1, 2))
     return Track(name, "video", codecs, "init.mp4", segments, 15360, width=width, height=height, frame_rate=30.0)

@@ -228,16 +228,26 @@ def build_rungs(picked: Sequence[tuple[int, int, int]], *, portrait: bool, frame
 
 
 def add_av1_rungs(ladder: Ladder, *, bitrate_factor: float = AV1_BITRATE_FACTOR) -> Ladder:
-    """`ladder` with an AV1 rung beside each H.264 one: same size and frame rate (so the same keyframe
-    grid), named "<rung>-av1", capped CRF (AV1_CRF) under a peak of MAXRATE_FACTOR times `bitrate_factor`
-    of the H.264 rung's bits. The H.264 rungs come first and stay as they are: the lowest rung (what plays
-    while encoding) and the MP4 downloads remain H.264.
+    """`ladder` with an AV1 rung beside the H.264 rung with the most bits of each size: same size and frame
+    rate (so the same keyframe grid), named "<rung>-av1", capped CRF (AV1_CRF) under a peak of MAXRATE_FACTOR
+    times `bitrate_factor` of that rung's bits. The H.264 rungs come first and stay as they are: the lowest
+    rung (what plays while encoding) and the MP4 downloads remain H.264.
+
+    One AV1 rung a size, not one per H.264 rung: capped CRF spends what the picture needs up to the cap, so
+    two AV1 rungs of one size differ only where the lower cap binds. On the Big Buck Bunny trailer the twins
+    of 720p-3000k and 720p-4500k (caps 2145 and 3217 kbit/s) were the same bytes at 1156 kbit/s: one more
+    encode, and a master listing two identical variants.
 
     The AV1 rung's level is left to the encoder (SVT-AV1 picks the lowest that fits) and read back
     from its av1C; profile "main" is AV1's 8-bit 4:2:0 profile (seq_profile 0)."""
     h264 = [rung for rung in ladder.rungs if rung.codec == CODEC_H264]
-    av1 = []
+    top_of_size: dict[tuple[int, int], Rung] = {}
     for rung in h264:
+        size = (rung.width, rung.height)
+        if size not in top_of_size or rung.bitrate > top_of_size[size].bitrate:
+            top_of_size[size] = rung
+    av1 = []
+    for rung in top_of_size.values():
         bitrate = max(MIN_VIDEO_BITRATE, int(rung.bitrate * bitrate_factor))
         maxrate = int(bitrate * MAXRATE_FACTOR)
         av1.append(
