@@ -257,12 +257,10 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
     info = probe_stored(ctx.store, ctx.staging, staging_key, ctx.settings.probe, limits, scratch=work)
     video = info.video  # None: an audio-only source (a song, a podcast)
     display_w, display_h = video.display_size if video is not None else (None, None)
-    ladder, analysis = _plan_ladder(ctx, attempt, staging_key, info, work)
-    if ctx.settings.av1 and video is not None:
-        ladder = add_av1_rungs(ladder)
-    if info.audio is not None and video is not None:
-        ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
     normalise = ctx.settings.loudnorm
+    # The claim's deadline was set before the duration was known (its minimum, 10 minutes): it is moved
+    # to the source's own before any long step, the content-aware analysis included, so an analysis of a
+    # long source on a busy machine is not taken for a stuck attempt.
     with ctx.catalog.session() as s:
         if rows_updated(
             s,
@@ -274,8 +272,17 @@ def _transcode(ctx: PipelineContext, attempt: Attempt, staging_key: str, work: P
             if asset is not None:
                 asset.probe, asset.duration = info.as_dict(), info.duration
                 normalise = normalise if asset.loudnorm is None else asset.loudnorm
-                asset.ladder_analysis = analysis
                 asset.width, asset.height = display_w, display_h
+    ladder, analysis = _plan_ladder(ctx, attempt, staging_key, info, work)
+    if analysis is not None and attempt.holds(ctx.catalog):
+        with ctx.catalog.session() as s:
+            asset = s.get(Asset, asset_id)
+            if asset is not None:
+                asset.ladder_analysis = analysis
+    if ctx.settings.av1 and video is not None:
+        ladder = add_av1_rungs(ladder)
+    if info.audio is not None and video is not None:
+        ladder = replace(ladder, audio=plan_audio(info.audio_tracks))
 
     out = work / "out"
     previews = None

@@ -4,11 +4,12 @@ job that fits its ladder to the source, records why, and publishes it like any o
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
-from catalog.models import Asset
+from catalog.models import Asset, Job, utcnow
 from tests.media import ffmpeg_exe, make_clip
 from tests.transcoder.harness import assert_succeeded, pipeline_context, submit
 from tests.transcoder.ladder_checks import check_published_ladder
@@ -17,6 +18,7 @@ from transcoder.encode import analysis, fitted
 from transcoder.encode.ladder import plan_ladder
 from transcoder.errors import EncodeFailed
 from transcoder.pipeline import run_job
+from transcoder.worker import bookkeeping
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -119,6 +121,32 @@ def test_a_failed_analysis_falls_back_to_the_fixed_ladder(tmp_path: Path, monkey
         asset = s.get(Asset, asset_id)
         assert asset is not None and asset.ladder_analysis is None
         assert sorted(r.name for r in asset.renditions) == ["234p", "360p", "audio"]
+
+
+def test_the_analysis_runs_under_the_deadline_of_the_source_not_of_the_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job is claimed before its duration is known, under the minimum deadline; the analysis of a long
+    source on a busy machine can outlast that minimum, so the deadline moves to the source's first."""
+    monkeypatch.setattr(bookkeeping, "DEADLINE_MINIMUM", 1.0)  # a claim's deadline: 1 s
+    ctx = pipeline_context(tmp_path, ladder="content_aware", ladder_min_duration_seconds=0.0)
+    source = make_clip(tmp_path / "clip.mp4", seconds=2, size="320x180")
+    left: list[float] = []
+
+    def deadline_seen(*_args: object, **_kwargs: object) -> list[object]:
+        with ctx.catalog.session() as s:
+            job = s.get(Job, job_id)
+            assert job is not None and job.deadline_at is not None
+            deadline = job.deadline_at.replace(tzinfo=job.deadline_at.tzinfo or UTC)  # SQLite keeps no zone
+            left.append((deadline - utcnow()).total_seconds())
+        raise EncodeFailed("stop here: the fixed ladder is used")
+
+    monkeypatch.setattr(fitted, "measure_source", deadline_seen)
+    asset_id, job_id = submit(ctx, source)
+    run_job(ctx, job_id)
+    assert_succeeded(ctx, asset_id, job_id)
+    # 2 s of source: 20 x 2 = 40 s, against the claim's 1 s.
+    assert len(left) == 1 and 30 < left[0] <= bookkeeping.job_deadline_seconds(2.0), left
 
 
 def test_sources_of_very_different_complexity_get_different_ladders(tmp_path: Path) -> None:
