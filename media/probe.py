@@ -58,6 +58,9 @@ class VideoInfo:
     last_frame_time: float | None = None
     # Transfer, primaries, bit depth and HDR metadata of the first frame (media.colour); None: not probed.
     colour: ColourInfo | None = None
+    # What the video stream alone spends, bits/s, as the container states it (MP4: its samples' sizes
+    # over its duration); None: not stated (Matroska, raw streams).
+    bit_rate: int | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -285,6 +288,7 @@ def _describe(container: av.container.InputContainer, size: int | None, limits: 
         pix_fmt=cc.format.name if cc.format else None,
         last_frame_time=last_frame_time,
         colour=_colour(first, cc),
+        bit_rate=vstream.bit_rate or None,
     )
     _check_display(video, limits)
     extra: list[str] = [s.type for s in container.streams if s.type not in ("video", "audio")]

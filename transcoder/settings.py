@@ -57,9 +57,10 @@ class TranscoderSettings(BaseSettings):
     loudness_lra: float = Field(default=11.0, ge=1.0, le=50.0)
     # The ladder: "content_aware" fits rungs to each source from VMAF-scored samples (transcoder.encode.fitted);
     # "fixed" is Apple's authoring ladder capped by resolution (transcoder.encode.ladder). Fixed by default
-    # until bench/ladder.py shows issue 17's targets met over its whole set (BENCHMARKS.md): the fitted
-    # rungs are capped CRF now (a static source's rung went from VMAF 60 to 95 at the same bits), but the
-    # set was only partly re-measured.
+    # until bench/ladder.py shows issue 17's targets met on every source class (BENCHMARKS.md, fourth
+    # session): content-aware spent fewer bits at equal VMAF (trailer -25 %, grain -11 %), but more CPU on
+    # grain (1.10x: its analysis was a third of the job) and on a static slide (1.05x, and VMAF 92 where
+    # the fixed ladder's 1080p rung gave 97 for the same bits).
     ladder: Literal["content_aware", "fixed"] = "fixed"
     # Sources shorter than this keep the fixed ladder (their encode costs about what an analysis would).
     ladder_min_duration_seconds: float = 30.0
@@ -67,7 +68,9 @@ class TranscoderSettings(BaseSettings):
     ladder_vmaf_targets: tuple[float, ...] = (95.0, 93.0, 88.0, 80.0, 70.0)
     # ... no two rungs closer than this bit rate ratio, each with its audio counted (hull.far_enough) ...
     ladder_min_step: float = 1.5
-    # ... and no rung's peak above the source's own bit rate times this.
+    # ... and no rung's peak above what the source's video spends times this (video against video: every
+    # variant's audio is re-encoded at 128 kbit/s whatever the source's spends), nor above the Apple
+    # spec's rate for its size (x1.25): a step reachable only above those is dropped, not chased.
     ladder_source_margin: float = 1.0
     # Split-and-stitch: a long source is cut into chunks on the segment grid, encoded in parallel by
     # whichever workers share the broker, and joined. Off by default: on one machine a single ffmpeg

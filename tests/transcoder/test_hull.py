@@ -8,7 +8,16 @@ import pytest
 
 from media.probe import AudioInfo, MediaInfo, VideoInfo
 from transcoder.encode import fitted
-from transcoder.encode.hull import Curve, HullPolicy, Measurement, choose_rungs, curves, far_enough, max_bitrate
+from transcoder.encode.hull import (
+    Curve,
+    HullPolicy,
+    Measurement,
+    best_within,
+    choose_rungs,
+    curves,
+    far_enough,
+    max_bitrate,
+)
 
 
 def curve_points(
@@ -59,30 +68,29 @@ def test_points_that_cost_more_for_no_more_quality_are_dropped() -> None:
     assert curve.bitrate_for(60.0) == 100_000
 
 
-def test_hard_content_gets_a_rung_per_step_on_the_cheapest_size() -> None:
+def test_hard_content_gets_a_rung_per_step_on_the_cheapest_size_within_its_bound() -> None:
     rungs = choose_rungs(HARD, source_bitrate=None)
     # 93 lies within 1.5x of 95 on the 720p curve (+12 per doubling): one rung serves both.
     assert [r.target_vmaf for r in rungs] == [70.0, 80.0, 88.0, 95.0]
-    assert [r.short for r in rungs] == [234, 360, 540, 720]
+    # 234p would reach 70 at 238 kbit/s, above what a 234p rung may spend (181): 360p reaches it at 400.
+    assert [r.short for r in rungs] == [360, 540, 540, 720]
     # Lowest first; sizes never shrink going up; each rung at least 1.5x the one below.
     assert [r.short for r in rungs] == sorted(r.short for r in rungs)
     for low, high in zip(rungs, rungs[1:], strict=False):
         assert high.bitrate >= 1.5 * low.bitrate
-    # Each rung sits where the cheapest curve reaches its step.
+    # Each rung sits where the cheapest curve reaches its step within that size's bound, and reaches it.
     table = curves(HARD)
     for rung in rungs:
         assert rung.target_vmaf is not None
         cheapest = min(
             bits
             for c in table.values()
-            if (bits := c.bitrate_for(rung.target_vmaf)) is not None and c.short <= rung.short
+            if (bits := c.bitrate_for(rung.target_vmaf)) is not None
+            and c.short <= rung.short
+            and bits <= max_bitrate(c.short)
         )
-        assert rung.bitrate == min(cheapest, max_bitrate(rung.short))
-        if rung.bitrate == cheapest:
-            assert rung.predicted_vmaf == pytest.approx(rung.target_vmaf, abs=0.05)
-        else:  # capped at what a 360p rung may spend: the quality its curve gives there
-            assert rung.predicted_vmaf < rung.target_vmaf
-    assert rungs[-1].short == 720 and rungs[0].short <= 360
+        assert rung.bitrate == cheapest <= max_bitrate(rung.short)
+        assert rung.predicted_vmaf == pytest.approx(rung.target_vmaf, abs=0.05)
 
 
 def test_easy_content_gets_fewer_rungs_and_far_fewer_bits() -> None:
@@ -202,10 +210,10 @@ def test_a_ladder_whose_steps_all_cost_more_gets_a_rung_for_slow_networks() -> N
 
 
 def test_a_low_rung_needs_no_more_than_where_its_curve_saturates() -> None:
-    flat = [*curve_points(234, 60_000, 9, 70, start=60), *curve_points(720, 2_000_000, 3, 97, start=90)]
+    flat = [*curve_points(234, 40_000, 9, 70, start=60), *curve_points(720, 2_000_000, 3, 97, start=90)]
     rungs = choose_rungs(flat, source_bitrate=None, policy=HullPolicy(targets=(95.0,)))
     assert [r.short for r in rungs] == [234, 720]
-    assert rungs[0].bitrate == 240_000 and rungs[0].predicted_vmaf == 70.0  # 234p saturates at 0.24 Mbit/s
+    assert rungs[0].bitrate == 160_000 and rungs[0].predicted_vmaf == 70.0  # 234p saturates at 0.16 Mbit/s
 
 
 def test_no_low_rung_when_the_lowest_already_serves_slow_networks() -> None:
@@ -303,3 +311,55 @@ def test_the_fitted_ladder_spaces_its_variants_with_the_audio_it_publishes(with_
     for low, high in zip(ladder.rungs, ladder.rungs[1:], strict=False):
         assert high.bitrate + carried >= 1.5 * (low.bitrate + carried)
     assert ladder.rungs[0].bitrate == (323_195 if with_audio else 365_862)
+
+
+def test_steps_reached_only_above_the_apple_bound_are_dropped_not_chased() -> None:
+    # Grain at 720p reaches 88 only at ~15 Mbit/s, 93 and 95 not at all: the top rung spent 9.3 Mbit/s
+    # (the old bound, twice Apple's 720p top) for VMAF 88 and cost more CPU than the ladder saved.
+    rungs = choose_rungs(GRAIN_MEASURED, source_bitrate=91_790_396, audio_bitrate=128_000)
+    assert [(r.short, r.target_vmaf) for r in rungs] == [(360, None), (540, 70.0), (720, 80.0), (720, None)]
+    top = rungs[-1]
+    assert top.bitrate == top.peak == max_bitrate(720) == 5_625_000  # Apple's 4.5 Mbit/s with its margin
+    assert top.predicted_vmaf == pytest.approx(curves(GRAIN_MEASURED)[720].vmaf_at(max_bitrate(720)), abs=0.01)
+    assert 80.0 < top.predicted_vmaf < 88.0
+    for rung in rungs:
+        assert rung.peak <= max_bitrate(rung.short), rung
+
+
+@pytest.mark.parametrize(
+    ("points", "bound", "expected"),
+    [
+        # 720p's best, 96 at 5.6 Mbit/s, is within its bound: no more bits than that.
+        (curve_points(720, 700_000, 12, 97), 6_000_000, (96.0, 720, 5_600_000)),
+        # Its bound cuts it at 2.8 Mbit/s: the quality its curve gives there.
+        (curve_points(720, 700_000, 12, 97), 2_800_000, (84.0, 720, 2_800_000)),
+        # A smaller size that does better within its bound (2.5 Mbit/s) wins: 720p is held to its cheapest point.
+        ([*curve_points(540, 400_000, 6, 80), *curve_points(720, 700_000, 12, 97)], 700_000, (75.86, 540, 2_500_000)),
+    ],
+)
+def test_the_best_within_the_bounds(points: list[Measurement], bound: int, expected: tuple[float, int, int]) -> None:
+    vmaf, short, bits = best_within(curves(points), lambda short: bound if short == 720 else 2_500_000)
+    assert (round(vmaf, 2), short, bits) == (expected[0], expected[1], pytest.approx(expected[2], rel=0.001))
+
+
+@pytest.mark.parametrize(
+    ("stated", "size", "expected"),
+    [
+        (30_000, 500_000, 30_000),  # MP4: the video stream's own rate, not the file's 100 kbit/s with its audio
+        (None, 500_000, 100_000),  # Matroska states none: the whole file, an upper bound
+        (None, None, None),
+    ],
+)
+def test_the_source_cap_is_what_its_video_spends(stated: int | None, size: int | None, expected: int | None) -> None:
+    video = VideoInfo("h264", 1920, 1080, (1, 1), 0, 30.0, False, False, "yuv420p", bit_rate=stated)
+    info = MediaInfo("mp4", 40.0, size, video, AudioInfo("aac", 2, "stereo", 48_000))
+    assert fitted.source_video_bitrate(info, size) == expected
+
+
+def test_no_rung_peaks_above_the_sources_video() -> None:
+    # The static slide: 0.10 Mbit/s of file, of which its video is 40 kbit/s; every variant carries its
+    # own 128 kbit/s of audio whatever the source's spends, so rungs are held to the source's video.
+    video = VideoInfo("h264", 1280, 720, (1, 1), 0, 30.0, False, False, "yuv420p", bit_rate=40_000)
+    info = MediaInfo("mp4", 40.0, 500_000, video, AudioInfo("aac", 2, "stereo", 48_000))
+    ladder = fitted.ladder_from_measurements(EASY, info, source_bytes=info.size, policy=HullPolicy())
+    assert ladder.rungs and all(r.maxrate <= 40_000 for r in ladder.rungs), ladder.rungs

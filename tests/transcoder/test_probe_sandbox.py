@@ -38,6 +38,23 @@ def test_the_real_probe_describes_a_clip_from_its_child(tmp_path: Path) -> None:
 
 
 @pytest.mark.ffmpeg
+def test_the_probe_reports_what_the_video_alone_spends_where_the_container_states_it(tmp_path: Path) -> None:
+    # The content-aware ladder caps its rungs by the source's video (transcoder.encode.fitted.source_video_bitrate).
+    import av
+
+    mp4 = make_clip(tmp_path / "clip.mp4", seconds=2, size="320x180")
+    with av.open(str(mp4)) as container:
+        video = container.streams.video[0]
+        packets = sum(packet.size for packet in container.demux(video))
+    info = probe_isolated(mp4, ProbeSettings())
+    assert info.video is not None and info.video.bit_rate == pytest.approx(packets * 8 / info.duration, rel=0.02)
+    assert info.video.bit_rate < mp4.stat().st_size * 8 / info.duration  # the audio is not counted
+    mkv = make_clip(tmp_path / "clip.mkv", seconds=2, size="320x180")
+    info = probe_isolated(mkv, ProbeSettings())
+    assert info.video is not None and info.video.bit_rate is None  # Matroska states no stream rate
+
+
+@pytest.mark.ffmpeg
 def test_the_childs_answer_of_invalid_media_is_passed_on(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=2, size="320x180")
     with pytest.raises(InvalidMedia) as caught:

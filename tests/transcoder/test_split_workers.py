@@ -37,8 +37,12 @@ READY_TIMEOUT = 180.0
 
 
 def split_worker_env(ctx: PipelineContext, data: Path) -> dict[str, str]:
-    """`worker_env` with split-and-stitch on, for 10 s chunks of anything over 30 s."""
-    return worker_env(ctx, data, split_enabled="true", split_min_duration_seconds="30", chunk_seconds="10")
+    """`worker_env` with split-and-stitch on, for 10 s chunks of anything over 30 s, and the fixed ladder:
+    the content-aware one gives this plain 270p pattern a single rung (the joined job succeeded with it),
+    and the joined ladder's check is of rungs aligned with each other."""
+    return worker_env(
+        ctx, data, split_enabled="true", split_min_duration_seconds="30", chunk_seconds="10", ladder="fixed"
+    )
 
 
 @pytest.fixture(

@@ -74,14 +74,24 @@ def capped_crf(rung: Rung, choice: hull.Choice, frame_rate: float) -> Rung:
     )
 
 
+def source_video_bitrate(info: MediaInfo, source_bytes: int | None) -> int | None:
+    """What the source's video spends, bits/s: what caps every rung's peak (hull.HullPolicy.source_margin),
+    video against video, since every variant's audio is re-encoded at 128 kbit/s whatever the source's
+    spends (the static slide's video spent 25 kbit/s in a 0.10 Mbit/s file). The stream's own rate where the
+    container states it; else the whole file over its duration, an upper bound; None when neither is known."""
+    stated = info.picture().bit_rate
+    if stated:
+        return stated
+    return round(source_bytes * 8 / info.duration) if source_bytes and info.duration > 0 else None
+
+
 def ladder_from_measurements(
     measurements: list[hull.Measurement], info: MediaInfo, *, source_bytes: int | None, policy: hull.HullPolicy
 ) -> Ladder:
-    """The fitted ladder of a source from its measurements. The source's own bit rate (its whole file
-    over its duration, audio included: an upper bound of what its video spends) caps every rung's peak."""
+    """The fitted ladder of a source from its measurements, no rung's peak above the source's video
+    (`source_video_bitrate`)."""
     display_w, display_h = info.picture().display_size
-    duration = info.duration
-    source_bitrate = round(source_bytes * 8 / duration) if source_bytes and duration > 0 else None
+    source_bitrate = source_video_bitrate(info, source_bytes)
     fps_factor = HIGH_FPS_BITRATE_FACTOR if output_frame_rate(info.picture().frame_rate) > 31 else 1.0
     has_audio = info.audio is not None
     choices = hull.choose_rungs(

@@ -14,8 +14,10 @@ the source shown at its display size). Here those points become a ladder:
 3. Rungs at the target qualities (e.g. VMAF 95 / 93 / 88 / 80 / 70), from the top down, each at
    most as large as the one above, at least `min_step` times cheaper than it counting the audio its
    variant carries (what a player's bandwidth estimate is compared with: neighbours closer than that
-   buy players nothing and cost an encode), none above what the source itself spends,
-   and none below a rung that is already as cheap as the slowest networks need (`floor_bitrate`).
+   buy players nothing and cost an encode), none above what the source's video itself spends or
+   the Apple spec's rate for its size (with a margin: `max_bitrate`), and none below a rung that is
+   already as cheap as the slowest networks need (`floor_bitrate`). A step the hull reaches only
+   above those bounds is dropped, not chased: the top rung is then the best quality within them.
 
 Content that is easy gets few rungs: its lower targets collapse onto its cheapest point, and its
 rungs reach the floor after a step or two.
@@ -27,9 +29,12 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-# What a rung may spend, by short side: twice the Apple ladder's highest bit rate at that size
-# (bits per pixel of the 1080p top rung for other sizes), so a hard source gets more than the
-# fixed ladder would give it, within reason; never under x264's usable floor.
+# What a rung may spend, by short side: the Apple HLS authoring spec's highest bit rate at that size
+# (bits per pixel of the nearest size for others) times APPLE_MARGIN. A step the hull reaches only above
+# that is dropped, not chased: the grainy source's 720p top rung spent 9.3 Mbit/s (twice Apple's
+# 720p top, the bound before) for VMAF 88 where Apple's 4.5 Mbit/s gave 86, and cost the ladder more CPU
+# than the fixed ladder's whole encode saved. The margin is room for a hard source above Apple's
+# authoring average, which assumes typical content.
 _APPLE_TOP_BY_SHORT: dict[int, int] = {
     234: 145_000,
     360: 365_000,
@@ -38,7 +43,7 @@ _APPLE_TOP_BY_SHORT: dict[int, int] = {
     720: 4_500_000,
     1080: 7_800_000,
 }
-MAX_FACTOR = 2.0
+APPLE_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class Measurement:
 class HullPolicy:
     targets: tuple[float, ...] = (95.0, 93.0, 88.0, 80.0, 70.0)  # VMAF steps, top first
     min_step: float = 1.5  # a rung is at least this many times cheaper than the rung above
-    # A rung's peak (its bit rate x the VBV factor) stays under what the source spends times this margin.
+    # A rung's peak (its bit rate x the VBV factor) stays under what the source's video spends times this
+    # margin (`choose_rungs`' source_bitrate: video against video, transcoder.encode.fitted.source_video_bitrate).
     source_margin: float = 1.0
     peak_factor: float = 1.10  # transcoder.encode.ladder.MAXRATE_FACTOR
     min_bitrate: int = 32_000  # transcoder.encode.ladder.MIN_VIDEO_BITRATE
@@ -158,19 +164,35 @@ def max_bitrate(short: int, fps_factor: float = 1.0) -> int:
     """The most a rung of this short side may spend (see _APPLE_TOP_BY_SHORT)."""
     ref_short = min(_APPLE_TOP_BY_SHORT, key=lambda s: abs(s - short))
     scaled = _APPLE_TOP_BY_SHORT[ref_short] * (short / ref_short) ** 2
-    return int(scaled * MAX_FACTOR * fps_factor)
+    return int(scaled * APPLE_MARGIN * fps_factor)
 
 
-def cheapest_for(table: dict[int, Curve], vmaf: float, max_short: int) -> tuple[int, int] | None:
-    """(short side, bit rate) of the cheapest resolution up to `max_short` that reaches `vmaf`."""
+def cheapest_for(
+    table: dict[int, Curve], vmaf: float, max_short: int, limit: Callable[[int], int] | None = None
+) -> tuple[int, int] | None:
+    """(short side, bit rate) of the cheapest resolution up to `max_short` that reaches `vmaf` within
+    its `limit` (the most a rung of that size may spend; None: unbounded)."""
     best: tuple[int, int] | None = None
     for short, curve in table.items():
         if short > max_short:
             continue
         bits = curve.bitrate_for(vmaf)
-        if bits is not None and (best is None or bits < best[1] or (bits == best[1] and short > best[0])):
+        if bits is None or (limit is not None and bits > limit(short)):
+            continue
+        if best is None or bits < best[1] or (bits == best[1] and short > best[0]):
             best = (short, bits)
     return best
+
+
+def best_within(table: dict[int, Curve], limit: Callable[[int], int]) -> tuple[float, int, int]:
+    """(VMAF, short side, bit rate) of the best quality any resolution reaches within its `limit`: each
+    curve read at its limit, or where it saturates below it; the cheaper of equals."""
+    reach = []
+    for short, curve in table.items():
+        bits = min(limit(short), curve.bitrate_for(curve.best) or curve.cheapest)
+        reach.append((curve.vmaf_at(bits), -bits, short))
+    vmaf, neg_bits, short = max(reach)
+    return vmaf, short, -neg_bits
 
 
 def choose_rungs(
@@ -205,19 +227,18 @@ def choose_rungs(
         peak = min(limit(short), max(round(bits * policy.peak_over_predicted), policy.min_bitrate))
         return Choice(short, bits, step, round(curve.vmaf_at(bits), 2), curve.crf_at(bits), peak)
 
-    # The top rung: the first target the hull reaches; when none is reached, the best point measured
-    # at the largest resolution (more bits would not have bought the step either).
+    # The top rung: the first target the hull reaches within the rungs' bounds (steps it reaches only
+    # above them are dropped, not chased); when the top step is not among them, the best quality within
+    # the bounds, if it is better than the highest step reached.
     candidates: list[tuple[float | None, int, int]] = []  # (target, short, bits), top first
     top_short = max(table)
     for target in sorted(policy.targets, reverse=True):
-        found = cheapest_for(table, target, top_short)
+        found = cheapest_for(table, target, top_short, limit)
         if found is not None:
             candidates.append((target, *found))
-    best_short = max(table, key=lambda s: (table[s].best, s))
     if not candidates or candidates[0][0] != max(policy.targets):
-        best = table[best_short]
-        best_bits = best.bitrate_for(best.best) or best.cheapest
-        if not candidates or best_bits > candidates[0][2]:
+        best_vmaf, best_short, best_bits = best_within(table, limit)
+        if not candidates or best_vmaf > (candidates[0][0] or 0.0):
             candidates.insert(0, (None, best_short, best_bits))
     # The lowest step not reached (every curve already better there): the cheapest point measured.
     lowest_target: float = min(policy.targets)
@@ -231,7 +252,7 @@ def choose_rungs(
             above = chosen[-1]
             if short > above.short:
                 # Never a larger picture below a smaller one: the same quality on the smaller curve.
-                refit = cheapest_for(table, step, above.short) if step is not None else None
+                refit = cheapest_for(table, step, above.short, limit) if step is not None else None
                 if refit is None:
                     continue
                 short, bits = refit
