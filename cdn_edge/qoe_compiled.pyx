@@ -1,3 +1,4 @@
+# cython: binding=False
 # cython: language_level=3, boundscheck=True, wraparound=False, initializedcheck=True
 """Viewer QoE from CMCD, compiled: the same tracker as cdn_edge/qoe.py (which stays the reference
 implementation, and what runs where this extension was not built), with everything a request
@@ -16,12 +17,13 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.stdlib cimport free, malloc
-from libc.string cimport memchr, memcmp, memcpy
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memchr, memcmp, memcpy, memset
 
+import os
 import time
 
-from cdn_edge.cmcd import MAX_CMCD_BYTES, MAX_NUMBER, MAX_SID, Cmcd, sid_text
+from cdn_edge.cmcd import MAX_CMCD_BYTES, MAX_NUMBER, MAX_SID, Cmcd, sid_text, split_headers, split_query
 from cdn_edge.qoe import MAX_GAP, MAX_PENDING_THROUGHPUT, RUNGS, SEGMENT_SUFFIXES, TOP_RUNG
 
 IMPLEMENTATION = "compiled"
@@ -36,14 +38,17 @@ cdef extern from "<time.h>" nogil:
     clockid_t CLOCK_MONOTONIC
 
 cdef enum:
-    BUFFER = 1024 + 8  # MAX_CMCD_BYTES and two separators of three bytes
+    LISTED = 1024 + 6  # MAX_CMCD_BYTES and two separators of three bytes
+    SCAN_PAD = 18  # zeros after the list: scan()'s last 16-byte window and its two bytes of look-ahead
 
 cdef Py_ssize_t C_MAX_CMCD = MAX_CMCD_BYTES
 cdef Py_ssize_t C_MAX_SID = MAX_SID
 cdef long long C_MAX_NUMBER = MAX_NUMBER
 cdef double C_MAX_GAP = MAX_GAP
 cdef Py_ssize_t C_MAX_PENDING = MAX_PENDING_THROUGHPUT
-if C_MAX_CMCD + 6 > BUFFER:
+if C_MAX_SID > SID_BYTES:
+    raise ImportError("MAX_SID grew past the compiled sid's buffer")
+if C_MAX_CMCD + 6 > LISTED:
     raise ImportError("MAX_CMCD_BYTES grew past the compiled scan's buffer")
 
 # Object types (CMCD `ot`); 0: none or not one of these.
@@ -63,10 +68,15 @@ cdef struct Scan:
     bint lone_su  # `su` as a lone key somewhere
     bint lone_bs
 
+cdef enum:
+    SID_BYTES = 64  # MAX_SID
+
 cdef struct Parsed:
     bint su, bs
     long long bl, br, mtp  # -1: None
     int ot
+    unsigned char sid[SID_BYTES]  # a sid of plain ASCII (no escape), sid_len bytes; 0: see parse()
+    Py_ssize_t sid_len
 
 
 # The scan: parse_cmcd's bytes.find per key, done as one pass over the separators. Every `key=`
@@ -90,65 +100,112 @@ cdef inline bint key_at(const unsigned char* buf, Py_ssize_t n, Py_ssize_t i, co
     return i + size <= n and memcmp(buf + i, key, size) == 0
 
 
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* Bit k set: a CMCD separator (`%2C` or `%2c` when encoded, else `,`) starts at p[k], k < 16.
+       Reads p[0] to p[17]: the caller's buffer has them (zeros past the list). */
+    static inline unsigned int cmcd_separators16(const unsigned char *p, int encoded) {
+    #if defined(__SSE2__)
+        __m128i a = _mm_loadu_si128((const __m128i *)p);
+        if (!encoded)
+            return (unsigned int)_mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8(',')));
+        __m128i b = _mm_loadu_si128((const __m128i *)(p + 1));
+        __m128i c = _mm_or_si128(_mm_loadu_si128((const __m128i *)(p + 2)), _mm_set1_epi8(0x20));
+        __m128i m = _mm_and_si128(
+            _mm_and_si128(_mm_cmpeq_epi8(a, _mm_set1_epi8('%')), _mm_cmpeq_epi8(b, _mm_set1_epi8('2'))),
+            _mm_cmpeq_epi8(c, _mm_set1_epi8('c')));
+        return (unsigned int)_mm_movemask_epi8(m);
+    #else
+        unsigned int mask = 0;
+        for (int k = 0; k < 16; k++) {
+            int hit = encoded ? (p[k] == '%' && p[k + 1] == '2' && (p[k + 2] | 0x20) == 'c') : p[k] == ',';
+            mask |= (unsigned int)hit << k;
+        }
+        return mask;
+    #endif
+    }
+    /* Bit k set: p[k] is `%`, a backslash or not ASCII (an escaped or non-ASCII sid), k < 16. */
+    static inline unsigned int cmcd_escapes16(const unsigned char *p) {
+    #if defined(__SSE2__)
+        __m128i a = _mm_loadu_si128((const __m128i *)p);
+        return (unsigned int)(_mm_movemask_epi8(a)
+            | _mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8('%')))
+            | _mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8('\\\\'))));
+    #else
+        unsigned int mask = 0;
+        for (int k = 0; k < 16; k++)
+            mask |= (unsigned int)(p[k] >= 0x80 || p[k] == '%' || p[k] == '\\\\') << k;
+        return mask;
+    #endif
+    }
+    static inline int cmcd_lowest_bit(unsigned int mask) { return __builtin_ctz(mask); }
+    """
+    unsigned int cmcd_separators16(const unsigned char* p, int encoded) nogil
+    unsigned int cmcd_escapes16(const unsigned char* p) nogil
+    int cmcd_lowest_bit(unsigned int mask) nogil
+
+
 cdef void scan(const unsigned char* buf, Py_ssize_t n, bint encoded, Scan* found) noexcept:
-    """`buf`: separator + list + separator, n bytes."""
+    """`buf`: separator + list + separator, n bytes, then at least SCAN_PAD zero bytes (the 16-byte
+    windows read past n; a separator can only start before n - 2, and zeros match none)."""
     cdef Py_ssize_t width = 3 if encoded else 1
-    cdef Py_ssize_t i, k, after
+    cdef Py_ssize_t i, k, after, chunk
     cdef int key, size, pending = -1
-    cdef unsigned char mark = b'%' if encoded else b','
-    cdef const unsigned char* hit
+    cdef unsigned int mask
     cdef unsigned char c
     for key in range(K_COUNT):
         found.start[key] = -1
         found.end[key] = -1
     found.lone_su = found.lone_bs = False
-    i = 0
-    while i < n:
-        hit = <const unsigned char*>memchr(buf + i, mark, n - i)
-        if hit == NULL:
-            break
-        i = hit - buf
-        if not at_separator(buf, n, i, encoded):
-            i += 1
-            continue
-        if pending >= 0:
-            found.end[pending] = i
-            pending = -1
-        k = i + width
-        key = -1
-        size = 0
-        if k < n:
-            c = buf[k]
-            if c == b's':
-                if key_at(buf, n, k, b"sid", 3):
-                    key, size = K_SID, 3
-                elif key_at(buf, n, k, b"su", 2):
-                    key, size = K_SU, 2
-            elif c == b'b':
-                if key_at(buf, n, k, b"bs", 2):
-                    key, size = K_BS, 2
-                elif key_at(buf, n, k, b"bl", 2):
-                    key, size = K_BL, 2
-                elif key_at(buf, n, k, b"br", 2):
-                    key, size = K_BR, 2
-            elif c == b'm':
-                if key_at(buf, n, k, b"mtp", 3):
-                    key, size = K_MTP, 3
-            elif c == b'o':
-                if key_at(buf, n, k, b"ot", 2):
-                    key, size = K_OT, 2
-        if key >= 0:
-            after = k + size
-            if at_equals(buf, n, after, encoded):
-                if found.start[key] < 0:
-                    found.start[key] = after + width
-                    pending = key
-            elif at_separator(buf, n, after, encoded):
-                if key == K_SU:
-                    found.lone_su = True
-                elif key == K_BS:
-                    found.lone_bs = True
-        i += 1  # separators may not overlap, but find() would look from the next byte
+    chunk = 0
+    while chunk < n:
+        mask = cmcd_separators16(buf + chunk, encoded)
+        while mask:
+            i = chunk + cmcd_lowest_bit(mask)
+            mask &= mask - 1
+            if i >= n:
+                break
+            if pending >= 0:
+                found.end[pending] = i
+                pending = -1
+            k = i + width
+            key = -1
+            size = 0
+            if k < n:
+                c = buf[k]
+                if c == b's':
+                    if key_at(buf, n, k, b"sid", 3):
+                        key, size = K_SID, 3
+                    elif key_at(buf, n, k, b"su", 2):
+                        key, size = K_SU, 2
+                elif c == b'b':
+                    if key_at(buf, n, k, b"bs", 2):
+                        key, size = K_BS, 2
+                    elif key_at(buf, n, k, b"bl", 2):
+                        key, size = K_BL, 2
+                    elif key_at(buf, n, k, b"br", 2):
+                        key, size = K_BR, 2
+                elif c == b'm':
+                    if key_at(buf, n, k, b"mtp", 3):
+                        key, size = K_MTP, 3
+                elif c == b'o':
+                    if key_at(buf, n, k, b"ot", 2):
+                        key, size = K_OT, 2
+            if key >= 0:
+                after = k + size
+                if at_equals(buf, n, after, encoded):
+                    if found.start[key] < 0:
+                        found.start[key] = after + width
+                        pending = key
+                elif at_separator(buf, n, after, encoded):
+                    if key == K_SU:
+                        found.lone_su = True
+                    elif key == K_BS:
+                        found.lone_bs = True
+        chunk += 16
     if pending >= 0:  # unreachable (the list ends with a separator), as find() returning -1 is
         found.end[pending] = n - 1
 
@@ -199,12 +256,15 @@ cdef int object_type(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end)
     return OT_NONE
 
 
-cdef object session_id(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, bint encoded):
-    """parse_cmcd's _string for the sid: None, or the text. Plain ASCII without escapes (what players
-    send: a UUID) is decoded here; anything else by cdn_edge.cmcd.sid_text, the reference."""
+cdef object session_id(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, bint encoded, Parsed* out):
+    """parse_cmcd's _string for the sid. Plain ASCII without escapes (what players send: a UUID) is
+    copied to out.sid, and None returned; anything else is decoded by cdn_edge.cmcd.sid_text, the
+    reference, and its text (or None) returned."""
     cdef Py_ssize_t q = 3 if encoded else 1
     cdef Py_ssize_t i
+    cdef unsigned int mask
     cdef bint plain = True
+    out.sid_len = 0
     if start < 0 or end - start < 2 * q:
         return None
     if encoded:
@@ -214,20 +274,25 @@ cdef object session_id(const unsigned char* buf, Py_ssize_t start, Py_ssize_t en
         return None
     start += q
     end -= q
-    for i in range(start, end):
-        if buf[i] >= 0x80 or buf[i] == b'%' or buf[i] == b'\\':
+    i = start
+    while i < end:  # 16-byte windows: buf has SCAN_PAD readable bytes past the list
+        mask = cmcd_escapes16(buf + i)
+        if mask and i + cmcd_lowest_bit(mask) < end:
             plain = False
             break
+        i += 16
     if not plain:
         return sid_text(PyBytes_FromStringAndSize(<const char*>buf + start, end - start), encoded)
     if end - start < 1 or end - start > C_MAX_SID:
         return None
-    return PyUnicode_DecodeASCII(<const char*>buf + start, end - start, NULL)
+    memcpy(out.sid, buf + start, end - start)
+    out.sid_len = end - start
+    return None
 
 
 cdef object parse(const unsigned char* raw, Py_ssize_t size, bint encoded, Parsed* out):
-    """Scan one CMCD list into `out`; return its sid (None: none that parses)."""
-    cdef unsigned char buf[BUFFER]
+    """Scan one CMCD list into `out`; a sid other than plain ASCII is returned (see session_id)."""
+    cdef unsigned char buf[LISTED + SCAN_PAD]
     cdef Scan found
     cdef Py_ssize_t width = 3 if encoded else 1
     if size > C_MAX_CMCD:
@@ -240,6 +305,7 @@ cdef object parse(const unsigned char* raw, Py_ssize_t size, bint encoded, Parse
         buf[1 + size] = b','
     memcpy(buf + width, raw, size)
     cdef Py_ssize_t n = size + 2 * width
+    memset(buf + n, 0, SCAN_PAD)
     scan(buf, n, encoded, &found)
     out.su = flag(buf, found.start[K_SU], found.end[K_SU], found.lone_su)
     out.bs = flag(buf, found.start[K_BS], found.end[K_BS], found.lone_bs)
@@ -247,13 +313,15 @@ cdef object parse(const unsigned char* raw, Py_ssize_t size, bint encoded, Parse
     out.br = integer(buf, found.start[K_BR], found.end[K_BR])
     out.mtp = integer(buf, found.start[K_MTP], found.end[K_MTP])
     out.ot = object_type(buf, found.start[K_OT], found.end[K_OT])
-    return session_id(buf, found.start[K_SID], found.end[K_SID], encoded)
+    return session_id(buf, found.start[K_SID], found.end[K_SID], encoded, out)
 
 
 def parse_cmcd(bytes raw, *, bint encoded):
     """cdn_edge.cmcd.parse_cmcd, compiled (the differential tests compare the two)."""
     cdef Parsed out
     sid = parse(<const unsigned char*>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), encoded, &out)
+    if out.sid_len:
+        sid = PyUnicode_DecodeASCII(<const char*>out.sid, out.sid_len, NULL)
     return Cmcd(
         sid=sid, su=out.su, bs=out.bs, bl=None if out.bl < 0 else out.bl, br=None if out.br < 0 else out.br,
         mtp=None if out.mtp < 0 else out.mtp, ot=OBJECT_NAMES[out.ot],
@@ -304,32 +372,81 @@ if SEGMENT_SUFFIXES != (".m4s", ".mp4", ".ts", ".m4a", ".m4v", ".aac"):
     raise ImportError("SEGMENT_SUFFIXES changed: ends_with_segment_suffix spells them out")
 
 
+# One buffer of a session's player (qoe.Stream): its audio, or its video (or muxed) media.
+cdef struct Stream:
+    bint present
+    double last  # time of its latest media request
+    long long buffer_ms  # `bl` of that request, -1: None
+    bint playing  # a media object of it was requested without `su`: past startup
+
+
 cdef class Session:
-    """A session's state (qoe.Session and its two qoe.Stream) and its places in the table's two orders."""
+    """A session's state (qoe.Session), its places in the table's two rings, and its plain sid's
+    bytes when the raw index holds it."""
 
     cdef public double first, last, refreshed
     cdef public bint started, failed
-    cdef bint has_audio, has_video
-    cdef double audio_last, video_last
-    cdef long long audio_buffer, video_buffer  # ms, -1: None
-    cdef bint audio_playing, video_playing
+    cdef Stream audio, video
     cdef object key
     cdef double expires
     cdef Session lru_prev, lru_next, ttl_prev, ttl_next
+    cdef unsigned char raw[SID_BYTES]
+    cdef Py_ssize_t raw_len  # 0: not in the raw index
+    cdef unsigned long long raw_hash
 
     def __init__(self, double now):
         self.first = self.last = self.refreshed = now
+        self.audio.buffer_ms = self.video.buffer_ms = -1
+
+
+cdef enum:
+    MAX_PROBE = 32  # slots a raw-index lookup reads at most; past it the dict answers (slower, same result)
+    MAX_INDEX_SLOTS = 1 << 20
+
+
+cdef inline unsigned long long raw_hash(const unsigned char* p, Py_ssize_t n, unsigned long long seed) noexcept:
+    """Keyed (a random seed per table) and cheap; the probe bound caps what collisions can cost."""
+    cdef unsigned long long h = seed ^ (<unsigned long long>n * 0x9E3779B97F4A7C15ULL)
+    cdef unsigned long long word
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        memcpy(&word, p + i, 8)
+        h = (h ^ word) * 0xBF58476D1CE4E5B9ULL
+        h ^= h >> 31
+        i += 8
+    word = 0
+    memcpy(&word, p + i, n - i)
+    h = (h ^ word) * 0x94D049BB133111EBULL
+    return h ^ (h >> 29)
 
 
 cdef class SessionTable:
     """cachetools.TTLCache(maxsize, ttl) as qoe.py uses it: an entry expires ttl after its last write
     (reads do not extend it), a read of an expired entry misses (it stays until expire()), and
-    evict() removes the least recently read or written entry."""
+    evict() removes the least recently read or written entry. Keyed by the sid's text (a dict, which
+    holds the entries); sessions whose sid is plain ASCII are also in a raw index (open addressing,
+    linear probing, borrowed pointers), so the hit path finds them from the bytes as sent, without
+    making a str."""
 
     cdef dict entries
     cdef Session root  # of both rings: lru_next is the least recent, ttl_next the first to expire
     cdef double ttl
     cdef readonly Py_ssize_t maxsize
+    cdef PyObject** slots
+    cdef size_t mask
+    cdef unsigned long long seed
+
+    def __cinit__(self, Py_ssize_t maxsize, double ttl):
+        cdef size_t size = 16
+        while size < 2 * <size_t>maxsize and size < MAX_INDEX_SLOTS:
+            size *= 2
+        self.slots = <PyObject**>calloc(size, sizeof(PyObject*))
+        if self.slots == NULL:
+            raise MemoryError()
+        self.mask = size - 1
+
+    def __dealloc__(self):
+        free(self.slots)
 
     def __init__(self, Py_ssize_t maxsize, double ttl):
         self.entries = {}
@@ -338,8 +455,10 @@ cdef class SessionTable:
         self.root.ttl_prev = self.root.ttl_next = self.root
         self.ttl = ttl
         self.maxsize = maxsize
+        self.seed = int.from_bytes(os.urandom(8), "little")
 
-    cdef inline void _to_lru_end(self, Session s) noexcept:
+    cdef inline void touch(self, Session s) noexcept:
+        """Most recently used now."""
         s.lru_prev.lru_next = s.lru_next
         s.lru_next.lru_prev = s.lru_prev
         s.lru_prev = self.root.lru_prev
@@ -352,8 +471,68 @@ cdef class SessionTable:
         if found == NULL:
             return None
         cdef Session s = <Session><object>found
-        self._to_lru_end(s)
+        self.touch(s)
         return s if now < s.expires else None
+
+    cdef Session find_raw(self, const unsigned char* raw, Py_ssize_t size):
+        """The session whose plain sid is these bytes, if the raw index has it (expired or not; not touched)."""
+        cdef unsigned long long h = raw_hash(raw, size, self.seed)
+        cdef size_t i = h & self.mask
+        cdef int probe
+        cdef Session s
+        for probe in range(MAX_PROBE):
+            if self.slots[i] == NULL:
+                return None
+            s = <Session><object>self.slots[i]
+            if s.raw_hash == h and s.raw_len == size and memcmp(s.raw, raw, size) == 0:
+                return s
+            i = (i + 1) & self.mask
+        return None
+
+    cdef void index_raw(self, Session s, const unsigned char* raw, Py_ssize_t size) noexcept:
+        """Put `s` (in the table, its sid these plain bytes) in the raw index, if a slot is near."""
+        cdef unsigned long long h
+        cdef size_t i
+        cdef int probe
+        if s.raw_len or s.lru_prev is None:
+            return
+        h = raw_hash(raw, size, self.seed)
+        i = h & self.mask
+        for probe in range(MAX_PROBE):
+            if self.slots[i] == NULL:
+                self.slots[i] = <PyObject*>s
+                memcpy(s.raw, raw, size)
+                s.raw_len = size
+                s.raw_hash = h
+                return
+            i = (i + 1) & self.mask
+
+    cdef void unindex_raw(self, Session s) noexcept:
+        """Take `s` out of the raw index; later entries of its run move back (no tombstones)."""
+        cdef size_t i = s.raw_hash & self.mask
+        cdef size_t hole, home
+        cdef int probe
+        if not s.raw_len:
+            return
+        s.raw_len = 0
+        for probe in range(MAX_PROBE):
+            if self.slots[i] == <PyObject*>s:
+                break
+            i = (i + 1) & self.mask
+        else:
+            return  # unreachable: an entry never sits further than MAX_PROBE from its home
+        self.slots[i] = NULL
+        hole = i
+        while True:
+            i = (i + 1) & self.mask
+            if self.slots[i] == NULL:
+                return
+            home = (<Session><object>self.slots[i]).raw_hash & self.mask
+            # It may fill the hole unless its home lies cyclically in (hole, i].
+            if (i > hole and (home <= hole or home > i)) or (i < hole and home <= hole and home > i):
+                self.slots[hole] = self.slots[i]
+                self.slots[i] = NULL
+                hole = i
 
     cdef void put(self, key, Session s, double now):
         """Store (again): expires ttl from now. The caller made room (evict) for a new key."""
@@ -362,7 +541,7 @@ cdef class SessionTable:
             self.entries[key] = s
             s.lru_prev = s.lru_next = s
             s.ttl_prev = s.ttl_next = s
-        self._to_lru_end(s)
+        self.touch(s)
         s.ttl_prev.ttl_next = s.ttl_next
         s.ttl_next.ttl_prev = s.ttl_prev
         s.ttl_prev = self.root.ttl_prev
@@ -372,15 +551,16 @@ cdef class SessionTable:
         s.expires = now + self.ttl
 
     cdef void remove(self, Session s):
-        del self.entries[s.key]
+        self.unindex_raw(s)  # first: the dict holds the reference the index borrows
         s.lru_prev.lru_next = s.lru_next
         s.lru_next.lru_prev = s.lru_prev
         s.ttl_prev.ttl_next = s.ttl_next
         s.ttl_next.ttl_prev = s.ttl_prev
         s.lru_prev = s.lru_next = s.ttl_prev = s.ttl_next = None
+        del self.entries[s.key]
 
     cdef list expire(self, double now):
-        """Remove and return the entries expired at `now`, first to expire first."""
+        """Remove and return the entries expired at `now`, first to expire first (None: none)."""
         cdef Session s = self.root.ttl_next
         if s is self.root or now < s.expires:
             return None
@@ -439,6 +619,7 @@ cdef class QoeTracker:
             self.rungs[i] = 0
         self.throughput_count = 0
         node = metrics.node
+        # Children resolved once: .labels() costs a dict lookup and a lock per call.
         self._rebuffers = metrics.rebuffers.labels(node)
         self._rebuffer_seconds = metrics.rebuffer_seconds.labels(node)
         self._watch = metrics.watch_seconds.labels(node)
@@ -493,8 +674,6 @@ cdef class QoeTracker:
 
     def take(self, str path, bytes query, list headers, bint has_header):
         """qoe.QoeTracker.take: the query and headers without CMCD, which is observed."""
-        from cdn_edge.cmcd import split_headers, split_query
-
         if not has_header and query.startswith(b"CMCD=") and b"&" not in query:
             self.observe_list(path, query[5:])
             return b"", headers
@@ -513,9 +692,9 @@ cdef class QoeTracker:
         """`raw_path` (path_size bytes, up to a `#`) or `path` (decoded): where the request went."""
         cdef Parsed c
         cdef const unsigned char* fragment
-        sid = parse(raw, size, encoded, &c)
-        if sid is None:
-            return
+        text = parse(raw, size, encoded, &c)
+        if text is None and not c.sid_len:
+            return  # without a session nothing can be attributed
         cdef int ot = c.ot
         cdef bint media
         if ot != OT_NONE:
@@ -525,7 +704,7 @@ cdef class QoeTracker:
         else:
             fragment = <const unsigned char*>memchr(raw_path, b'#', path_size)
             media = ends_with_segment_suffix(raw_path, (fragment - raw_path) if fragment != NULL else path_size)
-        self.record(sid, &c, media)
+        self.record(text, &c, media)
 
     def observe(self, cmcd, str path):
         """A parsed CMCD (cdn_edge.cmcd.Cmcd) of a request for `path`."""
@@ -536,65 +715,74 @@ cdef class QoeTracker:
         c.bl = -1 if cmcd.bl is None else cmcd.bl
         c.br = -1 if cmcd.br is None else cmcd.br
         c.mtp = -1 if cmcd.mtp is None else cmcd.mtp
+        c.sid_len = 0
         ot = cmcd.ot
         c.ot = OBJECT_NAMES.index(ot) if ot in OBJECT_NAMES else OT_NONE  # an unknown type: not media, not "i"
         media = ot in ("a", "v", "av") if ot is not None else path.endswith(SEGMENT_SUFFIXES)
         self.record(cmcd.sid, &c, media)
 
-    cdef void record(self, str sid, Parsed* c, bint media) except *:
-        if self.one_in != 1 and hash(sid) % self.one_in:
+    cdef void record(self, str text, Parsed* c, bint media) except *:
+        """One request of the session named `text`, or by c.sid's plain bytes (text None)."""
+        cdef Session session = None
+        cdef double now
+        if c.sid_len:
+            session = self.table.find_raw(c.sid, c.sid_len)  # only sessions followed are in the table
+            if session is None:
+                text = PyUnicode_DecodeASCII(<const char*>c.sid, c.sid_len, NULL)
+        if session is None and self.one_in != 1 and hash(text) % self.one_in:
             return
-        cdef double now = self.now()
-        cdef Session session = self.session(sid, now)
+        now = self.now()
+        if session is not None:
+            self.table.touch(session)  # a read of the table, as session() does
+            if not (now < session.expires):
+                session = None
+                text = PyUnicode_DecodeASCII(<const char*>c.sid, c.sid_len, NULL)
+        if session is None:
+            session = self.session(text, now)
+            if c.sid_len:
+                self.table.index_raw(session, c.sid, c.sid_len)
         cdef double gap = now - session.last
         if gap > 0:
             self.pending_watch += gap if gap < C_MAX_GAP else C_MAX_GAP
         session.last = now
         if now - session.refreshed > self.refresh_after:
             session.refreshed = now
-            self.keep(sid, session, now)
+            self.keep(session, now)
         if c.mtp >= 0 and self.throughput_count < C_MAX_PENDING:
             self.throughput[self.throughput_count] = <int>c.mtp
             self.throughput_count += 1
         if not media:
-            if c.bs and c.ot == OT_I and session.has_video:
-                self.starved(session.video_last, session.video_buffer, session.video_playing, now)
+            # hls.js may flag a stall on an init segment (a switch down): it counts for the video.
+            if c.bs and c.ot == OT_I and session.video.present:
+                self.starved(&session.video, now)
             return
         if c.br >= 0:
             self.rungs[rung_index(c.br)] += 1
-        # qoe.QoeTracker._buffer: the stream of this request
-        if c.ot == OT_A:
-            if session.has_audio:
-                if c.bs:
-                    self.starved(session.audio_last, session.audio_buffer, session.audio_playing, now)
-            else:
-                session.has_audio = True
-            session.audio_last = now
-            session.audio_buffer = c.bl
-            if not c.su:
-                session.audio_playing = True
-        else:
-            if session.has_video:
-                if c.bs:
-                    self.starved(session.video_last, session.video_buffer, session.video_playing, now)
-            else:
-                session.has_video = True
-            session.video_last = now
-            session.video_buffer = c.bl
-            if not c.su:
-                session.video_playing = True
+        self.buffer(&session.audio if c.ot == OT_A else &session.video, c, now)
         if not session.started:
             session.started = True
             self._startup_edge.observe(now - session.first)
 
-    cdef void starved(self, double last, long long buffer_ms, bint playing, double now) except *:
-        if not playing:
+    cdef void buffer(self, Stream* stream, Parsed* c, double now) except *:
+        """qoe.QoeTracker._buffer: a media request of one of the session's streams."""
+        if not stream.present:
+            stream.present = True
+        elif c.bs:
+            self.starved(stream, now)
+        stream.last = now
+        stream.buffer_ms = c.bl
+        if not c.su:
+            stream.playing = True
+
+    cdef void starved(self, Stream* stream, double now) except *:
+        """qoe.QoeTracker._starved: a rebuffer if past startup and its buffer may have run dry."""
+        if not stream.playing:
             return
         cdef double stalled
-        if buffer_ms < 0:
+        if stream.buffer_ms < 0:
             self._rebuffers.inc(self.one_in)
             return
-        stalled = now - last - buffer_ms / 1000.0
+        stalled = now - stream.last - stream.buffer_ms / 1000.0
         if stalled > 0:
             self._rebuffers.inc(self.one_in)
             self._rebuffer_seconds.inc((stalled if stalled < C_MAX_GAP else C_MAX_GAP) * self.one_in)
@@ -603,20 +791,20 @@ cdef class QoeTracker:
         return self.one_in == 1 or hash(sid) % self.one_in == 0
 
     def beacon(self, str sid, str event, startup_seconds):
+        # Rare (rate-limited per client): the reference's logic on this table.
         if not self.tracks(sid):
             return
         cdef double now = self.now()
         cdef Session session = self.session(sid, now)
-        self.keep(sid, session, now)
+        self.keep(session, now)
         if event == "start":
             if startup_seconds is not None:
                 self._startup_player.observe(startup_seconds)
             session.started = True
         elif session.started:
             self._errors.inc(self.one_in)
-        elif not session.failed:
-            session.failed = True
-            self._failures.inc(self.one_in)
+        else:
+            self.failed(session)
 
     def flush(self):
         cdef double now = self.now()
@@ -639,16 +827,19 @@ cdef class QoeTracker:
         ended = self.table.expire(now)
         if ended is not None:
             for session in ended:
-                self.ended(session)
+                if not (<Session>session).started:
+                    self.failed(session)
 
-    cdef void ended(self, Session session) except *:
-        if not session.started and not session.failed:
+    cdef void failed(self, Session session) except *:
+        """A start failure, counted once a session."""
+        if not session.failed:
             session.failed = True
             self._failures.inc(self.one_in)
 
-    cdef void keep(self, str sid, Session session, double now) except *:
+    cdef void keep(self, Session session, double now) except *:
+        """Store again (the TTL restarts), after ending the expired (the write would drop them unseen)."""
         self.expire(now)
-        self.table.put(sid, session, now)
+        self.table.put(session.key, session, now)
 
     cdef Session session(self, str sid, double now):
         cdef Session found = self.table.get(sid, now)
