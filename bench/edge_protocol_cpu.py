@@ -145,9 +145,14 @@ def case_setup(case: str, args: argparse.Namespace) -> tuple[dict[str, Any], lis
     }[case]
 
 
+TRACKERS: set[str] = set()  # the modules of the CMCD trackers the cases ran
+
+
 async def run_case(case: str, args: argparse.Namespace, tmp: Path) -> float:
     settings, queries = case_setup(case, args)
     app = await warm_edge(tmp / case, **settings)
+    if app.state.qoe is not None:
+        TRACKERS.add(type(app.state.qoe).__module__)
     config = uvicorn.Config(app, **COMMON, **server_options(app))
     return await per_request(config, SEGMENT, args.requests, args.rounds, queries)
 
@@ -179,6 +184,7 @@ async def cmcd_cost(args: argparse.Namespace) -> None:
     counted = {case: instructions(case, args) for case in CASES} if args.instructions else {}
     print(f"Per fresh memory hit of a segment (edge protocol); CPU: median of {args.rounds} rounds of {args.requests}")
     print(f"sampling edge: 1 session in {args.one_in} followed, requests spread over {args.sessions} sessions")
+    print(f"CMCD tracker: {', '.join(sorted(TRACKERS))} (--implementation {args.implementation})")
     print(f"{'':<52} {'anchor':>9} {'measured':>9} {'ratio':>7}")
     for label, measured, anchor in (
         ("hls.js CMCD / none, every session followed", "cmcd-all", "plain"),
