@@ -134,19 +134,25 @@ CASES = ("plain", "cmcd-all", "plain-sampled", "cmcd-sampled", "plain-qoe-off")
 
 
 def case_setup(case: str, args: argparse.Namespace) -> tuple[dict[str, Any], list[str] | None]:
-    sampled = {"qoe_enabled": True, "qoe_sample_one_in": args.one_in}
+    on = {"qoe_enabled": True, "qoe_implementation": args.implementation}
+    sampled = {**on, "qoe_sample_one_in": args.one_in}
     return {
-        "plain": ({"qoe_enabled": True}, None),
-        "cmcd-all": ({"qoe_enabled": True}, hls_js_queries(1)),
+        "plain": (on, None),
+        "cmcd-all": (on, hls_js_queries(1)),
         "plain-sampled": (sampled, None),
         "cmcd-sampled": (sampled, hls_js_queries(args.sessions)),
         "plain-qoe-off": ({"qoe_enabled": False}, None),
     }[case]
 
 
+TRACKERS: set[str] = set()  # the modules of the CMCD trackers the cases ran
+
+
 async def run_case(case: str, args: argparse.Namespace, tmp: Path) -> float:
     settings, queries = case_setup(case, args)
     app = await warm_edge(tmp / case, **settings)
+    if app.state.qoe is not None:
+        TRACKERS.add(type(app.state.qoe).__module__)
     config = uvicorn.Config(app, **COMMON, **server_options(app))
     return await per_request(config, SEGMENT, args.requests, args.rounds, queries)
 
@@ -159,7 +165,8 @@ def instructions(case: str, args: argparse.Namespace) -> float:
     counts = []
     for requests in (500, 500 + args.instr_requests):
         argv = [sys.executable, __file__, "--cmcd", "--only", case, "--rounds", "1", "--requests", str(requests),
-                "--one-in", str(args.one_in), "--sessions", str(args.sessions)]  # fmt: skip
+                "--one-in", str(args.one_in), "--sessions", str(args.sessions),
+                "--implementation", args.implementation]  # fmt: skip
         grind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         done = subprocess.run(grind, capture_output=True, text=True, check=True, env=env)
@@ -177,6 +184,7 @@ async def cmcd_cost(args: argparse.Namespace) -> None:
     counted = {case: instructions(case, args) for case in CASES} if args.instructions else {}
     print(f"Per fresh memory hit of a segment (edge protocol); CPU: median of {args.rounds} rounds of {args.requests}")
     print(f"sampling edge: 1 session in {args.one_in} followed, requests spread over {args.sessions} sessions")
+    print(f"CMCD tracker: {', '.join(sorted(TRACKERS))} (--implementation {args.implementation})")
     print(f"{'':<52} {'anchor':>9} {'measured':>9} {'ratio':>7}")
     for label, measured, anchor in (
         ("hls.js CMCD / none, every session followed", "cmcd-all", "plain"),
@@ -198,6 +206,10 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000, help="--cmcd: players the sampling edge sees")
     parser.add_argument("--instructions", action="store_true", help="--cmcd: also count instructions (callgrind)")
     parser.add_argument("--instr-requests", type=int, default=2000, help="--instructions: requests counted")
+    parser.add_argument(
+        "--implementation", choices=("auto", "compiled", "python"), default="auto",
+        help="--cmcd: the edge's CMCD tracker (VODSTACK_EDGE_QOE_IMPLEMENTATION)",
+    )  # fmt: skip
     parser.add_argument("--only", choices=CASES, help=argparse.SUPPRESS)  # one case, for --instructions
     args = parser.parse_args()
     if args.cmcd:

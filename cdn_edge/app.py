@@ -34,7 +34,7 @@ from cdn_edge.eviction import make_policy
 from cdn_edge.fastpath import FastHits, FreshHits
 from cdn_edge.fill import Filler
 from cdn_edge.metrics import EdgeMetrics
-from cdn_edge.qoe import QoeMetrics, QoeTracker
+from cdn_edge.qoe import QoeMetrics, create_tracker
 from cdn_edge.routes import Node, client_ip, serve_object
 from cdn_edge.settings import EdgeSettings
 from cdn_edge.upstream import Upstream
@@ -109,8 +109,8 @@ def create_app(
     )
     qoe = None
     if settings.role == "edge" and settings.qoe_enabled:
-        qoe = QoeTracker(
-            QoeMetrics(node.name, node.metrics.registry), node.clock,
+        qoe = create_tracker(
+            QoeMetrics(node.name, node.metrics.registry), node.clock, implementation=settings.qoe_implementation,
             ttl=settings.qoe_session_ttl_seconds, max_sessions=settings.qoe_max_sessions,
             sample_one_in=settings.qoe_sample_one_in,
         )  # fmt: skip

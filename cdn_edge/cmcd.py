@@ -121,7 +121,13 @@ def _flag(listed: bytes, key: bytes, separator: bytes, equals: bytes) -> bool:
 def _string(value: bytes, quote: bytes, encoded: bool) -> str | None:
     if len(value) < 2 * len(quote) or not (value.startswith(quote) and value.endswith(quote)):
         return None
-    inner = value[len(quote) : -len(quote)]
+    return sid_text(value[len(quote) : -len(quote)], encoded)
+
+
+def sid_text(inner: bytes, encoded: bool) -> str | None:
+    """A CMCD string's text from the bytes between its quotes (percent-decoded if `encoded`, then its
+    escapes undone), None when empty or longer than MAX_SID bytes. (cdn_edge.qoe_compiled decodes plain
+    ASCII itself and calls this for the rest.)"""
     if encoded and b"%" in inner:
         inner = unquote_to_bytes(inner)
     text = inner.decode("utf-8", "replace").replace('\\"', '"').replace("\\\\", "\\")

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdn_edge.cache import Entry
 from cdn_edge.cmcd import HEADER_PREFIX
-from cdn_edge.qoe import QoeTracker
+from cdn_edge.qoe import Tracker
 from cdn_edge.routes import Node
 from httpsemantics.cors import CORS_HEADERS
 from playback.access import ACCESS_HEADER, PUBLIC, SIGNED
@@ -52,7 +52,7 @@ class Encoded:
 class FreshHits:
     """Which requests a fresh memory hit answers as is, and the metrics of those answers."""
 
-    def __init__(self, node: Node, budget: ClientBudget | None = None, qoe: QoeTracker | None = None) -> None:
+    def __init__(self, node: Node, budget: ClientBudget | None = None, qoe: Tracker | None = None) -> None:
         self.node = node
         # Viewer QoE from CMCD (edges): taken off each request by take_cmcd before find() looks at it.
         self.qoe = qoe

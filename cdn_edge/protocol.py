@@ -36,8 +36,7 @@ from cdn_edge.fastpath import CMCD_QUERY, FreshHits
 # Bodies up to this size go out in one buffer with the head (one copy, one send); larger ones are
 # handed over as they are, not copied.
 JOIN_LIMIT = 64 * 1024
-CMCD_TARGET = b"?" + CMCD_QUERY
-QUESTION_MARK, AMPERSAND = b"?&"  # ints: `int in bytes` is one memchr
+QUESTION_MARK = ord("?")  # an int: `int in bytes` is one memchr
 BAD_REQUEST = b"Invalid HTTP request received."
 logger = logging.getLogger("cdn_edge.protocol")
 access_logger = logging.getLogger("uvicorn.access")
@@ -180,15 +179,10 @@ class EdgeProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         target = self.url
         qoe = self.qoe
-        listed: bytes | None = None  # the CMCD list of a query that holds nothing else
         if qoe is not None and QUESTION_MARK in target and not self.cmcd_header:
-            # What players send: a query of nothing but CMCD. It is cut off the raw target here, so
-            # the URL parsed is the plain hit's (parse_url scans every byte: about 27 instructions a
-            # byte, 8,000 for hls.js's query; callgrind). partition and `int in bytes` take their
-            # argument as is; find and startswith parse theirs as a tuple (about 700 instructions).
-            head, cut, rest = target.partition(CMCD_TARGET)
-            if cut and QUESTION_MARK not in head and AMPERSAND not in rest:
-                target, listed = head, rest
+            # What players send, a query of nothing but CMCD, is observed and cut off the raw target
+            # in one call (in C with cdn_edge.qoe_compiled), so the URL parsed is the plain hit's.
+            target = qoe.take_target(target)
         url = httptools.parse_url(target)  # raises HttpParserInvalidURLError: a 400, as any bad request
         raw_path: bytes = url.path
         path = raw_path.decode("ascii")
@@ -197,13 +191,10 @@ class EdgeProtocol(asyncio.Protocol):
         path = self.root_path + path
         query: bytes = url.query or b""
         hits = self.hits
-        if qoe is not None:
-            if listed is not None:
-                qoe.observe_list(path, listed)
-            # find(), not `in`: bytes.__contains__ tries its argument as an int first, and the
-            # exception costs more than the search (about 2,400 instructions against 1,300, callgrind).
-            elif self.cmcd_header or (query and query.find(CMCD_QUERY) >= 0):
-                query, self.headers = qoe.take(path, query, self.headers, self.cmcd_header)  # as FreshHits.take_cmcd
+        # find(), not `in`: bytes.__contains__ tries its argument as an int first, and the exception
+        # costs more than the search (about 2,400 instructions against 1,300, callgrind).
+        if qoe is not None and (self.cmcd_header or (query and query.find(CMCD_QUERY) >= 0)):
+            query, self.headers = qoe.take(path, query, self.headers, self.cmcd_header)  # as FreshHits.take_cmcd
         parser = self.parser
         method = parser.get_method().decode("ascii")
         if hits is not None and self._answer(hits, method, path, query):

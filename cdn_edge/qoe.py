@@ -27,25 +27,34 @@ by session, asset or path. What is measured, and how:
   a media object answered first.
 
 Sampling (`sample_one_in` N > 1, for busy edges): the tracker follows one session in N, chosen by a
-keyed hash of its `sid` (Python's hash(), randomised per process: a client cannot pick its way in or
-out), and each followed session stands for N. Counters add N per event (Horvitz-Thompson: every
-session is followed with probability 1/N, so the expected total is the true total); histograms
-(startup, throughput) and the active-sessions gauge (times N) are those of the sample, which is a
-uniform random sample of sessions, so their distributions and every ratio (rebuffer ratio, rung
-shares) estimate the whole. Every metric keeps its meaning for a followed session: all its requests
-and beacons are seen. What N costs: with S sessions in a window, a count's relative standard error
-is about sqrt((N - 1) / S) (binomial): N=16 and 10,000 sessions, 4%; the few sessions of a quiet
-edge are better counted with N=1. A request of a session not followed costs finding its `sid` and
-one hash (see observe_list(); bench/edge_protocol_cpu.py --cmcd).
+keyed hash of its `sid` (Python's hash() of the text, randomised per process: a client cannot pick
+its way in or out; cdn_edge.qoe_compiled hashes the same str, so both follow the same sessions), and
+each followed session stands for N. Counters add N per event (Horvitz-Thompson: every session is
+followed with probability 1/N, so the expected total is the true total); histograms (startup,
+throughput) and the active-sessions gauge (times N) are those of the sample, which is a uniform
+random sample of sessions, so their distributions and every ratio (rebuffer ratio, rung shares)
+estimate the whole. Every metric keeps its meaning for a followed session: all its requests and
+beacons are seen. What N costs: with S sessions in a window, a count's relative standard error is
+about sqrt((N - 1) / S) (binomial): N=16 and 10,000 sessions, 4%; the few sessions of a quiet edge
+are better counted with N=1. A request of a session not followed costs finding its `sid` and one
+hash (see observe_list(); bench/edge_protocol_cpu.py --cmcd).
+
+Two implementations, one behaviour: QoeTracker here (the reference, pure Python) and
+cdn_edge.qoe_compiled.QoeTracker (Cython, an optional extension built by `pip install`: the hit
+path's CMCD work in C). create_tracker() takes the compiled one when it was built;
+tests/cdn_edge/test_qoe_differential.py feeds both the same requests.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, Protocol
+from urllib.parse import unquote
 
 from cachetools import TTLCache
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from cdn_edge.cmcd import MEDIA_TYPES, QUERY_KEY, Cmcd, parse_cmcd, split_headers, split_query
 
@@ -64,7 +73,12 @@ MAX_PENDING_THROUGHPUT = 10_000
 # another key: `,sid="`. Other spellings (first key, lower-case hex) take the full parse.
 _SID_AT = b"%2Csid%3D%22"
 _QUOTE = b"%22"
-_AMPERSAND, _PERCENT, _BACKSLASH = b"&%\\"
+_SID_KEY = b"sid%3"  # `sid=` in either hex case
+_VALUE_ENDS = (b"", b"%2C", b"%2c")  # what may follow a value: the list's end or a separator
+_AMPERSAND, _PERCENT, _BACKSLASH, _QUESTION_MARK, _SLASH = b"&%\\?/"
+CMCD_TARGET = b"?" + QUERY_KEY
+IMPLEMENTATION = "python"
+logger = logging.getLogger("cdn_edge.qoe")
 
 
 def rung_label(kbps: int) -> str:
@@ -134,6 +148,9 @@ class QoeMetrics:
             "vodstack_qoe_sessions_dropped", "Sessions forgotten early: the table was full.", ["node"], registry=r
         )
         self.beacons = Counter("vodstack_qoe_beacons", "Beacons received, by outcome.", ["node", "outcome"], registry=r)
+        self.implementation = Info(
+            "vodstack_qoe_implementation", "Which CMCD tracker runs: compiled or python.", ["node"], registry=r
+        )
         for source in SOURCES:
             self.startup.labels(node, source)
         for _, rung in RUNGS:
@@ -188,6 +205,20 @@ class QoeTracker:
         self._errors = metrics.playback_errors.labels(node)
         self._dropped = metrics.dropped.labels(node)
 
+    def take_target(self, target: bytes) -> bytes:
+        """The raw request target (origin-form, as read) without a query of nothing but CMCD (what
+        players send: `?CMCD=` after the path, no other `?` before it, no `&` after), which is observed
+        here; any other target as it is (take() then sees its query). cdn_edge.protocol calls this
+        before parsing the URL, which then parses the plain hit's bytes (parse_url scans every byte:
+        about 27 instructions a byte, 8,000 for hls.js's query; callgrind). The path a session's
+        request went to (a segment, when CMCD has no `ot`) is the target's up to `#`, percent-decoded."""
+        head, cut, listed = target.partition(CMCD_TARGET)
+        if not cut or not head.startswith(b"/") or _QUESTION_MARK in head or _AMPERSAND in listed:
+            return target
+        path = head.partition(b"#")[0].decode("latin-1")
+        self.observe_list(unquote(path) if "%" in path else path, listed)
+        return head
+
     def take(
         self, path: str, query: bytes, headers: list[tuple[bytes, bytes]], has_header: bool
     ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -217,23 +248,24 @@ class QoeTracker:
 
         The cost of such a request is mostly scans and copies of its ~300-byte list, so when sampling,
         a session not followed is found with one scan from the end (where hls.js puts `sid`, its keys
-        sorted), one hash, and no parse. A list naming `sid` twice (the spec forbids it) may be
-        decided by its last where the full parse takes the first."""
+        sorted), one hash, and no parse: when that `sid` is the list's only one (no `sid%3` before
+        it) and its value is exactly a quoted string without escapes, it is the sid parse_cmcd gives;
+        anything else takes the full parse (tests/cdn_edge/test_qoe_differential.py)."""
         one_in = self.one_in
         if one_in != 1:
             # partition takes its argument as is; find and rfind parse theirs as a tuple (callgrind:
             # about 700 instructions a call).
-            _, named, sid = listed.rpartition(_SID_AT)
-            if named:
-                sid, quoted, _ = sid.partition(_QUOTE)
-                # Without escapes these bytes are the sid parse_cmcd decodes, so tracks() agrees.
-                if quoted and hash(sid) % one_in and _PERCENT not in sid and _BACKSLASH not in sid:
-                    return
+            before, named, sid = listed.rpartition(_SID_AT)
+            if named and _SID_KEY not in before:
+                sid, quoted, after = sid.partition(_QUOTE)
+                if quoted and _PERCENT not in sid and _BACKSLASH not in sid and after[:3] in _VALUE_ENDS:
+                    if hash(sid.decode("utf-8", "replace")) % one_in:
+                        return
         self.observe(parse_cmcd(listed, encoded=True), path)
 
     def tracks(self, sid: str) -> bool:
         """Whether the session `sid` is one this tracker follows (always, when it samples none out)."""
-        return self.one_in == 1 or hash(sid.encode()) % self.one_in == 0
+        return self.one_in == 1 or hash(sid) % self.one_in == 0
 
     def observe(self, cmcd: Cmcd, path: str) -> None:
         sid = cmcd.sid
@@ -353,3 +385,55 @@ class QoeTracker:
         self.sessions[sid] = session
         self._sessions.inc(self.one_in)
         return session
+
+
+class Tracker(Protocol):
+    """What the edge calls (cdn_edge.protocol, cdn_edge.fastpath, cdn_edge.app): QoeTracker here, or
+    cdn_edge.qoe_compiled.QoeTracker; both also have observe(), observe_list() and `sessions`."""
+
+    metrics: QoeMetrics
+
+    def take_target(self, target: bytes) -> bytes: ...
+
+    def take(
+        self, path: str, query: bytes, headers: list[tuple[bytes, bytes]], has_header: bool
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]: ...
+
+    def tracks(self, sid: str) -> bool: ...
+
+    def beacon(self, sid: str, event: str, startup_seconds: float | None) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+Implementation = Literal["auto", "compiled", "python"]
+
+
+def create_tracker(
+    metrics: QoeMetrics,
+    clock: Callable[[], float],
+    *,
+    implementation: Implementation = "auto",
+    ttl: float = 120.0,
+    max_sessions: int = 100_000,
+    sample_one_in: int = 1,
+) -> Tracker:
+    """The compiled tracker when the extension was built ("auto"; "compiled" requires it), else this
+    module's. Which one is in use is logged and exported (vodstack_qoe_implementation_info)."""
+    tracker: Tracker
+    if implementation != "python":
+        try:
+            from cdn_edge.qoe_compiled import QoeTracker as CompiledTracker
+        except ImportError:
+            if implementation == "compiled":
+                raise
+            logger.warning("cdn_edge.qoe_compiled is not built: viewer QoE runs in Python (about 2x a hit's CPU)")
+        else:
+            tracker = CompiledTracker(metrics, clock, ttl=ttl, max_sessions=max_sessions, sample_one_in=sample_one_in)
+            metrics.implementation.labels(metrics.node).info({"implementation": "compiled"})
+            logger.info("viewer QoE: compiled CMCD tracker (cdn_edge.qoe_compiled)")
+            return tracker
+    tracker = QoeTracker(metrics, clock, ttl=ttl, max_sessions=max_sessions, sample_one_in=sample_one_in)
+    metrics.implementation.labels(metrics.node).info({"implementation": IMPLEMENTATION})
+    logger.info("viewer QoE: Python CMCD tracker (cdn_edge.qoe)")
+    return tracker

@@ -57,9 +57,13 @@ class EdgeSettings(BaseSettings):
     qoe_max_sessions: int = Field(default=100_000, ge=1)
     qoe_session_ttl_seconds: float = Field(default=120.0, gt=0)
     # Follow one CMCD session in this many (a keyed hash of its sid), each counting for as many
-    # (cdn_edge/qoe.py): with 16 a hit carrying CMCD costs about 1.4x a plain hit's CPU, with 1
-    # (every session, exact counts) about 2.6x (BENCHMARKS.md, "CMCD on the hit path").
+    # (cdn_edge/qoe.py). With the compiled tracker a hit carrying CMCD costs about 1.06x a plain hit's
+    # instructions with 1 (every session, exact counts) and 1.075x with 16: sampling buys nothing; with
+    # the Python one about 2.4x with 1 and 1.2x with 16 (BENCHMARKS.md, "CMCD on the hit path").
     qoe_sample_one_in: int = Field(default=1, ge=1)
+    # Which CMCD tracker: "auto" (the compiled cdn_edge/qoe_compiled.pyx when it was built, else
+    # cdn_edge/qoe.py), "compiled" (refuse to start without it) or "python" (the reference).
+    qoe_implementation: Literal["auto", "compiled", "python"] = "auto"
     # Beacons per client address, in limits' notation.
     qoe_beacon_rate: str = "30/minute"
     # Bearer token /metrics requires (Prometheus: `authorization` in the scrape config). Empty: open.

@@ -3,11 +3,15 @@ and never an error for garbage."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
 
 from cdn_edge.cmcd import Cmcd, parse_cmcd, split_headers, split_query
+from tests.cdn_edge.qoe_implementations import PARSERS
+
+Parse = Callable[..., Cmcd]
 
 SID = "6e2fb550-c457-11e9-bb97-0800200c9a66"
 # The example of CTA-5004 section 3.2 (all keys), as hls.js would put it in the query.
@@ -37,16 +41,18 @@ SPEC_EXAMPLE = (
         ('nor="..%2Fseg.m4s",sid="s%2Fx"', Cmcd("s%2Fx")),  # CMCD's own escapes are kept as sent
     ],
 )
-def test_parse(raw: str, expected: Cmcd) -> None:
-    assert parse_cmcd(raw.encode(), encoded=False) == expected
-    assert parse_cmcd(quote(raw, safe="").encode(), encoded=True) == expected
+@pytest.mark.parametrize("parse", PARSERS)
+def test_parse(parse: Parse, raw: str, expected: Cmcd) -> None:
+    assert parse(raw.encode(), encoded=False) == expected
+    assert parse(quote(raw, safe="").encode(), encoded=True) == expected
 
 
-def test_the_cost_is_bounded_whatever_is_sent() -> None:
+@pytest.mark.parametrize("parse", PARSERS)
+def test_the_cost_is_bounded_whatever_is_sent(parse: Parse) -> None:
     huge = ("br=1," * 100_000 + 'sid="late"').encode()
-    assert parse_cmcd(huge, encoded=False) == Cmcd(br=1)  # the sid past the bound is never read
-    assert parse_cmcd(b"br=1,br=2,ot=v,ot=a", encoded=False) == Cmcd(br=1, ot="v")  # each key's first
-    assert parse_cmcd(b"br%3d300%2cot%3dv", encoded=True) == Cmcd(br=300, ot="v")  # lower-case hex
+    assert parse(huge, encoded=False) == Cmcd(br=1)  # the sid past the bound is never read
+    assert parse(b"br=1,br=2,ot=v,ot=a", encoded=False) == Cmcd(br=1, ot="v")  # each key's first
+    assert parse(b"br%3d300%2cot%3dv", encoded=True) == Cmcd(br=300, ot="v")  # lower-case hex
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Viewer QoE from CMCD and beacons (cdn_edge.qoe): what each metric counts, with an injected clock."""
+"""Viewer QoE from CMCD and beacons (cdn_edge.qoe): what each metric counts, with an injected clock;
+every test runs against both trackers (the reference and cdn_edge.qoe_compiled)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ from prometheus_client import CollectorRegistry
 from cdn_edge.cmcd import Cmcd
 from cdn_edge.qoe import QoeMetrics, QoeTracker, rung_label
 from tests.cdn_edge.edge_stack import ManualClock
+from tests.cdn_edge.qoe_implementations import TRACKERS
 
 NODE = "edge-1"
 
 
+@pytest.fixture(autouse=True, params=TRACKERS)
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Qoe, "tracker_class", request.param)
+
+
 class Qoe:
+    tracker_class: type[QoeTracker] = QoeTracker
+
     def __init__(self, **options: float) -> None:
         self.clock = ManualClock()
         self.registry = CollectorRegistry()
-        self.tracker = QoeTracker(QoeMetrics(NODE, self.registry), self.clock, **options)  # type: ignore[arg-type]
+        self.tracker = self.tracker_class(QoeMetrics(NODE, self.registry), self.clock, **options)  # type: ignore[arg-type]
 
     def value(self, name: str, **labels: str) -> float:
         self.tracker.flush()
@@ -44,6 +53,14 @@ def test_startup_is_first_request_to_first_media_object() -> None:
     assert q.value("vodstack_qoe_media_requests_total", rung="le800k") == 2
     assert q.value("vodstack_qoe_rebuffer_events_total") == 0
     assert q.value("vodstack_qoe_watch_seconds_total") == pytest.approx(5.2)
+
+
+def test_a_pause_counts_at_most_max_gap_of_watch_time() -> None:
+    q = Qoe()
+    q.request(0, "a/360p/seg_00001.m4s", sid="s", ot="v")
+    q.request(45, "a/360p/seg_00002.m4s", sid="s", ot="v")  # paused: 30 s of it counts
+    q.request(4, "a/360p/seg_00003.m4s", sid="s", ot="v")
+    assert q.value("vodstack_qoe_watch_seconds_total") == pytest.approx(34.0)
 
 
 def test_without_ot_a_segment_path_is_media() -> None:

@@ -17,6 +17,7 @@ from cdn_edge.app import create_app as create_edge
 from cdn_edge.beacon import MAX_BEACON_BYTES
 from tests.cdn_edge.conftest import serving
 from tests.cdn_edge.edge_stack import MASTER, SEGMENT, SEGMENT_BYTES, ManualClock, edge_settings, make_origin
+from tests.cdn_edge.qoe_implementations import IMPLEMENTATIONS
 from tests.cdn_edge.test_metrics import scrape, value
 
 NODE = {"node": "edge"}
@@ -48,11 +49,24 @@ def origin(tmp_path: Path) -> Queries:
 
 
 @pytest.fixture(params=["protocol", "asgi"])
-def edge(request: pytest.FixtureRequest, tmp_path: Path, origin: Queries, clock: ManualClock) -> Iterator[str]:
+def server(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def edge(server: str, implementation: str, tmp_path: Path, origin: Queries, clock: ManualClock) -> Iterator[str]:
     with serving(origin) as o:
-        app = create_edge(edge_settings(tmp_path, "edge", "edge", o.url, qoe_beacon_rate="3/minute"), clock=clock)
+        settings = edge_settings(
+            tmp_path, "edge", "edge", o.url, qoe_beacon_rate="3/minute", qoe_implementation=implementation
+        )
+        app = create_edge(settings, clock=clock)
         # "asgi": uvicorn's own protocol, so FastHits in the app takes CMCD off instead.
-        options: dict[str, object] = {"http": "httptools"} if request.param == "asgi" else {}
+        options: dict[str, object] = {"http": "httptools"} if server == "asgi" else {}
         with serving(app, 0, **options) as server:
             yield server.url
 
@@ -101,11 +115,15 @@ def test_a_query_of_only_cmcd_is_still_answered_by_the_protocol(tmp_path: Path, 
         assert other.content == SEGMENT_BYTES and app.state.hits.direct == before + 1  # another query: the app
 
 
-def test_a_sampling_edge_counts_each_followed_session_for_n(tmp_path: Path, clock: ManualClock) -> None:
+def test_a_sampling_edge_counts_each_followed_session_for_n(
+    tmp_path: Path, clock: ManualClock, implementation: str
+) -> None:
     # Through the protocol's short way (a query of only CMCD): a followed session counts 4 times,
     # one the sample leaves out not at all, and both are still fast hits without CMCD.
-    app = create_edge(edge_settings(tmp_path, "edge", "edge", "http://upstream", qoe_sample_one_in=4), clock=clock,
-                      transport=httpx.ASGITransport(make_origin(tmp_path)))  # fmt: skip
+    settings = edge_settings(
+        tmp_path, "edge", "edge", "http://upstream", qoe_sample_one_in=4, qoe_implementation=implementation
+    )
+    app = create_edge(settings, clock=clock, transport=httpx.ASGITransport(make_origin(tmp_path)))
     qoe = app.state.qoe
     sids = [f"{i:08x}-2a2b-4a6c-9b3e-5b1f0c8d7e61" for i in range(64)]
     followed = next(sid for sid in sids if qoe.tracks(sid))
@@ -217,10 +235,12 @@ def test_cmcd_beside_a_clip_range_keeps_the_range(edge: str, origin: Queries) ->
 
 @pytest.mark.parametrize("sample_one_in", [1, 7])
 def test_the_protocols_cut_observes_the_session_it_follows(
-    tmp_path: Path, clock: ManualClock, sample_one_in: int
+    tmp_path: Path, clock: ManualClock, sample_one_in: int, implementation: str
 ) -> None:
-    app = create_edge(edge_settings(tmp_path, "edge", "edge", "http://upstream", qoe_sample_one_in=sample_one_in),
-                      clock=clock, transport=httpx.ASGITransport(make_origin(tmp_path)))  # fmt: skip
+    settings = edge_settings(
+        tmp_path, "edge", "edge", "http://upstream", qoe_sample_one_in=sample_one_in, qoe_implementation=implementation
+    )
+    app = create_edge(settings, clock=clock, transport=httpx.ASGITransport(make_origin(tmp_path)))
     qoe = app.state.qoe
     sid = next(f"s{i}" for i in range(10_000) if qoe.tracks(f"s{i}"))
     left_out = [f"s{i}" for i in range(100) if not qoe.tracks(f"s{i}")][:3]  # none when every one is followed

@@ -1,0 +1,125 @@
+"""CMCD on the edge's hit path over real loopback sockets: the edge as deployed (its own protocol
+under uvicorn, cdn_edge.app.server_options) in a child process pinned to one core, wrk pinned to the
+other, fresh memory hits of a segment with and without the CMCD query hls.js sends on every segment.
+Reported per case: the edge process's CPU seconds per request (utime + stime from /proc/<pid>/stat
+over the run, divided by the requests wrk completed) and req/s; rounds alternate the two, and the
+ratios are of the medians. CPU per request moves less with the machine's load than req/s; neither
+is load-independent (bench/edge_protocol_cpu.py --cmcd --instructions is).
+
+    .venv/bin/python bench/edge_cmcd_sockets.py [--implementation compiled|python] [--seconds 4] [--rounds 5]
+
+Two segments: the 256 KiB one of bench/edge_protocol_cpu.py and a ~700 KB one (4 s at the middle
+rung, 1.4 Mb/s). Needs wrk and taskset (util-linux) and two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge_protocol_cpu import COMMON, HLS_JS_CMCD, SID, warm_edge  # noqa: E402  # bench/, beside this script
+from edge_vs_nginx import free_port, pinned  # noqa: E402
+
+from cdn_edge.app import server_options  # noqa: E402
+from storage.filesystem import FilesystemObjectStore  # noqa: E402
+from tests.cdn_edge.edge_stack import ASSET, SEGMENT  # noqa: E402
+
+MIDDLE = f"{ASSET}/540p/seg_00001.m4s"  # 4 s at 1.4 Mb/s
+MIDDLE_BYTES = bytes(range(251)) * 2789  # 700,039 bytes
+CMCD = HLS_JS_CMCD.format(sid=SID)
+
+
+async def serve(port: int, implementation: str) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    FilesystemObjectStore(tmp / "objects").ensure_bucket("media")
+    app = await warm_edge(tmp, qoe_enabled=True, qoe_implementation=implementation,
+                          memory_budget_bytes=64 * 1024 * 1024)  # fmt: skip
+    FilesystemObjectStore(tmp / "objects").put_bytes("media", MIDDLE, MIDDLE_BYTES)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **COMMON, **server_options(app))
+    print(type(app.state.qoe).__module__, flush=True)
+    await uvicorn.Server(config).serve()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def load(url: str, seconds: int, pid: int) -> tuple[float, float]:
+    """(edge CPU microseconds per request, req/s) of one wrk run on core 1."""
+    before = cpu_seconds(pid)
+    done = subprocess.run(
+        pinned(1, ["wrk", "-t1", "-c8", f"-d{seconds}s", url]), capture_output=True, text=True, check=True
+    )
+    used = cpu_seconds(pid) - before
+    requests = int(re.search(r"(\d+) requests in", done.stdout).group(1))  # type: ignore[union-attr]
+    if "Non-2xx" in done.stdout:
+        raise RuntimeError(done.stdout)
+    return used / requests * 1e6, requests / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--implementation", choices=("auto", "compiled", "python"), default="auto")
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve, args.implementation))
+        return
+    port = free_port()
+    child = subprocess.Popen(
+        pinned(0, [sys.executable, __file__, "--serve", str(port), "--implementation", args.implementation]),
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        module = child.stdout.readline().strip()
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                for key in (SEGMENT, MIDDLE):
+                    for _ in range(5):  # the miss, then the memory tier's store
+                        httpx.get(f"{base}/{key}").raise_for_status()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        print(f"edge CMCD tracker: {module}; {args.rounds} alternating rounds of {args.seconds} s, wrk -t1 -c8")
+        print(f"load average before: {os.getloadavg()[0]:.1f}")
+        print(f"{'segment':<10} {'CPU us/req none':>16} {'with CMCD':>10} {'ratio':>7} {'req/s none':>11} "
+              f"{'with CMCD':>10} {'ratio':>7}")  # fmt: skip
+        for label, key in (("256 KiB", SEGMENT), ("700 KB", MIDDLE)):
+            runs: dict[str, list[tuple[float, float]]] = {"none": [], "cmcd": []}
+            for _ in range(args.rounds):
+                runs["none"].append(load(f"{base}/{key}", args.seconds, child.pid))
+                runs["cmcd"].append(load(f"{base}/{key}?{CMCD}", args.seconds, child.pid))
+            cpu = {case: statistics.median(r[0] for r in runs[case]) for case in runs}
+            rate = {case: statistics.median(r[1] for r in runs[case]) for case in runs}
+            print(f"{label:<10} {cpu['none']:>16.1f} {cpu['cmcd']:>10.1f} {cpu['cmcd'] / cpu['none']:>6.3f}x "
+                  f"{rate['none']:>11.0f} {rate['cmcd']:>10.0f} {rate['cmcd'] / rate['none']:>6.3f}x")  # fmt: skip
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
