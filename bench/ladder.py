@@ -1,6 +1,6 @@
 """Content-aware ladder against the fixed (Apple) ladder, same sources, same run.
 
-    .venv/bin/python bench/ladder.py [--clips easy,hard,trailer] [--bbb PATH] [--seconds 40]
+    .venv/bin/python bench/ladder.py [--clips easy,hard] [--trailer PATH] [--bbb PATH] [--seconds 40]
         [--preset veryfast] [--vmaf-subsample 4] [--keep DIR] [--ladders fixed,content_aware]
         [--source-preset medium]
 
@@ -26,14 +26,27 @@ fixed one (piecewise-linear in log(rate) over the VMAF range both cover; negativ
 the same quality), the highest rung against the source's own bit rate, and the CPU seconds of each
 job (this process's children: ffmpeg, the probe), whose ratio a loaded machine does not skew the way
 it skews wall time.
+Where the content-aware ladder spans too little VMAF for a BD-rate (one rung), the bench prints
+instead what it can honestly say: the bits of each content-aware rung against the fixed ladder's bits
+interpolated at that rung's VMAF (bench/rate_quality.py's `rate_at_anchor`; n/a when no rung lies
+inside the fixed ladder's measured VMAF range: nothing is extrapolated). It is a BD-rate at one point
+(or at a few), labelled as such, and it is not part of the set's mean BD-rate.
 Targets (issue 17): BD-rate <= -20 % over the set, no rung above the source, CPU ratio <= 1.
+
+The set, from --keep directories alone (nothing encoded; each source's results in one of them):
+
+    .venv/bin/python bench/ladder.py --summary DIR [DIR ...] [--trailer PATH] [--bbb PATH]
+
+prints every kept source as above, then the set table (markdown) and the set's figures: mean BD-rate
+over the sources that have one, CPU seconds of both ladders summed, sources whose top rung is above
+their own bit rate. Results saved before the source's probe was kept in the file need the source:
+<DIR>/easy.mp4, <DIR>/hard.mp4, or --trailer / --bbb.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import resource
 import subprocess
 import sys
@@ -46,6 +59,14 @@ sys.path.insert(0, str(ROOT))
 
 from transcode_setup import queue_asset  # noqa: E402
 
+from bench.rate_quality import (  # noqa: E402
+    RungResult,
+    SourceOutcome,
+    bd_rate,
+    point_line,
+    rate_at_anchor,
+    summarise_set,
+)
 from catalog.models import Asset  # noqa: E402
 from catalog.session import Catalog  # noqa: E402
 from catalog.settings import CatalogSettings  # noqa: E402
@@ -81,14 +102,6 @@ def _encode(dest: Path, graph: str, seconds: float, preset: str) -> Path:
             check=True,
         )  # fmt: skip
     return dest
-
-
-@dataclass(frozen=True)
-class RungResult:
-    name: str
-    height: int
-    bitrate: int  # measured average bits/s of the published rendition
-    vmaf: float
 
 
 def children_cpu() -> float:
@@ -171,35 +184,6 @@ def vmaf(playlist: Path, source: Path, size: tuple[int, int], subsample: int) ->
         return float(json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"])
 
 
-def bd_rate(anchor: list[RungResult], test: list[RungResult]) -> float | None:
-    """Average bit rate difference of `test` against `anchor` at equal VMAF, in percent: both
-    rate-quality curves piecewise-linear in log(rate), averaged over the VMAF range both cover."""
-
-    def curve(points: list[RungResult]) -> list[tuple[float, float]]:
-        kept: list[tuple[float, float]] = []
-        for p in sorted(points, key=lambda r: r.vmaf):
-            if not kept or p.vmaf > kept[-1][0]:
-                kept.append((p.vmaf, math.log(p.bitrate)))
-        return kept
-
-    def log_rate(c: list[tuple[float, float]], q: float) -> float:
-        for (q0, r0), (q1, r1) in zip(c, c[1:], strict=False):
-            if q0 <= q <= q1:
-                return r0 + (r1 - r0) * (q - q0) / (q1 - q0)
-        return c[0][1] if q <= c[0][0] else c[-1][1]
-
-    a, t = curve(anchor), curve(test)
-    low, high = max(a[0][0], t[0][0]), min(a[-1][0], t[-1][0])
-    if high - low < 0.5:
-        return None
-    steps = 200
-    diff = sum(
-        log_rate(t, low + (high - low) * i / steps) - log_rate(a, low + (high - low) * i / steps)
-        for i in range(steps + 1)
-    ) / (steps + 1)
-    return (math.exp(diff) - 1) * 100
-
-
 def probe_size(source: Path) -> tuple[int, int, float]:
     import av
 
@@ -207,6 +191,116 @@ def probe_size(source: Path) -> tuple[int, int, float]:
         stream = container.streams.video[0]
         duration = float(container.duration or 0) / 1_000_000
         return stream.codec_context.width, stream.codec_context.height, duration
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    width: int
+    height: int
+    duration: float
+    bits: float  # bits/s of the whole file, audio and container included, as AVERAGE-BANDWIDTH counts a rung's
+
+
+def source_info(source: Path) -> SourceInfo:
+    width, height, duration = probe_size(source)
+    return SourceInfo(width, height, duration, source.stat().st_size * 8 / duration)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One (source, ladder) result as --keep saves it."""
+
+    cpu: float
+    rungs: list[RungResult]
+    source: SourceInfo | None  # None in files saved before it was recorded: the source is probed again
+
+
+def load_kept(path: Path) -> Kept:
+    doc = json.loads(path.read_text())
+    info = SourceInfo(**doc["source"]) if "source" in doc else None
+    return Kept(doc["cpu"], [RungResult(**r) for r in doc["rungs"]], info)
+
+
+def save_kept(path: Path, kept: Kept) -> None:
+    path.write_text(json.dumps(asdict(kept)))
+
+
+def report(name: str, info: SourceInfo, kept: dict[str, Kept]) -> SourceOutcome | None:
+    """Print one source's ladders side by side; its outcome when both ladders were measured."""
+    if set(kept) != {"fixed", "content_aware"}:
+        print(f"{name}: {', '.join(f'{k} CPU {v.cpu:.1f} s' for k, v in kept.items())} (saved)")
+        return None
+    print(f"\n{name}: {info.width}x{info.height}, {info.duration:.1f} s, source {info.bits / 1e6:.2f} Mbit/s")
+    for ladder, result in kept.items():
+        print(f"  {ladder:14s} CPU {result.cpu:7.1f} s   rungs {len(result.rungs)}")
+        for r in result.rungs:
+            flag = "  ABOVE SOURCE" if r.bitrate > info.bits else ""
+            print(f"    {r.name:14s} {r.height:5d}p {r.bitrate / 1e3:9.0f} kbit/s  VMAF {r.vmaf:6.2f}{flag}")
+    fixed, fitted = kept["fixed"], kept["content_aware"]
+    bd = bd_rate(fixed.rungs, fitted.rungs)
+    top = max(r.bitrate for r in fitted.rungs)
+    print(
+        f"  BD-rate content-aware vs fixed: {'n/a (no common VMAF range)' if bd is None else f'{bd:+.1f} %'}"
+        f"   top rung / source: {top / info.bits:.2f}   CPU ratio: {fitted.cpu / fixed.cpu:.2f}"
+    )
+    print(f"  {point_line(fixed.rungs, fitted.rungs)}")
+    at = rate_at_anchor(fixed.rungs, fitted.rungs)
+    return SourceOutcome(name, bd, fixed.cpu, fitted.cpu, top / info.bits, None if at is None else at.percent)
+
+
+def print_set(outcomes: list[SourceOutcome]) -> None:
+    if not outcomes:
+        return
+    summary = summarise_set(outcomes)
+    print(
+        "\n| source | BD-rate | bits at the content-aware rungs' VMAF | CPU s fixed / content-aware"
+        " | top rung / source |\n|---|---|---|---|---|"
+    )
+    for o in outcomes:
+        bd = "n/a" if o.bd_rate is None else f"{o.bd_rate:+.1f} %"
+        at = "n/a" if o.at_rungs is None else f"{o.at_rungs:+.1f} %"
+        cpu = f"{o.cpu_fixed:.1f} / {o.cpu_content_aware:.1f}"
+        print(f"| {o.name} | {bd} | {at} | {cpu} | {o.top_over_source:.2f} |")
+    if summary.mean_bd_rate is None:
+        print("\nmean BD-rate: n/a (no source has a common VMAF range)")
+    else:
+        print(
+            f"\nmean BD-rate over {len(summary.with_bd_rate)} sources ({', '.join(summary.with_bd_rate)}): "
+            f"{summary.mean_bd_rate:+.1f} % (target <= -20 %)"
+            + (f"; without one: {', '.join(summary.without_bd_rate)}" if summary.without_bd_rate else "")
+        )
+    print(f"CPU seconds, all sources: fixed {summary.cpu_fixed:.1f}, content-aware {summary.cpu_content_aware:.1f}, "
+          f"ratio {summary.cpu_ratio:.2f} (target <= 1)")  # fmt: skip
+    print(f"content-aware top rung above the source: {', '.join(summary.above_source) or 'none'} (target: none)")
+
+
+def summary(dirs: list[Path], paths: dict[str, Path]) -> None:
+    """The set from --keep directories alone, nothing encoded: every <source>-<ladder>.json in them.
+    A source saved before its probe was recorded is probed again: <dir>/<source>.mp4 (easy, hard) or
+    `paths` (trailer, bbb)."""
+    found: dict[str, dict[str, Kept]] = {}
+    where: dict[str, Path] = {}
+    for folder in dirs:
+        for saved in sorted(folder.glob("*.json")):
+            name, _, ladder = saved.stem.rpartition("-")
+            if ladder not in ("fixed", "content_aware"):
+                continue
+            if name in where and where[name] != folder:
+                raise SystemExit(f"{name} is kept in both {where[name]} and {folder}: keep one")
+            where[name] = folder
+            found.setdefault(name, {})[ladder] = load_kept(saved)
+    outcomes = []
+    for name, kept in found.items():
+        info = next((k.source for k in kept.values() if k.source is not None), None)
+        if info is None:
+            source = paths.get(name, where[name] / f"{name}.mp4")
+            if not source.exists():
+                raise SystemExit(f"{name}: no source recorded and none at {source} (pass --{name} PATH)")
+            info = source_info(source)
+        outcome = report(name, info, dict(sorted(kept.items(), key=lambda item: item[0] != "fixed")))
+        if outcome is not None:
+            outcomes.append(outcome)
+    print_set(outcomes)
 
 
 def main() -> None:
@@ -221,8 +315,13 @@ def main() -> None:
     parser.add_argument("--ladders", default="fixed,content_aware")
     # x264 preset of the generated sources (CRF 16): medium took over 20 min for the grainy one on a loaded machine.
     parser.add_argument("--source-preset", default="medium")
+    parser.add_argument("--summary", type=Path, nargs="+", default=None, metavar="DIR")
     args = parser.parse_args()
 
+    if args.summary:
+        paths = {name: path for name, path in (("trailer", args.trailer), ("bbb", args.bbb)) if path is not None}
+        summary(args.summary, paths)
+        return
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-ladder-"))
     root.mkdir(parents=True, exist_ok=True)
     sources: dict[str, Path] = {}
@@ -236,47 +335,24 @@ def main() -> None:
     if args.bbb:
         sources["bbb"] = args.bbb
 
-    rates: list[float] = []
-    cpu_fixed = cpu_fitted = 0.0
+    outcomes = []
     for name, source in sources.items():
-        width, height, duration = probe_size(source)
-        source_bits = source.stat().st_size * 8 / duration
-        results = {}
-        cpu = {}
+        info = source_info(source)
+        kept: dict[str, Kept] = {}
         for ladder in args.ladders.split(","):
             saved = root / f"{name}-{ladder}.json"
             if args.keep and saved.exists():
-                doc = json.loads(saved.read_text())
-                cpu[ladder], results[ladder] = doc["cpu"], [RungResult(**r) for r in doc["rungs"]]
+                kept[ladder] = load_kept(saved)
                 continue
             media, prefix, seconds = run(source, root / f"{name}-{ladder}", ladder, args.preset)
-            cpu[ladder] = seconds
-            results[ladder] = rung_results(media, prefix, source, (width, height), args.vmaf_subsample)
+            rungs = rung_results(media, prefix, source, (info.width, info.height), args.vmaf_subsample)
+            kept[ladder] = Kept(seconds, rungs, info)
             if args.keep:
-                saved.write_text(json.dumps({"cpu": seconds, "rungs": [asdict(r) for r in results[ladder]]}))
-        if set(results) != {"fixed", "content_aware"}:
-            print(f"{name}: {', '.join(f'{k} CPU {v:.1f} s' for k, v in cpu.items())} (saved)")
-            continue
-        cpu_fixed += cpu["fixed"]
-        cpu_fitted += cpu["content_aware"]
-        print(f"\n{name}: {width}x{height}, {duration:.1f} s, source {source_bits / 1e6:.2f} Mbit/s")
-        for ladder, rungs in results.items():
-            print(f"  {ladder:14s} CPU {cpu[ladder]:7.1f} s   rungs {len(rungs)}")
-            for r in rungs:
-                flag = "  ABOVE SOURCE" if r.bitrate > source_bits else ""
-                print(f"    {r.name:14s} {r.height:5d}p {r.bitrate / 1e3:9.0f} kbit/s  VMAF {r.vmaf:6.2f}{flag}")
-        bd = bd_rate(results["fixed"], results["content_aware"])
-        top = max(r.bitrate for r in results["content_aware"])
-        print(
-            f"  BD-rate content-aware vs fixed: {'n/a (no common VMAF range)' if bd is None else f'{bd:+.1f} %'}"
-            f"   top rung / source: {top / source_bits:.2f}   CPU ratio: {cpu['content_aware'] / cpu['fixed']:.2f}"
-        )
-        if bd is not None:
-            rates.append(bd)
-    if rates:
-        print(f"\nmean BD-rate over {len(rates)} sources: {sum(rates) / len(rates):+.1f} % (target <= -20 %)")
-    print(f"CPU seconds, all sources: fixed {cpu_fixed:.1f}, content-aware {cpu_fitted:.1f}, "
-          f"ratio {cpu_fitted / max(cpu_fixed, 1e-9):.2f} (target <= 1)")  # fmt: skip
+                save_kept(saved, kept[ladder])
+        outcome = report(name, info, kept)
+        if outcome is not None:
+            outcomes.append(outcome)
+    print_set(outcomes)
 
 
 if __name__ == "__main__":
