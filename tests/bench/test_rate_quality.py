@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.rate_quality import (
-    RungResult,
-    SourceOutcome,
-    bd_rate,
-    point_line,
-    rate_at_anchor,
-    summarise_set,
-)
+from bench import rate_quality
+from bench.rate_quality import RungResult, SourceOutcome
 
 
 def rungs(*points: tuple[int, float]) -> list[RungResult]:
@@ -30,7 +24,7 @@ ANCHOR = rungs((1000, 80.0), (4000, 90.0), (8000, 95.0))
     ],
 )
 def test_bd_rate_over_the_common_range(test: list[RungResult], expected: float) -> None:
-    assert bd_rate(ANCHOR, test) == pytest.approx(expected, abs=1e-9)
+    assert rate_quality.bd_rate(ANCHOR, test) == pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -42,7 +36,7 @@ def test_bd_rate_over_the_common_range(test: list[RungResult], expected: float) 
     ],
 )
 def test_bd_rate_needs_a_common_range(test: list[RungResult]) -> None:
-    assert bd_rate(ANCHOR, test) is None
+    assert rate_quality.bd_rate(ANCHOR, test) is None
 
 
 @pytest.mark.parametrize(
@@ -60,7 +54,7 @@ def test_bd_rate_needs_a_common_range(test: list[RungResult]) -> None:
 def test_rate_at_anchor_reads_the_anchor_at_each_rung(
     test: list[RungResult], percent: float, vmafs: tuple[float, ...]
 ) -> None:
-    at = rate_at_anchor(ANCHOR, test)
+    at = rate_quality.rate_at_anchor(ANCHOR, test)
     assert at is not None
     assert at.percent == pytest.approx(percent, abs=1e-9)
     assert at.vmafs == vmafs
@@ -70,7 +64,7 @@ def test_rate_at_anchor_of_a_static_source_ladder() -> None:
     # The easy source's shape, rates out of VMAF order (x264 under every target on a static picture):
     # every fixed rung ~150 kbit/s whatever its size, VMAF 44-97; one fitted rung.
     fixed = rungs((150_000, 44.0), (158_000, 91.0), (155_000, 97.0))
-    at = rate_at_anchor(fixed, rungs((153_000, 95.0)))
+    at = rate_quality.rate_at_anchor(fixed, rungs((153_000, 95.0)))
     assert at is not None
     # 95 is 2/3 of the way from 91 (158k) to 97 (155k) in log(rate): 158k * (155/158)^(2/3).
     assert at.percent == pytest.approx((153 / (158 * (155 / 158) ** (2 / 3)) - 1) * 100, abs=1e-9)
@@ -84,7 +78,7 @@ def test_rate_at_anchor_of_a_static_source_ladder() -> None:
     ],
 )
 def test_rate_at_anchor_is_none_outside_the_anchor(test: list[RungResult]) -> None:
-    assert rate_at_anchor(ANCHOR, test) is None
+    assert rate_quality.rate_at_anchor(ANCHOR, test) is None
 
 
 @pytest.mark.parametrize(
@@ -96,13 +90,13 @@ def test_rate_at_anchor_is_none_outside_the_anchor(test: list[RungResult]) -> No
     ],
 )
 def test_point_line_says_what_it_measured(test: list[RungResult], printed: str) -> None:
-    line = point_line(ANCHOR, test)
+    line = rate_quality.point_line(ANCHOR, test)
     assert line.startswith("bits at the content-aware rungs' own VMAF vs the fixed ladder's there")
     assert line.endswith(printed)
 
 
 def test_set_summary_means_the_bd_rates_it_has_and_sums_cpu() -> None:
-    summary = summarise_set(
+    summary = rate_quality.summarise_set(
         [
             SourceOutcome("easy", None, 54.9, 43.6, 1.53),
             SourceOutcome("trailer", -29.2, 71.7, 47.7, 0.84),
@@ -119,6 +113,6 @@ def test_set_summary_means_the_bd_rates_it_has_and_sums_cpu() -> None:
 
 
 def test_set_summary_without_any_bd_rate() -> None:
-    summary = summarise_set([SourceOutcome("easy", None, 10.0, 5.0, 0.5)])
+    summary = rate_quality.summarise_set([SourceOutcome("easy", None, 10.0, 5.0, 0.5)])
     assert summary.mean_bd_rate is None
     assert (summary.with_bd_rate, summary.without_bd_rate, summary.above_source) == ((), ("easy",), ())
