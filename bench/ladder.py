@@ -141,17 +141,19 @@ def run(source: Path, work: Path, ladder: str, preset: str, **overrides: object)
 
 def rung_results(media: Path, prefix: str, source: Path, size: tuple[int, int], subsample: int) -> list[RungResult]:
     master = (media / prefix / "master.m3u8").read_text()
-    results = []
-    for line in master.splitlines():
+    lines = master.splitlines()
+    found = []  # (name, height, AVERAGE-BANDWIDTH, playlist)
+    for i, line in enumerate(lines):
         if not line.startswith("#EXT-X-STREAM-INF"):
             continue
         attrs = dict(part.split("=", 1) for part in _split_attrs(line.split(":", 1)[1]))
         name = attrs.get("RESOLUTION", "?")
-        uri = master.splitlines()[master.splitlines().index(line) + 1]
-        playlist = media / prefix / uri
+        uri = lines[i + 1]
         average = int(attrs.get("AVERAGE-BANDWIDTH", attrs["BANDWIDTH"]))
         height = int(name.split("x")[1]) if "x" in name else 0
-        results.append(RungResult(uri.split("/")[0], height, average, vmaf(playlist, source, size, subsample)))
+        found.append((uri.split("/")[0], height, average, media / prefix / uri))
+    scores = vmaf_all([playlist for *_, playlist in found], source, size, subsample)
+    results = [RungResult(name, height, bits, q) for (name, height, bits, _), q in zip(found, scores, strict=True)]
     return sorted(results, key=lambda r: r.bitrate)
 
 
@@ -168,21 +170,27 @@ def _split_attrs(text: str) -> list[str]:
     return [*out, current] if current else out
 
 
-def vmaf(playlist: Path, source: Path, size: tuple[int, int], subsample: int) -> float:
+def vmaf_all(playlists: list[Path], source: Path, size: tuple[int, int], subsample: int) -> list[float]:
+    """VMAF of each rendition against the source at display size (each upscaled bicubic; libvmaf
+    `n_subsample`), in one ffmpeg run: the source is decoded and scaled once for all of them (on the
+    10-minute film, one run per rung decoded it 7 times). Each pair sees the same graph as alone."""
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "vmaf.json"
         w, h = size
-        graph = (
-            f"[0:v]scale={w}:{h}:flags=bicubic,format=yuv420p,setpts=N/FR/TB[d];"
-            f"[1:v]scale={w}:{h}:flags=bicubic,format=yuv420p,setpts=N/FR/TB[r];"
-            f"[d][r]libvmaf=log_path={log}:log_fmt=json:n_subsample={subsample}:n_threads=2"
-        )
+        n = len(playlists)
+        logs = [Path(tmp) / f"vmaf-{i}.json" for i in range(n)]
+        refs = "".join(f"[r{i}]" for i in range(n))
+        graph = [f"[{n}:v]scale={w}:{h}:flags=bicubic,format=yuv420p,setpts=N/FR/TB,split={n}{refs}"]
+        outputs: list[str] = []
+        for i, log in enumerate(logs):
+            graph.append(f"[{i}:v]scale={w}:{h}:flags=bicubic,format=yuv420p,setpts=N/FR/TB[d{i}]")
+            graph.append(f"[d{i}][r{i}]libvmaf=log_path={log}:log_fmt=json:n_subsample={subsample}:n_threads=2[o{i}]")
+            outputs += ["-map", f"[o{i}]", "-f", "null", "-"]
+        inputs = [arg for path in [*playlists, source] for arg in ("-i", str(path))]
         subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(playlist), "-i", str(source),
-             "-lavfi", graph, "-f", "null", "-"],
+            [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", *inputs, "-filter_complex", ";".join(graph), *outputs],
             check=True,
-        )  # fmt: skip
-        return float(json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"])
+        )
+        return [float(json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"]) for log in logs]
 
 
 def probe_size(source: Path) -> tuple[int, int, float]:
