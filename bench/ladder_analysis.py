@@ -1,6 +1,6 @@
 """What the content-aware ladder's analysis costs, split into its sample encodes and its VMAF runs.
 
-    .venv/bin/python bench/ladder_analysis.py SOURCE [--vmaf-subsample 1] [--preset veryfast]
+    .venv/bin/python bench/ladder_analysis.py SOURCE [--vmaf-subsample 1[,2,3,4]] [--preset veryfast]
         [--crfs 22,25.5,29,32.5,36]
 
 Runs transcoder.encode.analysis's two ffmpeg commands per window on SOURCE (probed here) exactly as a
@@ -11,6 +11,9 @@ point for point with the one the job runs.
 With --crfs holding the job's CRFs (analysis.CRFS) and others, each other point is also read off the curve
 the job's CRFs alone give (transcoder.encode.hull.Curve, piecewise linear in log(bits)) at its measured bit
 rate: how far the job's curve is from a point it did not measure, where it bends between its CRFs.
+
+With several --vmaf-subsample values, the same samples are scored once per value (the first is the
+reference): each value's VMAF CPU seconds and its largest difference from the first, point for point.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def frame_rate(source: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path)
-    parser.add_argument("--vmaf-subsample", type=int, default=analysis.VMAF_SUBSAMPLE)
+    parser.add_argument("--vmaf-subsample", default=str(analysis.VMAF_SUBSAMPLE))
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--crfs", default=",".join(f"{c:g}" for c in analysis.CRFS))
     args = parser.parse_args()
@@ -55,33 +58,45 @@ def main() -> None:
         str(args.source), duration, width, height, frame_rate(args.source), preset=args.preset
     )
     crfs = tuple(sorted(float(c) for c in args.crfs.split(",")))
-    plan = replace(plan, vmaf_subsample=args.vmaf_subsample, crfs=crfs)
-    encode_cpu = vmaf_cpu = 0.0
+    subsamples = [int(n) for n in args.vmaf_subsample.split(",")]
+    plan = replace(plan, vmaf_subsample=subsamples[0], crfs=crfs)
+    encode_cpu = 0.0
+    vmaf_cpu = dict.fromkeys(subsamples, 0.0)
+    # (short, CRF) -> [bits, seconds, {n_subsample: VMAF x seconds}]
+    totals: dict[tuple[int, float], tuple[list[float], dict[int, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        totals: dict[tuple[int, float], list[float]] = {}
         for window in plan.windows:
             before = children_cpu()
             subprocess.run(analysis.encode_argv(plan, window, out, ffmpeg_exe()), check=True)
             encode_cpu += children_cpu() - before
-            before = children_cpu()
-            subprocess.run(analysis.vmaf_argv(plan, window, out, ffmpeg_exe()), check=True)
-            vmaf_cpu += children_cpu() - before
-            for short in plan.shorts:
-                for crf in plan.crfs:
-                    name = analysis.sample_name(short, crf)
-                    acc = totals.setdefault((short, crf), [0.0, 0.0, 0.0])
-                    acc[0] += (out / name).stat().st_size * 8
-                    acc[1] += window[1]
-                    acc[2] += analysis.read_vmaf_log(out / f"{name}.json") * window[1]
-    print(
-        f"{args.source.name}: windows {plan.windows}, sizes {plan.shorts}, CRFs {plan.crfs},"
-        f" n_subsample {plan.vmaf_subsample}"
-    )
-    print(f"  CPU s: sample encodes {encode_cpu:.1f}, VMAF {vmaf_cpu:.1f}")
+            for n in subsamples:
+                before = children_cpu()
+                subprocess.run(
+                    analysis.vmaf_argv(replace(plan, vmaf_subsample=n), window, out, ffmpeg_exe()), check=True
+                )
+                vmaf_cpu[n] += children_cpu() - before
+                for short in plan.shorts:
+                    for crf in plan.crfs:
+                        name = analysis.sample_name(short, crf)
+                        sizes, scores = totals.setdefault((short, crf), ([0.0, 0.0], {}))
+                        if n == subsamples[0]:
+                            sizes[0] += (out / name).stat().st_size * 8
+                            sizes[1] += window[1]
+                        scores[n] = scores.get(n, 0.0) + analysis.read_vmaf_log(out / f"{name}.json") * window[1]
+    print(f"{args.source.name}: windows {plan.windows}, sizes {plan.shorts}, CRFs {plan.crfs}")
+    print(f"  CPU s: sample encodes {encode_cpu:.1f}, VMAF {vmaf_cpu[subsamples[0]]:.1f} (n_subsample {subsamples[0]})")
+    for n in subsamples[1:]:
+        diffs = [(scores[n] - scores[subsamples[0]]) / sizes[1] for sizes, scores in totals.values()]
+        print(
+            f"  n_subsample {n}: VMAF CPU s {vmaf_cpu[n]:.1f}, against {subsamples[0]}: largest difference"
+            f" {max(diffs, key=abs):+.2f}, mean {sum(diffs) / len(diffs):+.2f}"
+        )
+        for (short, crf), (_sizes, scores) in sorted(totals.items()):
+            print(f"    {short:5d}p CRF {crf:4g}: VMAF {scores[n] / _sizes[1]:6.2f}")
     points = [
-        Measurement(short, crf, round(bits / seconds), score / seconds)
-        for (short, crf), (bits, seconds, score) in sorted(totals.items())
+        Measurement(short, crf, round(sizes[0] / sizes[1]), scores[subsamples[0]] / sizes[1])
+        for (short, crf), (sizes, scores) in sorted(totals.items())
     ]
     for m in points:
         print(f"  {m.short:5d}p CRF {m.crf:4g}: {m.bitrate / 1e3:8.0f} kbit/s  VMAF {m.vmaf:6.2f}")

@@ -57,10 +57,11 @@ class TranscoderSettings(BaseSettings):
     loudness_lra: float = Field(default=11.0, ge=1.0, le=50.0)
     # The ladder: "content_aware" fits rungs to each source from VMAF-scored samples (transcoder.encode.fitted);
     # "fixed" is Apple's authoring ladder capped by resolution (transcoder.encode.ladder). Fixed by default
-    # until bench/ladder.py shows issue 17's targets met on every source class (BENCHMARKS.md, fourth
-    # session): content-aware spent fewer bits at equal VMAF (trailer -25 %, grain -11 %), but more CPU on
-    # grain (1.10x: its analysis was a third of the job) and on a static slide (1.05x, and VMAF 92 where
-    # the fixed ladder's 1080p rung gave 97 for the same bits).
+    # until bench/ladder.py shows issue 17's targets met on every source class (BENCHMARKS.md, fifth
+    # session): content-aware spends fewer bits at equal VMAF (trailer -24 %, grain -17 %; the set -20 %)
+    # and less CPU over the set (0.76x), but more on grain (1.08x: an analysis and five expensive rungs
+    # against seven), and gives a static slide VMAF 92 where the fixed ladder's 1080p rung gives 97 for
+    # the same bits.
     ladder: Literal["content_aware", "fixed"] = "fixed"
     # Sources shorter than this keep the fixed ladder (their encode costs about what an analysis would).
     ladder_min_duration_seconds: float = 30.0

@@ -9,6 +9,7 @@ import pytest
 from media.probe import AudioInfo, MediaInfo, VideoInfo
 from transcoder.encode import fitted
 from transcoder.encode.hull import (
+    Choice,
     Curve,
     HullPolicy,
     Measurement,
@@ -16,6 +17,7 @@ from transcoder.encode.hull import (
     choose_rungs,
     curves,
     far_enough,
+    fill_gaps,
     max_bitrate,
 )
 
@@ -286,12 +288,13 @@ def test_the_grainy_sources_slow_network_rung_moves_down_for_its_audio() -> None
     with_audio = choose_rungs(GRAIN_MEASURED, source_bitrate=91_790_396, audio_bitrate=128_000)
     # Video alone, 360p at 0.37 and 540p at 0.55 Mbit/s are 1.5x apart; with 128 kbit/s of audio
     # on each that was 1.36x. With the audio counted, the slow-network rung spends less.
-    assert [r.short for r in silent] == [r.short for r in with_audio] == [360, 540, 720, 720]
+    assert [r.short for r in silent] == [r.short for r in with_audio] == [360, 540, 540, 720, 720]
     assert silent[0].bitrate == 365_862 and silent[1].bitrate == with_audio[1].bitrate == 548_793
     assert (silent[1].bitrate + 128_000) / (silent[0].bitrate + 128_000) < 1.4
     assert with_audio[0].bitrate == (548_793 + 128_000) * 2 // 3 - 128_000
     assert with_audio[0].predicted_vmaf < silent[0].predicted_vmaf
-    assert silent[1:] == with_audio[1:]
+    # The rungs chosen for steps do not move; the gap's middle (fill_gaps) counts the audio too.
+    assert silent[1] == with_audio[1] and silent[3:] == with_audio[3:]
 
 
 def test_a_negative_audio_bit_rate_is_refused() -> None:
@@ -307,7 +310,7 @@ def test_the_fitted_ladder_spaces_its_variants_with_the_audio_it_publishes(with_
     ladder = fitted.ladder_from_measurements(GRAIN_MEASURED, info, source_bytes=info.size, policy=HullPolicy())
     carried = ladder.audio_bitrate or 0
     assert carried == (128_000 if with_audio else 0)
-    assert [r.height for r in ladder.rungs] == [360, 540, 720, 720]
+    assert [r.height for r in ladder.rungs] == [360, 540, 540, 720, 720]
     for low, high in zip(ladder.rungs, ladder.rungs[1:], strict=False):
         assert high.bitrate + carried >= 1.5 * (low.bitrate + carried)
     assert ladder.rungs[0].bitrate == (323_195 if with_audio else 365_862)
@@ -317,7 +320,13 @@ def test_steps_reached_only_above_the_apple_bound_are_dropped_not_chased() -> No
     # Grain at 720p reaches 88 only at ~15 Mbit/s, 93 and 95 not at all: the top rung spent 9.3 Mbit/s
     # (the old bound, twice Apple's 720p top) for VMAF 88 and cost more CPU than the ladder saved.
     rungs = choose_rungs(GRAIN_MEASURED, source_bitrate=91_790_396, audio_bitrate=128_000)
-    assert [(r.short, r.target_vmaf) for r in rungs] == [(360, None), (540, 70.0), (720, 80.0), (720, None)]
+    assert [(r.short, r.target_vmaf) for r in rungs] == [
+        (360, None),
+        (540, 70.0),
+        (540, None),  # the middle of the 4.3x gap the steps left (fill_gaps)
+        (720, 80.0),
+        (720, None),
+    ]
     top = rungs[-1]
     assert top.bitrate == top.peak == max_bitrate(720) == 5_625_000  # Apple's 4.5 Mbit/s with its margin
     assert top.predicted_vmaf == pytest.approx(curves(GRAIN_MEASURED)[720].vmaf_at(max_bitrate(720)), abs=0.01)
@@ -363,3 +372,117 @@ def test_no_rung_peaks_above_the_sources_video() -> None:
     info = MediaInfo("mp4", 40.0, 500_000, video, AudioInfo("aac", 2, "stereo", 48_000))
     ladder = fitted.ladder_from_measurements(EASY, info, source_bytes=info.size, policy=HullPolicy())
     assert ladder.rungs and all(r.maxrate <= 40_000 for r in ladder.rungs), ladder.rungs
+
+
+# Measured by the job on the BBB trailer (55 s, 720p24; the analysis's one window), its video 1.008 Mbit/s:
+# per short side, (bits/s, VMAF) at CRF 22, 29 and 36.
+TRAILER_MEASURED = [
+    Measurement(short, crf, bits, vmaf)
+    for short, row in {
+        234: ((294_196, 52.371), (99_416, 30.106), (36_960, 7.783)),
+        360: ((567_936, 72.972), (199_584, 51.91), (74_376, 23.247)),
+        540: ((921_948, 85.461), (343_128, 68.735), (132_888, 38.127)),
+        720: ((1_261_032, 91.106), (517_320, 77.263), (210_340, 50.316)),
+    }.items()
+    for crf, (bits, vmaf) in zip((22.0, 29.0, 36.0), row, strict=True)
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "measured", "source_bitrate", "policy", "expected"),
+    [
+        # Grain: the steps left 540p at 0.55 and 720p at 2.81 Mbit/s, 4.3x apart with the audio: a 540p rung
+        # at their geometric middle (1.28 Mbit/s), where 540p's curve beats 720p's (77.0 against 73.2).
+        (
+            "grain",
+            GRAIN_MEASURED,
+            91_790_396,
+            HullPolicy(),
+            [(360, 323_195), (540, 548_793), (540, 1_282_136), (720, 2_810_098), (720, 5_625_000)],
+        ),
+        # With room for one only, the same: the next widest gap (720p 2.81 -> 5.63 Mbit/s, 1.96x) is under 2.5x.
+        (
+            "grain",
+            GRAIN_MEASURED,
+            91_790_396,
+            HullPolicy(max_fill=1),
+            [(360, 323_195), (540, 548_793), (540, 1_282_136), (720, 2_810_098), (720, 5_625_000)],
+        ),
+        # At most max_fill: none.
+        (
+            "grain",
+            GRAIN_MEASURED,
+            91_790_396,
+            HullPolicy(max_fill=0),
+            [(360, 323_195), (540, 548_793), (720, 2_810_098), (720, 5_625_000)],
+        ),
+        # A tighter gap and step: the 4.3x gap first, then the wider of the two halves it leaves (2.1x), on 540p;
+        # the 720p pair (1.96x) is left: max_fill is reached.
+        (
+            "grain",
+            GRAIN_MEASURED,
+            91_790_396,
+            HullPolicy(max_gap=1.9, min_step=1.4),
+            [(360, 355_423), (540, 548_793), (540, 1_282_136), (540, 1_907_465), (720, 2_810_098), (720, 5_625_000)],
+        ),
+        # The trailer's two rungs are 2.1x apart with their audio: under the gap, nothing added.
+        ("trailer", TRAILER_MEASURED, 1_008_000, HullPolicy(), [(540, 369_761), (720, 916_363)]),
+        # A middle that would sit closer than min_step to a neighbour is not added (2.1x: 1.45x each side).
+        ("trailer", TRAILER_MEASURED, 1_008_000, HullPolicy(max_gap=2.0), [(540, 369_761), (720, 916_363)]),
+        # ... and is where min_step allows it: on 720p, whose curve beats 540p's there (79.4 against 78.2).
+        (
+            "trailer",
+            TRAILER_MEASURED,
+            1_008_000,
+            HullPolicy(max_gap=2.0, min_step=1.44),
+            [(540, 369_761), (720, 593_002), (720, 916_363)],
+        ),
+    ],
+)
+def test_a_gap_wider_than_max_gap_gets_a_rung_at_its_geometric_middle(
+    name: str, measured: list[Measurement], source_bitrate: int, policy: HullPolicy, expected: list[tuple[int, int]]
+) -> None:
+    rungs = choose_rungs(measured, source_bitrate=source_bitrate, policy=policy, audio_bitrate=128_000)
+    assert [(r.short, r.bitrate) for r in rungs] == expected, name
+    table = curves(measured)
+    for low, rung, high in zip(rungs, rungs[1:], rungs[2:], strict=False):
+        if rung.target_vmaf is not None or rung is rungs[-1]:
+            continue
+        # The middle of the gap it filled (its neighbours then: a second fill splits a half the first left),
+        # on the size the hull gives there among those between its neighbours, within bounds.
+        assert any(
+            (rung.bitrate + 128_000) ** 2 == pytest.approx((a.bitrate + 128_000) * (b.bitrate + 128_000), rel=0.001)
+            for a in rungs
+            for b in rungs
+            if a.bitrate < rung.bitrate < b.bitrate
+        )
+        sizes = [s for s in table if low.short <= s <= high.short and table[s].cheapest <= rung.bitrate]
+        assert rung.short == max(sizes, key=lambda s: table[s].vmaf_at(rung.bitrate))
+        assert low.predicted_vmaf < rung.predicted_vmaf < high.predicted_vmaf
+        assert rung.bitrate <= rung.peak <= max_bitrate(rung.short)
+    for low, high in zip(rungs, rungs[1:], strict=False):
+        assert far_enough(low.bitrate, high.bitrate, policy.min_step, 128_000), (low, high)
+
+
+def _rung(short: int, bits: int, vmaf: float) -> Choice:
+    return Choice(short, bits, None, vmaf, 30.0, bits)
+
+
+def test_gaps_are_filled_widest_first_and_at_most_max_fill() -> None:
+    # Three rungs 8x and 4x apart on a curve linear in log(bits): one fill goes in the 8x gap, two in both.
+    rungs = [_rung(360, 100_000, 50.0), _rung(720, 800_000, 80.0), _rung(720, 3_200_000, 90.0)]
+    curve = Curve(720, [Measurement(720, 36, 100_000, 50.0), Measurement(720, 22, 6_400_000, 98.0)])
+
+    def make(short: int, bits: int) -> Choice:
+        return _rung(short, bits, curve.vmaf_at(bits))
+
+    sizes = [(720, curve.cheapest)]
+    one = fill_gaps(rungs, sizes, make, HullPolicy(max_fill=1))
+    assert [r.bitrate for r in one] == [100_000, 282_843, 800_000, 3_200_000]
+    two = fill_gaps(rungs, sizes, make, HullPolicy(max_fill=2))
+    assert [r.bitrate for r in two] == [100_000, 282_843, 800_000, 1_600_000, 3_200_000]
+    # A size measured only above both middles is not read there (its curve is held flat below): no fill.
+    assert fill_gaps(rungs, [(720, 2_000_000)], make, HullPolicy(max_fill=2)) == rungs
+    # A middle no better than the rung below (a saturated curve) is not a rung.
+    flat = fill_gaps(rungs, sizes, lambda short, bits: _rung(short, bits, 50.0), HullPolicy(max_fill=2))
+    assert flat == rungs

@@ -18,6 +18,11 @@ the source shown at its display size). Here those points become a ladder:
    the Apple spec's rate for its size (with a margin: `max_bitrate`), and none below a rung that is
    already as cheap as the slowest networks need (`floor_bitrate`). A step the hull reaches only
    above those bounds is dropped, not chased: the top rung is then the best quality within them.
+4. Gaps: where neighbouring rungs are more than `max_gap` apart (audio counted), a rung at their
+   geometric middle, on the size the hull gives there (the best VMAF at that rate, no larger than the
+   rung above nor smaller than the one below), still `min_step` from both and within the bounds; at
+   most `max_fill` of them, the widest gaps first. The VMAF steps alone left the grainy source's 540p
+   and 720p rungs 4.3x apart: a player between them fell to the lower one.
 
 Content that is easy gets few rungs: its lower targets collapse onto its cheapest point, and its
 rungs reach the floor after a step or two.
@@ -74,6 +79,10 @@ class HullPolicy:
     # A capped-CRF rung's peak (maxrate) is at most this times what its curve predicts it spends (and
     # within its bounds): room for the content's harder moments, not for a different rung.
     peak_over_predicted: float = 2.0
+    # Neighbouring rungs (audio counted) further apart than this get a rung between them (`fill_gaps`),
+    # at most `max_fill` in all.
+    max_gap: float = 2.5
+    max_fill: int = 2
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,8 @@ class Choice:
 
     short: int
     bitrate: int
-    target_vmaf: float | None  # the step it was chosen for; None: the best point measured, or the slow-network rung
+    # The step it was chosen for; None: the best point measured, the slow-network rung, or a gap's middle.
+    target_vmaf: float | None
     predicted_vmaf: float  # the curve's VMAF at this short side and bit rate
     crf: float  # the curve's CRF at this bit rate: what the rung is encoded with
     peak: int  # the most the rung may spend (its bounds): the encode's maxrate
@@ -266,7 +276,60 @@ def choose_rungs(
     low = low_rung(table, chosen[-1], policy, limit, audio_bitrate)
     if low is not None:
         chosen.append(choice(None, *low))
-    return chosen[::-1]
+    return fill_gaps(
+        chosen[::-1],
+        [(short, c.cheapest) for short, c in table.items()],
+        lambda short, bits: choice(None, short, bits),
+        policy,
+        audio_bitrate,
+    )
+
+
+def fill_gaps(
+    rungs: list[Choice],
+    sizes: Sequence[tuple[int, int]],
+    make: Callable[[int, int], Choice],
+    policy: HullPolicy,
+    audio_bitrate: int = 0,
+) -> list[Choice]:
+    """`rungs` (lowest first) with a rung in each gap wider than `policy.max_gap` (audio counted), the
+    widest first, at most `policy.max_fill`: at the gap's geometric middle, on the size whose curve
+    predicts the best VMAF there (`make`: the Choice of a size at a bit rate, within its bounds), among
+    `sizes` (short side, cheapest point measured) between the neighbours' and measured at that rate;
+    kept only if `min_step` from both neighbours and better than the rung below, worse than the one above."""
+    rungs = list(rungs)
+    tried: set[tuple[int, int]] = set()
+    added = 0
+    while added < policy.max_fill:
+        gaps = [
+            ((high.bitrate + audio_bitrate) / (low.bitrate + audio_bitrate), i)
+            for i, (low, high) in enumerate(zip(rungs, rungs[1:], strict=False))
+            if (low.bitrate, high.bitrate) not in tried
+        ]
+        wide = [(ratio, i) for ratio, i in gaps if ratio > policy.max_gap]
+        if not wide:
+            break
+        _ratio, i = max(wide)
+        low, high = rungs[i], rungs[i + 1]
+        tried.add((low.bitrate, high.bitrate))
+        middle = round(math.sqrt((low.bitrate + audio_bitrate) * (high.bitrate + audio_bitrate))) - audio_bitrate
+        # A size is read only where it was measured: below its cheapest point its curve is held flat,
+        # which would promise a large picture's quality for a fraction of its bits.
+        options = [
+            option
+            for short, cheapest in sizes
+            if low.short <= short <= high.short and (option := make(short, middle)).bitrate >= cheapest
+        ]
+        best = max(options, key=lambda c: (c.predicted_vmaf, -c.bitrate, -c.short), default=None)
+        if (
+            best is not None
+            and far_enough(low.bitrate, best.bitrate, policy.min_step, audio_bitrate)
+            and far_enough(best.bitrate, high.bitrate, policy.min_step, audio_bitrate)
+            and low.predicted_vmaf < best.predicted_vmaf < high.predicted_vmaf
+        ):
+            rungs.insert(i + 1, best)
+            added += 1
+    return rungs
 
 
 def far_enough(low: int, high: int, min_step: float, audio_bitrate: int) -> bool:
