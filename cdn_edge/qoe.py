@@ -64,6 +64,7 @@ MAX_GAP = 30.0
 # Upper bounds (kbps) of the rung labels: the default ladder's video rates fall one per rung.
 RUNGS = ((400, "le400k"), (800, "le800k"), (1500, "le1500k"), (3000, "le3000k"), (6000, "le6000k"))
 TOP_RUNG = "gt6000k"
+RUNG_LABELS = (*(label for _, label in RUNGS), TOP_RUNG)
 STARTUP_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 40.0)
 SOURCES = ("edge", "player")
 SEGMENT_SUFFIXES = (".m4s", ".mp4", ".ts", ".m4a", ".m4v", ".aac")
@@ -162,6 +163,39 @@ class QoeMetrics:
                        self.playback_errors, self.dropped, self.throughput):  # fmt: skip
             metric.labels(node)
 
+    def children(self) -> QoeChildren:
+        """This node's children of every metric a tracker updates, resolved once: .labels() costs a dict
+        lookup and a lock per call. Both trackers (this module's and cdn_edge.qoe_compiled) use them."""
+        node = self.node
+        return QoeChildren(
+            rebuffers=self.rebuffers.labels(node),
+            rebuffer_seconds=self.rebuffer_seconds.labels(node),
+            watch=self.watch_seconds.labels(node),
+            startup_edge=self.startup.labels(node, "edge"),
+            startup_player=self.startup.labels(node, "player"),
+            throughput=self.throughput.labels(node),
+            rungs=tuple(self.media_requests.labels(node, label) for label in RUNG_LABELS),
+            sessions=self.sessions.labels(node),
+            failures=self.start_failures.labels(node),
+            errors=self.playback_errors.labels(node),
+            dropped=self.dropped.labels(node),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QoeChildren:
+    rebuffers: Counter
+    rebuffer_seconds: Counter
+    watch: Counter
+    startup_edge: Histogram
+    startup_player: Histogram
+    throughput: Histogram
+    rungs: tuple[Counter, ...]  # in RUNG_LABELS order
+    sessions: Counter
+    failures: Counter
+    errors: Counter
+    dropped: Counter
+
 
 class QoeTracker:
     """Sessions and their metrics. Used from the event loop only (no lock).
@@ -189,21 +223,9 @@ class QoeTracker:
         self.sessions: TTLCache[str, Session] = TTLCache(maxsize=max_sessions, ttl=ttl, timer=clock)
         self.refresh_after = ttl / 8
         self.pending_watch = 0.0
-        self.pending_rungs = dict.fromkeys([label for _, label in RUNGS] + [TOP_RUNG], 0)
+        self.pending_rungs = dict.fromkeys(RUNG_LABELS, 0)
         self.pending_throughput: list[int] = []
-        node = metrics.node
-        # Children resolved once: .labels() costs a dict lookup and a lock per call.
-        self._rebuffers = metrics.rebuffers.labels(node)
-        self._rebuffer_seconds = metrics.rebuffer_seconds.labels(node)
-        self._watch = metrics.watch_seconds.labels(node)
-        self._startup_edge = metrics.startup.labels(node, "edge")
-        self._startup_player = metrics.startup.labels(node, "player")
-        self._throughput = metrics.throughput.labels(node)
-        self._rungs = {label: metrics.media_requests.labels(node, label) for _, label in (*RUNGS, (0, TOP_RUNG))}
-        self._sessions = metrics.sessions.labels(node)
-        self._failures = metrics.start_failures.labels(node)
-        self._errors = metrics.playback_errors.labels(node)
-        self._dropped = metrics.dropped.labels(node)
+        self.children = metrics.children()
 
     def take_target(self, target: bytes) -> bytes:
         """The raw request target (origin-form, as read) without a query of nothing but CMCD (what
@@ -294,7 +316,7 @@ class QoeTracker:
         self._buffer(session, cmcd, now)
         if not session.started:
             session.started = True
-            self._startup_edge.observe(now - session.first)
+            self.children.startup_edge.observe(now - session.first)
 
     def _buffer(self, session: Session, cmcd: Cmcd, now: float) -> None:
         """A media request of one of the session's streams: a rebuffer if it is flagged `bs` and the
@@ -321,9 +343,9 @@ class QoeTracker:
             return
         stalled = None if stream.buffer_ms is None else now - stream.last - stream.buffer_ms / 1000
         if stalled is None or stalled > 0:
-            self._rebuffers.inc(self.one_in)
+            self.children.rebuffers.inc(self.one_in)
             if stalled is not None:
-                self._rebuffer_seconds.inc(min(stalled, MAX_GAP) * self.one_in)
+                self.children.rebuffer_seconds.inc(min(stalled, MAX_GAP) * self.one_in)
 
     def beacon(self, sid: str, event: str, startup_seconds: float | None) -> None:
         """A player's report: "start" (playing, `startup_seconds` after it began loading) or "error"
@@ -335,13 +357,13 @@ class QoeTracker:
         self._keep(sid, session)
         if event == "start":
             if startup_seconds is not None:
-                self._startup_player.observe(startup_seconds)
+                self.children.startup_player.observe(startup_seconds)
             session.started = True
         elif session.started:
-            self._errors.inc(self.one_in)
+            self.children.errors.inc(self.one_in)
         elif not session.failed:
             session.failed = True
-            self._failures.inc(self.one_in)
+            self.children.failures.inc(self.one_in)
 
     def flush(self) -> None:
         """Bring the metrics up to date (call before reading them): the accumulated watch time, rungs
@@ -350,20 +372,20 @@ class QoeTracker:
             self._ended(session)
         self.metrics.active.labels(self.metrics.node).set(len(self.sessions) * self.one_in)
         if self.pending_watch:
-            self._watch.inc(self.pending_watch * self.one_in)
+            self.children.watch.inc(self.pending_watch * self.one_in)
             self.pending_watch = 0.0
-        for label, count in self.pending_rungs.items():
+        for (label, count), rung in zip(self.pending_rungs.items(), self.children.rungs, strict=True):
             if count:
-                self._rungs[label].inc(count * self.one_in)
+                rung.inc(count * self.one_in)
                 self.pending_rungs[label] = 0
         for kbps in self.pending_throughput:
-            self._throughput.observe(kbps)
+            self.children.throughput.observe(kbps)
         self.pending_throughput.clear()
 
     def _ended(self, session: Session) -> None:
         if not session.started and not session.failed:
             session.failed = True
-            self._failures.inc(self.one_in)
+            self.children.failures.inc(self.one_in)
 
     def _keep(self, sid: str, session: Session) -> None:
         """Store (again): a TTLCache counts the TTL from the last write, so an active session stays."""
@@ -380,10 +402,10 @@ class QoeTracker:
             self._ended(ended)
         if len(self.sessions) >= self.sessions.maxsize:
             self.sessions.popitem()  # the least recently used: overload, not a verdict on it
-            self._dropped.inc()
+            self.children.dropped.inc()
         session = Session(now, now, now)
         self.sessions[sid] = session
-        self._sessions.inc(self.one_in)
+        self.children.sessions.inc(self.one_in)
         return session
 
 

@@ -24,7 +24,7 @@ import os
 import time
 
 from cdn_edge.cmcd import MAX_CMCD_BYTES, MAX_NUMBER, MAX_SID, Cmcd, sid_text, split_headers, split_query
-from cdn_edge.qoe import MAX_GAP, MAX_PENDING_THROUGHPUT, RUNGS, SEGMENT_SUFFIXES, TOP_RUNG
+from cdn_edge.qoe import MAX_GAP, MAX_PENDING_THROUGHPUT, RUNG_LABELS, RUNGS, SEGMENT_SUFFIXES
 
 IMPLEMENTATION = "compiled"
 
@@ -593,9 +593,7 @@ cdef class QoeTracker:
     cdef long long rungs[6]
     cdef int* throughput  # kbps samples since the last flush
     cdef Py_ssize_t throughput_count
-    cdef object _rebuffers, _rebuffer_seconds, _watch, _startup_edge, _startup_player, _throughput_child
-    cdef tuple _rungs
-    cdef object _sessions, _failures, _errors, _dropped
+    cdef object children  # cdn_edge.qoe.QoeChildren
 
     def __cinit__(self):
         self.throughput = <int*>malloc(C_MAX_PENDING * sizeof(int))
@@ -618,19 +616,7 @@ cdef class QoeTracker:
         for i in range(6):
             self.rungs[i] = 0
         self.throughput_count = 0
-        node = metrics.node
-        # Children resolved once: .labels() costs a dict lookup and a lock per call.
-        self._rebuffers = metrics.rebuffers.labels(node)
-        self._rebuffer_seconds = metrics.rebuffer_seconds.labels(node)
-        self._watch = metrics.watch_seconds.labels(node)
-        self._startup_edge = metrics.startup.labels(node, "edge")
-        self._startup_player = metrics.startup.labels(node, "player")
-        self._throughput_child = metrics.throughput.labels(node)
-        self._rungs = tuple(metrics.media_requests.labels(node, label) for label in RUNG_LABELS)
-        self._sessions = metrics.sessions.labels(node)
-        self._failures = metrics.start_failures.labels(node)
-        self._errors = metrics.playback_errors.labels(node)
-        self._dropped = metrics.dropped.labels(node)
+        self.children = metrics.children()
 
     cdef inline double now(self) except? -1.0:
         cdef timespec ts
@@ -761,7 +747,7 @@ cdef class QoeTracker:
         self.buffer(&session.audio if c.ot == OT_A else &session.video, c, now)
         if not session.started:
             session.started = True
-            self._startup_edge.observe(now - session.first)
+            self.children.startup_edge.observe(now - session.first)
 
     cdef void buffer(self, Stream* stream, Parsed* c, double now) except *:
         """qoe.QoeTracker._buffer: a media request of one of the session's streams."""
@@ -780,12 +766,12 @@ cdef class QoeTracker:
             return
         cdef double stalled
         if stream.buffer_ms < 0:
-            self._rebuffers.inc(self.one_in)
+            self.children.rebuffers.inc(self.one_in)
             return
         stalled = now - stream.last - stream.buffer_ms / 1000.0
         if stalled > 0:
-            self._rebuffers.inc(self.one_in)
-            self._rebuffer_seconds.inc((stalled if stalled < C_MAX_GAP else C_MAX_GAP) * self.one_in)
+            self.children.rebuffers.inc(self.one_in)
+            self.children.rebuffer_seconds.inc((stalled if stalled < C_MAX_GAP else C_MAX_GAP) * self.one_in)
 
     def tracks(self, str sid):
         return self.one_in == 1 or hash(sid) % self.one_in == 0
@@ -799,10 +785,10 @@ cdef class QoeTracker:
         self.keep(session, now)
         if event == "start":
             if startup_seconds is not None:
-                self._startup_player.observe(startup_seconds)
+                self.children.startup_player.observe(startup_seconds)
             session.started = True
         elif session.started:
-            self._errors.inc(self.one_in)
+            self.children.errors.inc(self.one_in)
         else:
             self.failed(session)
 
@@ -812,13 +798,13 @@ cdef class QoeTracker:
         self.expire(now)
         self.metrics.active.labels(self.metrics.node).set(len(self.table) * self.one_in)
         if self.pending_watch:
-            self._watch.inc(self.pending_watch * self.one_in)
+            self.children.watch.inc(self.pending_watch * self.one_in)
             self.pending_watch = 0.0
         for i in range(6):
             if self.rungs[i]:
-                self._rungs[i].inc(self.rungs[i] * self.one_in)
+                self.children.rungs[i].inc(self.rungs[i] * self.one_in)
                 self.rungs[i] = 0
-        observe = self._throughput_child.observe
+        observe = self.children.throughput.observe
         for i in range(self.throughput_count):
             observe(self.throughput[i])
         self.throughput_count = 0
@@ -834,7 +820,7 @@ cdef class QoeTracker:
         """A start failure, counted once a session."""
         if not session.failed:
             session.failed = True
-            self._failures.inc(self.one_in)
+            self.children.failures.inc(self.one_in)
 
     cdef void keep(self, Session session, double now) except *:
         """Store again (the TTL restarts), after ending the expired (the write would drop them unseen)."""
@@ -848,14 +834,13 @@ cdef class QoeTracker:
         self.expire(now)
         if len(self.table.entries) >= self.table.maxsize:
             self.table.evict()  # the least recently used: overload, not a verdict on it
-            self._dropped.inc()
+            self.children.dropped.inc()
         found = Session(now)
         self.table.put(sid, found, now)
-        self._sessions.inc(self.one_in)
+        self.children.sessions.inc(self.one_in)
         return found
 
 
-RUNG_LABELS = tuple(label for _, label in RUNGS) + (TOP_RUNG,)
 cdef long long RUNG_BOUNDS[5]
 for _i, (_bound, _) in enumerate(RUNGS):
     RUNG_BOUNDS[_i] = _bound
