@@ -106,15 +106,25 @@ def main() -> None:
         print(f"load average before: {os.getloadavg()[0]:.1f}")
         print(f"{'segment':<10} {'CPU us/req none':>16} {'with CMCD':>10} {'ratio':>7} {'req/s none':>11} "
               f"{'with CMCD':>10} {'ratio':>7}")  # fmt: skip
+        paired: list[list[float]] = []
         for label, key in (("256 KiB", SEGMENT), ("700 KB", MIDDLE)):
             runs: dict[str, list[tuple[float, float]]] = {"none": [], "cmcd": []}
-            for _ in range(args.rounds):
-                runs["none"].append(load(f"{base}/{key}", args.seconds, child.pid))
-                runs["cmcd"].append(load(f"{base}/{key}?{CMCD}", args.seconds, child.pid))
+            urls = {"none": f"{base}/{key}", "cmcd": f"{base}/{key}?{CMCD}"}
+            for turn in range(args.rounds):
+                # ABBA: each case runs first in half the pairs, so a drift within a pair favours neither
+                for case in ("none", "cmcd") if turn % 2 == 0 else ("cmcd", "none"):
+                    runs[case].append(load(urls[case], args.seconds, child.pid))
             cpu = {case: statistics.median(r[0] for r in runs[case]) for case in runs}
             rate = {case: statistics.median(r[1] for r in runs[case]) for case in runs}
             print(f"{label:<10} {cpu['none']:>16.1f} {cpu['cmcd']:>10.1f} {cpu['cmcd'] / cpu['none']:>6.3f}x "
                   f"{rate['none']:>11.0f} {rate['cmcd']:>10.0f} {rate['cmcd'] / rate['none']:>6.3f}x")  # fmt: skip
+            paired.append([c[1] / n[1] for n, c in zip(runs["none"], runs["cmcd"], strict=True)])
+        for (label, _), ratios in zip((("256 KiB", 0), ("700 KB", 0)), paired, strict=True):
+            quartiles = statistics.quantiles(ratios, n=4)
+            print(
+                f"{label}: req/s with CMCD / without, per round pair: median {statistics.median(ratios):.3f}, "
+                f"quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}, range {min(ratios):.3f}-{max(ratios):.3f}"
+            )
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         child.terminate()
