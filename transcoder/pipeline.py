@@ -222,7 +222,9 @@ def _plan_ladder(
     try:
         if recorded:
             measurements = [Measurement(**m) for m in recorded["measurements"]]
-            ladder = fitted.ladder_from_measurements(measurements, info, source_bytes=info.size, policy=policy)
+            ladder = fitted.ladder_from_measurements(
+                measurements, info, source_bytes=info.size, policy=policy, fixed=fixed, preset=settings.x264_preset
+            )
             return ladder, recorded
         source, _streamed = original_for_ffmpeg(
             ctx.store,
@@ -236,7 +238,9 @@ def _plan_ladder(
         measurements = fitted.measure_source(
             source, info, work / "analysis", settings.ffmpeg_path(), preset=settings.x264_preset
         )
-        ladder = fitted.ladder_from_measurements(measurements, info, source_bytes=info.size, policy=policy)
+        ladder = fitted.ladder_from_measurements(
+            measurements, info, source_bytes=info.size, policy=policy, fixed=fixed, preset=settings.x264_preset
+        )
     except EncodeFailed as exc:
         if exc.reason == CANCELLED:
             raise

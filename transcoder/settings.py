@@ -69,10 +69,11 @@ class TranscoderSettings(BaseSettings):
     ladder_vmaf_targets: tuple[float, ...] = (95.0, 93.0, 88.0, 80.0, 70.0)
     # ... no two rungs closer than this bit rate ratio, each with its audio counted (hull.far_enough) ...
     ladder_min_step: float = 1.5
-    # ... and no rung's peak above what the source's video spends times this (video against video: every
-    # variant's audio is re-encoded at 128 kbit/s whatever the source's spends), nor above the Apple
-    # spec's rate for its size (x1.25): a step reachable only above those is dropped, not chased.
-    ladder_source_margin: float = 1.0
+    # ... no rung spending more on average than the source's video (video against video: every variant's
+    # audio is re-encoded at 128 kbit/s whatever the source's spends), nor peaking above it times this
+    # margin, nor above the Apple spec's rate for its size (x1.25): a step reachable only above those is
+    # dropped, not chased (transcoder.encode.hull.HullPolicy.source_margin).
+    ladder_source_margin: float = Field(default=1.5, ge=1.0)
     # Split-and-stitch: a long source is cut into chunks on the segment grid, encoded in parallel by
     # whichever workers share the broker, and joined. Off by default: on one machine a single ffmpeg
     # run already uses every core, and splitting only pays when several machines share the work.

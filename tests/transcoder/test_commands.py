@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,17 @@ def test_an_av1_rung_is_capped_crf_under_its_ceiling() -> None:
             str(rung.maxrate),
             str(rung.bufsize),
         )
+
+
+def test_a_rung_with_its_own_preset_is_encoded_at_it() -> None:
+    """A content-aware ladder moved to a slower preset (fitted.budget_preset) encodes its rungs at it; the
+    others, and every AV1 rung, keep the job's."""
+    ladder = plan_ladder(640, 360, 30.0, has_audio=False)
+    moved = replace(ladder, rungs=(replace(ladder.rungs[0], preset="fast"), *ladder.rungs[1:]))
+    argv = commands.encode_ladder(
+        commands.EncodePlan("in.mp4", Path("out"), moved, 2.0, interlaced=False, preset="veryfast"), "ffmpeg"
+    )
+    assert _rung_options(argv, moved.rungs[0].name)["-preset"] == "fast"
+    assert all(_rung_options(argv, rung.name)["-preset"] == "veryfast" for rung in moved.rungs[1:])
+    with_av1 = add_av1_rungs(moved)
+    assert all(rung.preset is None for rung in with_av1.rungs if rung.codec == "av1")

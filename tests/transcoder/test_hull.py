@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -20,6 +21,7 @@ from transcoder.encode.hull import (
     fill_gaps,
     max_bitrate,
 )
+from transcoder.encode.ladder import plan_ladder
 
 
 def curve_points(
@@ -108,6 +110,7 @@ def test_no_rung_peaks_above_the_source() -> None:
     rungs = choose_rungs(HARD, source_bitrate=1_200_000, policy=policy)
     for rung in rungs:
         assert rung.bitrate * policy.peak_factor <= 1_200_000
+        assert rung.peak <= 1_200_000 * policy.source_margin
     # The capped top rung reports the quality its curve gives at the cap, below its step.
     assert rungs[-1].predicted_vmaf < 95.0
     # Rungs squeezed together by the cap are dropped, not duplicated.
@@ -184,7 +187,8 @@ def test_rungs_are_capped_crf_at_their_curves_point(source_bitrate: int | None) 
         assert rung.bitrate <= rung.peak <= 2 * rung.bitrate
         assert rung.peak <= max_bitrate(rung.short)
         if source_bitrate is not None:
-            assert rung.peak <= max(policy.min_bitrate, source_bitrate / policy.peak_factor)
+            assert rung.bitrate <= max(policy.min_bitrate, source_bitrate / policy.peak_factor)
+            assert rung.peak <= max(policy.min_bitrate, source_bitrate * policy.source_margin)
 
 
 # The BBB trailer's shape: every step needs 0.7 Mbit/s or more at its best size, and the source spends
@@ -365,13 +369,16 @@ def test_the_source_cap_is_what_its_video_spends(stated: int | None, size: int |
     assert fitted.source_video_bitrate(info, size) == expected
 
 
-def test_no_rung_peaks_above_the_sources_video() -> None:
+def test_no_rung_spends_more_than_the_sources_video() -> None:
     # The static slide: 0.10 Mbit/s of file, of which its video is 40 kbit/s; every variant carries its
-    # own 128 kbit/s of audio whatever the source's spends, so rungs are held to the source's video.
+    # own 128 kbit/s of audio whatever the source's spends, so rungs are held to the source's video: on
+    # average under it, at their peak within the margin above it.
     video = VideoInfo("h264", 1280, 720, (1, 1), 0, 30.0, False, False, "yuv420p", bit_rate=40_000)
     info = MediaInfo("mp4", 40.0, 500_000, video, AudioInfo("aac", 2, "stereo", 48_000))
-    ladder = fitted.ladder_from_measurements(EASY, info, source_bytes=info.size, policy=HullPolicy())
-    assert ladder.rungs and all(r.maxrate <= 40_000 for r in ladder.rungs), ladder.rungs
+    policy = HullPolicy()
+    ladder = fitted.ladder_from_measurements(EASY, info, source_bytes=info.size, policy=policy)
+    assert ladder.rungs and all(r.bitrate <= 40_000 for r in ladder.rungs), ladder.rungs
+    assert all(r.maxrate <= 40_000 * policy.source_margin for r in ladder.rungs), ladder.rungs
 
 
 # Measured by the job on the BBB trailer (55 s, 720p24; the analysis's one window), its video 1.008 Mbit/s:
@@ -486,3 +493,81 @@ def test_gaps_are_filled_widest_first_and_at_most_max_fill() -> None:
     # A middle no better than the rung below (a saturated curve) is not a rung.
     flat = fill_gaps(rungs, sizes, lambda short, bits: _rung(short, bits, 50.0), HullPolicy(max_fill=2))
     assert flat == rungs
+
+
+def test_a_rung_capped_by_the_source_on_average_has_room_for_its_peaks() -> None:
+    """The 10-minute film: its video spends 542 kbit/s and no step above VMAF 80 is reachable under it. The
+    top rung is planned at the most the source allows on average, and its peak (the encode's maxrate)
+    may pass the source's average by the margin: under a peak held at its average, the rung's VBV bound
+    its busy scenes (417 kbit/s spent of 493 planned, VMAF 80.0 against 84.8 with room)."""
+    policy = HullPolicy()
+    film = [*curve_points(540, 200_000, 10, 80, start=60), *curve_points(720, 250_000, 10, 86, start=62)]
+    rungs = choose_rungs(film, source_bitrate=542_000, policy=policy)
+    top = rungs[-1]
+    assert top.bitrate == int(542_000 / policy.peak_factor)
+    assert top.peak == int(542_000 * policy.source_margin) > 542_000
+    strict = choose_rungs(film, source_bitrate=542_000, policy=HullPolicy(source_margin=1.0))
+    assert strict[-1].peak == 542_000
+
+
+def _film_like(seconds: float, rungs: list[tuple[int, int, int]]) -> tuple[fitted.Ladder, fitted.Ladder, MediaInfo]:
+    video = VideoInfo("h264", 1280, 720, (1, 1), 0, 24.0, False, False, "yuv420p", bit_rate=542_000)
+    info = MediaInfo("mp4", seconds, 50_000_000, video, AudioInfo("aac", 2, "stereo", 48_000))
+    choices = [Choice(short, bits, None, 80.0, crf=30.0, peak=2 * bits) for short, bits, _ in rungs]
+    ladder = fitted.fitted_ladder(choices, 1280, 720, 24.0, has_audio=True)
+    return ladder, plan_ladder(1280, 720, 24.0, has_audio=True), info
+
+
+@pytest.mark.parametrize(
+    ("seconds", "rungs", "preset"),
+    [
+        # The 10-minute film's two rungs (540p, 720p) against the fixed ladder's seven: CPU to spare.
+        (596.0, [(540, 240_000, 0), (720, 450_000, 0)], "faster"),
+        # The static slide's one 1080p-sized rung would be the same at any length; at 720p one rung of seven.
+        (40.0, [(720, 30_000, 0)], "medium"),
+        # Grain's five rungs cost about what the fixed seven do: nothing to spend.
+        (
+            32.0,
+            [(360, 236_000, 0), (540, 379_000, 0), (540, 754_000, 0), (720, 1_753_000, 0), (720, 5_751_000, 0)],
+            None,
+        ),
+    ],
+)
+def test_a_fitted_ladder_spends_what_its_fewer_rungs_save_on_a_slower_preset(
+    seconds: float, rungs: list[tuple[int, int, int]], preset: str | None
+) -> None:
+    ladder, fixed, info = _film_like(seconds, rungs)
+    plan = fitted.analysis_plan(info, "", "veryfast")
+    moved = fitted.budget_preset(ladder, fixed, plan, "veryfast", seconds)
+    assert {rung.preset for rung in moved.rungs} == {preset}
+    offset = {name: off for name, _factor, off in fitted.SLOWER_PRESETS}.get(preset or "", 0.0)
+    for before, after in zip(ladder.rungs, moved.rungs, strict=True):
+        # The same rung (size, bounds, what it is planned to spend), at the CRF that spends that at the preset.
+        assert replace(after, preset=None, crf=before.crf) == before
+        assert after.crf == pytest.approx((before.crf or 0) + offset)
+    # Within the budget: the estimate of the job's CPU, the analysis included, under the fixed ladder's.
+    # (None: not even the fastest of the slower presets fits).
+    factor = {name: f for name, f, _off in fitted.SLOWER_PRESETS}.get(preset or "", fitted.SLOWER_PRESETS[0][1])
+    spent = fitted.pixel_seconds(ladder.rungs, seconds) * factor + fitted.analysis_pixel_seconds(plan)
+    budget = fitted.BUDGET_SHARE * fitted.pixel_seconds(fixed.rungs, seconds)
+    assert spent <= budget if preset is not None else spent > budget
+    # A job whose preset is not veryfast (what the offsets are measured against) keeps it.
+    assert fitted.budget_preset(ladder, fixed, plan, "slow", seconds) == ladder
+
+
+def test_the_recorded_analysis_plans_the_same_preset() -> None:
+    """A split job's parts and a retry plan from the recorded measurements: the preset is part of that
+    pure function, so every part encodes its rungs alike."""
+    video = VideoInfo("h264", 1280, 720, (1, 1), 0, 24.0, False, False, "yuv420p", bit_rate=542_000)
+    info = MediaInfo("mp4", 596.0, 50_000_000, video, AudioInfo("aac", 2, "stereo", 48_000))
+    fixed = plan_ladder(1280, 720, 24.0, has_audio=True)
+    runs = [
+        fitted.ladder_from_measurements(
+            TRAILER_MEASURED, info, source_bytes=info.size, policy=HullPolicy(), fixed=fixed
+        )
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    assert {rung.preset for rung in runs[0].rungs} != {None}
+    plain = fitted.ladder_from_measurements(TRAILER_MEASURED, info, source_bytes=info.size, policy=HullPolicy())
+    assert {rung.preset for rung in plain.rungs} == {None}

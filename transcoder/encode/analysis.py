@@ -110,7 +110,7 @@ def plan_analysis(
     )
 
 
-def _size(plan: AnalysisPlan, short: int) -> tuple[int, int]:
+def sample_size(plan: AnalysisPlan, short: int) -> tuple[int, int]:
     w, h = plan.display_width, plan.display_height
     if w >= h:
         return even(short * w / h), even(short)
@@ -136,7 +136,7 @@ def encode_argv(plan: AnalysisPlan, window: tuple[float, float], out_dir: Path, 
     branches = _window_input(plan, start, length).filter_multi_output("split", len(pairs))
     outputs = []
     for i, (short, crf) in enumerate(pairs):
-        width, height = _size(plan, short)
+        width, height = sample_size(plan, short)
         scaled = branches.stream(i).filter("scale", width, height, flags="bicubic").filter("format", "yuv420p")
         outputs.append(
             ffmpeg.output(

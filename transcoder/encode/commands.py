@@ -161,7 +161,7 @@ def _video_outputs(src: ffmpeg.nodes.FilterableStream, plan: EncodePlan) -> list
         opts.update(
             {
                 "c:v": "libx264",
-                "preset": plan.preset,
+                "preset": rung.preset or plan.preset,
                 "profile:v": rung.profile,
                 "level:v": rung.level,
                 "pix_fmt": "yuv420p",

@@ -27,6 +27,27 @@ from transcoder.encode.ladder import (
 
 # Wall-clock limit of each of the analysis's ffmpeg runs.
 ANALYSIS_TIMEOUT_SECONDS = 900.0
+
+# Slower x264 presets a content-aware ladder may take in place of the job's veryfast, fastest first:
+# (preset, CPU per encoded pixel against veryfast, CRF offset at which it spends what veryfast spends at
+# a CRF). Measured by bench/x264_presets.py on the BBB trailer at 720p (BENCHMARKS.md; BD-rate against
+# veryfast -11.4 %, -15.8 %, -21.3 %; the CPU ratios on a loaded machine, which if anything overstates them):
+# the analysis samples at veryfast, and a rung encoded slower at the CRF plus the offset spends about the
+# bits it was planned at (its bounds and spacing hold) and looks better for them.
+SLOWER_PRESETS: tuple[tuple[str, float, float], ...] = (
+    ("faster", 1.9, 2.1),
+    ("fast", 2.2, 2.6),
+    ("medium", 2.7, 2.3),
+)
+BUDGET_BASE_PRESET = "veryfast"  # what SLOWER_PRESETS are measured against
+# The share of the fixed ladder's estimated encode CPU the content-aware job (analysis included) may spend.
+# The estimate counts pixels alone, which undercounts the fixed ladder: its rungs spend more bits per pixel
+# than fitted ones, and x264 spends more CPU on more bits.
+BUDGET_SHARE = 0.95
+# An analysis sample's VMAF costs about this share of a veryfast encode of a picture of the display size
+# (the reference decoded and scaled, every second frame scored): grain's window, 19.8 CPU s of VMAF for 12
+# samples against 18.3 s for their encodes at 234p-720p.
+VMAF_SAMPLE_COST = 0.5
 # A capped-CRF rung's VBV buffer, in multiples of its maxrate.
 CRF_BUFSIZE_FACTOR = 2.0
 
@@ -74,6 +95,41 @@ def capped_crf(rung: Rung, choice: hull.Choice, frame_rate: float) -> Rung:
     )
 
 
+def pixel_seconds(rungs: tuple[Rung, ...], seconds: float) -> float:
+    """What encoding `rungs` for `seconds` costs, in pixels encoded per second of frame rate (all rungs of
+    a ladder share one): x264's CPU at one preset grows about with the pixels it encodes."""
+    return sum(rung.width * rung.height for rung in rungs) * seconds
+
+
+def analysis_pixel_seconds(plan: analysis.AnalysisPlan) -> float:
+    """The analysis's cost on the same scale: every sample encoded, and its VMAF at the display size."""
+    samples = len(plan.crfs) * len(plan.shorts)
+    encoded = sum(w * h for w, h in (analysis.sample_size(plan, short) for short in plan.shorts)) * len(plan.crfs)
+    scored = VMAF_SAMPLE_COST * samples * plan.display_width * plan.display_height
+    return (encoded + scored) * plan.sampled_seconds
+
+
+def budget_preset(ladder: Ladder, fixed: Ladder, plan: analysis.AnalysisPlan, base: str, seconds: float) -> Ladder:
+    """`ladder` with its H.264 rungs moved to the slowest of SLOWER_PRESETS whose estimated CPU, with the
+    analysis's, stays within BUDGET_SHARE of what the `fixed` ladder would have cost at `base`: fewer rungs
+    leave CPU that buys fewer bits for the same picture (per-title encoding's trade). Each moved rung's CRF
+    is offset to spend what it was planned at. Unchanged when the job's preset is not BUDGET_BASE_PRESET
+    (the offsets are measured against it) or no slower preset fits."""
+    if base != BUDGET_BASE_PRESET:
+        return ladder
+    budget = BUDGET_SHARE * pixel_seconds(fixed.rungs, seconds) - analysis_pixel_seconds(plan)
+    cost = pixel_seconds(ladder.rungs, seconds)
+    fitting = [(preset, offset) for preset, factor, offset in SLOWER_PRESETS if cost * factor <= budget]
+    if not fitting:
+        return ladder
+    preset, offset = fitting[-1]
+    rungs = tuple(
+        replace(rung, preset=preset, crf=round(rung.crf + offset, 2)) if rung.crf is not None else rung
+        for rung in ladder.rungs
+    )
+    return replace(ladder, rungs=rungs)
+
+
 def source_video_bitrate(info: MediaInfo, source_bytes: int | None) -> int | None:
     """What the source's video spends, bits/s: what caps every rung's peak (hull.HullPolicy.source_margin),
     video against video, since every variant's audio is re-encoded at 128 kbit/s whatever the source's
@@ -86,10 +142,17 @@ def source_video_bitrate(info: MediaInfo, source_bytes: int | None) -> int | Non
 
 
 def ladder_from_measurements(
-    measurements: list[hull.Measurement], info: MediaInfo, *, source_bytes: int | None, policy: hull.HullPolicy
+    measurements: list[hull.Measurement],
+    info: MediaInfo,
+    *,
+    source_bytes: int | None,
+    policy: hull.HullPolicy,
+    fixed: Ladder | None = None,
+    preset: str = BUDGET_BASE_PRESET,
 ) -> Ladder:
-    """The fitted ladder of a source from its measurements, no rung's peak above the source's video
-    (`source_video_bitrate`)."""
+    """The fitted ladder of a source from its measurements, no rung spending more than the source's video
+    (`source_video_bitrate`); with `fixed` (the ladder the source would otherwise get) and the job's
+    x264 `preset`, on the slowest preset the CPU it saves allows (`budget_preset`)."""
     display_w, display_h = info.picture().display_size
     source_bitrate = source_video_bitrate(info, source_bytes)
     fps_factor = HIGH_FPS_BITRATE_FACTOR if output_frame_rate(info.picture().frame_rate) > 31 else 1.0
@@ -101,7 +164,7 @@ def ladder_from_measurements(
         fps_factor=fps_factor,
         audio_bitrate=STEREO_BITRATE if has_audio else 0,
     )
-    return fitted_ladder(
+    ladder = fitted_ladder(
         choices,
         display_w,
         display_h,
@@ -110,12 +173,14 @@ def ladder_from_measurements(
         audio_bitrate=STEREO_BITRATE,
         audio_stream=info.audio.index if info.audio else 0,
     )
+    if fixed is None:
+        return ladder
+    return budget_preset(ladder, fixed, analysis_plan(info, "", preset), preset, info.duration)
 
 
-def measure_source(source: str, info: MediaInfo, work: Path, ffmpeg_exe: str, *, preset: str) -> list[hull.Measurement]:
-    """Run the analysis of `source` (probed as `info`) in `work`."""
+def analysis_plan(info: MediaInfo, source: str, preset: str) -> analysis.AnalysisPlan:
     display_w, display_h = info.picture().display_size
-    plan = analysis.plan_analysis(
+    return analysis.plan_analysis(
         source,
         info.duration,
         display_w,
@@ -124,4 +189,8 @@ def measure_source(source: str, info: MediaInfo, work: Path, ffmpeg_exe: str, *,
         interlaced=info.picture().interlaced,
         preset=preset,
     )
-    return analysis.measure(plan, work, ffmpeg_exe, timeout=ANALYSIS_TIMEOUT_SECONDS)
+
+
+def measure_source(source: str, info: MediaInfo, work: Path, ffmpeg_exe: str, *, preset: str) -> list[hull.Measurement]:
+    """Run the analysis of `source` (probed as `info`) in `work`."""
+    return analysis.measure(analysis_plan(info, source, preset), work, ffmpeg_exe, timeout=ANALYSIS_TIMEOUT_SECONDS)

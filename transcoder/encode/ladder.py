@@ -86,6 +86,9 @@ class Rung:
     crf: float | None = None
     # The codec family of the rung: "h264" (libx264, every player) or "av1" (libsvtav1, add_av1_rungs).
     codec: str = "h264"
+    # x264 preset of this rung; None: the job's (TranscoderSettings.x264_preset). A content-aware ladder
+    # spends the CPU its fewer rungs leave on a slower one (transcoder.encode.fitted.budget_preset).
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,7 @@ def add_av1_rungs(ladder: Ladder, *, bitrate_factor: float = AV1_BITRATE_FACTOR)
                 # The H.264 rung's VMAF was measured on x264 samples: nothing was measured for this one.
                 target_vmaf=None,
                 sampled_vmaf=None,
+                preset=None,  # SVT-AV1's (EncodePlan.av1_preset), not an x264 one
             )
         )
     return replace(ladder, rungs=(*h264, *av1))
