@@ -44,6 +44,11 @@ BUDGET_BASE_PRESET = "veryfast"  # what SLOWER_PRESETS are measured against
 # The estimate counts pixels alone, which undercounts the fixed ladder: its rungs spend more bits per pixel
 # than fitted ones, and x264 spends more CPU on more bits.
 BUDGET_SHARE = 0.95
+# A rung planned to spend this little keeps the job's preset: it is at x264's floor, where a slower preset has
+# no bits to save. The static slide's one 1080p rung (planned at CRF 22) spent 21 kbit/s at VMAF 91.7 at
+# veryfast, and 28.9 kbit/s at VMAF 89.7 at medium (CRF 24.3): worse on both counts (the longer lookahead
+# gives its keyframes to a static picture).
+BUDGET_MIN_BITRATE = 2 * MIN_VIDEO_BITRATE
 # An analysis sample's VMAF costs about this share of a veryfast encode of a picture of the display size
 # (the reference decoded and scaled, every second frame scored): grain's window, 19.8 CPU s of VMAF for 12
 # samples against 18.3 s for their encodes at 234p-720p.
@@ -113,8 +118,9 @@ def budget_preset(ladder: Ladder, fixed: Ladder, plan: analysis.AnalysisPlan, ba
     """`ladder` with its H.264 rungs moved to the slowest of SLOWER_PRESETS whose estimated CPU, with the
     analysis's, stays within BUDGET_SHARE of what the `fixed` ladder would have cost at `base`: fewer rungs
     leave CPU that buys fewer bits for the same picture (per-title encoding's trade). Each moved rung's CRF
-    is offset to spend what it was planned at. Unchanged when the job's preset is not BUDGET_BASE_PRESET
-    (the offsets are measured against it) or no slower preset fits."""
+    is offset to spend what it was planned at; a rung planned at x264's floor (BUDGET_MIN_BITRATE) is not
+    moved. Unchanged when the job's preset is not BUDGET_BASE_PRESET (the offsets are measured against it)
+    or no slower preset fits."""
     if base != BUDGET_BASE_PRESET:
         return ladder
     budget = BUDGET_SHARE * pixel_seconds(fixed.rungs, seconds) - analysis_pixel_seconds(plan)
@@ -124,7 +130,9 @@ def budget_preset(ladder: Ladder, fixed: Ladder, plan: analysis.AnalysisPlan, ba
         return ladder
     preset, offset = fitting[-1]
     rungs = tuple(
-        replace(rung, preset=preset, crf=round(rung.crf + offset, 2)) if rung.crf is not None else rung
+        replace(rung, preset=preset, crf=round(rung.crf + offset, 2))
+        if rung.crf is not None and rung.bitrate > BUDGET_MIN_BITRATE
+        else rung
         for rung in ladder.rungs
     )
     return replace(ladder, rungs=rungs)
