@@ -55,14 +55,11 @@ class TranscoderSettings(BaseSettings):
     loudness_integrated: float = Field(default=-16.0, ge=-70.0, le=-5.0)
     loudness_true_peak: float = Field(default=-1.0, ge=-9.0, le=0.0)
     loudness_lra: float = Field(default=11.0, ge=1.0, le=50.0)
-    # The ladder: "content_aware" fits rungs to each source from VMAF-scored samples (transcoder.encode.fitted);
-    # "fixed" is Apple's authoring ladder capped by resolution (transcoder.encode.ladder). Fixed by default
-    # until bench/ladder.py shows issue 17's targets met on every source class (BENCHMARKS.md, fifth
-    # session): content-aware spends fewer bits at equal VMAF (trailer -24 %, grain -17 %; the set -20 %)
-    # and less CPU over the set (0.76x), but more on grain (1.08x: an analysis and five expensive rungs
-    # against seven), and gives a static slide VMAF 92 where the fixed ladder's 1080p rung gives 97 for
-    # the same bits.
-    ladder: Literal["content_aware", "fixed"] = "fixed"
+    # The ladder: "content_aware" (the default) fits rungs to each source from VMAF-scored samples
+    # (transcoder.encode.fitted); "fixed" is Apple's authoring ladder capped by resolution
+    # (transcoder.encode.ladder). bench/ladder.py over the set (BENCHMARKS.md, 2026-11-30 sixth session):
+    # content-aware spends fewer bits at equal VMAF and less CPU in all than the fixed ladder.
+    ladder: Literal["content_aware", "fixed"] = "content_aware"
     # Sources shorter than this keep the fixed ladder (their encode costs about what an analysis would).
     ladder_min_duration_seconds: float = 30.0
     # VMAF steps the content-aware ladder's rungs aim at, top first ...

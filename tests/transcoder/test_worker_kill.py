@@ -68,9 +68,16 @@ def workers(ctx: PipelineContext, tmp_path: Path) -> Iterator[Workers]:
         data.mkdir()
         log = data / "worker.log"
         argv = [sys.executable, "-m", "vodstack", "worker", "--name", name, "--concurrency", "1"]
-        # Sweeps every second; heartbeats never go stale within the test (see the module's docstring).
+        # Sweeps every second; heartbeats never go stale within the test (see the module's docstring). The
+        # fixed ladder: the kill is the subject, and a content-aware job's analysis before the encode only
+        # lengthens the wait for it (a second attempt reusing the recorded analysis: test_fitted_ladder.py).
         env = worker_env(
-            ctx, data, heartbeat_seconds="0.5", heartbeat_timeout_seconds="3600", sweep_interval_seconds="1"
+            ctx,
+            data,
+            heartbeat_seconds="0.5",
+            heartbeat_timeout_seconds="3600",
+            sweep_interval_seconds="1",
+            ladder="fixed",
         )
         with log.open("wb") as out:
             proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

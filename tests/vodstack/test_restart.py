@@ -133,7 +133,8 @@ def _stop_with_ctrl_c(stack: Stack, tmp_path: Path) -> None:
 
 def test_ctrl_c_at_several_points_of_an_encode_never_publishes_a_broken_object(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=SECONDS, size="640x360")
-    env = {"VODSTACK_TRANSCODER_SEGMENT_SECONDS": "2"}
+    # The fixed ladder: the interruptions are the subject, and they are timed against the encode's output.
+    env = {"VODSTACK_TRANSCODER_SEGMENT_SECONDS": "2", "VODSTACK_TRANSCODER_LADDER": "fixed"}
     stack = start_stack(tmp_path, env)
     data = Path(stack.info["data_dir"])
     media = data / "objects" / "media"
