@@ -211,8 +211,8 @@ async def run_case(case: str, args: argparse.Namespace, tmp: Path) -> float:
             f"{case}: {app.state.hits.direct - answered} of {args.requests * args.rounds} answered directly"
         )
     if app.state.qoe is not None:
-        # What a scrape does: the work the tracker defers from the hit path (one histogram observation a
-        # request's mtp, up to MAX_PENDING_THROUGHPUT a scrape) is done here, inside --instructions' count.
+        # What a scrape does: the work the tracker defers from the hit path (watch time, rungs, the mtp
+        # histogram's bucket counts: O(buckets) a scrape) is done here, inside --instructions' count.
         app.state.qoe.flush()
         counted = sum(s.value for m in app.state.qoe.metrics.media_requests.collect() for s in m.samples
                       if s.name.endswith("_total"))  # fmt: skip

@@ -48,6 +48,7 @@ tests/cdn_edge/test_qoe_differential.py feeds both the same requests.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -57,6 +58,7 @@ from cachetools import TTLCache
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from cdn_edge.cmcd import MEDIA_TYPES, QUERY_KEY, Cmcd, parse_cmcd, split_headers, split_query
+from cdn_edge.counted_histogram import CountedHistogram
 
 # Longest gap between two requests of a session that still counts as watching (a player fetches a
 # segment every few seconds while it plays; longer gaps are pauses).
@@ -68,8 +70,8 @@ RUNG_LABELS = (*(label for _, label in RUNGS), TOP_RUNG)
 STARTUP_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 40.0)
 SOURCES = ("edge", "player")
 SEGMENT_SUFFIXES = (".m4s", ".mp4", ".ts", ".m4a", ".m4v", ".aac")
-# Throughput samples kept between two scrapes; more are dropped (the histogram is a sample anyway).
-MAX_PENDING_THROUGHPUT = 10_000
+# Upper bounds (kbps) of vodstack_qoe_measured_throughput_kbps's buckets (the viewer dashboard's quantiles).
+THROUGHPUT_BUCKETS = (500, 1000, 2000, 4000, 8000, 16000, 32000, 64000)
 # Where a percent-encoded CMCD query (as encodeURIComponent writes it) names its session, after
 # another key: `,sid="`. Other spellings (first key, lower-case hex) take the full parse.
 _SID_AT = b"%2Csid%3D%22"
@@ -132,10 +134,11 @@ class QoeMetrics:
             "Media object requests by the encoded bitrate's rung (CMCD br).",
             ["node", "rung"], registry=r,
         )  # fmt: skip
-        self.throughput = Histogram(
+        # Fed bucket counts at flush(), not one observe() a request (see cdn_edge/counted_histogram.py).
+        self.throughput = CountedHistogram(
             "vodstack_qoe_measured_throughput_kbps",
             "Throughput players measured (CMCD mtp).",
-            ["node"], buckets=(500, 1000, 2000, 4000, 8000, 16000, 32000, 64000), registry=r,
+            {"node": node}, THROUGHPUT_BUCKETS, registry=r,
         )  # fmt: skip
         self.sessions = Counter("vodstack_qoe_sessions", "Playback sessions seen (CMCD sid).", ["node"], registry=r)
         self.active = Gauge("vodstack_qoe_active_sessions", "Sessions tracked now.", ["node"], registry=r)
@@ -160,7 +163,7 @@ class QoeMetrics:
         for outcome in ("accepted", "invalid", "limited"):
             self.beacons.labels(node, outcome)
         for metric in (self.rebuffers, self.rebuffer_seconds, self.watch_seconds, self.sessions, self.start_failures,
-                       self.playback_errors, self.dropped, self.throughput):  # fmt: skip
+                       self.playback_errors, self.dropped):  # fmt: skip
             metric.labels(node)
 
     def children(self) -> QoeChildren:
@@ -173,7 +176,7 @@ class QoeMetrics:
             watch=self.watch_seconds.labels(node),
             startup_edge=self.startup.labels(node, "edge"),
             startup_player=self.startup.labels(node, "player"),
-            throughput=self.throughput.labels(node),
+            throughput=self.throughput,
             rungs=tuple(self.media_requests.labels(node, label) for label in RUNG_LABELS),
             sessions=self.sessions.labels(node),
             failures=self.start_failures.labels(node),
@@ -189,7 +192,7 @@ class QoeChildren:
     watch: Counter
     startup_edge: Histogram
     startup_player: Histogram
-    throughput: Histogram
+    throughput: CountedHistogram
     rungs: tuple[Counter, ...]  # in RUNG_LABELS order
     sessions: Counter
     failures: Counter
@@ -201,10 +204,11 @@ class QoeTracker:
     """Sessions and their metrics. Used from the event loop only (no lock).
 
     The hit path is a few microseconds (bench/edge_protocol_cpu.py --cmcd), so what every media
-    request adds (watch time, bitrate rung, throughput) goes into plain accumulators that flush()
-    hands to prometheus_client when /metrics is read; only rare events (a new session, a startup,
-    a rebuffer) touch a metric at once. A session's TTL is restarted at most every ttl/8, not on
-    every request: it ends between 7/8 ttl and ttl after its last request."""
+    request adds (watch time, bitrate rung, throughput counted into its histogram bucket) goes into
+    plain accumulators that flush() hands to the metrics when /metrics is read, in O(rungs + buckets)
+    whatever the number of requests; only rare events (a new session, a startup, a rebuffer) touch a
+    metric at once. A session's TTL is restarted at most every ttl/8, not on every request: it ends
+    between 7/8 ttl and ttl after its last request."""
 
     def __init__(
         self,
@@ -224,7 +228,10 @@ class QoeTracker:
         self.refresh_after = ttl / 8
         self.pending_watch = 0.0
         self.pending_rungs = dict.fromkeys(RUNG_LABELS, 0)
-        self.pending_throughput: list[int] = []
+        # Throughput samples since the last flush, by bucket of the histogram (bounds: THROUGHPUT_BUCKETS,
+        # then +Inf), and their sum. Counts, not samples: nothing is dropped however many arrive.
+        self.pending_throughput = [0] * (len(THROUGHPUT_BUCKETS) + 1)
+        self.pending_throughput_sum = 0
         self.children = metrics.children()
 
     def take_target(self, target: bytes) -> bytes:
@@ -304,8 +311,9 @@ class QoeTracker:
         if now - session.refreshed > self.refresh_after:
             session.refreshed = now
             self._keep(sid, session)
-        if cmcd.mtp is not None and len(self.pending_throughput) < MAX_PENDING_THROUGHPUT:
-            self.pending_throughput.append(cmcd.mtp)
+        if cmcd.mtp is not None:
+            self.pending_throughput[bisect_left(THROUGHPUT_BUCKETS, cmcd.mtp)] += 1
+            self.pending_throughput_sum += cmcd.mtp
         ot = cmcd.ot
         if not (ot in MEDIA_TYPES if ot is not None else path.endswith(SEGMENT_SUFFIXES)):
             if cmcd.bs and ot == "i" and session.video is not None:
@@ -378,9 +386,10 @@ class QoeTracker:
             if count:
                 rung.inc(count * self.one_in)
                 self.pending_rungs[label] = 0
-        for kbps in self.pending_throughput:
-            self.children.throughput.observe(kbps)
-        self.pending_throughput.clear()
+        if any(self.pending_throughput):
+            self.children.throughput.add(self.pending_throughput, self.pending_throughput_sum)
+            self.pending_throughput = [0] * len(self.pending_throughput)
+            self.pending_throughput_sum = 0
 
     def _ended(self, session: Session) -> None:
         if not session.started and not session.failed:

@@ -17,14 +17,14 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free
 from libc.string cimport memchr, memcmp, memcpy, memset
 
 import os
 import time
 
 from cdn_edge.cmcd import MAX_CMCD_BYTES, MAX_NUMBER, MAX_SID, Cmcd, sid_text, split_headers, split_query
-from cdn_edge.qoe import MAX_GAP, MAX_PENDING_THROUGHPUT, RUNG_LABELS, RUNGS, SEGMENT_SUFFIXES
+from cdn_edge.qoe import MAX_GAP, RUNG_LABELS, RUNGS, SEGMENT_SUFFIXES, THROUGHPUT_BUCKETS
 
 IMPLEMENTATION = "compiled"
 
@@ -45,11 +45,14 @@ cdef Py_ssize_t C_MAX_CMCD = MAX_CMCD_BYTES
 cdef Py_ssize_t C_MAX_SID = MAX_SID
 cdef long long C_MAX_NUMBER = MAX_NUMBER
 cdef double C_MAX_GAP = MAX_GAP
-cdef Py_ssize_t C_MAX_PENDING = MAX_PENDING_THROUGHPUT
 if C_MAX_SID > SID_BYTES:
     raise ImportError("MAX_SID grew past the compiled sid's buffer")
 if C_MAX_CMCD + 6 > LISTED:
     raise ImportError("MAX_CMCD_BYTES grew past the compiled scan's buffer")
+
+cdef enum:
+    THROUGHPUT_BOUNDS = 8  # len(THROUGHPUT_BUCKETS)
+    THROUGHPUT_COUNTS = 9  # and +Inf
 
 # Object types (CMCD `ot`); 0: none or not one of these.
 cdef enum:
@@ -591,17 +594,9 @@ cdef class QoeTracker:
     cdef double refresh_after
     cdef public double pending_watch
     cdef long long rungs[6]
-    cdef int* throughput  # kbps samples since the last flush
-    cdef Py_ssize_t throughput_count
+    cdef long long throughput[THROUGHPUT_COUNTS]  # mtp samples since the last flush, by bucket (throughput_bucket)
+    cdef long long throughput_sum
     cdef object children  # cdn_edge.qoe.QoeChildren
-
-    def __cinit__(self):
-        self.throughput = <int*>malloc(C_MAX_PENDING * sizeof(int))
-        if self.throughput == NULL:
-            raise MemoryError()
-
-    def __dealloc__(self):
-        free(self.throughput)
 
     def __init__(self, metrics, clock, *, double ttl=120.0, Py_ssize_t max_sessions=100_000, long sample_one_in=1):
         if sample_one_in < 1:
@@ -615,7 +610,9 @@ cdef class QoeTracker:
         self.pending_watch = 0.0
         for i in range(6):
             self.rungs[i] = 0
-        self.throughput_count = 0
+        for i in range(THROUGHPUT_COUNTS):
+            self.throughput[i] = 0
+        self.throughput_sum = 0
         self.children = metrics.children()
 
     cdef inline double now(self) except? -1.0:
@@ -734,9 +731,9 @@ cdef class QoeTracker:
         if now - session.refreshed > self.refresh_after:
             session.refreshed = now
             self.keep(session, now)
-        if c.mtp >= 0 and self.throughput_count < C_MAX_PENDING:
-            self.throughput[self.throughput_count] = <int>c.mtp
-            self.throughput_count += 1
+        if c.mtp >= 0:
+            self.throughput[throughput_bucket(c.mtp)] += 1
+            self.throughput_sum += c.mtp
         if not media:
             # hls.js may flag a stall on an init segment (a switch down): it counts for the video.
             if c.bs and c.ot == OT_I and session.video.present:
@@ -804,10 +801,13 @@ cdef class QoeTracker:
             if self.rungs[i]:
                 self.children.rungs[i].inc(self.rungs[i] * self.one_in)
                 self.rungs[i] = 0
-        observe = self.children.throughput.observe
-        for i in range(self.throughput_count):
-            observe(self.throughput[i])
-        self.throughput_count = 0
+        cdef bint counted = False
+        for i in range(THROUGHPUT_COUNTS):
+            counted = counted or self.throughput[i] != 0
+        if counted:  # O(buckets) a scrape, however many requests (cdn_edge/counted_histogram.py)
+            self.children.throughput.add([self.throughput[i] for i in range(THROUGHPUT_COUNTS)], self.throughput_sum)
+            memset(self.throughput, 0, THROUGHPUT_COUNTS * sizeof(long long))
+            self.throughput_sum = 0
 
     cdef void expire(self, double now) except *:
         ended = self.table.expire(now)
@@ -854,3 +854,22 @@ cdef inline int rung_index(long long kbps) noexcept:
         if kbps <= RUNG_BOUNDS[i]:
             return i
     return 5
+
+
+cdef long long THROUGHPUT_BOUND[THROUGHPUT_BOUNDS]
+if len(THROUGHPUT_BUCKETS) != THROUGHPUT_BOUNDS or list(THROUGHPUT_BUCKETS) != sorted(THROUGHPUT_BUCKETS):
+    raise ImportError("THROUGHPUT_BUCKETS changed: the compiled tracker counts eight sorted bounds and +Inf")
+for _i, _bound in enumerate(THROUGHPUT_BUCKETS):
+    THROUGHPUT_BOUND[_i] = _bound
+
+
+cdef inline int throughput_bucket(long long kbps) noexcept:
+    """bisect_left(THROUGHPUT_BUCKETS, kbps): the first bucket whose bound is at least kbps (le), else +Inf's."""
+    cdef int low = 0, high = THROUGHPUT_BOUNDS, middle
+    while low < high:
+        middle = (low + high) >> 1
+        if THROUGHPUT_BOUND[middle] < kbps:
+            low = middle + 1
+        else:
+            high = middle
+    return low

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(qoe_compiled is None, reason="cdn_edge.qoe_compi
 KEYS = [b"sid", b"su", b"bs", b"bl", b"br", b"mtp", b"ot", b"cid", b"nor", b"s", b"b", b"mt", b"o", b"SID", b"sidx"]
 VALUES = [
     b"", b"0", b"730", b"12000", b"1000000000", b"1000000001", b"99999999999", b"-5", b"+5", b"1e3", b" 5",
+    b"500", b"2000", b"64000", b"64001",  # on and past the throughput histogram's bounds (le: a bound is in)
     b"true", b"false", b"v", b"a", b"av", b"i", b"m", b"tt", b"zz", b"\x00", b"\xff\xfe", "ü".encode(),
     b'"s1"', b'"48c4ee54-2a2b-4a6c-9b3e-5b1f0c8d7e61"', b'"a,b"', b'"q\\"x"', b'"b\\\\s"', b'"100%"', b'""',
     b'"' + b"x" * 64 + b'"', b'"' + b"x" * 65 + b'"', b'"%41%4"', b'"\xc3("', b'"sp ace"', b'"',
