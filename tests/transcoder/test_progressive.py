@@ -297,7 +297,9 @@ def test_an_audio_only_asset_is_published_growing_on_its_audio_renditions(tmp_pa
 def test_pipeline_replaces_the_growing_set_with_the_complete_vod_set(kind: str, tmp_path: Path) -> None:
     ctx = pipeline_context(tmp_path, segment_seconds=1.0)
     if kind == "video":
-        source, growing = make_clip(tmp_path / "clip.mp4", seconds=8, size="640x360"), ("234p", "audio")
+        # 20 s: an 8 s clip's whole job once ended on a loaded CI machine before the publisher had seen two
+        # segments of each growing rendition (nothing was published early; "event.m3u8" missing).
+        source, growing = make_clip(tmp_path / "clip.mp4", seconds=20, size="640x360"), ("234p", "audio")
     else:  # no rung: the audio renditions alone made it playable early
         # Two minutes: AAC encodes 8 s in less than the publisher's first poll (0.25 s), and the job would
         # end before anything could be published early.
