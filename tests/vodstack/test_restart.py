@@ -131,6 +131,17 @@ def _stop_with_ctrl_c(stack: Stack, tmp_path: Path) -> None:
     assert status.returncode == 1 and "not running" in status.stderr, status
 
 
+def _attempt_dirs(prefix: Path) -> set[str]:
+    """The attempt directories (a1, a2, ...) holding files under `prefix`, listed again when a directory
+    vanished during the walk: the publishing attempt removes the stopped ones' leftovers meanwhile."""
+    for _ in range(100):
+        try:
+            return {p.relative_to(prefix).parts[0] for p in prefix.rglob("*.*")}
+        except FileNotFoundError:
+            time.sleep(0.01)
+    raise AssertionError(f"{prefix} kept changing under a walk of it")
+
+
 def test_ctrl_c_at_several_points_of_an_encode_never_publishes_a_broken_object(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=SECONDS, size="640x360")
     # The fixed ladder: the interruptions are the subject, and they are timed against the encode's output.
@@ -169,7 +180,7 @@ def test_ctrl_c_at_several_points_of_an_encode_never_publishes_a_broken_object(t
             # The publishing attempt removes the stopped attempts' leftovers right after the asset
             # turns ready (and again should its message come back): wait for that, bounded.
             deadline = time.monotonic() + POINT_TIMEOUT
-            while len({p.relative_to(media / asset_id).parts[0] for p in (media / asset_id).rglob("*.*")}) > 1:
+            while len(_attempt_dirs(media / asset_id)) > 1:
                 assert time.monotonic() < deadline, sorted(p.name for p in (media / asset_id).iterdir())
                 time.sleep(0.1)
     finally:
