@@ -48,7 +48,6 @@ tests/cdn_edge/test_qoe_differential.py feeds both the same requests.
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -312,7 +311,7 @@ class QoeTracker:
             session.refreshed = now
             self._keep(sid, session)
         if cmcd.mtp is not None:
-            self.pending_throughput[bisect_left(THROUGHPUT_BUCKETS, cmcd.mtp)] += 1
+            self.pending_throughput[self.children.throughput.bucket(cmcd.mtp)] += 1
             self.pending_throughput_sum += cmcd.mtp
         ot = cmcd.ot
         if not (ot in MEDIA_TYPES if ot is not None else path.endswith(SEGMENT_SUFFIXES)):
